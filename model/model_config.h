@@ -1,0 +1,34 @@
+/* model_config.h — the shape and flavour of a transformer, as read from a Hugging Face
+ * config.json (RoBERTa and GPT-2 families) or written for models fedpep creates.
+ * Pure data: no allocation, no I/O. The loader (hf_config.c) fills it; the transformer reads it. */
+#ifndef FEDPEP_MODEL_MODEL_CONFIG_H
+#define FEDPEP_MODEL_MODEL_CONFIG_H
+
+#include <stdbool.h>
+
+typedef enum model_arch {
+    MODEL_ARCH_ROBERTA = 1, /* encoder: bidirectional, learned positions with padding offset,
+                               masked-LM head (dense → GELU → LayerNorm → tied decoder + bias) */
+    MODEL_ARCH_GPT2 = 2,    /* decoder: causal, learned positions from 0, tied LM head */
+} model_arch;
+
+typedef struct model_config {
+    model_arch arch;
+    int vocab_size;     /* rows of the token embedding */
+    int max_positions;  /* rows of the position embedding (RoBERTa includes the offset rows) */
+    int n_layers;       /* L */
+    int d_model;        /* d */
+    int n_heads;        /* H; d_head = d / H */
+    int d_ff;           /* MLP inner width (GPT-2: n_inner or 4d) */
+    int type_vocab_size; /* RoBERTa token_type embeddings rows (1); 0 for GPT-2 */
+    float layer_norm_eps;
+    bool pre_ln;        /* true: x + f(LN(x)) (GPT-2); false: LN(x + f(x)) (RoBERTa) */
+    bool final_ln;      /* a LayerNorm after the last block (GPT-2 ln_f) */
+    int pad_token_id;   /* RoBERTa 1; GPT-2 has none (-1) */
+    int bos_token_id;   /* <s> 0 for RoBERTa, <|endoftext|> 50256 for GPT-2 */
+    int eos_token_id;   /* </s> 2 for RoBERTa, 50256 for GPT-2 */
+    int mask_token_id;  /* <mask> 50264 for roberta-base; -1 for GPT-2 */
+    int position_offset; /* first position id of a real token: pad_token_id + 1 for RoBERTa, 0 */
+} model_config;
+
+#endif

@@ -1,0 +1,33 @@
+/* test.c — helpers shared by the test programs; see test.h. */
+#include "tests/support/test.h"
+
+#include <ftw.h>
+#include <unistd.h>
+
+const char *test_shared_dir(void)
+{
+    const char *env = getenv("FEDPEP_SHARED");
+    return env && *env ? env : "../shared";
+}
+
+const char *test_tmpdir(const char *tag)
+{
+    static char path[256];
+    snprintf(path, sizeof path, "/tmp/fedpep-test-%s-XXXXXX", tag);
+    if (!mkdtemp(path))
+        fail_msg("mkdtemp %s failed", path);
+    return path;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void test_rmtree(const char *path)
+{
+    nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}

@@ -1,0 +1,36 @@
+/* test.h — what every fedpep test program includes: cmocka with its prerequisites, and small
+ * helpers shared by tests (paths to ../shared, temporary folders). */
+#ifndef FEDPEP_TESTS_SUPPORT_TEST_H
+#define FEDPEP_TESTS_SUPPORT_TEST_H
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+/* Folder of the shared assets (datasets, corpus): $FEDPEP_SHARED, else ../shared. */
+const char *test_shared_dir(void);
+
+/* Creates a fresh temporary folder for one test and returns its path (static storage per
+ * call, so copy it if you need two). Fails the test on error. */
+const char *test_tmpdir(const char *tag);
+
+/* Removes a folder made by test_tmpdir and everything in it. */
+void test_rmtree(const char *path);
+
+/* Asserts |a - b| <= tol with a readable message. */
+#define assert_close(a, b, tol)                                                                   \
+    do {                                                                                          \
+        double a_ = (a), b_ = (b), t_ = (tol);                                                    \
+        if (!(fabs(a_ - b_) <= t_))                                                               \
+            fail_msg("%s = %.9g, %s = %.9g, |diff| %.3g > %.3g", #a, a_, #b, b_, fabs(a_ - b_),   \
+                     t_);                                                                         \
+    } while (0)
+
+#endif
