@@ -31,6 +31,9 @@ TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/release/bench/%)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
+# `make V=1` shows the compiler command lines.
+Q := $(if $(V),,@)
+
 .PHONY: all setup test run fuzz bench clean check-reference model format
 all: setup $(BUILD)/release/fedpep
 
@@ -41,35 +44,42 @@ setup:
 # whole project compiles in seconds.
 $(BUILD)/release/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_FLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	$(Q)$(CC) $(REL_FLAGS) -c $< -o $@
 $(BUILD)/asan/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) -c $< -o $@
+	@echo "  CC      $@"
+	$(Q)$(CC) $(SAN_FLAGS) -c $< -o $@
 
 $(BUILD)/release/libfedpep.a: $(REL_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 $(BUILD)/asan/libfedpep.a: $(SAN_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/release/fedpep: cli/main.c $(wildcard cli/*.c) $(BUILD)/release/libfedpep.a
-	$(CC) $(REL_FLAGS) $(wildcard cli/*.c) $(BUILD)/release/libfedpep.a $(PKG_LIBS) -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(REL_FLAGS) $(wildcard cli/*.c) $(BUILD)/release/libfedpep.a $(PKG_LIBS) -o $@
 $(BUILD)/asan/fedpep: cli/main.c $(wildcard cli/*.c) $(BUILD)/asan/libfedpep.a
-	$(CC) $(SAN_FLAGS) $(wildcard cli/*.c) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN_FLAGS) $(wildcard cli/*.c) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -o $@
 
 $(BUILD)/asan/tests/%: tests/%.c $(TEST_HELP) $(BUILD)/asan/libfedpep.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_FLAGS) $< $(TEST_HELP) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -lcmocka -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN_FLAGS) $< $(TEST_HELP) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -lcmocka -o $@
 
 $(BUILD)/release/bench/%: bench/%.c $(BUILD)/release/libfedpep.a $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_FLAGS) $< $(BUILD)/release/libfedpep.a $(PKG_LIBS) -o $@
+	@echo "  LD      $@"
+	$(Q)$(CC) $(REL_FLAGS) $< $(BUILD)/release/libfedpep.a $(PKG_LIBS) -o $@
 
 # libFuzzer targets: clang, sanitizers, and the library sources compiled in (not the gcc archive).
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
-	clang -O1 -g -fsanitize=fuzzer,address,undefined $(INC) -std=c11 -D_GNU_SOURCE \
+	@echo "  FUZZ    $@"
+	$(Q)clang -O1 -g -fsanitize=fuzzer,address,undefined $(INC) -std=c11 -D_GNU_SOURCE \
 	    $< $(LIB_SRC) $(PKG_LIBS) -o $@
 
 # The test suite: sanitizer builds of the library, the binary and every test program.
