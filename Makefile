@@ -5,7 +5,7 @@
 # tests/fuzz/fuzz_*.c, benchmarks bench/bench_*.c.
 
 LIB_DIRS  := common messages storage model fl data actors broker launch
-PKGS      := libczmq libzmq msgpack inih jansson sqlite3 openblas
+PKGS      := libczmq libzmq msgpack inih jansson sqlite3 openblas libutf8proc
 BUILD     ?= build
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
