@@ -30,6 +30,9 @@ typedef struct st_tensor {
     int64_t shape[ST_MAX_DIMS];
     size_t numel;
     const void *data;   /* into the read-only map; numel * element size bytes */
+    /* Additions beyond the first contract: */
+    size_t nbytes;          /* numel * element size, equal to data_offsets end - begin */
+    const char *dtype_name; /* the dtype string of the header ("F32", "I64", ...) */
 } st_tensor;
 
 typedef struct st_file st_file_t;
@@ -37,6 +40,9 @@ typedef struct st_file st_file_t;
 /* Opens and maps path, parses and validates the header. NULL on failure with err filled. */
 st_file_t *st_open(const char *path, fp_error *err);
 void st_close(st_file_t **self_p);
+/* Parses a safetensors image already in memory (fuzzing, tests, embedded models). The bytes are
+ * not copied: they must outlive the returned object. Same validation as st_open. */
+st_file_t *st_open_memory(const void *bytes, size_t len, fp_error *err);
 
 size_t st_count(const st_file_t *self);
 const st_tensor *st_at(const st_file_t *self, size_t i);
@@ -45,11 +51,17 @@ const st_tensor *st_find(const st_file_t *self, const char *name);
 /* Value of a __metadata__ key, or NULL. */
 const char *st_metadata(const st_file_t *self, const char *key);
 
-/* Looks up name, checks its shape equals shape[0..ndim) exactly, and gives F32 values:
+/* Looks up name, checks its shape equals shape[0..ndim) exactly (shape NULL: any shape, ndim
+ * ignored), and gives F32 values:
  * for F32 a pointer into the map (*owned = NULL); for F16/BF16 a malloc'd converted copy
  * (*owned = that pointer, free it when done). Errors name the tensor and the mismatch. */
 fp_status st_get_f32(const st_file_t *self, const char *name, int ndim, const int64_t *shape,
                      const float **values, float **owned, fp_error *err);
+
+/* Exact IEEE conversions of one half (binary16) or bfloat16 value, subnormals, infinities and
+ * NaN payloads included. */
+float st_f16_to_f32(uint16_t h);
+float st_bf16_to_f32(uint16_t b);
 
 /* A tensor to write: F32 data in memory. */
 typedef struct st_write_tensor {
