@@ -1,0 +1,120 @@
+/* blob.c — byte-exact little-endian encoding of fl/ optimizer states (see blob.h). */
+#include "blob.h"
+
+#include <assert.h>
+#include <string.h>
+
+void fl_blob_put_u64(fl_blob_writer *w, uint64_t x)
+{
+    assert(w->len + 8 <= w->cap);
+    for (int i = 0; i < 8; i++)
+        w->buf[w->len++] = (uint8_t)(x >> (8 * i));
+}
+
+void fl_blob_put_u32(fl_blob_writer *w, uint32_t x)
+{
+    assert(w->len + 4 <= w->cap);
+    for (int i = 0; i < 4; i++)
+        w->buf[w->len++] = (uint8_t)(x >> (8 * i));
+}
+
+void fl_blob_put_f64(fl_blob_writer *w, double x)
+{
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    fl_blob_put_u64(w, bits);
+}
+
+void fl_blob_put_f32s(fl_blob_writer *w, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        fl_blob_put_u32(w, bits);
+    }
+}
+
+void fl_blob_put_header(fl_blob_writer *w, const char magic[4], uint32_t version)
+{
+    assert(w->len + 8 <= w->cap);
+    memcpy(w->buf + w->len, magic, 4);
+    w->len += 4;
+    fl_blob_put_u32(w, version);
+}
+
+static fp_status need(fl_blob_reader *r, size_t n, fp_error *err)
+{
+    if (r->len - r->pos < n)
+        return fp_fail(err, FP_EFORMAT, "state blob truncated at byte %zu (need %zu more)",
+                       r->pos, n);
+    return FP_OK;
+}
+
+fp_status fl_blob_get_u64(fl_blob_reader *r, uint64_t *x, fp_error *err)
+{
+    fp_status st = need(r, 8, err);
+    if (st)
+        return st;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)r->buf[r->pos++] << (8 * i);
+    *x = v;
+    return FP_OK;
+}
+
+fp_status fl_blob_get_u32(fl_blob_reader *r, uint32_t *x, fp_error *err)
+{
+    fp_status st = need(r, 4, err);
+    if (st)
+        return st;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)r->buf[r->pos++] << (8 * i);
+    *x = v;
+    return FP_OK;
+}
+
+fp_status fl_blob_get_f64(fl_blob_reader *r, double *x, fp_error *err)
+{
+    uint64_t bits;
+    fp_status st = fl_blob_get_u64(r, &bits, err);
+    if (!st)
+        memcpy(x, &bits, sizeof bits);
+    return st;
+}
+
+fp_status fl_blob_get_f32s(fl_blob_reader *r, float *x, size_t n, fp_error *err)
+{
+    if (n > (r->len - r->pos) / 4)
+        return need(r, SIZE_MAX, err);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        fl_blob_get_u32(r, &bits, err);
+        memcpy(&x[i], &bits, sizeof bits);
+    }
+    return FP_OK;
+}
+
+fp_status fl_blob_get_header(fl_blob_reader *r, const char magic[4], uint32_t version,
+                             fp_error *err)
+{
+    fp_status st = need(r, 8, err);
+    if (st)
+        return st;
+    if (memcmp(r->buf + r->pos, magic, 4) != 0)
+        return fp_fail(err, FP_EFORMAT, "state blob: bad magic (want %.4s)", magic);
+    r->pos += 4;
+    uint32_t v;
+    fl_blob_get_u32(r, &v, err);
+    if (v != version)
+        return fp_fail(err, FP_EVERSION, "state blob %.4s: version %u, this build reads %u",
+                       magic, v, version);
+    return FP_OK;
+}
+
+fp_status fl_blob_expect_end(const fl_blob_reader *r, fp_error *err)
+{
+    if (r->pos != r->len)
+        return fp_fail(err, FP_EFORMAT, "state blob: %zu trailing bytes", r->len - r->pos);
+    return FP_OK;
+}

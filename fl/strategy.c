@@ -1,0 +1,84 @@
+/* strategy.c — the strategy table and the layer set each strategy sends (see strategy.h). */
+#include "strategy.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "layer_score.h"
+
+static const fl_strategy_desc STRATEGIES[FL_STRATEGY_COUNT] = {
+    {FL_FEDPEPTAO, "fedpeptao", FL_TRAVEL_SELECTED, 1, 0, 0, FL_SERVER_MOMENTUM_CV, 1,
+     "scored layers, private rest, control-variate momentum server step"},
+    {FL_FEDPROMPT, "fedprompt", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_FEDAVG, 0,
+     "FedAvg of the full deep prompt"},
+    {FL_FEDAVG_INPUT, "fedavg-input", FL_TRAVEL_INPUT, 0, 0, 0, FL_SERVER_FEDAVG, 0,
+     "FedAvg of an input-only soft prompt"},
+    {FL_FEDPROX, "fedprox", FL_TRAVEL_ALL, 0, 1, 0, FL_SERVER_FEDAVG, 0,
+     "FedAvg with the proximal term mu/2 |theta - w|^2 on clients"},
+    {FL_SCAFFOLD, "scaffold", FL_TRAVEL_ALL, 0, 0, 1, FL_SERVER_SCAFFOLD, 0,
+     "classic SCAFFOLD: client correction, both variates travel"},
+    {FL_FEDAVGM, "fedavgm", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_AVGM, 0,
+     "server momentum"},
+    {FL_FEDADAM, "fedadam", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_ADAM, 0,
+     "adaptive server optimizer (Adam)"},
+    {FL_FEDYOGI, "fedyogi", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_YOGI, 0,
+     "adaptive server optimizer (Yogi)"},
+    {FL_FEDADAGRAD, "fedadagrad", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_ADAGRAD, 0,
+     "adaptive server optimizer (Adagrad)"},
+    {FL_RANDOM_LAYERS, "random-layers", FL_TRAVEL_RANDOM, 0, 0, 0, FL_SERVER_MOMENTUM_CV, 1,
+     "FedPepTAO with a random layer set of the same size (ablation)"},
+};
+
+const fl_strategy_desc *fl_strategy_get(fl_strategy id)
+{
+    if ((unsigned)id >= FL_STRATEGY_COUNT)
+        return NULL;
+    return &STRATEGIES[id];
+}
+
+fp_status fl_strategy_from_name(const char *name, const fl_strategy_desc **out, fp_error *err)
+{
+    for (int i = 0; i < FL_STRATEGY_COUNT; i++)
+        if (name && strcmp(name, STRATEGIES[i].name) == 0) {
+            *out = &STRATEGIES[i];
+            return FP_OK;
+        }
+    return fp_fail(err, FP_ENOTFOUND,
+                   "unknown strategy '%s' (fedpeptao, fedprompt, fedavg-input, fedprox, "
+                   "scaffold, fedavgm, fedadam, fedyogi, fedadagrad, random-layers)",
+                   name ? name : "(null)");
+}
+
+fl_server_config fl_strategy_server_config(const fl_strategy_desc *d)
+{
+    return fl_server_config_defaults(d->server);
+}
+
+fp_status fl_strategy_layers(const fl_strategy_desc *d, int n_layers, const double *S, double rho,
+                             uint64_t seed, int *layers, int *k, fp_error *err)
+{
+    switch (d->travel) {
+    case FL_TRAVEL_SELECTED:
+        if (!S)
+            return fp_fail(err, FP_EINVAL, "%s: layer scores are required", d->name);
+        return fl_layer_select(S, n_layers, rho, layers, k, err);
+    case FL_TRAVEL_RANDOM: {
+        int kk;
+        fp_status st = fl_layer_count(rho, n_layers, &kk, err);
+        if (!st)
+            st = fl_layer_select_random(seed, n_layers, kk, layers, err);
+        if (!st)
+            *k = kk;
+        return st;
+    }
+    case FL_TRAVEL_ALL:
+        for (int l = 0; l < n_layers; l++)
+            layers[l] = l;
+        *k = n_layers;
+        return FP_OK;
+    case FL_TRAVEL_INPUT:
+        *k = 0;
+        return FP_OK;
+    }
+    return fp_fail(err, FP_EINVAL, "strategy %s: unknown travel mode", d->name);
+}
