@@ -1,0 +1,164 @@
+/* attention.c — prefix multi-head attention forward and backward; equations in attention.h.
+ * Every product is an sgemm on one (example, head) block: Q, K, V are strided views of the fused
+ * qkv buffer and the prefix is a strided view of the deep prompt, so nothing is copied.
+ * Must never allocate or read outside the shapes it is given. */
+#include "attention.h"
+
+#include <cblas.h>
+#include <math.h>
+
+#include "kernels.h"
+
+size_t attention_scratch_floats(attn_shape s) { return 2 * (size_t)s.T * (size_t)(s.P + s.T); }
+
+/* Masks then softmaxes one head's score block S [T][W] in place (W = P + T). A row whose every
+ * column is masked (impossible with a prefix, possible for P = 0 padding rows) becomes zeros. */
+static void masked_softmax(float *S, const int *mask_b, int T, int P, bool causal)
+{
+    int W = P + T;
+    for (int i = 0; i < T; i++) {
+        float *restrict row = S + (size_t)i * W;
+        for (int j = 0; j < T; j++)
+            if ((mask_b && !mask_b[j]) || (causal && j > i))
+                row[P + j] = -INFINITY;
+        float mx = -INFINITY;
+        for (int j = 0; j < W; j++)
+            mx = row[j] > mx ? row[j] : mx;
+        if (mx == -INFINITY) {
+            for (int j = 0; j < W; j++)
+                row[j] = 0.0f;
+            continue;
+        }
+        float sum = 0.0f;
+        for (int j = 0; j < W; j++) {
+            float e = expf(row[j] - mx); /* exp(-inf) = 0 for masked columns */
+            row[j] = e;
+            sum += e;
+        }
+        float inv = 1.0f / sum;
+        for (int j = 0; j < W; j++)
+            row[j] *= inv;
+    }
+}
+
+/* The (b, h) block views: Q, K, V [T][d_h] with row stride 3d, PK, PV [P][d_h] (NULL if P = 0). */
+typedef struct head_views {
+    const float *Q, *K, *V, *PK, *PV;
+} head_views;
+
+static head_views views_of(const float *qkv, attn_prefix pre, attn_shape s, int b, int h)
+{
+    const int d = s.H * s.d_head;
+    head_views v;
+    v.Q = qkv + (size_t)b * s.T * 3 * d + (size_t)h * s.d_head;
+    v.K = v.Q + d;
+    v.V = v.Q + 2 * d;
+    v.PK = v.PV = NULL;
+    if (s.P > 0) {
+        v.PK = pre.k + b * pre.batch_stride + (size_t)h * s.d_head;
+        v.PV = pre.v + b * pre.batch_stride + (size_t)h * s.d_head;
+    }
+    return v;
+}
+
+void attention_forward(float *out, float *A, float *scratch, const float *qkv, attn_prefix pre,
+                       const int *mask, attn_shape s, float drop_p, uint64_t seed, uint64_t site)
+{
+    const int T = s.T, P = s.P, dh = s.d_head, d = s.H * s.d_head, W = P + T;
+    const float c = 1.0f / sqrtf((float)dh);
+    for (int b = 0; b < s.B; b++) {
+        for (int h = 0; h < s.H; h++) {
+            head_views hv = views_of(qkv, pre, s, b, h);
+            const float *Q = hv.Q, *K = hv.K, *V = hv.V, *PK = hv.PK, *PV = hv.PV;
+            float *Ab = A + ((size_t)b * s.H + h) * T * W;
+            float *O = out + (size_t)b * T * d + (size_t)h * dh;
+            if (P > 0) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, P, dh, c, Q, 3 * d, PK,
+                            pre.row_stride, 0.0f, Ab, W);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, c, Q, 3 * d, K, 3 * d,
+                        0.0f, Ab + P, W);
+            masked_softmax(Ab, mask ? mask + (size_t)b * T : NULL, T, P, s.causal);
+            const float *Ad = Ab;
+            if (drop_p > 0.0f) {
+                dropout_forward(scratch, Ab, T * W, drop_p, seed, site, (uint64_t)b * s.H + h);
+                Ad = scratch;
+            }
+            if (P > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, P, 1.0f, Ad, W, PV,
+                            pre.row_stride, 0.0f, O, d);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, 1.0f, Ad + P, W, V,
+                        3 * d, P > 0 ? 1.0f : 0.0f, O, d);
+        }
+    }
+}
+
+void attention_backward(float *dqkv, attn_prefix_grad dpre, float *scratch, const float *dout,
+                        const float *qkv, const float *A, attn_prefix pre, attn_shape s,
+                        float drop_p, uint64_t seed, uint64_t site)
+{
+    const int T = s.T, P = s.P, dh = s.d_head, d = s.H * s.d_head, W = P + T;
+    const float c = 1.0f / sqrtf((float)dh);
+    const bool want_prefix = P > 0 && dpre.k;
+    if (!dqkv && !want_prefix)
+        return;
+    float *Adrop = scratch, *dS = scratch + (size_t)T * W;
+    for (int b = 0; b < s.B; b++) {
+        for (int h = 0; h < s.H; h++) {
+            head_views hv = views_of(qkv, pre, s, b, h);
+            const float *Q = hv.Q, *K = hv.K, *V = hv.V, *PK = hv.PK, *PV = hv.PV;
+            const float *Ab = A + ((size_t)b * s.H + h) * T * W;
+            const float *dO = dout + (size_t)b * T * d + (size_t)h * dh;
+            const float *Ad = Ab;
+            if (drop_p > 0.0f) {
+                dropout_forward(Adrop, Ab, T * W, drop_p, seed, site, (uint64_t)b * s.H + h);
+                Ad = Adrop;
+            }
+            /* dAd = dO [PV ; V]ᵀ into dS */
+            if (P > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, P, dh, 1.0f, dO, d, PV,
+                            pre.row_stride, 0.0f, dS, W);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, 1.0f, dO, d, V, 3 * d,
+                        0.0f, dS + P, W);
+            /* dPV += Ad[:, :P]ᵀ dO ; dV += Ad[:, P:]ᵀ dO */
+            if (want_prefix)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, dh, T, 1.0f, Ad, W, dO, d,
+                            1.0f, dpre.v + b * dpre.batch_stride + (size_t)h * dh,
+                            dpre.row_stride);
+            float *dQ = NULL, *dK = NULL, *dV = NULL;
+            if (dqkv) {
+                dQ = dqkv + (size_t)b * T * 3 * d + (size_t)h * dh;
+                dK = dQ + d;
+                dV = dQ + 2 * d;
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, 1.0f, Ad + P, W, dO,
+                            d, 1.0f, dV, 3 * d);
+            }
+            /* through the dropout mask (same stream), then the softmax Jacobian, in place */
+            if (drop_p > 0.0f)
+                dropout_forward(dS, dS, T * W, drop_p, seed, site, (uint64_t)b * s.H + h);
+            for (int i = 0; i < T; i++) {
+                const float *restrict a = Ab + (size_t)i * W;
+                float *restrict g = dS + (size_t)i * W;
+                float dot = 0.0f;
+                for (int j = 0; j < W; j++)
+                    dot += a[j] * g[j];
+                for (int j = 0; j < W; j++)
+                    g[j] = a[j] * (g[j] - dot);
+            }
+            /* dPK += c dS[:, :P]ᵀ Q ; dK += c dS[:, P:]ᵀ Q ; dQ += c dS [PK ; K] */
+            if (want_prefix)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, dh, T, c, dS, W, Q, 3 * d,
+                            1.0f, dpre.k + b * dpre.batch_stride + (size_t)h * dh,
+                            dpre.row_stride);
+            if (dqkv) {
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, c, dS + P, W, Q,
+                            3 * d, 1.0f, dK, 3 * d);
+                if (P > 0)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, P, c, dS, W, PK,
+                                pre.row_stride, 1.0f, dQ, 3 * d);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, c, dS + P, W, K,
+                            3 * d, 1.0f, dQ, 3 * d);
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+/* kernels.c — element-wise and row-wise transformer kernels; see kernels.h.
+ * Must never allocate: these run inside the training step on buffers from the arena. */
+#include "kernels.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+#include "common/rng.h"
+
+void embedding_forward(float *restrict out, const int *tok, const int *pos,
+                       const float *restrict wte, const float *restrict wpe,
+                       const float *restrict wtt, int N, int d)
+{
+    for (int n = 0; n < N; n++) {
+        float *restrict o = out + (size_t)n * d;
+        const float *restrict e = wte + (size_t)tok[n] * d;
+        const float *restrict p = wpe + (size_t)pos[n] * d;
+        for (int i = 0; i < d; i++)
+            o[i] = e[i] + p[i];
+        if (wtt)
+            for (int i = 0; i < d; i++)
+                o[i] += wtt[i];
+    }
+}
+
+void embedding_backward(float *restrict dwte, float *restrict dwpe, const float *restrict dout,
+                        const int *tok, const int *pos, int N, int d)
+{
+    for (int n = 0; n < N; n++) {
+        const float *restrict g = dout + (size_t)n * d;
+        if (dwte) {
+            float *restrict t = dwte + (size_t)tok[n] * d;
+            for (int i = 0; i < d; i++)
+                t[i] += g[i];
+        }
+        if (dwpe) {
+            float *restrict p = dwpe + (size_t)pos[n] * d;
+            for (int i = 0; i < d; i++)
+                p[i] += g[i];
+        }
+    }
+}
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
+                       const float *b, int N, int d, float eps)
+{
+    for (int n = 0; n < N; n++) {
+        const float *xr = x + (size_t)n * d;
+        float *o = out + (size_t)n * d;
+        /* Two passes in float with a double accumulator: stable enough for d up to thousands. */
+        double s = 0;
+        for (int i = 0; i < d; i++)
+            s += xr[i];
+        float m = (float)(s / d);
+        double v = 0;
+        for (int i = 0; i < d; i++) {
+            float c = xr[i] - m;
+            v += (double)c * c;
+        }
+        float r = (float)(1.0 / sqrt(v / d + eps));
+        for (int i = 0; i < d; i++)
+            o[i] = (xr[i] - m) * r * w[i] + b[i];
+        mean[n] = m;
+        rstd[n] = r;
+    }
+}
+
+void layernorm_backward(float *restrict dx, float *restrict dw, float *restrict db,
+                        const float *restrict dout, const float *restrict x,
+                        const float *restrict w, const float *mean, const float *rstd, int N,
+                        int d)
+{
+    for (int n = 0; n < N; n++) {
+        const float *restrict g = dout + (size_t)n * d;
+        const float *restrict xr = x + (size_t)n * d;
+        float m = mean[n], r = rstd[n];
+        /* mean(g·w) and mean(g·w·xhat) over the row */
+        float sg = 0, sgx = 0;
+        for (int i = 0; i < d; i++) {
+            float xhat = (xr[i] - m) * r;
+            float gw = g[i] * w[i];
+            sg += gw;
+            sgx += gw * xhat;
+        }
+        sg /= d;
+        sgx /= d;
+        for (int i = 0; i < d; i++) {
+            float xhat = (xr[i] - m) * r;
+            if (dx)
+                dx[(size_t)n * d + i] += r * (g[i] * w[i] - sg - xhat * sgx);
+            if (dw)
+                dw[i] += g[i] * xhat;
+            if (db)
+                db[i] += g[i];
+        }
+    }
+}
+
+#define GELU_TANH_C 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_INV_SQRT2 0.7071067811865476f
+#define GELU_INV_SQRT2PI 0.3989422804014327f
+
+void gelu_forward(float *out, const float *x, int N, bool tanh_approx)
+{
+    if (tanh_approx) {
+        for (int n = 0; n < N; n++) {
+            float v = x[n];
+            float u = GELU_TANH_C * (v + 0.044715f * v * v * v);
+            out[n] = 0.5f * v * (1.0f + tanhf(u));
+        }
+    } else {
+        for (int n = 0; n < N; n++) {
+            float v = x[n];
+            out[n] = 0.5f * v * (1.0f + erff(v * GELU_INV_SQRT2));
+        }
+    }
+}
+
+void gelu_backward(float *restrict dx, const float *restrict dout, const float *restrict x, int N,
+                   bool tanh_approx)
+{
+    if (tanh_approx) {
+        for (int n = 0; n < N; n++) {
+            float v = x[n];
+            float u = GELU_TANH_C * (v + 0.044715f * v * v * v);
+            float t = tanhf(u);
+            float du = GELU_TANH_C * (1.0f + 3.0f * 0.044715f * v * v);
+            float g = 0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * du;
+            dx[n] += dout[n] * g;
+        }
+    } else {
+        for (int n = 0; n < N; n++) {
+            float v = x[n];
+            float g = 0.5f * (1.0f + erff(v * GELU_INV_SQRT2)) +
+                      v * GELU_INV_SQRT2PI * expf(-0.5f * v * v);
+            dx[n] += dout[n] * g;
+        }
+    }
+}
+
+void residual_forward(float *out, const float *a, const float *b, int N)
+{
+    for (int n = 0; n < N; n++)
+        out[n] = a[n] + b[n];
+}
+
+/* Keep decisions: 24 random bits per element compared to (1-p)·2^24; one rng per call, derived
+ * from (seed, site, index) so forward and backward draw the identical stream. */
+#define DROP_BITS 24
+
+static uint32_t keep_threshold(float p)
+{
+    return (uint32_t)((1.0 - (double)p) * (double)(1u << DROP_BITS));
+}
+
+/* out[n] (= or +=) keep ? x[n] / (1 - p) : 0 with the mask stream of (seed, site, index). */
+static void dropout_apply(float *out, const float *x, int N, float p, uint64_t seed,
+                          uint64_t site, uint64_t index, bool accumulate)
+{
+    rng_t r;
+    rng_derive(&r, seed, site, index);
+    uint32_t thr = keep_threshold(p);
+    float scale = 1.0f / (1.0f - p);
+    for (int n = 0; n < N; n++) {
+        uint32_t u = (uint32_t)(rng_next(&r) >> (64 - DROP_BITS));
+        float v = u < thr ? x[n] * scale : 0.0f;
+        out[n] = accumulate ? out[n] + v : v;
+    }
+}
+
+void dropout_forward(float *out, const float *x, int N, float p, uint64_t seed, uint64_t site,
+                     uint64_t index)
+{
+    assert(p >= 0.0f && p < 1.0f);
+    if (p == 0.0f) {
+        if (out != x)
+            memmove(out, x, (size_t)N * sizeof *out);
+        return;
+    }
+    dropout_apply(out, x, N, p, seed, site, index, false);
+}
+
+void dropout_backward(float *dx, const float *dout, int N, float p, uint64_t seed,
+                      uint64_t site, uint64_t index)
+{
+    assert(p >= 0.0f && p < 1.0f);
+    if (p == 0.0f) {
+        for (int n = 0; n < N; n++)
+            dx[n] += dout[n];
+        return;
+    }
+    dropout_apply(dx, dout, N, p, seed, site, index, true);
+}
+
+/* log Σ exp(logits), max-shifted; double accumulation because V is 50k. */
+static double logsumexp(const float *logits, int V)
+{
+    float mx = logits[0];
+    for (int v = 1; v < V; v++)
+        mx = logits[v] > mx ? logits[v] : mx;
+    double s = 0;
+    for (int v = 0; v < V; v++)
+        s += exp((double)(logits[v] - mx));
+    return mx + log(s);
+}
+
+float crossentropy_forward(const float *logits, int V, int target)
+{
+    assert(target >= 0 && target < V);
+    return (float)(logsumexp(logits, V) - logits[target]);
+}
+
+void crossentropy_backward(float *dlogits, const float *logits, int V, int target, float scale)
+{
+    assert(target >= 0 && target < V);
+    float lse = (float)logsumexp(logits, V);
+    for (int v = 0; v < V; v++)
+        dlogits[v] = scale * expf(logits[v] - lse);
+    dlogits[target] -= scale;
+}

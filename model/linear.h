@@ -1,0 +1,36 @@
+/* linear.h — dense layers y = x W + b through cblas_sgemm, with the weight used in place in
+ * either orientation, so a read-only mmap of a checkpoint serves every process without a copy:
+ *   LIN_OUT_IN: W stored [out][in] with row stride ld (Hugging Face nn.Linear, RoBERTa);
+ *   LIN_IN_OUT: W stored [in][out] with row stride ld (GPT-2 Conv1D; a column block of the fused
+ *               c_attn [d][3d] is the pointer + offset with ld = 3d).
+ * Inputs and outputs are row-major with their own row strides, so a Q/K/V block of a fused
+ * [N][3d] activation is addressed without copying. Never allocates, never fails. */
+#ifndef FEDPEP_MODEL_LINEAR_H
+#define FEDPEP_MODEL_LINEAR_H
+
+#include <stdbool.h>
+
+typedef enum lin_layout { LIN_OUT_IN = 0, LIN_IN_OUT = 1 } lin_layout;
+
+/* A view of a weight matrix of logical shape [in][out]. */
+typedef struct lin_w {
+    const float *w;
+    int ld;
+    lin_layout layout;
+} lin_w;
+
+/* y[N][out] (row stride ldy) = x[N][in] (row stride ldx) · W + b (b may be NULL).
+ * accumulate: y += instead of y =. */
+void linear_forward(float *y, int ldy, const float *x, int ldx, lin_w W, const float *b, int N,
+                    int in, int out, bool accumulate);
+
+/* dx[N][in] (row stride lddx) += dy[N][out] · Wᵀ (or = when !accumulate). */
+void linear_backward_input(float *dx, int lddx, const float *dy, int lddy, lin_w W, int N,
+                           int in, int out, bool accumulate);
+
+/* Parameter gradients (only for full-weight training): dW += xᵀ dy in W's own layout (dW is
+ * dense with W.ld as its row stride), db[out] += column sums of dy (db may be NULL). */
+void linear_backward_weight(float *dW, lin_w W, float *db, const float *x, int ldx,
+                            const float *dy, int lddy, int N, int in, int out);
+
+#endif
