@@ -1,0 +1,415 @@
+/* bench_step.c — the prompt-tuning step benchmark: fedpep's C step (forward + backward to the
+ * deep prompt E, frozen weights) against the same step in PyTorch and against OpenBLAS sgemm,
+ * all measured in this one run with the same thread count.
+ *
+ *   bench_step [--quick] [--shapes small,roberta-base,gpt2-small] [--T 64,128]
+ *              [--threads 1,2] [--reps N] [--no-torch]
+ *   env FEDPEP_PYTHON (default /usr/bin/python3), FEDPEP_BENCH_TORCH (default
+ *   bench/torch_step.py; run from the repository root).
+ *
+ * Per (shape, T, threads) it prints: examples/s of the C step and of PyTorch and their ratio;
+ * the C step's achieved GFLOP/s (analytic count, see step_flops) and its ratio to sgemm GFLOP/s
+ * measured on the step's own GEMM shapes; the backward/forward time ratio with all layers tuned
+ * and with the upper half tuned. Times are the best of --reps steps after one warm-up (the
+ * machine is shared: the best run is the least disturbed one); with 1 thread they are process
+ * CPU time, with more wall time (PyTorch's side does the same). Batch 8, random weights.
+ * Never asserts on timings and is never part of `make test`. */
+#include <cblas.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/rng.h"
+#include "common/status.h"
+#include "model/model_config.h"
+#include "model/transformer.h"
+#include "model/weights.h"
+
+#define BATCH 8
+#define MAX_LIST 8
+
+typedef struct shape {
+    const char *name;
+    model_arch arch;
+    int L, d, H, ff, V, P;
+} shape;
+
+/* RoBERTa-base, GPT-2 small, and a small default-sized encoder (6 layers, d 256). */
+static const shape SHAPES[] = {
+    {"small", MODEL_ARCH_ROBERTA, 6, 256, 4, 1024, 50265, 20},
+    {"roberta-base", MODEL_ARCH_ROBERTA, 12, 768, 12, 3072, 50265, 20},
+    {"gpt2-small", MODEL_ARCH_GPT2, 12, 768, 12, 3072, 50257, 5},
+};
+
+/* With one thread the clock is the process's CPU time, so time spent waiting for a core on a
+ * shared machine is not counted; with more threads it is wall time (OpenBLAS workers spin while
+ * they wait for work, which CPU time would count as work). */
+static clockid_t clock_for(int threads)
+{
+    return threads == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
+}
+
+static double now_s(clockid_t clk)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static model_config config_of(const shape *s, int max_T)
+{
+    bool enc = s->arch == MODEL_ARCH_ROBERTA;
+    model_config c = {
+        .arch = s->arch,
+        .vocab_size = s->V,
+        .max_positions = max_T + s->P + 2,
+        .n_layers = s->L,
+        .d_model = s->d,
+        .n_heads = s->H,
+        .d_ff = s->ff,
+        .type_vocab_size = enc ? 1 : 0,
+        .layer_norm_eps = 1e-5f,
+        .pre_ln = !enc,
+        .final_ln = !enc,
+        .pad_token_id = enc ? 1 : -1,
+        .bos_token_id = enc ? 0 : s->V - 1,
+        .eos_token_id = enc ? 2 : s->V - 1,
+        .mask_token_id = enc ? s->V - 1 : -1,
+        .position_offset = enc ? 2 : 0,
+    };
+    return c;
+}
+
+/* Rows with an LM target per example: the <mask> row (encoder) or two label tokens (decoder). */
+static int rows_per_example(model_arch arch)
+{
+    return arch == MODEL_ARCH_ROBERTA ? 1 : 2;
+}
+
+/* FLOPs the step needs (multiply-add = 2), N = B·T tokens, S = P + T keys per query:
+ *   forward, per layer:  8·N·d² (Q,K,V,O) + 4·N·d·f (MLP) + 4·B·T·S·d (scores, A·V)
+ *   forward, head at R target rows: RoBERTa 2·R·d² + 2·R·d·V, GPT-2 2·R·d·V
+ *   backward (activation gradients only, no weight gradients), per layer above the lowest
+ *   tuned one: 8·N·d² + 4·N·d·f + 8·B·T·S·d (dA, dV incl. prefix, dQ, dK incl. prefix);
+ *   at the lowest tuned layer nothing below is needed: 2·N·d² + 4·N·d·f + 2·B·T·S·d (dA)
+ *   + 4·B·T·P·d (dPK, dPV); head backward = head forward.
+ * Causal masking is not discounted (every implementation here computes full score rows).
+ * Layer norms, GELU, softmax and embeddings are O(N·d) and left out. */
+static void step_flops(const shape *s, int T, int lowest, double *fwd, double *bwd)
+{
+    const double B = BATCH, N = B * T, d = s->d, f = s->ff, P = s->P, S = P + T, V = s->V;
+    const double R = B * rows_per_example(s->arch);
+    const double layer_f = 8 * N * d * d + 4 * N * d * f + 4 * B * T * S * d;
+    const double head = (s->arch == MODEL_ARCH_ROBERTA ? 2 * R * d * d : 0) + 2 * R * d * V;
+    *fwd = s->L * layer_f + head;
+    const double layer_b = 8 * N * d * d + 4 * N * d * f + 8 * B * T * S * d;
+    const double lowest_b = 2 * N * d * d + 4 * N * d * f + 2 * B * T * S * d + 4 * B * T * P * d;
+    *bwd = head + lowest_b + (s->L - lowest - 1) * layer_b;
+}
+
+/* sgemm GFLOP/s on the step's dominant GEMMs (QKV, FC, PROJ at M = B·T rows), in the weight
+ * orientation of the architecture's checkpoints; best of a few calls each. */
+static double sgemm_gflops(const shape *s, int T, clockid_t clk)
+{
+    const int M = BATCH * T, d = s->d, f = s->ff;
+    const int dims[3][2] = {{d, 3 * d}, {d, f}, {f, d}}; /* in, out */
+    const bool trans = s->arch == MODEL_ARCH_ROBERTA;     /* nn.Linear [out][in] */
+    float *x = malloc(sizeof(float) * (size_t)M * f), *w = malloc(sizeof(float) * (size_t)f * 3 * d);
+    float *y = malloc(sizeof(float) * (size_t)M * (f > 3 * d ? f : 3 * d));
+    if (!x || !w || !y) {
+        free(x), free(w), free(y);
+        return NAN;
+    }
+    for (size_t i = 0; i < (size_t)M * f; i++)
+        x[i] = (float)((i * 7919) % 113) / 113.0f - 0.5f;
+    for (size_t i = 0; i < (size_t)f * 3 * d; i++)
+        w[i] = (float)((i * 104729) % 127) / 127.0f - 0.5f;
+    double flops = 0, secs = 0;
+    for (int k = 0; k < 3; k++) {
+        const int in = dims[k][0], out = dims[k][1];
+        double best = INFINITY;
+        for (int r = 0; r < 4; r++) {
+            double t0 = now_s(clk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, trans ? CblasTrans : CblasNoTrans, M, out, in,
+                        1.0f, x, in, w, trans ? in : out, 0.0f, y, out);
+            double t = now_s(clk) - t0;
+            if (r > 0 && t < best) /* the first call warms caches and threads */
+                best = t;
+        }
+        flops += 2.0 * M * in * out;
+        secs += best;
+    }
+    free(x), free(w), free(y);
+    return flops / secs * 1e-9;
+}
+
+/* One model of a shape: weights, prompt, batch and an arena for the longest T. */
+typedef struct bench_model {
+    shape s;
+    model_config cfg;
+    tf_weights w;
+    float *E, *dE;
+    int *tokens, *targets;
+    bool *present, *tuned;
+    tf_acts_t *acts;
+} bench_model;
+
+static void bench_model_free(bench_model *m)
+{
+    tf_acts_destroy(&m->acts);
+    tf_weights_free(&m->w);
+    free(m->E), free(m->dE), free(m->tokens), free(m->targets), free(m->present), free(m->tuned);
+}
+
+static fp_status bench_model_init(bench_model *m, const shape *s, int max_T, fp_error *err)
+{
+    memset(m, 0, sizeof *m);
+    m->s = *s;
+    m->cfg = config_of(s, max_T);
+    fp_status st = tf_weights_init_random(&m->w, &m->cfg, 0.02f, 7, err);
+    if (st)
+        return st;
+    const size_t nE = (size_t)s->P * s->L * 2 * s->d, N = (size_t)BATCH * max_T;
+    m->E = malloc(nE * sizeof *m->E);
+    m->dE = calloc(nE, sizeof *m->dE);
+    m->tokens = malloc(N * sizeof *m->tokens);
+    m->targets = malloc(N * sizeof *m->targets);
+    m->present = malloc((size_t)s->L * sizeof *m->present);
+    m->tuned = malloc((size_t)s->L * sizeof *m->tuned);
+    if (!m->E || !m->dE || !m->tokens || !m->targets || !m->present || !m->tuned)
+        return fp_fail(err, FP_ENOMEM, "bench: out of memory");
+    rng_t rng;
+    rng_seed(&rng, 11);
+    for (size_t i = 0; i < nE; i++)
+        m->E[i] = 0.02f * (float)rng_normal(&rng);
+    for (int l = 0; l < s->L; l++)
+        m->present[l] = true;
+    tf_acts_spec spec = {.B = BATCH, .T = max_T, .P = s->P, .saved_layers = s->L,
+                         .max_lm_rows = BATCH * rows_per_example(s->arch)};
+    m->acts = tf_acts_new(&m->cfg, spec, err);
+    return m->acts ? FP_OK : err->status;
+}
+
+/* Fills a full-length batch of T tokens: RoBERTa <s> … <mask> … </s> with the target at the
+ * mask row; GPT-2 with its last two tokens as label tokens. */
+static void fill_batch(bench_model *m, int T)
+{
+    rng_t rng;
+    rng_seed(&rng, 13 + (uint64_t)T);
+    const int V = m->s.V;
+    for (int b = 0; b < BATCH; b++) {
+        int *tok = m->tokens + b * T, *tg = m->targets + b * T;
+        for (int t = 0; t < T; t++) {
+            tok[t] = 3 + (int)rng_below(&rng, (uint64_t)V - 4);
+            tg[t] = -1;
+        }
+        if (m->s.arch == MODEL_ARCH_ROBERTA) {
+            tok[0] = 0, tok[T - 1] = 2, tok[T - 3] = V - 1;
+            tg[T - 3] = 3 + (int)rng_below(&rng, (uint64_t)V - 4);
+        } else {
+            tg[T - 3] = tok[T - 2];
+            tg[T - 2] = tok[T - 1];
+        }
+    }
+}
+
+/* Best forward and backward seconds over reps steps (after one warm-up) with layers
+ * [lowest, L) tuned. */
+static fp_status time_step(bench_model *m, int T, int lowest, int reps, clockid_t clk,
+                           double *fwd_s, double *bwd_s, fp_error *err)
+{
+    for (int l = 0; l < m->s.L; l++)
+        m->tuned[l] = l >= lowest;
+    tf_prompt prompt = {.P = m->s.P, .E = m->E, .present = m->present, .trainable = m->tuned,
+                        .dE = m->dE};
+    tf_batch batch = {.B = BATCH, .T = T, .tokens = m->tokens, .targets = m->targets};
+    tf_options opt = {.grad = true};
+    tf_result res;
+    *fwd_s = *bwd_s = INFINITY;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now_s(clk);
+        fp_status st = tf_forward(m->acts, &m->cfg, &m->w, &prompt, NULL, &batch, &opt, &res,
+                                  err);
+        double t1 = now_s(clk);
+        if (st || (st = tf_backward(m->acts, err)))
+            return st;
+        double t2 = now_s(clk);
+        if (!isfinite(res.loss))
+            return fp_fail(err, FP_ENUMERIC, "bench: loss is %g", res.loss);
+        if (r == 0)
+            continue;
+        if (t1 - t0 < *fwd_s)
+            *fwd_s = t1 - t0;
+        if (t2 - t1 < *bwd_s)
+            *bwd_s = t2 - t1;
+    }
+    return FP_OK;
+}
+
+/* Runs bench/torch_step.py for one shape with every T and thread count; fills eps[t][th]
+ * (examples/s) or leaves NAN where it did not report. */
+static void torch_examples_per_s(const shape *s, const int *Ts, int nT, const int *ths, int nth,
+                                 int reps, double eps[MAX_LIST][MAX_LIST])
+{
+    for (int i = 0; i < MAX_LIST; i++)
+        for (int j = 0; j < MAX_LIST; j++)
+            eps[i][j] = NAN;
+    const char *py = getenv("FEDPEP_PYTHON") ? getenv("FEDPEP_PYTHON") : "/usr/bin/python3";
+    const char *script =
+        getenv("FEDPEP_BENCH_TORCH") ? getenv("FEDPEP_BENCH_TORCH") : "bench/torch_step.py";
+    char tlist[64] = "", hlist[64] = "", cmd[1024];
+    for (int i = 0; i < nT; i++)
+        snprintf(tlist + strlen(tlist), sizeof tlist - strlen(tlist), "%s%d", i ? "," : "",
+                 Ts[i]);
+    for (int i = 0; i < nth; i++)
+        snprintf(hlist + strlen(hlist), sizeof hlist - strlen(hlist), "%s%d", i ? "," : "",
+                 ths[i]);
+    snprintf(cmd, sizeof cmd,
+             "%s %s --arch %s --L %d --d %d --H %d --ff %d --V %d --P %d --B %d --T %s "
+             "--threads %s --steps %d --min-time 0",
+             py, script, s->arch == MODEL_ARCH_ROBERTA ? "roberta" : "gpt2", s->L, s->d, s->H,
+             s->ff, s->V, s->P, BATCH, tlist, hlist, reps);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, "bench: cannot run %s\n", cmd);
+        return;
+    }
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        int T, th;
+        double v;
+        const char *a = strstr(line, "T="), *b = strstr(line, "threads="),
+                   *c = strstr(line, "examples_per_s=");
+        if (!a || !b || !c || sscanf(a, "T=%d", &T) != 1 || sscanf(b, "threads=%d", &th) != 1 ||
+            sscanf(c, "examples_per_s=%lf", &v) != 1)
+            continue;
+        for (int i = 0; i < nT; i++)
+            for (int j = 0; j < nth; j++)
+                if (Ts[i] == T && ths[j] == th)
+                    eps[i][j] = v;
+    }
+    if (pclose(p) != 0)
+        fprintf(stderr, "bench: PyTorch side failed (%s); its columns show nan\n", cmd);
+}
+
+static int parse_list(const char *s, int *out)
+{
+    int n = 0;
+    while (*s && n < MAX_LIST) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v <= 0)
+            return -1;
+        out[n++] = (int)v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+            return -1;
+    }
+    return n;
+}
+
+static void usage(const char *prog)
+{
+    fprintf(stderr,
+            "usage: %s [--quick] [--shapes small,roberta-base,gpt2-small] [--T 64,128] "
+            "[--threads 1,2] [--reps N] [--no-torch]\n",
+            prog);
+}
+
+int main(int argc, char **argv)
+{
+    const char *shapes = "small,roberta-base,gpt2-small";
+    int Ts[MAX_LIST] = {64, 128}, nT = 2, ths[MAX_LIST] = {1, 2}, nth = 2, reps = 2;
+    bool torch = true;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--quick")) {
+            shapes = "small", nT = 1, nth = 1, Ts[0] = 64, ths[0] = 1;
+        } else if (!strcmp(a, "--no-torch")) {
+            torch = false;
+        } else if (!strcmp(a, "--shapes") && v) {
+            shapes = v, i++;
+        } else if (!strcmp(a, "--T") && v) {
+            nT = parse_list(v, Ts), i++;
+        } else if (!strcmp(a, "--threads") && v) {
+            nth = parse_list(v, ths), i++;
+        } else if (!strcmp(a, "--reps") && v) {
+            reps = atoi(v), i++;
+        } else {
+            usage(argv[0]);
+            return 2;
+        }
+        if (nT <= 0 || nth <= 0 || reps <= 0) {
+            usage(argv[0]);
+            return 2;
+        }
+    }
+    int max_T = 0;
+    for (int i = 0; i < nT; i++)
+        max_T = Ts[i] > max_T ? Ts[i] : max_T;
+
+    printf("prompt-tuning step: batch %d, forward + backward to E only, frozen weights, best of "
+           "%d steps\n",
+           BATCH, reps);
+    printf("%-12s %4s %3s | %9s %9s %6s | %7s %7s %5s | %7s %7s\n", "shape", "T", "thr",
+           "C ex/s", "torch", "C/pt", "C GF/s", "sgemm", "C/sg", "bwd/fwd", "bwd/fwd");
+    printf("%-12s %4s %3s | %9s %9s %6s | %7s %7s %5s | %7s %7s\n", "", "", "", "", "ex/s", "",
+           "", "GF/s", "", "all", "half");
+    int status = 0;
+    for (size_t k = 0; k < sizeof SHAPES / sizeof *SHAPES; k++) {
+        const shape *s = &SHAPES[k];
+        const char *hit = strstr(shapes, s->name);
+        if (!hit || (hit[strlen(s->name)] != ',' && hit[strlen(s->name)] != '\0'))
+            continue;
+        bench_model m;
+        fp_error err = {0};
+        double pt[MAX_LIST][MAX_LIST];
+        double c_eps[MAX_LIST][MAX_LIST], gf[MAX_LIST][MAX_LIST], sg[MAX_LIST][MAX_LIST];
+        double r_all[MAX_LIST][MAX_LIST], r_half[MAX_LIST][MAX_LIST];
+        if (bench_model_init(&m, s, max_T, &err)) {
+            fprintf(stderr, "bench %s: %s\n", s->name, err.msg);
+            bench_model_free(&m);
+            status = 1;
+            continue;
+        }
+        for (int i = 0; i < nT; i++) {
+            fill_batch(&m, Ts[i]);
+            for (int j = 0; j < nth; j++) {
+                openblas_set_num_threads(ths[j]);
+                double fa, ba, fh, bh, flf, flb;
+                const clockid_t clk = clock_for(ths[j]);
+                if (time_step(&m, Ts[i], 0, reps, clk, &fa, &ba, &err) ||
+                    time_step(&m, Ts[i], s->L / 2, reps, clk, &fh, &bh, &err)) {
+                    fprintf(stderr, "bench %s: %s\n", s->name, err.msg);
+                    status = 1;
+                    fa = ba = fh = bh = NAN;
+                }
+                step_flops(s, Ts[i], 0, &flf, &flb);
+                c_eps[i][j] = BATCH / (fa + ba);
+                gf[i][j] = (flf + flb) / (fa + ba) * 1e-9;
+                sg[i][j] = sgemm_gflops(s, Ts[i], clk);
+                r_all[i][j] = ba / fa;
+                r_half[i][j] = bh / fh;
+            }
+        }
+        bench_model_free(&m); /* free the C model before PyTorch loads its own copy */
+        if (torch)
+            torch_examples_per_s(s, Ts, nT, ths, nth, reps, pt);
+        else
+            for (int i = 0; i < MAX_LIST; i++)
+                for (int j = 0; j < MAX_LIST; j++)
+                    pt[i][j] = NAN;
+        for (int i = 0; i < nT; i++)
+            for (int j = 0; j < nth; j++)
+                printf("%-12s %4d %3d | %9.2f %9.2f %6.2f | %7.1f %7.1f %5.2f | %7.2f %7.2f\n",
+                       s->name, Ts[i], ths[j], c_eps[i][j], pt[i][j], c_eps[i][j] / pt[i][j],
+                       gf[i][j], sg[i][j], gf[i][j] / sg[i][j], r_all[i][j], r_half[i][j]);
+        fflush(stdout);
+    }
+    printf("targets: C/pt >= 2, C/sg >= 0.6, bwd/fwd half <= 1.3 (shapes: small = RoBERTa-style "
+           "L6 d256 H4 f1024 P20; roberta-base P20; gpt2-small P5; V ~50k)\n");
+    return status;
+}

@@ -1,0 +1,152 @@
+"""selfcheck.py — checks the reference itself before anything is compared with it.
+
+  selfcheck.py OUT_DIR     (the folder make_tiny.py wrote)
+
+1. dL/dE by autograd equals central finite differences in float64, at 250 seeded random
+   coordinates of the tuned layers of every case, and is zero where no prefix is.
+2. Masks: changing what sits in pad slots changes nothing; in GPT-2 changing a later token
+   leaves every earlier row unchanged (causal); changing E in a layer without a prefix changes
+   nothing.
+3. Positions: the ids the reference uses are position_offset + P + i (RoBERTa, pads at
+   pad_token_id) and P + i (GPT-2).
+4. The safetensors writer/reader round-trips, and BF16 storage rounds to nearest even.
+Exits non-zero on any failure.
+"""
+import glob
+import os
+import sys
+
+import numpy as np
+import torch
+
+import st_io
+import torch_model
+
+FD_SAMPLES = 250
+failures = []
+
+
+def check(ok, what):
+    print(f"  {'ok  ' if ok else 'FAIL'} {what}")
+    if not ok:
+        failures.append(what)
+
+
+def fd_check(model, inputs, name):
+    batch = torch_model.batch_to_torch(inputs)
+    active = [bool(a) for a in inputs["active"]]
+    ref = torch_model.reference(model, inputs)
+    trainable = np.asarray(inputs["trainable"]) != 0
+    E0 = inputs["E"].astype(np.float64)
+    fd = np.zeros_like(E0)
+    h = 1e-6
+    coords = [i for i in np.ndindex(*E0.shape) if trainable[i[1]]]
+    # A seeded sample keeps the check quick; every (layer, key/value) slice is hit many times.
+    pick = np.random.default_rng(7).permutation(len(coords))[:FD_SAMPLES]
+    with torch.no_grad():
+        for j in pick:
+            idx = coords[j]
+            Ep, Em = E0.copy(), E0.copy()
+            Ep[idx] += h
+            Em[idx] -= h
+            lp, _ = model.loss(batch, torch.tensor(Ep), active)
+            lm, _ = model.loss(batch, torch.tensor(Em), active)
+            fd[idx] = (lp.item() - lm.item()) / (2 * h)
+    sel = tuple(np.array([coords[j] for j in pick]).T)
+    err = np.abs(fd[sel] - ref["dE"][sel]).max() / np.abs(ref["dE"]).max()
+    check(err < 1e-6, f"{name}: dL/dE vs finite differences at {len(pick)} coordinates, "
+                      f"rel err {err:.2e}")
+    inactive = ~np.array(active)
+    if inactive.any():
+        check(np.all(ref["dE"][:, inactive] == 0), f"{name}: dE is zero where no prefix is")
+        Ez = E0.copy()
+        Ez[:, inactive] = 123.0
+        with torch.no_grad():
+            l2, _ = model.loss(batch, torch.tensor(Ez), active)
+        check(abs(l2.item() - ref["loss"][0]) == 0, f"{name}: E of prefix-less layers unused")
+    return ref
+
+
+def mask_checks(model, inputs, name):
+    batch = torch_model.batch_to_torch(inputs)
+    E = torch.tensor(inputs["E"].astype(np.float64))
+    active = [bool(a) for a in inputs["active"]]
+    lengths = batch["lengths"]
+    with torch.no_grad():
+        h0, _ = model.hidden(batch["ids"], lengths, E, active)
+        ids = batch["ids"].clone()
+        for b in range(ids.shape[0]):
+            ids[b, lengths[b]:] = 3 + b  # arbitrary non-pad content in pad slots
+        h1, _ = model.hidden(ids, lengths, E, active)
+        real = torch.arange(ids.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
+        diff = (h0 - h1)[real].abs().max().item()
+        check(diff == 0.0, f"{name}: pad slots do not leak into real rows (max diff {diff:.1e})")
+        if model.cfg.arch == "gpt2":
+            ids = batch["ids"].clone()
+            n = int(lengths[0])
+            ids[0, n - 1] = (ids[0, n - 1] + 1) % model.cfg.vocab_size
+            h2, _ = model.hidden(ids, lengths, E, active)
+            before = (h0[0, :n - 1] - h2[0, :n - 1]).abs().max().item()
+            after = (h0[0, n - 1] - h2[0, n - 1]).abs().max().item()
+            check(before == 0.0 and after > 0, f"{name}: causal (earlier rows unchanged)")
+
+
+def position_checks(model, P):
+    lengths = torch.tensor([4, 2])
+    pos = model.positions(2, 4, P, lengths)
+    if model.cfg.arch == "roberta":
+        o, pad = model.cfg.position_offset, model.cfg.pad_token_id
+        want = torch.tensor([[o + P + i for i in range(4)],
+                             [o + P, o + P + 1, pad, pad]])
+    else:
+        want = torch.tensor([[P + i for i in range(4)]] * 2)
+    check(torch.equal(pos, want), f"{model.cfg.arch}: positions shifted by P={P}: "
+                                  f"{pos.tolist()}")
+
+
+def st_checks(tmp):
+    rng = np.random.default_rng(1)
+    t = {"b": rng.standard_normal((3, 4)).astype(np.float32), "a": np.arange(5, dtype=np.float32)}
+    path = os.path.join(tmp, "roundtrip.safetensors")
+    st_io.write(path, t, {"k": "v"})
+    r, meta = st_io.read(path)
+    check(all(np.array_equal(t[k], r[k]) for k in t) and meta == {"k": "v"},
+          "safetensors F32 round trip")
+    st_io.write(path, t, None, dtype="BF16")
+    r, _ = st_io.read(path)
+    x = np.array([1.0, 1.00390625, 1.01171875, -2.5e-3], dtype=np.float32)
+    bits = st_io.f32_to_bf16_bits(x)
+    # 1 + 2^-8 is halfway between two bf16 values and rounds to even (1.0); 1 + 3*2^-8 rounds up.
+    check(bits.tolist()[:3] == [0x3F80, 0x3F80, 0x3F82], "BF16 round to nearest even")
+    check(np.abs(r["b"] - t["b"]).max() <= np.abs(t["b"]).max() * 2 ** -8,
+          "safetensors BF16 round trip within one bf16 ulp")
+
+
+def main(out):
+    torch.set_num_threads(1)
+    models = {}
+    for path in sorted(glob.glob(os.path.join(out, "cases", "*.input.safetensors"))):
+        name = os.path.basename(path).split(".")[0]
+        inputs, meta = st_io.read(path)
+        mname = meta["model"]
+        if mname not in models:
+            models[mname] = torch_model.Model(os.path.join(out, mname), torch.float64)
+            position_checks(models[mname], inputs["E"].shape[0])
+        model = models[mname]
+        ref = fd_check(model, inputs, name)
+        expected, _ = st_io.read(os.path.join(out, "cases", name + ".expected.safetensors"))
+        same = all(np.array_equal(expected[k], ref[k].astype(np.float32)) for k in expected)
+        check(same, f"{name}: expected file matches a fresh run")
+        mask_checks(model, inputs, name)
+    st_checks(out)
+    if failures:
+        print(f"selfcheck: {len(failures)} failure(s)")
+        return 1
+    print("selfcheck: reference ok")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: selfcheck.py OUT_DIR")
+    sys.exit(main(sys.argv[1]))
