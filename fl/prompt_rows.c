@@ -1,4 +1,4 @@
-/* prompt_rows.c — E[:, S] gather/scatter, pooled confusion counts, best/last tracking. */
+/* prompt_rows.c — E[:, S] gather/scatter and best/last round tracking. */
 #include "prompt_rows.h"
 
 #include <math.h>
@@ -38,49 +38,6 @@ fp_status fl_prompt_check_layers(const fl_prompt_shape *s, const int *layers, in
             return fp_fail(err, FP_EINVAL, "prompt layers: entry %d (%d) not ascending in "
                            "[0, %d)", j, layers[j], s->L);
     return FP_OK;
-}
-
-void fl_confusion_init(fl_confusion *c, int n_classes)
-{
-    memset(c, 0, sizeof *c);
-    c->n_classes = n_classes;
-}
-
-fp_status fl_confusion_add(fl_confusion *c, int truth, int pred, fp_error *err)
-{
-    if (truth < 0 || truth >= c->n_classes || pred < 0 || pred >= c->n_classes)
-        return fp_fail(err, FP_EINVAL, "confusion: (truth %d, pred %d) outside %d classes",
-                       truth, pred, c->n_classes);
-    c->counts[truth][pred]++;
-    return FP_OK;
-}
-
-fp_status fl_confusion_merge(fl_confusion *c, const fl_confusion *other, fp_error *err)
-{
-    if (c->n_classes != other->n_classes)
-        return fp_fail(err, FP_EINVAL, "confusion: merging %d classes into %d",
-                       other->n_classes, c->n_classes);
-    for (int i = 0; i < c->n_classes; i++)
-        for (int j = 0; j < c->n_classes; j++)
-            c->counts[i][j] += other->counts[i][j];
-    return FP_OK;
-}
-
-int64_t fl_confusion_total(const fl_confusion *c)
-{
-    int64_t t = 0;
-    for (int i = 0; i < c->n_classes; i++)
-        for (int j = 0; j < c->n_classes; j++)
-            t += c->counts[i][j];
-    return t;
-}
-
-double fl_confusion_accuracy(const fl_confusion *c)
-{
-    int64_t total = fl_confusion_total(c), right = 0;
-    for (int i = 0; i < c->n_classes; i++)
-        right += c->counts[i][i];
-    return total ? (double)right / (double)total : 0.0;
 }
 
 void fl_round_track_init(fl_round_track *t) { memset(t, 0, sizeof *t); }

@@ -1,7 +1,7 @@
 /* prompt_rows.h — the rows E[:, S] of a deep prompt E[P][L][2][d] that travel each round, and
- * the personalised-evaluation bookkeeping of FedPepTAO §5 (pooled confusion counts, best and
- * last round). E[:, S] means, for every prompt position p, the key and value rows of every
- * layer l ∈ S; its flat layout is rows[P][K][2][d] with S ascending. Never allocates. */
+ * the personalised-evaluation bookkeeping of FedPepTAO §5 (best and last round).
+ * E[:, S] means, for every prompt position p, the key and value rows of every layer l ∈ S;
+ * its flat layout is rows[P][K][2][d] with S ascending. Never allocates. */
 #ifndef FEDPEP_FL_PROMPT_ROWS_H
 #define FEDPEP_FL_PROMPT_ROWS_H
 
@@ -25,21 +25,8 @@ void fl_prompt_scatter(const fl_prompt_shape *s, float *E, const int *layers, in
 fp_status fl_prompt_check_layers(const fl_prompt_shape *s, const int *layers, int k,
                                  fp_error *err);
 
-/* Confusion counts pooled over every client's evaluation shard: counts[truth][pred]. */
-#define FL_MAX_CLASSES 16
-typedef struct fl_confusion {
-    int n_classes;
-    int64_t counts[FL_MAX_CLASSES][FL_MAX_CLASSES];
-} fl_confusion;
-
-void fl_confusion_init(fl_confusion *c, int n_classes);
-/* FP_EINVAL (counts untouched) if truth or pred is outside [0, n_classes). */
-fp_status fl_confusion_add(fl_confusion *c, int truth, int pred, fp_error *err);
-/* c += other (same n_classes, else FP_EINVAL). */
-fp_status fl_confusion_merge(fl_confusion *c, const fl_confusion *other, fp_error *err);
-int64_t fl_confusion_total(const fl_confusion *c);
-/* Correct / total; 0 when empty. */
-double fl_confusion_accuracy(const fl_confusion *c);
+/* Pooled confusion counts live in data/metrics.h (fp_confusion: confusion_add per client,
+ * confusion_merge to pool, metric_value for the task's metric); fl/ does not duplicate them. */
 
 /* The best and the last value of a round metric. Best is the highest; the earliest round
  * keeps a tie. NaN never becomes best. */

@@ -175,7 +175,8 @@ static void momentum_cv_coordinate(fl_server_t *self, const fl_server_config *cf
 
 /* The baselines' optimizers at coordinate i. */
 static void baseline_coordinate(fl_server_t *self, const fl_server_config *cfg,
-                                const fl_upload *up, int n, size_t i, double wbar, double delta)
+                                const fl_upload *up, int n, const double *p, size_t i,
+                                double wbar, double delta)
 {
     double eta = cfg->server_lr, b1 = cfg->beta1, b2 = cfg->beta2;
     double d = -delta; /* Reddi's Δ = w̄ − w, an ascent direction for w */
@@ -206,10 +207,13 @@ static void baseline_coordinate(fl_server_t *self, const fl_server_config *cfg,
         break;
     }
     case FL_SERVER_SCAFFOLD: {
+        /* c ← c + (|S|/N) Σ p_k Δc_k: with equal n_k this is Karimireddy et al.'s
+         * c + (1/N) Σ Δc_k; with unequal n_k it keeps c = Σ p_k c_k, so the fixed point is the
+         * optimum of the n-weighted objective FedAvg aggregates for. */
         double dc = 0.0;
         for (int k = 0; k < n; k++)
-            dc += up[k].delta_c[i];
-        self->c[i] = (float)(self->c[i] + dc / self->n_clients); /* (|S|/N) · mean over S */
+            dc += p[k] * up[k].delta_c[i];
+        self->c[i] = (float)(self->c[i] + (double)n / self->n_clients * dc);
         self->w[i] = (float)(self->w[i] + eta * (wbar - self->w[i]));
         break;
     }
@@ -247,7 +251,7 @@ fp_status fl_server_round(fl_server_t *self, const fl_server_config *cfg, const 
         if (self->opt == FL_SERVER_MOMENTUM_CV)
             momentum_cv_coordinate(self, cfg, up, n, p, k_sum, momentum_step, i, wbar, delta);
         else
-            baseline_coordinate(self, cfg, up, n, i, wbar, delta);
+            baseline_coordinate(self, cfg, up, n, p, i, wbar, delta);
     }
     if (self->opt == FL_SERVER_MOMENTUM_CV)
         self->has_prev = 1;

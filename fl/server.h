@@ -25,7 +25,7 @@ typedef enum fl_server_opt {
     FL_SERVER_ADAM,        /* Reddi et al. 2021, Algorithm 2, with τ */
     FL_SERVER_YOGI,
     FL_SERVER_ADAGRAD,
-    FL_SERVER_SCAFFOLD,    /* classic SCAFFOLD server: w ← w + η_g (w̄ − w); c ← c + Σ Δc_k / N */
+    FL_SERVER_SCAFFOLD,    /* SCAFFOLD server: w ← w + η_g (w̄ − w); c ← c + (|S|/N) Σ p_k Δc_k */
     FL_SERVER_OPT_COUNT
 } fl_server_opt;
 
