@@ -294,13 +294,31 @@ static fp_status verify(store_db_t *db, fp_error *err)
     return s;
 }
 
+/* SQLite treats some non-database files as empty databases and would write its schema over
+ * them; so before SQLite sees a file, a non-empty one must start with the SQLite header. */
+static fp_status check_header(const char *path, size_t size, fp_error *err)
+{
+    static const char MAGIC[16] = "SQLite format 3";
+    if (size == 0)
+        return FP_OK;
+    char head[16] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fp_fail(err, FP_EIO, "%s: %s", path, strerror(errno));
+    size_t got = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (size < 100 || got != sizeof head || memcmp(head, MAGIC, sizeof MAGIC) != 0)
+        return fp_fail(err, FP_EFORMAT, "%s: not an SQLite database (no SQLite header)", path);
+    return FP_OK;
+}
+
 static fp_status check_file(const char *path, int flags, fp_error *err)
 {
     struct stat sb;
     if (stat(path, &sb) == 0) {
         if (!S_ISREG(sb.st_mode))
             return fp_fail(err, FP_EIO, "%s: not a regular file", path);
-        return FP_OK;
+        return check_header(path, (size_t)sb.st_size, err);
     }
     if (errno == ENOENT && !(flags & STORE_DB_CREATE))
         return fp_fail(err, FP_ENOTFOUND, "%s: no such database file", path);

@@ -1,0 +1,334 @@
+/* test_storage_format.c — opening files that are not a healthy fedpep database of this version
+ * gives a clear error naming the path (never a crash, never a write to someone else's file), and
+ * migrations bring older files forward in one transaction. */
+#include "test_storage_fixture.h"
+
+#include "common/rng.h"
+#include "storage/schema.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int setup(void **state)
+{
+    fx_db *fx = malloc(sizeof *fx);
+    fx_db_init(fx, "storage-format");
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_db *fx = *state;
+    test_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* Opens with flags and expects status, with the path in the reason. */
+static void expect_open(const char *path, int flags, fp_status want)
+{
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    fp_status st = store_db_open(&db, path, flags, &err);
+    if (st != want)
+        fail_msg("open %s: got %s (%s), want %s", path, fp_status_name(st), err.msg,
+                 fp_status_name(want));
+    assert_null(db);
+    assert_non_null(strstr(err.msg, path));
+}
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(raw, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(raw);
+}
+
+static int raw_int(const char *path, const char *sql)
+{
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+    return v;
+}
+
+/* A database with a run, rounds and 64 KiB checkpoints, closed (so its WAL is folded in). */
+static void make_real_db(const char *path, int rounds)
+{
+    store_db_t *db = fx_open(path, STORE_DB_CREATE);
+    int64_t run = fx_run(db, "r");
+    fp_error err = {0};
+    unsigned char *big = calloc(1, 65536);
+    for (int32_t r = 0; r < rounds; r++) {
+        store_client_round clients[FX_CLIENTS];
+        store_round round = fx_round(r, clients);
+        memset(big, r + 1, 65536);
+        store_checkpoint_blobs ck = {{big, 65536}, {big, 100}, {big, 32}};
+        assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL,
+                                               &err),
+                         FP_OK);
+    }
+    free(big);
+    store_db_close(&db);
+}
+
+static size_t file_size(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return (size_t)sb.st_size;
+}
+
+static void missing_file_is_not_found(void **state)
+{
+    fx_db *fx = *state;
+    expect_open(fx->path, 0, FP_ENOTFOUND);
+    expect_open(fx->path, STORE_DB_READONLY, FP_ENOTFOUND);
+    assert_int_equal(access(fx->path, F_OK), -1); /* and nothing was created */
+    expect_open(fx->dir, 0, FP_EIO);              /* a folder */
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open(&db, fx->path, STORE_DB_READONLY | STORE_DB_CREATE, &err),
+                     FP_EINVAL);
+    assert_int_equal(store_db_open(&db, "", 0, &err), FP_EINVAL);
+}
+
+static void random_bytes_are_not_a_database(void **state)
+{
+    fx_db *fx = *state;
+    rng_t rng;
+    rng_seed(&rng, 3);
+    const size_t sizes[] = {1, 99, 100, 512, 4096, 65536};
+    for (size_t i = 0; i < 6; i++) {
+        unsigned char *junk = malloc(sizes[i]);
+        for (size_t j = 0; j < sizes[i]; j++)
+            junk[j] = (unsigned char)rng_next(&rng);
+        write_file(fx->path, junk, sizes[i]);
+        expect_open(fx->path, 0, FP_EFORMAT);
+        expect_open(fx->path, STORE_DB_READONLY, FP_EFORMAT);
+        /* Refused files are left exactly as they were. */
+        FILE *f = fopen(fx->path, "rb");
+        unsigned char *back = malloc(sizes[i]);
+        assert_int_equal(fread(back, 1, sizes[i], f), sizes[i]);
+        fclose(f);
+        assert_memory_equal(back, junk, sizes[i]);
+        free(back);
+        free(junk);
+    }
+    const char text[] = "[run]\nname = not a database\n";
+    write_file(fx->path, text, sizeof text - 1);
+    expect_open(fx->path, 0, FP_EFORMAT);
+}
+
+static void empty_file_is_created_or_refused(void **state)
+{
+    fx_db *fx = *state;
+    write_file(fx->path, "", 0);
+    expect_open(fx->path, STORE_DB_READONLY, FP_EFORMAT);
+    store_db_t *db = fx_open(fx->path, 0); /* an empty file is an empty SQLite database */
+    store_db_close(&db);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+}
+
+/* A truncated file: the header survives, the pages do not. Reads fail with FP_EDB; VERIFY at
+ * open catches it up front. */
+static void truncated_database_is_corrupt(void **state)
+{
+    fx_db *fx = *state;
+    make_real_db(fx->path, 8);
+    size_t size = file_size(fx->path);
+    assert_true(size > 8 * 65536);
+    assert_int_equal(truncate(fx->path, (off_t)(size / 2)), 0);
+    expect_open(fx->path, STORE_DB_VERIFY, FP_EDB);
+    expect_open(fx->path, STORE_DB_READONLY | STORE_DB_VERIFY, FP_EDB);
+
+    /* Without VERIFY the damage shows at the first read that meets it. */
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    fp_status st = store_db_open(&db, fx->path, STORE_DB_READONLY, &err);
+    if (st == FP_OK) {
+        store_checkpoint ck;
+        fp_status a = FP_OK;
+        for (int i = 0; i < 2 && a == FP_OK; i++) {
+            a = store_db_checkpoint_latest(db, 1, &ck, &err);
+            store_checkpoint_clear(&ck);
+        }
+        store_round *rounds = NULL;
+        size_t n = 0;
+        fp_status b = store_db_rounds_list(db, 1, &rounds, &n, &err);
+        free(rounds);
+        assert_true(a == FP_EDB || b == FP_EDB);
+        assert_non_null(strstr(err.msg, fx->path));
+        store_db_close(&db);
+    } else {
+        assert_int_equal(st, FP_EDB); /* SQLite 3.40 sees the short file at open already */
+        assert_non_null(strstr(err.msg, "malformed"));
+    }
+
+    /* Cut inside the header: not a database any more. */
+    assert_int_equal(truncate(fx->path, 50), 0);
+    expect_open(fx->path, 0, FP_EFORMAT);
+}
+
+static void overwritten_pages_are_corrupt(void **state)
+{
+    fx_db *fx = *state;
+    make_real_db(fx->path, 4);
+    size_t size = file_size(fx->path);
+    FILE *f = fopen(fx->path, "r+b");
+    assert_non_null(f);
+    rng_t rng;
+    rng_seed(&rng, 9);
+    /* Overwrite pages 2..8 (page size 4096): the tables' roots, made first. Bytes inside a blob
+     * have no checksum in SQLite, so a scribble there is not what VERIFY can find. */
+    assert_true(size > 8 * 4096);
+    fseek(f, 4096, SEEK_SET);
+    for (int i = 0; i < 7 * 4096; i++)
+        fputc((int)rng_below(&rng, 256), f);
+    fclose(f);
+    expect_open(fx->path, STORE_DB_VERIFY, FP_EDB);
+    expect_open(fx->path, STORE_DB_READONLY | STORE_DB_VERIFY, FP_EDB);
+}
+
+static void foreign_sqlite_database_is_refused(void **state)
+{
+    fx_db *fx = *state;
+    raw_exec(fx->path, "CREATE TABLE songs (title TEXT); INSERT INTO songs VALUES ('x')");
+    size_t size = file_size(fx->path);
+    expect_open(fx->path, 0, FP_EFORMAT);
+    expect_open(fx->path, STORE_DB_READONLY, FP_EFORMAT);
+    /* Not converted to WAL, not migrated, not tagged. */
+    assert_int_equal(file_size(fx->path), size);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 0);
+    assert_int_equal(raw_int(fx->path, "PRAGMA application_id"), 0);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema"), 1);
+    char wal[400];
+    snprintf(wal, sizeof wal, "%s-wal", fx->path);
+    assert_int_equal(access(wal, F_OK), -1);
+
+    /* Another application's id without tables is foreign too. */
+    unlink(fx->path);
+    raw_exec(fx->path, "PRAGMA application_id = 1234; PRAGMA user_version = 1");
+    expect_open(fx->path, 0, FP_EFORMAT);
+}
+
+static void newer_schema_is_refused(void **state)
+{
+    fx_db *fx = *state;
+    make_real_db(fx->path, 1);
+    raw_exec(fx->path, "PRAGMA user_version = 7");
+    expect_open(fx->path, 0, FP_EVERSION);
+    expect_open(fx->path, STORE_DB_READONLY, FP_EVERSION);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+}
+
+/* Test schemas: version 1 a table, version 2 adds a column and a table. */
+static const schema_step STEPS_V2[] = {
+    {1, "CREATE TABLE a (x INTEGER)"},
+    {2, "ALTER TABLE a ADD COLUMN y INTEGER DEFAULT 5; CREATE TABLE b (z TEXT)"},
+};
+static const schema_step STEPS_BAD_V2[] = {
+    {1, "CREATE TABLE a (x INTEGER)"},
+    {2, "CREATE TABLE c (z TEXT); CREATE TABLE a (x INTEGER)"}, /* second statement fails */
+};
+static const schema_step STEPS_MISNUMBERED[] = {{2, "CREATE TABLE a (x INTEGER)"}};
+
+static fp_status open_with(const char *path, int flags, const schema_step *steps, size_t n,
+                           fp_error *err)
+{
+    schema_def def = {steps, n};
+    struct store_db *db = NULL;
+    fp_status st = store_db_open_schema(&db, path, flags, &def, err);
+    store_db_close(&db);
+    return st;
+}
+
+static void older_schema_is_migrated_in_one_transaction(void **state)
+{
+    fx_db *fx = *state;
+    fp_error err = {0};
+    assert_int_equal(open_with(fx->path, STORE_DB_CREATE, STEPS_V2, 1, &err), FP_OK);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+    raw_exec(fx->path, "INSERT INTO a (x) VALUES (41)");
+
+    /* A reader cannot migrate, so it refuses. */
+    assert_int_equal(open_with(fx->path, STORE_DB_READONLY, STEPS_V2, 2, &err), FP_EVERSION);
+    assert_non_null(strstr(err.msg, "older"));
+
+    /* A failing step rolls the whole migration back. */
+    assert_int_equal(open_with(fx->path, 0, STEPS_BAD_V2, 2, &err), FP_EDB);
+    assert_non_null(strstr(err.msg, "version 2"));
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'c'"), 0);
+
+    assert_int_equal(open_with(fx->path, 0, STEPS_V2, 2, &err), FP_OK);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx->path, "SELECT x + y FROM a"), 46); /* data kept, column added */
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'b'"), 1);
+    /* and the old code now meets a newer file */
+    assert_int_equal(open_with(fx->path, 0, STEPS_V2, 1, &err), FP_EVERSION);
+
+    assert_int_equal(open_with(fx->path, 0, STEPS_MISNUMBERED, 1, &err), FP_EVERSION);
+    unlink(fx->path);
+    assert_int_equal(open_with(fx->path, STORE_DB_CREATE, STEPS_MISNUMBERED, 1, &err),
+                     FP_EINVAL);
+}
+
+/* The real schema extended by a future step: a v1 file with data migrates and keeps working. */
+static void real_schema_migrates_forward(void **state)
+{
+    fx_db *fx = *state;
+    make_real_db(fx->path, 3);
+    const schema_def *cur = schema_current();
+    assert_int_equal(cur->n_steps, 1);
+    schema_step steps[2] = {cur->steps[0], {2, "ALTER TABLE runs ADD COLUMN note TEXT"}};
+    schema_def def = {steps, 2};
+    struct store_db *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open_schema(&db, fx->path, 0, &def, &err), FP_OK);
+    store_round *rounds = NULL;
+    size_t n = 0;
+    assert_int_equal(store_db_rounds_list(db, 1, &rounds, &n, &err), FP_OK);
+    assert_int_equal(n, 3);
+    free(rounds);
+    fx_commit_ok(db, 1, 3);
+    store_db_close(&db);
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM runs WHERE note IS NULL"), 1);
+    expect_open(fx->path, 0, FP_EVERSION); /* this build knows version 1 only */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(missing_file_is_not_found, setup, teardown),
+        cmocka_unit_test_setup_teardown(random_bytes_are_not_a_database, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_file_is_created_or_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(truncated_database_is_corrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(overwritten_pages_are_corrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(foreign_sqlite_database_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(older_schema_is_migrated_in_one_transaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(real_schema_migrates_forward, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("storage_format", tests, NULL, NULL);
+}
