@@ -17,10 +17,26 @@ typedef struct gc_tol {
     double vrel; /* bound on |num − ana| / max(|num|, |ana|) over the whole vector */
 } gc_tol;
 
+/* Sums of squares over a gradient checked in pieces (e.g. row by row of a prompt). */
+typedef struct gc_sums {
+    double diff2, num2, ana2;
+} gc_sums;
+
+/* Fails the test unless the relative error of the whole accumulated vector is within vrel. */
+static inline double gc_sums_check(const char *what, gc_sums s, double vrel)
+{
+    double denom = sqrt(s.num2 > s.ana2 ? s.num2 : s.ana2);
+    double rel = denom > 0 ? sqrt(s.diff2) / denom : 0.0;
+    if (rel > vrel)
+        fail_msg("%s: relative error of the gradient %.3g > %.3g", what, rel, vrel);
+    return rel;
+}
+
 /* Checks g[i] against central differences for i in [0, n) with the given stride (1 = all).
- * Fails the test with the first offending index. Returns the vector relative error. */
-static inline double gradcheck(const char *what, float *x, const float *g, int n, int stride,
-                               gc_loss_fn loss, void *ctx, gc_tol tol)
+ * Fails the test with the first offending index. With sums == NULL also checks the vector
+ * relative error of this piece; otherwise adds to *sums for one check of the whole. */
+static inline double gradcheck_into(const char *what, float *x, const float *g, int n, int stride,
+                                    gc_loss_fn loss, void *ctx, gc_tol tol, gc_sums *sums)
 {
     double diff2 = 0, num2 = 0, ana2 = 0;
     for (int i = 0; i < n; i += stride) {
@@ -40,11 +56,19 @@ static inline double gradcheck(const char *what, float *x, const float *g, int n
         num2 += num * num;
         ana2 += ana * ana;
     }
-    double denom = sqrt(num2 > ana2 ? num2 : ana2);
-    double rel = denom > 0 ? sqrt(diff2) / denom : 0.0;
-    if (rel > tol.vrel)
-        fail_msg("%s: relative error of the gradient %.3g > %.3g", what, rel, tol.vrel);
-    return rel;
+    gc_sums piece = {diff2, num2, ana2};
+    if (!sums)
+        return gc_sums_check(what, piece, tol.vrel);
+    sums->diff2 += diff2;
+    sums->num2 += num2;
+    sums->ana2 += ana2;
+    return 0.0;
+}
+
+static inline double gradcheck(const char *what, float *x, const float *g, int n, int stride,
+                               gc_loss_fn loss, void *ctx, gc_tol tol)
+{
+    return gradcheck_into(what, x, g, n, stride, loss, ctx, tol, NULL);
 }
 
 /* Σ out[i]·r[i] in double: the scalar whose gradient wrt out is r. */

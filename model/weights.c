@@ -1,0 +1,368 @@
+/* weights.c — the tensor table of RoBERTa and GPT-2 checkpoints, random initialisation, loading
+ * from safetensors and saving; see weights.h.
+ * Must never modify tensor data it did not allocate (the map is shared and read-only). */
+#include "weights.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/rng.h"
+
+fp_status tf_config_check(const model_config *c, fp_error *err)
+{
+    if (c->arch != MODEL_ARCH_ROBERTA && c->arch != MODEL_ARCH_GPT2)
+        return fp_fail(err, FP_EINVAL, "model config: unknown architecture %d", (int)c->arch);
+    if (c->vocab_size <= 0 || c->max_positions <= 0 || c->n_layers <= 0 || c->d_model <= 0 ||
+        c->n_heads <= 0 || c->d_ff <= 0)
+        return fp_fail(err, FP_EINVAL,
+                       "model config: sizes must be positive (vocab %d, positions %d, layers %d, "
+                       "d %d, heads %d, d_ff %d)",
+                       c->vocab_size, c->max_positions, c->n_layers, c->d_model, c->n_heads,
+                       c->d_ff);
+    if (c->d_model % c->n_heads)
+        return fp_fail(err, FP_EINVAL, "model config: d_model %d not divisible by %d heads",
+                       c->d_model, c->n_heads);
+    if (c->arch == MODEL_ARCH_ROBERTA && (c->type_vocab_size <= 0 || c->pre_ln))
+        return fp_fail(err, FP_EINVAL,
+                       "model config: RoBERTa needs type_vocab_size > 0 and post-LN");
+    if (c->arch == MODEL_ARCH_GPT2 && !c->pre_ln)
+        return fp_fail(err, FP_EINVAL, "model config: GPT-2 is pre-LN");
+    if (c->position_offset < 0 || c->position_offset >= c->max_positions)
+        return fp_fail(err, FP_EINVAL, "model config: position_offset %d outside [0, %d)",
+                       c->position_offset, c->max_positions);
+    if (!(c->layer_norm_eps > 0.0f))
+        return fp_fail(err, FP_EINVAL, "model config: layer_norm_eps must be > 0");
+    return FP_OK;
+}
+
+/* Table builder: appends one entry when there is room; always counts. */
+typedef struct table {
+    tf_tensor_spec *specs;
+    size_t cap, n;
+    tf_tensor_spec sink; /* written instead when only counting; never read */
+} table;
+
+static tf_tensor_spec *add(table *t, const char *name, int64_t d0, int64_t d1, tf_slot_kind kind)
+{
+    tf_tensor_spec *s = t->specs && t->n < t->cap ? &t->specs[t->n] : &t->sink;
+    t->n++;
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->ndim = d1 ? 2 : 1;
+    s->shape[0] = d0;
+    s->shape[1] = d1;
+    s->numel = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    s->kind = kind;
+    return s;
+}
+
+/* A vector [d0], or a matrix [d0][d1] read as plain rows (embedding tables) when d1 > 0. */
+static void add_vec(table *t, const char *name, int64_t d0, int64_t d1, const float **slot,
+                    bool norm)
+{
+    tf_tensor_spec *s = add(t, name, d0, d1, TF_SLOT_VEC);
+    s->vec = slot;
+    s->is_norm_weight = norm;
+}
+
+/* A matrix stored [d0][d1] in the given layout (OUT_IN: d0 = out, IN_OUT: d0 = in). */
+static void add_lin(table *t, const char *name, int64_t d0, int64_t d1, lin_w *slot,
+                    lin_layout layout)
+{
+    tf_tensor_spec *s = add(t, name, d0, d1, TF_SLOT_LIN);
+    s->lin = slot;
+    s->layout = layout;
+}
+
+static void roberta_table(table *t, const model_config *c, tf_weights *w)
+{
+    const int64_t d = c->d_model, f = c->d_ff;
+    char n[96];
+    add_vec(t, "roberta.embeddings.word_embeddings.weight", c->vocab_size, d, &w->wte, false);
+    add_vec(t, "roberta.embeddings.position_embeddings.weight", c->max_positions, d, &w->wpe,
+            false);
+    add_vec(t, "roberta.embeddings.token_type_embeddings.weight", c->type_vocab_size, d, &w->wtt,
+            false);
+    add_vec(t, "roberta.embeddings.LayerNorm.weight", d, 0, &w->emb_ln_w, true);
+    add_vec(t, "roberta.embeddings.LayerNorm.bias", d, 0, &w->emb_ln_b, false);
+    for (int l = 0; l < c->n_layers; l++) {
+        tf_layer_weights *y = &w->layers[l];
+#define NAME(suffix) (snprintf(n, sizeof n, "roberta.encoder.layer.%d.%s", l, suffix), n)
+        add_lin(t, NAME("attention.self.query.weight"), d, d, &y->q, LIN_OUT_IN);
+        add_vec(t, NAME("attention.self.query.bias"), d, 0, &y->q_b, false);
+        add_lin(t, NAME("attention.self.key.weight"), d, d, &y->k, LIN_OUT_IN);
+        add_vec(t, NAME("attention.self.key.bias"), d, 0, &y->k_b, false);
+        add_lin(t, NAME("attention.self.value.weight"), d, d, &y->v, LIN_OUT_IN);
+        add_vec(t, NAME("attention.self.value.bias"), d, 0, &y->v_b, false);
+        add_lin(t, NAME("attention.output.dense.weight"), d, d, &y->o, LIN_OUT_IN);
+        add_vec(t, NAME("attention.output.dense.bias"), d, 0, &y->o_b, false);
+        add_vec(t, NAME("attention.output.LayerNorm.weight"), d, 0, &y->ln2_w, true);
+        add_vec(t, NAME("attention.output.LayerNorm.bias"), d, 0, &y->ln2_b, false);
+        add_lin(t, NAME("intermediate.dense.weight"), f, d, &y->fc, LIN_OUT_IN);
+        add_vec(t, NAME("intermediate.dense.bias"), f, 0, &y->fc_b, false);
+        add_lin(t, NAME("output.dense.weight"), d, f, &y->proj, LIN_OUT_IN);
+        add_vec(t, NAME("output.dense.bias"), d, 0, &y->proj_b, false);
+        add_vec(t, NAME("output.LayerNorm.weight"), d, 0, &y->ln3_w, true);
+        add_vec(t, NAME("output.LayerNorm.bias"), d, 0, &y->ln3_b, false);
+#undef NAME
+    }
+    size_t first_head = t->n;
+    add_lin(t, "lm_head.dense.weight", d, d, &w->head_dense, LIN_OUT_IN);
+    add_vec(t, "lm_head.dense.bias", d, 0, &w->head_dense_b, false);
+    add_vec(t, "lm_head.layer_norm.weight", d, 0, &w->head_ln_w, true);
+    add_vec(t, "lm_head.layer_norm.bias", d, 0, &w->head_ln_b, false);
+    add_vec(t, "lm_head.bias", c->vocab_size, 0, &w->head_bias, false);
+    if (t->specs)
+        for (size_t i = first_head; i < t->n && i < t->cap; i++)
+            t->specs[i].optional = true;
+}
+
+static void gpt2_table(table *t, const model_config *c, tf_weights *w)
+{
+    const int64_t d = c->d_model, f = c->d_ff;
+    char n[96];
+    add_vec(t, "wte.weight", c->vocab_size, d, &w->wte, false);
+    add_vec(t, "wpe.weight", c->max_positions, d, &w->wpe, false);
+    tf_tensor_spec *s;
+    for (int l = 0; l < c->n_layers; l++) {
+        tf_layer_weights *y = &w->layers[l];
+#define NAME(suffix) (snprintf(n, sizeof n, "h.%d.%s", l, suffix), n)
+        add_vec(t, NAME("ln_1.weight"), d, 0, &y->ln1_w, true);
+        add_vec(t, NAME("ln_1.bias"), d, 0, &y->ln1_b, false);
+        s = add(t, NAME("attn.c_attn.weight"), d, 3 * d, TF_SLOT_QKV_W);
+        s->layer = y;
+        s = add(t, NAME("attn.c_attn.bias"), 3 * d, 0, TF_SLOT_QKV_B);
+        s->layer = y;
+        add_lin(t, NAME("attn.c_proj.weight"), d, d, &y->o, LIN_IN_OUT);
+        add_vec(t, NAME("attn.c_proj.bias"), d, 0, &y->o_b, false);
+        add_vec(t, NAME("ln_2.weight"), d, 0, &y->ln2_w, true);
+        add_vec(t, NAME("ln_2.bias"), d, 0, &y->ln2_b, false);
+        add_lin(t, NAME("mlp.c_fc.weight"), d, f, &y->fc, LIN_IN_OUT);
+        add_vec(t, NAME("mlp.c_fc.bias"), f, 0, &y->fc_b, false);
+        add_lin(t, NAME("mlp.c_proj.weight"), f, d, &y->proj, LIN_IN_OUT);
+        add_vec(t, NAME("mlp.c_proj.bias"), d, 0, &y->proj_b, false);
+#undef NAME
+    }
+    add_vec(t, "ln_f.weight", d, 0, &w->lnf_w, true);
+    add_vec(t, "ln_f.bias", d, 0, &w->lnf_b, false);
+}
+
+size_t tf_weights_table(const model_config *cfg, tf_weights *w, tf_tensor_spec *specs,
+                        size_t cap)
+{
+    table t = {.specs = specs, .cap = cap};
+    if (cfg->arch == MODEL_ARCH_ROBERTA)
+        roberta_table(&t, cfg, w);
+    else
+        gpt2_table(&t, cfg, w);
+    return t.n;
+}
+
+/* Points the slot of spec at data (numel floats laid out as the spec says). */
+static void assign(const tf_tensor_spec *s, const float *data, int d)
+{
+    switch (s->kind) {
+    case TF_SLOT_VEC:
+        *s->vec = data;
+        break;
+    case TF_SLOT_LIN:
+        *s->lin = (lin_w){data, (int)s->shape[1], s->layout};
+        break;
+    case TF_SLOT_QKV_W: /* [d][3d] Conv1D: Q, K, V are column blocks with ld 3d */
+        s->layer->q = (lin_w){data, 3 * d, LIN_IN_OUT};
+        s->layer->k = (lin_w){data + d, 3 * d, LIN_IN_OUT};
+        s->layer->v = (lin_w){data + 2 * d, 3 * d, LIN_IN_OUT};
+        break;
+    case TF_SLOT_QKV_B:
+        s->layer->q_b = data;
+        s->layer->k_b = data + d;
+        s->layer->v_b = data + 2 * d;
+        break;
+    }
+}
+
+/* Allocates w->layers and the spec table; the caller frees *specs. */
+static fp_status start(tf_weights *w, const model_config *cfg, tf_tensor_spec **specs, size_t *n,
+                       fp_error *err)
+{
+    memset(w, 0, sizeof *w);
+    fp_status st = tf_config_check(cfg, err);
+    if (st)
+        return st;
+    w->layers = calloc((size_t)cfg->n_layers, sizeof *w->layers);
+    *n = tf_weights_table(cfg, w, NULL, 0);
+    *specs = calloc(*n, sizeof **specs);
+    if (!w->layers || !*specs) {
+        free(*specs);
+        tf_weights_free(w);
+        return fp_fail(err, FP_ENOMEM, "out of memory for the weight table");
+    }
+    tf_weights_table(cfg, w, *specs, *n);
+    return FP_OK;
+}
+
+fp_status tf_weights_init_random(tf_weights *w, const model_config *cfg, float std,
+                                 uint64_t seed, fp_error *err)
+{
+    tf_tensor_spec *specs;
+    size_t n;
+    fp_status st = start(w, cfg, &specs, &n, err);
+    if (st)
+        return st;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += specs[i].numel;
+    w->block = malloc(total * sizeof *w->block);
+    if (!w->block) {
+        free(specs);
+        tf_weights_free(w);
+        return fp_fail(err, FP_ENOMEM, "out of memory for %zu weights", total);
+    }
+    rng_t r;
+    rng_seed(&r, seed);
+    float *p = w->block;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < specs[i].numel; j++)
+            p[j] = (specs[i].is_norm_weight ? 1.0f : 0.0f) + std * (float)rng_normal(&r);
+        assign(&specs[i], p, cfg->d_model);
+        p += specs[i].numel;
+    }
+    w->has_lm_head = cfg->arch == MODEL_ARCH_ROBERTA;
+    free(specs);
+    return FP_OK;
+}
+
+/* The name under which a checkpoint stores canonical name `canon`, trying the optional
+ * prefixes; NULL if the file has none of them. */
+static const char *find_name(const st_file_t *f, const char *canon, const model_config *cfg,
+                             char *buf, size_t cap)
+{
+    if (st_find(f, canon))
+        return canon;
+    if (cfg->arch == MODEL_ARCH_ROBERTA && !strncmp(canon, "roberta.", 8)) {
+        if (st_find(f, canon + 8))
+            return canon + 8;
+    } else if (cfg->arch == MODEL_ARCH_GPT2) {
+        snprintf(buf, cap, "transformer.%s", canon);
+        if (st_find(f, buf))
+            return buf;
+    }
+    return NULL;
+}
+
+fp_status tf_weights_from_safetensors(tf_weights *w, const model_config *cfg,
+                                      const st_file_t *file, fp_error *err)
+{
+    tf_tensor_spec *specs;
+    size_t n;
+    fp_status st = start(w, cfg, &specs, &n, err);
+    if (st)
+        return st;
+    w->converted = calloc(n, sizeof *w->converted);
+    if (!w->converted) {
+        free(specs);
+        tf_weights_free(w);
+        return fp_fail(err, FP_ENOMEM, "out of memory for the weight table");
+    }
+    size_t n_heads_found = 0, n_optional = 0;
+    for (size_t i = 0; i < n && !st; i++) {
+        char buf[128];
+        const char *name = find_name(file, specs[i].name, cfg, buf, sizeof buf);
+        if (specs[i].optional)
+            n_optional++;
+        if (!name) {
+            if (!specs[i].optional)
+                st = fp_fail(err, FP_ENOTFOUND, "checkpoint has no tensor %s", specs[i].name);
+            continue;
+        }
+        const float *values = NULL;
+        float *owned = NULL;
+        st = st_get_f32(file, name, specs[i].ndim, specs[i].shape, &values, &owned, err);
+        if (st)
+            break;
+        if (owned)
+            w->converted[w->n_converted++] = owned;
+        assign(&specs[i], values, cfg->d_model);
+        n_heads_found += specs[i].optional;
+    }
+    if (!st && n_heads_found && n_heads_found != n_optional)
+        st = fp_fail(err, FP_ENOTFOUND,
+                     "checkpoint has only %zu of the %zu lm_head tensors (dense, layer_norm, "
+                     "bias)",
+                     n_heads_found, n_optional);
+    w->has_lm_head = n_optional > 0 && n_heads_found == n_optional;
+    free(specs);
+    if (st)
+        tf_weights_free(w);
+    return st;
+}
+
+/* The data pointer currently held by the slot of s. */
+static const float *slot_data(const tf_tensor_spec *s)
+{
+    switch (s->kind) {
+    case TF_SLOT_VEC:
+        return *s->vec;
+    case TF_SLOT_LIN:
+        return s->lin->w;
+    case TF_SLOT_QKV_W:
+        return s->layer->q.w;
+    case TF_SLOT_QKV_B:
+        return s->layer->q_b;
+    }
+    return NULL;
+}
+
+fp_status tf_weights_save(const tf_weights *w, const model_config *cfg, const char *path,
+                          fp_error *err)
+{
+    /* The table records slot addresses; build it over a copy so w stays const. */
+    tf_weights tmp = *w;
+    tmp.layers = malloc((size_t)cfg->n_layers * sizeof *tmp.layers);
+    size_t n = tf_weights_table(cfg, &tmp, NULL, 0);
+    tf_tensor_spec *specs = calloc(n, sizeof *specs);
+    st_write_tensor *out = calloc(n, sizeof *out);
+    fp_status st = FP_OK;
+    if (!tmp.layers || !specs || !out) {
+        st = fp_fail(err, FP_ENOMEM, "out of memory saving weights");
+        goto done;
+    }
+    memcpy(tmp.layers, w->layers, (size_t)cfg->n_layers * sizeof *tmp.layers);
+    tf_weights_table(cfg, &tmp, specs, n);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const tf_tensor_spec *s = &specs[i];
+        if (s->optional && !w->has_lm_head)
+            continue;
+        const float *data = slot_data(s);
+        if (!data) {
+            st = fp_fail(err, FP_EINVAL, "saving weights: tensor %s is not set", s->name);
+            goto done;
+        }
+        out[m].name = s->name;
+        out[m].ndim = s->ndim;
+        out[m].shape[0] = s->shape[0];
+        out[m].shape[1] = s->shape[1];
+        out[m].data = data;
+        m++;
+    }
+    st = st_write(path, out, m, NULL, 0, err);
+done:
+    free(out);
+    free(specs);
+    free(tmp.layers);
+    return st;
+}
+
+void tf_weights_free(tf_weights *w)
+{
+    if (!w)
+        return;
+    for (size_t i = 0; i < w->n_converted; i++)
+        free(w->converted[i]);
+    free(w->converted);
+    free(w->layers);
+    free(w->block);
+    memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,465 @@
+/* test_transformer.c — the whole model core on tiny random RoBERTa- and GPT-2-style models:
+ * forward against an independent double-precision reference, dL/dE and the linear head's
+ * gradients against finite differences (prefix in all layers, in some, only some trainable; with
+ * dropout on), that untrainable rows are untouched and lower layers do no backward work, the
+ * invariances (padding, causality, P = 0) and the input errors. */
+#include "tests/support/test.h"
+
+#include "common/rng.h"
+#include "model/transformer.h"
+#include "tests/test_gradcheck.h"
+#include "tests/test_transformer_reference.h"
+
+enum { L = 3, D = 8, V = 29, B = 3, T = 6, P = 3, C = 4 };
+
+static model_config tiny_config(model_arch arch)
+{
+    model_config c = {
+        .arch = arch, .vocab_size = V, .max_positions = 40, .n_layers = L, .d_model = D,
+        .n_heads = 2, .d_ff = 12, .layer_norm_eps = 1e-5f,
+    };
+    if (arch == MODEL_ARCH_ROBERTA) {
+        c.type_vocab_size = 1;
+        c.pre_ln = false;
+        c.final_ln = false;
+        c.pad_token_id = 1;
+        c.bos_token_id = 0;
+        c.eos_token_id = 2;
+        c.mask_token_id = 4;
+        c.position_offset = 2;
+    } else {
+        c.pre_ln = true;
+        c.final_ln = true;
+        c.pad_token_id = -1;
+        c.bos_token_id = c.eos_token_id = V - 1;
+        c.mask_token_id = -1;
+        c.position_offset = 0;
+    }
+    return c;
+}
+
+typedef struct fixture {
+    model_config cfg;
+    tf_weights w;
+    tf_acts_t *acts;
+    int tokens[B * T], mask[B * T], targets[B * T], labels[B];
+    float E[P * L * 2 * D], dE[P * L * 2 * D];
+    bool present[L], trainable[L];
+    float W[C * D], bias[C], dW[C * D], db[C];
+    tf_prompt prompt;
+    tf_cls_head head;
+    bool use_head, use_targets, use_labels;
+    tf_batch batch;
+    tf_options opt;
+} fixture;
+
+/* Fills a fixture: random weights, a batch whose last example is padded, targets per arch. */
+static fixture *fixture_new(model_arch arch, unsigned present_bits, unsigned trainable_bits)
+{
+    fixture *f = calloc(1, sizeof *f);
+    f->cfg = tiny_config(arch);
+    fp_error err;
+    assert_int_equal(tf_weights_init_random(&f->w, &f->cfg, 0.3f, 7 + arch, &err), FP_OK);
+    rng_t r;
+    rng_seed(&r, 11 + arch);
+    for (int i = 0; i < B * T; i++) {
+        f->tokens[i] = 5 + (int)rng_below(&r, V - 5);
+        f->mask[i] = 1;
+        f->targets[i] = -1;
+    }
+    for (int t = T - 2; t < T; t++) { /* example 2 has 4 real tokens and 2 pads */
+        f->mask[2 * T + t] = 0;
+        f->tokens[2 * T + t] = arch == MODEL_ARCH_ROBERTA ? 1 : 0;
+    }
+    if (arch == MODEL_ARCH_ROBERTA) {
+        for (int b = 0; b < B; b++) { /* a <mask> at t = 2 with a label word target */
+            f->tokens[b * T + 2] = f->cfg.mask_token_id;
+            f->targets[b * T + 2] = 5 + b;
+        }
+    } else {
+        for (int b = 0; b < B; b++) { /* the rows before the last two real tokens */
+            int len = b == 2 ? T - 2 : T;
+            for (int t = len - 3; t < len - 1; t++)
+                f->targets[b * T + t] = f->tokens[b * T + t + 1];
+        }
+    }
+    for (int i = 0; i < P * L * 2 * D; i++)
+        f->E[i] = 0.5f * (float)rng_normal(&r);
+    for (int i = 0; i < C * D; i++)
+        f->W[i] = 0.5f * (float)rng_normal(&r);
+    for (int i = 0; i < C; i++) {
+        f->bias[i] = 0.1f * (float)rng_normal(&r);
+        f->labels[i % B] = i % C;
+    }
+    int lowest = L;
+    for (int l = 0; l < L; l++) {
+        f->present[l] = present_bits >> l & 1;
+        f->trainable[l] = trainable_bits >> l & 1;
+        if (f->trainable[l] && lowest == L)
+            lowest = l;
+    }
+    f->prompt = (tf_prompt){P, f->E, f->present, f->trainable, f->dE};
+    f->head = (tf_cls_head){C, f->W, f->bias, f->dW, f->db};
+    f->use_targets = true;
+    f->opt = (tf_options){.grad = true};
+    tf_acts_spec spec = {B, T, P, L - lowest, B * T, C};
+    f->acts = tf_acts_new(&f->cfg, spec, &err);
+    assert_non_null(f->acts);
+    return f;
+}
+
+static void fixture_free(fixture *f)
+{
+    tf_acts_destroy(&f->acts);
+    tf_weights_free(&f->w);
+    free(f);
+}
+
+static fp_status fixture_forward(fixture *f, tf_result *res, fp_error *err)
+{
+    f->batch = (tf_batch){B, T, f->tokens, f->mask, f->use_targets ? f->targets : NULL,
+                          f->use_labels ? f->labels : NULL};
+    return tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, f->use_head ? &f->head : NULL,
+                      &f->batch, &f->opt, res, err);
+}
+
+static double fixture_loss(void *p)
+{
+    fixture *f = p;
+    tf_result res;
+    fp_error err;
+    if (fixture_forward(f, &res, &err))
+        fail_msg("forward: %s", err.msg);
+    return res.loss;
+}
+
+/* A float forward pass of a loss ~3 is exact to ~1 ulp (2.4e-7), so with steps of 1e-2 a
+ * finite difference is quantised to ~1.2e-5: per-element slack 5e-5 + 3%, and 1% on the whole
+ * gradient (all trainable rows together). */
+static const gc_tol MODEL_TOL = {1e-2f, 5e-5, 3e-2, 1e-2};
+
+/* dE (and the head) against finite differences; untrainable rows untouched; backward stops at
+ * the lowest trainable layer. */
+static void check_prompt_gradients(model_arch arch, unsigned present, unsigned trainable,
+                                   float dropout, bool head)
+{
+    fixture *f = fixture_new(arch, present, trainable);
+    f->opt.dropout = dropout;
+    f->opt.prefix_dropout = dropout;
+    f->opt.seed = 99;
+    f->use_head = f->use_labels = head;
+    fp_error err;
+    for (int i = 0; i < P * L * 2 * D; i++)
+        f->dE[i] = 777.0f;
+    tf_result res;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    assert_true(isfinite(res.loss) && res.loss > 0);
+    assert_int_equal(tf_backward(f->acts, &err), FP_OK);
+
+    int lowest = L, touched = tf_acts_backward_layers(f->acts, &lowest), want_lowest = L;
+    for (int l = L - 1; l >= 0; l--)
+        if (f->trainable[l])
+            want_lowest = l;
+    assert_int_equal(lowest, want_lowest);
+    assert_int_equal(touched, L - want_lowest);
+
+    char what[64];
+    gc_sums sums = {0};
+    for (int p = 0; p < P; p++)
+        for (int l = 0; l < L; l++)
+            for (int s = 0; s < 2; s++) {
+                size_t at = tf_prompt_index(L, D, p, l, s);
+                if (!f->trainable[l]) {
+                    for (int i = 0; i < D; i++)
+                        assert_true(f->dE[at + i] == 777.0f);
+                    continue;
+                }
+                snprintf(what, sizeof what, "dE[p=%d][l=%d][s=%d]", p, l, s);
+                gradcheck_into(what, f->E + at, f->dE + at, D, 1, fixture_loss, f, MODEL_TOL,
+                               &sums);
+            }
+    gc_sums_check("dE", sums, MODEL_TOL.vrel);
+    if (head) {
+        gradcheck("head dW", f->W, f->dW, C * D, 1, fixture_loss, f, MODEL_TOL);
+        gradcheck("head db", f->bias, f->db, C, 1, fixture_loss, f, MODEL_TOL);
+    }
+    fixture_free(f);
+}
+
+static void roberta_prompt_gradients(void **state)
+{
+    (void)state;
+    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 07, 0.0f, false); /* all layers */
+    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 06, 0.0f, false); /* top two trainable */
+    check_prompt_gradients(MODEL_ARCH_ROBERTA, 05, 04, 0.0f, false); /* prefix in 0, 2; tune 2 */
+    check_prompt_gradients(MODEL_ARCH_ROBERTA, 06, 02, 0.0f, false); /* 2 present, not tuned */
+    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 05, 0.1f, false); /* with dropout */
+}
+
+static void gpt2_prompt_gradients(void **state)
+{
+    (void)state;
+    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 07, 0.0f, false);
+    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 06, 0.0f, false);
+    check_prompt_gradients(MODEL_ARCH_GPT2, 05, 04, 0.0f, false);
+    check_prompt_gradients(MODEL_ARCH_GPT2, 06, 02, 0.0f, false);
+    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 03, 0.1f, false);
+}
+
+static void linear_head_gradients(void **state)
+{
+    (void)state;
+    /* head alone (targets kept: LM + head losses summed), and head with no prompt training */
+    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 06, 0.0f, true);
+    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 07, 0.1f, true);
+    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 00, 0.0f, true);
+}
+
+/* Logits at the target rows and (GPT-2) hidden states against the double reference. */
+static void check_against_reference(model_arch arch, unsigned present)
+{
+    fixture *f = fixture_new(arch, present, 0);
+    f->opt.grad = false;
+    tf_result res;
+    fp_error err;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    const int *rows;
+    int n;
+    const float *logits = tf_acts_lm_logits(f->acts, &rows, &n);
+    assert_true(n > 0);
+    double *hid = malloc(sizeof(double) * T * D), ref[V], loss = 0;
+    for (int r = 0; r < n; r++) {
+        int b = rows[r] / T, t = rows[r] % T;
+        ref_hidden(hid, &f->cfg, &f->w, f->tokens + b * T, f->mask + b * T, T, P, f->E,
+                   f->present);
+        ref_lm_logits(ref, &f->cfg, &f->w, hid + t * D);
+        double mx = -INFINITY, z = 0;
+        for (int v = 0; v < V; v++) {
+            assert_close(logits[r * V + v], ref[v], 1e-4 * (1 + fabs(ref[v])));
+            mx = ref[v] > mx ? ref[v] : mx;
+        }
+        for (int v = 0; v < V; v++)
+            z += exp(ref[v] - mx);
+        loss += mx + log(z) - ref[f->targets[rows[r]]];
+    }
+    assert_close(res.lm_loss, loss / n, 1e-4);
+    assert_close(res.loss, loss / n, 1e-4);
+    free(hid);
+    fixture_free(f);
+}
+
+static void forward_matches_reference(void **state)
+{
+    (void)state;
+    for (int arch = MODEL_ARCH_ROBERTA; arch <= MODEL_ARCH_GPT2; arch++) {
+        check_against_reference((model_arch)arch, 07);
+        check_against_reference((model_arch)arch, 05);
+        check_against_reference((model_arch)arch, 00);
+    }
+}
+
+/* P = 0 is the plain model, and a prompt present in no layer only shifts the positions. */
+static void no_prompt_is_the_plain_model(void **state)
+{
+    (void)state;
+    for (int arch = MODEL_ARCH_ROBERTA; arch <= MODEL_ARCH_GPT2; arch++) {
+        fixture *f = fixture_new((model_arch)arch, 0, 0);
+        f->opt.grad = false;
+        f->prompt.P = 0;
+        fp_error err;
+        tf_result res;
+        assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+        const int *rows;
+        int n;
+        const float *logits = tf_acts_lm_logits(f->acts, &rows, &n);
+        double *hid = malloc(sizeof(double) * T * D), ref[V];
+        for (int r = 0; r < n; r++) {
+            int b = rows[r] / T;
+            ref_hidden(hid, &f->cfg, &f->w, f->tokens + b * T, f->mask + b * T, T, 0, NULL, NULL);
+            ref_lm_logits(ref, &f->cfg, &f->w, hid + (rows[r] % T) * D);
+            for (int v = 0; v < V; v++)
+                assert_close(logits[r * V + v], ref[v], 1e-4 * (1 + fabs(ref[v])));
+        }
+        /* the same with prompt = NULL */
+        f->batch.targets = f->targets;
+        tf_result res2;
+        assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, NULL, NULL, &f->batch, &f->opt,
+                                    &res2, &err),
+                         FP_OK);
+        assert_close(res2.loss, res.loss, 0);
+        free(hid);
+        fixture_free(f);
+    }
+}
+
+/* An encoder's logits at <mask> do not change when the batch is padded wider or shares the
+ * batch with another example. */
+static void encoder_padding_invariance(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(MODEL_ARCH_ROBERTA, 07, 0);
+    f->opt.grad = false;
+    fp_error err;
+    /* example alone: 4 tokens, T = 4 */
+    int tok1[4] = {0, 9, 4, 2}, tgt1[4] = {-1, -1, 7, -1};
+    tf_batch b1 = {1, 4, tok1, NULL, tgt1, NULL};
+    tf_result r1;
+    assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &b1, &f->opt, &r1,
+                                &err),
+                     FP_OK);
+    float alone[V];
+    memcpy(alone, tf_acts_lm_logits(f->acts, NULL, NULL), sizeof alone);
+    /* in a batch of two with T = 6: the same example padded by 2, after a full one */
+    int tok2[2 * 6] = {0, 11, 12, 4, 13, 2, 0, 9, 4, 2, 1, 1};
+    int msk2[2 * 6] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0};
+    int tgt2[2 * 6] = {-1, -1, -1, 5, -1, -1, -1, -1, 7, -1, -1, -1};
+    tf_batch b2 = {2, 6, tok2, msk2, tgt2, NULL};
+    tf_result r2;
+    assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &b2, &f->opt, &r2,
+                                &err),
+                     FP_OK);
+    const float *batched = tf_acts_lm_logits(f->acts, NULL, NULL) + V; /* second row */
+    for (int v = 0; v < V; v++)
+        assert_close(batched[v], alone[v], 1e-5);
+    assert_close(tf_acts_example_loss(f->acts)[1], r1.lm_loss, 1e-5);
+    fixture_free(f);
+}
+
+/* A decoder's hidden state at position i does not depend on tokens after i. */
+static void decoder_is_causal(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(MODEL_ARCH_GPT2, 07, 0);
+    f->opt.grad = false;
+    f->use_targets = false;
+    fp_error err;
+    tf_result res;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    float *before = malloc(sizeof(float) * B * T * D);
+    memcpy(before, tf_acts_hidden(f->acts), sizeof(float) * B * T * D);
+    const int i = 2;
+    for (int b = 0; b < B; b++)
+        for (int t = i + 1; t < T; t++)
+            f->tokens[b * T + t] = (f->tokens[b * T + t] + 3) % V;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    const float *after = tf_acts_hidden(f->acts);
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t <= i; t++)
+            for (int e = 0; e < D; e++)
+                assert_close(after[(b * T + t) * D + e], before[(b * T + t) * D + e], 1e-6);
+        /* and the later positions do change */
+        assert_true(fabsf(after[(b * T + T - 1) * D] - before[(b * T + T - 1) * D]) > 1e-6f);
+    }
+    free(before);
+    fixture_free(f);
+}
+
+static void dropout_changes_with_seed_only(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(MODEL_ARCH_ROBERTA, 07, 07);
+    fp_error err;
+    f->opt.dropout = f->opt.prefix_dropout = 0.1f;
+    f->opt.seed = 1;
+    double a = fixture_loss(f), b = fixture_loss(f);
+    f->opt.seed = 2;
+    double c = fixture_loss(f);
+    assert_true(a == b);
+    assert_true(a != c);
+    f->opt.dropout = f->opt.prefix_dropout = 0.0f;
+    tf_result res;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    assert_true(res.loss != a);
+    fixture_free(f);
+}
+
+static void bad_inputs_are_errors(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(MODEL_ARCH_ROBERTA, 07, 06);
+    fp_error err;
+    tf_result res;
+    f->tokens[3] = V;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "token"));
+    f->tokens[3] = 5;
+    f->targets[0] = -2; /* negative other than -1 means "none" too; out of range above is bad */
+    f->targets[1] = V + 1;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_EINVAL);
+    f->targets[1] = -1;
+    /* a layer marked trainable without its prefix */
+    f->present[1] = false;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_EINVAL);
+    f->present[1] = true;
+    /* the arena keeps 2 layers: making layer 0 trainable needs 3 */
+    f->trainable[0] = true;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_ELIMIT);
+    f->trainable[0] = false;
+    /* backward after an inference pass */
+    f->opt.grad = false;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    assert_int_equal(tf_backward(f->acts, &err), FP_ESTATE);
+    /* labels without a head */
+    f->use_labels = true;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_EINVAL);
+    fixture_free(f);
+
+    /* positions past the table: P + T beyond max_positions */
+    model_config c = tiny_config(MODEL_ARCH_GPT2);
+    c.max_positions = P + T - 1;
+    tf_weights w;
+    assert_int_equal(tf_weights_init_random(&w, &c, 0.3f, 1, &err), FP_OK);
+    tf_acts_t *a = tf_acts_new(&c, (tf_acts_spec){1, T, P, 0, 1, 0}, &err);
+    int tok[T] = {0};
+    float E[P * L * 2 * D] = {0};
+    tf_prompt pr = {P, E, NULL, NULL, NULL};
+    tf_batch bt = {1, T, tok, NULL, NULL, NULL};
+    tf_options opt = {0};
+    assert_int_equal(tf_forward(a, &c, &w, &pr, NULL, &bt, &opt, &res, &err), FP_ELIMIT);
+    assert_non_null(strstr(err.msg, "position"));
+    tf_acts_destroy(&a);
+    tf_weights_free(&w);
+    /* a config that makes no sense */
+    c.n_heads = 3;
+    assert_null(tf_acts_new(&c, (tf_acts_spec){1, T, P, 0, 1, 0}, &err));
+    assert_int_equal(err.status, FP_EINVAL);
+}
+
+/* keep_all_layers exposes every block's output (layer scoring); they match a grad pass. */
+static void layer_outputs_are_kept_on_request(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new(MODEL_ARCH_GPT2, 07, 0);
+    tf_acts_destroy(&f->acts);
+    fp_error err;
+    f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, L, B * T, 0}, &err);
+    f->opt.grad = false;
+    f->opt.keep_all_layers = true;
+    tf_result res;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    for (int l = 0; l < L; l++)
+        assert_non_null(tf_acts_layer_output(f->acts, l));
+    /* the last block's output, normalised by ln_f, is the hidden state */
+    f->opt.keep_all_layers = false;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    assert_null(tf_acts_layer_output(f->acts, 0));
+    assert_non_null(tf_acts_layer_output(f->acts, L - 1));
+    fixture_free(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(forward_matches_reference),
+        cmocka_unit_test(no_prompt_is_the_plain_model),
+        cmocka_unit_test(roberta_prompt_gradients),
+        cmocka_unit_test(gpt2_prompt_gradients),
+        cmocka_unit_test(linear_head_gradients),
+        cmocka_unit_test(encoder_padding_invariance),
+        cmocka_unit_test(decoder_is_causal),
+        cmocka_unit_test(dropout_changes_with_seed_only),
+        cmocka_unit_test(bad_inputs_are_errors),
+        cmocka_unit_test(layer_outputs_are_kept_on_request),
+    };
+    return cmocka_run_group_tests_name("transformer", tests, NULL, NULL);
+}
