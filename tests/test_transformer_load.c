@@ -1,0 +1,210 @@
+/* test_transformer_load.c — Hugging Face checkpoints through the weight table: a saved random
+ * model loads back (mapped, no copy) and computes the same logits; the optional "roberta." and
+ * "transformer." prefixes; F16 tensors; missing and misshapen tensors are clear errors. */
+#include "tests/support/test.h"
+
+#include <stdio.h>
+
+#include "model/safetensors.h"
+#include "model/transformer.h"
+
+enum { L = 2, D = 8, V = 23, T = 5 };
+
+static model_config config_of(model_arch arch)
+{
+    model_config c = {.arch = arch, .vocab_size = V, .max_positions = 16, .n_layers = L,
+                      .d_model = D, .n_heads = 2, .d_ff = 16, .layer_norm_eps = 1e-5f};
+    if (arch == MODEL_ARCH_ROBERTA) {
+        c.type_vocab_size = 1;
+        c.pad_token_id = 1;
+        c.mask_token_id = 4;
+        c.position_offset = 2;
+    } else {
+        c.pre_ln = c.final_ln = true;
+        c.pad_token_id = c.mask_token_id = -1;
+    }
+    return c;
+}
+
+/* Loss of a fixed batch with a prompt through weights w. */
+static float loss_of(const model_config *c, const tf_weights *w)
+{
+    fp_error err;
+    tf_acts_t *a = tf_acts_new(c, (tf_acts_spec){1, T, 2, 0, T, 0}, &err);
+    assert_non_null(a);
+    int tok[T] = {0, 7, 4, 9, 2}, tgt[T] = {-1, 5, 6, -1, 8};
+    float E[2 * L * 2 * D];
+    for (int i = 0; i < 2 * L * 2 * D; i++)
+        E[i] = 0.01f * (float)(i % 17) - 0.08f;
+    tf_prompt pr = {2, E, NULL, NULL, NULL};
+    tf_batch bt = {1, T, tok, NULL, tgt, NULL};
+    tf_options opt = {0};
+    tf_result res;
+    if (tf_forward(a, c, w, &pr, NULL, &bt, &opt, &res, &err))
+        fail_msg("forward: %s", err.msg);
+    tf_acts_destroy(&a);
+    return res.loss;
+}
+
+/* Rewrites the tensors of src into dst: renamed by rename(), skipping `drop`, with `bad` given
+ * one extra row; returns FP_OK. */
+typedef const char *(*rename_fn)(const char *name, char *buf, size_t cap);
+
+static void rewrite(const char *src, const char *dst, rename_fn rename, const char *drop,
+                    const char *bad)
+{
+    fp_error err;
+    st_file_t *f = st_open(src, &err);
+    assert_non_null(f);
+    size_t n = st_count(f), m = 0;
+    st_write_tensor *out = calloc(n, sizeof *out);
+    char (*names)[128] = calloc(n, sizeof *names);
+    float *extra = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const st_tensor *t = st_at(f, i);
+        if (drop && !strcmp(t->name, drop))
+            continue;
+        char tmp[128];
+        snprintf(names[m], sizeof names[m], "%s",
+                 rename ? rename(t->name, tmp, sizeof tmp) : t->name);
+        out[m].name = names[m];
+        out[m].ndim = t->ndim;
+        for (int k = 0; k < t->ndim; k++)
+            out[m].shape[k] = t->shape[k];
+        out[m].data = t->data;
+        if (bad && !strcmp(t->name, bad)) {
+            size_t row = t->ndim == 2 ? (size_t)t->shape[1] : 1;
+            extra = calloc(t->numel + row, sizeof *extra);
+            memcpy(extra, t->data, t->numel * sizeof *extra);
+            out[m].shape[0]++;
+            out[m].data = extra;
+        }
+        m++;
+    }
+    if (st_write(dst, out, m, NULL, 0, &err))
+        fail_msg("st_write: %s", err.msg);
+    free(extra);
+    free(names);
+    free(out);
+    st_close(&f);
+}
+
+static const char *strip_roberta(const char *name, char *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    return strncmp(name, "roberta.", 8) ? name : name + 8;
+}
+
+static const char *add_transformer(const char *name, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "transformer.%s", name);
+    return buf;
+}
+
+static fp_status load(const char *path, const model_config *c, tf_weights *w, st_file_t **f,
+                      fp_error *err)
+{
+    *f = st_open(path, err);
+    assert_non_null(*f);
+    fp_status st = tf_weights_from_safetensors(w, c, *f, err);
+    if (st)
+        st_close(f);
+    return st;
+}
+
+static void saved_model_loads_back_with_either_naming(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("tfload");
+    char orig[512], renamed[512];
+    snprintf(orig, sizeof orig, "%s/model.safetensors", dir);
+    snprintf(renamed, sizeof renamed, "%s/renamed.safetensors", dir);
+    for (int arch = MODEL_ARCH_ROBERTA; arch <= MODEL_ARCH_GPT2; arch++) {
+        model_config c = config_of((model_arch)arch);
+        fp_error err;
+        tf_weights w, back;
+        assert_int_equal(tf_weights_init_random(&w, &c, 0.2f, 3, &err), FP_OK);
+        float want = loss_of(&c, &w);
+        assert_int_equal(tf_weights_save(&w, &c, orig, &err), FP_OK);
+        st_file_t *f;
+        assert_int_equal(load(orig, &c, &back, &f, &err), FP_OK);
+        assert_true(back.wte != w.wte); /* points into the map */
+        assert_close(loss_of(&c, &back), want, 0);
+        tf_weights_free(&back);
+        st_close(&f);
+        rewrite(orig, renamed, arch == MODEL_ARCH_ROBERTA ? strip_roberta : add_transformer, NULL,
+                NULL);
+        assert_int_equal(load(renamed, &c, &back, &f, &err), FP_OK);
+        assert_close(loss_of(&c, &back), want, 0);
+        tf_weights_free(&back);
+        st_close(&f);
+        tf_weights_free(&w);
+    }
+    test_rmtree(dir);
+}
+
+static void missing_and_misshapen_tensors_are_named(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("tfbad");
+    char orig[512], broken[512];
+    snprintf(orig, sizeof orig, "%s/model.safetensors", dir);
+    snprintf(broken, sizeof broken, "%s/broken.safetensors", dir);
+    model_config c = config_of(MODEL_ARCH_GPT2);
+    fp_error err;
+    tf_weights w, back;
+    st_file_t *f;
+    assert_int_equal(tf_weights_init_random(&w, &c, 0.2f, 3, &err), FP_OK);
+    assert_int_equal(tf_weights_save(&w, &c, orig, &err), FP_OK);
+
+    rewrite(orig, broken, NULL, "h.1.mlp.c_fc.weight", NULL);
+    assert_int_equal(load(broken, &c, &back, &f, &err), FP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "h.1.mlp.c_fc.weight"));
+
+    rewrite(orig, broken, NULL, NULL, "h.0.attn.c_attn.weight");
+    assert_int_not_equal(load(broken, &c, &back, &f, &err), FP_OK);
+    assert_non_null(strstr(err.msg, "h.0.attn.c_attn.weight"));
+
+    /* a config that does not match the file (wider vocabulary) */
+    model_config wide = c;
+    wide.vocab_size = V + 1;
+    assert_int_not_equal(load(orig, &wide, &back, &f, &err), FP_OK);
+    assert_non_null(strstr(err.msg, "wte.weight"));
+    tf_weights_free(&w);
+
+    /* RoBERTa without an MLM head loads (a bare encoder) but refuses MLM targets */
+    c = config_of(MODEL_ARCH_ROBERTA);
+    assert_int_equal(tf_weights_init_random(&w, &c, 0.2f, 3, &err), FP_OK);
+    assert_int_equal(tf_weights_save(&w, &c, orig, &err), FP_OK);
+    w.has_lm_head = false;
+    assert_int_equal(tf_weights_save(&w, &c, broken, &err), FP_OK);
+    assert_int_equal(load(broken, &c, &back, &f, &err), FP_OK);
+    assert_false(back.has_lm_head);
+    tf_acts_t *a = tf_acts_new(&c, (tf_acts_spec){1, T, 0, 0, T, 0}, &err);
+    int tok[T] = {0, 7, 4, 9, 2}, tgt[T] = {-1, -1, 6, -1, -1};
+    tf_batch bt = {1, T, tok, NULL, tgt, NULL};
+    tf_options opt = {0};
+    tf_result res;
+    assert_int_equal(tf_forward(a, &c, &back, NULL, NULL, &bt, &opt, &res, &err), FP_ESTATE);
+    bt.targets = NULL; /* hidden states are still available */
+    assert_int_equal(tf_forward(a, &c, &back, NULL, NULL, &bt, &opt, &res, &err), FP_OK);
+    tf_acts_destroy(&a);
+    tf_weights_free(&back);
+    st_close(&f);
+    /* …but half a head is an error */
+    rewrite(orig, broken, NULL, "lm_head.layer_norm.bias", NULL);
+    assert_int_equal(load(broken, &c, &back, &f, &err), FP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "lm_head"));
+    tf_weights_free(&w);
+    test_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(saved_model_loads_back_with_either_naming),
+        cmocka_unit_test(missing_and_misshapen_tensors_are_named),
+    };
+    return cmocka_run_group_tests_name("transformer_load", tests, NULL, NULL);
+}
