@@ -26,12 +26,12 @@
 #define METADATA_KEY "__metadata__"
 
 struct st_file {
-    void *map;        /* the mmap'd file, or NULL for st_open_memory */
+    void *map; /* the mmap'd file, or NULL for st_open_memory */
     size_t map_len;
     size_t n;
     st_tensor *tensors; /* sorted by name */
     size_t n_meta;
-    char **meta;      /* meta[2i] key, meta[2i+1] value */
+    char **meta; /* meta[2i] key, meta[2i+1] value */
 };
 
 typedef struct dtype_info {
@@ -42,9 +42,9 @@ typedef struct dtype_info {
 
 /* Every dtype of the safetensors specification; only the first three convert to F32. */
 static const dtype_info DTYPES[] = {
-    {"F32", ST_F32, 4},   {"F16", ST_F16, 2},    {"BF16", ST_BF16, 2},  {"F64", ST_OTHER, 8},
-    {"I64", ST_OTHER, 8}, {"I32", ST_OTHER, 4},  {"I16", ST_OTHER, 2},  {"I8", ST_OTHER, 1},
-    {"U64", ST_OTHER, 8}, {"U32", ST_OTHER, 4},  {"U16", ST_OTHER, 2},  {"U8", ST_OTHER, 1},
+    {"F32", ST_F32, 4},    {"F16", ST_F16, 2},       {"BF16", ST_BF16, 2},     {"F64", ST_OTHER, 8},
+    {"I64", ST_OTHER, 8},  {"I32", ST_OTHER, 4},     {"I16", ST_OTHER, 2},     {"I8", ST_OTHER, 1},
+    {"U64", ST_OTHER, 8},  {"U32", ST_OTHER, 4},     {"U16", ST_OTHER, 2},     {"U8", ST_OTHER, 1},
     {"BOOL", ST_OTHER, 1}, {"F8_E4M3", ST_OTHER, 1}, {"F8_E5M2", ST_OTHER, 1},
 };
 
@@ -143,7 +143,8 @@ static fp_status parse_metadata(st_file_t *self, json_t *obj, fp_error *err)
         return fp_fail(err, FP_ENOMEM, "safetensors: out of memory for metadata");
     const char *key;
     json_t *value;
-    json_object_foreach(obj, key, value) {
+    json_object_foreach(obj, key, value)
+    {
         if (!json_is_string(value))
             return fp_fail(err, FP_EFORMAT, "safetensors: %s value of '%s' is not a string",
                            METADATA_KEY, key);
@@ -166,11 +167,11 @@ static fp_status get_size(json_t *v, const char *tname, const char *field, size_
                        field);
     json_int_t x = json_integer_value(v);
     if (x < 0)
-        return fp_fail(err, FP_EFORMAT, "safetensors: tensor '%s': %s holds negative %lld",
-                       tname, field, (long long)x);
+        return fp_fail(err, FP_EFORMAT, "safetensors: tensor '%s': %s holds negative %lld", tname,
+                       field, (long long)x);
     if ((unsigned long long)x > SIZE_MAX)
-        return fp_fail(err, FP_EFORMAT, "safetensors: tensor '%s': %s value %lld too large",
-                       tname, field, (long long)x);
+        return fp_fail(err, FP_EFORMAT, "safetensors: tensor '%s': %s value %lld too large", tname,
+                       field, (long long)x);
     *out = (size_t)x;
     return FP_OK;
 }
@@ -198,8 +199,8 @@ static fp_status parse_tensor(st_tensor *t, const char *name, json_t *obj, const
                        jo ? "is not an array of 2 integers" : "missing");
     size_t ndim = json_array_size(js);
     if (ndim > ST_MAX_DIMS)
-        return fp_fail(err, FP_ELIMIT, "safetensors: tensor '%s': %zu dims, at most %d", name,
-                       ndim, ST_MAX_DIMS);
+        return fp_fail(err, FP_ELIMIT, "safetensors: tensor '%s': %zu dims, at most %d", name, ndim,
+                       ST_MAX_DIMS);
     t->dtype = di->dtype;
     t->dtype_name = di->name;
     t->ndim = (int)ndim;
@@ -225,11 +226,13 @@ static fp_status parse_tensor(st_tensor *t, const char *name, json_t *obj, const
     if (begin > end || end > data_len)
         return fp_fail(err, FP_EFORMAT,
                        "safetensors: tensor '%s': data_offsets [%zu, %zu] outside the %zu data "
-                       "bytes", name, begin, end, data_len);
+                       "bytes",
+                       name, begin, end, data_len);
     if (end - begin != t->nbytes)
         return fp_fail(err, FP_EFORMAT,
                        "safetensors: tensor '%s': data_offsets span %zu bytes, shape and dtype "
-                       "%s need %zu", name, end - begin, di->name, t->nbytes);
+                       "%s need %zu",
+                       name, end - begin, di->name, t->nbytes);
     t->data = data + begin;
     *sp = (span){begin, end, name};
     return FP_OK;
@@ -245,8 +248,8 @@ static fp_status check_no_overlap(span *spans, size_t n, fp_error *err)
     return FP_OK;
 }
 
-static fp_status parse_tensors(st_file_t *self, json_t *root, const uint8_t *data,
-                               size_t data_len, fp_error *err)
+static fp_status parse_tensors(st_file_t *self, json_t *root, const uint8_t *data, size_t data_len,
+                               fp_error *err)
 {
     size_t cap = json_object_size(root);
     self->tensors = calloc(cap + 1, sizeof *self->tensors);
@@ -258,7 +261,8 @@ static fp_status parse_tensors(st_file_t *self, json_t *root, const uint8_t *dat
     fp_status st = FP_OK;
     const char *key;
     json_t *value;
-    json_object_foreach(root, key, value) {
+    json_object_foreach(root, key, value)
+    {
         if (strcmp(key, METADATA_KEY) == 0) {
             st = parse_metadata(self, value, err);
         } else {
@@ -427,8 +431,9 @@ fp_status st_get_f32(const st_file_t *self, const char *name, int ndim, const in
             same = shape[i] == t->shape[i];
         if (!same) {
             char want[96], have[96];
-            return fp_fail(err, FP_EFORMAT, "safetensors: tensor '%s': expected shape %s, file has %s",
-                           name, shape_str(want, sizeof want, ndim, shape),
+            return fp_fail(err, FP_EFORMAT,
+                           "safetensors: tensor '%s': expected shape %s, file has %s", name,
+                           shape_str(want, sizeof want, ndim, shape),
                            shape_str(have, sizeof have, t->ndim, t->shape));
         }
     }

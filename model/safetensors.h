@@ -24,12 +24,12 @@
 typedef enum st_dtype { ST_F32 = 1, ST_F16, ST_BF16, ST_OTHER } st_dtype;
 
 typedef struct st_tensor {
-    const char *name;   /* owned by the file object */
+    const char *name; /* owned by the file object */
     st_dtype dtype;
     int ndim;
     int64_t shape[ST_MAX_DIMS];
     size_t numel;
-    const void *data;   /* into the read-only map; numel * element size bytes */
+    const void *data; /* into the read-only map; numel * element size bytes */
     /* Additions beyond the first contract: */
     size_t nbytes;          /* numel * element size, equal to data_offsets end - begin */
     const char *dtype_name; /* the dtype string of the header ("F32", "I64", ...) */

@@ -172,9 +172,9 @@ static void f16_and_bf16_are_exact(void **state)
     assert_true(st_f16_to_f32(0x3c00) == 1.0f);
     assert_true(st_f16_to_f32(0xc000) == -2.0f);
     assert_true(st_f16_to_f32(0x7bff) == 65504.0f);
-    assert_true(st_f16_to_f32(0x0001) == 5.9604644775390625e-8f); /* smallest subnormal */
+    assert_true(st_f16_to_f32(0x0001) == 5.9604644775390625e-8f);    /* smallest subnormal */
     assert_true(st_f16_to_f32(0x03ff) == 6.0975551605224609375e-5f); /* largest subnormal */
-    assert_true(st_f16_to_f32(0x0400) == 6.103515625e-5f);        /* smallest normal */
+    assert_true(st_f16_to_f32(0x0400) == 6.103515625e-5f);           /* smallest normal */
     assert_true(st_f16_to_f32(0x3555) == 0.333251953125f);
     assert_true(signbit(st_f16_to_f32(0x8000)) && st_f16_to_f32(0x8000) == 0.0f);
 
@@ -287,10 +287,10 @@ static const bad_case BAD[] = {
      FP_EFORMAT, "'w': shape is not an array"},
     {"fractional dim", T1("\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]"), 8,
      FP_EFORMAT, "'w': shape holds a non-integer"},
-    {"string dim", T1("\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]"), 8,
-     FP_EFORMAT, "'w': shape"},
-    {"negative dim", T1("\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]"), 8,
-     FP_EFORMAT, "'w': shape holds negative -2"},
+    {"string dim", T1("\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]"), 8, FP_EFORMAT,
+     "'w': shape"},
+    {"negative dim", T1("\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]"), 8, FP_EFORMAT,
+     "'w': shape holds negative -2"},
     {"overflowing dims",
      T1("\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,8]"), 8,
      FP_EFORMAT, "'w': shape overflows"},
@@ -311,8 +311,9 @@ static const bad_case BAD[] = {
      8, FP_EFORMAT, "'w': data_offsets"},
     {"length does not match shape", T1("\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]"),
      12, FP_EFORMAT, "'w': data_offsets span 8 bytes, shape and dtype F32 need 12"},
-    {"overlap", "{\"a\":{" OK_W "},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
-     12, FP_EFORMAT, "overlap"},
+    {"overlap",
+     "{\"a\":{" OK_W "},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12,
+     FP_EFORMAT, "overlap"},
     {"too many dims", T1("\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],\"data_offsets\":[0,8]"),
      8, FP_ELIMIT, "'w': 9 dims"},
     {"metadata not an object", "{\"__metadata__\":[1]}", 0, FP_EFORMAT, "__metadata__"},
