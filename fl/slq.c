@@ -223,7 +223,7 @@ fp_status fl_slq_ratio(const fl_slq_result *r, const fl_ratio_config *cfg, doubl
                        fp_error *err)
 {
     int bins = cfg->bins;
-    if (bins < 2 || !(cfg->inc > 0) || !(cfg->plateau_tol > 0))
+    if (bins < 2 || !(cfg->inc > 0) || !(cfg->plateau_tol >= 0))
         return fp_fail(err, FP_EINVAL, "slq ratio: bins %d, inc %g, tol %g", bins, cfg->inc,
                        cfg->plateau_tol);
     double *grid = malloc((size_t)bins * sizeof *grid);

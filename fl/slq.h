@@ -55,7 +55,7 @@ fp_status fl_slq_density(const fl_slq_result *r, int bins, double sigma2, double
 typedef struct fl_ratio_config {
     double t0;         /* 0.0 */
     double inc;        /* 0.1 */
-    double plateau_tol; /* 0.005 */
+    double plateau_tol; /* 0.005 (0 never levels off: only the guard can end the search) */
     int bins;          /* 10000 */
     double sigma2;     /* 1e-5 */
     double overhead;   /* 0.01 */
