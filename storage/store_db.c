@@ -44,13 +44,22 @@ fp_status db_fail(store_db_t *db, int rc, const char *what, fp_error *err)
 {
     fp_status st = FP_EDB;
     switch (rc & 0xff) {
-    case SQLITE_NOTADB: st = FP_EFORMAT; break;
-    case SQLITE_NOMEM: st = FP_ENOMEM; break;
+    case SQLITE_NOTADB:
+        st = FP_EFORMAT;
+        break;
+    case SQLITE_NOMEM:
+        st = FP_ENOMEM;
+        break;
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
-    case SQLITE_FULL: st = FP_EIO; break;
-    case SQLITE_TOOBIG: st = FP_ELIMIT; break;
-    default: break;
+    case SQLITE_FULL:
+        st = FP_EIO;
+        break;
+    case SQLITE_TOOBIG:
+        st = FP_ELIMIT;
+        break;
+    default:
+        break;
     }
     const char *why = db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc);
     if ((rc & 0xff) == SQLITE_NOTADB)
@@ -63,6 +72,18 @@ fp_status db_prepare(store_db_t *db, const char *sql, sqlite3_stmt **st, fp_erro
     int rc = sqlite3_prepare_v2(db->sql, sql, -1, st, NULL);
     if (rc != SQLITE_OK)
         return db_fail(db, rc, "preparing a query", err);
+    return FP_OK;
+}
+
+fp_status db_prepare_keyed(store_db_t *db, const char *sql, int64_t run_id, int32_t key,
+                           sqlite3_stmt **st, fp_error *err)
+{
+    fp_status s = db_prepare(db, sql, st, err);
+    if (s)
+        return s;
+    sqlite3_bind_int64(*st, 1, run_id);
+    if (sqlite3_bind_parameter_count(*st) >= 2)
+        sqlite3_bind_int(*st, 2, key);
     return FP_OK;
 }
 
@@ -149,8 +170,7 @@ int db_bind_blob(sqlite3_stmt *st, int i, store_blob blob)
     return sqlite3_bind_blob64(st, i, blob.data, blob.size, SQLITE_STATIC);
 }
 
-fp_status db_column_bytes(store_db_t *db, sqlite3_stmt *st, int i, store_bytes *out,
-                          fp_error *err)
+fp_status db_column_bytes(store_db_t *db, sqlite3_stmt *st, int i, store_bytes *out, fp_error *err)
 {
     const void *src = sqlite3_column_blob(st, i);
     int n = sqlite3_column_bytes(st, i);
@@ -180,8 +200,7 @@ int db_parse_name(const unsigned char *text, const char *const *names, int n)
     return -1;
 }
 
-fp_status db_grow(store_db_t *db, void **items, size_t *cap, size_t n, size_t size,
-                  fp_error *err)
+fp_status db_grow(store_db_t *db, void **items, size_t *cap, size_t n, size_t size, fp_error *err)
 {
     if (n < *cap)
         return FP_OK;
@@ -268,8 +287,7 @@ static fp_status configure_writer(store_db_t *db, fp_error *err)
     if (s)
         return s;
     int rc = sqlite3_step(st);
-    bool wal = rc == SQLITE_ROW &&
-               strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+    bool wal = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW)
         return db_fail(db, rc, "switching to WAL", err);
@@ -327,8 +345,7 @@ static fp_status check_file(const char *path, int flags, fp_error *err)
     return FP_OK;
 }
 
-static fp_status open_connection(store_db_t *db, int flags, const schema_def *def,
-                                 fp_error *err)
+static fp_status open_connection(store_db_t *db, int flags, const schema_def *def, fp_error *err)
 {
     int oflags = SQLITE_OPEN_NOMUTEX;
     if (db->readonly)
@@ -345,8 +362,9 @@ static fp_status open_connection(store_db_t *db, int flags, const schema_def *de
     if (!st && !db->readonly)
         st = configure_writer(db, err);
     if (!st)
-        st = exec(db, db->readonly ? "PRAGMA foreign_keys = ON; PRAGMA query_only = ON"
-                                   : "PRAGMA foreign_keys = ON",
+        st = exec(db,
+                  db->readonly ? "PRAGMA foreign_keys = ON; PRAGMA query_only = ON"
+                               : "PRAGMA foreign_keys = ON",
                   err);
     if (!st && version < (int)def->n_steps)
         st = schema_migrate(db->sql, db->path, def, err);

@@ -40,12 +40,12 @@ typedef enum store_run_status {
 } store_run_status;
 
 typedef enum store_round_status {
-    STORE_ROUND_OK = 0,   /* aggregated: the checkpoint holds the new global state */
-    STORE_ROUND_FAILED,   /* too few updates: recorded, state carried over unchanged */
+    STORE_ROUND_OK = 0, /* aggregated: the checkpoint holds the new global state */
+    STORE_ROUND_FAILED, /* too few updates: recorded, state carried over unchanged */
 } store_round_status;
 
 typedef enum store_client_status {
-    STORE_CLIENT_OK = 0, /* update arrived by the deadline and was aggregated */
+    STORE_CLIENT_OK = 0,  /* update arrived by the deadline and was aggregated */
     STORE_CLIENT_DROPPED, /* sampled but never answered (dead, crashed, unavailable) */
     STORE_CLIENT_LATE,    /* answered after the deadline; recorded and ignored */
     STORE_CLIENT_ERROR,   /* answered with ERROR or an invalid update */
@@ -58,8 +58,8 @@ const char *store_client_status_name(store_client_status status);
 
 /* What identifies a run. model, task, strategy and seed must match when a run is resumed. */
 typedef struct store_run_spec {
-    const char *name;     /* unique in the file, 1..STORE_TEXT_MAX bytes */
-    const char *config;   /* the full configuration text, stored verbatim */
+    const char *name;   /* unique in the file, 1..STORE_TEXT_MAX bytes */
+    const char *config; /* the full configuration text, stored verbatim */
     const char *model;
     const char *task;
     const char *strategy;
@@ -84,10 +84,10 @@ typedef struct store_round {
     int32_t round; /* numbered from 0, committed in order without gaps */
     store_round_status status;
     int32_t sampled, completed, dropped, late; /* sampled counts every client row of the round */
-    double train_loss;                 /* NaN = none */
-    double eval_metric;                /* the task's metric; NaN = not evaluated this round */
+    double train_loss;                         /* NaN = none */
+    double eval_metric; /* the task's metric; NaN = not evaluated this round */
     double eval_loss, eval_accuracy, eval_f1, eval_mcc; /* NaN = not measured */
-    int64_t bytes_down, bytes_up;      /* payload bytes sent to / received from clients */
+    int64_t bytes_down, bytes_up; /* payload bytes sent to / received from clients */
     int64_t wall_ms, slowest_client_ms;
     int64_t committed_ms;
 } store_round;
@@ -197,8 +197,7 @@ void store_runs_free(store_run **runs_p, size_t n);
  * duplicate may be NULL. */
 fp_status store_db_round_commit(store_db_t *db, int64_t run_id, const store_round *round,
                                 const store_client_round *clients, size_t n_clients,
-                                const store_checkpoint_blobs *ckpt, bool *duplicate,
-                                fp_error *err);
+                                const store_checkpoint_blobs *ckpt, bool *duplicate, fp_error *err);
 
 /* The committed rounds of a run in order; *rounds is malloc'd (free with free()), NULL if n 0. */
 fp_status store_db_rounds_list(store_db_t *db, int64_t run_id, store_round **rounds, size_t *n,
@@ -238,9 +237,8 @@ fp_status store_db_layers_load(store_db_t *db, int64_t run_id, store_layer **lay
 /* Saves client's private prompt and Adam state as of `round`, replacing an older save. Saving
  * for a round older than the stored one fails with FP_ESTATE (a stale message must not roll a
  * client back); the same round replaces (a client that re-ran the round after a restart). */
-fp_status store_db_client_state_save(store_db_t *db, int64_t run_id, int32_t client,
-                                     int32_t round, store_blob prompt, store_blob adam,
-                                     fp_error *err);
+fp_status store_db_client_state_save(store_db_t *db, int64_t run_id, int32_t client, int32_t round,
+                                     store_blob prompt, store_blob adam, fp_error *err);
 
 /* FP_ENOTFOUND if the client never saved. Release with store_client_state_clear. */
 fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t client,

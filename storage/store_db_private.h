@@ -23,6 +23,11 @@ fp_status db_fail(store_db_t *db, int rc, const char *what, fp_error *err);
 /* Prepares sql; on failure reports it through db_fail. */
 fp_status db_prepare(store_db_t *db, const char *sql, sqlite3_stmt **st, fp_error *err);
 
+/* Prepares sql whose ?1 is a run id and binds it; binds key to ?2 if sql has a ?2 (a round, a
+ * client, a count). */
+fp_status db_prepare_keyed(store_db_t *db, const char *sql, int64_t run_id, int32_t key,
+                           sqlite3_stmt **st, fp_error *err);
+
 /* Steps a statement that returns no row (INSERT/UPDATE/DELETE) and resets it. */
 fp_status db_exec_stmt(store_db_t *db, sqlite3_stmt *st, const char *what, fp_error *err);
 
@@ -56,8 +61,7 @@ int64_t db_column_opt_int(sqlite3_stmt *st, int i);
 int db_bind_blob(sqlite3_stmt *st, int i, store_blob blob);
 
 /* Copies column i into freshly allocated owned bytes. */
-fp_status db_column_bytes(store_db_t *db, sqlite3_stmt *st, int i, store_bytes *out,
-                          fp_error *err);
+fp_status db_column_bytes(store_db_t *db, sqlite3_stmt *st, int i, store_bytes *out, fp_error *err);
 
 /* Checks a borrowed blob's contract (data non-NULL unless size is 0). */
 fp_status db_check_blob(store_blob blob, const char *what, fp_error *err);
@@ -72,8 +76,7 @@ int db_parse_name(const unsigned char *text, const char *const *names, int n);
 
 /* Makes room for item n of an array of `size`-byte items grown by doubling (*cap is its
  * capacity). FP_ENOMEM leaves the array as it was. */
-fp_status db_grow(store_db_t *db, void **items, size_t *cap, size_t n, size_t size,
-                  fp_error *err);
+fp_status db_grow(store_db_t *db, void **items, size_t *cap, size_t n, size_t size, fp_error *err);
 
 /* Copies column i's text into buf (cap bytes incl. NUL), truncating. */
 void db_column_text(sqlite3_stmt *st, int i, char *buf, size_t cap);

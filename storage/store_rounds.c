@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ROUND_COLUMNS                                                                           \
-    "round, status, sampled, completed, dropped, late, train_loss, eval_metric, eval_loss, "    \
-    "eval_accuracy, eval_f1, eval_mcc, bytes_down, bytes_up, wall_ms, slowest_client_ms, "      \
+#define ROUND_COLUMNS                                                                              \
+    "round, status, sampled, completed, dropped, late, train_loss, eval_metric, eval_loss, "       \
+    "eval_accuracy, eval_f1, eval_mcc, bytes_down, bytes_up, wall_ms, slowest_client_ms, "         \
     "committed_ms"
 #define CLIENT_COLUMNS "round, client, status, n_k, steps, loss, ms"
 
@@ -43,8 +43,8 @@ static fp_status check_client_row(int32_t round, const store_client_round *c, fp
         return fp_fail(err, FP_EINVAL, "round %d: client %d has status %d", round, c->client,
                        c->status);
     if (c->n_k < -1 || c->steps < -1 || c->ms < -1)
-        return fp_fail(err, FP_EINVAL, "round %d: client %d has a negative n_k, steps or ms",
-                       round, c->client);
+        return fp_fail(err, FP_EINVAL, "round %d: client %d has a negative n_k, steps or ms", round,
+                       c->client);
     if (c->status == STORE_CLIENT_OK && (c->n_k < 0 || c->steps < 0))
         return fp_fail(err, FP_EINVAL, "round %d: client %d is ok without n_k and steps", round,
                        c->client);
@@ -52,8 +52,8 @@ static fp_status check_client_row(int32_t round, const store_client_round *c, fp
 }
 
 /* The client rows must be exactly the sampled clients, with the round's counts. */
-static fp_status check_clients(const store_round *r, const store_client_round *clients,
-                               size_t n, fp_error *err)
+static fp_status check_clients(const store_round *r, const store_client_round *clients, size_t n,
+                               fp_error *err)
 {
     if (n != (size_t)r->sampled)
         return fp_fail(err, FP_EINVAL, "round %d: %zu client rows for %d sampled", r->round, n,
@@ -120,16 +120,15 @@ static fp_status read_round(store_db_t *db, sqlite3_stmt *st, store_round *r, fp
     return FP_OK;
 }
 
-static fp_status read_client(store_db_t *db, sqlite3_stmt *st, store_client_round *c,
-                             fp_error *err)
+static fp_status read_client(store_db_t *db, sqlite3_stmt *st, store_client_round *c, fp_error *err)
 {
     memset(c, 0, sizeof *c);
     c->round = sqlite3_column_int(st, 0);
     c->client = sqlite3_column_int(st, 1);
     int status = db_parse_name(sqlite3_column_text(st, 2), DB_CLIENT_STATUS, 4);
     if (status < 0)
-        return fp_fail(err, FP_EFORMAT, "%s: round %d client %d has an unknown status",
-                       db->path, c->round, c->client);
+        return fp_fail(err, FP_EFORMAT, "%s: round %d client %d has an unknown status", db->path,
+                       c->round, c->client);
     c->status = (store_client_status)status;
     c->n_k = db_column_opt_int(st, 3);
     c->steps = db_column_opt_int(st, 4);
@@ -152,18 +151,14 @@ static fp_status read_client_row(store_db_t *db, sqlite3_stmt *st, void *row, fp
 
 /* Runs sql bound to (run[, round]) and collects every row into a malloc'd array. */
 static fp_status read_rows(store_db_t *db, const char *sql, int64_t run_id, int32_t round,
-                           row_reader *reader, size_t size, void **rows, size_t *n,
-                           fp_error *err)
+                           row_reader *reader, size_t size, void **rows, size_t *n, fp_error *err)
 {
     *rows = NULL;
     *n = 0;
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db, sql, &st, err);
+    fp_status s = db_prepare_keyed(db, sql, run_id, round, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int(st, 2, round);
     size_t cap = 0;
     int rc = SQLITE_DONE;
     while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -184,8 +179,7 @@ static fp_status read_rows(store_db_t *db, const char *sql, int64_t run_id, int3
 fp_status store_db_rounds_list(store_db_t *db, int64_t run_id, store_round **rounds, size_t *n,
                                fp_error *err)
 {
-    return read_rows(db,
-                     "SELECT " ROUND_COLUMNS " FROM rounds WHERE run = ?1 ORDER BY round",
+    return read_rows(db, "SELECT " ROUND_COLUMNS " FROM rounds WHERE run = ?1 ORDER BY round",
                      run_id, 0, read_round_row, sizeof **rounds, (void **)rounds, n, err);
 }
 
@@ -228,8 +222,7 @@ static int by_client(const void *a, const void *b)
 
 /* Are the given client rows, in any order, those stored for the round? */
 static fp_status same_clients(store_db_t *db, int64_t run_id, int32_t round,
-                              const store_client_round *given, size_t n, bool *same,
-                              fp_error *err)
+                              const store_client_round *given, size_t n, bool *same, fp_error *err)
 {
     store_client_round *stored = NULL, *sorted = NULL;
     size_t n_stored = 0;
@@ -261,14 +254,12 @@ static fp_status same_checkpoint(store_db_t *db, int64_t run_id, int32_t round,
                                  const store_checkpoint_blobs *ckpt, bool *same, fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "SELECT prompt, server_state, rng FROM checkpoints "
-                             "WHERE run = ?1 AND round = ?2",
-                             &st, err);
+    fp_status s = db_prepare_keyed(db,
+                                   "SELECT prompt, server_state, rng FROM checkpoints "
+                                   "WHERE run = ?1 AND round = ?2",
+                                   run_id, round, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, round);
     int rc = sqlite3_step(st);
     *same = true;
     if (rc == SQLITE_ROW)
@@ -282,8 +273,8 @@ static fp_status same_checkpoint(store_db_t *db, int64_t run_id, int32_t round,
 
 /* A commit of a round that is already stored: succeeds only as an exact retry. */
 static fp_status check_retry(store_db_t *db, int64_t run_id, const store_round *stored,
-                             const store_round *round, const store_client_round *clients,
-                             size_t n, const store_checkpoint_blobs *ckpt, fp_error *err)
+                             const store_round *round, const store_client_round *clients, size_t n,
+                             const store_checkpoint_blobs *ckpt, fp_error *err)
 {
     bool same = same_round(stored, round);
     const char *what = "round row";
@@ -298,8 +289,8 @@ static fp_status check_retry(store_db_t *db, int64_t run_id, const store_round *
     }
     if (!s && !same)
         s = fp_fail(err, FP_ESTATE,
-                    "%s: round %d of run %lld is already committed with a different %s",
-                    db->path, round->round, (long long)run_id, what);
+                    "%s: round %d of run %lld is already committed with a different %s", db->path,
+                    round->round, (long long)run_id, what);
     return s;
 }
 
@@ -310,13 +301,11 @@ static fp_status find_round(store_db_t *db, int64_t run_id, int32_t round, store
                             bool *found, int32_t *latest, fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "SELECT " ROUND_COLUMNS " FROM rounds WHERE run = ?1 AND round = ?2",
-                             &st, err);
+    fp_status s =
+        db_prepare_keyed(db, "SELECT " ROUND_COLUMNS " FROM rounds WHERE run = ?1 AND round = ?2",
+                         run_id, round, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, round);
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW;
     if (rc == SQLITE_ROW)
@@ -324,9 +313,9 @@ static fp_status find_round(store_db_t *db, int64_t run_id, int32_t round, store
     else if (rc != SQLITE_DONE)
         s = db_fail(db, rc, "reading a round", err);
     sqlite3_finalize(st);
-    if (s || (s = db_prepare(db, "SELECT max(round) FROM rounds WHERE run = ?1", &st, err)))
+    if (s || (s = db_prepare_keyed(db, "SELECT max(round) FROM rounds WHERE run = ?1", run_id, 0,
+                                   &st, err)))
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *latest = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int(st, 0);
@@ -336,18 +325,17 @@ static fp_status find_round(store_db_t *db, int64_t run_id, int32_t round, store
     return s;
 }
 
-static fp_status insert_round(store_db_t *db, int64_t run_id, const store_round *r,
-                              int64_t now_ms, fp_error *err)
+static fp_status insert_round(store_db_t *db, int64_t run_id, const store_round *r, int64_t now_ms,
+                              fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "INSERT INTO rounds (run, " ROUND_COLUMNS ") VALUES (?1, ?2, ?3, "
-                             "?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-                             &st, err);
+    fp_status s = db_prepare_keyed(db,
+                                   "INSERT INTO rounds (run, " ROUND_COLUMNS ") VALUES (?1, ?2, "
+                                   "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                                   "?16, ?17, ?18)",
+                                   run_id, r->round, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, r->round);
     sqlite3_bind_text(st, 3, store_round_status_name(r->status), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 4, r->sampled);
     sqlite3_bind_int(st, 5, r->completed);
@@ -373,14 +361,12 @@ static fp_status insert_clients(store_db_t *db, int64_t run_id, int32_t round,
                                 const store_client_round *clients, size_t n, fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "INSERT INTO client_rounds (run, " CLIENT_COLUMNS ") "
-                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                             &st, err);
+    fp_status s = db_prepare_keyed(db,
+                                   "INSERT INTO client_rounds (run, " CLIENT_COLUMNS ") "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                   run_id, round, &st, err);
     for (size_t i = 0; !s && i < n; i++) {
         const store_client_round *c = &clients[i];
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_int(st, 2, round);
         sqlite3_bind_int(st, 3, c->client);
         sqlite3_bind_text(st, 4, store_client_status_name(c->status), -1, SQLITE_STATIC);
         db_bind_opt_int(st, 5, c->n_k);
@@ -399,14 +385,13 @@ static fp_status insert_checkpoint(store_db_t *db, int64_t run_id, int32_t round
                                    const store_checkpoint_blobs *ckpt, fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "INSERT INTO checkpoints (run, round, prompt, server_state, rng) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5)",
-                             &st, err);
+    fp_status s =
+        db_prepare_keyed(db,
+                         "INSERT INTO checkpoints (run, round, prompt, server_state, rng) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5)",
+                         run_id, round, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, round);
     int rc = db_bind_blob(st, 3, ckpt->prompt);
     if (rc == SQLITE_OK)
         rc = db_bind_blob(st, 4, ckpt->server_state);
@@ -434,8 +419,7 @@ static fp_status touch_run(store_db_t *db, int64_t run_id, int64_t now_ms, fp_er
 /* Inside the write transaction: either recognises an exact retry or writes the new round. */
 static fp_status commit_in_tx(store_db_t *db, int64_t run_id, const store_round *round,
                               const store_client_round *clients, size_t n,
-                              const store_checkpoint_blobs *ckpt, bool *duplicate,
-                              fp_error *err)
+                              const store_checkpoint_blobs *ckpt, bool *duplicate, fp_error *err)
 {
     store_run_status status;
     fp_status s = db_run_status(db, run_id, &status, err);
@@ -455,8 +439,8 @@ static fp_status commit_in_tx(store_db_t *db, int64_t run_id, const store_round 
                        (long long)run_id, store_run_status_name(status));
     if (round->round != latest + 1)
         return fp_fail(err, FP_ESTATE,
-                       "%s: round %d of run %lld is out of order: the next round is %d",
-                       db->path, round->round, (long long)run_id, latest + 1);
+                       "%s: round %d of run %lld is out of order: the next round is %d", db->path,
+                       round->round, (long long)run_id, latest + 1);
     int64_t now = db_now_ms();
     s = insert_round(db, run_id, round, now, err);
     if (!s) {
@@ -478,8 +462,7 @@ static fp_status commit_in_tx(store_db_t *db, int64_t run_id, const store_round 
 
 fp_status store_db_round_commit(store_db_t *db, int64_t run_id, const store_round *round,
                                 const store_client_round *clients, size_t n_clients,
-                                const store_checkpoint_blobs *ckpt, bool *duplicate,
-                                fp_error *err)
+                                const store_checkpoint_blobs *ckpt, bool *duplicate, fp_error *err)
 {
     bool dup = false;
     if (duplicate)

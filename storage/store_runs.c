@@ -74,9 +74,8 @@ static fp_status check_same_identity(store_db_t *db, const store_run *have,
         return fp_fail(err, FP_ESTATE, "%s: run '%s' exists with %s '%s', not '%s'", db->path,
                        want->name, field, was, now);
     if (have->seed != want->seed)
-        return fp_fail(err, FP_ESTATE, "%s: run '%s' exists with seed %llu, not %llu",
-                       db->path, want->name, (unsigned long long)have->seed,
-                       (unsigned long long)want->seed);
+        return fp_fail(err, FP_ESTATE, "%s: run '%s' exists with seed %llu, not %llu", db->path,
+                       want->name, (unsigned long long)have->seed, (unsigned long long)want->seed);
     return FP_OK;
 }
 
@@ -201,8 +200,7 @@ fp_status store_db_run_find(store_db_t *db, const char *name, store_run *out, fp
 fp_status store_db_run_get(store_db_t *db, int64_t run_id, store_run *out, fp_error *err)
 {
     memset(out, 0, sizeof *out);
-    return find_one(db, "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1", NULL, run_id, out,
-                    err);
+    return find_one(db, "SELECT " RUN_COLUMNS " FROM runs WHERE id = ?1", NULL, run_id, out, err);
 }
 
 fp_status store_db_runs_list(store_db_t *db, store_run **runs, size_t *n, fp_error *err)

@@ -14,13 +14,12 @@ fp_status store_db_checkpoint_latest(store_db_t *db, int64_t run_id, store_check
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "SELECT round, prompt, server_state, rng FROM checkpoints "
-                             "WHERE run = ?1 ORDER BY round DESC LIMIT 1",
-                             &st, err);
+    fp_status s = db_prepare_keyed(db,
+                                   "SELECT round, prompt, server_state, rng FROM checkpoints "
+                                   "WHERE run = ?1 ORDER BY round DESC LIMIT 1",
+                                   run_id, 0, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->round = sqlite3_column_int(st, 0);
@@ -49,13 +48,11 @@ fp_status store_db_checkpoints_prune(store_db_t *db, int64_t run_id, int keep, f
     if (s)
         return s;
     sqlite3_stmt *st = NULL;
-    s = db_prepare(db,
-                   "DELETE FROM checkpoints WHERE run = ?1 AND round <= "
-                   "(SELECT max(round) FROM checkpoints WHERE run = ?1) - ?2",
-                   &st, err);
+    s = db_prepare_keyed(db,
+                         "DELETE FROM checkpoints WHERE run = ?1 AND round <= "
+                         "(SELECT max(round) FROM checkpoints WHERE run = ?1) - ?2",
+                         run_id, keep, &st, err);
     if (!s) {
-        sqlite3_bind_int64(st, 1, run_id);
-        sqlite3_bind_int(st, 2, keep);
         s = db_exec_stmt(db, st, "pruning checkpoints", err);
         sqlite3_finalize(st);
     }
@@ -86,13 +83,12 @@ fp_status store_db_layers_load(store_db_t *db, int64_t run_id, store_layer **lay
     *layers = NULL;
     *n = 0;
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "SELECT layer, score, selected FROM layer_scores WHERE run = ?1 "
-                             "ORDER BY layer",
-                             &st, err);
+    fp_status s = db_prepare_keyed(db,
+                                   "SELECT layer, score, selected FROM layer_scores WHERE run = ?1 "
+                                   "ORDER BY layer",
+                                   run_id, 0, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
     size_t cap = 0;
     int rc = SQLITE_DONE;
     while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -135,12 +131,11 @@ static fp_status insert_layers(store_db_t *db, int64_t run_id, const double *sco
                                const bool *selected, size_t n, fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "INSERT INTO layer_scores (run, layer, score, selected) "
-                             "VALUES (?1, ?2, ?3, ?4)",
-                             &st, err);
+    fp_status s = db_prepare_keyed(db,
+                                   "INSERT INTO layer_scores (run, layer, score, selected) "
+                                   "VALUES (?1, ?2, ?3, ?4)",
+                                   run_id, 0, &st, err);
     for (size_t l = 0; !s && l < n; l++) {
-        sqlite3_bind_int64(st, 1, run_id);
         sqlite3_bind_int64(st, 2, (int64_t)l);
         db_bind_double(st, 3, score[l]);
         sqlite3_bind_int(st, 4, selected[l] ? 1 : 0);
@@ -154,8 +149,8 @@ fp_status store_db_layers_save(store_db_t *db, int64_t run_id, const double *sco
                                const bool *selected, size_t n_layers, fp_error *err)
 {
     if (n_layers == 0 || n_layers > 100000 || !score || !selected)
-        return fp_fail(err, FP_EINVAL, "layer scores: %zu layers, score %p, selected %p",
-                       n_layers, (const void *)score, (const void *)selected);
+        return fp_fail(err, FP_EINVAL, "layer scores: %zu layers, score %p, selected %p", n_layers,
+                       (const void *)score, (const void *)selected);
     fp_status s = db_write_begin(db, err);
     if (s)
         return s;
@@ -175,17 +170,16 @@ fp_status store_db_layers_save(store_db_t *db, int64_t run_id, const double *sco
 
 /* ---- clients' private state ---- */
 
-static fp_status stored_client_round(store_db_t *db, int64_t run_id, int32_t client,
-                                     int32_t *round, fp_error *err)
+static fp_status stored_client_round(store_db_t *db, int64_t run_id, int32_t client, int32_t *round,
+                                     fp_error *err)
 {
     *round = -1;
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db, "SELECT round FROM client_state WHERE run = ?1 AND client = ?2",
-                             &st, err);
+    fp_status s =
+        db_prepare_keyed(db, "SELECT round FROM client_state WHERE run = ?1 AND client = ?2",
+                         run_id, client, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, client);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *round = sqlite3_column_int(st, 0);
@@ -195,22 +189,20 @@ static fp_status stored_client_round(store_db_t *db, int64_t run_id, int32_t cli
     return s;
 }
 
-static fp_status upsert_client_state(store_db_t *db, int64_t run_id, int32_t client,
-                                     int32_t round, store_blob prompt, store_blob adam,
-                                     fp_error *err)
+static fp_status upsert_client_state(store_db_t *db, int64_t run_id, int32_t client, int32_t round,
+                                     store_blob prompt, store_blob adam, fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "INSERT INTO client_state (run, client, round, prompt, adam, "
-                             "saved_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                             "ON CONFLICT (run, client) DO UPDATE SET round = excluded.round, "
-                             "prompt = excluded.prompt, adam = excluded.adam, "
-                             "saved_ms = excluded.saved_ms",
-                             &st, err);
+    fp_status s =
+        db_prepare_keyed(db,
+                         "INSERT INTO client_state (run, client, round, prompt, adam, "
+                         "saved_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                         "ON CONFLICT (run, client) DO UPDATE SET round = excluded.round, "
+                         "prompt = excluded.prompt, adam = excluded.adam, "
+                         "saved_ms = excluded.saved_ms",
+                         run_id, client, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, client);
     sqlite3_bind_int(st, 3, round);
     int rc = db_bind_blob(st, 4, prompt);
     if (rc == SQLITE_OK)
@@ -222,9 +214,8 @@ static fp_status upsert_client_state(store_db_t *db, int64_t run_id, int32_t cli
     return s;
 }
 
-fp_status store_db_client_state_save(store_db_t *db, int64_t run_id, int32_t client,
-                                     int32_t round, store_blob prompt, store_blob adam,
-                                     fp_error *err)
+fp_status store_db_client_state_save(store_db_t *db, int64_t run_id, int32_t client, int32_t round,
+                                     store_blob prompt, store_blob adam, fp_error *err)
 {
     if (client < 0 || round < 0)
         return fp_fail(err, FP_EINVAL, "client state: client %d round %d", client, round);
@@ -254,14 +245,12 @@ fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t cli
 {
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare(db,
-                             "SELECT round, prompt, adam, saved_ms FROM client_state "
-                             "WHERE run = ?1 AND client = ?2",
-                             &st, err);
+    fp_status s = db_prepare_keyed(db,
+                                   "SELECT round, prompt, adam, saved_ms FROM client_state "
+                                   "WHERE run = ?1 AND client = ?2",
+                                   run_id, client, &st, err);
     if (s)
         return s;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int(st, 2, client);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->round = sqlite3_column_int(st, 0);
@@ -270,8 +259,8 @@ fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t cli
             s = db_column_bytes(db, st, 2, &out->adam, err);
         out->saved_ms = sqlite3_column_int64(st, 3);
     } else if (rc == SQLITE_DONE) {
-        s = fp_fail(err, FP_ENOTFOUND, "%s: client %d of run %lld has no saved state",
-                    db->path, client, (long long)run_id);
+        s = fp_fail(err, FP_ENOTFOUND, "%s: client %d of run %lld has no saved state", db->path,
+                    client, (long long)run_id);
     } else {
         s = db_fail(db, rc, "reading a client's state", err);
     }

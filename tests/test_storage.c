@@ -6,22 +6,6 @@
 
 #include <sqlite3.h>
 
-static int setup(void **state)
-{
-    fx_db *fx = malloc(sizeof *fx);
-    fx_db_init(fx, "storage");
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_db *fx = *state;
-    test_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
 /* Count rows with a raw connection, independent of the code under test. */
 static int count_rows(const char *path, const char *sql)
 {
@@ -250,17 +234,26 @@ static void failed_round_and_empty_blobs(void **state)
     fp_error err = {0};
     int64_t run = fx_run(db, "r");
     store_client_round clients[2] = {
-        {.client = 5, .status = STORE_CLIENT_DROPPED, .n_k = -1, .steps = -1, .loss = NAN,
+        {.client = 5,
+         .status = STORE_CLIENT_DROPPED,
+         .n_k = -1,
+         .steps = -1,
+         .loss = NAN,
          .ms = -1},
-        {.client = 9, .status = STORE_CLIENT_ERROR, .n_k = 12, .steps = -1, .loss = NAN,
-         .ms = 40},
+        {.client = 9, .status = STORE_CLIENT_ERROR, .n_k = 12, .steps = -1, .loss = NAN, .ms = 40},
     };
-    store_round round = {.round = 0, .status = STORE_ROUND_FAILED, .sampled = 2, .dropped = 1,
-                         .train_loss = NAN, .eval_metric = NAN, .eval_loss = NAN,
-                         .eval_accuracy = NAN, .eval_f1 = NAN, .eval_mcc = NAN};
+    store_round round = {.round = 0,
+                         .status = STORE_ROUND_FAILED,
+                         .sampled = 2,
+                         .dropped = 1,
+                         .train_loss = NAN,
+                         .eval_metric = NAN,
+                         .eval_loss = NAN,
+                         .eval_accuracy = NAN,
+                         .eval_f1 = NAN,
+                         .eval_mcc = NAN};
     store_checkpoint_blobs empty = {{NULL, 0}, {NULL, 0}, {"", 0}};
-    assert_int_equal(store_db_round_commit(db, run, &round, clients, 2, &empty, NULL, &err),
-                     FP_OK);
+    assert_int_equal(store_db_round_commit(db, run, &round, clients, 2, &empty, NULL, &err), FP_OK);
     store_round *rounds = NULL;
     size_t n = 0;
     assert_int_equal(store_db_rounds_list(db, run, &rounds, &n, &err), FP_OK);
@@ -290,9 +283,8 @@ static void big_checkpoint_round_trips(void **state)
     store_client_round clients[FX_CLIENTS];
     store_round round = fx_round(0, clients);
     store_checkpoint_blobs blobs = {{big, size}, {big, size / 2}, {big, 32}};
-    assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &blobs, NULL,
-                                           &err),
-                     FP_OK);
+    assert_int_equal(
+        store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &blobs, NULL, &err), FP_OK);
     store_checkpoint ck;
     assert_int_equal(store_db_checkpoint_latest(db, run, &ck, &err), FP_OK);
     assert_int_equal(ck.prompt.size, size);
@@ -328,9 +320,9 @@ static void round_commit_refuses_broken_rounds(void **state)
     assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL, &err),
                      FP_EINVAL);
     round = fx_round(0, clients);
-    assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS - 1, &ck, NULL,
-                                           &err),
-                     FP_EINVAL);
+    assert_int_equal(
+        store_db_round_commit(db, run, &round, clients, FX_CLIENTS - 1, &ck, NULL, &err),
+        FP_EINVAL);
     round = fx_round(0, clients);
     clients[1].client = clients[0].client;
     assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL, &err),
@@ -392,8 +384,7 @@ static void round_commit_retry_is_idempotent(void **state)
     store_round round = fx_round(1, clients);
     for (int i = 0; i < FX_CLIENTS; i++)
         reversed[i] = clients[FX_CLIENTS - 1 - i];
-    assert_int_equal(store_db_round_commit(db, run, &round, reversed, FX_CLIENTS, &ck, &dup,
-                                           &err),
+    assert_int_equal(store_db_round_commit(db, run, &round, reversed, FX_CLIENTS, &ck, &dup, &err),
                      FP_OK);
     assert_true(dup);
 
@@ -580,15 +571,13 @@ static void schema_cascades_and_checks(void **state)
     assert_int_equal(sqlite3_open(fx->path, &raw), SQLITE_OK);
     assert_int_equal(sqlite3_exec(raw, "PRAGMA foreign_keys = ON", NULL, NULL, NULL), SQLITE_OK);
     /* The CHECKs refuse what the C code would never write. */
-    assert_int_not_equal(sqlite3_exec(raw, "UPDATE runs SET status = 'paused'", NULL, NULL,
-                                      NULL),
+    assert_int_not_equal(sqlite3_exec(raw, "UPDATE runs SET status = 'paused'", NULL, NULL, NULL),
                          SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(raw, "UPDATE client_rounds SET status = 'gone'", NULL,
-                                      NULL, NULL),
-                         SQLITE_OK);
-    assert_int_not_equal(sqlite3_exec(raw, "INSERT INTO checkpoints VALUES (1, 5, x'', x'', x'')",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(raw, "UPDATE client_rounds SET status = 'gone'", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_not_equal(
+        sqlite3_exec(raw, "INSERT INTO checkpoints VALUES (1, 5, x'', x'', x'')", NULL, NULL, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_exec(raw, "DELETE FROM runs WHERE name = 'r'", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(raw);
@@ -604,18 +593,18 @@ static void schema_cascades_and_checks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(open_sets_up_the_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(runs_create_resume_and_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(rounds_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(failed_round_and_empty_blobs, setup, teardown),
-        cmocka_unit_test_setup_teardown(big_checkpoint_round_trips, setup, teardown),
-        cmocka_unit_test_setup_teardown(round_commit_refuses_broken_rounds, setup, teardown),
-        cmocka_unit_test_setup_teardown(round_commit_retry_is_idempotent, setup, teardown),
-        cmocka_unit_test_setup_teardown(checkpoints_prune_keeps_the_newest, setup, teardown),
-        cmocka_unit_test_setup_teardown(layer_selection_is_fixed, setup, teardown),
-        cmocka_unit_test_setup_teardown(client_state_moves_forward_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(readers_and_snapshots, setup, teardown),
-        cmocka_unit_test_setup_teardown(schema_cascades_and_checks, setup, teardown),
+        FX_TEST(open_sets_up_the_file),
+        FX_TEST(runs_create_resume_and_list),
+        FX_TEST(rounds_round_trip),
+        FX_TEST(failed_round_and_empty_blobs),
+        FX_TEST(big_checkpoint_round_trips),
+        FX_TEST(round_commit_refuses_broken_rounds),
+        FX_TEST(round_commit_retry_is_idempotent),
+        FX_TEST(checkpoints_prune_keeps_the_newest),
+        FX_TEST(layer_selection_is_fixed),
+        FX_TEST(client_state_moves_forward_only),
+        FX_TEST(readers_and_snapshots),
+        FX_TEST(schema_cascades_and_checks),
     };
     return cmocka_run_group_tests_name("storage", tests, NULL, NULL);
 }

@@ -8,22 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int setup(void **state)
-{
-    fx_db *fx = malloc(sizeof *fx);
-    fx_db_init(fx, "storage-crash");
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_db *fx = *state;
-    test_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
 enum { MAX_STEPS = 64 };
 
 typedef struct step_log {
@@ -74,6 +58,25 @@ static void child_commit_and_die(const char *path, int64_t run, int32_t round, i
     store_db_set_hook(db, kill_at_step, &k);
     fx_commit(db, run, round, NULL, NULL);
     _exit(21); /* the kill did not happen */
+}
+
+/* A child process that commits rounds 0..rounds-1 of run with its own connection and exits 0
+ * (20: cannot open, 21: a commit failed). */
+static pid_t fork_writer(const char *path, int64_t run, int32_t rounds)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid > 0)
+        return pid;
+    store_db_t *w = NULL;
+    if (store_db_open(&w, path, 0, NULL))
+        _exit(20);
+    for (int32_t r = 0; r < rounds; r++)
+        if (fx_commit(w, run, r, NULL, NULL))
+            _exit(21);
+    store_db_close(&w);
+    _exit(0);
 }
 
 static void killed_commit_is_all_or_nothing(void **state)
@@ -136,19 +139,7 @@ static void readers_see_whole_rounds_beside_a_writer(void **state)
     int64_t run = fx_run(db, "r");
     store_db_close(&db);
 
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        store_db_t *w = NULL;
-        if (store_db_open(&w, fx->path, 0, NULL))
-            _exit(20);
-        for (int32_t r = 0; r < ROUNDS; r++)
-            if (fx_commit(w, run, r, NULL, NULL))
-                _exit(21);
-        store_db_close(&w);
-        _exit(0);
-    }
+    pid_t pid = fork_writer(fx->path, run, ROUNDS);
     store_db_t *reader = fx_open(fx->path, STORE_DB_READONLY);
     fp_error err = {0};
     int last = 0, snapshots = 0, distinct = 0, status = 0;
@@ -178,19 +169,7 @@ static void two_writers_take_turns(void **state)
     store_db_t *db = fx_open(fx->path, STORE_DB_CREATE);
     int64_t a = fx_run(db, "a"), b = fx_run(db, "b");
     store_db_close(&db);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        store_db_t *w = NULL;
-        if (store_db_open(&w, fx->path, 0, NULL))
-            _exit(20);
-        for (int32_t r = 0; r < ROUNDS; r++)
-            if (fx_commit(w, a, r, NULL, NULL))
-                _exit(21);
-        store_db_close(&w);
-        _exit(0);
-    }
+    pid_t pid = fork_writer(fx->path, a, ROUNDS);
     db = fx_open(fx->path, 0);
     for (int32_t r = 0; r < ROUNDS; r++)
         fx_commit_ok(db, b, r);
@@ -206,10 +185,9 @@ static void two_writers_take_turns(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(killed_commit_is_all_or_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(readers_see_whole_rounds_beside_a_writer, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(two_writers_take_turns, setup, teardown),
+        FX_TEST(killed_commit_is_all_or_nothing),
+        FX_TEST(readers_see_whole_rounds_beside_a_writer),
+        FX_TEST(two_writers_take_turns),
     };
     return cmocka_run_group_tests_name("storage_crash", tests, NULL, NULL);
 }

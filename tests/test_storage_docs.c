@@ -140,8 +140,7 @@ static void schema_reference_names_every_column(void **state)
             char quoted[96];
             snprintf(quoted, sizeof quoted, "`%s`", (const char *)sqlite3_column_text(cols, 0));
             if (!strstr(copy, quoted))
-                fail_msg("docs/storage.md section %s does not describe column %s", heading,
-                         quoted);
+                fail_msg("docs/storage.md section %s does not describe column %s", heading, quoted);
         }
         sqlite3_finalize(cols);
         free(copy);

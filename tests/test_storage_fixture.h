@@ -30,6 +30,26 @@ static inline bool fx_same(double a, double b)
     return (isnan(a) && isnan(b)) || a == b;
 }
 
+/* cmocka setup/teardown giving each test a fresh folder (state is the fx_db). */
+static inline int fx_setup(void **state)
+{
+    fx_db *fx = malloc(sizeof *fx);
+    fx_db_init(fx, "storage");
+    *state = fx;
+    return 0;
+}
+
+static inline int fx_teardown(void **state)
+{
+    fx_db *fx = *state;
+    test_rmtree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+/* A cmocka test with its own fresh folder. */
+#define FX_TEST(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
+
 static inline store_db_t *fx_open(const char *path, int flags)
 {
     store_db_t *db = NULL;
@@ -42,8 +62,7 @@ static inline store_db_t *fx_open(const char *path, int flags)
 
 static inline store_run_spec fx_spec(const char *name)
 {
-    store_run_spec spec = {name, "[run]\nrounds = 100\n", "roberta-base", "sst2", "fedpeptao",
-                           42};
+    store_run_spec spec = {name, "[run]\nrounds = 100\n", "roberta-base", "sst2", "fedpeptao", 42};
     return spec;
 }
 
@@ -72,8 +91,12 @@ static inline store_round fx_round(int32_t r, store_client_round clients[FX_CLIE
                                   .loss = 0.5 + 0.01 * i + 0.001 * r,
                                   .ms = 1000 + 10 * i};
         if (i % 5 == 3)
-            *c = (store_client_round){.client = c->client, .status = STORE_CLIENT_DROPPED,
-                                      .n_k = -1, .steps = -1, .loss = NAN, .ms = -1};
+            *c = (store_client_round){.client = c->client,
+                                      .status = STORE_CLIENT_DROPPED,
+                                      .n_k = -1,
+                                      .steps = -1,
+                                      .loss = NAN,
+                                      .ms = -1};
         else if (i % 5 == 4)
             c->status = STORE_CLIENT_LATE;
         round.completed += c->status == STORE_CLIENT_OK;
@@ -109,8 +132,8 @@ static inline store_checkpoint_blobs fx_ckpt_blobs(fx_ckpt *ck, int32_t r)
     fx_fill(ck->prompt, FX_PROMPT, r, 0);
     fx_fill(ck->server, FX_SERVER, r, 1);
     fx_fill(ck->rng, FX_RNG, r, 2);
-    return (store_checkpoint_blobs){{ck->prompt, FX_PROMPT}, {ck->server, FX_SERVER},
-                                    {ck->rng, FX_RNG}};
+    return (store_checkpoint_blobs){
+        {ck->prompt, FX_PROMPT}, {ck->server, FX_SERVER}, {ck->rng, FX_RNG}};
 }
 
 /* True if the bytes are round r's checkpoint. */

@@ -10,22 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int setup(void **state)
-{
-    fx_db *fx = malloc(sizeof *fx);
-    fx_db_init(fx, "storage-format");
-    *state = fx;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    fx_db *fx = *state;
-    test_rmtree(fx->dir);
-    free(fx);
-    return 0;
-}
-
 /* Opens with flags and expects status, with the path in the reason. */
 static void expect_open(const char *path, int flags, fp_status want)
 {
@@ -82,9 +66,8 @@ static void make_real_db(const char *path, int rounds)
         store_round round = fx_round(r, clients);
         memset(big, r + 1, 65536);
         store_checkpoint_blobs ck = {{big, 65536}, {big, 100}, {big, 32}};
-        assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL,
-                                               &err),
-                         FP_OK);
+        assert_int_equal(
+            store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL, &err), FP_OK);
     }
     free(big);
     store_db_close(&db);
@@ -288,8 +271,7 @@ static void older_schema_is_migrated_in_one_transaction(void **state)
 
     assert_int_equal(open_with(fx->path, 0, STEPS_MISNUMBERED, 1, &err), FP_EVERSION);
     unlink(fx->path);
-    assert_int_equal(open_with(fx->path, STORE_DB_CREATE, STEPS_MISNUMBERED, 1, &err),
-                     FP_EINVAL);
+    assert_int_equal(open_with(fx->path, STORE_DB_CREATE, STEPS_MISNUMBERED, 1, &err), FP_EINVAL);
 }
 
 /* The real schema extended by a future step: a v1 file with data migrates and keeps working. */
@@ -319,16 +301,15 @@ static void real_schema_migrates_forward(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(missing_file_is_not_found, setup, teardown),
-        cmocka_unit_test_setup_teardown(random_bytes_are_not_a_database, setup, teardown),
-        cmocka_unit_test_setup_teardown(empty_file_is_created_or_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(truncated_database_is_corrupt, setup, teardown),
-        cmocka_unit_test_setup_teardown(overwritten_pages_are_corrupt, setup, teardown),
-        cmocka_unit_test_setup_teardown(foreign_sqlite_database_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(newer_schema_is_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(older_schema_is_migrated_in_one_transaction, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(real_schema_migrates_forward, setup, teardown),
+        FX_TEST(missing_file_is_not_found),
+        FX_TEST(random_bytes_are_not_a_database),
+        FX_TEST(empty_file_is_created_or_refused),
+        FX_TEST(truncated_database_is_corrupt),
+        FX_TEST(overwritten_pages_are_corrupt),
+        FX_TEST(foreign_sqlite_database_is_refused),
+        FX_TEST(newer_schema_is_refused),
+        FX_TEST(older_schema_is_migrated_in_one_transaction),
+        FX_TEST(real_schema_migrates_forward),
     };
     return cmocka_run_group_tests_name("storage_format", tests, NULL, NULL);
 }
