@@ -288,22 +288,25 @@ static fp_status syntax_error(const parse_state *st, int line, fp_error *err)
                    st->name, line, p);
 }
 
-/* Rejects what libinih would misread: NUL bytes and over-long lines. */
+/* Rejects what libinih would misread: NUL bytes and over-long lines (every byte counts but
+ * the "\r\n" or "\n" that ends the line). */
 static fp_status precheck(const char *text, size_t len, const char *name, fp_error *err)
 {
     int line = 1;
-    size_t col = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (c == '\0')
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i < len && text[i] == '\0')
             return fp_fail(err, FP_EFORMAT, "%s:%d: NUL byte", name, line);
-        if (c == '\n') {
-            line++;
-            col = 0;
-        } else if (c != '\r' && ++col > CONFIG_MAX_LINE) {
+        if (i < len && text[i] != '\n')
+            continue;
+        size_t n = i - start;
+        if (n && text[i - 1] == '\r')
+            n--;
+        if (n > CONFIG_MAX_LINE)
             return fp_fail(err, FP_ELIMIT, "%s:%d: line longer than %d bytes", name, line,
                            CONFIG_MAX_LINE);
-        }
+        line++;
+        start = i + 1;
     }
     return FP_OK;
 }

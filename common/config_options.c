@@ -51,8 +51,10 @@ const char *config_task_name(fp_task_id t)
 
 /* The key is the field name, so a row cannot point at the wrong field. */
 #define FIELD(sec, key) offsetof(fedpep_config, sec.key), sizeof(((fedpep_config *)0)->sec.key)
-#define INT(sec, key, def, lo, hi, doc) {#sec, #key, CONFIG_INT, FIELD(sec, key), def, lo, hi, NULL, doc}
-#define I64(sec, key, def, lo, hi, doc) {#sec, #key, CONFIG_I64, FIELD(sec, key), def, lo, hi, NULL, doc}
+#define INT(sec, key, def, lo, hi, doc)                                                           \
+    {#sec, #key, CONFIG_INT, FIELD(sec, key), def, lo, hi, NULL, doc}
+#define I64(sec, key, def, lo, hi, doc)                                                           \
+    {#sec, #key, CONFIG_I64, FIELD(sec, key), def, lo, hi, NULL, doc}
 #define DBL(sec, key, def, lo, hi, doc)                                                           \
     {#sec, #key, CONFIG_DOUBLE, FIELD(sec, key), def, lo, hi, NULL, doc}
 #define BOOL(sec, key, def, doc) {#sec, #key, CONFIG_BOOL, FIELD(sec, key), def, 0, 1, NULL, doc}
@@ -89,7 +91,8 @@ const config_option config_options[] = {
          "how examples are split over clients (FEDPEPTAO.md section 5)"),
     DBL(data, size_alpha, "5", 0.001, 1e6, "Dirichlet concentration of client sizes"),
     DBL(data, label_alpha, "1", 0.001, 1e6, "Dirichlet concentration of each client's class prior"),
-    INT(data, shards_per_client, "2", 1, 1000, "label-sorted shards per client (partition = shards)"),
+    INT(data, shards_per_client, "2", 1, 1000,
+        "label-sorted shards per client (partition = shards)"),
     DBL(data, qnli_eval_fraction, "0.2", 0.05, 0.95,
         "share of QNLI dev held out for evaluation; the rest is the training split"),
 

@@ -286,12 +286,15 @@ static void bad_values_name_file_line_section_and_key(void **state)
     expect_fail("[data]\ntask = boolq\n", FP_EFORMAT, "t.ini:2: [data] task: 'boolq' is not one");
     expect_fail("[run]\nname = a;b\n", FP_EFORMAT, "t.ini:2: [run] name:");
     expect_fail("[federation]\nclients = 5\nclients_per_round = 6\n", FP_ELIMIT,
-                "t.ini:3: [federation] clients_per_round = 6 is more than [federation] clients = 5");
+                "t.ini:3: [federation] clients_per_round = 6 is more than [federation] "
+                "clients = 5");
     expect_fail("[federation]\nclients_per_round = 6\nclients = 5\n", FP_ELIMIT,
                 "t.ini:3: [federation] clients_per_round = 6 is more than");
-    expect_fail("[server]\nlr_min = 0.5\n", FP_ELIMIT, "t.ini:2: [server] lr_min = 0.5 is more than [server] lr = 0.05");
+    expect_fail("[server]\nlr_min = 0.5\n", FP_ELIMIT,
+                "t.ini:2: [server] lr_min = 0.5 is more than [server] lr = 0.05");
     expect_fail("[faults]\nkill_coordinator_at_round = 100\n", FP_ELIMIT,
-                "t.ini:2: [faults] kill_coordinator_at_round = 100 is not below [run] rounds = 100");
+                "t.ini:2: [faults] kill_coordinator_at_round = 100 is not below [run] "
+                "rounds = 100");
 }
 
 static void bad_syntax_and_duplicates_give_the_first_bad_line(void **state)
@@ -318,6 +321,17 @@ static void bad_syntax_and_duplicates_give_the_first_bad_line(void **state)
     strcpy(text, "[run]\nname = ");
     memset(text + strlen(text), 'x', 300);
     expect_fail(text, FP_ELIMIT, "t.ini:2: line longer than 196 bytes");
+    /* Found by fuzz_config: carriage returns inside a line count towards its length. */
+    memset(text + strlen("[run]\nname = "), '\r', 300);
+    expect_fail(text, FP_ELIMIT, "t.ini:2: line longer than 196 bytes");
+    char exact[256] = "[run]\n;";
+    memset(exact + strlen(exact), 'n', 195); /* a 196-byte comment line */
+    strcat(exact, "\r\nrounds = 4\n");
+    fedpep_config fits;
+    assert_int_equal(load_text(exact, &fits, &err), FP_OK);
+    assert_int_equal(fits.run.rounds, 4);
+    exact[strlen("[run]\n;") + 195] = 'n'; /* now 197 bytes */
+    expect_fail(exact, FP_ELIMIT, "t.ini:2: line longer than 196 bytes");
     const char nul[] = "[run]\nrounds = 3\0\n";
     assert_int_equal(config_load_string(nul, sizeof nul - 1, "t.ini", NULL, 0, &c, &err),
                      FP_EFORMAT);
@@ -347,27 +361,10 @@ static void files_missing_or_present(void **state)
     test_rmtree(dir);
 }
 
-/* Reads a whole file into a malloc'd string (NULL if missing). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = '\0';
-    fclose(f);
-    return s;
-}
-
 static void embedded_default_is_configs_default_ini(void **state)
 {
     (void)state;
-    char *file = slurp("configs/default.ini");
+    char *file = test_read_file("configs/default.ini", NULL);
     if (!file)
         fail_msg("configs/default.ini not found: run the tests from the repository root");
     if (strcmp(file, config_default_ini))
@@ -397,7 +394,7 @@ static void embedded_default_is_configs_default_ini(void **state)
 static void docs_hold_the_generated_table(void **state)
 {
     (void)state;
-    char *doc = slurp("docs/config.md");
+    char *doc = test_read_file("docs/config.md", NULL);
     if (!doc)
         fail_msg("docs/config.md not found: run the tests from the repository root");
     char *table = NULL;
