@@ -24,6 +24,10 @@ const char *test_tmpdir(const char *tag);
 /* Removes a folder made by test_tmpdir and everything in it. */
 void test_rmtree(const char *path);
 
+/* Reads a whole file into a malloc'd, NUL-terminated buffer (the caller frees it); *len gets
+ * its size if len is not NULL. NULL if the file cannot be read. */
+char *test_read_file(const char *path, size_t *len);
+
 /* Asserts |a - b| <= tol with a readable message. */
 #define assert_close(a, b, tol)                                                                   \
     do {                                                                                          \
