@@ -2,12 +2,18 @@
  * Every product is an sgemm on one (example, head) block: Q, K, V are strided views of the fused
  * qkv buffer and the prefix is a strided view of the deep prompt, so nothing is copied.
  * Must never allocate or read outside the shapes it is given. */
+/* GCC keeps float selects (the clamps of fastmath.h) out of vectorised loops unless it may assume
+ * they raise no FP exception; fedpep never reads FP exception flags. Clang vectorises without. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "attention.h"
 
 #include <cblas.h>
 #include <math.h>
 
 #include "kernels.h"
+#include "model/fastmath.h"
 
 size_t attention_scratch_floats(attn_shape s) { return 2 * (size_t)s.T * (size_t)(s.P + s.T); }
 
@@ -31,7 +37,7 @@ static void masked_softmax(float *S, const int *mask_b, int T, int P, bool causa
         }
         float sum = 0.0f;
         for (int j = 0; j < W; j++) {
-            float e = expf(row[j] - mx); /* exp(-inf) = 0 for masked columns */
+            float e = fm_expf(row[j] - mx); /* exactly 0 for masked (-inf) columns */
             row[j] = e;
             sum += e;
         }

@@ -4,6 +4,7 @@
 
 #include "common/rng.h"
 #include "model/attention.h"
+#include "model/fastmath.h"
 #include "model/kernels.h"
 #include "model/linear.h"
 #include "tests/test_gradcheck.h"
@@ -15,6 +16,33 @@ static void fill(float *x, int n, rng_t *r, float scale)
 }
 
 static const gc_tol TOL = {1e-3f, 2e-3, 2e-2, 5e-3};
+
+/* ------------------------------------------------------------ fast exp / erf / tanh */
+
+static void fastmath_matches_libm(void **state)
+{
+    (void)state;
+    double worst_exp = 0, worst_erf = 0, worst_tanh = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 200000.0f;
+        double e = exp((double)x);
+        worst_exp = fmax(worst_exp, fabs(fm_expf(x) - e) / e);
+        float y = -6.0f + 12.0f * (float)i / 200000.0f;
+        worst_erf = fmax(worst_erf, fabs(fm_erff(y) - erf((double)y)));
+        worst_tanh = fmax(worst_tanh, fabs(fm_tanhf(y) - tanh((double)y)));
+    }
+    fprintf(stderr, "fastmath: exp rel %.3g, erf abs %.3g, tanh abs %.3g\n", worst_exp, worst_erf,
+            worst_tanh);
+    assert_true(worst_exp < 1e-7);
+    assert_true(worst_erf < 6e-7);
+    assert_true(worst_tanh < 2e-7);
+    /* the edges masked softmax and saturated units rely on */
+    assert_true(fm_expf(-INFINITY) == 0.0f);
+    assert_true(fm_expf(-100.0f) == 0.0f);
+    assert_true(isfinite(fm_expf(100.0f)));
+    assert_true(fm_tanhf(50.0f) == 1.0f && fm_tanhf(-50.0f) == -1.0f);
+    assert_true(fm_erff(10.0f) == 1.0f && fm_erff(-10.0f) == -1.0f);
+}
 
 /* ------------------------------------------------------------ layernorm */
 
@@ -373,6 +401,7 @@ static void attention_dropout_gradients(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fastmath_matches_libm),
         cmocka_unit_test(layernorm_matches_definition_and_gradients),
         cmocka_unit_test(gelu_both_forms_values_and_gradients),
         cmocka_unit_test(linear_both_layouts_values_and_gradients),
