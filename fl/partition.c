@@ -72,6 +72,37 @@ static int draw_class(rng_t *r, const double *pi, int n)
     return n - 1; /* u beyond the rounded total: the last class */
 }
 
+/* The guard's draw: π restricted to the classes with examples left, renormalised — exactly
+ * the distribution endless redrawing would converge to, without the endless part. If that
+ * mass underflows to zero, a uniform choice among the remaining classes. Some class has
+ * examples left whenever a client still has room, since the quotas sum to n. */
+static int draw_remaining_class(rng_t *r, const double *pi, const int *left, int n)
+{
+    double mass = 0.0;
+    int remaining = 0, last = -1;
+    for (int c = 0; c < n; c++)
+        if (left[c] > 0) {
+            mass += pi[c];
+            remaining++;
+            last = c;
+        }
+    if (mass > 0) {
+        double u = rng_uniform(r) * mass, acc = 0.0;
+        for (int c = 0; c < n; c++)
+            if (left[c] > 0 && pi[c] > 0) {
+                acc += pi[c];
+                if (u < acc)
+                    return c;
+            }
+        return last;
+    }
+    int pick = (int)rng_below(r, (uint64_t)remaining);
+    for (int c = 0; c < n; c++)
+        if (left[c] > 0 && pick-- == 0)
+            return c;
+    return last;
+}
+
 /* n_k = round(q_k · n) for all but the last client, never past n; the last takes the rest. */
 static void dirichlet_sizes(rng_t *r, int n, int n_clients, double size_alpha, double *q,
                             int *quota)
@@ -142,11 +173,8 @@ fp_status fl_partition_dirichlet(const int *labels, int n, int n_classes, int n_
             c = draw_class(&r, pk, n_classes);
             redraws++;
         }
-        if (left[c] == 0) { /* the guard: the most likely class that still has examples */
-            c = -1;
-            for (int j = 0; j < n_classes; j++)
-                if (left[j] > 0 && (c < 0 || pk[j] > pk[c]))
-                    c = j;
+        if (left[c] == 0) {
+            c = draw_remaining_class(&r, pk, left, n_classes);
             p->fallbacks++;
         }
         left[c]--;

@@ -4,12 +4,15 @@
  * same split on every machine and in every process, so clients, evaluator and coordinator
  * agree without sending index lists around.
  *   - dirichlet: sizes q ~ Dir(size_alpha = 5), n_k = round(q_k · N) (the last client takes
- *     the rounding); class priors π_k ~ Dir(alpha); quotas are filled by drawing a client
- *     with room left (uniformly) and a class from its π_k, redrawing the class while it is
- *     exhausted. The guard: after FL_PARTITION_MAX_REDRAWS consecutive redraws for one
- *     placement, the example is taken from the non-exhausted class with the largest π_k,c
- *     (lowest class id on ties); each such placement is counted in `fallbacks`.
- *     This always terminates since the quotas sum to the number of examples.
+ *     the rounding; a running total never passes N); class priors π_k ~ Dir(alpha); quotas
+ *     are filled by drawing a client with room left (uniformly) and a class from its π_k,
+ *     redrawing the class while it is exhausted. The guard: after FL_PARTITION_MAX_REDRAWS
+ *     consecutive redraws for one placement, the class is drawn once from π_k restricted to
+ *     the classes that still have examples, renormalised — the very distribution the
+ *     redraws would reach, so the guard changes speed, not statistics — or uniformly among
+ *     them if that restricted mass is 0 (the prior underflowed). Each such placement counts
+ *     in `fallbacks`. It always terminates: the quotas sum to the number of examples, so
+ *     while a client has room some class has examples left.
  *   - iid: a seeded shuffle cut into N near-equal parts (the first N mod n get one more).
  *   - shards (McMahan et al. 2017): indices sorted by label (stable), cut into
  *     N · shards_per_client contiguous near-equal shards, dealt shards_per_client at random
@@ -22,7 +25,7 @@
 
 #include "common/status.h"
 
-#define FL_PARTITION_MAX_REDRAWS 1000
+#define FL_PARTITION_MAX_REDRAWS 100
 
 typedef struct fl_partition {
     int n_clients;
