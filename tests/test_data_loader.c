@@ -3,6 +3,7 @@
  * blanks around text) load exactly. */
 #include "tests/support/test.h"
 
+#include "common/rng.h"
 #include "data/dataset.h"
 
 static char dir[256];
@@ -135,11 +136,57 @@ static void accepted_quirks_load_exactly(void **state)
     dataset_destroy(NULL);
 }
 
+/* Random byte edits of a valid pair-task file: each load either succeeds with sane examples or
+ * fails with EFORMAT naming a line; never a crash, leak or out-of-bounds read (ASan watches). */
+static void mutated_files_fail_cleanly(void **state)
+{
+    (void)state;
+    const char good[] = "index\tsentence1\tsentence2\tlabel\n"
+                        "0\tA man sleeps.\tNobody sleeps.\tnot_entailment\n"
+                        "1\tIt rains \xC3\xA9.\tWater falls.\tentailment\n";
+    const char alphabet[] = "\t\n\r \xC3\xA9\xFF\x80" "aentilmo_";
+    rng_t rng;
+    rng_seed(&rng, 1234);
+    int ok = 0, bad = 0;
+    for (int trial = 0; trial < 400; trial++) {
+        char text[sizeof good];
+        memcpy(text, good, sizeof good);
+        size_t n = sizeof good - 1;
+        int edits = 1 + (int)rng_below(&rng, 3);
+        for (int e = 0; e < edits && n > 0; e++) {
+            size_t at = rng_below(&rng, n);
+            if (rng_below(&rng, 4) == 0)
+                n = at; /* truncate */
+            else
+                text[at] = alphabet[rng_below(&rng, sizeof alphabet - 1)];
+        }
+        const char *path = write_file("mut.tsv", text, n);
+        dataset_t *ds = NULL;
+        fp_error err = {0};
+        fp_status st = dataset_load_file(task_get(FP_TASK_RTE), path, &ds, &err);
+        if (st == FP_OK) {
+            ok++;
+            for (size_t i = 0; i < ds->n; i++) {
+                assert_true(ds->examples[i].label == 0 || ds->examples[i].label == 1);
+                assert_true(ds->examples[i].text_a[0] && ds->examples[i].text_b[0]);
+            }
+            dataset_destroy(&ds);
+        } else {
+            bad++;
+            assert_int_equal(st, FP_EFORMAT);
+            assert_null(ds);
+            assert_non_null(strstr(err.msg, "mut.tsv:"));
+        }
+    }
+    assert_true(ok > 0 && bad > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(malformed_rows_fail_with_file_and_line),
         cmocka_unit_test(accepted_quirks_load_exactly),
+        cmocka_unit_test(mutated_files_fail_cleanly),
     };
     return cmocka_run_group_tests_name("data_loader", tests, setup, teardown);
 }
