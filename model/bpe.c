@@ -14,6 +14,7 @@
 #include <utf8proc.h>
 
 #include "common/status.h"
+#include "model/safetensors.h"
 
 #define MAX_VOCAB (1 << 24)
 #define CACHE_SLOTS (1 << 15) /* power of two */
@@ -491,8 +492,32 @@ void bpe_destroy(bpe_t **self_p)
     *self_p = NULL;
 }
 
+/* RoBERTa's layout for a vocabulary without its specials: <s> <pad> </s> <unk> take ids 0..3
+ * and every token moves up by 4 (<mask> is appended later). Runs before merges are read, so
+ * they resolve against the final ids. */
+static fp_status roberta_front(bpe_t *self, fp_error *err)
+{
+    for (int k = 0; k < 4; k++)
+        if (vocab_find(self, BPE_ROBERTA_SPECIALS[k], strlen(BPE_ROBERTA_SPECIALS[k])) >= 0)
+            return FP_OK; /* already a RoBERTa vocabulary: keep its ids */
+    int n = self->n_vocab;
+    fp_status st = vocab_grow(self, n + 4, err);
+    if (st)
+        return st;
+    memmove(self->tok_str + 4, self->tok_str, (size_t)n * sizeof *self->tok_str);
+    memmove(self->tok_len + 4, self->tok_len, (size_t)n * sizeof *self->tok_len);
+    /* Front order: <s> 0, <pad> 1, </s> 2, <unk> 3 (BPE_ROBERTA_SPECIALS is in this order). */
+    for (int k = 0; k < 4; k++) {
+        self->tok_str[k] = strdup(BPE_ROBERTA_SPECIALS[k]);
+        if (!self->tok_str[k])
+            return fp_fail(err, FP_ENOMEM, "bpe: out of memory");
+        self->tok_len[k] = strlen(self->tok_str[k]);
+    }
+    return vocab_index(self, err);
+}
+
 static bpe_t *load(const char *vocab, size_t vlen, const char *vname, const char *merges,
-                   size_t mlen, const char *mname, fp_error *err)
+                   size_t mlen, const char *mname, bool roberta, fp_error *err)
 {
     bpe_t *self = calloc(1, sizeof *self);
     if (!self) {
@@ -500,10 +525,14 @@ static bpe_t *load(const char *vocab, size_t vlen, const char *vname, const char
         return NULL;
     }
     fp_status st = load_vocab(self, vocab, vlen, vname, err);
+    if (!st && roberta)
+        st = roberta_front(self, err);
     if (!st)
         st = load_merges(self, merges, mlen, mname, err);
     if (!st)
         st = finish_load(self, vname, err);
+    if (!st && roberta)
+        st = bpe_add_specials(self, BPE_ROBERTA_SPECIALS, 5, err);
     if (st)
         bpe_destroy(&self);
     return self;
@@ -517,7 +546,7 @@ bpe_t *bpe_new_from_memory(const char *vocab_json, size_t vocab_len, const char 
         return NULL;
     }
     return load(vocab_json ? vocab_json : "", vocab_len, "vocab.json", merges ? merges : "",
-                merges_len, "merges.txt", err);
+                merges_len, "merges.txt", false, err);
 }
 
 static char *read_file(const char *path, size_t *len, fp_error *err)
@@ -543,17 +572,32 @@ static char *read_file(const char *path, size_t *len, fp_error *err)
     return buf;
 }
 
-bpe_t *bpe_new(const char *vocab_path, const char *merges_path, fp_error *err)
+static bpe_t *load_files(const char *vocab_path, const char *merges_path, bool roberta,
+                         fp_error *err)
 {
+    if (!vocab_path || !merges_path) {
+        fp_fail(err, FP_EINVAL, "bpe: NULL path");
+        return NULL;
+    }
     size_t vlen = 0, mlen = 0;
     char *vocab = read_file(vocab_path, &vlen, err);
     char *merges = vocab ? read_file(merges_path, &mlen, err) : NULL;
     bpe_t *self = NULL;
     if (vocab && merges)
-        self = load(vocab, vlen, vocab_path, merges, mlen, merges_path, err);
+        self = load(vocab, vlen, vocab_path, merges, mlen, merges_path, roberta, err);
     free(vocab);
     free(merges);
     return self;
+}
+
+bpe_t *bpe_new(const char *vocab_path, const char *merges_path, fp_error *err)
+{
+    return load_files(vocab_path, merges_path, false, err);
+}
+
+bpe_t *bpe_new_roberta(const char *vocab_path, const char *merges_path, fp_error *err)
+{
+    return load_files(vocab_path, merges_path, true, err);
 }
 
 fp_status bpe_add_specials(bpe_t *self, const char *const *tokens, size_t n, fp_error *err)
@@ -599,6 +643,86 @@ int bpe_token_id(const bpe_t *self, const char *token)
 const char *bpe_token_str(const bpe_t *self, int id)
 {
     return self && id >= 0 && id < self->n_vocab ? self->tok_str[id] : NULL;
+}
+
+/* --- saving ------------------------------------------------------------------------------ */
+
+typedef struct ranked {
+    int rank;
+    uint64_t key;
+} ranked;
+
+static int ranked_cmp(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* merges.txt text: "#version: 0.2" then "left right" lines in rank order. */
+static char *merges_text(const bpe_t *self, size_t *len)
+{
+    size_t n = 0, bytes = 16;
+    for (size_t i = 0; i <= self->merge_mask; i++)
+        if (self->merge_keys[i] != UINT64_MAX) {
+            n++;
+            bytes += self->tok_len[self->merge_keys[i] >> 32] +
+                     self->tok_len[self->merge_keys[i] & 0xffffffffu] + 2;
+        }
+    ranked *r = malloc((n ? n : 1) * sizeof *r);
+    char *text = malloc(bytes);
+    if (!r || !text) {
+        free(r);
+        free(text);
+        return NULL;
+    }
+    n = 0;
+    for (size_t i = 0; i <= self->merge_mask; i++)
+        if (self->merge_keys[i] != UINT64_MAX)
+            r[n++] = (ranked){self->merge_rank[i], self->merge_keys[i]};
+    qsort(r, n, sizeof *r, ranked_cmp);
+    size_t at = (size_t)sprintf(text, "#version: 0.2\n");
+    for (size_t i = 0; i < n; i++) {
+        int a = (int)(r[i].key >> 32), b = (int)(r[i].key & 0xffffffffu);
+        memcpy(text + at, self->tok_str[a], self->tok_len[a]);
+        at += self->tok_len[a];
+        text[at++] = ' ';
+        memcpy(text + at, self->tok_str[b], self->tok_len[b]);
+        at += self->tok_len[b];
+        text[at++] = '\n';
+    }
+    free(r);
+    *len = at;
+    return text;
+}
+
+fp_status bpe_save(const bpe_t *self, const char *vocab_path, const char *merges_path,
+                   fp_error *err)
+{
+    if (!self || !vocab_path || !merges_path)
+        return fp_fail(err, FP_EINVAL, "bpe_save: NULL argument");
+    json_t *o = json_object();
+    for (int id = 0; o && id < self->n_vocab; id++)
+        if (self->tok_str[id] && json_object_set_new(o, self->tok_str[id], json_integer(id))) {
+            json_decref(o);
+            o = NULL;
+        }
+    char *vocab = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+    size_t mlen = 0;
+    char *merges = vocab ? merges_text(self, &mlen) : NULL;
+    fp_status st;
+    if (!merges) {
+        st = fp_fail(err, FP_ENOMEM, "bpe_save: out of memory");
+    } else {
+        const void *vp[1] = {vocab}, *mp[1] = {merges};
+        size_t vs[1] = {strlen(vocab)}, ms[1] = {mlen};
+        st = st_write_atomic(vocab_path, vp, vs, 1, err);
+        if (!st)
+            st = st_write_atomic(merges_path, mp, ms, 1, err);
+    }
+    free(vocab);
+    free(merges);
+    return st;
 }
 
 /* --- encoding ----------------------------------------------------------------------------- */

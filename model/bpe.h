@@ -32,6 +32,11 @@ extern const char *const BPE_ROBERTA_SPECIALS[5];
 
 /* Loads vocab.json and merges.txt. NULL on failure with err naming the file (and line). */
 bpe_t *bpe_new(const char *vocab_path, const char *merges_path, fp_error *err);
+/* Loads a tokenizer for a RoBERTa-style model. A vocabulary that already has RoBERTa's specials
+ * (RoBERTa's own vocab.json) loads as bpe_new does. One without them (GPT-2's files) gets
+ * RoBERTa's layout: <s> 0, <pad> 1, </s> 2, <unk> 3, every file id + 4, <mask> last (50261 for
+ * GPT-2), so pad_token_id is 1 and position ids start at 2 exactly as in roberta-base. */
+bpe_t *bpe_new_roberta(const char *vocab_path, const char *merges_path, fp_error *err);
 /* The same from bytes in memory (copied; tests and fuzzing). */
 bpe_t *bpe_new_from_memory(const char *vocab_json, size_t vocab_len, const char *merges,
                            size_t merges_len, fp_error *err);
@@ -40,6 +45,11 @@ void bpe_destroy(bpe_t **self_p);
 /* Appends each token of tokens[0..n) that the vocabulary lacks at the next free id, in the order
  * given, and marks all of them special. Tokens already present keep their id. */
 fp_status bpe_add_specials(bpe_t *self, const char *const *tokens, size_t n, fp_error *err);
+
+/* Writes the tokenizer as it now is (appended specials and RoBERTa layout included) as a
+ * vocab.json + merges.txt pair, each atomically, so a saved model folder carries its own ids. */
+fp_status bpe_save(const bpe_t *self, const char *vocab_path, const char *merges_path,
+                   fp_error *err);
 
 /* Ids are in [0, bpe_vocab_size). */
 int bpe_vocab_size(const bpe_t *self);

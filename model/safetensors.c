@@ -537,8 +537,8 @@ static fp_status sort_and_check(const st_write_tensor *tensors, size_t n,
 }
 
 /* Builds the header JSON text, padded with spaces so the data starts 8-byte aligned. */
-static char *build_header(const st_write_tensor **v, size_t n, const char *const *meta_kv,
-                          size_t n_meta, size_t *hlen, fp_error *err)
+static fp_status build_header(const st_write_tensor **v, size_t n, const char *const *meta_kv,
+                              size_t n_meta, char **header, size_t *hlen, fp_error *err)
 {
     json_t *root = json_object();
     bool ok = root != NULL;
@@ -562,37 +562,21 @@ static char *build_header(const st_write_tensor **v, size_t n, const char *const
     }
     char *text = ok ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(root);
-    if (!text) {
-        fp_fail(err, ok ? FP_ENOMEM : FP_EINVAL, "st_write: cannot build the header (%s)",
-                ok ? "out of memory" : "bad metadata or tensor name");
-        return NULL;
-    }
+    if (!text)
+        return fp_fail(err, ok ? FP_ENOMEM : FP_EINVAL, "st_write: cannot build the header (%s)",
+                       ok ? "out of memory" : "bad metadata or tensor name");
     size_t len = strlen(text);
     size_t padded = (8 + len + 7) / 8 * 8 - 8;
     char *out = realloc(text, padded + 1);
     if (!out) {
         free(text);
-        fp_fail(err, FP_ENOMEM, "st_write: out of memory");
-        return NULL;
+        return fp_fail(err, FP_ENOMEM, "st_write: out of memory");
     }
     memset(out + len, ' ', padded - len);
     out[padded] = '\0';
+    *header = out;
     *hlen = padded;
-    return out;
-}
-
-static fp_status write_file(int fd, const char *tmp, const char *header, size_t hlen,
-                            const st_write_tensor **v, size_t n, fp_error *err)
-{
-    uint64_t h64 = hlen;
-    fp_status st = write_all(fd, &h64, sizeof h64, tmp, err);
-    if (!st)
-        st = write_all(fd, header, hlen, tmp, err);
-    for (size_t i = 0; !st && i < n; i++)
-        st = write_all(fd, v[i]->data, write_numel(v[i]) * 4, tmp, err);
-    if (!st && fsync(fd) != 0)
-        st = fp_fail(err, FP_EIO, "safetensors: fsync %s: %s", tmp, strerror(errno));
-    return st;
+    return FP_OK;
 }
 
 /* Makes the rename durable; failure here is not fatal to the data already written. */
@@ -611,6 +595,33 @@ static void fsync_parent(const char *path)
     }
 }
 
+fp_status st_write_atomic(const char *path, const void *const *parts, const size_t *sizes,
+                          size_t n_parts, fp_error *err)
+{
+    if (!path || (n_parts && (!parts || !sizes)))
+        return fp_fail(err, FP_EINVAL, "st_write_atomic: NULL argument");
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
+        return fp_fail(err, FP_EINVAL, "st_write_atomic: path too long");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return fp_fail(err, FP_EIO, "create %s: %s", tmp, strerror(errno));
+    fp_status st = FP_OK;
+    for (size_t i = 0; !st && i < n_parts; i++)
+        st = write_all(fd, parts[i], sizes[i], tmp, err);
+    if (!st && fsync(fd) != 0)
+        st = fp_fail(err, FP_EIO, "fsync %s: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && !st)
+        st = fp_fail(err, FP_EIO, "close %s: %s", tmp, strerror(errno));
+    if (!st && rename(tmp, path) != 0)
+        st = fp_fail(err, FP_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
+    if (st)
+        unlink(tmp);
+    else
+        fsync_parent(path);
+    return st;
+}
+
 fp_status st_write(const char *path, const st_write_tensor *tensors, size_t n_tensors,
                    const char *const *meta_kv, size_t n_meta, fp_error *err)
 {
@@ -621,30 +632,27 @@ fp_status st_write(const char *path, const st_write_tensor *tensors, size_t n_te
     if (st)
         return st;
     size_t hlen = 0;
-    char *header = build_header(v, n_tensors, meta_kv, n_meta, &hlen, err);
-    if (!header) {
-        free(v);
-        return err ? err->status : FP_ENOMEM;
-    }
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-        st = fp_fail(err, FP_EINVAL, "st_write: path too long");
-    } else {
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0) {
-            st = fp_fail(err, FP_EIO, "safetensors: create %s: %s", tmp, strerror(errno));
-        } else {
-            st = write_file(fd, tmp, header, hlen, v, n_tensors, err);
-            if (close(fd) != 0 && !st)
-                st = fp_fail(err, FP_EIO, "safetensors: close %s: %s", tmp, strerror(errno));
-            if (!st && rename(tmp, path) != 0)
-                st = fp_fail(err, FP_EIO, "safetensors: rename to %s: %s", path, strerror(errno));
-            if (st)
-                unlink(tmp);
-            else
-                fsync_parent(path);
+    char *header = NULL;
+    st = build_header(v, n_tensors, meta_kv, n_meta, &header, &hlen, err);
+    /* The parts in file order: header length, header, each tensor's bytes. */
+    const void **parts = malloc((n_tensors + 2) * sizeof *parts);
+    size_t *sizes = malloc((n_tensors + 2) * sizeof *sizes);
+    if (!st && (!parts || !sizes))
+        st = fp_fail(err, FP_ENOMEM, "st_write: out of memory");
+    if (!st) {
+        uint64_t h64 = hlen;
+        parts[0] = &h64;
+        sizes[0] = sizeof h64;
+        parts[1] = header;
+        sizes[1] = hlen;
+        for (size_t i = 0; i < n_tensors; i++) {
+            parts[i + 2] = v[i]->data;
+            sizes[i + 2] = write_numel(v[i]) * sizeof(float);
         }
+        st = st_write_atomic(path, parts, sizes, n_tensors + 2, err);
     }
+    free(parts);
+    free(sizes);
     free(header);
     free(v);
     return st;

@@ -203,6 +203,62 @@ static void gpt2_specials_and_appended_roberta_specials(void **state)
     bpe_destroy(&bpe);
 }
 
+static void roberta_layout_and_save(void **state)
+{
+    (void)state;
+    char v[600], m[600];
+    snprintf(v, sizeof v, "%s/vocab.json", gpt2_dir());
+    snprintf(m, sizeof m, "%s/merges.txt", gpt2_dir());
+    fp_error err = {0};
+    bpe_t *bpe = bpe_new_roberta(v, m, &err);
+    assert_non_null(bpe);
+    /* GPT-2's files in RoBERTa's layout: specials first, tokens shifted by 4, <mask> last. */
+    assert_int_equal(bpe_vocab_size(bpe), 50262);
+    const char *names[] = {"<s>", "<pad>", "</s>", "<unk>"};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(bpe_token_id(bpe, names[i]), i);
+    assert_int_equal(bpe_token_id(bpe, "<mask>"), 50261);
+    assert_int_equal(bpe_token_id(bpe, "<|endoftext|>"), 50260);
+    int masked[] = {0, 1169 + 4, 3807 + 4, 632 + 4, 373 + 4, 50261, 764 + 4, 2};
+    expect_ids(bpe, "<s>the movie It was <mask> .</s>", true, masked, 8);
+    for (size_t i = 0; i < 4; i++) {
+        int shifted[40];
+        for (size_t k = 0; k < REFERENCE[i].n; k++)
+            shifted[k] = REFERENCE[i].ids[k] + 4;
+        expect_ids(bpe, REFERENCE[i].text, false, shifted, REFERENCE[i].n);
+    }
+
+    /* Saved and read back with plain bpe_new: the same ids. */
+    const char *dir = test_tmpdir("bpe");
+    snprintf(v, sizeof v, "%s/vocab.json", dir);
+    snprintf(m, sizeof m, "%s/merges.txt", dir);
+    assert_int_equal(bpe_save(bpe, v, m, &err), FP_OK);
+    bpe_t *back = bpe_new(v, m, &err);
+    assert_non_null(back);
+    assert_int_equal(bpe_vocab_size(back), 50262);
+    expect_ids(back, "<s>the movie It was <mask> .</s>", true, masked, 8);
+    for (size_t i = 0; i < sizeof REFERENCE / sizeof REFERENCE[0]; i++) {
+        tok_ids a = {0}, b = {0};
+        const char *t = REFERENCE[i].text;
+        assert_int_equal(bpe_encode(bpe, t, strlen(t), true, &a, &err), FP_OK);
+        assert_int_equal(bpe_encode(back, t, strlen(t), true, &b, &err), FP_OK);
+        assert_int_equal(a.n, b.n);
+        assert_memory_equal(a.ids, b.ids, a.n * sizeof *a.ids);
+        tok_ids_free(&a);
+        tok_ids_free(&b);
+    }
+    bpe_destroy(&back);
+    bpe_destroy(&bpe);
+    test_rmtree(dir);
+
+    /* A vocabulary that already is RoBERTa's keeps its ids. */
+    bpe = bpe_new_roberta("tests/data/tiny_bpe/vocab.json", "tests/data/tiny_bpe/merges.txt", &err);
+    assert_non_null(bpe);
+    assert_int_equal(bpe_vocab_size(bpe), 270);
+    assert_int_equal(bpe_token_id(bpe, "<mask>"), 269);
+    bpe_destroy(&bpe);
+}
+
 static void merges_apply_lowest_rank_first(void **state)
 {
     (void)state;
@@ -392,6 +448,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(same_ids_as_openai_encoder),
         cmocka_unit_test(gpt2_specials_and_appended_roberta_specials),
+        cmocka_unit_test(roberta_layout_and_save),
         cmocka_unit_test(merges_apply_lowest_rank_first),
         cmocka_unit_test(invalid_utf8_and_odd_whitespace_round_trip),
         cmocka_unit_test(white_space_follows_the_python_original),
