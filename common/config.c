@@ -103,8 +103,8 @@ static fp_status set_string(fedpep_config *cfg, const config_option *opt, const 
 {
     size_t n = strlen(value);
     if ((double)n < opt->min || (double)n > opt->max)
-        return fp_fail(err, FP_ELIMIT, "[%s] %s: length %zu is out of range [%d, %d]",
-                       opt->section, opt->key, n, (int)opt->min, (int)opt->max);
+        return fp_fail(err, FP_ELIMIT, "[%s] %s: length %zu is out of range [%d, %d]", opt->section,
+                       opt->key, n, (int)opt->min, (int)opt->max);
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)value[i];
         /* ';' would start an inline comment when the value is written back. */
@@ -189,10 +189,10 @@ typedef struct parse_state {
     const char *name;
     const char *text;
     size_t len;
-    size_t pos;             /* next byte the reader hands to inih */
-    int line;               /* lines handed to inih so far = inih's line number */
-    const char *line_start; /* start of the current line */
-    int prev_option;        /* option of the previous handler call, -1 = none */
+    size_t pos;                       /* next byte the reader hands to inih */
+    int line;                         /* lines handed to inih so far = inih's line number */
+    const char *line_start;           /* start of the current line */
+    int prev_option;                  /* option of the previous handler call, -1 = none */
     int set_line[CONFIG_MAX_OPTIONS]; /* >0 line, <0 -(override index + 1), 0 default */
     int fail_line;                    /* line of the first handler failure, 0 = none */
     fp_error fail;
@@ -250,8 +250,8 @@ static int on_key(void *user, const char *section, const char *key, const char *
     }
     st->prev_option = i;
     if (st->set_line[i] > 0) {
-        fp_fail(&why, FP_EFORMAT, "[%s] %s: given twice (first at line %d)", opt->section,
-                opt->key, st->set_line[i]);
+        fp_fail(&why, FP_EFORMAT, "[%s] %s: given twice (first at line %d)", opt->section, opt->key,
+                st->set_line[i]);
         return handler_fail(st, &why);
     }
     if (set_option(st->cfg, opt, value, &why))
@@ -311,8 +311,7 @@ static fp_status precheck(const char *text, size_t len, const char *name, fp_err
     return FP_OK;
 }
 
-static void format_value(const fedpep_config *cfg, const config_option *opt, char *out,
-                         size_t n);
+static void format_value(const fedpep_config *cfg, const config_option *opt, char *out, size_t n);
 
 /* Rank of when option i was set: defaults first, then file lines, then overrides in order. */
 static long set_order(const parse_state *st, int i)
@@ -360,8 +359,8 @@ static fp_status check_rules(const fedpep_config *cfg, const parse_state *st, fp
             location(st, set_order(st, b) > set_order(st, a) ? b : a, where, sizeof where);
         format_value(cfg, &config_options[a], va, sizeof va);
         format_value(cfg, &config_options[b], vb, sizeof vb);
-        return fp_fail(err, FP_ELIMIT, "%s: [%s] %s = %s is %s [%s] %s = %s", where,
-                       rules[r].sa, rules[r].ka, va, rules[r].why, rules[r].sb, rules[r].kb, vb);
+        return fp_fail(err, FP_ELIMIT, "%s: [%s] %s = %s is %s [%s] %s = %s", where, rules[r].sa,
+                       rules[r].ka, va, rules[r].why, rules[r].sb, rules[r].kb, vb);
     }
     return FP_OK;
 }
@@ -403,8 +402,8 @@ static fp_status apply_override(parse_state *st, const char *assignment, int ind
         if (!section_known(parts[0]))
             return fp_fail(err, FP_EFORMAT, "override %d: [%.40s]: unknown section", index + 1,
                            parts[0]);
-        return fp_fail(err, FP_EFORMAT, "override %d: [%s] %.40s: unknown key", index + 1,
-                       parts[0], parts[1]);
+        return fp_fail(err, FP_EFORMAT, "override %d: [%s] %.40s: unknown key", index + 1, parts[0],
+                       parts[1]);
     }
     if (st->set_line[i] < 0)
         return fp_fail(err, FP_EFORMAT, "override %d: [%s] %s: given twice (first in override %d)",
@@ -452,8 +451,8 @@ static fp_status parse_text(parse_state *st, const char *const *overrides, size_
 }
 
 fp_status config_load_string(const char *text, size_t len, const char *name,
-                             const char *const *overrides, size_t n_overrides,
-                             fedpep_config *cfg, fp_error *err)
+                             const char *const *overrides, size_t n_overrides, fedpep_config *cfg,
+                             fp_error *err)
 {
     fp_error local;
     if (!err)
@@ -461,8 +460,11 @@ fp_status config_load_string(const char *text, size_t len, const char *name,
     if (!cfg || (!text && len) || (n_overrides && !overrides))
         return fp_fail(err, FP_EINVAL, "config_load_string: NULL argument");
     config_defaults(cfg);
-    parse_state st = {.cfg = cfg, .name = name ? name : "config", .text = text ? text : "",
-                      .len = len, .prev_option = -1};
+    parse_state st = {.cfg = cfg,
+                      .name = name ? name : "config",
+                      .text = text ? text : "",
+                      .len = len,
+                      .prev_option = -1};
     return parse_text(&st, overrides, n_overrides, err);
 }
 

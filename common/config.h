@@ -220,8 +220,8 @@ fp_status config_load(const char *path, const char *const *overrides, size_t n_o
 
 /* Same as config_load, over INI text in memory; name is what messages call it ("file:line"). */
 fp_status config_load_string(const char *text, size_t len, const char *name,
-                             const char *const *overrides, size_t n_overrides,
-                             fedpep_config *cfg, fp_error *err);
+                             const char *const *overrides, size_t n_overrides, fedpep_config *cfg,
+                             fp_error *err);
 
 /* Applies one "section.key=value" override to cfg (no cross-option check). */
 fp_status config_override(fedpep_config *cfg, const char *assignment, fp_error *err);

@@ -20,8 +20,8 @@ typedef struct config_option {
     const char *section;
     const char *key;
     config_type type;
-    size_t offset; /* of the field inside fedpep_config */
-    size_t size;   /* of the field */
+    size_t offset;            /* of the field inside fedpep_config */
+    size_t size;              /* of the field */
     const char *def;          /* the default, as INI text (parsed by the same code as a file) */
     double min, max;          /* numbers: inclusive range; strings: length range */
     const char *const *names; /* enums: value names in enum order, NULL-terminated */

@@ -10,8 +10,8 @@
 #include "common/rng.h"
 
 #define DATASET_MAX_BYTES (1L << 30)
-#define CARVE_TAG 0x6361727665ULL     /* "carve" */
-#define SUBSAMPLE_TAG 0x73756273ULL   /* "subs" */
+#define CARVE_TAG 0x6361727665ULL   /* "carve" */
+#define SUBSAMPLE_TAG 0x73756273ULL /* "subs" */
 
 /* ---- reading ---------------------------------------------------------------------------- */
 
@@ -165,8 +165,7 @@ static char *next_line(char **p, char *end)
     return line;
 }
 
-fp_status dataset_load_file(const fp_task *task, const char *path, dataset_t **out,
-                            fp_error *err)
+fp_status dataset_load_file(const fp_task *task, const char *path, dataset_t **out, fp_error *err)
 {
     if (!task || !path || !out)
         return fp_fail(err, FP_EINVAL, "dataset_load_file: NULL argument");
@@ -287,8 +286,7 @@ fp_status dataset_subsample(dataset_t *ds, size_t max, uint64_t seed, fp_error *
 
 /* Splits a carved task's file: eval = a seeded draw of round(fraction * n) rows, train = the
  * rest; each in file order. */
-static fp_status carve(dataset_t *ds, fp_split split, uint64_t seed, double fraction,
-                       fp_error *err)
+static fp_status carve(dataset_t *ds, fp_split split, uint64_t seed, double fraction, fp_error *err)
 {
     if (!(fraction > 0.0 && fraction < 1.0))
         return fp_fail(err, FP_EINVAL, "%s: eval fraction %g is not in (0, 1)", ds->task->name,

@@ -34,8 +34,7 @@ typedef struct dataset {
 
 /* Reads one TSV file laid out as task says. FP_ENOTFOUND/FP_EIO if it cannot be read,
  * FP_EFORMAT for a bad row (the message names path and line), FP_ELIMIT above 1 GiB. */
-fp_status dataset_load_file(const fp_task *task, const char *path, dataset_t **out,
-                            fp_error *err);
+fp_status dataset_load_file(const fp_task *task, const char *path, dataset_t **out, fp_error *err);
 
 /* Loads the task's train or eval split from dir/<folder>/. For a carved task (QNLI) seed and
  * eval_fraction (in (0, 1)) choose the split; other tasks ignore both. */

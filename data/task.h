@@ -35,7 +35,7 @@ typedef struct fp_task {
     const char *eval_file;  /* "dev.tsv" for GLUE, "test.tsv" for mr, subj, mpqa, trec */
     bool carve;             /* train and eval are a seeded split of one file (QNLI) */
     /* Layout: exact number of tab-separated columns, where text and label sit. */
-    const char *header;     /* expected first column of the header line; NULL = no header */
+    const char *header; /* expected first column of the header line; NULL = no header */
     int columns;
     int text_a_col;
     int text_b_col; /* -1 for single-sentence tasks */

@@ -102,15 +102,15 @@ static void other_value(const config_option *opt, const fedpep_config *defaults,
     const void *p = at(defaults, opt);
     switch (opt->type) {
     case CONFIG_INT:
-        snprintf(out, n, "%lld", (long long)(*(const int *)p != (int)opt->min ? opt->min
-                                                                               : opt->min + 1));
+        snprintf(out, n, "%lld",
+                 (long long)(*(const int *)p != (int)opt->min ? opt->min : opt->min + 1));
         break;
     case CONFIG_I64:
         snprintf(out, n, "%lld", (long long)opt->max);
         break;
     case CONFIG_DOUBLE:
-        snprintf(out, n, "%.17g", *(const double *)p != opt->min ? opt->min
-                                                                 : (opt->min + opt->max) / 2);
+        snprintf(out, n, "%.17g",
+                 *(const double *)p != opt->min ? opt->min : (opt->min + opt->max) / 2);
         break;
     case CONFIG_BOOL:
         snprintf(out, n, "%s", *(const bool *)p ? "off" : "YES");
@@ -377,8 +377,8 @@ static void embedded_default_is_configs_default_ini(void **state)
     if (config_load("configs/default.ini", NULL, 0, &c, &err))
         fail_msg("%s", err.msg);
     fedpep_config e;
-    assert_int_equal(config_load_string(config_default_ini, strlen(config_default_ini),
-                                        "embedded", NULL, 0, &e, &err),
+    assert_int_equal(config_load_string(config_default_ini, strlen(config_default_ini), "embedded",
+                                        NULL, 0, &e, &err),
                      FP_OK);
     assert_true(config_equal(&c, &e));
     assert_string_equal(c.model.path, "models/default");

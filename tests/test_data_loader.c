@@ -64,12 +64,14 @@ static void malformed_rows_fail_with_file_and_line(void **state)
     expect_bad(FP_TASK_SST2, SST("a\t1\nover\xC0\xAFlong\t1\n"), ":3: column 1: invalid UTF-8");
     expect_bad(FP_TASK_SST2, SST("surrogate \xED\xA0\x80\t1\n"), ":2: column 1: invalid UTF-8");
     expect_bad(FP_TASK_SST2, SST("a\t1\n\t\t\t\t\t\t\t\t\t\n"), ":3: > 8 columns, expected 2");
-    expect_bad(FP_TASK_SST2, "index\tsentence\n0\ta\n", ":1: expected a header of 2 columns "
-                                                        "starting with 'sentence'");
+    expect_bad(FP_TASK_SST2, "index\tsentence\n0\ta\n",
+               ":1: expected a header of 2 columns "
+               "starting with 'sentence'");
     expect_bad(FP_TASK_SST2, "sentence\tlabel\n", ": no examples");
     /* String labels must match exactly. */
-    expect_bad(FP_TASK_RTE, "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n"
-                            "1\ta\tb\tEntailment\n",
+    expect_bad(FP_TASK_RTE,
+               "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n"
+               "1\ta\tb\tEntailment\n",
                ":3: unknown label 'Entailment'");
     expect_bad(FP_TASK_RTE, "index\tsentence1\tsentence2\tlabel\n0\ta\t \tentailment\n",
                ":2: empty text in column 3");
@@ -78,8 +80,9 @@ static void malformed_rows_fail_with_file_and_line(void **state)
     expect_bad(FP_TASK_SUBJ, "sentence\tlabel\nx\tobjective\ny\t1\n", ":3: unknown label '1'");
     /* No header: line numbers start at the first row. */
     expect_bad(FP_TASK_COLA, "gj04\t1\t\tok .\ngj04\t1\t*\n", ":2: 3 columns, expected 4");
-    expect_bad(FP_TASK_MRPC, "\xEF\xBB\xBFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
-                             "1\t1\t2\ta\tb\nyes\t1\t2\ta\tb\n",
+    expect_bad(FP_TASK_MRPC,
+               "\xEF\xBB\xBFQuality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+               "1\t1\t2\ta\tb\nyes\t1\t2\ta\tb\n",
                ":3: unknown label 'yes' in column 1");
 #undef SST
 
@@ -144,7 +147,8 @@ static void mutated_files_fail_cleanly(void **state)
     const char good[] = "index\tsentence1\tsentence2\tlabel\n"
                         "0\tA man sleeps.\tNobody sleeps.\tnot_entailment\n"
                         "1\tIt rains \xC3\xA9.\tWater falls.\tentailment\n";
-    const char alphabet[] = "\t\n\r \xC3\xA9\xFF\x80" "aentilmo_";
+    const char alphabet[] = "\t\n\r \xC3\xA9\xFF\x80"
+                            "aentilmo_";
     rng_t rng;
     rng_seed(&rng, 1234);
     int ok = 0, bad = 0;

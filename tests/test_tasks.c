@@ -135,12 +135,12 @@ static void qnli_is_a_seeded_disjoint_split_of_dev(void **state)
 
     /* Same seed, same split; another seed, another split. */
     dataset_t *again = NULL, *other = NULL;
-    assert_int_equal(dataset_load(task_get(FP_TASK_QNLI), FP_SPLIT_EVAL, data_dir, 42, 0.2,
-                                  &again, NULL),
-                     FP_OK);
-    assert_int_equal(dataset_load(task_get(FP_TASK_QNLI), FP_SPLIT_EVAL, data_dir, 43, 0.2,
-                                  &other, NULL),
-                     FP_OK);
+    assert_int_equal(
+        dataset_load(task_get(FP_TASK_QNLI), FP_SPLIT_EVAL, data_dir, 42, 0.2, &again, NULL),
+        FP_OK);
+    assert_int_equal(
+        dataset_load(task_get(FP_TASK_QNLI), FP_SPLIT_EVAL, data_dir, 43, 0.2, &other, NULL),
+        FP_OK);
     int same = 0;
     for (size_t i = 0; i < eval->n; i++) {
         assert_int_equal(again->examples[i].line, eval->examples[i].line);
@@ -149,9 +149,9 @@ static void qnli_is_a_seeded_disjoint_split_of_dev(void **state)
     assert_true(same < (int)eval->n / 2);
     fp_error err;
     dataset_t *bad = NULL;
-    assert_int_equal(dataset_load(task_get(FP_TASK_QNLI), FP_SPLIT_EVAL, data_dir, 1, 1.0, &bad,
-                                  &err),
-                     FP_EINVAL);
+    assert_int_equal(
+        dataset_load(task_get(FP_TASK_QNLI), FP_SPLIT_EVAL, data_dir, 1, 1.0, &bad, &err),
+        FP_EINVAL);
     assert_null(bad);
     dataset_destroy(&train);
     dataset_destroy(&eval);
@@ -215,14 +215,14 @@ static void templates_render_exactly(void **state)
     char small[8];
     fp_rendered r;
     fp_error err;
-    assert_int_equal(template_render(task_get(FP_TASK_SST2), false, &ex, small, sizeof small, &r,
-                                     &err),
-                     FP_ELIMIT);
+    assert_int_equal(
+        template_render(task_get(FP_TASK_SST2), false, &ex, small, sizeof small, &r, &err),
+        FP_ELIMIT);
     assert_int_equal(r.len, strlen("a gem . It was <mask> ."));
     assert_string_equal(small, "");
-    assert_int_equal(template_render(task_get(FP_TASK_RTE), false, &ex, small, sizeof small, &r,
-                                     &err),
-                     FP_EINVAL);
+    assert_int_equal(
+        template_render(task_get(FP_TASK_RTE), false, &ex, small, sizeof small, &r, &err),
+        FP_EINVAL);
     assert_non_null(strstr(err.msg, "line 3"));
 }
 
