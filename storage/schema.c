@@ -6,7 +6,8 @@
 #include <stdio.h>
 
 /* Version 1. Conventions: times are Unix milliseconds (INTEGER *_ms); an absent measurement is
- * NULL; every table is STRICT so a wrong type is refused rather than stored. Composite-key
+ * NULL; every table is STRICT so a wrong type is refused rather than stored; a row's blobs carry
+ * a `checksum` (store_hash64 chained over them, as a signed 64-bit integer). Composite-key
  * tables of small rows are WITHOUT ROWID; the blob tables keep rowids (large rows). */
 static const char SCHEMA_V1[] =
     "CREATE TABLE runs (\n"
@@ -75,6 +76,7 @@ static const char SCHEMA_V1[] =
     "    prompt       BLOB    NOT NULL,\n"
     "    server_state BLOB    NOT NULL,\n"
     "    rng          BLOB    NOT NULL,\n"
+    "    checksum     INTEGER NOT NULL,\n"
     "    PRIMARY KEY (run, round),\n"
     "    FOREIGN KEY (run, round) REFERENCES rounds (run, round) ON DELETE CASCADE\n"
     ") STRICT;\n"
@@ -85,6 +87,7 @@ static const char SCHEMA_V1[] =
     "    round    INTEGER NOT NULL CHECK (round >= 0),\n"
     "    prompt   BLOB    NOT NULL,\n"
     "    adam     BLOB    NOT NULL,\n"
+    "    checksum INTEGER NOT NULL,\n"
     "    saved_ms INTEGER NOT NULL,\n"
     "    PRIMARY KEY (run, client)\n"
     ") STRICT;\n";

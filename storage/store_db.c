@@ -5,6 +5,7 @@
  * recognised as fedpep's (or an empty one it was asked to create). */
 #include "schema.h"
 #include "store_db_private.h"
+#include "store_hash.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -170,6 +171,16 @@ int db_bind_blob(sqlite3_stmt *st, int i, store_blob blob)
     return sqlite3_bind_blob64(st, i, blob.data, blob.size, SQLITE_STATIC);
 }
 
+int db_bind_blobs_hashed(sqlite3_stmt *st, int first, const store_blob *blobs, size_t n)
+{
+    int rc = SQLITE_OK;
+    for (size_t i = 0; rc == SQLITE_OK && i < n; i++)
+        rc = db_bind_blob(st, first + (int)i, blobs[i]);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64(st, first + (int)n, db_hash_blobs(blobs, n));
+    return rc;
+}
+
 fp_status db_column_bytes(store_db_t *db, sqlite3_stmt *st, int i, store_bytes *out, fp_error *err)
 {
     const void *src = sqlite3_column_blob(st, i);
@@ -210,6 +221,49 @@ fp_status db_grow(store_db_t *db, void **items, size_t *cap, size_t n, size_t si
         return fp_fail(err, FP_ENOMEM, "%s: no memory for %zu rows", db->path, want);
     *items = grown;
     *cap = want;
+    return FP_OK;
+}
+
+fp_status db_read_rows(store_db_t *db, const char *sql, int64_t run_id, int32_t round,
+                       row_reader *reader, size_t size, void **rows, size_t *n, fp_error *err)
+{
+    *rows = NULL;
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    fp_status s = db_prepare_keyed(db, sql, run_id, round, &st, err);
+    if (s)
+        return s;
+    size_t cap = 0;
+    int rc = SQLITE_DONE;
+    while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!(s = db_grow(db, rows, &cap, *n, size, err)) &&
+            !(s = reader(db, st, (char *)*rows + *n * size, err)))
+            (*n)++;
+    if (!s && rc != SQLITE_DONE)
+        s = db_fail(db, rc, "reading rows", err);
+    sqlite3_finalize(st);
+    if (s) {
+        free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
+    return s;
+}
+
+int64_t db_hash_blobs(const store_blob *blobs, size_t n)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++)
+        h = store_hash64(h, blobs[i].data, blobs[i].size);
+    return (int64_t)h;
+}
+
+fp_status db_check_hash(store_db_t *db, sqlite3_stmt *st, int i, const store_blob *blobs, size_t n,
+                        const char *what, fp_error *err)
+{
+    if (sqlite3_column_int64(st, i) != db_hash_blobs(blobs, n))
+        return fp_fail(err, FP_EDB, "%s: %s: checksum mismatch, the stored bytes are damaged",
+                       db->path, what);
     return FP_OK;
 }
 

@@ -60,6 +60,9 @@ int64_t db_column_opt_int(sqlite3_stmt *st, int i);
  * SQLite limit. The bytes must stay valid until the statement is reset. */
 int db_bind_blob(sqlite3_stmt *st, int i, store_blob blob);
 
+/* Binds blobs to ?first..?first+n-1 and their db_hash_blobs checksum to ?first+n. */
+int db_bind_blobs_hashed(sqlite3_stmt *st, int first, const store_blob *blobs, size_t n);
+
 /* Copies column i into freshly allocated owned bytes. */
 fp_status db_column_bytes(store_db_t *db, sqlite3_stmt *st, int i, store_bytes *out, fp_error *err);
 
@@ -77,6 +80,21 @@ int db_parse_name(const unsigned char *text, const char *const *names, int n);
 /* Makes room for item n of an array of `size`-byte items grown by doubling (*cap is its
  * capacity). FP_ENOMEM leaves the array as it was. */
 fp_status db_grow(store_db_t *db, void **items, size_t *cap, size_t n, size_t size, fp_error *err);
+
+/* Reads one row of a result into row (a struct of the reader's kind). */
+typedef fp_status row_reader(store_db_t *db, sqlite3_stmt *st, void *row, fp_error *err);
+
+/* Runs sql keyed as db_prepare_keyed and collects every row into a malloc'd array of `size`-byte
+ * rows (*rows NULL when *n is 0). On failure nothing is returned. */
+fp_status db_read_rows(store_db_t *db, const char *sql, int64_t run_id, int32_t key,
+                       row_reader *reader, size_t size, void **rows, size_t *n, fp_error *err);
+
+/* store_hash64 chained over n blobs, as stored in a `checksum` column. */
+int64_t db_hash_blobs(const store_blob *blobs, size_t n);
+
+/* FP_EDB naming `what` unless column i holds db_hash_blobs(blobs, n). */
+fp_status db_check_hash(store_db_t *db, sqlite3_stmt *st, int i, const store_blob *blobs, size_t n,
+                        const char *what, fp_error *err);
 
 /* Copies column i's text into buf (cap bytes incl. NUL), truncating. */
 void db_column_text(sqlite3_stmt *st, int i, char *buf, size_t cap);

@@ -137,8 +137,6 @@ static fp_status read_client(store_db_t *db, sqlite3_stmt *st, store_client_roun
     return FP_OK;
 }
 
-typedef fp_status row_reader(store_db_t *db, sqlite3_stmt *st, void *row, fp_error *err);
-
 static fp_status read_round_row(store_db_t *db, sqlite3_stmt *st, void *row, fp_error *err)
 {
     return read_round(db, st, row, err);
@@ -149,47 +147,20 @@ static fp_status read_client_row(store_db_t *db, sqlite3_stmt *st, void *row, fp
     return read_client(db, st, row, err);
 }
 
-/* Runs sql bound to (run[, round]) and collects every row into a malloc'd array. */
-static fp_status read_rows(store_db_t *db, const char *sql, int64_t run_id, int32_t round,
-                           row_reader *reader, size_t size, void **rows, size_t *n, fp_error *err)
-{
-    *rows = NULL;
-    *n = 0;
-    sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare_keyed(db, sql, run_id, round, &st, err);
-    if (s)
-        return s;
-    size_t cap = 0;
-    int rc = SQLITE_DONE;
-    while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!(s = db_grow(db, rows, &cap, *n, size, err)) &&
-            !(s = reader(db, st, (char *)*rows + *n * size, err)))
-            (*n)++;
-    if (!s && rc != SQLITE_DONE)
-        s = db_fail(db, rc, "reading rounds", err);
-    sqlite3_finalize(st);
-    if (s) {
-        free(*rows);
-        *rows = NULL;
-        *n = 0;
-    }
-    return s;
-}
-
 fp_status store_db_rounds_list(store_db_t *db, int64_t run_id, store_round **rounds, size_t *n,
                                fp_error *err)
 {
-    return read_rows(db, "SELECT " ROUND_COLUMNS " FROM rounds WHERE run = ?1 ORDER BY round",
-                     run_id, 0, read_round_row, sizeof **rounds, (void **)rounds, n, err);
+    return db_read_rows(db, "SELECT " ROUND_COLUMNS " FROM rounds WHERE run = ?1 ORDER BY round",
+                        run_id, 0, read_round_row, sizeof **rounds, (void **)rounds, n, err);
 }
 
 fp_status store_db_round_clients(store_db_t *db, int64_t run_id, int32_t round,
                                  store_client_round **clients, size_t *n, fp_error *err)
 {
-    return read_rows(db,
-                     "SELECT " CLIENT_COLUMNS " FROM client_rounds "
-                     "WHERE run = ?1 AND round = ?2 ORDER BY client",
-                     run_id, round, read_client_row, sizeof **clients, (void **)clients, n, err);
+    return db_read_rows(db,
+                        "SELECT " CLIENT_COLUMNS " FROM client_rounds "
+                        "WHERE run = ?1 AND round = ?2 ORDER BY client",
+                        run_id, round, read_client_row, sizeof **clients, (void **)clients, n, err);
 }
 
 /* ---- the idempotent retry ---- */
@@ -387,16 +358,13 @@ static fp_status insert_checkpoint(store_db_t *db, int64_t run_id, int32_t round
     sqlite3_stmt *st = NULL;
     fp_status s =
         db_prepare_keyed(db,
-                         "INSERT INTO checkpoints (run, round, prompt, server_state, rng) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5)",
+                         "INSERT INTO checkpoints (run, round, prompt, server_state, rng, "
+                         "checksum) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                          run_id, round, &st, err);
     if (s)
         return s;
-    int rc = db_bind_blob(st, 3, ckpt->prompt);
-    if (rc == SQLITE_OK)
-        rc = db_bind_blob(st, 4, ckpt->server_state);
-    if (rc == SQLITE_OK)
-        rc = db_bind_blob(st, 5, ckpt->rng);
+    const store_blob blobs[3] = {ckpt->prompt, ckpt->server_state, ckpt->rng};
+    int rc = db_bind_blobs_hashed(st, 3, blobs, 3);
     s = rc == SQLITE_OK ? db_exec_stmt(db, st, "writing the checkpoint", err)
                         : db_fail(db, rc, "binding the checkpoint", err);
     sqlite3_finalize(st);

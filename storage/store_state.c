@@ -15,8 +15,8 @@ fp_status store_db_checkpoint_latest(store_db_t *db, int64_t run_id, store_check
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
     fp_status s = db_prepare_keyed(db,
-                                   "SELECT round, prompt, server_state, rng FROM checkpoints "
-                                   "WHERE run = ?1 ORDER BY round DESC LIMIT 1",
+                                   "SELECT round, prompt, server_state, rng, checksum "
+                                   "FROM checkpoints WHERE run = ?1 ORDER BY round DESC LIMIT 1",
                                    run_id, 0, &st, err);
     if (s)
         return s;
@@ -28,6 +28,11 @@ fp_status store_db_checkpoint_latest(store_db_t *db, int64_t run_id, store_check
             s = db_column_bytes(db, st, 2, &out->server_state, err);
         if (!s)
             s = db_column_bytes(db, st, 3, &out->rng, err);
+        const store_blob got[3] = {{out->prompt.data, out->prompt.size},
+                                   {out->server_state.data, out->server_state.size},
+                                   {out->rng.data, out->rng.size}};
+        if (!s)
+            s = db_check_hash(db, st, 4, got, 3, "latest checkpoint", err);
     } else if (rc == SQLITE_DONE) {
         s = fp_fail(err, FP_ENOTFOUND, "%s: run %lld has no committed round", db->path,
                     (long long)run_id);
@@ -77,37 +82,22 @@ void store_checkpoint_clear(store_checkpoint *ckpt)
 
 /* ---- layer scores ---- */
 
+static fp_status read_layer(store_db_t *db, sqlite3_stmt *st, void *row, fp_error *err)
+{
+    store_layer *l = row;
+    l->layer = sqlite3_column_int(st, 0);
+    l->score = db_column_double(st, 1);
+    l->selected = sqlite3_column_int(st, 2) != 0;
+    return FP_OK;
+}
+
 fp_status store_db_layers_load(store_db_t *db, int64_t run_id, store_layer **layers, size_t *n,
                                fp_error *err)
 {
-    *layers = NULL;
-    *n = 0;
-    sqlite3_stmt *st = NULL;
-    fp_status s = db_prepare_keyed(db,
-                                   "SELECT layer, score, selected FROM layer_scores WHERE run = ?1 "
-                                   "ORDER BY layer",
-                                   run_id, 0, &st, err);
-    if (s)
-        return s;
-    size_t cap = 0;
-    int rc = SQLITE_DONE;
-    while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((s = db_grow(db, (void **)layers, &cap, *n, sizeof **layers, err)))
-            break;
-        store_layer *l = &(*layers)[(*n)++];
-        l->layer = sqlite3_column_int(st, 0);
-        l->score = db_column_double(st, 1);
-        l->selected = sqlite3_column_int(st, 2) != 0;
-    }
-    if (!s && rc != SQLITE_DONE)
-        s = db_fail(db, rc, "reading layer scores", err);
-    sqlite3_finalize(st);
-    if (s) {
-        free(*layers);
-        *layers = NULL;
-        *n = 0;
-    }
-    return s;
+    return db_read_rows(db,
+                        "SELECT layer, score, selected FROM layer_scores WHERE run = ?1 "
+                        "ORDER BY layer",
+                        run_id, 0, read_layer, sizeof **layers, (void **)layers, n, err);
 }
 
 /* Inside the transaction: a second save must equal the first. */
@@ -196,18 +186,17 @@ static fp_status upsert_client_state(store_db_t *db, int64_t run_id, int32_t cli
     fp_status s =
         db_prepare_keyed(db,
                          "INSERT INTO client_state (run, client, round, prompt, adam, "
-                         "saved_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                         "checksum, saved_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
                          "ON CONFLICT (run, client) DO UPDATE SET round = excluded.round, "
                          "prompt = excluded.prompt, adam = excluded.adam, "
-                         "saved_ms = excluded.saved_ms",
+                         "checksum = excluded.checksum, saved_ms = excluded.saved_ms",
                          run_id, client, &st, err);
     if (s)
         return s;
     sqlite3_bind_int(st, 3, round);
-    int rc = db_bind_blob(st, 4, prompt);
-    if (rc == SQLITE_OK)
-        rc = db_bind_blob(st, 5, adam);
-    sqlite3_bind_int64(st, 6, db_now_ms());
+    const store_blob blobs[2] = {prompt, adam};
+    int rc = db_bind_blobs_hashed(st, 4, blobs, 2);
+    sqlite3_bind_int64(st, 7, db_now_ms());
     s = rc == SQLITE_OK ? db_exec_stmt(db, st, "writing a client's state", err)
                         : db_fail(db, rc, "binding a client's state", err);
     sqlite3_finalize(st);
@@ -246,8 +235,8 @@ fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t cli
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
     fp_status s = db_prepare_keyed(db,
-                                   "SELECT round, prompt, adam, saved_ms FROM client_state "
-                                   "WHERE run = ?1 AND client = ?2",
+                                   "SELECT round, prompt, adam, saved_ms, checksum "
+                                   "FROM client_state WHERE run = ?1 AND client = ?2",
                                    run_id, client, &st, err);
     if (s)
         return s;
@@ -258,6 +247,10 @@ fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t cli
         if (!s)
             s = db_column_bytes(db, st, 2, &out->adam, err);
         out->saved_ms = sqlite3_column_int64(st, 3);
+        const store_blob got[2] = {{out->prompt.data, out->prompt.size},
+                                   {out->adam.data, out->adam.size}};
+        if (!s)
+            s = db_check_hash(db, st, 4, got, 2, "client state", err);
     } else if (rc == SQLITE_DONE) {
         s = fp_fail(err, FP_ENOTFOUND, "%s: client %d of run %lld has no saved state", db->path,
                     client, (long long)run_id);

@@ -5,6 +5,7 @@
 
 #include "common/rng.h"
 #include "storage/schema.h"
+#include "storage/store_hash.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -191,6 +192,78 @@ static void overwritten_pages_are_corrupt(void **state)
     expect_open(fx->path, STORE_DB_READONLY | STORE_DB_VERIFY, FP_EDB);
 }
 
+/* Damage inside blob bytes is invisible to SQLite; the row's checksum catches it on load. */
+static void damaged_blob_bytes_fail_the_checksum(void **state)
+{
+    fx_db *fx = *state;
+    store_db_t *db = fx_open(fx->path, STORE_DB_CREATE);
+    int64_t run = fx_run(db, "r");
+    fx_commit_ok(db, run, 0);
+    fx_commit_ok(db, run, 1);
+    unsigned char prompt[300], adam[500];
+    memset(prompt, 0x5a, sizeof prompt);
+    memset(adam, 0xa5, sizeof adam);
+    fp_error err = {0};
+    assert_int_equal(store_db_client_state_save(db, run, 4, 1, (store_blob){prompt, 300},
+                                                (store_blob){adam, 500}, &err),
+                     FP_OK);
+    store_db_close(&db);
+
+    /* Flip one bit inside round 1's prompt blob, found by its bytes in the file. */
+    size_t size = file_size(fx->path);
+    unsigned char *bytes = malloc(size);
+    FILE *f = fopen(fx->path, "r+b");
+    assert_int_equal(fread(bytes, 1, size, f), size);
+    fx_ckpt want;
+    fx_ckpt_blobs(&want, 1);
+    unsigned char *at = memmem(bytes, size, want.prompt + 1000, 64);
+    assert_non_null(at);
+    fseek(f, (long)(at - bytes) + 10, SEEK_SET);
+    fputc(at[10] ^ 0x04, f);
+    fclose(f);
+    free(bytes);
+
+    db = fx_open(fx->path, STORE_DB_VERIFY); /* the structure is fine */
+    store_checkpoint ck;
+    assert_int_equal(store_db_checkpoint_latest(db, run, &ck, &err), FP_EDB);
+    assert_non_null(strstr(err.msg, "checksum"));
+    assert_non_null(strstr(err.msg, fx->path));
+    assert_null(ck.prompt.data);
+    store_client_state cs;
+    assert_int_equal(store_db_client_state_load(db, run, 4, &cs, &err), FP_OK);
+    store_client_state_clear(&cs);
+    store_db_close(&db);
+
+    raw_exec(fx->path, "UPDATE client_state SET adam = zeroblob(500)");
+    db = fx_open(fx->path, 0);
+    assert_int_equal(store_db_client_state_load(db, run, 4, &cs, &err), FP_EDB);
+    assert_non_null(strstr(err.msg, "checksum"));
+    store_db_close(&db);
+}
+
+/* The checksum is part of the file format: pinned values, every byte and the length count. */
+static void blob_hash_is_stable_and_sensitive(void **state)
+{
+    (void)state;
+    unsigned char buf[1000];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (unsigned char)(i * 7 + 3);
+    assert_true(store_hash64(0, NULL, 0) == store_hash64(0, buf, 0));
+    assert_true(store_hash64(0, buf, 1000) == 0xd72543d89a218b37ULL);
+    assert_true(store_hash64(0, "", 0) == 0x9090306c6e91ed59ULL);
+    uint64_t base = store_hash64(0, buf, sizeof buf);
+    for (size_t i = 0; i < sizeof buf; i += 37) {
+        buf[i] ^= 1;
+        assert_true(store_hash64(0, buf, sizeof buf) != base);
+        buf[i] ^= 1;
+    }
+    for (size_t n = 0; n < 70; n++) /* every tail length differs from its neighbour */
+        assert_true(store_hash64(0, buf, n) != store_hash64(0, buf, n + 1));
+    /* Chaining depends on where one blob ends and the next begins. */
+    assert_true(store_hash64(store_hash64(0, buf, 10), buf + 10, 20) !=
+                store_hash64(store_hash64(0, buf, 20), buf + 20, 10));
+}
+
 static void foreign_sqlite_database_is_refused(void **state)
 {
     fx_db *fx = *state;
@@ -306,6 +379,8 @@ int main(void)
         FX_TEST(empty_file_is_created_or_refused),
         FX_TEST(truncated_database_is_corrupt),
         FX_TEST(overwritten_pages_are_corrupt),
+        FX_TEST(damaged_blob_bytes_fail_the_checksum),
+        cmocka_unit_test(blob_hash_is_stable_and_sensitive),
         FX_TEST(foreign_sqlite_database_is_refused),
         FX_TEST(newer_schema_is_refused),
         FX_TEST(older_schema_is_migrated_in_one_transaction),
