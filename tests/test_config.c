@@ -446,10 +446,85 @@ static void data_dir_resolution(void **state)
     }
 }
 
+static int by_offset(const void *a, const void *b)
+{
+    const config_option *x = *(const config_option *const *)a;
+    const config_option *y = *(const config_option *const *)b;
+    return (x->offset > y->offset) - (x->offset < y->offset);
+}
+
+static size_t align_of(const config_option *opt)
+{
+    switch (opt->type) {
+    case CONFIG_I64:
+        return _Alignof(int64_t);
+    case CONFIG_DOUBLE:
+        return _Alignof(double);
+    case CONFIG_INT:
+    case CONFIG_ENUM:
+        return _Alignof(int);
+    default:
+        return 1;
+    }
+}
+
+static size_t align_up(size_t x, size_t a)
+{
+    return (x + a - 1) / a * a;
+}
+
+/* Every field of fedpep_config has a table row: within each section struct the rows, sorted by
+ * offset, tile the struct exactly (gaps only where alignment demands), so no field escapes
+ * parse, dump and config_equal. */
+static void table_covers_every_field(void **state)
+{
+    (void)state;
+#define SECTION(name, type)                                                                        \
+    {                                                                                              \
+#name, offsetof(fedpep_config, name), sizeof(type)                                         \
+    }
+    const struct {
+        const char *name;
+        size_t offset, size;
+    } sections[] = {
+        SECTION(run, fp_config_run),       SECTION(model, fp_config_model),
+        SECTION(data, fp_config_data),     SECTION(federation, fp_config_federation),
+        SECTION(client, fp_config_client), SECTION(server, fp_config_server),
+        SECTION(faults, fp_config_faults), SECTION(broker, fp_config_broker),
+        SECTION(launch, fp_config_launch), SECTION(eval, fp_config_eval),
+    };
+#undef SECTION
+    size_t n_sections = sizeof sections / sizeof sections[0];
+    for (size_t s = 0; s < n_sections; s++) {
+        assert_string_equal(config_sections[s], sections[s].name);
+        const config_option *rows[CONFIG_MAX_OPTIONS_TEST];
+        size_t n = 0;
+        for (size_t i = 0; i < config_option_count; i++)
+            if (!strcmp(config_options[i].section, sections[s].name))
+                rows[n++] = &config_options[i];
+        assert_true(n > 0);
+        qsort(rows, n, sizeof rows[0], by_offset);
+        size_t end = sections[s].offset, max_align = 1;
+        for (size_t i = 0; i < n; i++) {
+            size_t a = align_of(rows[i]);
+            max_align = a > max_align ? a : max_align;
+            if (rows[i]->offset != align_up(end, a))
+                fail_msg("[%s] %s at %zu, expected %zu: a field without a row?", rows[i]->section,
+                         rows[i]->key, rows[i]->offset, align_up(end, a));
+            end = rows[i]->offset + rows[i]->size;
+        }
+        if (sections[s].offset + sections[s].size != align_up(end, max_align))
+            fail_msg("[%s]: struct ends at %zu, rows at %zu: a field without a row?",
+                     sections[s].name, sections[s].offset + sections[s].size, end);
+    }
+    assert_null(config_sections[n_sections]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_the_documented_protocol),
+        cmocka_unit_test(table_covers_every_field),
         cmocka_unit_test(every_option_parses_from_file_and_override),
         cmocka_unit_test(dump_round_trips_defaults_and_awkward_doubles),
         cmocka_unit_test(overrides_win_over_the_file_and_are_checked),
