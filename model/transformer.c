@@ -33,6 +33,9 @@ typedef struct layer_acts {
     float *res_m;           /* [N][d] */
     float *ln3_mean, *ln3_rstd; /* [N] post-LN */
     float *out;             /* [N][d] post-LN; == res_m for pre-LN */
+    /* inputs of the weight products: the arena's shared work buffers unless the arena was made
+     * for weight gradients, then kept per layer */
+    float *attn_in, *att, *mlp_in, *gelu; /* [N][d] ×3, [N][f] */
 } layer_acts;
 
 /* Dropout sites: distinct streams per layer and place, all from the step's seed. */
@@ -48,7 +51,7 @@ struct tf_acts {
     float *emb;                      /* [N][d] embedding output (block 0 input) */
     float *emb_mean, *emb_rstd;      /* [N] RoBERTa embedding LN */
     layer_acts *slots;               /* [saved_layers + 1]; the last one is the scratch */
-    float *attn_in, *att, *mlp_in, *gelu; /* transient [N][d] ×3, [N][f] */
+    float *attn_in, *att, *mlp_in, *gelu; /* shared work buffers [N][d] ×3, [N][f] */
     float *attn_scratch;             /* attention_scratch_floats */
     float *Ed, *dEd;                 /* [B][P][L][2][d] per-example dropped prefix and grad */
     float *hidden, *lnf_mean, *lnf_rstd; /* [N][d], [N] GPT-2 ln_f */
@@ -82,6 +85,10 @@ struct tf_acts {
     int backward_layers;        /* blocks the last backward went through (tests) */
     int backward_lowest;        /* lowest block it touched, L if none */
 };
+
+/* Weight-gradient buffers are tf_weights views (const pointers) of memory the caller gave us to
+ * write: this is the one place that drops the const. */
+static float *mut(const float *p) { return (float *)(uintptr_t)p; }
 
 /* Sizing pass then assignment pass over the same list of buffers. */
 typedef struct carve {
@@ -130,6 +137,14 @@ static void layout(tf_acts_t *a, carve *c)
     a->att = take(c, N * d);
     a->mlp_in = take(c, N * d);
     a->gelu = take(c, N * f);
+    for (int i = 0; i <= s->saved_layers; i++) {
+        layer_acts *y = &a->slots[i];
+        bool own = s->weight_grads && i < s->saved_layers;
+        y->attn_in = own ? take(c, N * d) : a->attn_in;
+        y->att = own ? take(c, N * d) : a->att;
+        y->mlp_in = own ? take(c, N * d) : a->mlp_in;
+        y->gelu = own ? take(c, N * f) : a->gelu;
+    }
     attn_shape sh = {s->B, s->T, g->n_heads, g->d_model / g->n_heads, s->P, false};
     a->attn_scratch = take(c, attention_scratch_floats(sh));
     a->Ed = take(c, (size_t)s->B * prompt);
@@ -168,10 +183,11 @@ tf_acts_t *tf_acts_new(const model_config *cfg, tf_acts_spec spec, fp_error *err
         return NULL;
     if (spec.B <= 0 || spec.T <= 0 || spec.P < 0 || spec.saved_layers < 0 ||
         spec.saved_layers > cfg->n_layers || spec.max_lm_rows < 0 || spec.max_classes < 0 ||
-        spec.max_lm_rows > spec.B * spec.T) {
+        spec.max_lm_rows > spec.B * spec.T ||
+        (spec.weight_grads && spec.saved_layers != cfg->n_layers)) {
         fp_fail(err, FP_EINVAL,
-                "activation arena: bad sizes (B %d, T %d, P %d, saved layers %d of %d, lm rows "
-                "%d, classes %d)",
+                "activation arena: bad sizes (B %d, T %d, P %d, saved layers %d of %d (all for "
+                "weight gradients), lm rows %d, classes %d)",
                 spec.B, spec.T, spec.P, spec.saved_layers, cfg->n_layers, spec.max_lm_rows,
                 spec.max_classes);
         return NULL;
@@ -361,6 +377,20 @@ static void qkv_backward_input(float *dx, const float *dqkv, const tf_layer_weig
     linear_backward_input(dx, d, dqkv + 2 * d, 3 * d, y->v, N, d, d, true);
 }
 
+/* Weight gradients of the fused or separate Q/K/V projections (G in the weights' layout). */
+static void qkv_backward_weight(const tf_layer_weights *G, const float *x, const float *dqkv,
+                                int N, int d)
+{
+    if (G->q.layout == LIN_IN_OUT && G->q.ld == 3 * d && G->k.w == G->q.w + d &&
+        G->v.w == G->q.w + 2 * d && G->k_b == G->q_b + d) {
+        linear_backward_weight(mut(G->q.w), G->q, mut(G->q_b), x, d, dqkv, 3 * d, N, d, 3 * d);
+        return;
+    }
+    linear_backward_weight(mut(G->q.w), G->q, mut(G->q_b), x, d, dqkv, 3 * d, N, d, d);
+    linear_backward_weight(mut(G->k.w), G->k, mut(G->k_b), x, d, dqkv + d, 3 * d, N, d, d);
+    linear_backward_weight(mut(G->v.w), G->v, mut(G->v_b), x, d, dqkv + 2 * d, 3 * d, N, d, d);
+}
+
 static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
 {
     const model_config *c = &a->cfg;
@@ -370,22 +400,22 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
     const uint64_t seed = a->opt.seed;
     const float *attn_in = x;
     if (c->pre_ln) {
-        layernorm_forward(a->attn_in, s->ln1_mean, s->ln1_rstd, x, y->ln1_w, y->ln1_b, N, d, eps);
-        attn_in = a->attn_in;
+        layernorm_forward(s->attn_in, s->ln1_mean, s->ln1_rstd, x, y->ln1_w, y->ln1_b, N, d, eps);
+        attn_in = s->attn_in;
     }
     qkv_forward(s->qkv, attn_in, y, N, d);
-    attention_forward(a->att, s->A, a->attn_scratch, s->qkv, prefix_of(a, l), a->batch.mask,
+    attention_forward(s->att, s->A, a->attn_scratch, s->qkv, prefix_of(a, l), a->batch.mask,
                       shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
-    linear_forward(s->res_a, d, a->att, d, y->o, y->o_b, N, d, d, false);
+    linear_forward(s->res_a, d, s->att, d, y->o, y->o_b, N, d, d, false);
     dropout_forward(s->res_a, s->res_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
     residual_forward(s->res_a, s->res_a, x, N * d); /* x is not read after this line */
-    layernorm_forward(a->mlp_in, s->ln2_mean, s->ln2_rstd, s->res_a, y->ln2_w, y->ln2_b, N, d,
+    layernorm_forward(s->mlp_in, s->ln2_mean, s->ln2_rstd, s->res_a, y->ln2_w, y->ln2_b, N, d,
                       eps);
-    linear_forward(s->fc, f, a->mlp_in, d, y->fc, y->fc_b, N, d, f, false);
-    gelu_forward(a->gelu, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
-    linear_forward(s->res_m, d, a->gelu, f, y->proj, y->proj_b, N, f, d, false);
+    linear_forward(s->fc, f, s->mlp_in, d, y->fc, y->fc_b, N, d, f, false);
+    gelu_forward(s->gelu, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
+    linear_forward(s->res_m, d, s->gelu, f, y->proj, y->proj_b, N, f, d, false);
     dropout_forward(s->res_m, s->res_m, N * d, p, seed, site(a, l, SITE_MLP_OUT), 0);
-    residual_forward(s->res_m, s->res_m, c->pre_ln ? s->res_a : a->mlp_in, N * d);
+    residual_forward(s->res_m, s->res_m, c->pre_ln ? s->res_a : s->mlp_in, N * d);
     if (!c->pre_ln)
         layernorm_forward(s->out, s->ln3_mean, s->ln3_rstd, s->res_m, y->ln3_w, y->ln3_b, N, d,
                           eps);
@@ -497,7 +527,10 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
             a->lowest_tuned = l;
             break;
         }
-    a->save_from = opt->keep_all_layers ? 0 : opt->grad ? a->lowest_tuned : L;
+    if (opt->grads && (!opt->grad || !a->spec.weight_grads))
+        return fp_fail(err, FP_EINVAL,
+                       "forward: weight gradients need grad = true and an arena made for them");
+    a->save_from = opt->keep_all_layers || opt->grads ? 0 : opt->grad ? a->lowest_tuned : L;
     if (L - a->save_from > a->spec.saved_layers)
         return fp_fail(err, FP_ELIMIT,
                        "forward: %d layers must keep activations but the arena holds %d",
@@ -547,15 +580,25 @@ static void lm_head_backward(tf_acts_t *a)
     for (int r = 0; r < R; r++)
         crossentropy_backward(a->dlogits + (size_t)r * V, a->logits + (size_t)r * V, V,
                               a->row_target[r], 1.0f / (float)R);
+    const tf_weights *G = a->opt.grads;
+    const bool enc = c->arch == MODEL_ARCH_ROBERTA;
     lin_w dec = {w->wte, d, LIN_OUT_IN};
+    if (G) { /* tied decoder: its gradient lands in wte's */
+        lin_w gdec = {G->wte, d, LIN_OUT_IN};
+        linear_backward_weight(mut(G->wte), gdec, enc ? mut(G->head_bias) : NULL,
+                               enc ? a->t3 : a->h_rows, d, a->dlogits, V, R, d, V);
+    }
     linear_backward_input(a->dt3, d, a->dlogits, V, dec, R, d, V, false);
     const float *drows = a->dt3;
-    if (c->arch == MODEL_ARCH_ROBERTA) {
+    if (enc) {
         memset(a->dt2, 0, (size_t)R * d * sizeof(float));
-        layernorm_backward(a->dt2, NULL, NULL, a->dt3, a->t2, w->head_ln_w, a->t3_mean,
-                           a->t3_rstd, R, d);
+        layernorm_backward(a->dt2, G ? mut(G->head_ln_w) : NULL, G ? mut(G->head_ln_b) : NULL,
+                           a->dt3, a->t2, w->head_ln_w, a->t3_mean, a->t3_rstd, R, d);
         memset(a->dt1, 0, (size_t)R * d * sizeof(float));
         gelu_backward(a->dt1, a->dt2, a->t1, R * d, false);
+        if (G)
+            linear_backward_weight(mut(G->head_dense.w), G->head_dense, mut(G->head_dense_b),
+                                   a->h_rows, d, a->dt1, d, R, d, d);
         linear_backward_input(a->dt2, d, a->dt1, d, w->head_dense, R, d, d, false);
         drows = a->dt2;
     }
@@ -672,21 +715,29 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     const size_t nd = (size_t)N * d;
     const float p = a->opt.dropout;
     const uint64_t seed = a->opt.seed;
+    /* weight gradients (pretraining only): G is NULL in prompt tuning */
+    const tf_layer_weights *G = a->opt.grads ? &a->opt.grads->layers[l] : NULL;
 
     /* out = pre ? res_m : LN3(res_m) */
     const float *dres_m = dout;
     if (!c->pre_ln) {
         memset(a->dres_m, 0, nd * sizeof(float));
-        layernorm_backward(a->dres_m, NULL, NULL, dout, s->res_m, y->ln3_w, s->ln3_mean,
-                           s->ln3_rstd, N, d);
+        layernorm_backward(a->dres_m, G ? mut(G->ln3_w) : NULL, G ? mut(G->ln3_b) : NULL, dout,
+                           s->res_m, y->ln3_w, s->ln3_mean, s->ln3_rstd, N, d);
         dres_m = a->dres_m;
     }
     /* res_m = base + drop(gelu(fc) W2 + b2) */
     memset(a->dtmp, 0, nd * sizeof(float));
     dropout_backward(a->dtmp, dres_m, N * d, p, seed, site(a, l, SITE_MLP_OUT), 0);
+    if (G)
+        linear_backward_weight(mut(G->proj.w), G->proj, mut(G->proj_b), s->gelu, f, a->dtmp, d, N,
+                               f, d);
     linear_backward_input(a->dg, f, a->dtmp, d, y->proj, N, f, d, false);
     memset(a->dfc, 0, (size_t)N * f * sizeof(float));
     gelu_backward(a->dfc, a->dg, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
+    if (G)
+        linear_backward_weight(mut(G->fc.w), G->fc, mut(G->fc_b), s->mlp_in, d, a->dfc, f, N, d,
+                               f);
     linear_backward_input(a->dmlp_in, d, a->dfc, f, y->fc, N, d, f, false);
     if (!c->pre_ln) /* post-LN: the MLP residual starts from mlp_in */
         residual_forward(a->dmlp_in, a->dmlp_in, dres_m, N * d);
@@ -695,14 +746,16 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
         memcpy(a->dres_a, dres_m, nd * sizeof(float));
     else
         memset(a->dres_a, 0, nd * sizeof(float));
-    layernorm_backward(a->dres_a, NULL, NULL, a->dmlp_in, s->res_a, y->ln2_w, s->ln2_mean,
-                       s->ln2_rstd, N, d);
+    layernorm_backward(a->dres_a, G ? mut(G->ln2_w) : NULL, G ? mut(G->ln2_b) : NULL,
+                       a->dmlp_in, s->res_a, y->ln2_w, s->ln2_mean, s->ln2_rstd, N, d);
     /* res_a = x + drop(att Wo + bo) */
     memset(a->dtmp, 0, nd * sizeof(float));
     dropout_backward(a->dtmp, a->dres_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
+    if (G)
+        linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), s->att, d, a->dtmp, d, N, d, d);
     linear_backward_input(a->datt, d, a->dtmp, d, y->o, N, d, d, false);
     float *dqkv = NULL;
-    if (dx) {
+    if (dx || G) {
         dqkv = a->dqkv;
         memset(dqkv, 0, (size_t)N * 3 * d * sizeof(float));
     }
@@ -710,17 +763,47 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
                        prefix_of(a, l), shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
     a->backward_layers++;
     a->backward_lowest = l;
+    if (G)
+        qkv_backward_weight(G, c->pre_ln ? s->attn_in : x, dqkv, N, d);
     if (!dx)
         return;
     /* dx = dres_a + d(attn_in)/dx · dattn_in */
     qkv_backward_input(a->dattn_in, dqkv, y, N, d);
     memcpy(dx, a->dres_a, nd * sizeof(float));
     if (c->pre_ln) {
-        layernorm_backward(dx, NULL, NULL, a->dattn_in, x, y->ln1_w, s->ln1_mean, s->ln1_rstd, N,
-                           d);
+        layernorm_backward(dx, G ? mut(G->ln1_w) : NULL, G ? mut(G->ln1_b) : NULL, a->dattn_in, x,
+                           y->ln1_w, s->ln1_mean, s->ln1_rstd, N, d);
     } else {
         residual_forward(dx, dx, a->dattn_in, N * d);
     }
+}
+
+/* Weight gradients of the embeddings from demb = dL/d(block 0 input) (pretraining only).
+ * The embedding LayerNorm ran in place, so its input (the sum of the rows) is recomputed. */
+static void embeddings_backward(tf_acts_t *a, const float *demb)
+{
+    const model_config *c = &a->cfg;
+    const tf_weights *w = a->w, *G = a->opt.grads;
+    const int N = a->batch.B * a->batch.T, d = c->d_model;
+    const size_t nd = (size_t)N * d;
+    float *dsum = a->dres_a, *sum = a->dtmp; /* free at this point */
+    memset(dsum, 0, nd * sizeof(float));
+    if (c->arch == MODEL_ARCH_ROBERTA) {
+        memset(a->dmlp_in, 0, nd * sizeof(float));
+        dropout_backward(a->dmlp_in, demb, N * d, a->opt.dropout, a->opt.seed,
+                         site(a, c->n_layers, 0), 0);
+        embedding_forward(sum, a->batch.tokens, a->pos, w->wte, w->wpe, w->wtt, N, d);
+        layernorm_backward(dsum, mut(G->emb_ln_w), mut(G->emb_ln_b), a->dmlp_in, sum, w->emb_ln_w,
+                           a->emb_mean, a->emb_rstd, N, d);
+        float *restrict gtt = mut(G->wtt); /* row 0 of the token types */
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < d; i++)
+                gtt[i] += dsum[(size_t)n * d + i];
+    } else {
+        dropout_backward(dsum, demb, N * d, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0),
+                         0);
+    }
+    embedding_backward(mut(G->wte), mut(G->wpe), dsum, a->batch.tokens, a->pos, N, d);
 }
 
 fp_status tf_backward(tf_acts_t *a, fp_error *err)
@@ -732,7 +815,10 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
     const size_t nd = (size_t)N * d;
     a->backward_layers = 0;
     a->backward_lowest = L;
+    const tf_weights *G = a->opt.grads;
     const bool tune_prompt = a->lowest_tuned < L;
+    /* the lowest block backward visits: the lowest tuned one, or block 0 for weight gradients */
+    const int stop = G ? 0 : a->lowest_tuned;
     if (tune_prompt)
         zero_prefix_grads(a);
 
@@ -741,7 +827,7 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
         lm_head_backward(a);
     if (a->has_head)
         cls_head_backward(a);
-    if (!tune_prompt)
+    if (!tune_prompt && !G)
         return FP_OK;
 
     /* through ln_f (GPT-2) into the last block's output */
@@ -749,18 +835,20 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
     if (c->final_ln) {
         memset(dcur, 0, nd * sizeof(float));
         const float *xL = slot_of(a, L - 1)->out;
-        layernorm_backward(dcur, NULL, NULL, a->dhidden, xL, a->w->lnf_w, a->lnf_mean,
-                           a->lnf_rstd, N, d);
+        layernorm_backward(dcur, G ? mut(G->lnf_w) : NULL, G ? mut(G->lnf_b) : NULL, a->dhidden,
+                           xL, a->w->lnf_w, a->lnf_mean, a->lnf_rstd, N, d);
     } else {
         memcpy(dcur, a->dhidden, nd * sizeof(float));
     }
-    for (int l = L - 1; l >= a->lowest_tuned; l--) {
+    for (int l = L - 1; l >= stop; l--) {
         const float *x = l > 0 ? slot_of(a, l - 1)->out : a->emb;
-        layer_backward(a, l, x, dcur, l > a->lowest_tuned ? dnext : NULL);
+        layer_backward(a, l, x, dcur, l > stop || G ? dnext : NULL);
         float *t = dcur;
         dcur = dnext;
         dnext = t;
     }
+    if (G)
+        embeddings_backward(a, dcur);
     if (a->opt.prefix_dropout > 0.0f)
         prefix_dropout_backward(a);
     return FP_OK;

@@ -57,6 +57,10 @@ typedef struct tf_options {
     float dropout;        /* embeddings, attention probabilities, both residual branches */
     float prefix_dropout; /* on the prefix, per example */
     uint64_t seed;        /* dropout stream of this step */
+    tf_weights *grads;    /* pretraining only: non-NULL also ADDS every weight's gradient into
+                             these buffers (made by tf_weights_init_zero; the caller zeroes them
+                             between steps, so micro-batches accumulate). Needs grad = true and an
+                             arena with weight_grads. */
 } tf_options;
 
 /* Arena sizing. */
@@ -65,6 +69,8 @@ typedef struct tf_acts_spec {
     int saved_layers; /* how many top layers can keep activations (L - lowest trainable) */
     int max_lm_rows;  /* rows with a target per batch, at most */
     int max_classes;  /* 0 without a classification head */
+    bool weight_grads; /* keep the inputs of every weight product (full-weight training);
+                          needs saved_layers = L */
 } tf_acts_spec;
 
 typedef struct tf_acts tf_acts_t;

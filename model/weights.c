@@ -202,8 +202,39 @@ static fp_status start(tf_weights *w, const model_config *cfg, tf_tensor_spec **
     return FP_OK;
 }
 
+/* One allocation for every tensor of the table, filled by fill (NULL: zeros). */
+static fp_status init_block(tf_weights *w, const model_config *cfg, float std, uint64_t seed,
+                            bool random, fp_error *err);
+
 fp_status tf_weights_init_random(tf_weights *w, const model_config *cfg, float std,
                                  uint64_t seed, fp_error *err)
+{
+    return init_block(w, cfg, std, seed, true, err);
+}
+
+fp_status tf_weights_init_zero(tf_weights *w, const model_config *cfg, fp_error *err)
+{
+    return init_block(w, cfg, 0.0f, 0, false, err);
+}
+
+size_t tf_weights_numel(const model_config *cfg)
+{
+    tf_weights w = {0};
+    w.layers = calloc((size_t)cfg->n_layers, sizeof *w.layers);
+    size_t n = tf_weights_table(cfg, &w, NULL, 0), total = 0;
+    tf_tensor_spec *specs = calloc(n, sizeof *specs);
+    if (w.layers && specs) {
+        tf_weights_table(cfg, &w, specs, n);
+        for (size_t i = 0; i < n; i++)
+            total += specs[i].numel;
+    }
+    free(specs);
+    free(w.layers);
+    return total;
+}
+
+static fp_status init_block(tf_weights *w, const model_config *cfg, float std, uint64_t seed,
+                            bool random, fp_error *err)
 {
     tf_tensor_spec *specs;
     size_t n;
@@ -224,7 +255,8 @@ fp_status tf_weights_init_random(tf_weights *w, const model_config *cfg, float s
     float *p = w->block;
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < specs[i].numel; j++)
-            p[j] = (specs[i].is_norm_weight ? 1.0f : 0.0f) + std * (float)rng_normal(&r);
+            p[j] = random ? (specs[i].is_norm_weight ? 1.0f : 0.0f) + std * (float)rng_normal(&r)
+                          : 0.0f;
         assign(&specs[i], p, cfg->d_model);
         p += specs[i].numel;
     }

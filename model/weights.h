@@ -82,6 +82,13 @@ size_t tf_weights_table(const model_config *cfg, tf_weights *w, tf_tensor_spec *
 fp_status tf_weights_init_random(tf_weights *w, const model_config *cfg, float std,
                                  uint64_t seed, fp_error *err);
 
+/* Zeroed buffers in the same table layout as tf_weights_init_random, in one allocation: the
+ * gradients of full-weight training (tf_options.grads) and the flat view an optimizer steps
+ * (w->block, tf_weights_numel floats, in table order for both). */
+fp_status tf_weights_init_zero(tf_weights *w, const model_config *cfg, fp_error *err);
+/* Number of floats of all the tensors of cfg's table. */
+size_t tf_weights_numel(const model_config *cfg);
+
 /* Points w at the tensors of an open safetensors file (which must outlive w). Accepts the
  * optional "roberta." / "transformer." prefixes. Errors name the missing or misshapen tensor. */
 fp_status tf_weights_from_safetensors(tf_weights *w, const model_config *cfg,
