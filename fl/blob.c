@@ -28,7 +28,7 @@ void fl_blob_put_f64(fl_blob_writer *w, double x)
 void fl_blob_put_f32s(fl_blob_writer *w, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint32_t bits;
+        uint32_t bits = 0;
         memcpy(&bits, &x[i], sizeof bits);
         fl_blob_put_u32(w, bits);
     }
@@ -88,7 +88,7 @@ fp_status fl_blob_get_f32s(fl_blob_reader *r, float *x, size_t n, fp_error *err)
     if (n > (r->len - r->pos) / 4)
         return need(r, SIZE_MAX, err);
     for (size_t i = 0; i < n; i++) {
-        uint32_t bits;
+        uint32_t bits = 0;
         fl_blob_get_u32(r, &bits, err);
         memcpy(&x[i], &bits, sizeof bits);
     }
@@ -104,7 +104,7 @@ fp_status fl_blob_get_header(fl_blob_reader *r, const char magic[4], uint32_t ve
     if (memcmp(r->buf + r->pos, magic, 4) != 0)
         return fp_fail(err, FP_EFORMAT, "state blob: bad magic (want %.4s)", magic);
     r->pos += 4;
-    uint32_t v;
+    uint32_t v = 0;
     fl_blob_get_u32(r, &v, err);
     if (v != version)
         return fp_fail(err, FP_EVERSION, "state blob %.4s: version %u, this build reads %u",

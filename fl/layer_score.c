@@ -116,7 +116,7 @@ static int cmp_int(const void *a, const void *b)
 fp_status fl_layer_select(const double *S, int n_layers, double rho, int *layers, int *k,
                           fp_error *err)
 {
-    int kk;
+    int kk = 0;
     fp_status st = fl_layer_count(rho, n_layers, &kk, err);
     if (st)
         return st;

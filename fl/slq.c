@@ -99,7 +99,7 @@ fp_status fl_slq_run(fl_hvp_fn hvp, void *ctx, size_t n, int steps, int probes, 
     rng_t r;
     rng_derive(&r, seed, STREAM_SLQ, 0);
     for (int p = 0; p < probes && !st; p++) {
-        int size;
+        int size = 0;
         st = lanczos(hvp, ctx, n, steps, &r, basis, vin, hv, w, alpha, beta, &size, err);
         if (st)
             break;

@@ -63,7 +63,7 @@ fp_status fl_strategy_layers(const fl_strategy_desc *d, int n_layers, const doub
             return fp_fail(err, FP_EINVAL, "%s: layer scores are required", d->name);
         return fl_layer_select(S, n_layers, rho, layers, k, err);
     case FL_TRAVEL_RANDOM: {
-        int kk;
+        int kk = 0;
         fp_status st = fl_layer_count(rho, n_layers, &kk, err);
         if (!st)
             st = fl_layer_select_random(seed, n_layers, kk, layers, err);
