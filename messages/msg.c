@@ -112,8 +112,8 @@ fp_status msg_tensor_alloc(msg_tensor_t *t, uint32_t ndim, const uint32_t *shape
     return FP_OK;
 }
 
-fp_status msg_tensor_copy(msg_tensor_t *t, uint32_t ndim, const uint32_t *shape,
-                          const float *src, fp_error *err)
+fp_status msg_tensor_copy(msg_tensor_t *t, uint32_t ndim, const uint32_t *shape, const float *src,
+                          fp_error *err)
 {
     fp_status st = msg_tensor_alloc(t, ndim, shape, err);
     if (st)
@@ -143,16 +143,16 @@ static fp_status alloc_items(void **v, size_t n, size_t size, fp_error *err)
     return FP_OK;
 }
 
-#define DEFINE_ALLOC(fn, type, item)                                                              \
-    fp_status fn(type *a, uint32_t n, fp_error *err)                                            \
-    {                                                                                           \
-        void *v = a->v;                                                                         \
-        fp_status st = alloc_items(&v, n, sizeof(item), err);                                   \
-        if (st)                                                                                 \
-            return st;                                                                          \
-        a->v = v;                                                                               \
-        a->n = n;                                                                               \
-        return FP_OK;                                                                           \
+#define DEFINE_ALLOC(fn, type, item)                                                               \
+    fp_status fn(type *a, uint32_t n, fp_error *err)                                               \
+    {                                                                                              \
+        void *v = a->v;                                                                            \
+        fp_status st = alloc_items(&v, n, sizeof(item), err);                                      \
+        if (st)                                                                                    \
+            return st;                                                                             \
+        a->v = v;                                                                                  \
+        a->n = n;                                                                                  \
+        return FP_OK;                                                                              \
     }
 DEFINE_ALLOC(msg_u32s_alloc, msg_u32s_t, uint32_t)
 DEFINE_ALLOC(msg_u64s_alloc, msg_u64s_t, uint64_t)

@@ -41,22 +41,32 @@ static const char *printable(const char *s, size_t n, char out[32])
 static const char *kind_of(const msgpack_object *o)
 {
     switch (o->type) {
-    case MSGPACK_OBJECT_NIL: return "nil";
-    case MSGPACK_OBJECT_BOOLEAN: return "a boolean";
-    case MSGPACK_OBJECT_POSITIVE_INTEGER: return "an integer";
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER: return "a negative integer";
-    case MSGPACK_OBJECT_FLOAT32: case MSGPACK_OBJECT_FLOAT64: return "a float";
-    case MSGPACK_OBJECT_STR: return "a string";
-    case MSGPACK_OBJECT_ARRAY: return "an array";
-    case MSGPACK_OBJECT_MAP: return "a map";
-    case MSGPACK_OBJECT_BIN: return "a bin";
-    case MSGPACK_OBJECT_EXT: return "an ext";
+    case MSGPACK_OBJECT_NIL:
+        return "nil";
+    case MSGPACK_OBJECT_BOOLEAN:
+        return "a boolean";
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return "an integer";
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return "a negative integer";
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return "a float";
+    case MSGPACK_OBJECT_STR:
+        return "a string";
+    case MSGPACK_OBJECT_ARRAY:
+        return "an array";
+    case MSGPACK_OBJECT_MAP:
+        return "a map";
+    case MSGPACK_OBJECT_BIN:
+        return "a bin";
+    case MSGPACK_OBJECT_EXT:
+        return "an ext";
     }
     return "an unknown object";
 }
 
-static fp_status wrong_type(decoder *d, const char *path, const char *want,
-                            const msgpack_object *o)
+static fp_status wrong_type(decoder *d, const char *path, const char *want, const msgpack_object *o)
 {
     return fp_fail(d->err, FP_EFORMAT, "%s: expected %s, got %s", path, want, kind_of(o));
 }
@@ -97,8 +107,7 @@ static bool str_is(const msgpack_object *o, const char *s)
            memcmp(o->via.str.ptr, s, n) == 0;
 }
 
-static fp_status read_tensor(decoder *d, const msgpack_object *o, const char *path,
-                             msg_tensor_t *t)
+static fp_status read_tensor(decoder *d, const msgpack_object *o, const char *path, msg_tensor_t *t)
 {
     if (o->type != MSGPACK_OBJECT_MAP)
         return wrong_type(d, path, "a tensor map {shape, data}", o);
@@ -116,8 +125,7 @@ static fp_status read_tensor(decoder *d, const msgpack_object *o, const char *pa
         *slot = &kv->val;
     }
     if (!shape || !data)
-        return fp_fail(d->err, FP_EFORMAT, "%s: missing key '%s'", path,
-                       !shape ? "shape" : "data");
+        return fp_fail(d->err, FP_EFORMAT, "%s: missing key '%s'", path, !shape ? "shape" : "data");
     if (shape->type != MSGPACK_OBJECT_ARRAY)
         return wrong_type(d, path, "a shape array", shape);
     uint32_t ndim = shape->via.array.size;
@@ -204,8 +212,8 @@ static fp_status read_value(decoder *d, const field_t *f, const msgpack_object *
         if (o->type != MSGPACK_OBJECT_STR)
             return wrong_type(d, path, "an id string", o);
         if (o->via.str.size > MSG_ID_MAX || !msg_id_valid(o->via.str.ptr, o->via.str.size))
-            return fp_fail(d->err, FP_EFORMAT, "%s: not an id (up to %d of [A-Za-z0-9._:-])",
-                           path, MSG_ID_MAX);
+            return fp_fail(d->err, FP_EFORMAT, "%s: not an id (up to %d of [A-Za-z0-9._:-])", path,
+                           MSG_ID_MAX);
         memcpy(p, o->via.str.ptr, o->via.str.size);
         p[o->via.str.size] = 0;
         return FP_OK;
@@ -321,8 +329,7 @@ static fp_status read_fields(decoder *d, const field_t *fields, size_t n_fields,
                            printable(key->via.str.ptr, key->via.str.size, shown));
         }
         if (seen & (UINT64_C(1) << k))
-            return fp_fail(d->err, FP_EFORMAT, "%s: duplicate key '%s'", prefix,
-                           fields[k].key);
+            return fp_fail(d->err, FP_EFORMAT, "%s: duplicate key '%s'", prefix, fields[k].key);
         seen |= UINT64_C(1) << k;
         char path[MSG_PATH_CAP];
         msg_path(path, sizeof path, "%s.%s", prefix, fields[k].key);
@@ -359,8 +366,7 @@ static fp_status read_version_and_type(decoder *d, const msgpack_object *map, ms
         if (v->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
             return fp_fail(d->err, FP_EVERSION, "message: protocol version %llu, we speak %d",
                            (unsigned long long)v->via.u64, MSG_PROTOCOL_VERSION);
-        return fp_fail(d->err, FP_EVERSION, "message: 'v' is %s, not a version number",
-                       kind_of(v));
+        return fp_fail(d->err, FP_EVERSION, "message: 'v' is %s, not a version number", kind_of(v));
     }
     if (!t)
         return fp_fail(d->err, FP_EFORMAT, "message: missing key 'type'");
@@ -413,8 +419,7 @@ fp_status msg_decode(const uint8_t *buf, size_t len, const msg_limits *limits, m
                        lim.max_message_bytes);
     uint8_t c = buf[0];
     if (!((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf))
-        return fp_fail(err, FP_EFORMAT, "message: top level is not a map (first byte 0x%02x)",
-                       c);
+        return fp_fail(err, FP_EFORMAT, "message: top level is not a map (first byte 0x%02x)", c);
     fp_status st = msg_scan(buf, len, &lim, err);
     if (st)
         return st;
@@ -425,8 +430,7 @@ fp_status msg_decode(const uint8_t *buf, size_t len, const msg_limits *limits, m
     msgpack_unpack_return r = msgpack_unpack_next(&up, (const char *)buf, len, &off);
     if (r != MSGPACK_UNPACK_SUCCESS || off != len)
         st = fp_fail(err, r == MSGPACK_UNPACK_NOMEM_ERROR ? FP_ENOMEM : FP_EFORMAT,
-                     "message: msgpack-c refused it (code %d, %zu of %zu bytes)", (int)r, off,
-                     len);
+                     "message: msgpack-c refused it (code %d, %zu of %zu bytes)", (int)r, off, len);
     else
         st = decode_object(&d, &up.data, out);
     msgpack_unpacked_destroy(&up);

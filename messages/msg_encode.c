@@ -165,8 +165,8 @@ static fp_status check_wire_sizes(const msg_t *m, const schema_t *s, fp_error *e
         else if (f->kind == FK_TEXT && *(char *const *)p)
             bytes = strlen(*(char *const *)p);
         if (bytes > UINT32_MAX)
-            return fp_fail(err, FP_ELIMIT, "%s.%s: %zu bytes do not fit a MessagePack bin",
-                           s->name, f->key, bytes);
+            return fp_fail(err, FP_ELIMIT, "%s.%s: %zu bytes do not fit a MessagePack bin", s->name,
+                           f->key, bytes);
     }
     return FP_OK;
 }

@@ -125,8 +125,8 @@ static fp_status validate_tensor(const field_t *f, const msg_tensor_t *t, const 
 }
 
 /* Arrays of numbers: length within limits and, for doubles, every value finite. */
-static fp_status validate_array(const field_t *f, const void *v, uint32_t n,
-                                const msg_limits *lim, const char *path, fp_error *err)
+static fp_status validate_array(const field_t *f, const void *v, uint32_t n, const msg_limits *lim,
+                                const char *path, fp_error *err)
 {
     if (n > lim->max_array)
         return fp_fail(err, FP_ELIMIT, "%s: %u items, at most %zu", path, n, lim->max_array);
@@ -206,14 +206,14 @@ fp_status msg_field_validate(const field_t *f, const void *base, const msg_limit
     case FK_TENSOR:
         return validate_tensor(f, (const msg_tensor_t *)p, lim, path, err);
     case FK_U32S:
-        return validate_array(f, ((const msg_u32s_t *)p)->v, ((const msg_u32s_t *)p)->n, lim,
-                              path, err);
+        return validate_array(f, ((const msg_u32s_t *)p)->v, ((const msg_u32s_t *)p)->n, lim, path,
+                              err);
     case FK_U64S:
-        return validate_array(f, ((const msg_u64s_t *)p)->v, ((const msg_u64s_t *)p)->n, lim,
-                              path, err);
+        return validate_array(f, ((const msg_u64s_t *)p)->v, ((const msg_u64s_t *)p)->n, lim, path,
+                              err);
     case FK_F64S:
-        return validate_array(f, ((const msg_f64s_t *)p)->v, ((const msg_f64s_t *)p)->n, lim,
-                              path, err);
+        return validate_array(f, ((const msg_f64s_t *)p)->v, ((const msg_f64s_t *)p)->n, lim, path,
+                              err);
     case FK_BLOB: {
         const msg_blob_t *b = (const msg_blob_t *)p;
         if (b->n > lim->max_message_bytes)

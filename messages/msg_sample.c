@@ -215,8 +215,7 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
         if (full)
             st = msg_set_id(m->error.peer, "client-17", err);
         if (!st && full)
-            st = msg_set_text(&m->error.text, "TRAIN.rows.data: 12 bytes, the shape needs 16",
-                              err);
+            st = msg_set_text(&m->error.text, "TRAIN.rows.data: 12 bytes, the shape needs 16", err);
         return st;
     default:
         return fp_fail(err, FP_EINVAL, "msg_sample: no sample for type %d", (int)m->type);

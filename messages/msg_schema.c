@@ -33,14 +33,19 @@ static const char *const TYPE_NAMES[MSG_TYPE_COUNT] = {
 };
 
 static const char *const ROLE_NAMES[MSG_ROLE_COUNT] = {
-    [MSG_ROLE_ANY] = "any",         [MSG_ROLE_BROKER] = "broker",
-    [MSG_ROLE_COORDINATOR] = "coordinator", [MSG_ROLE_CLIENT] = "client",
-    [MSG_ROLE_EVALUATOR] = "evaluator", [MSG_ROLE_STORE] = "store",
+    [MSG_ROLE_ANY] = "any",
+    [MSG_ROLE_BROKER] = "broker",
+    [MSG_ROLE_COORDINATOR] = "coordinator",
+    [MSG_ROLE_CLIENT] = "client",
+    [MSG_ROLE_EVALUATOR] = "evaluator",
+    [MSG_ROLE_STORE] = "store",
     [MSG_ROLE_LAUNCHER] = "launcher",
 };
 
 static const char *const CLIENT_STATUS_NAMES[MSG_CLIENT_STATUS_COUNT] = {
-    [MSG_CLIENT_OK] = "ok", [MSG_CLIENT_DROPPED] = "dropped", [MSG_CLIENT_LATE] = "late",
+    [MSG_CLIENT_OK] = "ok",
+    [MSG_CLIENT_DROPPED] = "dropped",
+    [MSG_CLIENT_LATE] = "late",
     [MSG_CLIENT_ERROR] = "error",
 };
 
@@ -84,12 +89,30 @@ const char *msg_run_status_name(msg_run_status status)
 }
 
 /* Adapters to one signature for the FK_ENUM tables. */
-static const char *type_name_int(int v) { return msg_type_name((msg_type)v); }
-static const char *role_name_int(int v) { return msg_role_name((msg_role)v); }
-static const char *client_status_int(int v) { return msg_client_status_name(v); }
-static const char *round_status_int(int v) { return msg_round_status_name(v); }
-static const char *run_status_int(int v) { return msg_run_status_name(v); }
-static const char *fp_status_int(int v) { return fp_status_name((fp_status)v); }
+static const char *type_name_int(int v)
+{
+    return msg_type_name((msg_type)v);
+}
+static const char *role_name_int(int v)
+{
+    return msg_role_name((msg_role)v);
+}
+static const char *client_status_int(int v)
+{
+    return msg_client_status_name(v);
+}
+static const char *round_status_int(int v)
+{
+    return msg_round_status_name(v);
+}
+static const char *run_status_int(int v)
+{
+    return msg_run_status_name(v);
+}
+static const char *fp_status_int(int v)
+{
+    return fp_status_name((fp_status)v);
+}
 
 _Static_assert(sizeof(msg_type) == sizeof(int) && sizeof(msg_role) == sizeof(int) &&
                    sizeof(fp_status) == sizeof(int) && sizeof(msg_client_status) == sizeof(int),
@@ -98,11 +121,19 @@ _Static_assert(sizeof(msg_type) == sizeof(int) && sizeof(msg_role) == sizeof(int
 /* ---- field tables ---- */
 
 #define MOFF(member) offsetof(msg_t, member)
-#define SCALAR(k, kind_, member) {.key = k, .kind = kind_, .off = MOFF(member)}
-#define FLAGGED(k, kind_, member, fl) {.key = k, .kind = kind_, .off = MOFF(member), .flags = fl}
-#define ENUM(k, member, fn, lo, count)                                                          \
-    {.key = k, .kind = FK_ENUM, .off = MOFF(member), .enum_name = fn, .enum_min = lo,           \
-     .enum_count = count}
+#define SCALAR(k, kind_, member)                                                                   \
+    {                                                                                              \
+        .key = k, .kind = kind_, .off = MOFF(member)                                               \
+    }
+#define FLAGGED(k, kind_, member, fl)                                                              \
+    {                                                                                              \
+        .key = k, .kind = kind_, .off = MOFF(member), .flags = fl                                  \
+    }
+#define ENUM(k, member, fn, lo, count)                                                             \
+    {                                                                                              \
+        .key = k, .kind = FK_ENUM, .off = MOFF(member), .enum_name = fn, .enum_min = lo,           \
+        .enum_count = count                                                                        \
+    }
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 const field_t MSG_HEADER_FIELDS[3] = {
@@ -135,13 +166,17 @@ static const field_t DIRECTORY_REQUEST_FIELDS[] = {
 #define POFF(member) offsetof(msg_peer_t, member)
 static const field_t PEER_FIELDS[] = {
     {.key = "id", .kind = FK_ID, .off = POFF(id), .flags = FF_NONEMPTY},
-    {.key = "role", .kind = FK_ENUM, .off = POFF(role), .enum_name = role_name_int,
-     .enum_min = MSG_ROLE_BROKER, .enum_count = MSG_ROLE_COUNT},
+    {.key = "role",
+     .kind = FK_ENUM,
+     .off = POFF(role),
+     .enum_name = role_name_int,
+     .enum_min = MSG_ROLE_BROKER,
+     .enum_count = MSG_ROLE_COUNT},
     {.key = "index", .kind = FK_U32, .off = POFF(index)},
     {.key = "idle_ms", .kind = FK_U64, .off = POFF(idle_ms)},
 };
-static const schema_t PEER_SCHEMA = {"peer", PEER_FIELDS, COUNT(PEER_FIELDS),
-                                     sizeof(msg_peer_t), NULL};
+static const schema_t PEER_SCHEMA = {"peer", PEER_FIELDS, COUNT(PEER_FIELDS), sizeof(msg_peer_t),
+                                     NULL};
 
 static const field_t DIRECTORY_FIELDS[] = {
     {.key = "peers", .kind = FK_RECORDS, .off = MOFF(directory.peers), .sub = &PEER_SCHEMA},
@@ -216,16 +251,19 @@ static const field_t RUN_FIELDS[] = {
 #define COFF(member) offsetof(msg_client_row_t, member)
 static const field_t CLIENT_ROW_FIELDS[] = {
     {.key = "client", .kind = FK_ID, .off = COFF(client), .flags = FF_NONEMPTY},
-    {.key = "status", .kind = FK_ENUM, .off = COFF(status), .enum_name = client_status_int,
-     .enum_min = 0, .enum_count = MSG_CLIENT_STATUS_COUNT},
+    {.key = "status",
+     .kind = FK_ENUM,
+     .off = COFF(status),
+     .enum_name = client_status_int,
+     .enum_min = 0,
+     .enum_count = MSG_CLIENT_STATUS_COUNT},
     {.key = "n", .kind = FK_U64, .off = COFF(n)},
     {.key = "steps", .kind = FK_U32, .off = COFF(steps)},
     {.key = "loss", .kind = FK_F64, .off = COFF(loss)},
     {.key = "ms", .kind = FK_U64, .off = COFF(ms)},
 };
-static const schema_t CLIENT_ROW_SCHEMA = {"client row", CLIENT_ROW_FIELDS,
-                                           COUNT(CLIENT_ROW_FIELDS), sizeof(msg_client_row_t),
-                                           NULL};
+static const schema_t CLIENT_ROW_SCHEMA = {
+    "client row", CLIENT_ROW_FIELDS, COUNT(CLIENT_ROW_FIELDS), sizeof(msg_client_row_t), NULL};
 
 static const field_t SAVE_FIELDS[] = {
     ENUM("status", save.status, round_status_int, 0, MSG_ROUND_STATUS_COUNT),
@@ -324,8 +362,8 @@ static fp_status check_selection(const msg_t *m, fp_error *err)
         return fp_fail(err, FP_EFORMAT, "SELECTION.layers: layer %u >= num_layers %u",
                        s->layers.v[s->layers.n - 1], s->num_layers);
     if (s->scores.n > s->num_layers)
-        return fp_fail(err, FP_EFORMAT, "SELECTION.scores: %u scores for %u layers",
-                       s->scores.n, s->num_layers);
+        return fp_fail(err, FP_EFORMAT, "SELECTION.scores: %u scores for %u layers", s->scores.n,
+                       s->num_layers);
     return FP_OK;
 }
 
@@ -392,8 +430,8 @@ static fp_status check_save(const msg_t *m, fp_error *err)
     const msg_save_t *s = &m->save;
     if ((uint64_t)s->completed + s->dropped + s->late > s->sampled)
         return fp_fail(err, FP_EFORMAT,
-                       "SAVE: completed %u + dropped %u + late %u exceed sampled %u",
-                       s->completed, s->dropped, s->late, s->sampled);
+                       "SAVE: completed %u + dropped %u + late %u exceed sampled %u", s->completed,
+                       s->dropped, s->late, s->sampled);
     return FP_OK;
 }
 
@@ -409,15 +447,18 @@ static fp_status check_saved(const msg_t *m, fp_error *err)
 static fp_status check_state(const msg_t *m, fp_error *err)
 {
     const msg_state_t *s = &m->state;
-    if (!s->found && (s->layers.n || s->rows.ndim || s->server_state.n ||
-                      s->client_state.n || s->rng[0] || s->rng[1] || s->rng[2] || s->rng[3]))
+    if (!s->found && (s->layers.n || s->rows.ndim || s->server_state.n || s->client_state.n ||
+                      s->rng[0] || s->rng[1] || s->rng[2] || s->rng[3]))
         return fp_fail(err, FP_EFORMAT, "STATE: found is false but state is present");
     return FP_OK;
 }
 
 /* ---- the type table ---- */
 
-#define BODY(name, fields, check) {name, fields, COUNT(fields), 0, check}
+#define BODY(name, fields, check)                                                                  \
+    {                                                                                              \
+        name, fields, COUNT(fields), 0, check                                                      \
+    }
 
 static const schema_t SCHEMAS[MSG_TYPE_COUNT] = {
     [MSG_HELLO] = BODY("HELLO", HELLO_FIELDS, NULL),
@@ -453,9 +494,18 @@ const schema_t *msg_schema_of(msg_type type)
 bool msg_type_has_round(msg_type type)
 {
     switch (type) {
-    case MSG_SCORE_REQUEST: case MSG_SCORE_REPLY: case MSG_SELECTION: case MSG_TRAIN:
-    case MSG_UPDATE: case MSG_EVAL_REQUEST: case MSG_EVAL_REPLY: case MSG_SAVE:
-    case MSG_SAVE_CLIENT: case MSG_SAVED: case MSG_STATE: case MSG_ERROR:
+    case MSG_SCORE_REQUEST:
+    case MSG_SCORE_REPLY:
+    case MSG_SELECTION:
+    case MSG_TRAIN:
+    case MSG_UPDATE:
+    case MSG_EVAL_REQUEST:
+    case MSG_EVAL_REPLY:
+    case MSG_SAVE:
+    case MSG_SAVE_CLIENT:
+    case MSG_SAVED:
+    case MSG_STATE:
+    case MSG_ERROR:
         return true;
     default:
         return false;

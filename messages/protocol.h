@@ -34,27 +34,27 @@
 #define MSG_MAX_DEPTH 8
 
 typedef enum msg_type {
-    MSG_NONE = 0,       /* not a message; ERROR.answers when the bad input had no type */
-    MSG_HELLO,          /* actor -> broker: register with role and id */
-    MSG_WELCOME,        /* broker -> actor: heartbeat interval and liveness */
-    MSG_HEARTBEAT,      /* both ways: I am alive */
-    MSG_BYE,            /* actor -> broker (or broker -> actor): leaving, forget me */
+    MSG_NONE = 0,          /* not a message; ERROR.answers when the bad input had no type */
+    MSG_HELLO,             /* actor -> broker: register with role and id */
+    MSG_WELCOME,           /* broker -> actor: heartbeat interval and liveness */
+    MSG_HEARTBEAT,         /* both ways: I am alive */
+    MSG_BYE,               /* actor -> broker (or broker -> actor): leaving, forget me */
     MSG_DIRECTORY_REQUEST, /* actor -> broker: which actors are alive? */
-    MSG_DIRECTORY,      /* broker -> actor: the live actors */
-    MSG_SCORE_REQUEST,  /* evaluator -> client: compute layer statistics (FEDPEPTAO.md §2) */
-    MSG_SCORE_REPLY,    /* client -> evaluator: s_l for l = 0..L-2 and n_k */
-    MSG_SELECTION,      /* evaluator -> coordinator (and store): the chosen layers */
-    MSG_TRAIN,          /* coordinator -> client: one local round */
-    MSG_UPDATE,         /* client -> coordinator: the trained rows and statistics */
-    MSG_EVAL_REQUEST,   /* coordinator/evaluator -> client: evaluate the global rows */
-    MSG_EVAL_REPLY,     /* client -> requester: loss and confusion matrix on its shard */
-    MSG_RUN,            /* coordinator -> store: create or update the run row */
-    MSG_SAVE,           /* coordinator -> store: one completed round, as one transaction */
-    MSG_SAVE_CLIENT,    /* client -> store: its private state (prompt, Adam) */
-    MSG_SAVED,          /* store -> sender: the RUN/SAVE/SAVE_CLIENT/SELECTION is committed */
-    MSG_LOAD,           /* coordinator or client -> store: give me my latest state */
-    MSG_STATE,          /* store -> requester: that state, or found = false */
-    MSG_ERROR,          /* anyone -> sender of a bad or failed request */
+    MSG_DIRECTORY,         /* broker -> actor: the live actors */
+    MSG_SCORE_REQUEST,     /* evaluator -> client: compute layer statistics (FEDPEPTAO.md §2) */
+    MSG_SCORE_REPLY,       /* client -> evaluator: s_l for l = 0..L-2 and n_k */
+    MSG_SELECTION,         /* evaluator -> coordinator (and store): the chosen layers */
+    MSG_TRAIN,             /* coordinator -> client: one local round */
+    MSG_UPDATE,            /* client -> coordinator: the trained rows and statistics */
+    MSG_EVAL_REQUEST,      /* coordinator/evaluator -> client: evaluate the global rows */
+    MSG_EVAL_REPLY,        /* client -> requester: loss and confusion matrix on its shard */
+    MSG_RUN,               /* coordinator -> store: create or update the run row */
+    MSG_SAVE,              /* coordinator -> store: one completed round, as one transaction */
+    MSG_SAVE_CLIENT,       /* client -> store: its private state (prompt, Adam) */
+    MSG_SAVED,             /* store -> sender: the RUN/SAVE/SAVE_CLIENT/SELECTION is committed */
+    MSG_LOAD,              /* coordinator or client -> store: give me my latest state */
+    MSG_STATE,             /* store -> requester: that state, or found = false */
+    MSG_ERROR,             /* anyone -> sender of a bad or failed request */
     MSG_TYPE_COUNT
 } msg_type;
 
@@ -151,9 +151,9 @@ typedef struct msg_client_rows {
 /* ---- bodies: one struct per type; keys in quotes. "opt" fields may be absent (= empty). ---- */
 
 typedef struct msg_hello {
-    msg_role role;           /* "role": not ANY */
-    uint32_t index;          /* "index": client index K; 0 for other roles */
-    uint32_t pid;            /* "pid": process id, for the launcher and the logs */
+    msg_role role;             /* "role": not ANY */
+    uint32_t index;            /* "index": client index K; 0 for other roles */
+    uint32_t pid;              /* "pid": process id, for the launcher and the logs */
     char software[MSG_ID_CAP]; /* "software": FEDPEP_VERSION of the sender */
 } msg_hello_t;
 
@@ -193,18 +193,18 @@ typedef struct msg_selection {
 } msg_selection_t;
 
 typedef struct msg_train {
-    msg_u32s_t layers;     /* "layers": the selected set S, strictly increasing, non-empty */
-    msg_tensor_t rows;     /* "rows": w_t = E[:, S], e.g. [P][|S|][2][d] */
-    msg_tensor_t control;  /* "control" opt: server control variate c (scaffold), rows' shape */
-    uint32_t deadline_ms;  /* "deadline_ms" > 0: time budget after receipt (clocks differ) */
-    uint32_t epochs;       /* "epochs": local epochs */
-    uint32_t max_steps;    /* "max_steps": cap on local steps, 0 = none; epochs or cap > 0 */
-    uint32_t batch;        /* "batch" >= 1 */
-    double lr;             /* "lr" >= 0: base client learning rate */
-    uint64_t lr_step;      /* "lr_step": position in the linear decay schedule */
-    uint64_t lr_total;     /* "lr_total": its length (0 = constant lr); lr_step <= lr_total */
-    double prox_mu;        /* "prox_mu" >= 0: FedProx coefficient, 0 = off */
-    uint64_t seed;         /* "seed": this client's shuffle/dropout stream for this round */
+    msg_u32s_t layers;    /* "layers": the selected set S, strictly increasing, non-empty */
+    msg_tensor_t rows;    /* "rows": w_t = E[:, S], e.g. [P][|S|][2][d] */
+    msg_tensor_t control; /* "control" opt: server control variate c (scaffold), rows' shape */
+    uint32_t deadline_ms; /* "deadline_ms" > 0: time budget after receipt (clocks differ) */
+    uint32_t epochs;      /* "epochs": local epochs */
+    uint32_t max_steps;   /* "max_steps": cap on local steps, 0 = none; epochs or cap > 0 */
+    uint32_t batch;       /* "batch" >= 1 */
+    double lr;            /* "lr" >= 0: base client learning rate */
+    uint64_t lr_step;     /* "lr_step": position in the linear decay schedule */
+    uint64_t lr_total;    /* "lr_total": its length (0 = constant lr); lr_step <= lr_total */
+    double prox_mu;       /* "prox_mu" >= 0: FedProx coefficient, 0 = off */
+    uint64_t seed;        /* "seed": this client's shuffle/dropout stream for this round */
 } msg_train_t;
 
 typedef struct msg_update {
@@ -232,34 +232,34 @@ typedef struct msg_eval_reply {
 } msg_eval_reply_t;
 
 typedef struct msg_run {
-    msg_run_status status; /* "status" */
-    char *config;          /* "config" opt: the full configuration text */
+    msg_run_status status;     /* "status" */
+    char *config;              /* "config" opt: the full configuration text */
     char model[MSG_ID_CAP];    /* "model" */
     char task[MSG_ID_CAP];     /* "task" */
     char strategy[MSG_ID_CAP]; /* "strategy" */
-    uint64_t seed;         /* "seed" */
-    uint32_t clients;      /* "clients": N */
-    uint32_t rounds;       /* "rounds": planned */
+    uint64_t seed;             /* "seed" */
+    uint32_t clients;          /* "clients": N */
+    uint32_t rounds;           /* "rounds": planned */
 } msg_run_t;
 
 /* One completed round: the rounds row, its client_rounds rows and the checkpoint. */
 typedef struct msg_save {
-    msg_round_status status;    /* "status" */
-    uint32_t sampled;           /* "sampled" */
-    uint32_t completed;         /* "completed"; completed + dropped + late <= sampled */
-    uint32_t dropped;           /* "dropped" */
-    uint32_t late;              /* "late" */
-    double train_loss;          /* "train_loss": n_k-weighted mean of the updates' losses */
-    bool evaluated;             /* "evaluated": whether eval_metric means anything */
-    double eval_metric;         /* "eval_metric" */
-    uint64_t bytes_down;        /* "bytes_down": TRAIN bytes sent this round */
-    uint64_t bytes_up;          /* "bytes_up": UPDATE bytes received */
-    uint64_t wall_ms;           /* "wall_ms": round wall time */
-    uint64_t slowest_ms;        /* "slowest_ms": slowest completed client */
-    msg_client_rows_t clients;  /* "clients": one row per sampled client */
-    msg_tensor_t rows;          /* "rows": w_{t+1}, the global rows after this round */
-    msg_blob_t server_state;    /* "server_state" opt: opaque (momentum, control variates...) */
-    uint64_t rng[4];            /* "rng": the coordinator's rng_t state after this round */
+    msg_round_status status;   /* "status" */
+    uint32_t sampled;          /* "sampled" */
+    uint32_t completed;        /* "completed"; completed + dropped + late <= sampled */
+    uint32_t dropped;          /* "dropped" */
+    uint32_t late;             /* "late" */
+    double train_loss;         /* "train_loss": n_k-weighted mean of the updates' losses */
+    bool evaluated;            /* "evaluated": whether eval_metric means anything */
+    double eval_metric;        /* "eval_metric" */
+    uint64_t bytes_down;       /* "bytes_down": TRAIN bytes sent this round */
+    uint64_t bytes_up;         /* "bytes_up": UPDATE bytes received */
+    uint64_t wall_ms;          /* "wall_ms": round wall time */
+    uint64_t slowest_ms;       /* "slowest_ms": slowest completed client */
+    msg_client_rows_t clients; /* "clients": one row per sampled client */
+    msg_tensor_t rows;         /* "rows": w_{t+1}, the global rows after this round */
+    msg_blob_t server_state;   /* "server_state" opt: opaque (momentum, control variates...) */
+    uint64_t rng[4];           /* "rng": the coordinator's rng_t state after this round */
 } msg_save_t;
 
 typedef struct msg_save_client {
@@ -277,19 +277,19 @@ typedef struct msg_load {
 /* round (header) is the last committed round. found = false: nothing stored yet, and every
  * optional field is absent. */
 typedef struct msg_state {
-    bool found;               /* "found" */
-    msg_u32s_t layers;        /* "layers" opt: the selected set S */
-    msg_tensor_t rows;        /* "rows" opt: global rows */
-    msg_blob_t server_state;  /* "server_state" opt */
-    msg_blob_t client_state;  /* "client_state" opt: for a client's LOAD */
-    uint64_t rng[4];          /* "rng": all zero when not found */
+    bool found;              /* "found" */
+    msg_u32s_t layers;       /* "layers" opt: the selected set S */
+    msg_tensor_t rows;       /* "rows" opt: global rows */
+    msg_blob_t server_state; /* "server_state" opt */
+    msg_blob_t client_state; /* "client_state" opt: for a client's LOAD */
+    uint64_t rng[4];         /* "rng": all zero when not found */
 } msg_state_t;
 
 typedef struct msg_error {
-    fp_status code;       /* "code": the status name, e.g. "EFORMAT"; never OK */
-    msg_type answers;     /* "answers": type of the message refused, NONE if unknown */
+    fp_status code;        /* "code": the status name, e.g. "EFORMAT"; never OK */
+    msg_type answers;      /* "answers": type of the message refused, NONE if unknown */
     char peer[MSG_ID_CAP]; /* "peer" opt: the actor concerned (e.g. an unreachable client) */
-    char *text;           /* "text" opt: the readable reason */
+    char *text;            /* "text" opt: the readable reason */
 } msg_error_t;
 
 /* A message: header and the body of its type. round is on the wire only for the types where
@@ -361,8 +361,8 @@ void msg_destroy(msg_t **self_p);
  * FP_EINVAL for ndim outside 1..MSG_TENSOR_MAX_DIMS or a zero dim, FP_ENOMEM. */
 fp_status msg_tensor_alloc(msg_tensor_t *t, uint32_t ndim, const uint32_t *shape, fp_error *err);
 /* Same, then copies count floats from src (count must equal the product of shape). */
-fp_status msg_tensor_copy(msg_tensor_t *t, uint32_t ndim, const uint32_t *shape,
-                          const float *src, fp_error *err);
+fp_status msg_tensor_copy(msg_tensor_t *t, uint32_t ndim, const uint32_t *shape, const float *src,
+                          fp_error *err);
 /* Elements of t (0 if absent). */
 size_t msg_tensor_count(const msg_tensor_t *t);
 void msg_tensor_free(msg_tensor_t *t);

@@ -41,8 +41,7 @@ static void every_type_round_trips(void **state)
             encode_ok(&a, &buf, &len);
             decode_ok(buf, len, &b);
             if (!msg_equal(&a, &b))
-                fail_msg("%s (full=%d) changed in a round trip", msg_type_name((msg_type)t),
-                         full);
+                fail_msg("%s (full=%d) changed in a round trip", msg_type_name((msg_type)t), full);
             /* Canonical: re-encoding what we decoded gives the same bytes. */
             encode_ok(&b, &buf2, &len2);
             assert_int_equal(len, len2);
@@ -95,16 +94,25 @@ static bool perturb(const field_t *f, void *base)
 {
     char *p = (char *)base + f->off;
     switch (f->kind) {
-    case FK_U32: (*(uint32_t *)p)++; return true;
-    case FK_U64: (*(uint64_t *)p)++; return true;
-    case FK_F64: *(double *)p += 1.0; return true;
-    case FK_BOOL: *(bool *)p = !*(bool *)p; return true;
+    case FK_U32:
+        (*(uint32_t *)p)++;
+        return true;
+    case FK_U64:
+        (*(uint64_t *)p)++;
+        return true;
+    case FK_F64:
+        *(double *)p += 1.0;
+        return true;
+    case FK_BOOL:
+        *(bool *)p = !*(bool *)p;
+        return true;
     case FK_ID:
         if (!p[0])
             p[1] = 0;
         p[0] = p[0] == 'z' ? 'y' : 'z';
         return true;
-    case FK_TEXT: return msg_set_text((char **)p, "something else", NULL) == FP_OK;
+    case FK_TEXT:
+        return msg_set_text((char **)p, "something else", NULL) == FP_OK;
     case FK_ENUM: {
         int v;
         memcpy(&v, p, sizeof v);
@@ -135,7 +143,9 @@ static bool perturb(const field_t *f, void *base)
         msg_blob_t *b = (msg_blob_t *)p;
         return b->n ? (b->data[b->n - 1] ^= 1, true) : false;
     }
-    case FK_RNG: ((uint64_t *)p)[3] ^= 1; return true;
+    case FK_RNG:
+        ((uint64_t *)p)[3] ^= 1;
+        return true;
     case FK_RECORDS: {
         char *v;
         uint32_t n;
@@ -200,25 +210,34 @@ static void independent_packer_update_decodes(void **state)
     msgpack_pack_map(&pk, 2);
     KEY("data");
     /* little-endian float32: 1.0, -2.5, 0.5, 3.0, 0, 1e-3 */
-    const uint8_t le[24] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x20, 0xc0,
-                            0x00, 0x00, 0x00, 0x3f, 0x00, 0x00, 0x40, 0x40,
-                            0x00, 0x00, 0x00, 0x00, 0x6f, 0x12, 0x83, 0x3a};
+    const uint8_t le[24] = {0x00, 0x00, 0x80, 0x3f, 0x00, 0x00, 0x20, 0xc0, 0x00, 0x00, 0x00, 0x3f,
+                            0x00, 0x00, 0x40, 0x40, 0x00, 0x00, 0x00, 0x00, 0x6f, 0x12, 0x83, 0x3a};
     msgpack_pack_bin(&pk, sizeof le);
     msgpack_pack_bin_body(&pk, le, sizeof le);
     KEY("shape");
     msgpack_pack_array(&pk, 2);
     msgpack_pack_uint8(&pk, 2);
     msgpack_pack_uint16(&pk, 3);
-    KEY("type"); KEY("UPDATE");
-    KEY("from"); KEY("client-3");
-    KEY("round"); msgpack_pack_uint64(&pk, 41);
-    KEY("run"); KEY("r1");
-    KEY("n"); msgpack_pack_uint32(&pk, 731);
-    KEY("steps"); msgpack_pack_uint8(&pk, 184);
-    KEY("loss"); msgpack_pack_float(&pk, 0.25f);
-    KEY("compute_ms"); msgpack_pack_uint16(&pk, 5000);
-    KEY("wall_ms"); msgpack_pack_uint64(&pk, 5100);
-    KEY("v"); msgpack_pack_uint8(&pk, MSG_PROTOCOL_VERSION);
+    KEY("type");
+    KEY("UPDATE");
+    KEY("from");
+    KEY("client-3");
+    KEY("round");
+    msgpack_pack_uint64(&pk, 41);
+    KEY("run");
+    KEY("r1");
+    KEY("n");
+    msgpack_pack_uint32(&pk, 731);
+    KEY("steps");
+    msgpack_pack_uint8(&pk, 184);
+    KEY("loss");
+    msgpack_pack_float(&pk, 0.25f);
+    KEY("compute_ms");
+    msgpack_pack_uint16(&pk, 5000);
+    KEY("wall_ms");
+    msgpack_pack_uint64(&pk, 5100);
+    KEY("v");
+    msgpack_pack_uint8(&pk, MSG_PROTOCOL_VERSION);
     KEY("control_delta");
     msgpack_pack_map(&pk, 2);
     KEY("shape");
