@@ -347,7 +347,9 @@ static fp_status configure_writer(store_db_t *db, fp_error *err)
         return db_fail(db, rc, "switching to WAL", err);
     if (!wal)
         return fp_fail(err, FP_EDB, "%s: could not switch to WAL mode", db->path);
-    return exec(db, "PRAGMA synchronous = FULL", err);
+    /* After a checkpoint of a big round, shrink the WAL file back instead of keeping its
+     * high-water mark (a checkpoint blob can be hundreds of MB). */
+    return exec(db, "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 67108864", err);
 }
 
 static fp_status verify(store_db_t *db, fp_error *err)

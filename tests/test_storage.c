@@ -45,8 +45,15 @@ static void open_sets_up_the_file(void **state)
     assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
     sqlite3_close(raw);
-    /* Reopening an existing file needs no CREATE. */
+    /* Reopening an existing file needs no CREATE; a reader opens it with no writer around. */
     db = fx_open(fx->path, 0);
+    store_db_close(&db);
+    db = fx_open(fx->path, STORE_DB_READONLY);
+    fp_error err = {0};
+    store_run *runs = NULL;
+    size_t n = 9;
+    assert_int_equal(store_db_runs_list(db, &runs, &n, &err), FP_OK);
+    assert_int_equal(n, 0);
     store_db_close(&db);
 }
 
