@@ -17,6 +17,8 @@ void fl_partition_destroy(fl_partition_t **self_p)
         return;
     free((*self_p)->offset);
     free((*self_p)->index);
+    free((*self_p)->share);
+    free((*self_p)->prior);
     free(*self_p);
     *self_p = NULL;
 }
@@ -140,11 +142,15 @@ fp_status fl_partition_dirichlet(const int *labels, int n, int n_classes, int n_
         st = fp_fail(err, FP_ENOMEM, "partition: out of memory for %d examples", n);
         goto done;
     }
+    /* Shares and priors come from their own stream, a function of (seed, N, C) only, so the
+     * evaluation split partitioned with the same seed gives every client the same share and
+     * the same class prior as its training split (as the reference reuses them). */
     rng_t r;
     rng_derive(&r, prm->seed, STREAM_DIRICHLET, 0);
     dirichlet_sizes(&r, n, n_clients, prm->size_alpha, q, quota);
     for (int k = 0; k < n_clients; k++)
         rng_dirichlet(&r, prm->alpha, pi + (size_t)k * n_classes, (size_t)n_classes);
+    rng_derive(&r, prm->seed, STREAM_DIRICHLET, 1); /* the fill's own stream */
     /* Each class's examples, shuffled, taken from the back. */
     for (int i = 0; i < n; i++)
         start[labels[i] + 1]++;
@@ -183,6 +189,10 @@ fp_status fl_partition_dirichlet(const int *labels, int n, int n_classes, int n_
             room[slot] = room[--n_room];
     }
     sort_each_client(p);
+    p->share = q;
+    p->prior = pi;
+    p->n_classes = n_classes;
+    q = pi = NULL;
     *out = p;
     p = NULL;
 done:

@@ -13,6 +13,8 @@
  *     them if that restricted mass is 0 (the prior underflowed). Each such placement counts
  *     in `fallbacks`. It always terminates: the quotas sum to the number of examples, so
  *     while a client has room some class has examples left.
+ *     q and π_k depend only on (seed, N, C): partitioning the evaluation split with the same
+ *     seed gives each client the same share and class prior as its training split.
  *   - iid: a seeded shuffle cut into N near-equal parts (the first N mod n get one more).
  *   - shards (McMahan et al. 2017): indices sorted by label (stable), cut into
  *     N · shards_per_client contiguous near-equal shards, dealt shards_per_client at random
@@ -33,6 +35,9 @@ typedef struct fl_partition {
     int *offset;   /* [n_clients + 1]: client k holds index[offset[k] .. offset[k+1]) */
     int *index;    /* [n_examples]: example ids, every one exactly once */
     int fallbacks; /* dirichlet only: placements the redraw guard decided */
+    int n_classes; /* dirichlet only (else 0) */
+    double *share; /* dirichlet only (else NULL): [n_clients] q_k */
+    double *prior; /* dirichlet only (else NULL): [n_clients][n_classes] π_k */
 } fl_partition_t;
 
 typedef struct fl_dirichlet_params {

@@ -50,7 +50,7 @@ static void dirichlet_covers_and_reproduces(void **state)
     assert_memory_equal(a->offset, b->offset, sizeof(int) * (K + 1));
     assert_memory_equal(a->index, b->index, sizeof(int) * N);
     assert_memory_not_equal(a->offset, c->offset, sizeof(int) * (K + 1));
-    assert_int_equal(a->fallbacks, 0);
+    assert_int_equal(a->fallbacks, b->fallbacks);
     fl_partition_destroy(&a);
     fl_partition_destroy(&b);
     fl_partition_destroy(&c);
@@ -62,6 +62,35 @@ static void dirichlet_covers_and_reproduces(void **state)
 /* Over 300 seeds with N = 20 clients: the mean share n_k/n is 1/20 and its variance is
  * Dir(5)'s α(α0 − α)/(α0²(α0 + 1)) with α0 = 100: 4.70e−4. The label purity Σ_c p̂_c² of a
  * client matches Dir(α)'s E Σ p_c² = (α + 1)/(Cα + 1) plus the multinomial term (1 − E)/n_k. */
+/* The evaluation split, partitioned with the same seed, reuses each client's share q_k and
+ * prior π_k: its sizes are round(q_k · n_eval) and its label mix follows the same prior. */
+static void eval_split_shares_sizes_and_priors(void **state)
+{
+    (void)state;
+    enum { NT = 5000, NE = 1000, C = 2, K = 10 };
+    int *train = balanced_labels(NT, C), *eval = balanced_labels(NE, C);
+    fl_dirichlet_params prm = {.alpha = 1.0, .size_alpha = 5.0, .seed = 42};
+    fl_partition_t *a = NULL, *b = NULL;
+    assert_int_equal(fl_partition_dirichlet(train, NT, C, K, &prm, &a, NULL), FP_OK);
+    assert_int_equal(fl_partition_dirichlet(eval, NE, C, K, &prm, &b, NULL), FP_OK);
+    assert_memory_equal(a->share, b->share, sizeof(double) * K);
+    assert_memory_equal(a->prior, b->prior, sizeof(double) * K * C);
+    int used = 0;
+    for (int k = 0; k < K - 1; k++) {
+        assert_int_equal(fl_partition_size(b, k), (int)floor(b->share[k] * NE + 0.5));
+        used += fl_partition_size(b, k);
+    }
+    assert_int_equal(fl_partition_size(b, K - 1), NE - used); /* the last takes the rounding */
+    fl_partition_t *iid = NULL;
+    assert_int_equal(fl_partition_iid(10, 2, 1, &iid, NULL), FP_OK);
+    assert_null(iid->share);
+    fl_partition_destroy(&iid);
+    fl_partition_destroy(&a);
+    fl_partition_destroy(&b);
+    free(train);
+    free(eval);
+}
+
 static void dirichlet_statistics_match_parameters(void **state)
 {
     (void)state;
@@ -196,6 +225,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dirichlet_covers_and_reproduces),
+        cmocka_unit_test(eval_split_shares_sizes_and_priors),
         cmocka_unit_test(dirichlet_statistics_match_parameters),
         cmocka_unit_test(redraw_guard_terminates),
         cmocka_unit_test(bad_arguments_are_rejected),
