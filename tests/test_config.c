@@ -5,6 +5,7 @@
 
 #include "common/config.h"
 #include "common/config_table.h"
+#include "fl/strategy.h"
 
 #define CONFIG_MAX_OPTIONS_TEST 128
 
@@ -520,11 +521,25 @@ static void table_covers_every_field(void **state)
     assert_null(config_sections[n_sections]);
 }
 
+/* fp_strategy (config) and fl_strategy (fl/) list the same strategies in the same order, so the
+ * glue may convert one to the other by value. */
+static void strategy_enum_matches_fl(void **state)
+{
+    (void)state;
+    assert_int_equal(FP_STRATEGY_COUNT, FL_STRATEGY_COUNT);
+    for (int s = 0; s < FP_STRATEGY_COUNT; s++) {
+        const fl_strategy_desc *d = fl_strategy_get((fl_strategy)s);
+        assert_non_null(d);
+        assert_string_equal(d->name, config_strategy_name((fp_strategy)s));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults_are_the_documented_protocol),
         cmocka_unit_test(table_covers_every_field),
+        cmocka_unit_test(strategy_enum_matches_fl),
         cmocka_unit_test(every_option_parses_from_file_and_override),
         cmocka_unit_test(dump_round_trips_defaults_and_awkward_doubles),
         cmocka_unit_test(overrides_win_over_the_file_and_are_checked),
