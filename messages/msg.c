@@ -181,7 +181,7 @@ fp_status msg_validate(const msg_t *m, const msg_limits *limits, fp_error *err)
     if (!s)
         return fp_fail(err, FP_EFORMAT, "message type %d is unknown", (int)m->type);
     char path[MSG_PATH_CAP];
-    size_t n_header = msg_type_has_round(m->type) ? 3 : 2;
+    size_t n_header = msg_header_count(m->type);
     for (size_t i = 0; i < n_header; i++) {
         msg_path(path, sizeof path, "%s.%s", s->name, MSG_HEADER_FIELDS[i].key);
         fp_status st = msg_field_validate(&MSG_HEADER_FIELDS[i], m, &lim, path, err);
@@ -204,7 +204,7 @@ bool msg_equal(const msg_t *a, const msg_t *b)
     const schema_t *s = msg_schema_of(a->type);
     if (!s)
         return true; /* two cleared messages */
-    size_t n_header = msg_type_has_round(a->type) ? 3 : 2;
+    size_t n_header = msg_header_count(a->type);
     for (size_t i = 0; i < n_header; i++)
         if (!msg_field_equal(&MSG_HEADER_FIELDS[i], a, b))
             return false;

@@ -313,6 +313,8 @@ static fp_status read_fields(decoder *d, const field_t *fields, size_t n_fields,
                              bool skip_header)
 {
     uint64_t seen = 0;
+    if (n_fields > 64)
+        return fp_fail(d->err, FP_EINVAL, "%s: more than 64 fields in a schema", prefix);
     for (uint32_t i = 0; i < map->via.map.size; i++) {
         const msgpack_object *key = &map->via.map.ptr[i].key;
         if (key->type != MSGPACK_OBJECT_STR)
@@ -393,8 +395,8 @@ static fp_status decode_object(decoder *d, const msgpack_object *root, msg_t *ou
     const schema_t *s = msg_schema_of(type);
     out->type = type;
     /* Header and body keys live in one map: read them as one field list. */
-    field_t fields[3 + 64];
-    size_t n_header = msg_type_has_round(type) ? 3 : 2;
+    field_t fields[64]; /* read_fields tracks the keys seen in a 64-bit mask */
+    size_t n_header = msg_header_count(type);
     if (s->n_fields + n_header > sizeof fields / sizeof fields[0])
         return fp_fail(d->err, FP_EINVAL, "%s: schema too large", s->name);
     memcpy(fields, MSG_HEADER_FIELDS, n_header * sizeof fields[0]);

@@ -190,7 +190,7 @@ fp_status msg_encode(const msg_t *m, const msg_limits *limits, uint8_t **out, si
     encoder e = {.failed = 0};
     msgpack_packer_init(&e.pk, &sb, msgpack_sbuffer_write);
 
-    size_t n_header = msg_type_has_round(m->type) ? 3 : 2;
+    size_t n_header = msg_header_count(m->type);
     uint32_t present = 2 + (uint32_t)n_header;
     for (size_t i = 0; i < s->n_fields; i++)
         present += field_present(&s->fields[i], m);

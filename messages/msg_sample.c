@@ -231,6 +231,8 @@ fp_status msg_sample(msg_t *m, msg_type type, uint64_t seed, bool full, fp_error
     rng_t r;
     rng_derive(&r, seed, (uint64_t)type, full);
     m->round = msg_type_has_round(type) ? (uint32_t)(full ? 7 + seed % 90 : 0) : 0;
+    m->seq = full ? rng_next(&r) : 1;
+    m->re = full ? rng_below(&r, 1000) + 1 : 0;
     st = sample_body(m, &r, full, err);
     if (!st)
         st = msg_validate(m, NULL, err);

@@ -136,9 +136,9 @@ _Static_assert(sizeof(msg_type) == sizeof(int) && sizeof(msg_role) == sizeof(int
     }
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
-const field_t MSG_HEADER_FIELDS[3] = {
-    SCALAR("run", FK_ID, run),
-    FLAGGED("from", FK_ID, from, FF_NONEMPTY),
+const field_t MSG_HEADER_FIELDS[5] = {
+    SCALAR("run", FK_ID, run),      FLAGGED("from", FK_ID, from, FF_NONEMPTY),
+    SCALAR("seq", FK_U64, seq),     SCALAR("re", FK_U64, re),
     SCALAR("round", FK_U32, round),
 };
 
@@ -510,4 +510,9 @@ bool msg_type_has_round(msg_type type)
     default:
         return false;
     }
+}
+
+size_t msg_header_count(msg_type type)
+{
+    return msg_type_has_round(type) ? 5 : 4;
 }

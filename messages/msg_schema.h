@@ -58,9 +58,11 @@ typedef struct schema {
     fp_status (*check)(const msg_t *m, fp_error *err);
 } schema_t;
 
-/* The header fields common to all messages after v and type: run, from, and round. */
-extern const field_t MSG_HEADER_FIELDS[3];
-#define MSG_HEADER_ROUND 2 /* index of "round" in MSG_HEADER_FIELDS */
+/* The header fields common to all messages after v and type: run, from, seq, re, and last
+ * round, which only the types with msg_type_has_round() carry. */
+extern const field_t MSG_HEADER_FIELDS[5];
+/* How many of MSG_HEADER_FIELDS a message of this type carries (4 or 5). */
+size_t msg_header_count(msg_type type);
 
 /* The body schema of a message type (type in 1..MSG_TYPE_COUNT-1). */
 const schema_t *msg_schema_of(msg_type type);

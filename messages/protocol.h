@@ -1,9 +1,9 @@
 /* protocol.h — fedpep's wire contract: every message type, its fields, and the codec.
  *
  * Each message is ONE MessagePack map: the header keys `v` (MSG_PROTOCOL_VERSION), `type`
- * (the name from msg_type_name), `run`, `from` and, for the types that carry one, `round`,
- * followed by the body keys listed beside each struct below. Keys are exactly these: a map
- * with a missing, duplicate or unknown key is rejected. Tensors travel as a map
+ * (the name from msg_type_name), `run`, `from`, `seq`, `re` and, for the types that carry
+ * one, `round`, followed by the body keys listed beside each struct below. Keys are exactly these:
+ * a map with a missing, duplicate or unknown key is rejected. Tensors travel as a map
  * {"shape": [d0, d1, ...], "data": bin of little-endian float32}. Enums travel as their names.
  * docs/protocol.md is the reference for other implementations.
  *
@@ -298,6 +298,8 @@ typedef struct msg {
     msg_type type;
     char run[MSG_ID_CAP];  /* may be empty for messages outside a run (broker traffic) */
     char from[MSG_ID_CAP]; /* the sender's actor id, non-empty */
+    uint64_t seq;          /* sender's message counter, so replies and retries can be matched */
+    uint64_t re;           /* seq of the message this one answers; 0 = not a reply */
     uint32_t round;
     union {
         msg_hello_t hello;

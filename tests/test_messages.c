@@ -176,7 +176,7 @@ static void equality_sees_every_field(void **state)
         size_t len;
         encode_ok(&a, &buf, &len);
         const schema_t *s = msg_schema_of((msg_type)t);
-        size_t n_header = msg_type_has_round((msg_type)t) ? 3 : 2;
+        size_t n_header = msg_header_count((msg_type)t);
         for (size_t i = 0; i < n_header + s->n_fields; i++) {
             const field_t *f = i < n_header ? &MSG_HEADER_FIELDS[i] : &s->fields[i - n_header];
             msg_t b;
@@ -205,7 +205,11 @@ static void independent_packer_update_decodes(void **state)
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 #define KEY(s) (msgpack_pack_str(&pk, strlen(s)), msgpack_pack_str_body(&pk, s, strlen(s)))
-    msgpack_pack_map(&pk, 12);
+    msgpack_pack_map(&pk, 14);
+    KEY("seq");
+    msgpack_pack_uint8(&pk, 9);
+    KEY("re");
+    msgpack_pack_uint32(&pk, 8);
     KEY("rows");
     msgpack_pack_map(&pk, 2);
     KEY("data");
@@ -255,6 +259,8 @@ static void independent_packer_update_decodes(void **state)
     assert_string_equal(m.from, "client-3");
     assert_string_equal(m.run, "r1");
     assert_int_equal(m.round, 41);
+    assert_int_equal(m.seq, 9);
+    assert_int_equal(m.re, 8);
     assert_int_equal(m.update.n, 731);
     assert_int_equal(m.update.steps, 184);
     assert_true(m.update.loss == 0.25);

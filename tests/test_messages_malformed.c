@@ -255,7 +255,7 @@ static void every_field_checked_for_type_presence_and_uniqueness(void **state)
         uint8_t *buf;
         size_t len;
         sample_bytes(type, true, &buf, &len);
-        size_t n_header = msg_type_has_round(type) ? 3 : 2;
+        size_t n_header = msg_header_count(type);
         for (size_t i = 0; i < n_header + s->n_fields; i++) {
             const field_t *f = i < n_header ? &MSG_HEADER_FIELDS[i] : &s->fields[i - n_header];
             char path[96], missing[96], label[128];
@@ -685,8 +685,8 @@ static void configured_limits_are_enforced(void **state)
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "TRAIN.rows: shape has more than 35",
                        "tensor elements");
     lim = msg_limits_default();
-    lim.max_array = 16; /* maps count too: TRAIN's has 17 keys */
-    expect_refused_lim(buf, len, &lim, FP_ELIMIT, "map of 17 items", "map length");
+    lim.max_array = 18; /* maps count too: TRAIN's has 19 keys */
+    expect_refused_lim(buf, len, &lim, FP_ELIMIT, "map of 19 items", "map length");
     lim = msg_limits_default();
     lim.max_objects = 20;
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "more than 20 MessagePack objects",
@@ -694,7 +694,7 @@ static void configured_limits_are_enforced(void **state)
     free(buf);
     sample_bytes(MSG_SCORE_REPLY, true, &buf, &len);
     lim = msg_limits_default();
-    lim.max_array = 10; /* its map has 8 keys, its scores 11 items */
+    lim.max_array = 10; /* its map has 10 keys, its scores 11 items */
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "array of 11 items", "array length");
     free(buf);
     /* Nesting deeper than MSG_MAX_DEPTH inside an otherwise plausible message. */
