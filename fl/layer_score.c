@@ -56,6 +56,17 @@ fp_status fl_layer_statistic(const float *z, int b, size_t dim, double *s, fp_er
     return FP_OK;
 }
 
+fp_status fl_layer_statistics(const float *hidden, int n_scored, int b, size_t dim, double *s,
+                              fp_error *err)
+{
+    for (int l = 0; l < n_scored; l++) {
+        fp_status st = fl_layer_statistic(hidden + (size_t)l * b * dim, b, dim, &s[l], err);
+        if (st)
+            return fp_wrap(err, "layer %d: ", l);
+    }
+    return FP_OK;
+}
+
 fp_status fl_layer_scores_combine(const double *s, const int64_t *n, int n_clients, int n_scored,
                                   double *S, fp_error *err)
 {

@@ -30,6 +30,12 @@ double fl_layer_statistic_from_eigen(const double *lambda, int b);
 #define FL_LAYER_SCORE_MAX_BATCH 64
 fp_status fl_layer_statistic(const float *z, int b, size_t dim, double *s, fp_error *err);
 
+/* What a client reports: s[l] for l = 0..n_scored−1 (n_scored = L − 1) from the hidden states
+ * hidden[n_scored][b][dim] of one batch (layer-major; row i of a layer = example i's
+ * flattened block output). Fails like fl_layer_statistic, naming the layer. */
+fp_status fl_layer_statistics(const float *hidden, int n_scored, int b, size_t dim, double *s,
+                              fp_error *err);
+
 /* S[l] = Σ_k (n_k / Σ n) s[k][l] for n_clients rows of n_scored statistics each.
  * FP_EINVAL if some n_k < 0 or Σ n = 0. */
 fp_status fl_layer_scores_combine(const double *s, const int64_t *n, int n_clients, int n_scored,

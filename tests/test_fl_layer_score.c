@@ -162,6 +162,24 @@ static void statistic_is_scale_invariant_and_checks_input(void **state)
     assert_int_equal(fl_layer_statistic(z2, 0, DIM, &s1, &err), FP_EINVAL);
 }
 
+/* Layer-major hidden states: layer 0 orthogonal (s = b), layer 1 collinear (large), layer 2
+ * has a zero example and is reported by number. */
+static void statistics_for_every_layer(void **state)
+{
+    (void)state;
+    enum { B = 3, DIM = 4 };
+    float h[3][B][DIM] = {{{1, 0, 0, 0}, {0, 2, 0, 0}, {0, 0, 3, 0}},
+                          {{1, 1, 0, 0}, {2, 2, 0, 0}, {1, 1, 1e-3f, 0}},
+                          {{1, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 1, 0}}};
+    double s[3];
+    assert_int_equal(fl_layer_statistics(&h[0][0][0], 2, B, DIM, s, NULL), FP_OK);
+    assert_close(s[0], B, 1e-9);
+    assert_true(s[1] > 1000);
+    fp_error err;
+    assert_int_equal(fl_layer_statistics(&h[0][0][0], 3, B, DIM, s, &err), FP_ENUMERIC);
+    assert_non_null(strstr(err.msg, "layer 2"));
+}
+
 /* S_l = Σ_k (n_k / Σ n) s_l: n = (1, 3), s = [[1, 2, 3], [5, 6, 7]] → (4, 5, 6). */
 static void combination_ranking_and_selection(void **state)
 {
@@ -238,6 +256,7 @@ int main(void)
         cmocka_unit_test(statistic_of_orthogonal_examples),
         cmocka_unit_test(statistic_grows_with_collinearity),
         cmocka_unit_test(statistic_is_scale_invariant_and_checks_input),
+        cmocka_unit_test(statistics_for_every_layer),
         cmocka_unit_test(combination_ranking_and_selection),
         cmocka_unit_test(random_layers_are_seeded_uniform_and_never_last),
     };

@@ -4,6 +4,7 @@
 #include "tests/support/test.h"
 
 #include "common/rng.h"
+#include "fl/hvp.h"
 #include "fl/jacobi.h"
 #include "fl/slq.h"
 
@@ -177,6 +178,57 @@ static void threshold_search_halves_then_levels_off(void **state)
     assert_int_equal(fl_slq_ratio(&res, &cfg, &rho, &err), FP_EINVAL);
 }
 
+/* L(x) = Σ a_i x_i²/2 + b_i x_i⁴/12: ∇L_i = a_i x_i + b_i x_i³/3, H = diag(a_i + b_i x_i²).
+ * The central difference is exact up to O(h²) (the cubic term gives exactly b_i h² v_i³/3). */
+typedef struct quartic {
+    const double *a, *b;
+    int n;
+    int calls;
+} quartic;
+
+static fp_status quartic_grad(void *ctx, const float *x, float *g, fp_error *err)
+{
+    (void)err;
+    quartic *q = ctx;
+    q->calls++;
+    for (int i = 0; i < q->n; i++)
+        g[i] = (float)(q->a[i] * x[i] + q->b[i] * x[i] * x[i] * x[i] / 3.0);
+    return FP_OK;
+}
+
+static void finite_difference_hvp_feeds_slq(void **state)
+{
+    (void)state;
+    enum { N = 120 };
+    double a[N], b[N], hdiag[N];
+    float x[N], v[N], hv[N], scratch[3 * N];
+    rng_t r;
+    rng_seed(&r, 4);
+    for (int i = 0; i < N; i++) {
+        a[i] = rng_uniform(&r);
+        b[i] = 0.5 * rng_uniform(&r);
+        x[i] = (float)rng_normal(&r);
+        hdiag[i] = a[i] + b[i] * x[i] * x[i];
+        v[i] = (float)(rng_normal(&r) / sqrt(N));
+    }
+    quartic q = {a, b, N, 0};
+    fl_fd_hvp f = {quartic_grad, &q, N, x, 1e-2, scratch};
+    assert_int_equal(fl_fd_hvp_apply(&f, v, hv, NULL), FP_OK);
+    assert_int_equal(q.calls, 2);
+    for (int i = 0; i < N; i++) /* |error| ≤ b h² |v|³/3 + float round-off */
+        assert_close(hv[i], hdiag[i] * v[i], 1e-5 + 1e-4 * fabs(hdiag[i] * v[i]));
+    fl_slq_result res;
+    assert_int_equal(fl_slq_run(fl_fd_hvp_apply, &f, N, 30, 2, 1, &res, NULL), FP_OK);
+    assert_close(fl_slq_moment(&res, 1), spectrum_moment(hdiag, N, 1),
+                 1e-3 * spectrum_moment(hdiag, N, 1));
+    assert_close(fl_slq_moment(&res, 2), spectrum_moment(hdiag, N, 2),
+                 2e-3 * spectrum_moment(hdiag, N, 2));
+    fl_slq_result_free(&res);
+    f.h = 0;
+    fp_error err;
+    assert_int_equal(fl_fd_hvp_apply(&f, v, hv, &err), FP_EINVAL);
+}
+
 static fp_status failing_hvp(void *ctx, const float *v, float *hv, fp_error *err)
 {
     (void)ctx;
@@ -212,6 +264,7 @@ int main(void)
         cmocka_unit_test(rotated_matrix_moments),
         cmocka_unit_test(two_eigenvalues_break_down_and_give_half),
         cmocka_unit_test(threshold_search_halves_then_levels_off),
+        cmocka_unit_test(finite_difference_hvp_feeds_slq),
         cmocka_unit_test(callback_failures_propagate),
     };
     return cmocka_run_group_tests_name("fl_slq", tests, NULL, NULL);
