@@ -354,6 +354,13 @@ int main(int argc, char **argv)
     printf("prompt-tuning step: batch %d, forward + backward to E only, frozen weights, best of "
            "%d steps\n",
            BATCH, reps);
+    /* The machine may be shared: say how busy it was, since that bounds what the figures mean. */
+    FILE *la = fopen("/proc/loadavg", "r");
+    char load[128];
+    if (la && fgets(load, sizeof load, la))
+        printf("load average at start: %s", load);
+    if (la)
+        fclose(la);
     printf("%-12s %4s %3s | %9s %9s %6s | %7s %7s %5s | %7s %7s\n", "shape", "T", "thr",
            "C ex/s", "torch", "C/pt", "C GF/s", "sgemm", "C/sg", "bwd/fwd", "bwd/fwd");
     printf("%-12s %4s %3s | %9s %9s %6s | %7s %7s %5s | %7s %7s\n", "", "", "", "", "ex/s", "",

@@ -8,6 +8,7 @@ OUT_DIR/<model>/{config.json, model.safetensors}: tiny random models in exact Hu
   gpt2          GPT-2 hub names (no prefix, fused c_attn, Conv1D [in][out], tied head), F32
   gpt2_bf16     the same GPT-2 stored as BF16 (the loader converts to F32; the reference reads
                 the same rounded values)
+  gpt2_lmhead   the same GPT-2 as GPT2LMHeadModel saves it: "transformer." prefix, F16
 OUT_DIR/cases/<case>.input.safetensors: one batch (all stored as F32; integers are exact):
   ids [B][T], lengths [B] (right padding), E [P][L][2][d], active [L] (prefix present),
   trainable [L] (dE wanted); RoBERTa: mask_pos [B], label [B]; GPT-2: targets [B][T] (-1 none).
@@ -30,9 +31,11 @@ import torch_model
 
 SEED = 20231106
 
+# Position tables are exactly as long as the longest sequence needs (RoBERTa: pad + 1 + P + T;
+# GPT-2: P + T), so an off-by-one in the position shift reads outside or the wrong row.
 ROBERTA = dict(vocab_size=120, hidden_size=48, num_hidden_layers=4, num_attention_heads=4,
-               intermediate_size=80, max_position_embeddings=40, P=5, B=3, T=11)
-GPT2 = dict(vocab_size=101, n_embd=40, n_layer=4, n_head=5, n_positions=32, P=3, B=3, T=9)
+               intermediate_size=80, max_position_embeddings=2 + 5 + 11, P=5, B=3, T=11)
+GPT2 = dict(vocab_size=101, n_embd=40, n_layer=4, n_head=5, n_positions=3 + 9, P=3, B=3, T=9)
 
 
 def roberta_config(s):
@@ -194,11 +197,12 @@ def main(out):
     write_model(out, "roberta", rc, rw)
     write_model(out, "gpt2", gc, gw)
     write_model(out, "gpt2_bf16", gc, gw, dtype="BF16")
+    write_model(out, "gpt2_lmhead", gc, {"transformer." + k: v for k, v in gw.items()}, "F16")
     cases = {}
     cases.update(cases_for(rng, "roberta", ROBERTA, "roberta", mask_id=rc["vocab_size"] - 1))
     cases.update(cases_for(rng, "gpt2", GPT2, "gpt2"))
-    bf16 = dict(cases["gpt2_all"])
-    cases["gpt2_bf16_all"] = bf16
+    cases["gpt2_bf16_all"] = dict(cases["gpt2_all"])
+    cases["gpt2_lmhead_all"] = dict(cases["gpt2_upper"])
     os.makedirs(os.path.join(out, "cases"), exist_ok=True)
     models = {}
     for name, inputs in cases.items():
