@@ -154,6 +154,7 @@ typedef struct fp_config_server {
     double lr;
     double lr_decay;
     double lr_min;
+    double baseline_lr; /* 0 = the strategy's own default (see the option table) */
     double beta1;
     double beta2;
     double tau;

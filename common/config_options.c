@@ -132,11 +132,15 @@ const config_option config_options[] = {
 
     ENUM(server, step, "parallel", SERVER_STEPS,
          "FedPepTAO server update: as written (parallel) or chained like the reference"),
-    DBL(server, momentum, "0.9", 0, 0.999999, "server momentum mu"),
-    DBL(server, lr, "0.05", 0, 100, "initial server learning rate eta_s"),
+    DBL(server, momentum, "0.9", 0, 0.999999, "FedPepTAO server momentum mu"),
+    DBL(server, lr, "0.05", 0, 100, "FedPepTAO initial server learning rate eta_s"),
     DBL(server, lr_decay, "0.99", 0.001, 1, "per-round decay of eta_s"),
     DBL(server, lr_min, "1e-4", 0, 100, "floor of eta_s"),
-    DBL(server, beta1, "0.9", 0, 0.999999, "fedadam/fedyogi/fedadagrad beta1"),
+    DBL(server, baseline_lr, "0", 0, 100,
+        "server lr of fedavgm, fedadam, fedyogi, fedadagrad (eta_g of scaffold); "
+        "0 = the strategy's default: 1 for fedavgm and scaffold, 0.01 for the adaptive ones"),
+    DBL(server, beta1, "0.9", 0, 0.999999,
+        "fedavgm momentum beta; fedadam/fedyogi/fedadagrad beta1"),
     DBL(server, beta2, "0.99", 0, 0.999999, "fedadam/fedyogi beta2"),
     DBL(server, tau, "1e-3", 1e-12, 10, "fedadam/fedyogi/fedadagrad adaptivity tau"),
 
