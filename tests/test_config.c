@@ -521,12 +521,14 @@ static void table_covers_every_field(void **state)
     assert_null(config_sections[n_sections]);
 }
 
-/* fp_strategy (config) and fl_strategy (fl/) list the same strategies in the same order, so the
- * glue may convert one to the other by value. */
+/* fp_strategy (config) and fl_strategy (fl/) list the same strategies in the same order, and
+ * server.step matches fl_server_step_variant, so the glue may convert them by value. */
 static void strategy_enum_matches_fl(void **state)
 {
     (void)state;
     assert_int_equal(FP_STRATEGY_COUNT, FL_STRATEGY_COUNT);
+    assert_int_equal(FP_SERVER_STEP_PARALLEL, FL_STEP_PARALLEL);
+    assert_int_equal(FP_SERVER_STEP_SEQUENTIAL, FL_STEP_SEQUENTIAL);
     for (int s = 0; s < FP_STRATEGY_COUNT; s++) {
         const fl_strategy_desc *d = fl_strategy_get((fl_strategy)s);
         assert_non_null(d);
