@@ -418,6 +418,62 @@ static void heap_messages_are_destroyed_once(void **state)
     msg_destroy(NULL);
 }
 
+/* docs/protocol.md is the reference for other implementations: every type has a section and
+ * every key of its body (and of its records) is named there, in backquotes. */
+static char *read_doc(void)
+{
+    const char *candidates[] = {"docs/protocol.md", "../docs/protocol.md", "../../docs/protocol.md",
+                                "../../../docs/protocol.md"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        FILE *f = fopen(candidates[i], "rb");
+        if (!f)
+            continue;
+        char *text = calloc(1, 1 << 20);
+        assert_non_null(text);
+        size_t n = fread(text, 1, (1 << 20) - 1, f);
+        fclose(f);
+        text[n] = 0;
+        return text;
+    }
+    fail_msg("docs/protocol.md not found from the current directory");
+    return NULL;
+}
+
+static void doc_names_every_key(void **state)
+{
+    (void)state;
+    char *doc = read_doc();
+    for (int t = 1; t < MSG_TYPE_COUNT; t++) {
+        const schema_t *s = msg_schema_of((msg_type)t);
+        char heading[64];
+        snprintf(heading, sizeof heading, "\n### %s ", s->name);
+        char *start = strstr(doc, heading);
+        if (!start) {
+            fail_msg("docs/protocol.md has no section '### %s'", s->name);
+            continue;
+        }
+        char *end = strstr(start + 1, "\n### ");
+        char *after = end ? end : start + strlen(start);
+        char saved = *after;
+        *after = 0; /* search within the section only */
+        for (size_t i = 0; i < s->n_fields; i++) {
+            const field_t *f = &s->fields[i];
+            char key[80];
+            snprintf(key, sizeof key, "`%s`", f->key);
+            if (!strstr(start, key))
+                fail_msg("docs/protocol.md: %s does not document %s", s->name, key);
+            for (size_t k = 0; f->sub && k < f->sub->n_fields; k++) {
+                snprintf(key, sizeof key, "`%s`", f->sub->fields[k].key);
+                if (!strstr(start, key))
+                    fail_msg("docs/protocol.md: %s.%s does not document %s", s->name, f->key, key);
+            }
+        }
+        assert_true(msg_type_has_round((msg_type)t) == (strstr(start, "*round*") != NULL));
+        *after = saved;
+    }
+    free(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +485,7 @@ int main(void)
         cmocka_unit_test(eval_reply_and_save_fields_survive),
         cmocka_unit_test(encoder_refuses_invalid_messages),
         cmocka_unit_test(heap_messages_are_destroyed_once),
+        cmocka_unit_test(doc_names_every_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
