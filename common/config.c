@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "config_table.h"
 
@@ -477,6 +478,11 @@ fp_status config_load(const char *path, const char *const *overrides, size_t n_o
     if (!f)
         return fp_fail(err, errno == ENOENT ? FP_ENOTFOUND : FP_EIO, "%s: cannot open: %s", path,
                        strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return fp_fail(err, FP_EIO, "%s: not a regular file", path);
+    }
     char *text = malloc(CONFIG_MAX_FILE + 1);
     if (!text) {
         fclose(f);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/rng.h"
 
@@ -22,26 +23,25 @@ static fp_status read_all(const char *path, char **out, size_t *len, fp_error *e
         return fp_fail(err, errno == ENOENT ? FP_ENOTFOUND : FP_EIO, "%s: cannot open: %s", path,
                        strerror(errno));
     fp_status st = FP_OK;
-    long size = -1;
-    if (fseek(f, 0, SEEK_END) == 0)
-        size = ftell(f);
-    if (size < 0 || fseek(f, 0, SEEK_SET) != 0)
-        st = fp_fail(err, FP_EIO, "%s: cannot size the file", path);
-    else if (size > DATASET_MAX_BYTES)
+    struct stat sb;
+    char *buf = NULL;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
+        st = fp_fail(err, FP_EIO, "%s: not a regular file", path);
+    else if (sb.st_size > DATASET_MAX_BYTES)
         st = fp_fail(err, FP_ELIMIT, "%s: larger than %ld bytes", path, DATASET_MAX_BYTES);
-    char *buf = st ? NULL : malloc((size_t)size + 1);
-    if (!st && !buf)
-        st = fp_fail(err, FP_ENOMEM, "%s: out of memory for %ld bytes", path, size);
-    if (!st && fread(buf, 1, (size_t)size, f) != (size_t)size)
+    else if (!(buf = malloc((size_t)sb.st_size + 1)))
+        st = fp_fail(err, FP_ENOMEM, "%s: out of memory for %lld bytes", path,
+                     (long long)sb.st_size);
+    else if (fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size)
         st = fp_fail(err, FP_EIO, "%s: read error", path);
     fclose(f);
     if (st) {
         free(buf);
         return st;
     }
-    buf[size] = '\0';
+    buf[sb.st_size] = '\0';
     *out = buf;
-    *len = (size_t)size;
+    *len = (size_t)sb.st_size;
     return FP_OK;
 }
 

@@ -349,6 +349,8 @@ static void files_missing_or_present(void **state)
     assert_non_null(strstr(err.msg, "/nonexistent/x.ini: cannot open"));
 
     const char *dir = test_tmpdir("config");
+    assert_int_equal(config_load(dir, NULL, 0, &c, &err), FP_EIO);
+    assert_non_null(strstr(err.msg, "not a regular file"));
     char path[512];
     snprintf(path, sizeof path, "%s/bad.ini", dir);
     FILE *f = fopen(path, "w");

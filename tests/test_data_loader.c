@@ -100,6 +100,8 @@ static void malformed_rows_fail_with_file_and_line(void **state)
     assert_int_equal(dataset_load(task_get(FP_TASK_SST2), FP_SPLIT_TRAIN, dir, 1, 0.2, &ds, &err),
                      FP_ENOTFOUND);
     assert_non_null(strstr(err.msg, "/sst-2/train.tsv"));
+    assert_int_equal(dataset_load_file(task_get(FP_TASK_SST2), dir, &ds, &err), FP_EIO);
+    assert_non_null(strstr(err.msg, "not a regular file"));
 }
 
 static void accepted_quirks_load_exactly(void **state)
