@@ -54,8 +54,8 @@ double fl_adamw_lr_at(const fl_adamw_config *cfg, uint64_t t)
     return cfg->lr * (left > 0 ? left : 0.0) / (double)cfg->total_steps;
 }
 
-fp_status fl_adamw_step(fl_adamw_t *self, const fl_adamw_config *cfg, float *theta,
-                        const float *g, fp_error *err)
+fp_status fl_adamw_step(fl_adamw_t *self, const fl_adamw_config *cfg, float *theta, const float *g,
+                        fp_error *err)
 {
     for (size_t i = 0; i < self->n; i++)
         if (!isfinite(g[i]))
@@ -80,7 +80,10 @@ fp_status fl_adamw_step(fl_adamw_t *self, const fl_adamw_config *cfg, float *the
     return FP_OK;
 }
 
-size_t fl_adamw_blob_size(size_t n) { return 8 + 8 + 8 + 8 * n; }
+size_t fl_adamw_blob_size(size_t n)
+{
+    return 8 + 8 + 8 + 8 * n;
+}
 
 fp_status fl_adamw_save(const fl_adamw_t *self, uint8_t **blob, size_t *len, fp_error *err)
 {

@@ -46,8 +46,8 @@ double fl_adamw_lr_at(const fl_adamw_config *cfg, uint64_t t);
 
 /* One AdamW step on theta[n] with gradient g[n] (not modified). FP_ENUMERIC (state untouched)
  * if g holds a NaN or Inf. */
-fp_status fl_adamw_step(fl_adamw_t *self, const fl_adamw_config *cfg, float *theta,
-                        const float *g, fp_error *err);
+fp_status fl_adamw_step(fl_adamw_t *self, const fl_adamw_config *cfg, float *theta, const float *g,
+                        fp_error *err);
 
 /* Blob: "FPAW", u32 version 1, u64 n, u64 step, f32 m[n], f32 v[n] (all little-endian).
  * save allocates *blob (caller frees); load validates the header and every length and

@@ -45,8 +45,8 @@ void fl_blob_put_header(fl_blob_writer *w, const char magic[4], uint32_t version
 static fp_status need(fl_blob_reader *r, size_t n, fp_error *err)
 {
     if (r->len - r->pos < n)
-        return fp_fail(err, FP_EFORMAT, "state blob truncated at byte %zu (need %zu more)",
-                       r->pos, n);
+        return fp_fail(err, FP_EFORMAT, "state blob truncated at byte %zu (need %zu more)", r->pos,
+                       n);
     return FP_OK;
 }
 
@@ -107,8 +107,8 @@ fp_status fl_blob_get_header(fl_blob_reader *r, const char magic[4], uint32_t ve
     uint32_t v = 0;
     fl_blob_get_u32(r, &v, err);
     if (v != version)
-        return fp_fail(err, FP_EVERSION, "state blob %.4s: version %u, this build reads %u",
-                       magic, v, version);
+        return fp_fail(err, FP_EVERSION, "state blob %.4s: version %u, this build reads %u", magic,
+                       v, version);
     return FP_OK;
 }
 

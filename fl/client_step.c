@@ -35,8 +35,7 @@ void fl_scaffold_variate(const float *c_k, const float *c, const float *w_t, con
 {
     double inv = 1.0 / ((double)steps * lr);
     for (size_t i = 0; i < n; i++)
-        out[i] = (float)((double)c_k[i] - (double)c[i] +
-                         ((double)w_t[i] - (double)theta[i]) * inv);
+        out[i] = (float)((double)c_k[i] - (double)c[i] + ((double)w_t[i] - (double)theta[i]) * inv);
 }
 
 fp_status fl_client_step(fl_adamw_t *opt, const fl_adamw_config *cfg,

@@ -1,6 +1,14 @@
 /* hvp.c — central-difference Hessian-vector products (see hvp.h). */
 #include "hvp.h"
 
+/* Adds context to a gradient failure, keeping its status (fp_wrap needs an err). */
+static fp_status wrap(fp_status st, fp_error *err)
+{
+    if (err)
+        fp_wrap(err, "finite-difference hvp");
+    return st;
+}
+
 fp_status fl_fd_hvp_apply(void *ctx, const float *v, float *hv, fp_error *err)
 {
     const fl_fd_hvp *f = ctx;
@@ -12,12 +20,12 @@ fp_status fl_fd_hvp_apply(void *ctx, const float *v, float *hv, fp_error *err)
         xs[i] = (float)((double)f->x[i] + f->h * v[i]);
     fp_status st = f->grad(f->ctx, xs, gp, err);
     if (st)
-        return fp_wrap(err, "finite-difference hvp: ");
+        return wrap(st, err);
     for (size_t i = 0; i < n; i++)
         xs[i] = (float)((double)f->x[i] - f->h * v[i]);
     st = f->grad(f->ctx, xs, gm, err);
     if (st)
-        return fp_wrap(err, "finite-difference hvp: ");
+        return wrap(st, err);
     for (size_t i = 0; i < n; i++)
         hv[i] = (float)(((double)gp[i] - (double)gm[i]) / (2.0 * f->h));
     return FP_OK;

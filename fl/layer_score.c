@@ -50,8 +50,11 @@ fp_status fl_layer_statistic(const float *z, int b, size_t dim, double *s, fp_er
     fp_status st = fl_cosine_similarity(z, b, dim, c, err);
     if (!st)
         st = fl_jacobi_eigen(c, b, lambda, NULL, NULL, err);
-    if (st)
-        return fp_wrap(err, "layer statistic: ");
+    if (st) {
+        if (err)
+            fp_wrap(err, "layer statistic");
+        return st;
+    }
     *s = fl_layer_statistic_from_eigen(lambda, b);
     return FP_OK;
 }
@@ -61,8 +64,11 @@ fp_status fl_layer_statistics(const float *hidden, int n_scored, int b, size_t d
 {
     for (int l = 0; l < n_scored; l++) {
         fp_status st = fl_layer_statistic(hidden + (size_t)l * b * dim, b, dim, &s[l], err);
-        if (st)
-            return fp_wrap(err, "layer %d: ", l);
+        if (st) {
+            if (err)
+                fp_wrap(err, "layer %d", l);
+            return st;
+        }
     }
     return FP_OK;
 }

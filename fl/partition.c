@@ -49,8 +49,7 @@ static void sort_each_client(fl_partition_t *p)
         qsort(p->index + p->offset[k], (size_t)fl_partition_size(p, k), sizeof(int), cmp_int);
 }
 
-static fp_status check_labels(const int *labels, int n, int n_classes, int n_clients,
-                              fp_error *err)
+static fp_status check_labels(const int *labels, int n, int n_classes, int n_clients, fp_error *err)
 {
     if (n < 0 || n_clients < 1 || n_classes < 1)
         return fp_fail(err, FP_EINVAL, "partition: %d examples, %d classes, %d clients", n,
@@ -127,15 +126,15 @@ fp_status fl_partition_dirichlet(const int *labels, int n, int n_classes, int n_
     if (st)
         return st;
     if (!(prm->alpha > 0) || !(prm->size_alpha > 0))
-        return fp_fail(err, FP_EINVAL, "partition: concentrations must be > 0 (%g, %g)",
-                       prm->alpha, prm->size_alpha);
+        return fp_fail(err, FP_EINVAL, "partition: concentrations must be > 0 (%g, %g)", prm->alpha,
+                       prm->size_alpha);
     fl_partition_t *p = partition_alloc(n, n_clients);
     double *q = malloc((size_t)n_clients * sizeof *q);
     double *pi = malloc((size_t)n_clients * n_classes * sizeof *pi);
     int *quota = malloc((size_t)n_clients * sizeof *quota);
     int *fill = calloc((size_t)n_clients, sizeof *fill);
-    int *room = malloc((size_t)n_clients * sizeof *room);  /* clients with room left */
-    int *pool = malloc(((size_t)n + 1) * sizeof *pool);     /* example ids grouped by class */
+    int *room = malloc((size_t)n_clients * sizeof *room); /* clients with room left */
+    int *pool = malloc(((size_t)n + 1) * sizeof *pool);   /* example ids grouped by class */
     int *start = calloc((size_t)n_classes + 1, sizeof *start);
     int *left = calloc((size_t)n_classes, sizeof *left);
     if (!p || !q || !pi || !quota || !fill || !room || !pool || !start || !left) {
@@ -208,8 +207,7 @@ done:
     return st;
 }
 
-fp_status fl_partition_iid(int n, int n_clients, uint64_t seed, fl_partition_t **out,
-                           fp_error *err)
+fp_status fl_partition_iid(int n, int n_clients, uint64_t seed, fl_partition_t **out, fp_error *err)
 {
     if (n < 0 || n_clients < 1)
         return fp_fail(err, FP_EINVAL, "partition: %d examples, %d clients", n, n_clients);
@@ -236,8 +234,10 @@ fp_status fl_partition_shards(const int *labels, int n, int n_classes, int n_cli
     if (st)
         return st;
     if (shards_per_client < 1 || (int64_t)n_clients * shards_per_client > n)
-        return fp_fail(err, FP_EINVAL, "partition: %d shards per client for %d clients need "
-                       "at least that many examples (have %d)", shards_per_client, n_clients, n);
+        return fp_fail(err, FP_EINVAL,
+                       "partition: %d shards per client for %d clients need "
+                       "at least that many examples (have %d)",
+                       shards_per_client, n_clients, n);
     int n_shards = n_clients * shards_per_client;
     fl_partition_t *p = partition_alloc(n, n_clients);
     int *sorted = malloc(((size_t)n + 1) * sizeof *sorted);

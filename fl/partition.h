@@ -50,8 +50,7 @@ typedef struct fl_dirichlet_params {
  * n_clients < 1 or non-positive concentrations, and FP_ENOMEM when memory runs out;
  * *out is set only on success. */
 fp_status fl_partition_dirichlet(const int *labels, int n, int n_classes, int n_clients,
-                                 const fl_dirichlet_params *p, fl_partition_t **out,
-                                 fp_error *err);
+                                 const fl_dirichlet_params *p, fl_partition_t **out, fp_error *err);
 fp_status fl_partition_iid(int n, int n_clients, uint64_t seed, fl_partition_t **out,
                            fp_error *err);
 fp_status fl_partition_shards(const int *labels, int n, int n_classes, int n_clients,

@@ -30,17 +30,19 @@ void fl_prompt_scatter(const fl_prompt_shape *s, float *E, const int *layers, in
                    row * sizeof *rows);
 }
 
-fp_status fl_prompt_check_layers(const fl_prompt_shape *s, const int *layers, int k,
-                                 fp_error *err)
+fp_status fl_prompt_check_layers(const fl_prompt_shape *s, const int *layers, int k, fp_error *err)
 {
     for (int j = 0; j < k; j++)
         if (layers[j] < 0 || layers[j] >= s->L || (j > 0 && layers[j] <= layers[j - 1]))
-            return fp_fail(err, FP_EINVAL, "prompt layers: entry %d (%d) not ascending in "
-                           "[0, %d)", j, layers[j], s->L);
+            return fp_fail(err, FP_EINVAL, "prompt layers: entry %d (%d) not ascending in [0, %d)",
+                           j, layers[j], s->L);
     return FP_OK;
 }
 
-void fl_round_track_init(fl_round_track *t) { memset(t, 0, sizeof *t); }
+void fl_round_track_init(fl_round_track *t)
+{
+    memset(t, 0, sizeof *t);
+}
 
 void fl_round_track_update(fl_round_track *t, int64_t round, double metric)
 {

@@ -22,8 +22,7 @@ void fl_prompt_gather(const fl_prompt_shape *s, const float *E, const int *layer
 void fl_prompt_scatter(const fl_prompt_shape *s, float *E, const int *layers, int k,
                        const float *rows);
 /* FP_EINVAL unless layers[0..k) are strictly ascending and inside [0, L). */
-fp_status fl_prompt_check_layers(const fl_prompt_shape *s, const int *layers, int k,
-                                 fp_error *err);
+fp_status fl_prompt_check_layers(const fl_prompt_shape *s, const int *layers, int k, fp_error *err);
 
 /* Pooled confusion counts live in data/metrics.h (fp_confusion: confusion_add per client,
  * confusion_merge to pool, metric_value for the task's metric); fl/ does not duplicate them. */

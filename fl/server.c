@@ -95,8 +95,8 @@ void fl_server_destroy(fl_server_t **self_p)
 }
 
 /* Checks everything a round needs before anything changes. */
-static fp_status validate(const fl_server_t *self, const fl_server_config *cfg,
-                          const fl_upload *up, int n, fp_error *err)
+static fp_status validate(const fl_server_t *self, const fl_server_config *cfg, const fl_upload *up,
+                          int n, fp_error *err)
 {
     if (cfg->opt != self->opt)
         return fp_fail(err, FP_ESTATE, "server round: state is for optimizer %d, config says %d",
@@ -108,8 +108,8 @@ static fp_status validate(const fl_server_t *self, const fl_server_config *cfg,
         return fp_fail(err, FP_EINVAL, "server round: client_lr must be > 0");
     for (int k = 0; k < n; k++) {
         if (up[k].client < 0 || up[k].client >= self->n_clients)
-            return fp_fail(err, FP_EINVAL, "upload %d: client %d not in [0, %d)", k,
-                           up[k].client, self->n_clients);
+            return fp_fail(err, FP_EINVAL, "upload %d: client %d not in [0, %d)", k, up[k].client,
+                           self->n_clients);
         for (int j = 0; j < k; j++)
             if (up[j].client == up[k].client)
                 return fp_fail(err, FP_EINVAL, "upload %d: client %d uploaded twice", k,
@@ -128,8 +128,8 @@ static fp_status validate(const fl_server_t *self, const fl_server_config *cfg,
         for (size_t i = 0; i < self->dim; i++)
             if (!isfinite(up[k].theta[i]) ||
                 (self->opt == FL_SERVER_SCAFFOLD && !isfinite(up[k].delta_c[i])))
-                return fp_fail(err, FP_ENUMERIC, "upload %d (client %d): value %zu not finite",
-                               k, up[k].client, i);
+                return fp_fail(err, FP_ENUMERIC, "upload %d (client %d): value %zu not finite", k,
+                               up[k].client, i);
     }
     return FP_OK;
 }
@@ -153,7 +153,7 @@ static void momentum_cv_coordinate(fl_server_t *self, const fl_server_config *cf
     }
     double c_new = c_old + ((double)n / self->n_clients) * acc / k_sum;
     self->c[i] = (float)c_new;
-    c_new = self->c[i]; /* use the stored (float) value, as a restored run would */
+    c_new = self->c[i];   /* use the stored (float) value, as a restored run would */
     if (!momentum_step) { /* Step 4, round 0: w ← w̄, Δ_prev ← Δ_0. */
         self->w[i] = (float)wbar;
         self->delta_prev[i] = (float)delta;
@@ -174,9 +174,8 @@ static void momentum_cv_coordinate(fl_server_t *self, const fl_server_config *cf
 }
 
 /* The baselines' optimizers at coordinate i. */
-static void baseline_coordinate(fl_server_t *self, const fl_server_config *cfg,
-                                const fl_upload *up, int n, const double *p, size_t i,
-                                double wbar, double delta)
+static void baseline_coordinate(fl_server_t *self, const fl_server_config *cfg, const fl_upload *up,
+                                int n, const double *p, size_t i, double wbar, double delta)
 {
     double eta = cfg->server_lr, b1 = cfg->beta1, b2 = cfg->beta2;
     double d = -delta; /* Reddi's Δ = w̄ − w, an ascent direction for w */
@@ -202,8 +201,8 @@ static void baseline_coordinate(fl_server_t *self, const fl_server_config *cfg,
             v = v + d2;
         self->m[i] = (float)m;
         self->v[i] = (float)v;
-        self->w[i] = (float)(self->w[i] +
-                             eta * (double)self->m[i] / (sqrt((double)self->v[i]) + cfg->tau));
+        self->w[i] =
+            (float)(self->w[i] + eta * (double)self->m[i] / (sqrt((double)self->v[i]) + cfg->tau));
         break;
     }
     case FL_SERVER_SCAFFOLD: {
@@ -260,8 +259,7 @@ fp_status fl_server_round(fl_server_t *self, const fl_server_config *cfg, const 
     return FP_OK;
 }
 
-fp_status fl_server_sample(const fl_server_t *self, uint64_t round, int k, int *out,
-                           fp_error *err)
+fp_status fl_server_sample(const fl_server_t *self, uint64_t round, int k, int *out, fp_error *err)
 {
     rng_t r;
     rng_derive(&r, self->seed, STREAM_SAMPLE, round);
@@ -333,8 +331,8 @@ fp_status fl_server_load(const uint8_t *blob, size_t len, fl_server_t **out, fp_
         return st;
     if (opt >= FL_SERVER_OPT_COUNT || n_clients < 1 || n_clients > INT32_MAX || dim == 0 ||
         has_prev > 1 || has_c_k != (opt == FL_SERVER_MOMENTUM_CV))
-        return fp_fail(err, FP_EFORMAT, "server blob: inconsistent header (opt %u, N %u, dim "
-                       "%llu)", opt, n_clients, (unsigned long long)dim);
+        return fp_fail(err, FP_EFORMAT, "server blob: inconsistent header (opt %u, N %u, dim %llu)",
+                       opt, n_clients, (unsigned long long)dim);
     /* The remaining length must be exactly the floats the header announces. */
     uint64_t rows = 5 + (has_c_k ? (uint64_t)n_clients : 0);
     uint64_t left = len - r.pos;

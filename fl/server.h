@@ -25,7 +25,7 @@ typedef enum fl_server_opt {
     FL_SERVER_ADAM,        /* Reddi et al. 2021, Algorithm 2, with τ */
     FL_SERVER_YOGI,
     FL_SERVER_ADAGRAD,
-    FL_SERVER_SCAFFOLD,    /* SCAFFOLD server: w ← w + η_g (w̄ − w); c ← c + (|S|/N) Σ p_k Δc_k */
+    FL_SERVER_SCAFFOLD, /* SCAFFOLD server: w ← w + η_g (w̄ − w); c ← c + (|S|/N) Σ p_k Δc_k */
     FL_SERVER_OPT_COUNT
 } fl_server_opt;
 
@@ -57,19 +57,19 @@ fl_server_config fl_server_config_defaults(fl_server_opt opt);
 
 typedef struct fl_server {
     fl_server_opt opt;
-    size_t dim;      /* floats per row set */
-    int n_clients;   /* N, every client of the run */
-    uint64_t seed;   /* run seed: client sampling is a pure function of (seed, round) */
-    uint64_t round;  /* completed rounds */
-    double eta_s;    /* current FedPepTAO server lr */
-    int has_prev;    /* Δ_prev holds a value (the round-0 rule has run) */
-    rng_t rng;       /* a persisted general-purpose stream for the coordinator */
-    float *w;        /* [dim] global rows */
-    float *m;        /* [dim] momentum (FedPepTAO, FedAvgM) or first moment (adaptive) */
-    float *c;        /* [dim] global control variate */
+    size_t dim;        /* floats per row set */
+    int n_clients;     /* N, every client of the run */
+    uint64_t seed;     /* run seed: client sampling is a pure function of (seed, round) */
+    uint64_t round;    /* completed rounds */
+    double eta_s;      /* current FedPepTAO server lr */
+    int has_prev;      /* Δ_prev holds a value (the round-0 rule has run) */
+    rng_t rng;         /* a persisted general-purpose stream for the coordinator */
+    float *w;          /* [dim] global rows */
+    float *m;          /* [dim] momentum (FedPepTAO, FedAvgM) or first moment (adaptive) */
+    float *c;          /* [dim] global control variate */
     float *delta_prev; /* [dim] Δ_prev */
-    float *v;        /* [dim] second moment of the adaptive optimizers (τ² initially) */
-    float *c_k;      /* [n_clients][dim] per-client variates, FL_SERVER_MOMENTUM_CV only, else NULL */
+    float *v;          /* [dim] second moment of the adaptive optimizers (τ² initially) */
+    float *c_k; /* [n_clients][dim] per-client variates, FL_SERVER_MOMENTUM_CV only, else NULL */
 } fl_server_t;
 
 /* A server at round 0 with w = w0[dim], zero m, c, c_k, Δ_prev and v = τ². NULL on
@@ -97,8 +97,7 @@ fp_status fl_server_round(fl_server_t *self, const fl_server_config *cfg, const 
 
 /* The clients of a round: k distinct ids of [0, N) drawn from a stream derived from
  * (seed, round), so a resumed run samples the same ones. */
-fp_status fl_server_sample(const fl_server_t *self, uint64_t round, int k, int *out,
-                           fp_error *err);
+fp_status fl_server_sample(const fl_server_t *self, uint64_t round, int k, int *out, fp_error *err);
 
 /* Blob "FPSV" v1 (little-endian): u32 opt, u64 dim, u32 n_clients, u64 seed, u64 round,
  * f64 eta_s, u32 has_prev, u64 rng[4], u32 has_c_k, f32 w, m, c, delta_prev, v [dim each],

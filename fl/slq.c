@@ -41,8 +41,11 @@ static fp_status lanczos(fl_hvp_fn hvp, void *ctx, size_t n, int steps, rng_t *r
         float *vk = basis + (size_t)k * n;
         memcpy(vin, vk, n * sizeof *vin);
         fp_status st = hvp(ctx, vin, hv, err);
-        if (st)
-            return fp_wrap(err, "slq: hessian-vector product: ");
+        if (st) {
+            if (err)
+                fp_wrap(err, "slq: hessian-vector product");
+            return st;
+        }
         for (size_t i = 0; i < n; i++) {
             if (!isfinite(hv[i]))
                 return fp_fail(err, FP_ENUMERIC, "slq: hessian-vector product is not finite");
@@ -187,8 +190,9 @@ fp_status fl_slq_density(const fl_slq_result *r, int bins, double sigma2, double
     }
     total *= step;
     if (!(total > 0))
-        return fp_fail(err, FP_ENUMERIC, "slq density: the density is zero on the grid (grid "
-                       "step %g too coarse for variance %g)", step, var);
+        return fp_fail(err, FP_ENUMERIC,
+                       "slq density: zero on the grid (step %g too coarse for variance %g)", step,
+                       var);
     for (int b = 0; b < bins; b++)
         density[b] /= total;
     return FP_OK;
@@ -248,7 +252,7 @@ fp_status fl_slq_ratio(const fl_slq_result *r, const fl_ratio_config *cfg, doubl
         for (double t = cfg->t0 + inc; evals < FL_SLQ_MAX_EVALS; t += inc, evals++) {
             double m = mass_above(grid, cum, bins, t);
             if (m < first / 2)
-                break; /* into the bulk: a finer walk */
+                break;                                 /* into the bulk: a finer walk */
             memmove(last + 1, last, 3 * sizeof *last); /* last[0] newest */
             last[0] = m;
             seen++;

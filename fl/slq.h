@@ -53,12 +53,12 @@ fp_status fl_slq_density(const fl_slq_result *r, int bins, double sigma2, double
  * Guard: at most FL_SLQ_MAX_HALVINGS halvings and FL_SLQ_MAX_EVALS evaluations of mass(t),
  * else FP_ENUMERIC (no plateau: the caller keeps the configured ρ). */
 typedef struct fl_ratio_config {
-    double t0;         /* 0.0 */
-    double inc;        /* 0.1 */
+    double t0;          /* 0.0 */
+    double inc;         /* 0.1 */
     double plateau_tol; /* 0.005 (0 never levels off: only the guard can end the search) */
-    int bins;          /* 10000 */
-    double sigma2;     /* 1e-5 */
-    double overhead;   /* 0.01 */
+    int bins;           /* 10000 */
+    double sigma2;      /* 1e-5 */
+    double overhead;    /* 0.01 */
 } fl_ratio_config;
 #define FL_SLQ_MAX_HALVINGS 40
 #define FL_SLQ_MAX_EVALS 1000000

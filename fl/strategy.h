@@ -37,13 +37,13 @@ typedef enum fl_travel {
 
 typedef struct fl_strategy_desc {
     fl_strategy id;
-    const char *name;    /* the config / command-line name */
+    const char *name; /* the config / command-line name */
     fl_travel travel;
     int needs_scores;    /* clients compute and send the §2 statistics */
     int prox;            /* FedProx proximal term on the client (μ from the config) */
     int scaffold_client; /* client applies g + c − c_k and uploads Δc_k */
     fl_server_opt server;
-    int personalise;     /* non-travelling deep-prompt layers stay private per client */
+    int personalise; /* non-travelling deep-prompt layers stay private per client */
     const char *summary;
 } fl_strategy_desc;
 

@@ -54,8 +54,8 @@ static double rel_distance(const problem *p, const float *w)
 typedef enum { PLAIN, PROX, SCAFFOLD_CLIENT } client_kind;
 
 /* K_k plain GD steps from w on f_k, with the client pieces of client_step.h. */
-static void local_train(const problem *p, int k, const float *w, client_kind kind,
-                        const float *c, float *c_k, float *theta, float *delta_c, double lr)
+static void local_train(const problem *p, int k, const float *w, client_kind kind, const float *c,
+                        float *c_k, float *theta, float *delta_c, double lr)
 {
     float g[DIM], next_ck[DIM];
     memcpy(theta, w, sizeof g);
@@ -107,8 +107,8 @@ static double run(const problem *p, fl_server_config cfg, client_kind kind, int 
 }
 
 typedef struct measured {
-    double avg, prox, scaffold, par, seq;         /* full participation */
-    double avg_half, scaffold_half, par_half;     /* 5 of 10 sampled per round */
+    double avg, prox, scaffold, par, seq;     /* full participation */
+    double avg_half, scaffold_half, par_half; /* 5 of 10 sampled per round */
 } measured;
 
 static measured measure(const problem *p, const char *title)
@@ -130,10 +130,11 @@ static measured measure(const problem *p, const char *title)
         .scaffold_half = run(p, scf, SCAFFOLD_CLIENT, rounds, N / 2, lr),
         .par_half = run(p, par, PLAIN, rounds, N / 2, lr),
     };
-    printf("# %s: |w - x*| / |x*| after %d rounds (%d clients, dim %d, lr %.2f)\n", title,
-           rounds, N, DIM, lr);
+    printf("# %s: |w - x*| / |x*| after %d rounds (%d clients, dim %d, lr %.2f)\n", title, rounds,
+           N, DIM, lr);
     printf("#   fedavg %.6f  fedprox(0.5) %.6f  scaffold %.6f  fedpeptao-server parallel %.6f"
-           "  sequential %.6g\n", m.avg, m.prox, m.scaffold, m.par, m.seq);
+           "  sequential %.6g\n",
+           m.avg, m.prox, m.scaffold, m.par, m.seq);
     printf("#   half sampled: fedavg %.6f  scaffold %.6f  fedpeptao-server parallel %.6f\n",
            m.avg_half, m.scaffold_half, m.par_half);
     return m;
@@ -147,10 +148,10 @@ static void fedavg_drifts_scaffold_removes_it(void **state)
     static problem p;
     make_problem(&p, 2024, 0);
     measured m = measure(&p, "unequal sizes");
-    assert_true(m.avg > 0.1);             /* measured 0.208 */
-    assert_true(m.prox < 0.95 * m.avg);   /* measured 0.184 */
-    assert_true(m.scaffold < 1e-4);       /* measured 0.000000 */
-    assert_true(m.avg_half > 0.1);        /* measured 0.503 */
+    assert_true(m.avg > 0.1);                        /* measured 0.208 */
+    assert_true(m.prox < 0.95 * m.avg);              /* measured 0.184 */
+    assert_true(m.scaffold < 1e-4);                  /* measured 0.000000 */
+    assert_true(m.avg_half > 0.1);                   /* measured 0.503 */
     assert_true(m.scaffold_half < 0.3 * m.avg_half); /* measured 0.095 */
     /* FedPepTAO's §4 server step does NOT remove this drift: its clients train without the
      * correction, so c_k⁺ = c_k − c + ḡ_k integrates each client's gradient mismatch and the
@@ -170,8 +171,8 @@ static void fedpeptao_server_step_shares_fedavg_fixed_point(void **state)
     static problem p;
     make_problem(&p, 2024, 1);
     measured m = measure(&p, "equal sizes");
-    assert_true(m.avg > 0.02);            /* measured 0.0536 */
-    assert_close(m.par, m.avg, 1e-4);     /* measured 0.053589 both */
+    assert_true(m.avg > 0.02);        /* measured 0.0536 */
+    assert_close(m.par, m.avg, 1e-4); /* measured 0.053589 both */
     assert_true(m.scaffold < 1e-4);
     assert_true(m.scaffold_half < 1e-4);
     assert_true(m.par_half > m.avg_half); /* measured 2.11 vs 0.44 */

@@ -159,6 +159,7 @@ static void statistic_is_scale_invariant_and_checks_input(void **state)
     for (int e = 0; e < DIM; e++) /* example 0 is zero: the cosine is undefined */
         z[e] = 0.0f;
     assert_int_equal(fl_layer_statistic(z, B, DIM, &s1, &err), FP_ENUMERIC);
+    assert_int_equal(fl_layer_statistic(z, B, DIM, &s1, NULL), FP_ENUMERIC); /* status kept */
     assert_int_equal(fl_layer_statistic(z2, 0, DIM, &s1, &err), FP_EINVAL);
 }
 
@@ -200,8 +201,11 @@ static void combination_ranking_and_selection(void **state)
     assert_memory_equal(order, want, sizeof want);
 
     /* K = floor(ρL + 0.5), clamped to [1, L − 1]. */
-    struct { double rho; int L, k; } ks[] = {{0.5, 24, 12}, {0.5, 5, 3}, {0.5, 3, 2},
-        {0.1, 3, 1}, {0.0, 12, 1}, {1.0, 4, 3}, {0.25, 12, 3}, {0.3, 12, 4}};
+    struct {
+        double rho;
+        int L, k;
+    } ks[] = {{0.5, 24, 12}, {0.5, 5, 3}, {0.5, 3, 2},   {0.1, 3, 1},
+              {0.0, 12, 1},  {1.0, 4, 3}, {0.25, 12, 3}, {0.3, 12, 4}};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
         int k;
         assert_int_equal(fl_layer_count(ks[i].rho, ks[i].L, &k, NULL), FP_OK);

@@ -201,7 +201,7 @@ static void restored_server_continues_exactly(void **state)
 {
     (void)state;
     fl_server_opt opts[] = {FL_SERVER_FEDAVG, FL_SERVER_MOMENTUM_CV, FL_SERVER_AVGM,
-                            FL_SERVER_ADAM, FL_SERVER_YOGI, FL_SERVER_ADAGRAD};
+                            FL_SERVER_ADAM,   FL_SERVER_YOGI,        FL_SERVER_ADAGRAD};
     for (size_t o = 0; o < sizeof opts / sizeof opts[0]; o++) {
         for (int variant = 0; variant < 2; variant++) {
             fl_server_config cfg = fl_server_config_defaults(opts[o]);

@@ -8,8 +8,8 @@
 static void every_name_round_trips(void **state)
 {
     (void)state;
-    const char *names[] = {"fedpeptao", "fedprompt", "fedavg-input", "fedprox", "scaffold",
-                           "fedavgm", "fedadam", "fedyogi", "fedadagrad", "random-layers"};
+    const char *names[] = {"fedpeptao", "fedprompt", "fedavg-input", "fedprox",    "scaffold",
+                           "fedavgm",   "fedadam",   "fedyogi",      "fedadagrad", "random-layers"};
     for (int i = 0; i < FL_STRATEGY_COUNT; i++) {
         const fl_strategy_desc *d = NULL;
         assert_int_equal(fl_strategy_from_name(names[i], &d, NULL), FP_OK);
@@ -45,8 +45,8 @@ static void descriptors_say_what_each_strategy_uses(void **state)
     for (int i = 0; i < FL_STRATEGY_COUNT; i++) { /* only one client extra at a time */
         const fl_strategy_desc *d = fl_strategy_get((fl_strategy)i);
         assert_false(d->prox && d->scaffold_client);
-        assert_true(d->personalise == (d->travel == FL_TRAVEL_SELECTED ||
-                                       d->travel == FL_TRAVEL_RANDOM));
+        assert_true(d->personalise ==
+                    (d->travel == FL_TRAVEL_SELECTED || d->travel == FL_TRAVEL_RANDOM));
     }
 }
 
@@ -56,24 +56,28 @@ static void layer_sets_per_strategy(void **state)
     enum { L = 6 };
     double S[L - 1] = {0.5, 3, 1, 2, 9};
     int layers[L], k;
-    assert_int_equal(fl_strategy_layers(fl_strategy_get(FL_FEDPEPTAO), L, S, 0.5, 1, layers, &k,
-                                        NULL), FP_OK);
+    assert_int_equal(
+        fl_strategy_layers(fl_strategy_get(FL_FEDPEPTAO), L, S, 0.5, 1, layers, &k, NULL), FP_OK);
     assert_int_equal(k, 3);
     int want[3] = {1, 3, 4};
     assert_memory_equal(layers, want, sizeof want);
-    assert_int_equal(fl_strategy_layers(fl_strategy_get(FL_FEDPEPTAO), L, NULL, 0.5, 1, layers,
-                                        &k, NULL), FP_EINVAL);
-    assert_int_equal(fl_strategy_layers(fl_strategy_get(FL_RANDOM_LAYERS), L, NULL, 0.5, 1,
-                                        layers, &k, NULL), FP_OK);
+    assert_int_equal(
+        fl_strategy_layers(fl_strategy_get(FL_FEDPEPTAO), L, NULL, 0.5, 1, layers, &k, NULL),
+        FP_EINVAL);
+    assert_int_equal(
+        fl_strategy_layers(fl_strategy_get(FL_RANDOM_LAYERS), L, NULL, 0.5, 1, layers, &k, NULL),
+        FP_OK);
     assert_int_equal(k, 3);
     for (int i = 0; i < k; i++)
         assert_true(layers[i] < L - 1);
-    assert_int_equal(fl_strategy_layers(fl_strategy_get(FL_FEDPROMPT), L, NULL, 0.5, 1, layers,
-                                        &k, NULL), FP_OK);
+    assert_int_equal(
+        fl_strategy_layers(fl_strategy_get(FL_FEDPROMPT), L, NULL, 0.5, 1, layers, &k, NULL),
+        FP_OK);
     assert_int_equal(k, L);
     assert_int_equal(layers[L - 1], L - 1);
-    assert_int_equal(fl_strategy_layers(fl_strategy_get(FL_FEDAVG_INPUT), L, NULL, 0.5, 1, layers,
-                                        &k, NULL), FP_OK);
+    assert_int_equal(
+        fl_strategy_layers(fl_strategy_get(FL_FEDAVG_INPUT), L, NULL, 0.5, 1, layers, &k, NULL),
+        FP_OK);
     assert_int_equal(k, 0);
 }
 
