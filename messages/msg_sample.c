@@ -162,6 +162,10 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
         s->train_loss = 0.52;
         s->evaluated = full;
         s->eval_metric = full ? 0.87 : 0.0;
+        s->eval_loss = full ? 0.35 : 0.0;
+        s->eval_accuracy = full ? 0.87 : 0.0;
+        s->eval_f1 = full ? 0.86 : 0.0;
+        s->eval_mcc = full ? 0.74 : 0.0;
         s->bytes_down = 4096;
         s->bytes_up = 2048;
         s->wall_ms = 6100;
@@ -171,7 +175,7 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
                                              MSG_CLIENT_LATE};
         for (uint32_t i = 0; !st && i < 4; i++) {
             msg_client_row_t *c = &s->clients.v[i];
-            snprintf(c->client, sizeof c->client, "client-%u", 10 * i + 3);
+            c->client = 10 * i + 3;
             c->status = status[i];
             c->n = 100 + i;
             c->steps = status[i] == MSG_CLIENT_DROPPED ? 0 : 26;

@@ -250,7 +250,7 @@ static const field_t RUN_FIELDS[] = {
 
 #define COFF(member) offsetof(msg_client_row_t, member)
 static const field_t CLIENT_ROW_FIELDS[] = {
-    {.key = "client", .kind = FK_ID, .off = COFF(client), .flags = FF_NONEMPTY},
+    {.key = "client", .kind = FK_U32, .off = COFF(client)},
     {.key = "status",
      .kind = FK_ENUM,
      .off = COFF(status),
@@ -274,6 +274,10 @@ static const field_t SAVE_FIELDS[] = {
     SCALAR("train_loss", FK_F64, save.train_loss),
     SCALAR("evaluated", FK_BOOL, save.evaluated),
     SCALAR("eval_metric", FK_F64, save.eval_metric),
+    SCALAR("eval_loss", FK_F64, save.eval_loss),
+    SCALAR("eval_accuracy", FK_F64, save.eval_accuracy),
+    SCALAR("eval_f1", FK_F64, save.eval_f1),
+    SCALAR("eval_mcc", FK_F64, save.eval_mcc),
     SCALAR("bytes_down", FK_U64, save.bytes_down),
     SCALAR("bytes_up", FK_U64, save.bytes_up),
     SCALAR("wall_ms", FK_U64, save.wall_ms),

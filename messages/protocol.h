@@ -133,9 +133,10 @@ typedef struct msg_peers {
     uint32_t n;
 } msg_peers_t;
 
-/* A SAVE per-client row. Wire: {"client", "status", "n", "steps", "loss", "ms"}. */
+/* A SAVE per-client row (storage client_rounds). Wire: {"client", "status", "n", "steps",
+ * "loss", "ms"}. */
 typedef struct msg_client_row {
-    char client[MSG_ID_CAP];
+    uint32_t client; /* client index K */
     msg_client_status status;
     uint64_t n;     /* n_k, examples held by the client */
     uint32_t steps; /* local steps K_k (0 unless ok or late) */
@@ -250,8 +251,12 @@ typedef struct msg_save {
     uint32_t dropped;          /* "dropped" */
     uint32_t late;             /* "late" */
     double train_loss;         /* "train_loss": n_k-weighted mean of the updates' losses */
-    bool evaluated;            /* "evaluated": whether eval_metric means anything */
-    double eval_metric;        /* "eval_metric" */
+    bool evaluated;            /* "evaluated": whether the eval_* fields mean anything */
+    double eval_metric;        /* "eval_metric": the task's metric */
+    double eval_loss;          /* "eval_loss": pooled mean evaluation loss */
+    double eval_accuracy;      /* "eval_accuracy" */
+    double eval_f1;            /* "eval_f1" */
+    double eval_mcc;           /* "eval_mcc" */
     uint64_t bytes_down;       /* "bytes_down": TRAIN bytes sent this round */
     uint64_t bytes_up;         /* "bytes_up": UPDATE bytes received */
     uint64_t wall_ms;          /* "wall_ms": round wall time */

@@ -358,7 +358,8 @@ static void eval_reply_and_save_fields_survive(void **state)
     decode_ok(buf, len, &b);
     free(buf);
     assert_int_equal(b.save.clients.n, 4);
-    assert_string_equal(b.save.clients.v[2].client, "client-23");
+    assert_int_equal(b.save.clients.v[2].client, 23);
+    assert_true(b.save.eval_mcc == 0.74);
     assert_int_equal(b.save.clients.v[2].status, MSG_CLIENT_DROPPED);
     assert_int_equal(b.save.clients.v[3].status, MSG_CLIENT_LATE);
     assert_int_equal(b.save.server_state.n, 48);

@@ -647,7 +647,7 @@ static void cross_field_rules_hold(void **state)
     for (int i = 0; i < 2; i++) {
         msgpack_pack_map(&r.pk, i == 0 ? 6 : 5);
         raw_str(&r, "client");
-        raw_str(&r, "c1");
+        msgpack_pack_uint8(&r.pk, 1);
         raw_str(&r, "status");
         raw_str(&r, i == 0 ? "ok" : "bogus");
         raw_str(&r, "n");
