@@ -3,9 +3,12 @@
   compare.py CASES_DIR OUT_DIR [TOL]
 
 For every CASES_DIR/<case>.expected.safetensors, reads OUT_DIR/<case>.got.safetensors (written
-by reference_dump) and checks logits, loss and dE with the relative error
+by reference_dump) and checks logits, loss, dE, per-example loss and every block's output (real
+rows only: what pad rows hold is no part of the contract) with the relative error
   max|got - want| / max|want|   (a norm-wise figure: per-element ratios blow up near zero)
 against TOL (default 1e-4). dE must also be exactly zero in layers that are not trainable.
+Cases with weight gradients also compare OUT_DIR/<case>.grads.safetensors tensor by tensor (the
+same figure per tensor; the table line shows the worst tensor).
 Prints one line per case and quantity; exits 1 on any mismatch or missing output.
 """
 import glob
@@ -22,6 +25,32 @@ def rel_err(got, want):
     return float(np.abs(got - want).max() / (scale if scale > 0 else 1.0))
 
 
+def compare_grads(name, want, path, tol):
+    """Weight gradients: every tensor the reference differentiates must be in the C file with
+    the same shape and within tol. Returns the number of failures (printed)."""
+    if not os.path.exists(path):
+        print(f"  FAIL {name}: no weight gradients from the C side ({path})")
+        return 1
+    got, _ = st_io.read(path)
+    bad, worst, worst_name = 0, 0.0, ""
+    for k in sorted(w for w in want if w.startswith("grad.")):
+        t = k[len("grad."):]
+        if t not in got or got[t].shape != want[k].shape:
+            print(f"  FAIL {name}: weight gradient {t} missing or misshapen in the C output")
+            bad += 1
+            continue
+        e = rel_err(got[t].astype(np.float64), want[k].astype(np.float64))
+        if e > tol or not np.all(np.isfinite(got[t])):
+            print(f"  FAIL {name}: weight gradient {t} rel err {e:.2e}")
+            bad += 1
+        if e > worst:
+            worst, worst_name = e, t
+    n = sum(1 for w in want if w.startswith("grad."))
+    print(f"  {'ok  ' if not bad else 'FAIL'} {name:16s} {'weight grads':12s} rel err "
+          f"{worst:.2e} (worst of {n}: {worst_name})")
+    return bad
+
+
 def main(cases, outs, tol):
     bad = 0
     n = 0
@@ -36,7 +65,12 @@ def main(cases, outs, tol):
             continue
         got, _ = st_io.read(got_path)
         n += 1
-        for k in ("logits", "loss", "dE"):
+        real = np.arange(inputs["ids"].shape[1])[None, :] < inputs["lengths"][:, None]  # [B][T]
+        for key in ("layers",):
+            if key in got and got[key].shape == want[key].shape:
+                got[key] = got[key][:, real]
+                want[key] = want[key][:, real]
+        for k in ("logits", "loss", "dE", "example_loss", "layers"):
             if k not in got or got[k].shape != want[k].shape:
                 shape = got[k].shape if k in got else "missing"
                 print(f"  FAIL {name}: {k} shape {shape}, want {want[k].shape}")
@@ -52,8 +86,11 @@ def main(cases, outs, tol):
                     extra = " (nonzero dE in a layer that is not trainable)"
             if k == "loss":
                 extra = f" (C {got[k][0]:.7f}, torch {want[k][0]:.7f})"
-            print(f"  {'ok  ' if ok else 'FAIL'} {name:16s} {k:6s} rel err {e:.2e}{extra}")
+            print(f"  {'ok  ' if ok else 'FAIL'} {name:16s} {k:12s} rel err {e:.2e}{extra}")
             bad += 0 if ok else 1
+        grads = sorted(k for k in want if k.startswith("grad."))
+        if grads:
+            bad += compare_grads(name, want, os.path.join(outs, name + ".grads.safetensors"), tol)
     if n == 0:
         print("compare: no case was compared")
         return 1

@@ -13,8 +13,11 @@ OUT_DIR/cases/<case>.input.safetensors: one batch (all stored as F32; integers a
   ids [B][T], lengths [B] (right padding), E [P][L][2][d], active [L] (prefix present),
   trainable [L] (dE wanted); RoBERTa: mask_pos [B], label [B]; GPT-2: targets [B][T] (-1 none).
   Metadata: "model" = the model folder name, "arch".
+  weight_grads [1] in the "full" cases: full-weight gradients wanted too.
 OUT_DIR/cases/<case>.expected.safetensors: logits [N][V] (mask rows, or target rows in
-  row-major batch order), loss [1], dE [P][L][2][d] computed in float64 by torch_model.py.
+  row-major batch order), loss [1], dE [P][L][2][d], example_loss [B], layers [L][B][T][d]
+  (block outputs), and in "full" cases grad.<canonical HF name> for every weight, all computed
+  in float64 by torch_model.py.
 
 Everything is a pure function of the fixed seed, so the files are reproducible.
 This script must never read what fedpep's C code writes.
@@ -170,7 +173,8 @@ def layer_flags(L, which):
 
 def cases_for(rng, arch, s, model_name, mask_id=None):
     """The cases of one architecture: all layers tuned; the upper layers tuned (gradient must
-    stop at the lowest tuned layer); prefix present only in some layers."""
+    stop at the lowest tuned layer); prefix present only in some layers; all layers tuned with
+    full-weight gradients."""
     L = s["num_hidden_layers"] if arch == "roberta" else s["n_layer"]
     d = s["hidden_size"] if arch == "roberta" else s["n_embd"]
     batch = roberta_batch(rng, s, mask_id) if arch == "roberta" else gpt2_batch(rng, s)
@@ -180,11 +184,13 @@ def cases_for(rng, arch, s, model_name, mask_id=None):
     upper = set(range(L // 2, L))
     out = {}
     for case, active, trainable in (("all", all_l, all_l), ("upper", all_l, upper),
-                                    ("some", some, some)):
+                                    ("some", some, some), ("full", all_l, all_l)):
         inputs = {k: v.astype(np.float32) for k, v in batch.items()}
         inputs["E"] = E
         inputs["active"] = layer_flags(L, active)
         inputs["trainable"] = layer_flags(L, trainable)
+        if case == "full":  # full-weight gradients too (the pretraining path)
+            inputs["weight_grads"] = np.ones(1, dtype=np.float32)
         out[f"{model_name}_{case}"] = inputs
     return out
 
@@ -212,7 +218,7 @@ def main(out):
         model = models[model_name]
         meta = {"model": model_name, "arch": model.cfg.arch}
         st_io.write(os.path.join(out, "cases", name + ".input.safetensors"), inputs, meta)
-        ref = torch_model.reference(model, inputs)
+        ref = torch_model.reference(model, inputs, weight_grads="weight_grads" in inputs)
         st_io.write(os.path.join(out, "cases", name + ".expected.safetensors"), ref, meta)
         print(f"  {name}: loss {ref['loss'][0]:.6f}, logits {ref['logits'].shape}, "
               f"|dE|max {np.abs(ref['dE']).max():.3e}")

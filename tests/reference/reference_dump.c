@@ -2,12 +2,15 @@
  * through fedpep's loaders, runs one case (batch + deep prompt) through the transformer forward
  * and prompt backward, and writes what it computed for compare.py.
  *
- *   reference_dump MODEL_DIR CASE.input.safetensors OUT.got.safetensors
+ *   reference_dump MODEL_DIR CASE.input.safetensors OUT.got.safetensors [GRADS.safetensors]
  *
  * Input tensors (all F32, integers exact): ids [B][T], lengths [B] (right padding), E [P][L][2][d],
- * active [L], trainable [L]; RoBERTa: mask_pos [B], label [B]; GPT-2: targets [B][T] (-1 none).
+ * active [L], trainable [L]; RoBERTa: mask_pos [B], label [B]; GPT-2: targets [B][T] (-1 none);
+ * weight_grads [1] when full-weight gradients are wanted too.
  * Output: logits [rows][V] (rows with a target in (b, t) order), loss [1], dE [P][L][2][d]
- * (zero outside trainable layers).
+ * (zero outside trainable layers), example_loss [B], layers [L][B][T][d] (every block's output,
+ * from a second, inference pass that keeps all layers); with weight_grads, the weight gradients
+ * under their canonical Hugging Face names in GRADS (tf_weights_save).
  * This program must never compute anything itself: every number it writes comes from the library. */
 #include <math.h>
 #include <stdbool.h>
@@ -43,8 +46,9 @@ static fp_status get_any(const st_file_t *f, const char *name, size_t want, cons
 typedef struct dump {
     model_config cfg;
     st_file_t *model, *input;
-    tf_weights w;
-    tf_acts_t *acts;
+    tf_weights w, grads;
+    tf_acts_t *acts, *all_acts;
+    float *layers;
     int *tokens, *mask, *targets;
     bool *present, *trainable;
     float *dE;
@@ -53,7 +57,10 @@ typedef struct dump {
 static void dump_free(dump *d)
 {
     tf_acts_destroy(&d->acts);
+    tf_acts_destroy(&d->all_acts);
     tf_weights_free(&d->w);
+    tf_weights_free(&d->grads);
+    free(d->layers);
     st_close(&d->model);
     st_close(&d->input);
     free(d->tokens);
@@ -64,8 +71,37 @@ static void dump_free(dump *d)
     free(d->dE);
 }
 
+/* Every block's output [L][B][T][d] from an inference pass that keeps all layers (the path the
+ * layer-importance scoring uses), in its own arena. */
+static fp_status all_layers(dump *d, const tf_prompt *prompt, const tf_batch *batch,
+                            int max_rows, fp_error *err)
+{
+    const model_config *c = &d->cfg;
+    const size_t per = (size_t)batch->B * batch->T * c->d_model;
+    tf_acts_spec spec = {.B = batch->B, .T = batch->T, .P = prompt->P,
+                         .saved_layers = c->n_layers, .max_lm_rows = max_rows};
+    if (!(d->all_acts = tf_acts_new(c, spec, err)))
+        return err->status;
+    if (!(d->layers = malloc(per * c->n_layers * sizeof *d->layers)))
+        return fp_fail(err, FP_ENOMEM, "out of memory");
+    tf_prompt no_grad = *prompt;
+    no_grad.trainable = NULL;
+    tf_options opt = {.keep_all_layers = true};
+    tf_result res;
+    fp_status st = tf_forward(d->all_acts, c, &d->w, &no_grad, NULL, batch, &opt, &res, err);
+    if (st)
+        return st;
+    for (int l = 0; l < c->n_layers; l++) {
+        const float *out = tf_acts_layer_output(d->all_acts, l);
+        if (!out)
+            return fp_fail(err, FP_ESTATE, "layer %d kept no output with keep_all_layers", l);
+        memcpy(d->layers + per * l, out, per * sizeof *out);
+    }
+    return FP_OK;
+}
+
 static fp_status run(dump *d, const char *model_dir, const char *in_path, const char *out_path,
-                     fp_error *err)
+                     const char *grads_path, fp_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
@@ -134,7 +170,12 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
     int rows = 0;
     for (int i = 0; i < B * T; i++)
         rows += d->targets[i] >= 0;
-    tf_acts_spec spec = {.B = B, .T = T, .P = P, .saved_layers = L - lowest, .max_lm_rows = rows};
+    const bool full = st_find(d->input, "weight_grads") != NULL;
+    if (full && !grads_path)
+        return fp_fail(err, FP_EINVAL, "case wants weight gradients: give a GRADS path");
+    /* The arena keeps only the layers backward needs (all of them for weight gradients). */
+    tf_acts_spec spec = {.B = B, .T = T, .P = P, .saved_layers = full ? L : L - lowest,
+                         .max_lm_rows = rows, .weight_grads = full};
     if (!(d->acts = tf_acts_new(c, spec, err)))
         return err->status;
     tf_prompt prompt = {.P = P, .E = E, .present = d->present, .trainable = d->trainable,
@@ -142,6 +183,12 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
     tf_batch batch = {.B = B, .T = T, .tokens = d->tokens, .mask = d->mask,
                       .targets = d->targets};
     tf_options opt = {.grad = true};
+    if (full) {
+        if ((st = tf_weights_init_zero(&d->grads, c, err)))
+            return st;
+        d->grads.has_lm_head = d->w.has_lm_head;
+        opt.grads = &d->grads;
+    }
     tf_result res;
     if ((st = tf_forward(d->acts, c, &d->w, &prompt, NULL, &batch, &opt, &res, err)) ||
         (st = tf_backward(d->acts, err)))
@@ -153,25 +200,34 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
     if (n_rows != rows)
         return fp_fail(err, FP_ESTATE, "model scored %d rows, the case has %d targets", n_rows,
                        rows);
+    if (full && (st = tf_weights_save(&d->grads, c, grads_path, err)))
+        return st;
     float loss = res.loss;
-    st_write_tensor out[3] = {
+    const float *ex_loss = tf_acts_example_loss(d->acts);
+    if ((st = all_layers(d, &prompt, &batch, rows, err)))
+        return st;
+    st_write_tensor out[5] = {
         {.name = "logits", .ndim = 2, .shape = {n_rows, V}, .data = logits},
         {.name = "loss", .ndim = 1, .shape = {1}, .data = &loss},
         {.name = "dE", .ndim = 4, .shape = {P, L, 2, dm}, .data = d->dE},
+        {.name = "example_loss", .ndim = 1, .shape = {B}, .data = ex_loss},
+        {.name = "layers", .ndim = 4, .shape = {L, B, T, dm}, .data = d->layers},
     };
-    return st_write(out_path, out, 3, NULL, 0, err);
+    return st_write(out_path, out, 5, NULL, 0, err);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s MODEL_DIR CASE.input.safetensors OUT.got.safetensors\n",
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr,
+                "usage: %s MODEL_DIR CASE.input.safetensors OUT.got.safetensors "
+                "[GRADS.safetensors]\n",
                 argv[0]);
         return 2;
     }
     dump d = {0};
     fp_error err = {0};
-    fp_status st = run(&d, argv[1], argv[2], argv[3], &err);
+    fp_status st = run(&d, argv[1], argv[2], argv[3], argc == 5 ? argv[4] : NULL, &err);
     dump_free(&d);
     if (st) {
         fprintf(stderr, "reference_dump %s: %s: %s\n", argv[2], fp_status_name(st), err.msg);

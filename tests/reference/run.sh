@@ -41,7 +41,8 @@ for input in "$OUT"/cases/*.input.safetensors; do
     name=$(basename "$input" .input.safetensors)
     model=$("$PYTHON" -c "import sys; sys.path.insert(0, '$HERE'); import st_io; \
 print(st_io.read(sys.argv[1])[1]['model'])" "$input")
-    if ! "$OUT/reference_dump" "$OUT/$model" "$input" "$OUT/got/$name.got.safetensors"; then
+    if ! "$OUT/reference_dump" "$OUT/$model" "$input" "$OUT/got/$name.got.safetensors" \
+            "$OUT/got/$name.grads.safetensors"; then
         status=1
     fi
 done

@@ -3,7 +3,8 @@
   selfcheck.py OUT_DIR     (the folder make_tiny.py wrote)
 
 1. dL/dE by autograd equals central finite differences in float64, at 250 seeded random
-   coordinates of the tuned layers of every case, and is zero where no prefix is.
+   coordinates of the tuned layers of every case, and is zero where no prefix is; in the
+   "full" cases the weight gradients do too (60 seeded coordinates).
 2. Masks: changing what sits in pad slots changes nothing; in GPT-2 changing a later token
    leaves every earlier row unchanged (causal); changing E in a layer without a prefix changes
    nothing.
@@ -35,7 +36,7 @@ def check(ok, what):
 def fd_check(model, inputs, name):
     batch = torch_model.batch_to_torch(inputs)
     active = [bool(a) for a in inputs["active"]]
-    ref = torch_model.reference(model, inputs)
+    ref = torch_model.reference(model, inputs, weight_grads="weight_grads" in inputs)
     trainable = np.asarray(inputs["trainable"]) != 0
     E0 = inputs["E"].astype(np.float64)
     fd = np.zeros_like(E0)
@@ -56,6 +57,8 @@ def fd_check(model, inputs, name):
     err = np.abs(fd[sel] - ref["dE"][sel]).max() / np.abs(ref["dE"]).max()
     check(err < 1e-6, f"{name}: dL/dE vs finite differences at {len(pick)} coordinates, "
                       f"rel err {err:.2e}")
+    if "weight_grads" in inputs:
+        weight_fd_check(model, batch, inputs, active, ref, name)
     inactive = ~np.array(active)
     if inactive.any():
         check(np.all(ref["dE"][:, inactive] == 0), f"{name}: dE is zero where no prefix is")
@@ -65,6 +68,32 @@ def fd_check(model, inputs, name):
             l2, _ = model.loss(batch, torch.tensor(Ez), active)
         check(abs(l2.item() - ref["loss"][0]) == 0, f"{name}: E of prefix-less layers unused")
     return ref
+
+
+def weight_fd_check(model, batch, inputs, active, ref, name):
+    """Autograd weight gradients against central differences at 60 seeded (tensor, index)
+    pairs; tied word embeddings included."""
+    rng = np.random.default_rng(11)
+    E = torch.tensor(inputs["E"].astype(np.float64))
+    names = sorted(model.named)
+    worst, scale, h = 0.0, 0.0, 1e-6
+    with torch.no_grad():
+        for _ in range(60):
+            n = names[rng.integers(len(names))]
+            t = model.named[n]
+            idx = tuple(int(rng.integers(s)) for s in t.shape)
+            old = t[idx].item()
+            t[idx] = old + h
+            lp, _ = model.loss(batch, E, active)
+            t[idx] = old - h
+            lm, _ = model.loss(batch, E, active)
+            t[idx] = old
+            fd = (lp.item() - lm.item()) / (2 * h)
+            g = ref["grad." + torch_model.canonical_name(n)]
+            worst = max(worst, abs(fd - g[idx]))
+            scale = max(scale, np.abs(g).max())
+    check(worst / scale < 1e-6, f"{name}: weight gradients vs finite differences at 60 "
+                                f"coordinates, rel err {worst / scale:.2e}")
 
 
 def mask_checks(model, inputs, name):

@@ -93,13 +93,14 @@ class Model:
         if weights is None:
             weights, _ = st_io.read(os.path.join(model_dir, "model.safetensors"))
         self.dtype = dtype
+        self.named = {}  # HF tensor name (as in the file) -> the tensor used, for weight grads
         self.w = {}
         cfg = self.cfg
         if cfg.arch == "roberta":
             # roberta-base (RobertaForMaskedLM) names start with "roberta."; a bare RobertaModel
             # has none. The decoder weight is tied to the word embeddings.
             pre = "roberta." if "roberta.embeddings.word_embeddings.weight" in weights else ""
-            g = lambda n: self._t(weights[pre + n])  # noqa: E731
+            g = lambda n: self._take(weights, pre + n)  # noqa: E731
             self.w["wte"] = g("embeddings.word_embeddings.weight")
             self.w["wpe"] = g("embeddings.position_embeddings.weight")
             self.w["tte"] = g("embeddings.token_type_embeddings.weight")
@@ -126,7 +127,7 @@ class Model:
                     "ln2_w": g(p + "output.LayerNorm.weight"),
                     "ln2_b": g(p + "output.LayerNorm.bias"),
                 })
-            h = lambda n: self._t(weights[n])  # noqa: E731
+            h = lambda n: self._take(weights, n)  # noqa: E731
             self.w["head_w"] = h("lm_head.dense.weight")
             self.w["head_b"] = h("lm_head.dense.bias")
             self.w["head_ln_w"] = h("lm_head.layer_norm.weight")
@@ -134,7 +135,7 @@ class Model:
             self.w["head_bias"] = h("lm_head.bias")
         else:
             pre = "transformer." if "transformer.wte.weight" in weights else ""
-            g = lambda n: self._t(weights[pre + n])  # noqa: E731
+            g = lambda n: self._take(weights, pre + n)  # noqa: E731
             self.w["wte"] = g("wte.weight")
             self.w["wpe"] = g("wpe.weight")
             self.w["lnf_w"] = g("ln_f.weight")
@@ -151,6 +152,11 @@ class Model:
                     "fc_w": g(p + "mlp.c_fc.weight"), "fc_b": g(p + "mlp.c_fc.bias"),
                     "pr_w": g(p + "mlp.c_proj.weight"), "pr_b": g(p + "mlp.c_proj.bias"),
                 })
+
+    def _take(self, weights, name):
+        t = self._t(weights[name])
+        self.named[name] = t
+        return t
 
     def _t(self, a):
         if isinstance(a, torch.Tensor):
@@ -277,17 +283,56 @@ def batch_to_torch(inputs):
     return b
 
 
-def reference(model, inputs):
-    """Runs a case: returns dict logits [N][V], loss [1], dE [P][L][2][d] (float64 numpy).
-    dE is zero outside the layers flagged in inputs["trainable"] (and where no prefix is active)."""
+def example_losses(model, batch, logits):
+    """Per-example mean CE over that example's scored rows [B] (0 without rows), from the
+    logits of loss() (rows in (b, t) order)."""
+    B = batch["ids"].shape[0]
+    if model.cfg.arch == "roberta":
+        rows_b = torch.arange(B)
+        tgt = batch["label"]
+    else:
+        sel = batch["targets"] >= 0
+        rows_b = torch.nonzero(sel)[:, 0]
+        tgt = batch["targets"][sel]
+    ce = torch.nn.functional.cross_entropy(logits, tgt, reduction="none")
+    out = torch.zeros(B, dtype=ce.dtype).index_add_(0, rows_b, ce)
+    cnt = torch.zeros(B, dtype=ce.dtype).index_add_(0, rows_b, torch.ones_like(ce))
+    return out / cnt.clamp(min=1)
+
+
+def canonical_name(name):
+    """fedpep writes RoBERTa bodies with the "roberta." prefix and GPT-2 without any."""
+    return name[len("transformer."):] if name.startswith("transformer.") else name
+
+
+def reference(model, inputs, weight_grads=False):
+    """Runs a case; returns float64 numpy arrays:
+      logits [N][V] (scored rows in (b, t) order), loss [1], dE [P][L][2][d] (zero outside the
+      layers flagged in inputs["trainable"]), example_loss [B], layers [L][B][T][d] (output of
+      every block, before GPT-2's ln_f), and with weight_grads "grad.<canonical HF name>" for
+      every weight the model uses (tied word embeddings get both of their uses)."""
     batch = batch_to_torch(inputs)
     active = [bool(a) for a in inputs["active"]]
     trainable = np.asarray(inputs["trainable"]) != 0
     E = torch.tensor(inputs["E"].astype(np.float64), dtype=model.dtype, requires_grad=True)
+    if weight_grads:
+        for t in model.named.values():
+            t.requires_grad_(True)
+            t.grad = None
     loss, logits = model.loss(batch, E, active)
     loss.backward()
     dE = E.grad.detach().double().numpy().copy()
     dE[:, ~trainable] = 0.0
-    return {"logits": logits.detach().double().numpy(),
-            "loss": np.array([loss.item()]),
-            "dE": dE}
+    out = {"logits": logits.detach().double().numpy(),
+           "loss": np.array([loss.item()]),
+           "dE": dE,
+           "example_loss": example_losses(model, batch, logits).detach().double().numpy()}
+    with torch.no_grad():
+        _, layers = model.hidden(batch["ids"], batch["lengths"], E.detach(), active)
+    out["layers"] = torch.stack(layers).double().numpy()
+    if weight_grads:
+        for name, t in model.named.items():
+            out["grad." + canonical_name(name)] = t.grad.detach().double().numpy().copy()
+            t.requires_grad_(False)
+            t.grad = None
+    return out
