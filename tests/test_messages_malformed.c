@@ -5,6 +5,7 @@
  * fit to send back in an ERROR message; nothing may leak (ASan checks). */
 #include "tests/support/test.h"
 
+#include <dirent.h>
 #include <msgpack.h>
 
 #include "messages/msg_sample.h"
@@ -703,11 +704,59 @@ static void configured_limits_are_enforced(void **state)
     expect_refused(deep, sizeof deep, FP_ELIMIT, "nested deeper than 8", "deep nesting");
 }
 
-/* Inputs the fuzzer found interesting, kept as regressions (see docs/protocol.md). */
-static void fuzzer_regressions(void **state)
+/* Every committed fuzz seed goes through the fuzzer's property here too: valid messages
+ * (*.msgpack) decode, re-encode to the same bytes; everything else is refused with a reason.
+ * A crash the fuzzer finds is committed as a seed, so it is replayed by `make test`. */
+static void fuzz_seeds_replay(void **state)
 {
     (void)state;
-    /* (none crashed so far; the lying-header seeds are covered above) */
+    const char *dirs[] = {"tests/fuzz/seeds/fuzz_messages", "../tests/fuzz/seeds/fuzz_messages",
+                          "../../tests/fuzz/seeds/fuzz_messages"};
+    DIR *dir = NULL;
+    const char *found = NULL;
+    for (size_t i = 0; !dir && i < sizeof dirs / sizeof dirs[0]; i++)
+        if ((dir = opendir(dirs[i])))
+            found = dirs[i];
+    if (!dir)
+        fail_msg("tests/fuzz/seeds/fuzz_messages not found from the current directory");
+    int valid = 0, refused = 0;
+    struct dirent *e;
+    while (dir && (e = readdir(dir))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", found, e->d_name);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        uint8_t *buf = malloc(1 << 16);
+        size_t len = fread(buf, 1, 1 << 16, f);
+        fclose(f);
+        msg_t m;
+        fp_error err = {0};
+        fp_status st = msg_decode(buf, len, NULL, &m, &err);
+        bool want_valid = strstr(e->d_name, ".msgpack") != NULL;
+        if (want_valid != (st == FP_OK))
+            fail_msg("seed %s: %s %s", e->d_name, fp_status_name(st), err.msg);
+        if (st == FP_OK) {
+            uint8_t *again;
+            size_t again_len;
+            assert_int_equal(msg_encode(&m, NULL, &again, &again_len, &err), FP_OK);
+            assert_int_equal(again_len, len);
+            assert_memory_equal(again, buf, len);
+            free(again);
+            msg_clear(&m);
+            valid++;
+        } else {
+            assert_true(err.msg[0] != 0);
+            assert_int_equal(m.type, MSG_NONE);
+            refused++;
+        }
+        free(buf);
+    }
+    if (dir)
+        closedir(dir);
+    assert_true(valid >= 2 * (MSG_TYPE_COUNT - 1));
+    assert_true(refused >= 4);
 }
 
 int main(void)
@@ -722,7 +771,7 @@ int main(void)
         cmocka_unit_test(scalars_ids_and_text_are_checked),
         cmocka_unit_test(cross_field_rules_hold),
         cmocka_unit_test(configured_limits_are_enforced),
-        cmocka_unit_test(fuzzer_regressions),
+        cmocka_unit_test(fuzz_seeds_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
