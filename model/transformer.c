@@ -10,6 +10,10 @@
  *   fc      = mlp_in W1 + b1                          (saved: GELU input)
  *   res_m   = (pre ? res_a : mlp_in) + drop(gelu(fc) W2 + b2)   (saved)
  *   out     = pre ? res_m : LN3(res_m)                (saved: next block's input)
+ * Last-block pruning: when only the LM rows are read (no linear head, no weight gradients, no
+ * kept layer outputs), the last block runs its attention over all rows (they are its keys and
+ * values) but everything after it — output projection, LN2, MLP, LN3, ln_f, the head — only on the
+ * R target rows, compacted in (b, t) order. Rows nobody reads are never computed.
  * Must never write to the weights, and never allocate after tf_acts_new. */
 #include "transformer.h"
 
@@ -54,7 +58,9 @@ struct tf_acts {
     float *attn_in, *att, *mlp_in, *gelu; /* shared work buffers [N][d] ×3, [N][f] */
     float *attn_scratch;             /* attention_scratch_floats */
     float *Ed, *dEd;                 /* [B][P][L][2][d] per-example dropped prefix and grad */
-    float *hidden, *lnf_mean, *lnf_rstd; /* [N][d], [N] GPT-2 ln_f */
+    float *hidden, *lnf_mean, *lnf_rstd; /* [N][d], [N] GPT-2 ln_f; [R][d] when pruned */
+    float *px, *patt, *pdatt;        /* [R][d] target rows of the last block's input, attention
+                                        output and its gradient, when pruned */
     /* LM head at target rows */
     float *h_rows, *t1, *t2, *t3, *t3_mean, *t3_rstd; /* [R][d] …, [R] */
     float *logits, *dlogits;         /* [R][V] */
@@ -75,6 +81,7 @@ struct tf_acts {
     int save_from;      /* first layer that kept activations */
     int lowest_tuned;   /* L when no prompt layer is trainable */
     int lm_rows;
+    bool pruned;        /* the last block after attention runs on the lm_rows rows only */
     tf_result res;
     tf_prompt prompt;
     tf_cls_head head;
@@ -150,6 +157,9 @@ static void layout(tf_acts_t *a, carve *c)
     a->Ed = take(c, (size_t)s->B * prompt);
     a->dEd = take(c, (size_t)s->B * prompt);
     a->hidden = take(c, N * d);
+    a->px = take(c, R * d);
+    a->patt = take(c, R * d);
+    a->pdatt = take(c, R * d);
     a->lnf_mean = take(c, N);
     a->lnf_rstd = take(c, N);
     a->h_rows = take(c, R * d);
@@ -391,11 +401,36 @@ static void qkv_backward_weight(const tf_layer_weights *G, const float *x, const
     linear_backward_weight(mut(G->v.w), G->v, mut(G->v_b), x, d, dqkv + 2 * d, 3 * d, N, d, d);
 }
 
+/* Rows block l computes after its attention: all B·T, or the target rows of a pruned last block. */
+static int rows_of(const tf_acts_t *a, int l)
+{
+    return a->pruned && l == a->cfg.n_layers - 1 ? a->lm_rows : a->batch.B * a->batch.T;
+}
+
+/* dst[r] = src[idx[r]] for rows of d floats. */
+static void gather_rows(float *dst, const float *src, const int *idx, int R, int d)
+{
+    for (int r = 0; r < R; r++)
+        memcpy(dst + (size_t)r * d, src + (size_t)idx[r] * d, (size_t)d * sizeof(float));
+}
+
+/* dst[idx[r]] += src[r]. */
+static void scatter_add_rows(float *dst, const float *src, const int *idx, int R, int d)
+{
+    for (int r = 0; r < R; r++) {
+        float *restrict o = dst + (size_t)idx[r] * d;
+        const float *restrict g = src + (size_t)r * d;
+        for (int i = 0; i < d; i++)
+            o[i] += g[i];
+    }
+}
+
 static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
 {
     const model_config *c = &a->cfg;
     const tf_layer_weights *y = &a->w->layers[l];
-    const int N = a->batch.B * a->batch.T, d = c->d_model, f = c->d_ff;
+    const int d = c->d_model, f = c->d_ff;
+    int N = a->batch.B * a->batch.T;
     const float eps = c->layer_norm_eps, p = a->opt.dropout;
     const uint64_t seed = a->opt.seed;
     const float *attn_in = x;
@@ -406,7 +441,15 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
     qkv_forward(s->qkv, attn_in, y, N, d);
     attention_forward(s->att, s->A, a->attn_scratch, s->qkv, prefix_of(a, l), a->batch.mask,
                       shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
-    linear_forward(s->res_a, d, s->att, d, y->o, y->o_b, N, d, d, false);
+    const float *att = s->att;
+    if (rows_of(a, l) != N) { /* pruned last block: continue on the target rows only */
+        gather_rows(a->px, x, a->row_index, a->lm_rows, d);
+        gather_rows(a->patt, s->att, a->row_index, a->lm_rows, d);
+        x = a->px;
+        att = a->patt;
+        N = a->lm_rows;
+    }
+    linear_forward(s->res_a, d, att, d, y->o, y->o_b, N, d, d, false);
     dropout_forward(s->res_a, s->res_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
     residual_forward(s->res_a, s->res_a, x, N * d); /* x is not read after this line */
     layernorm_forward(s->mlp_in, s->ln2_mean, s->ln2_rstd, s->res_a, y->ln2_w, y->ln2_b, N, d,
@@ -441,9 +484,10 @@ static void lm_head_forward(tf_acts_t *a)
     const model_config *c = &a->cfg;
     const tf_weights *w = a->w;
     const int R = a->lm_rows, d = c->d_model, V = c->vocab_size;
-    for (int r = 0; r < R; r++)
-        memcpy(a->h_rows + (size_t)r * d, a->hidden + (size_t)a->row_index[r] * d,
-               (size_t)d * sizeof(float));
+    if (a->pruned) /* hidden already holds exactly the target rows */
+        memcpy(a->h_rows, a->hidden, (size_t)R * d * sizeof(float));
+    else
+        gather_rows(a->h_rows, a->hidden, a->row_index, R, d);
     const float *top = a->h_rows;
     if (c->arch == MODEL_ARCH_ROBERTA) {
         linear_forward(a->t1, d, a->h_rows, d, w->head_dense, w->head_dense_b, R, d, d, false);
@@ -545,17 +589,19 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
                           d, c->layer_norm_eps);
     dropout_forward(a->emb, a->emb, N * d, opt->dropout, opt->seed, site(a, L, 0), 0);
 
+    a->pruned = a->lm_rows > 0 && !head && !opt->keep_all_layers && !opt->grads;
     const float *x = a->emb;
     for (int l = 0; l < L; l++) {
         layer_acts *s = slot_of(a, l);
         layer_forward(a, l, x, s);
         x = s->out;
     }
+    const int M = rows_of(a, L - 1);
     if (c->final_ln)
-        layernorm_forward(a->hidden, a->lnf_mean, a->lnf_rstd, x, w->lnf_w, w->lnf_b, N, d,
+        layernorm_forward(a->hidden, a->lnf_mean, a->lnf_rstd, x, w->lnf_w, w->lnf_b, M, d,
                           c->layer_norm_eps);
     else
-        memcpy(a->hidden, x, (size_t)N * d * sizeof(float));
+        memcpy(a->hidden, x, (size_t)M * d * sizeof(float));
 
     a->res.lm_rows = a->lm_rows;
     if (a->lm_rows > 0)
@@ -602,11 +648,11 @@ static void lm_head_backward(tf_acts_t *a)
         linear_backward_input(a->dt2, d, a->dt1, d, w->head_dense, R, d, d, false);
         drows = a->dt2;
     }
-    for (int r = 0; r < R; r++) {
-        float *restrict dh = a->dhidden + (size_t)a->row_index[r] * d;
-        const float *restrict g = drows + (size_t)r * d;
-        for (int i = 0; i < d; i++)
-            dh[i] += g[i];
+    if (a->pruned) {
+        for (size_t i = 0; i < (size_t)R * d; i++)
+            a->dhidden[i] += drows[i];
+    } else {
+        scatter_add_rows(a->dhidden, drows, a->row_index, R, d);
     }
 }
 
@@ -711,7 +757,8 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     const model_config *c = &a->cfg;
     const tf_layer_weights *y = &a->w->layers[l];
     const layer_acts *s = slot_of(a, l);
-    const int N = a->batch.B * a->batch.T, d = c->d_model, f = c->d_ff;
+    const int NT = a->batch.B * a->batch.T, d = c->d_model, f = c->d_ff;
+    const int N = rows_of(a, l); /* rows after the attention (target rows when pruned) */
     const size_t nd = (size_t)N * d;
     const float p = a->opt.dropout;
     const uint64_t seed = a->opt.seed;
@@ -753,28 +800,39 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     dropout_backward(a->dtmp, a->dres_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
     if (G)
         linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), s->att, d, a->dtmp, d, N, d, d);
-    linear_backward_input(a->datt, d, a->dtmp, d, y->o, N, d, d, false);
+    if (N == NT) {
+        linear_backward_input(a->datt, d, a->dtmp, d, y->o, N, d, d, false);
+    } else { /* pruned: only the target rows of the attention output have a gradient */
+        linear_backward_input(a->pdatt, d, a->dtmp, d, y->o, N, d, d, false);
+        memset(a->datt, 0, (size_t)NT * d * sizeof(float));
+        scatter_add_rows(a->datt, a->pdatt, a->row_index, N, d);
+    }
     float *dqkv = NULL;
     if (dx || G) {
         dqkv = a->dqkv;
-        memset(dqkv, 0, (size_t)N * 3 * d * sizeof(float));
+        memset(dqkv, 0, (size_t)NT * 3 * d * sizeof(float));
     }
     attention_backward(dqkv, prefix_grad_of(a, l), a->attn_scratch, a->datt, s->qkv, s->A,
                        prefix_of(a, l), shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
     a->backward_layers++;
     a->backward_lowest = l;
     if (G)
-        qkv_backward_weight(G, c->pre_ln ? s->attn_in : x, dqkv, N, d);
+        qkv_backward_weight(G, c->pre_ln ? s->attn_in : x, dqkv, NT, d);
     if (!dx)
         return;
     /* dx = dres_a + d(attn_in)/dx · dattn_in */
-    qkv_backward_input(a->dattn_in, dqkv, y, N, d);
-    memcpy(dx, a->dres_a, nd * sizeof(float));
+    qkv_backward_input(a->dattn_in, dqkv, y, NT, d);
+    if (N == NT) {
+        memcpy(dx, a->dres_a, nd * sizeof(float));
+    } else {
+        memset(dx, 0, (size_t)NT * d * sizeof(float));
+        scatter_add_rows(dx, a->dres_a, a->row_index, N, d);
+    }
     if (c->pre_ln) {
         layernorm_backward(dx, G ? mut(G->ln1_w) : NULL, G ? mut(G->ln1_b) : NULL, a->dattn_in, x,
-                           y->ln1_w, s->ln1_mean, s->ln1_rstd, N, d);
+                           y->ln1_w, s->ln1_mean, s->ln1_rstd, NT, d);
     } else {
-        residual_forward(dx, dx, a->dattn_in, N * d);
+        residual_forward(dx, dx, a->dattn_in, NT * d);
     }
 }
 
@@ -836,7 +894,7 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
         memset(dcur, 0, nd * sizeof(float));
         const float *xL = slot_of(a, L - 1)->out;
         layernorm_backward(dcur, G ? mut(G->lnf_w) : NULL, G ? mut(G->lnf_b) : NULL, a->dhidden,
-                           xL, a->w->lnf_w, a->lnf_mean, a->lnf_rstd, N, d);
+                           xL, a->w->lnf_w, a->lnf_mean, a->lnf_rstd, rows_of(a, L - 1), d);
     } else {
         memcpy(dcur, a->dhidden, nd * sizeof(float));
     }
@@ -872,12 +930,14 @@ const float *tf_acts_cls_logits(const tf_acts_t *self)
     return self->has_head ? self->cls_logits : NULL;
 }
 
-const float *tf_acts_hidden(const tf_acts_t *self) { return self->hidden; }
+const float *tf_acts_hidden(const tf_acts_t *self) { return self->pruned ? NULL : self->hidden; }
 
 const float *tf_acts_layer_output(const tf_acts_t *self, int l)
 {
     if (!self->have_forward || l < 0 || l >= self->cfg.n_layers)
         return NULL;
+    if (self->pruned && l == self->cfg.n_layers - 1)
+        return NULL; /* only the target rows were computed */
     if (l >= self->save_from)
         return self->slots[l - self->save_from].out;
     /* the scratch slot holds the last block that ran without keeping activations */

@@ -430,6 +430,7 @@ static void layer_outputs_are_kept_on_request(void **state)
 {
     (void)state;
     fixture *f = fixture_new(MODEL_ARCH_GPT2, 07, 0);
+    f->use_targets = false; /* with targets the last block computes only their rows */
     tf_acts_destroy(&f->acts);
     fp_error err;
     f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, false}, &err);
@@ -447,6 +448,38 @@ static void layer_outputs_are_kept_on_request(void **state)
     fixture_free(f);
 }
 
+/* The last block on the target rows only (no head) and on all rows (a head without labels adds
+ * nothing to the loss but needs every row) give the same loss, logits and dE. */
+static void pruned_last_block_changes_nothing(void **state)
+{
+    (void)state;
+    for (int arch = MODEL_ARCH_ROBERTA; arch <= MODEL_ARCH_GPT2; arch++) {
+        fixture *f = fixture_new((model_arch)arch, 07, 06);
+        fp_error err;
+        tf_result pruned, full;
+        assert_int_equal(fixture_forward(f, &pruned, &err), FP_OK);
+        assert_null(tf_acts_hidden(f->acts)); /* only target rows were computed */
+        int n;
+        const float *lg = tf_acts_lm_logits(f->acts, NULL, &n);
+        float *logits = malloc(sizeof(float) * n * V), dE[P * L * 2 * D];
+        memcpy(logits, lg, sizeof(float) * n * V);
+        assert_int_equal(tf_backward(f->acts, &err), FP_OK);
+        memcpy(dE, f->dE, sizeof dE);
+        f->use_head = true;
+        assert_int_equal(fixture_forward(f, &full, &err), FP_OK);
+        assert_non_null(tf_acts_hidden(f->acts));
+        assert_int_equal(tf_backward(f->acts, &err), FP_OK);
+        assert_close(full.loss, pruned.loss, 1e-6);
+        lg = tf_acts_lm_logits(f->acts, NULL, NULL);
+        for (int i = 0; i < n * V; i++)
+            assert_close(lg[i], logits[i], 1e-5);
+        for (int i = 0; i < P * L * 2 * D; i++)
+            assert_close(f->dE[i], dE[i], 1e-6);
+        free(logits);
+        fixture_free(f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +493,7 @@ int main(void)
         cmocka_unit_test(dropout_changes_with_seed_only),
         cmocka_unit_test(bad_inputs_are_errors),
         cmocka_unit_test(layer_outputs_are_kept_on_request),
+        cmocka_unit_test(pruned_last_block_changes_nothing),
     };
     return cmocka_run_group_tests_name("transformer", tests, NULL, NULL);
 }
