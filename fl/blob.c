@@ -86,7 +86,8 @@ fp_status fl_blob_get_f64(fl_blob_reader *r, double *x, fp_error *err)
 fp_status fl_blob_get_f32s(fl_blob_reader *r, float *x, size_t n, fp_error *err)
 {
     if (n > (r->len - r->pos) / 4)
-        return need(r, SIZE_MAX, err);
+        return fp_fail(err, FP_EFORMAT, "state blob truncated at byte %zu (%zu floats announced)",
+                       r->pos, n);
     for (size_t i = 0; i < n; i++) {
         uint32_t bits = 0;
         fl_blob_get_u32(r, &bits, err);
