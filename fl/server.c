@@ -134,7 +134,7 @@ static fp_status validate(const fl_server_t *self, const fl_server_config *cfg, 
     return FP_OK;
 }
 
-/* FedPepTAO §4 steps 3–5 at coordinate i, given w̄_i and Δ_i. p[k] = n_k / Σ n; ks[k] = K_k. */
+/* FedPepTAO §4 steps 3–5 at coordinate i, given w̄_i and Δ_i; p[k] = n_k / Σ n, k_sum = Σ K_k. */
 static void momentum_cv_coordinate(fl_server_t *self, const fl_server_config *cfg,
                                    const fl_upload *up, int n, const double *p, double k_sum,
                                    int momentum_step, size_t i, double wbar, double delta)
