@@ -253,13 +253,24 @@ size_t tf_acts_bytes(const tf_acts_t *self)
 
 /* ---------------------------------------------------------------- validation */
 
+/* Field by field: a struct compare would also compare padding bytes. */
+static bool config_equal(const model_config *x, const model_config *y)
+{
+    return x->arch == y->arch && x->vocab_size == y->vocab_size &&
+           x->max_positions == y->max_positions && x->n_layers == y->n_layers &&
+           x->d_model == y->d_model && x->n_heads == y->n_heads && x->d_ff == y->d_ff &&
+           x->type_vocab_size == y->type_vocab_size && x->layer_norm_eps == y->layer_norm_eps &&
+           x->pre_ln == y->pre_ln && x->final_ln == y->final_ln &&
+           x->pad_token_id == y->pad_token_id && x->position_offset == y->position_offset;
+}
+
 static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prompt *pr,
                               const tf_cls_head *head, const tf_batch *bt, const tf_options *opt,
                               fp_error *err)
 {
     const tf_acts_spec *s = &a->spec;
     const int L = c->n_layers, P = pr ? pr->P : 0;
-    if (memcmp(c, &a->cfg, sizeof *c))
+    if (!config_equal(c, &a->cfg))
         return fp_fail(err, FP_EINVAL, "forward: model config differs from the arena's");
     if (bt->B <= 0 || bt->T <= 0 || bt->B > s->B || bt->T > s->T)
         return fp_fail(err, FP_ELIMIT, "forward: batch %dx%d does not fit the arena (%dx%d)",
@@ -907,7 +918,7 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
     }
     if (G)
         embeddings_backward(a, dcur);
-    if (a->opt.prefix_dropout > 0.0f)
+    if (tune_prompt && a->opt.prefix_dropout > 0.0f)
         prefix_dropout_backward(a);
     return FP_OK;
 }

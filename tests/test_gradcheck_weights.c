@@ -142,6 +142,19 @@ static void weight_gradients_need_their_arena(void **state)
                                 &res, &err),
                      FP_EINVAL);
     assert_null(tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L - 1, B * T, 0, true}, &err));
+    /* weight gradients with prefix dropout and no trainable prompt layer */
+    tf_acts_destroy(&c->acts);
+    c->acts = tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, true}, &err);
+    c->trainable[1] = false;
+    assert_int_equal(tf_forward(c->acts, &c->cfg, &c->w, &c->prompt, NULL, &c->batch, &c->opt,
+                                &res, &err),
+                     FP_OK);
+    assert_int_equal(tf_backward(c->acts, &err), FP_OK);
+    c->prompt.trainable = NULL;
+    assert_int_equal(tf_forward(c->acts, &c->cfg, &c->w, &c->prompt, NULL, &c->batch, &c->opt,
+                                &res, &err),
+                     FP_OK);
+    assert_int_equal(tf_backward(c->acts, &err), FP_OK);
     ctx_free(c);
 }
 
