@@ -10,8 +10,7 @@
  *   fc      = mlp_in W1 + b1                          (saved: GELU input)
  *   res_m   = (pre ? res_a : mlp_in) + drop(gelu(fc) W2 + b2)   (saved)
  *   out     = pre ? res_m : LN3(res_m)                (saved: next block's input)
- * Last-block pruning: when only the LM rows are read (no linear head, no weight gradients, no
- * kept layer outputs), the last block runs its attention over all rows (they are its keys and
+ * Last-block pruning: when only the LM rows are read (no linear head, no kept layer outputs), the last block runs its attention over all rows (they are its keys and
  * values) but everything after it — output projection, LN2, MLP, LN3, ln_f, the head — only on the
  * R target rows, compacted in (b, t) order. Rows nobody reads are never computed.
  * Must never write to the weights, and never allocate after tf_acts_new. */
@@ -600,7 +599,7 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
                           d, c->layer_norm_eps);
     dropout_forward(a->emb, a->emb, N * d, opt->dropout, opt->seed, site(a, L, 0), 0);
 
-    a->pruned = a->lm_rows > 0 && !head && !opt->keep_all_layers && !opt->grads;
+    a->pruned = a->lm_rows > 0 && !head && !opt->keep_all_layers;
     const float *x = a->emb;
     for (int l = 0; l < L; l++) {
         layer_acts *s = slot_of(a, l);
@@ -809,8 +808,9 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     /* res_a = x + drop(att Wo + bo) */
     memset(a->dtmp, 0, nd * sizeof(float));
     dropout_backward(a->dtmp, a->dres_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
-    if (G)
-        linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), s->att, d, a->dtmp, d, N, d, d);
+    if (G) /* the output projection's input: all rows, or the gathered target rows */
+        linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), N == NT ? s->att : a->patt, d,
+                               a->dtmp, d, N, d, d);
     if (N == NT) {
         linear_backward_input(a->datt, d, a->dtmp, d, y->o, N, d, d, false);
     } else { /* pruned: only the target rows of the attention output have a gradient */

@@ -103,11 +103,7 @@ static void check_all_weights(model_arch arch)
     gc_sums_check("all weights", all, TOL.vrel);
     free(specs);
 
-    /* the prompt gradient is the same with and without weight gradients (dropout off: without
-     * weight gradients the last block runs on the target rows only, with other masks) */
-    c->opt.dropout = c->opt.prefix_dropout = 0.0f;
-    loss_of(c);
-    assert_int_equal(tf_backward(c->acts, &err), FP_OK);
+    /* the prompt gradient is the same with and without weight gradients */
     float dE_with[P * L * 2 * D];
     memcpy(dE_with, c->dE, sizeof dE_with);
     c->opt.grads = NULL;
