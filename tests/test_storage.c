@@ -31,6 +31,7 @@ static void open_sets_up_the_file(void **state)
     store_db_close(NULL);
     assert_int_equal(count_rows(fx->path, "PRAGMA application_id"), 0x46504550);
     assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(count_rows(fx->path, "PRAGMA page_size"), 65536);
     assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = "
                                           "'table' AND name IN ('runs', 'rounds', "
                                           "'client_rounds', 'layer_scores', 'checkpoints', "
