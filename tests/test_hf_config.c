@@ -260,6 +260,27 @@ static void save_model_config(const char *dir, model_config c)
         fail_msg("hf_config_save: %s", err.msg);
 }
 
+/* A small RoBERTa with roberta-base's special ids (pad 1, bos 0, eos 2, positions from 2). */
+static model_config small_roberta(int vocab_size)
+{
+    model_config c = {0};
+    c.arch = MODEL_ARCH_ROBERTA;
+    c.vocab_size = vocab_size;
+    c.max_positions = 34;
+    c.n_layers = 2;
+    c.d_model = 16;
+    c.n_heads = 4;
+    c.d_ff = 32;
+    c.type_vocab_size = 1;
+    c.layer_norm_eps = 1e-5f;
+    c.pad_token_id = 1;
+    c.bos_token_id = 0;
+    c.eos_token_id = 2;
+    c.mask_token_id = -1;
+    c.position_offset = 2;
+    return c;
+}
+
 static void model_folders_tie_config_and_tokenizer(void **state)
 {
     (void)state;
@@ -272,20 +293,7 @@ static void model_folders_tie_config_and_tokenizer(void **state)
     assert_non_null(strstr(err.msg, "config.json"));
 
     /* A RoBERTa model on the tiny RoBERTa-layout tokenizer (ids 0..269, <mask> 269). */
-    model_config c = {.arch = MODEL_ARCH_ROBERTA,
-                      .vocab_size = 270,
-                      .max_positions = 34,
-                      .n_layers = 2,
-                      .d_model = 16,
-                      .n_heads = 4,
-                      .d_ff = 32,
-                      .type_vocab_size = 1,
-                      .layer_norm_eps = 1e-5f,
-                      .pad_token_id = 1,
-                      .bos_token_id = 0,
-                      .eos_token_id = 2,
-                      .mask_token_id = -1,
-                      .position_offset = 2};
+    model_config c = small_roberta(270);
     save_model_config(dir, c);
     assert_int_equal(model_dir_paths(dir, &p, &err), FP_ENOTFOUND);
     assert_non_null(strstr(err.msg, "model.safetensors"));
@@ -329,20 +337,7 @@ static void model_folders_tie_config_and_tokenizer(void **state)
     char v[512], m[512];
     snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "/sub");
     assert_int_equal(mkdir(dir, 0700), 0);
-    c = (model_config){.arch = MODEL_ARCH_ROBERTA,
-                       .vocab_size = 50262,
-                       .max_positions = 66,
-                       .n_layers = 1,
-                       .d_model = 8,
-                       .n_heads = 2,
-                       .d_ff = 16,
-                       .type_vocab_size = 1,
-                       .layer_norm_eps = 1e-5f,
-                       .pad_token_id = 1,
-                       .bos_token_id = 0,
-                       .eos_token_id = 2,
-                       .mask_token_id = -1,
-                       .position_offset = 2};
+    c = small_roberta(50262);
     save_model_config(dir, c);
     snprintf(weights, sizeof weights, "%s/model.safetensors", dir);
     assert_int_equal(st_write(weights, NULL, 0, NULL, 0, &err), FP_OK);
