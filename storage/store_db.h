@@ -210,7 +210,8 @@ fp_status store_db_round_clients(store_db_t *db, int64_t run_id, int32_t round,
 /* ---- checkpoints ---- */
 
 /* The checkpoint of the latest committed round (what a resumed coordinator continues from).
- * FP_ENOTFOUND if the run has no committed round. Release with store_checkpoint_clear. */
+ * FP_ENOTFOUND if the run has no committed round; FP_EDB if the stored bytes no longer match
+ * the checksum written with them. Release with store_checkpoint_clear. */
 fp_status store_db_checkpoint_latest(store_db_t *db, int64_t run_id, store_checkpoint *out,
                                      fp_error *err);
 
@@ -240,7 +241,8 @@ fp_status store_db_layers_load(store_db_t *db, int64_t run_id, store_layer **lay
 fp_status store_db_client_state_save(store_db_t *db, int64_t run_id, int32_t client, int32_t round,
                                      store_blob prompt, store_blob adam, fp_error *err);
 
-/* FP_ENOTFOUND if the client never saved. Release with store_client_state_clear. */
+/* FP_ENOTFOUND if the client never saved; FP_EDB on a checksum mismatch. Release with
+ * store_client_state_clear. */
 fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t client,
                                      store_client_state *out, fp_error *err);
 
