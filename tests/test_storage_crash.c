@@ -4,7 +4,9 @@
  * commit (the test hook of store_db.h names each point). */
 #include "test_storage_fixture.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -161,6 +163,52 @@ static void readers_see_whole_rounds_beside_a_writer(void **state)
     store_db_close(&reader);
 }
 
+typedef struct writer_job {
+    const char *path;
+    int64_t run;
+    int32_t rounds;
+    fp_status status; /* read only after the join */
+    atomic_int done;  /* set last by the writer */
+} writer_job;
+
+static void *writer_thread(void *arg)
+{
+    writer_job *job = arg;
+    store_db_t *w = NULL;
+    job->status = store_db_open(&w, job->path, 0, NULL);
+    for (int32_t r = 0; !job->status && r < job->rounds; r++)
+        job->status = fx_commit(w, job->run, r, NULL, NULL);
+    store_db_close(&w);
+    atomic_store(&job->done, 1);
+    return NULL;
+}
+
+/* The same with a writer thread: one handle per thread, one process. */
+static void reader_thread_beside_a_writer_thread(void **state)
+{
+    fx_db *fx = *state;
+    store_db_t *db = fx_open(fx->path, STORE_DB_CREATE);
+    writer_job job = {.path = fx->path, .run = fx_run(db, "r"), .rounds = 30};
+    atomic_init(&job.done, 0);
+    store_db_close(&db);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, writer_thread, &job), 0);
+    store_db_t *reader = fx_open(fx->path, STORE_DB_READONLY);
+    fp_error err = {0};
+    int last = 0;
+    while (!atomic_load(&job.done)) {
+        assert_int_equal(store_db_read_begin(reader, &err), FP_OK);
+        int n = fx_check_whole_rounds(reader, job.run);
+        assert_int_equal(store_db_read_end(reader, &err), FP_OK);
+        assert_true(n >= last);
+        last = n;
+    }
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    assert_int_equal(job.status, FP_OK);
+    assert_int_equal(fx_check_whole_rounds(reader, job.run), job.rounds);
+    store_db_close(&reader);
+}
+
 /* Two writers (the store and, say, a maintenance tool) wait for each other instead of failing. */
 static void two_writers_take_turns(void **state)
 {
@@ -187,6 +235,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         FX_TEST(killed_commit_is_all_or_nothing),
         FX_TEST(readers_see_whole_rounds_beside_a_writer),
+        FX_TEST(reader_thread_beside_a_writer_thread),
         FX_TEST(two_writers_take_turns),
     };
     return cmocka_run_group_tests_name("storage_crash", tests, NULL, NULL);
