@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Opens with flags and expects status, with the path in the reason. */
@@ -347,6 +348,37 @@ static void older_schema_is_migrated_in_one_transaction(void **state)
     assert_int_equal(open_with(fx->path, STORE_DB_CREATE, STEPS_MISNUMBERED, 1, &err), FP_EINVAL);
 }
 
+/* Processes creating the same new file at once: every one opens it, the schema is made once. */
+static void concurrent_creators_agree(void **state)
+{
+    fx_db *fx = *state;
+    enum { CREATORS = 4 };
+    pid_t pids[CREATORS];
+    fflush(NULL);
+    for (int i = 0; i < CREATORS; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            store_db_t *db = NULL;
+            fp_status st = store_db_open(&db, fx->path, STORE_DB_CREATE, NULL);
+            store_run_spec spec = fx_spec(i % 2 ? "odd" : "even");
+            int64_t id = 0;
+            if (!st)
+                st = store_db_run_begin(db, &spec, &id, NULL, NULL);
+            store_db_close(&db);
+            _exit(st);
+        }
+    }
+    for (int i = 0; i < CREATORS; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), FP_OK);
+    }
+    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM runs"), 2);
+}
+
 /* The real schema extended by a future step: a v1 file with data migrates and keeps working. */
 static void real_schema_migrates_forward(void **state)
 {
@@ -384,6 +416,7 @@ int main(void)
         FX_TEST(foreign_sqlite_database_is_refused),
         FX_TEST(newer_schema_is_refused),
         FX_TEST(older_schema_is_migrated_in_one_transaction),
+        FX_TEST(concurrent_creators_agree),
         FX_TEST(real_schema_migrates_forward),
     };
     return cmocka_run_group_tests_name("storage_format", tests, NULL, NULL);
