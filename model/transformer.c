@@ -65,7 +65,9 @@ struct tf_acts {
     float *logits, *dlogits;         /* [R][V] */
     float *ex_loss;                  /* [B] */
     int *pos;                        /* [N] */
-    int *row_index, *row_target;     /* [R] */
+    int *tok_x, *mask_x;             /* [N] the batch with the input prompt's rows prepended */
+    int *row_index, *row_target;     /* [R] row_index in the (expanded) b·T' + t' numbering */
+    int *row_caller;                 /* [R] the same rows as the caller numbers them, b·T + t */
     int *ex_rows;                    /* [B] target rows per example */
     /* classification head */
     float *pooled, *cls_logits, *dcls, *dpooled; /* [B][d], [B][C], [B][C], [B][d] */
@@ -85,7 +87,9 @@ struct tf_acts {
     tf_prompt prompt;
     tf_cls_head head;
     bool has_head;
-    tf_batch batch;
+    tf_batch batch;     /* the batch the blocks see: T includes the input prompt's P_in rows */
+    tf_batch caller;    /* the batch as given */
+    int P_in;           /* input prompt rows at the start of every example */
     tf_options opt;
     const tf_weights *w;
     int backward_layers;        /* blocks the last backward went through (tests) */
@@ -113,9 +117,10 @@ static void layout(tf_acts_t *a, carve *c)
 {
     const model_config *g = &a->cfg;
     const tf_acts_spec *s = &a->spec;
-    const size_t N = (size_t)s->B * s->T, d = g->d_model, f = g->d_ff;
+    const size_t Tx = (size_t)s->T + s->P_in; /* rows per example inside the blocks */
+    const size_t N = (size_t)s->B * Tx, d = g->d_model, f = g->d_ff;
     const size_t R = s->max_lm_rows, V = g->vocab_size, C = s->max_classes;
-    const size_t Aln = (size_t)s->B * g->n_heads * s->T * (size_t)(s->P + s->T);
+    const size_t Aln = (size_t)s->B * g->n_heads * Tx * (s->P + Tx);
     const size_t prompt = (size_t)s->P * g->n_layers * 2 * d;
     a->emb = take(c, N * d);
     a->emb_mean = take(c, N);
@@ -151,7 +156,7 @@ static void layout(tf_acts_t *a, carve *c)
         y->mlp_in = own ? take(c, N * d) : a->mlp_in;
         y->gelu = own ? take(c, N * f) : a->gelu;
     }
-    attn_shape sh = {s->B, s->T, g->n_heads, g->d_model / g->n_heads, s->P, false};
+    attn_shape sh = {s->B, (int)Tx, g->n_heads, g->d_model / g->n_heads, s->P, false};
     a->attn_scratch = take(c, attention_scratch_floats(sh));
     a->Ed = take(c, (size_t)s->B * prompt);
     a->dEd = take(c, (size_t)s->B * prompt);
@@ -192,7 +197,7 @@ tf_acts_t *tf_acts_new(const model_config *cfg, tf_acts_spec spec, fp_error *err
         return NULL;
     if (spec.B <= 0 || spec.T <= 0 || spec.P < 0 || spec.saved_layers < 0 ||
         spec.saved_layers > cfg->n_layers || spec.max_lm_rows < 0 || spec.max_classes < 0 ||
-        spec.max_lm_rows > spec.B * spec.T ||
+        spec.max_lm_rows > spec.B * spec.T || spec.P_in < 0 ||
         (spec.weight_grads && spec.saved_layers != cfg->n_layers)) {
         fp_fail(err, FP_EINVAL,
                 "activation arena: bad sizes (B %d, T %d, P %d, saved layers %d of %d (all for "
@@ -209,8 +214,8 @@ tf_acts_t *tf_acts_new(const model_config *cfg, tf_acts_spec spec, fp_error *err
     a->cfg = *cfg;
     a->spec = spec;
     a->slots = calloc((size_t)spec.saved_layers + 1, sizeof *a->slots);
-    const size_t N = (size_t)spec.B * spec.T;
-    a->ints = malloc((N + 2 * (size_t)spec.max_lm_rows + (size_t)spec.B) * sizeof *a->ints);
+    const size_t N = (size_t)spec.B * (spec.T + spec.P_in);
+    a->ints = malloc((3 * N + 3 * (size_t)spec.max_lm_rows + (size_t)spec.B) * sizeof *a->ints);
     carve sizing = {NULL, 0};
     if (a->slots)
         layout(a, &sizing);
@@ -225,9 +230,12 @@ tf_acts_t *tf_acts_new(const model_config *cfg, tf_acts_spec spec, fp_error *err
     carve place = {a->block, 0};
     layout(a, &place);
     a->pos = a->ints;
-    a->row_index = a->ints + N;
+    a->tok_x = a->pos + N;
+    a->mask_x = a->tok_x + N;
+    a->row_index = a->mask_x + N;
     a->row_target = a->row_index + spec.max_lm_rows;
-    a->ex_rows = a->row_target + spec.max_lm_rows;
+    a->row_caller = a->row_target + spec.max_lm_rows;
+    a->ex_rows = a->row_caller + spec.max_lm_rows;
     return a;
 }
 
@@ -245,9 +253,9 @@ void tf_acts_destroy(tf_acts_t **self_p)
 
 size_t tf_acts_bytes(const tf_acts_t *self)
 {
-    const size_t N = (size_t)self->spec.B * self->spec.T;
+    const size_t N = (size_t)self->spec.B * (self->spec.T + self->spec.P_in);
     return self->n_floats * sizeof(float) +
-           (N + 2 * (size_t)self->spec.max_lm_rows + (size_t)self->spec.B) * sizeof(int);
+           (3 * N + 3 * (size_t)self->spec.max_lm_rows + (size_t)self->spec.B) * sizeof(int);
 }
 
 /* ---------------------------------------------------------------- validation */
@@ -292,39 +300,52 @@ static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prom
         if (pr->trainable[l] && (P == 0 || (pr->present && !pr->present[l]) || !pr->dE))
             return fp_fail(err, FP_EINVAL,
                            "forward: layer %d is trainable but has no prefix or no dE", l);
-    const int B = bt->B, T = bt->T;
+    const int Pin = pr ? pr->P_in : 0;
+    if (Pin < 0 || Pin > s->P_in || (Pin > 0 && !pr->I))
+        return fp_fail(err, FP_ELIMIT, "forward: input prompt of %d tokens (arena %d) or no I",
+                       Pin, s->P_in);
+    if (Pin > 0 && pr->dI && opt->grads)
+        return fp_fail(err, FP_EINVAL,
+                       "forward: a trainable input prompt and weight gradients together");
+    /* The blocks see Tx = P_in + T rows per example: the virtual tokens, then the text. */
+    const int B = bt->B, T = bt->T, Tx = T + Pin;
     int rows = 0;
     for (int b = 0; b < B; b++) {
         int real = 0;
-        for (int t = 0; t < T; t++) {
-            int i = b * T + t, tok = bt->tokens[i];
+        for (int tx = 0; tx < Tx; tx++) {
+            const int t = tx - Pin, i = b * Tx + tx, ic = b * T + t;
+            const bool virtual_tok = tx < Pin;
+            int tok = virtual_tok ? 0 : bt->tokens[ic];
             if (tok < 0 || tok >= c->vocab_size)
                 return fp_fail(err, FP_EINVAL, "forward: token %d at [%d][%d] outside vocab %d",
                                tok, b, t, c->vocab_size);
-            bool is_real = !bt->mask || bt->mask[i];
+            bool is_real = virtual_tok || !bt->mask || bt->mask[ic];
             /* RoBERTa numbers real tokens (padding gets pad_token_id), GPT-2 numbers slots. */
             int pos;
             if (c->arch == MODEL_ARCH_ROBERTA)
                 pos = is_real ? c->position_offset + P + real : (c->pad_token_id >= 0 ?
                                                                  c->pad_token_id : 0);
             else
-                pos = c->position_offset + P + t;
+                pos = c->position_offset + P + tx;
             real += is_real;
             if (pos < 0 || pos >= c->max_positions)
                 return fp_fail(err, FP_ELIMIT,
                                "forward: position %d of [%d][%d] beyond the %d position "
                                "embeddings (prompt %d + sequence too long)",
-                               pos, b, t, c->max_positions, P);
+                               pos, b, t, c->max_positions, P + Pin);
             a->pos[i] = pos;
-            if (bt->targets && bt->targets[i] >= 0) {
-                if (bt->targets[i] >= c->vocab_size)
+            a->tok_x[i] = tok;
+            a->mask_x[i] = is_real;
+            if (!virtual_tok && bt->targets && bt->targets[ic] >= 0) {
+                if (bt->targets[ic] >= c->vocab_size)
                     return fp_fail(err, FP_EINVAL, "forward: target %d at [%d][%d] outside vocab",
-                                   bt->targets[i], b, t);
+                                   bt->targets[ic], b, t);
                 if (rows == s->max_lm_rows)
                     return fp_fail(err, FP_ELIMIT, "forward: more than %d target rows",
                                    s->max_lm_rows);
                 a->row_index[rows] = i;
-                a->row_target[rows] = bt->targets[i];
+                a->row_caller[rows] = ic;
+                a->row_target[rows] = bt->targets[ic];
                 rows++;
             }
         }
@@ -534,7 +555,7 @@ static void cls_head_forward(tf_acts_t *a)
         float *pool = a->pooled + (size_t)b * d;
         memset(pool, 0, (size_t)d * sizeof(float));
         int n = 0;
-        for (int t = 0; t < T; t++) {
+        for (int t = a->P_in; t < T; t++) { /* the input prompt's rows are not text */
             if (a->batch.mask && !a->batch.mask[b * T + t])
                 continue;
             const float *h = a->hidden + ((size_t)b * T + t) * d;
@@ -555,6 +576,22 @@ static void cls_head_forward(tf_acts_t *a)
     a->res.cls_loss = a->batch.labels ? (float)(total / B) : 0.0f;
 }
 
+/* Rows of the input prompt: I[p] + wpe[pos] (+ token type) in place of the word embedding. */
+static void input_prompt_embed(tf_acts_t *a, float *out)
+{
+    const tf_weights *w = a->w;
+    const int d = a->cfg.d_model, Tx = a->batch.T;
+    for (int b = 0; b < a->batch.B; b++)
+        for (int p = 0; p < a->P_in; p++) {
+            int i = b * Tx + p;
+            const float *restrict src = a->prompt.I + (size_t)p * d;
+            const float *restrict pe = w->wpe + (size_t)a->pos[i] * d;
+            float *restrict o = out + (size_t)i * d;
+            for (int k = 0; k < d; k++)
+                o[k] = src[k] + pe[k] + (w->wtt ? w->wtt[k] : 0.0f);
+        }
+}
+
 fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
                      const tf_prompt *prompt, const tf_cls_head *head, const tf_batch *batch,
                      const tf_options *opt, tf_result *res, fp_error *err)
@@ -564,8 +601,11 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
     fp_status st = check_inputs(a, c, prompt, head, batch, opt, err);
     if (st)
         return st;
-    const int L = c->n_layers, N = batch->B * batch->T, d = c->d_model;
-    a->batch = *batch;
+    a->P_in = prompt ? prompt->P_in : 0;
+    const int L = c->n_layers, N = batch->B * (batch->T + a->P_in), d = c->d_model;
+    a->caller = *batch;
+    a->batch = (tf_batch){batch->B, batch->T + a->P_in, a->tok_x, a->mask_x, NULL,
+                          batch->labels};
     a->opt = *opt;
     memset(&a->prompt, 0, sizeof a->prompt);
     if (prompt)
@@ -584,7 +624,11 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
     if (opt->grads && (!opt->grad || !a->spec.weight_grads))
         return fp_fail(err, FP_EINVAL,
                        "forward: weight gradients need grad = true and an arena made for them");
-    a->save_from = opt->keep_all_layers || opt->grads ? 0 : opt->grad ? a->lowest_tuned : L;
+    /* a trainable input prompt or weight gradients need backward through every block */
+    const bool to_bottom = opt->grads || (a->P_in > 0 && prompt->dI);
+    a->save_from = opt->keep_all_layers || (opt->grad && to_bottom) ? 0
+                   : opt->grad                                    ? a->lowest_tuned
+                                                                  : L;
     if (L - a->save_from > a->spec.saved_layers)
         return fp_fail(err, FP_ELIMIT,
                        "forward: %d layers must keep activations but the arena holds %d",
@@ -593,7 +637,9 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
     if (a->prompt.P > 0 && opt->prefix_dropout > 0.0f)
         prefix_dropout_forward(a);
 
-    embedding_forward(a->emb, batch->tokens, a->pos, w->wte, w->wpe, w->wtt, N, d);
+    embedding_forward(a->emb, a->tok_x, a->pos, w->wte, w->wpe, w->wtt, N, d);
+    if (a->P_in > 0)
+        input_prompt_embed(a, a->emb);
     if (c->arch == MODEL_ARCH_ROBERTA)
         layernorm_forward(a->emb, a->emb_mean, a->emb_rstd, a->emb, w->emb_ln_w, w->emb_ln_b, N,
                           d, c->layer_norm_eps);
@@ -684,13 +730,13 @@ static void cls_head_backward(tf_acts_t *a)
     linear_backward_input(a->dpooled, d, a->dcls, C, W, B, d, C, false);
     for (int b = 0; b < B; b++) {
         int n = 0;
-        for (int t = 0; t < T; t++)
+        for (int t = a->P_in; t < T; t++)
             n += !a->batch.mask || a->batch.mask[b * T + t];
         if (!n)
             continue;
         const float inv = 1.0f / (float)n;
         const float *restrict g = a->dpooled + (size_t)b * d;
-        for (int t = 0; t < T; t++) {
+        for (int t = a->P_in; t < T; t++) {
             if (a->batch.mask && !a->batch.mask[b * T + t])
                 continue;
             float *restrict dh = a->dhidden + ((size_t)b * T + t) * d;
@@ -875,6 +921,35 @@ static void embeddings_backward(tf_acts_t *a, const float *demb)
     embedding_backward(mut(G->wte), mut(G->wpe), dsum, a->batch.tokens, a->pos, N, d);
 }
 
+/* dI[p] = Σ_b d(embedding row of virtual token p) through the embedding dropout and (RoBERTa)
+ * LayerNorm, from demb = dL/d(block 0 input). OVERWRITES dI. */
+static void input_prompt_backward(tf_acts_t *a, const float *demb)
+{
+    const model_config *c = &a->cfg;
+    const tf_weights *w = a->w;
+    const int N = a->batch.B * a->batch.T, d = c->d_model, Tx = a->batch.T;
+    float *g = a->dres_a, *sum = a->dtmp, *dsum = a->dmlp_in; /* free at this point */
+    memset(g, 0, (size_t)N * d * sizeof(float));
+    dropout_backward(g, demb, N * d, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0), 0);
+    memset(a->prompt.dI, 0, (size_t)a->P_in * d * sizeof(float));
+    if (c->arch == MODEL_ARCH_ROBERTA) /* recompute the LayerNorm inputs of the prompt rows */
+        input_prompt_embed(a, sum);
+    for (int b = 0; b < a->batch.B; b++)
+        for (int p = 0; p < a->P_in; p++) {
+            const size_t i = (size_t)b * Tx + p;
+            const float *gi = g + i * d;
+            if (c->arch == MODEL_ARCH_ROBERTA) {
+                memset(dsum, 0, (size_t)d * sizeof(float));
+                layernorm_backward(dsum, NULL, NULL, gi, sum + i * d, w->emb_ln_w,
+                                   a->emb_mean + i, a->emb_rstd + i, 1, d);
+                gi = dsum;
+            }
+            float *restrict dI = a->prompt.dI + (size_t)p * d;
+            for (int k = 0; k < d; k++)
+                dI[k] += gi[k];
+        }
+}
+
 fp_status tf_backward(tf_acts_t *a, fp_error *err)
 {
     if (!a->have_forward || !a->opt.grad)
@@ -886,8 +961,10 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
     a->backward_lowest = L;
     const tf_weights *G = a->opt.grads;
     const bool tune_prompt = a->lowest_tuned < L;
-    /* the lowest block backward visits: the lowest tuned one, or block 0 for weight gradients */
-    const int stop = G ? 0 : a->lowest_tuned;
+    const bool tune_input = a->P_in > 0 && a->prompt.dI;
+    /* the lowest block backward visits: the lowest tuned one, or block 0 for weight gradients
+     * and a trainable input prompt */
+    const int stop = G || tune_input ? 0 : a->lowest_tuned;
     if (tune_prompt)
         zero_prefix_grads(a);
 
@@ -896,7 +973,7 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
         lm_head_backward(a);
     if (a->has_head)
         cls_head_backward(a);
-    if (!tune_prompt && !G)
+    if (!tune_prompt && !G && !tune_input)
         return FP_OK;
 
     /* through ln_f (GPT-2) into the last block's output */
@@ -911,13 +988,15 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
     }
     for (int l = L - 1; l >= stop; l--) {
         const float *x = l > 0 ? slot_of(a, l - 1)->out : a->emb;
-        layer_backward(a, l, x, dcur, l > stop || G ? dnext : NULL);
+        layer_backward(a, l, x, dcur, l > stop || G || tune_input ? dnext : NULL);
         float *t = dcur;
         dcur = dnext;
         dnext = t;
     }
     if (G)
         embeddings_backward(a, dcur);
+    if (tune_input)
+        input_prompt_backward(a, dcur);
     if (tune_prompt && a->opt.prefix_dropout > 0.0f)
         prefix_dropout_backward(a);
     return FP_OK;
@@ -928,7 +1007,7 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
 const float *tf_acts_lm_logits(const tf_acts_t *self, const int **row_index, int *n_rows)
 {
     if (row_index)
-        *row_index = self->row_index;
+        *row_index = self->row_caller;
     if (n_rows)
         *n_rows = self->lm_rows;
     return self->logits;

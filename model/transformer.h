@@ -30,6 +30,13 @@ typedef struct tf_prompt {
     const bool *trainable;  /* [L]: dE wanted for layer l (NULL: none); requires present */
     float *dE;              /* [P][L][2][d]: backward OVERWRITES the rows of trainable layers and
                                leaves the others untouched */
+    /* Input soft prompt (prompt tuning, Lester et al.; the fedavg-input baseline): P_in virtual
+     * tokens whose embeddings I replace the word embedding, prepended to every example. They are
+     * real tokens to attention and positions (RoBERTa: offset + P + p, then the text), excluded
+     * from the linear head's mean pool. 0/NULL: none. */
+    int P_in;
+    const float *I;         /* [P_in][d] */
+    float *dI;              /* [P_in][d]: OVERWRITTEN by backward when not NULL (trainable) */
 } tf_prompt;
 
 /* An optional linear classifier over the mean of the last hidden states of real tokens
@@ -71,6 +78,8 @@ typedef struct tf_acts_spec {
     int max_classes;  /* 0 without a classification head */
     bool weight_grads; /* keep the inputs of every weight product (full-weight training);
                           needs saved_layers = L */
+    int P_in;          /* longest input soft prompt (the arena holds T + P_in rows per example;
+                          a trainable one needs saved_layers = L) */
 } tf_acts_spec;
 
 typedef struct tf_acts tf_acts_t;
@@ -108,9 +117,11 @@ const float *tf_acts_lm_logits(const tf_acts_t *self, const int **row_index, int
 const float *tf_acts_example_loss(const tf_acts_t *self);
 /* Classification logits [B][C] (NULL without head). */
 const float *tf_acts_cls_logits(const tf_acts_t *self);
-/* Last hidden states [B][T][d] (after ln_f for GPT-2). */
+/* Last hidden states [B][P_in + T][d] (after ln_f for GPT-2; the input prompt's rows first), or
+ * NULL when the last block computed only the target rows. */
 const float *tf_acts_hidden(const tf_acts_t *self);
-/* Output of block l [B][T][d], or NULL if that layer kept nothing (see keep_all_layers). */
+/* Output of block l [B][P_in + T][d], or NULL if that layer kept nothing (see
+ * keep_all_layers). */
 const float *tf_acts_layer_output(const tf_acts_t *self, int l);
 
 /* Blocks the last tf_backward went through, and the lowest of them in *lowest (L if none):

@@ -59,11 +59,11 @@ static ctx *ctx_new(model_arch arch)
         c->E[i] = 0.5f * (float)rng_normal(&r);
     c->present[0] = c->present[1] = true;
     c->trainable[1] = true;
-    c->prompt = (tf_prompt){P, c->E, c->present, c->trainable, c->dE};
+    c->prompt = (tf_prompt){P, c->E, c->present, c->trainable, c->dE, 0, NULL, NULL};
     c->batch = (tf_batch){B, T, c->tokens, c->mask, c->targets, NULL};
     c->opt = (tf_options){.grad = true, .dropout = 0.1f, .prefix_dropout = 0.1f, .seed = 3,
                           .grads = &c->g};
-    c->acts = tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, true}, &err);
+    c->acts = tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, true, 0}, &err);
     assert_non_null(c->acts);
     return c;
 }
@@ -132,15 +132,15 @@ static void weight_gradients_need_their_arena(void **state)
     ctx *c = ctx_new(MODEL_ARCH_GPT2);
     fp_error err;
     tf_acts_destroy(&c->acts);
-    c->acts = tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, false}, &err);
+    c->acts = tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, false, 0}, &err);
     tf_result res;
     assert_int_equal(tf_forward(c->acts, &c->cfg, &c->w, &c->prompt, NULL, &c->batch, &c->opt,
                                 &res, &err),
                      FP_EINVAL);
-    assert_null(tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L - 1, B * T, 0, true}, &err));
+    assert_null(tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L - 1, B * T, 0, true, 0}, &err));
     /* weight gradients with prefix dropout and no trainable prompt layer */
     tf_acts_destroy(&c->acts);
-    c->acts = tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, true}, &err);
+    c->acts = tf_acts_new(&c->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, true, 0}, &err);
     c->trainable[1] = false;
     assert_int_equal(tf_forward(c->acts, &c->cfg, &c->w, &c->prompt, NULL, &c->batch, &c->opt,
                                 &res, &err),

@@ -98,11 +98,11 @@ static fixture *fixture_new(model_arch arch, unsigned present_bits, unsigned tra
         if (f->trainable[l] && lowest == L)
             lowest = l;
     }
-    f->prompt = (tf_prompt){P, f->E, f->present, f->trainable, f->dE};
+    f->prompt = (tf_prompt){P, f->E, f->present, f->trainable, f->dE, 0, NULL, NULL};
     f->head = (tf_cls_head){C, f->W, f->bias, f->dW, f->db};
     f->use_targets = true;
     f->opt = (tf_options){.grad = true};
-    tf_acts_spec spec = {B, T, P, L - lowest, B * T, C, false};
+    tf_acts_spec spec = {B, T, P, L - lowest, B * T, C, false, 0};
     f->acts = tf_acts_new(&f->cfg, spec, &err);
     assert_non_null(f->acts);
     return f;
@@ -409,10 +409,10 @@ static void bad_inputs_are_errors(void **state)
     c.max_positions = P + T - 1;
     tf_weights w;
     assert_int_equal(tf_weights_init_random(&w, &c, 0.3f, 1, &err), FP_OK);
-    tf_acts_t *a = tf_acts_new(&c, (tf_acts_spec){1, T, P, 0, 1, 0, false}, &err);
+    tf_acts_t *a = tf_acts_new(&c, (tf_acts_spec){1, T, P, 0, 1, 0, false, 0}, &err);
     int tok[T] = {0};
     float E[P * L * 2 * D] = {0};
-    tf_prompt pr = {P, E, NULL, NULL, NULL};
+    tf_prompt pr = {P, E, NULL, NULL, NULL, 0, NULL, NULL};
     tf_batch bt = {1, T, tok, NULL, NULL, NULL};
     tf_options opt = {0};
     assert_int_equal(tf_forward(a, &c, &w, &pr, NULL, &bt, &opt, &res, &err), FP_ELIMIT);
@@ -421,7 +421,7 @@ static void bad_inputs_are_errors(void **state)
     tf_weights_free(&w);
     /* a config that makes no sense */
     c.n_heads = 3;
-    assert_null(tf_acts_new(&c, (tf_acts_spec){1, T, P, 0, 1, 0, false}, &err));
+    assert_null(tf_acts_new(&c, (tf_acts_spec){1, T, P, 0, 1, 0, false, 0}, &err));
     assert_int_equal(err.status, FP_EINVAL);
 }
 
@@ -433,7 +433,7 @@ static void layer_outputs_are_kept_on_request(void **state)
     f->use_targets = false; /* with targets the last block computes only their rows */
     tf_acts_destroy(&f->acts);
     fp_error err;
-    f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, false}, &err);
+    f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, L, B * T, 0, false, 0}, &err);
     f->opt.grad = false;
     f->opt.keep_all_layers = true;
     tf_result res;

@@ -30,13 +30,13 @@ static model_config config_of(model_arch arch)
 static float loss_of(const model_config *c, const tf_weights *w)
 {
     fp_error err;
-    tf_acts_t *a = tf_acts_new(c, (tf_acts_spec){1, T, 2, 0, T, 0, false}, &err);
+    tf_acts_t *a = tf_acts_new(c, (tf_acts_spec){1, T, 2, 0, T, 0, false, 0}, &err);
     assert_non_null(a);
     int tok[T] = {0, 7, 4, 9, 2}, tgt[T] = {-1, 5, 6, -1, 8};
     float E[2 * L * 2 * D];
     for (int i = 0; i < 2 * L * 2 * D; i++)
         E[i] = 0.01f * (float)(i % 17) - 0.08f;
-    tf_prompt pr = {2, E, NULL, NULL, NULL};
+    tf_prompt pr = {2, E, NULL, NULL, NULL, 0, NULL, NULL};
     tf_batch bt = {1, T, tok, NULL, tgt, NULL};
     tf_options opt = {0};
     tf_result res;
@@ -181,7 +181,7 @@ static void missing_and_misshapen_tensors_are_named(void **state)
     assert_int_equal(tf_weights_save(&w, &c, broken, &err), FP_OK);
     assert_int_equal(load(broken, &c, &back, &f, &err), FP_OK);
     assert_false(back.has_lm_head);
-    tf_acts_t *a = tf_acts_new(&c, (tf_acts_spec){1, T, 0, 0, T, 0, false}, &err);
+    tf_acts_t *a = tf_acts_new(&c, (tf_acts_spec){1, T, 0, 0, T, 0, false, 0}, &err);
     int tok[T] = {0, 7, 4, 9, 2}, tgt[T] = {-1, -1, 6, -1, -1};
     tf_batch bt = {1, T, tok, NULL, tgt, NULL};
     tf_options opt = {0};

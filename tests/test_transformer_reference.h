@@ -51,11 +51,16 @@ static inline double ref_gelu(double x, bool tanh_approx)
     return 0.5 * x * (1 + erf(x / sqrt(2.0)));
 }
 
-/* Hidden states [T][d] of example (tokens, mask) of length T; E [P][L][2][d] with present[l]. */
-static inline void ref_hidden(double *hid, const model_config *c, const tf_weights *w,
-                              const int *tok, const int *mask, int T, int P, const float *E,
-                              const bool *present)
+/* Hidden states [P_in + T][d] of example (tokens, mask) of length T; E [P][L][2][d] with
+ * present[l]; I [P_in][d] the input prompt's embeddings (virtual tokens before the text). */
+static inline void ref_hidden_in(double *hid, const model_config *c, const tf_weights *w,
+                                 const int *tok, const int *mask_text, int T_text, int P,
+                                 const float *E, const bool *present, int P_in, const float *I)
 {
+    const int T = T_text + P_in;
+    int *mask = malloc(sizeof(int) * T);
+    for (int t = 0; t < T; t++)
+        mask[t] = t < P_in || !mask_text || mask_text[t - P_in];
     const int d = c->d_model, H = c->n_heads, dh = d / H, f = c->d_ff, L = c->n_layers;
     const bool pre = c->pre_ln, gpt = c->arch == MODEL_ARCH_GPT2;
     double *x = calloc((size_t)T * d, sizeof *x), *ai = calloc((size_t)T * d, sizeof *x);
@@ -66,12 +71,13 @@ static inline void ref_hidden(double *hid, const model_config *c, const tf_weigh
     double *sc = calloc((size_t)(P + T), sizeof *sc);
     int count = 0;
     for (int t = 0; t < T; t++) {
-        bool real = !mask || mask[t];
+        bool real = mask[t];
         int pos = gpt ? c->position_offset + P + t
                       : (real ? c->position_offset + P + count : c->pad_token_id);
         count += real;
+        const float *emb = t < P_in ? I + (size_t)t * d : w->wte + (size_t)tok[t - P_in] * d;
         for (int i = 0; i < d; i++)
-            x[t * d + i] = (double)w->wte[(size_t)tok[t] * d + i] + w->wpe[(size_t)pos * d + i] +
+            x[t * d + i] = (double)emb[i] + w->wpe[(size_t)pos * d + i] +
                            (w->wtt ? w->wtt[i] : 0.0);
     }
     if (!gpt)
@@ -97,7 +103,7 @@ static inline void ref_hidden(double *hid, const model_config *c, const tf_weigh
                         s += q[i * d + h * dh + e] * kv;
                     }
                     s /= sqrt(dh);
-                    bool masked = j >= Pl && ((mask && !mask[j - Pl]) || (gpt && j - Pl > i));
+                    bool masked = j >= Pl && (!mask[j - Pl] || (gpt && j - Pl > i));
                     sc[j] = masked ? -INFINITY : s;
                     mx = sc[j] > mx ? sc[j] : mx;
                 }
@@ -135,6 +141,15 @@ static inline void ref_hidden(double *hid, const model_config *c, const tf_weigh
         memcpy(hid, x, sizeof(double) * T * d);
     free(x), free(ai), free(q), free(k), free(v), free(o), free(ra), free(mi), free(h1), free(rm);
     free(sc);
+    free(mask);
+}
+
+/* Without an input prompt: hidden states [T][d]. */
+static inline void ref_hidden(double *hid, const model_config *c, const tf_weights *w,
+                              const int *tok, const int *mask, int T, int P, const float *E,
+                              const bool *present)
+{
+    ref_hidden_in(hid, c, w, tok, mask, T, P, E, present, 0, NULL);
 }
 
 /* LM logits [V] of one hidden row h [d]. */
