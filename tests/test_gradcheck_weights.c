@@ -6,6 +6,7 @@
 #include "common/rng.h"
 #include "model/transformer.h"
 #include "tests/test_gradcheck.h"
+#include "tests/test_transformer_reference.h"
 
 enum { L = 2, D = 8, V = 19, B = 2, T = 5, P = 2 };
 
@@ -34,17 +35,7 @@ static double loss_of(void *p)
 static ctx *ctx_new(model_arch arch)
 {
     ctx *c = calloc(1, sizeof *c);
-    c->cfg = (model_config){.arch = arch, .vocab_size = V, .max_positions = 16, .n_layers = L,
-                            .d_model = D, .n_heads = 2, .d_ff = 12, .layer_norm_eps = 1e-5f};
-    if (arch == MODEL_ARCH_ROBERTA) {
-        c->cfg.type_vocab_size = 1;
-        c->cfg.pad_token_id = 1;
-        c->cfg.mask_token_id = 4;
-        c->cfg.position_offset = 2;
-    } else {
-        c->cfg.pre_ln = c->cfg.final_ln = true;
-        c->cfg.pad_token_id = c->cfg.mask_token_id = -1;
-    }
+    c->cfg = tiny_config(arch, L, D, V, 16, 12);
     fp_error err;
     assert_int_equal(tf_weights_init_random(&c->w, &c->cfg, 0.3f, 5, &err), FP_OK);
     assert_int_equal(tf_weights_init_zero(&c->g, &c->cfg, &err), FP_OK);

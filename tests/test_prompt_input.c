@@ -28,17 +28,7 @@ typedef struct fx {
 static fx *fx_new(model_arch arch)
 {
     fx *f = calloc(1, sizeof *f);
-    f->cfg = (model_config){.arch = arch, .vocab_size = V, .max_positions = 24, .n_layers = L,
-                           .d_model = D, .n_heads = 2, .d_ff = 12, .layer_norm_eps = 1e-5f};
-    if (arch == MODEL_ARCH_ROBERTA) {
-        f->cfg.type_vocab_size = 1;
-        f->cfg.pad_token_id = 1;
-        f->cfg.mask_token_id = 4;
-        f->cfg.position_offset = 2;
-    } else {
-        f->cfg.pre_ln = f->cfg.final_ln = true;
-        f->cfg.pad_token_id = f->cfg.mask_token_id = -1;
-    }
+    f->cfg = tiny_config(arch, L, D, V, 24, 12);
     fp_error err;
     assert_int_equal(tf_weights_init_random(&f->w, &f->cfg, 0.3f, 21, &err), FP_OK);
     rng_t r;

@@ -12,32 +12,6 @@
 
 enum { L = 3, D = 8, V = 29, B = 3, T = 6, P = 3, C = 4 };
 
-static model_config tiny_config(model_arch arch)
-{
-    model_config c = {
-        .arch = arch, .vocab_size = V, .max_positions = 40, .n_layers = L, .d_model = D,
-        .n_heads = 2, .d_ff = 12, .layer_norm_eps = 1e-5f,
-    };
-    if (arch == MODEL_ARCH_ROBERTA) {
-        c.type_vocab_size = 1;
-        c.pre_ln = false;
-        c.final_ln = false;
-        c.pad_token_id = 1;
-        c.bos_token_id = 0;
-        c.eos_token_id = 2;
-        c.mask_token_id = 4;
-        c.position_offset = 2;
-    } else {
-        c.pre_ln = true;
-        c.final_ln = true;
-        c.pad_token_id = -1;
-        c.bos_token_id = c.eos_token_id = V - 1;
-        c.mask_token_id = -1;
-        c.position_offset = 0;
-    }
-    return c;
-}
-
 typedef struct fixture {
     model_config cfg;
     tf_weights w;
@@ -57,7 +31,7 @@ typedef struct fixture {
 static fixture *fixture_new(model_arch arch, unsigned present_bits, unsigned trainable_bits)
 {
     fixture *f = calloc(1, sizeof *f);
-    f->cfg = tiny_config(arch);
+    f->cfg = tiny_config(arch, L, D, V, 40, 12);
     fp_error err;
     assert_int_equal(tf_weights_init_random(&f->w, &f->cfg, 0.3f, 7 + arch, &err), FP_OK);
     rng_t r;
@@ -405,7 +379,7 @@ static void bad_inputs_are_errors(void **state)
     fixture_free(f);
 
     /* positions past the table: P + T beyond max_positions */
-    model_config c = tiny_config(MODEL_ARCH_GPT2);
+    model_config c = tiny_config(MODEL_ARCH_GPT2, L, D, V, 40, 12);
     c.max_positions = P + T - 1;
     tf_weights w;
     assert_int_equal(tf_weights_init_random(&w, &c, 0.3f, 1, &err), FP_OK);

@@ -7,24 +7,11 @@
 
 #include "model/safetensors.h"
 #include "model/transformer.h"
+#include "tests/test_transformer_reference.h"
 
 enum { L = 2, D = 8, V = 23, T = 5 };
 
-static model_config config_of(model_arch arch)
-{
-    model_config c = {.arch = arch, .vocab_size = V, .max_positions = 16, .n_layers = L,
-                      .d_model = D, .n_heads = 2, .d_ff = 16, .layer_norm_eps = 1e-5f};
-    if (arch == MODEL_ARCH_ROBERTA) {
-        c.type_vocab_size = 1;
-        c.pad_token_id = 1;
-        c.mask_token_id = 4;
-        c.position_offset = 2;
-    } else {
-        c.pre_ln = c.final_ln = true;
-        c.pad_token_id = c.mask_token_id = -1;
-    }
-    return c;
-}
+static model_config config_of(model_arch arch) { return tiny_config(arch, L, D, V, 16, 16); }
 
 /* Loss of a fixed batch with a prompt through weights w. */
 static float loss_of(const model_config *c, const tf_weights *w)

@@ -12,6 +12,29 @@
 
 #include "model/transformer.h"
 
+/* A tiny model of either family with 2 heads, in the conventions of its family (RoBERTa:
+ * pad 1, <mask> 4, positions from 2; GPT-2: pre-LN with ln_f). */
+static inline model_config tiny_config(model_arch arch, int L, int d, int V, int max_positions,
+                                       int d_ff)
+{
+    model_config c = {.arch = arch, .vocab_size = V, .max_positions = max_positions,
+                      .n_layers = L, .d_model = d, .n_heads = 2, .d_ff = d_ff,
+                      .layer_norm_eps = 1e-5f};
+    if (arch == MODEL_ARCH_ROBERTA) {
+        c.type_vocab_size = 1;
+        c.pad_token_id = 1;
+        c.bos_token_id = 0;
+        c.eos_token_id = 2;
+        c.mask_token_id = 4;
+        c.position_offset = 2;
+    } else {
+        c.pre_ln = c.final_ln = true;
+        c.pad_token_id = c.mask_token_id = -1;
+        c.bos_token_id = c.eos_token_id = V - 1;
+    }
+    return c;
+}
+
 static inline double ref_w(lin_w W, int i, int o)
 {
     return W.layout == LIN_OUT_IN ? W.w[(size_t)o * W.ld + i] : W.w[(size_t)i * W.ld + o];
