@@ -4,5 +4,12 @@
 #define FEDPEP_CLI_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
+int cmd_simulate(int argc, char **argv);
+
+/* The cached GPT-2 tokenizer pair ($FEDPEP_CACHE or .cache, /gpt2/{vocab.json,merges.txt}) for
+ * model folders that carry none. */
+#include <stddef.h>
+void cli_fallback_tokenizer(char *vocab, char *merges, size_t n);
 
 #endif

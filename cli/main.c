@@ -11,6 +11,8 @@ static const struct command {
     const char *summary;
 } COMMANDS[] = {
     {"version", cmd_version, "print the version and protocol/schema numbers"},
+    {"tune", cmd_tune, "centralised deep prompt tuning of a model on a task"},
+    {"simulate", cmd_simulate, "the whole federated run in one process (resumable)"},
 };
 
 static void usage(FILE *out)

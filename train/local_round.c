@@ -1,0 +1,172 @@
+/* local_round.c — one client's local round (see local_round.h). Must never touch another
+ * client's state or the weights; all randomness comes from rng_derive(seed, client, round). */
+#include "train/local_round.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/rng.h"
+#include "fl/client_step.h"
+#include "fl/prompt_rows.h"
+
+train_opts train_opts_from_config(const fedpep_config *cfg, bool prox, bool scaffold)
+{
+    train_opts o = {0};
+    o.adamw = fl_adamw_defaults();
+    o.adamw.lr = cfg->client.lr;
+    o.adamw.beta1 = cfg->client.beta1;
+    o.adamw.beta2 = cfg->client.beta2;
+    o.adamw.eps = cfg->client.eps;
+    o.adamw.weight_decay = cfg->client.weight_decay;
+    o.adamw.max_grad_norm = cfg->client.clip_norm;
+    o.local_epochs = cfg->client.local_epochs;
+    o.batch_size = cfg->client.batch_size;
+    o.max_local_steps = cfg->client.max_local_steps;
+    o.eval_batch = cfg->eval.batch_size;
+    o.dropout = (float)cfg->model.dropout;
+    o.seed = (uint64_t)cfg->run.seed;
+    o.prox_mu = prox ? cfg->client.fedprox_mu : 0.0;
+    o.scaffold = scaffold;
+    o.linear_schedule = cfg->client.lr_schedule == FP_LR_LINEAR;
+    return o;
+}
+
+int64_t train_round_steps(const train_opts *o, int64_t n)
+{
+    int64_t per_epoch = (n + o->batch_size - 1) / o->batch_size;
+    int64_t k = per_epoch * o->local_epochs;
+    if (o->max_local_steps > 0 && k > o->max_local_steps)
+        k = o->max_local_steps;
+    return k;
+}
+
+uint64_t train_total_steps(const train_opts *o, int64_t n, int rounds)
+{
+    return o->linear_schedule ? (uint64_t)(train_round_steps(o, n) * rounds) : 0;
+}
+
+int64_t train_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One optimisation step on the examples order[0..n). */
+static fp_status train_step(train_worker_t *w, train_client_t *c, const train_opts *o,
+                            const fl_adamw_config *acfg, const fl_client_extras *ex,
+                            const train_set_t *set, const int *order, int n, uint64_t seed,
+                            double *loss, fp_error *err)
+{
+    const train_layout *lay = c->lay;
+    const train_model_t *m = w->model;
+    fp_status st = train_batch_fill(w->batch, set, order, n, -1, err);
+    if (st)
+        return st;
+    int C = lay->head_classes;
+    size_t nw = (size_t)C * lay->d;
+    tf_prompt pr = {.P = lay->P, .E = c->E, .present = lay->present, .trainable = lay->trainable,
+                    .dE = w->dE};
+    tf_cls_head head = {.n_classes = C, .W = c->head, .b = c->head ? c->head + nw : NULL,
+                        .dW = w->head_grad, .db = w->head_grad + nw};
+    tf_options opt = {.grad = true, .dropout = o->dropout, .prefix_dropout = o->dropout,
+                      .seed = seed};
+    tf_result res;
+    st = tf_forward(w->acts, &m->cfg, &m->w, &pr, C ? &head : NULL, &w->batch->view, &opt, &res,
+                    err);
+    if (!st)
+        st = tf_backward(w->acts, err);
+    if (st)
+        return st;
+    *loss = res.loss;
+    train_layout_gather(lay, c->E, c->head, w->theta);
+    train_layout_gather(lay, w->dE, w->head_grad, w->g);
+    /* FedProx pulls only the travelling rows: the private part of w mirrors θ. */
+    if (ex->prox_mu > 0)
+        memcpy(w->w_full + lay->n_rows, w->theta + lay->n_rows,
+               (lay->n_theta - lay->n_rows) * sizeof(float));
+    st = fl_client_step(c->opt, acfg, ex, w->theta, w->g, err);
+    if (st)
+        return st;
+    train_layout_scatter(lay, w->theta, c->E, c->head);
+    return FP_OK;
+}
+
+fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_opts *o,
+                            const train_round_in *in, float *rows, train_round_result *res,
+                            fp_error *err)
+{
+    const train_layout *lay = c->lay;
+    if (in->n < 1)
+        return fp_fail(err, FP_EINVAL, "client %d: empty shard", c->id);
+    if (o->scaffold && (!in->c || !c->c_k))
+        return fp_fail(err, FP_EINVAL, "client %d: scaffold needs c and c_k", c->id);
+    int64_t t0 = train_now_ms();
+    fl_prompt_shape sh = {lay->P, lay->L, lay->d};
+    if (in->w_global)
+        fl_prompt_scatter(&sh, c->E, lay->travel, lay->n_travel, in->w_global);
+
+    fl_adamw_config acfg = o->adamw;
+    acfg.total_steps = in->total_steps;
+    fl_client_extras ex = {0};
+    if (o->prox_mu > 0 && in->w_global) {
+        memcpy(w->w_full, in->w_global, lay->n_rows * sizeof(float));
+        ex.prox_mu = o->prox_mu;
+        ex.w_global = w->w_full;
+    }
+    if (o->scaffold) {
+        memset(w->c_full, 0, lay->n_theta * sizeof(float));
+        memset(w->ck_full, 0, lay->n_theta * sizeof(float));
+        memcpy(w->c_full, in->c, lay->n_rows * sizeof(float));
+        memcpy(w->ck_full, c->c_k, lay->n_rows * sizeof(float));
+        ex.c = w->c_full;
+        ex.c_k = w->ck_full;
+    }
+
+    int *order = malloc((size_t)in->n * sizeof(int));
+    if (!order)
+        return fp_fail(err, FP_ENOMEM, "client %d: out of memory", c->id);
+    rng_t r;
+    rng_derive(&r, o->seed, (uint64_t)c->id, (uint64_t)in->round);
+    int64_t max_steps = train_round_steps(o, in->n), steps = 0;
+    double loss_sum = 0;
+    fp_status st = FP_OK;
+    for (int e = 0; e < o->local_epochs && steps < max_steps && !st; e++) {
+        memcpy(order, in->idx, (size_t)in->n * sizeof(int));
+        rng_shuffle_int(&r, order, (size_t)in->n);
+        for (int at = 0; at < in->n && steps < max_steps && !st; at += o->batch_size) {
+            if (in->deadline_ms && steps > 0 && train_now_ms() >= in->deadline_ms)
+                break;
+            int b = in->n - at < o->batch_size ? in->n - at : o->batch_size;
+            double loss = 0;
+            st = train_step(w, c, o, &acfg, &ex, in->set, order + at, b, rng_next(&r), &loss,
+                            err);
+            loss_sum += loss;
+            steps++;
+        }
+    }
+    free(order);
+    if (st)
+        return fp_wrap(err, "client %d round %lld: ", c->id, (long long)in->round);
+
+    float *up = w->theta; /* E[:, S] */
+    fl_prompt_gather(&sh, c->E, lay->travel, lay->n_travel, up);
+    if (o->scaffold && in->w_global && lay->n_rows) {
+        /* c_k⁺ into delta_c, then Δc_k = c_k⁺ − c_k and c_k ← c_k⁺. */
+        fl_scaffold_variate(c->c_k, in->c, in->w_global, up, (long)steps, o->adamw.lr,
+                            c->delta_c, lay->n_rows);
+        for (size_t i = 0; i < lay->n_rows; i++) {
+            float next = c->delta_c[i];
+            c->delta_c[i] = next - c->c_k[i];
+            c->c_k[i] = next;
+        }
+    }
+    if (rows)
+        memcpy(rows, up, lay->n_rows * sizeof(float));
+    c->last_round = in->round;
+    c->last = (train_round_result){in->n, steps, loss_sum / (double)steps, train_now_ms() - t0};
+    if (res)
+        *res = c->last;
+    return FP_OK;
+}

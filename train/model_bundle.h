@@ -1,0 +1,30 @@
+/* model_bundle.h — one opened model folder: its config, its weights mapped read-only from
+ * model.safetensors, and its tokenizer (train/tokenizer.h), through the loaders of model/.
+ * Shared read-only by every client of a process; nothing here ever writes to the weights. */
+#ifndef FEDPEP_TRAIN_MODEL_BUNDLE_H
+#define FEDPEP_TRAIN_MODEL_BUNDLE_H
+
+#include <stdbool.h>
+
+#include "common/status.h"
+#include "model/model_config.h"
+#include "model/safetensors.h"
+#include "model/weights.h"
+#include "train/tokenizer.h"
+
+typedef struct train_model {
+    model_config cfg;
+    tf_weights w;  /* pointers into file's map */
+    st_file_t *file;
+    train_tok_t *tok;
+    bool decoder;  /* GPT-2 family: generative verbalizer */
+} train_model_t;
+
+/* Opens dir (config.json, model.safetensors, vocab.json + merges.txt; a folder without the
+ * tokenizer pair uses fallback_vocab/fallback_merges when given). NULL with err on failure,
+ * naming the file. */
+train_model_t *train_model_open(const char *dir, const char *fallback_vocab,
+                                const char *fallback_merges, fp_error *err);
+void train_model_destroy(train_model_t **self_p);
+
+#endif

@@ -1,0 +1,514 @@
+/* simulate.c — the one-process federated run (see simulate.h). Everything random is a pure
+ * function of the run seed (partition, sampling, shuffles, dropout, init), so two runs and a
+ * resumed run give byte-identical checkpoints. Never sleeps, never talks to a network. */
+#include "train/simulate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data/metrics.h"
+#include "fl/layer_score.h"
+#include "fl/partition.h"
+#include "fl/prompt_rows.h"
+#include "fl/server.h"
+#include "fl/slq.h"
+#include "fl/strategy.h"
+#include "storage/store_db.h"
+#include "train/evaluate.h"
+#include "train/layer_stats.h"
+#include "train/local_round.h"
+#include "train/task_data.h"
+
+typedef struct sim {
+    const fedpep_config *cfg;
+    const fl_strategy_desc *strat;
+    train_model_t *m;
+    train_task_data d;
+    fl_partition_t *ptrain, *peval;
+    train_layout lay;
+    train_opts opts;
+    train_worker_t *w;
+    train_client_t **clients; /* [N]: the clients of the current round, loaded on first use */
+    train_client_t *fresh;    /* the initial state, for clients never trained */
+    train_client_t *probe;    /* scratch for evaluating a client that is not loaded */
+    fl_server_t *server;
+    fl_server_config scfg;
+    store_db_t *db;
+    int64_t run_id;
+    double S[TRAIN_MAX_LAYERS];
+    bool scored;
+} sim;
+
+static fp_status make_partition(const fedpep_config *cfg, const int *labels, int n, int C,
+                                fl_partition_t **out, fp_error *err)
+{
+    int N = cfg->federation.clients;
+    uint64_t seed = (uint64_t)cfg->run.seed;
+    switch (cfg->data.partition) {
+    case FP_PARTITION_IID:
+        return fl_partition_iid(n, N, seed, out, err);
+    case FP_PARTITION_SHARDS:
+        return fl_partition_shards(labels, n, C, N, cfg->data.shards_per_client, seed, out, err);
+    default: {
+        fl_dirichlet_params p = {cfg->data.label_alpha, cfg->data.size_alpha, seed};
+        return fl_partition_dirichlet(labels, n, C, N, &p, out, err);
+    }
+    }
+}
+
+/* §2 step 1–2: every client's statistics, combined by n_k. */
+static fp_status score_layers(sim *s, const float *E0, fp_error *err)
+{
+    int L = s->m->cfg.n_layers, N = s->cfg->federation.clients;
+    double *stat = calloc((size_t)N * (L - 1), sizeof(double));
+    int64_t *nk = calloc((size_t)N, sizeof(int64_t));
+    fp_status st = stat && nk ? FP_OK : fp_fail(err, FP_ENOMEM, "scores: out of memory");
+    for (int k = 0; k < N && !st; k++) {
+        int n = fl_partition_size(s->ptrain, k);
+        if (n < 2)
+            continue; /* cannot form a similarity matrix: weight 0 */
+        nk[k] = n;
+        st = train_layer_stats(s->m, s->lay.P, E0, s->d.train,
+                               s->ptrain->index + s->ptrain->offset[k], n,
+                               s->cfg->federation.score_batch, stat + (size_t)k * (L - 1), err);
+    }
+    if (!st)
+        st = fl_layer_scores_combine(stat, nk, N, L - 1, s->S, err);
+    s->S[L - 1] = NAN;
+    s->scored = !st;
+    free(stat);
+    free(nk);
+    return st;
+}
+
+/* §2 step 3 (option): ρ from the Hessian of the loss w.r.t. the whole prompt at E0, on client
+ * 0's first batch. fedpep estimates it at the initial prompt rather than after hessian_rounds
+ * FedAvg rounds (documented in docs/train.md); a search without plateau keeps the config's ρ. */
+static fp_status hessian_rho(sim *s, const float *E0, double *rho, fp_error *err)
+{
+    int n = fl_partition_size(s->ptrain, 0);
+    n = n > s->cfg->federation.score_batch ? s->cfg->federation.score_batch : n;
+    train_grad_t *g = train_grad_new(s->m, s->lay.P, s->d.train, s->ptrain->index, n, err);
+    if (!g)
+        return err ? err->status : FP_ENOMEM;
+    size_t np = s->lay.n_prompt;
+    float *scratch = malloc(3 * np * sizeof(float));
+    fl_fd_hvp hvp = {train_grad_fn, g, np, E0, 1e-3, scratch};
+    fl_slq_result r = {0};
+    fp_status st = scratch ? fl_slq_run(fl_fd_hvp_apply, &hvp, np,
+                                        s->cfg->federation.lanczos_steps, 1,
+                                        (uint64_t)s->cfg->run.seed, &r, err)
+                           : fp_fail(err, FP_ENOMEM, "hessian: out of memory");
+    if (!st) {
+        fl_ratio_config rc = fl_ratio_defaults();
+        double got;
+        if (fl_slq_ratio(&r, &rc, &got, NULL) == FP_OK)
+            *rho = got;
+    }
+    fl_slq_result_free(&r);
+    free(scratch);
+    train_grad_destroy(&g);
+    return st;
+}
+
+static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, fp_error *err)
+{
+    const fedpep_config *cfg = s->cfg;
+    int L = s->m->cfg.n_layers, P = config_prompt_length(cfg, s->m->decoder);
+    /* A provisional all-layer layout gives the initial prompt E0 for scoring. */
+    int all[TRAIN_MAX_LAYERS];
+    for (int l = 0; l < L; l++)
+        all[l] = l;
+    fp_status st = train_layout_init(&s->lay, &s->m->cfg, P, all, L, false, 0, err);
+    float *E0 = st ? NULL : malloc(s->lay.n_prompt * sizeof(float));
+    if (!st && !E0)
+        st = fp_fail(err, FP_ENOMEM, "layers: out of memory");
+    if (!st)
+        train_initial_prompt(&s->lay, (uint64_t)cfg->run.seed, E0, NULL);
+    fl_strategy_desc desc = *s->strat;
+    if (desc.travel == FL_TRAVEL_SELECTED && cfg->federation.layer_selection == FP_LAYERS_RANDOM)
+        desc.travel = FL_TRAVEL_RANDOM;
+    if (desc.travel == FL_TRAVEL_SELECTED && cfg->federation.layer_selection == FP_LAYERS_ALL)
+        desc.travel = FL_TRAVEL_ALL;
+    double rho = cfg->federation.layer_fraction;
+    if (!st && (desc.travel == FL_TRAVEL_SELECTED || desc.needs_scores))
+        st = score_layers(s, E0, err);
+    if (!st && desc.travel == FL_TRAVEL_SELECTED &&
+        cfg->federation.layer_selection == FP_LAYERS_HESSIAN)
+        st = hessian_rho(s, E0, &rho, err);
+    free(E0);
+    if (st)
+        return st;
+    *personalise = desc.personalise && cfg->federation.personalize;
+    if (desc.travel == FL_TRAVEL_INPUT) {
+        /* The model has no input-embedding soft prompt: the nearest is layer 0's prefix alone. */
+        layers[0] = 0;
+        *k = 1;
+        *personalise = false;
+        return FP_OK;
+    }
+    return fl_strategy_layers(&desc, L, s->scored ? s->S : NULL, rho, (uint64_t)cfg->run.seed,
+                              layers, k, err);
+}
+
+/* Restores client c->id's saved state into c; *found false (c untouched) if it never saved. */
+static fp_status load_client(sim *s, train_client_t *c, bool *found, fp_error *err)
+{
+    store_client_state cs = {0};
+    fp_error e2;
+    fp_status st = store_db_client_state_load(s->db, s->run_id, c->id, &cs, &e2);
+    *found = st == FP_OK;
+    if (st == FP_OK)
+        st = train_client_load(c, cs.prompt.data, cs.prompt.size, cs.adam.data, cs.adam.size,
+                               err);
+    else if (st == FP_ENOTFOUND)
+        st = FP_OK;
+    else if (err)
+        *err = e2;
+    store_client_state_clear(&cs);
+    return st;
+}
+
+/* The client's state for this round: the cached object, else loaded from the store (or the
+ * initial state). Only the current round's clients stay in memory. */
+static fp_status get_client(sim *s, int k, train_client_t **out, fp_error *err)
+{
+    if (s->clients[k]) {
+        *out = s->clients[k];
+        return FP_OK;
+    }
+    train_client_t *c = train_client_new(&s->lay, k, (uint64_t)s->cfg->run.seed,
+                                         s->strat->scaffold_client, err);
+    if (!c)
+        return err ? err->status : FP_ENOMEM;
+    bool found;
+    fp_status st = load_client(s, c, &found, err);
+    if (st) {
+        train_client_destroy(&c);
+        return st;
+    }
+    s->clients[k] = c;
+    *out = c;
+    return FP_OK;
+}
+
+static fp_status save_client(sim *s, const train_client_t *c, int32_t round, fp_error *err)
+{
+    uint8_t *state = NULL, *adam = NULL;
+    size_t ls, la;
+    fp_status st = train_client_save(c, &state, &ls, &adam, &la, err);
+    if (!st)
+        st = store_db_client_state_save(s->db, s->run_id, c->id, round,
+                                        (store_blob){state, ls}, (store_blob){adam, la}, err);
+    free(state);
+    free(adam);
+    return st;
+}
+
+/* Personalised evaluation of every client on its eval shard, pooled (§5). */
+static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
+{
+    fp_status st = train_eval_init(ev, s->d.eval->n_classes, err);
+    for (int k = 0; k < s->cfg->federation.clients && !st; k++) {
+        int n = fl_partition_size(s->peval, k);
+        if (!n)
+            continue;
+        const train_client_t *c = s->clients[k];
+        if (!c) {
+            bool found;
+            s->probe->id = k;
+            st = load_client(s, s->probe, &found, err);
+            c = found ? s->probe : s->fresh;
+        }
+        if (!st)
+            st = train_evaluate_client(s->w, c, s->server->w, s->d.eval,
+                                   s->peval->index + s->peval->offset[k], n, s->opts.eval_batch,
+                                   ev, err);
+    }
+    return st;
+}
+
+static fp_status run_round(sim *s, int r, FILE *log, double *metric, fp_error *err)
+{
+    const fedpep_config *cfg = s->cfg;
+    int K = cfg->federation.clients_per_round;
+    size_t dim = s->lay.n_rows;
+    int *sampled = malloc((size_t)K * sizeof(int));
+    float *rows = malloc((size_t)K * dim * sizeof(float));
+    fl_upload *up = calloc((size_t)K, sizeof *up);
+    store_client_round *cr = calloc((size_t)K, sizeof *cr);
+    fp_status st = sampled && rows && up && cr ? FP_OK
+                                               : fp_fail(err, FP_ENOMEM, "round: out of memory");
+    int64_t t0 = train_now_ms(), slowest = 0;
+    double loss_sum = 0;
+    if (!st)
+        st = fl_server_sample(s->server, (uint64_t)r, K, sampled, err);
+    for (int i = 0; i < K && !st; i++) {
+        int k = sampled[i];
+        train_client_t *c;
+        st = get_client(s, k, &c, err);
+        if (st)
+            break;
+        int n = fl_partition_size(s->ptrain, k);
+        if (c->last_round != r) {
+            if (n == 0) {
+                /* A client without data trains nothing and uploads the rows it received. */
+                c->last_round = r;
+                c->last = (train_round_result){0, 0, NAN, 0};
+            } else {
+                train_round_in in = {.round = r, .w_global = s->server->w,
+                                     .c = s->strat->scaffold_client ? s->server->c : NULL,
+                                     .set = s->d.train,
+                                     .idx = s->ptrain->index + s->ptrain->offset[k], .n = n,
+                                     .total_steps = train_total_steps(&s->opts, n,
+                                                                      cfg->run.rounds)};
+                st = train_local_round(s->w, c, &s->opts, &in, NULL, NULL, err);
+            }
+            if (!st)
+                st = save_client(s, c, r, err);
+            if (st)
+                break;
+        }
+        /* The upload is E[:, S] of the client's state after round r (fresh or restored). */
+        fl_prompt_shape sh = {s->lay.P, s->lay.L, s->lay.d};
+        if (n == 0)
+            memcpy(rows + (size_t)i * dim, s->server->w, dim * sizeof(float));
+        else
+            fl_prompt_gather(&sh, c->E, s->lay.travel, s->lay.n_travel, rows + (size_t)i * dim);
+        up[i] = (fl_upload){.client = k, .n_samples = c->last.n_k, .steps = c->last.steps,
+                            .theta = rows + (size_t)i * dim,
+                            .delta_c = s->strat->scaffold_client ? c->delta_c : NULL};
+        cr[i] = (store_client_round){.client = k, .status = STORE_CLIENT_OK, .n_k = c->last.n_k,
+                                     .steps = c->last.steps, .loss = c->last.loss,
+                                     .ms = c->last.ms};
+        loss_sum += isnan(c->last.loss) ? 0 : c->last.loss * (double)c->last.n_k;
+        slowest = c->last.ms > slowest ? c->last.ms : slowest;
+    }
+    /* Clients without data cannot be averaged (n_k = 0): they are recorded, not uploaded. */
+    int n_up = 0, n_ok = 0;
+    int64_t total_n = 0;
+    for (int i = 0; i < K && !st; i++) {
+        if (up[i].n_samples > 0)
+            up[n_up++] = up[i], total_n += up[i].n_samples;
+        else
+            cr[i].status = STORE_CLIENT_DROPPED, cr[i].n_k = -1, cr[i].steps = -1;
+        n_ok += cr[i].status == STORE_CLIENT_OK;
+    }
+    if (!st && n_up == 0)
+        st = fp_fail(err, FP_ESTATE, "round %d: no sampled client holds data", r);
+    if (!st)
+        st = fl_server_round(s->server, &s->scfg, up, n_up, err);
+    bool eval_now = (r + 1) % cfg->eval.every == 0 || r + 1 == cfg->run.rounds;
+    train_eval_result ev;
+    *metric = NAN;
+    if (!st && eval_now) {
+        st = evaluate_all(s, &ev, err);
+        if (!st)
+            *metric = metric_value(s->d.eval->task->metric, &ev.cm);
+    }
+    uint8_t *sblob = NULL;
+    size_t slen = 0;
+    if (!st)
+        st = fl_server_save(s->server, &sblob, &slen, err);
+    if (!st) {
+        uint64_t total = confusion_total(&ev.cm);
+        store_round rd = {.round = r, .status = STORE_ROUND_OK, .sampled = K, .completed = n_ok,
+                          .dropped = K - n_ok, .late = 0,
+                          .train_loss = total_n ? loss_sum / (double)total_n : NAN,
+                          .eval_metric = *metric,
+                          .eval_loss = eval_now && total ? ev.loss_sum / (double)total : NAN,
+                          .eval_accuracy = eval_now ? metric_accuracy(&ev.cm) : NAN,
+                          .eval_f1 = eval_now ? metric_f1(&ev.cm, 1) : NAN,
+                          .eval_mcc = eval_now ? metric_mcc(&ev.cm) : NAN,
+                          .bytes_down = (int64_t)(K * dim * sizeof(float)),
+                          .bytes_up = (int64_t)(n_up * dim * sizeof(float)),
+                          .wall_ms = train_now_ms() - t0, .slowest_client_ms = slowest};
+        store_checkpoint_blobs ck = {{s->server->w, dim * sizeof(float)}, {sblob, slen},
+                                     {s->server->rng.s, sizeof s->server->rng.s}};
+        st = store_db_round_commit(s->db, s->run_id, &rd, cr, (size_t)K, &ck, NULL, err);
+        if (!st && log) {
+            fprintf(log, "round %d  clients %d/%d  train loss %.4f  ", r, n_ok, K,
+                    rd.train_loss);
+            if (eval_now)
+                fprintf(log, "eval %s %.4f  ", metric_name(s->d.eval->task->metric), *metric);
+            fprintf(log, "slowest %lld ms  wall %lld ms\n", (long long)slowest,
+                    (long long)rd.wall_ms);
+            fflush(log);
+        }
+    }
+    for (int k = 0; k < cfg->federation.clients; k++)
+        train_client_destroy(&s->clients[k]);
+    free(sblob);
+    free(sampled);
+    free(rows);
+    free(up);
+    free(cr);
+    return st;
+}
+
+static fl_server_config server_config(const fedpep_config *cfg, const fl_strategy_desc *d)
+{
+    fl_server_config c = fl_strategy_server_config(d);
+    c.mu = cfg->server.momentum;
+    c.eta_s0 = cfg->server.lr;
+    c.eta_s_decay = cfg->server.lr_decay;
+    c.eta_s_min = cfg->server.lr_min;
+    c.client_lr = cfg->client.lr;
+    c.variant = (fl_server_step_variant)cfg->server.step;
+    c.beta1 = cfg->server.beta1;
+    c.beta2 = cfg->server.beta2;
+    c.tau = cfg->server.tau;
+    if (cfg->server.baseline_lr > 0)
+        c.server_lr = cfg->server.baseline_lr;
+    return c;
+}
+
+static fp_status open_run(sim *s, const train_sim_options *o, train_sim_result *res,
+                          const int *layers, int k, fp_error *err)
+{
+    const fedpep_config *cfg = s->cfg;
+    char *text = NULL;
+    size_t tlen = 0;
+    if (!o->config_text) {
+        FILE *f = open_memstream(&text, &tlen);
+        if (!f || config_dump(cfg, f)) {
+            if (f)
+                fclose(f);
+            free(text);
+            return fp_fail(err, FP_ENOMEM, "simulate: cannot render the config");
+        }
+        fclose(f);
+    }
+    fp_status st = store_db_open(&s->db, cfg->run.db, STORE_DB_CREATE, err);
+    store_run_spec spec = {cfg->run.name, o->config_text ? o->config_text : text,
+                           cfg->model.path, config_task_name(cfg->data.task),
+                           config_strategy_name(cfg->run.strategy), (uint64_t)cfg->run.seed};
+    if (!st)
+        st = store_db_run_begin(s->db, &spec, &s->run_id, &res->resumed, err);
+    free(text);
+    int L = s->m->cfg.n_layers;
+    double score[TRAIN_MAX_LAYERS];
+    bool sel[TRAIN_MAX_LAYERS] = {false};
+    for (int l = 0; l < L; l++)
+        score[l] = s->scored ? s->S[l] : NAN;
+    for (int i = 0; i < k; i++)
+        sel[layers[i]] = true;
+    if (!st)
+        st = store_db_layers_save(s->db, s->run_id, score, sel, (size_t)L, err);
+    return st;
+}
+
+fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, FILE *log,
+                         train_sim_result *res, fp_error *err)
+{
+    memset(res, 0, sizeof *res);
+    res->best_metric = res->last_metric = NAN;
+    sim s = {.cfg = cfg};
+    int layers[TRAIN_MAX_LAYERS], k = 0, N = cfg->federation.clients;
+    bool personalise = false;
+    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &s.strat, err);
+    if (!st && !(s.m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges,
+                                        err)))
+        st = err ? err->status : FP_EINVAL;
+    int P = s.m ? config_prompt_length(cfg, s.m->decoder) : 0;
+    if (!st)
+        st = train_task_data_load(cfg, s.m, P, &s.d, err);
+    if (!st)
+        st = make_partition(cfg, s.d.train_labels, (int)s.d.train->n, s.d.train->n_classes,
+                            &s.ptrain, err);
+    if (!st)
+        st = make_partition(cfg, s.d.eval_labels, (int)s.d.eval->n, s.d.eval->n_classes,
+                            &s.peval, err);
+    if (!st)
+        st = choose_layers(&s, layers, &k, &personalise, err);
+    bool linear = cfg->model.head == FP_HEAD_LINEAR;
+    if (!st)
+        st = train_layout_init(&s.lay, &s.m->cfg, P, layers, k, personalise,
+                               linear ? s.d.train->n_classes : 0, err);
+    s.opts = train_opts_from_config(cfg, s.strat && s.strat->prox,
+                                    s.strat && s.strat->scaffold_client);
+    int B = s.opts.batch_size > s.opts.eval_batch ? s.opts.batch_size : s.opts.eval_batch;
+    int T = st ? 0 : (s.d.train->max_len > s.d.eval->max_len ? s.d.train->max_len
+                                                               : s.d.eval->max_len);
+    if (!st && !(s.w = train_worker_new(s.m, &s.lay, B, T, train_set_max_lm_rows(s.d.train, B),
+                                        err)))
+        st = err ? err->status : FP_ENOMEM;
+    if (!st && (!(s.clients = calloc((size_t)N, sizeof *s.clients)) ||
+                !(s.fresh = train_client_new(&s.lay, -1, (uint64_t)cfg->run.seed,
+                                             s.strat->scaffold_client, err)) ||
+                !(s.probe = train_client_new(&s.lay, -1, (uint64_t)cfg->run.seed,
+                                             s.strat->scaffold_client, err))))
+        st = err && err->status ? err->status : fp_fail(err, FP_ENOMEM, "out of memory");
+    if (!st)
+        st = open_run(&s, o, res, layers, k, err);
+    res->n_layers_sent = k;
+    int start = 0;
+    s.scfg = server_config(cfg, s.strat ? s.strat : fl_strategy_get(FL_FEDPEPTAO));
+    if (!st) {
+        store_checkpoint ck = {0};
+        fp_error e2;
+        fp_status cst = store_db_checkpoint_latest(s.db, s.run_id, &ck, &e2);
+        if (cst == FP_OK) {
+            st = fl_server_load(ck.server_state.data, ck.server_state.size, &s.server, err);
+            start = ck.round + 1;
+            if (!st && s.server->dim != s.lay.n_rows)
+                st = fp_fail(err, FP_ESTATE, "resume: checkpoint has %zu rows, layout %zu",
+                             s.server->dim, s.lay.n_rows);
+        } else if (cst == FP_ENOTFOUND) {
+            float *w0 = malloc(s.lay.n_rows * sizeof(float));
+            fl_prompt_shape sh = {s.lay.P, s.lay.L, s.lay.d};
+            if (w0) {
+                fl_prompt_gather(&sh, s.fresh->E, s.lay.travel, s.lay.n_travel, w0);
+                s.server = fl_server_new(&s.scfg, s.lay.n_rows, N, (uint64_t)cfg->run.seed, w0);
+            }
+            free(w0);
+            if (!s.server)
+                st = fp_fail(err, FP_ENOMEM, "server: out of memory or bad arguments");
+        } else {
+            st = cst;
+            if (err)
+                *err = e2;
+        }
+        store_checkpoint_clear(&ck);
+    }
+    res->first_round = start;
+    if (!st && log)
+        fprintf(log, "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
+                     "P %d, %d of %d layers sent%s%s\n",
+                s.strat->name, s.d.train->task->name, N, cfg->federation.clients_per_round,
+                s.d.train->n, s.d.eval->n, P, k, s.lay.L, personalise ? ", personalised" : "",
+                start ? ", resumed" : "");
+    fl_round_track track;
+    fl_round_track_init(&track);
+    for (int r = start; r < cfg->run.rounds && !st; r++) {
+        double metric;
+        st = run_round(&s, r, log, &metric, err);
+        if (st)
+            break;
+        res->rounds_done++;
+        if (!isnan(metric))
+            fl_round_track_update(&track, r, metric);
+        if (o->stop_after_round >= 0 && r == o->stop_after_round)
+            break;
+    }
+    res->best_metric = track.has_best ? track.best : NAN;
+    res->last_metric = track.has_last ? track.last : NAN;
+    if (!st && start + res->rounds_done >= cfg->run.rounds)
+        st = store_db_run_set_status(s.db, s.run_id, STORE_RUN_FINISHED, err);
+    if (st && s.db && s.run_id)
+        store_db_run_set_status(s.db, s.run_id, STORE_RUN_FAILED, NULL);
+    for (int i = 0; s.clients && i < N; i++)
+        train_client_destroy(&s.clients[i]);
+    free(s.clients);
+    train_client_destroy(&s.fresh);
+    train_client_destroy(&s.probe);
+    fl_server_destroy(&s.server);
+    train_worker_destroy(&s.w);
+    fl_partition_destroy(&s.ptrain);
+    fl_partition_destroy(&s.peval);
+    train_task_data_free(&s.d);
+    train_model_destroy(&s.m);
+    store_db_close(&s.db);
+    return st;
+}

@@ -1,0 +1,31 @@
+/* simulate.h — the whole federated run in one process, the reference the distributed actor
+ * system is compared with: partition, layer scoring and selection, then rounds of
+ * sample → local rounds (sequential) → server round → personalised evaluation → one atomic
+ * commit to the run database. A killed run resumes from its last committed round with
+ * identical results (clients' states are saved before the commit that uses them, and a client
+ * that already trained the round being redone answers from its saved state).
+ * No fault injection here: that is the actor system's job. */
+#ifndef FEDPEP_TRAIN_SIMULATE_H
+#define FEDPEP_TRAIN_SIMULATE_H
+
+#include <stdio.h>
+
+#include "common/config.h"
+
+typedef struct train_sim_options {
+    const char *config_text;  /* stored with the run (NULL: config_dump of cfg) */
+    int stop_after_round;     /* >= 0: return after committing this round (tests a kill) */
+    const char *fallback_vocab, *fallback_merges;
+} train_sim_options;
+
+typedef struct train_sim_result {
+    int first_round, rounds_done; /* the round this process started at; rounds committed now */
+    bool resumed;
+    int n_layers_sent;
+    double best_metric, last_metric;
+} train_sim_result;
+
+fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, FILE *log,
+                         train_sim_result *res, fp_error *err);
+
+#endif

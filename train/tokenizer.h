@@ -1,0 +1,41 @@
+/* tokenizer.h — the little train/ needs from a tokenizer, behind a table of functions so a second
+ * tokenizer type (e.g. a SentencePiece unigram model) plugs in without touching train/:
+ * encode text to ids, the id of a vocabulary string, the vocabulary size and the special ids.
+ * train_tok_from_bpe adapts model/bpe.h. This file must never know a concrete tokenizer's
+ * internals beyond its adapter. */
+#ifndef FEDPEP_TRAIN_TOKENIZER_H
+#define FEDPEP_TRAIN_TOKENIZER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/status.h"
+#include "model/bpe.h"
+#include "model/tokenizer.h"
+
+typedef struct train_tok_ops {
+    /* Appends the ids of text[0..len) (no special-token matching) to out. */
+    fp_status (*encode)(void *impl, const char *text, size_t len, tok_ids *out, fp_error *err);
+    /* Id of a vocabulary string ("<mask>", "Ġgreat"), or -1. */
+    int (*token_id)(const void *impl, const char *token);
+    int (*vocab_size)(const void *impl);
+    void (*destroy)(void *impl);
+} train_tok_ops;
+
+typedef struct train_tok {
+    void *impl;
+    const train_tok_ops *ops;
+    int bos, eos, pad, mask; /* special ids; -1 = the tokenizer has none */
+} train_tok_t;
+
+/* Wraps a BPE tokenizer (ownership moves into the result: train_tok_destroy frees it) and
+ * looks up its specials (<s> or <|endoftext|>, </s>, <pad>, <mask>). NULL on out of memory. */
+train_tok_t *train_tok_from_bpe(bpe_t *bpe);
+void train_tok_destroy(train_tok_t **self_p);
+
+fp_status train_tok_encode(train_tok_t *self, const char *text, size_t len, tok_ids *out,
+                           fp_error *err);
+int train_tok_id(const train_tok_t *self, const char *token);
+int train_tok_vocab_size(const train_tok_t *self);
+
+#endif

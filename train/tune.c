@@ -1,0 +1,122 @@
+/* tune.c — centralised deep prompt tuning (see tune.h): one client, every training example,
+ * one local round per epoch. Never touches the database. */
+#include "train/tune.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "data/metrics.h"
+#include "train/evaluate.h"
+#include "train/local_round.h"
+#include "train/task_data.h"
+
+static fp_status tune_layers(const train_tune_options *o, int L, int *layers, int *k,
+                             fp_error *err)
+{
+    if (o->n_layers > 0) {
+        for (int i = 0; i < o->n_layers; i++)
+            if (o->layers[i] < 0 || o->layers[i] >= L || (i && o->layers[i] <= o->layers[i - 1]))
+                return fp_fail(err, FP_EINVAL, "--layers: %d is not an ascending layer of 0..%d",
+                               o->layers[i], L - 1);
+        memcpy(layers, o->layers, (size_t)o->n_layers * sizeof(int));
+        *k = o->n_layers;
+        return FP_OK;
+    }
+    int n = L;
+    if (o->layer_fraction > 0) {
+        n = (int)ceil(o->layer_fraction * L - 1e-9);
+        n = n < 1 ? 1 : n > L ? L : n;
+    }
+    for (int i = 0; i < n; i++)
+        layers[i] = L - n + i; /* the top layers: the cheapest backward */
+    *k = n;
+    return FP_OK;
+}
+
+fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE *log,
+                     train_tune_result *res, fp_error *err)
+{
+    memset(res, 0, sizeof *res);
+    train_model_t *m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges,
+                                        err);
+    if (!m)
+        return err ? err->status : FP_EINVAL;
+    int P = config_prompt_length(cfg, m->decoder);
+    train_task_data d;
+    train_layout lay;
+    int layers[TRAIN_MAX_LAYERS], k = 0;
+    train_client_t *c = NULL;
+    train_worker_t *w = NULL;
+    fp_status st = train_task_data_load(cfg, m, P, &d, err);
+    if (st)
+        goto out_model;
+    bool linear = cfg->model.head == FP_HEAD_LINEAR;
+    st = tune_layers(o, m->cfg.n_layers, layers, &k, err);
+    if (!st)
+        st = train_layout_init(&lay, &m->cfg, P, layers, k, false,
+                               linear ? d.train->n_classes : 0, err);
+    train_opts opts = train_opts_from_config(cfg, false, false);
+    opts.local_epochs = 1;
+    int B = opts.batch_size > opts.eval_batch ? opts.batch_size : opts.eval_batch;
+    int T = d.train->max_len > d.eval->max_len ? d.train->max_len : d.eval->max_len;
+    if (!st && !(c = train_client_new(&lay, 0, opts.seed, false, err)))
+        st = err ? err->status : FP_ENOMEM;
+    if (!st && !(w = train_worker_new(m, &lay, B, T,
+                                      train_set_max_lm_rows(d.train, B), err)))
+        st = err ? err->status : FP_ENOMEM;
+    int epochs = o->epochs > 0 ? o->epochs : cfg->client.local_epochs;
+    int64_t n = (int64_t)d.train->n;
+    uint64_t total = opts.linear_schedule ? (uint64_t)(train_round_steps(&opts, n) * epochs) : 0;
+    int64_t t_start = train_now_ms();
+    int64_t deadline = o->time_budget_s > 0 ? t_start + (int64_t)(o->time_budget_s * 1000) : 0;
+    if (!st && log)
+        fprintf(log, "tune: %s, %zu train / %zu eval examples (%zu / %zu truncated), P %d, "
+                     "layers %d..%d (%d), %s head, %d epochs\n",
+                d.train->task->name, d.train->n, d.eval->n, d.train->truncated,
+                d.eval->truncated, P, layers[0], layers[k - 1], k,
+                linear ? "linear" : "verbalizer", epochs);
+    for (int e = 0; e < epochs && !st; e++) {
+        train_round_in in = {.round = e, .set = d.train, .idx = d.all_train, .n = (int)n,
+                             .total_steps = total, .deadline_ms = deadline};
+        train_round_result rr;
+        int64_t t0 = train_now_ms();
+        st = train_local_round(w, c, &opts, &in, NULL, &rr, err);
+        if (st)
+            break;
+        double train_s = (train_now_ms() - t0) / 1000.0;
+        train_eval_result ev;
+        st = train_eval_init(&ev, d.eval->n_classes, err);
+        if (!st)
+            st = train_evaluate(w, c->E, c->head, d.eval, d.all_eval, (int)d.eval->n,
+                                opts.eval_batch, &ev, err);
+        if (st)
+            break;
+        double metric = metric_value(d.eval->task->metric, &ev.cm);
+        res->epochs = e + 1;
+        res->steps += rr.steps;
+        res->last_loss = rr.loss;
+        res->last_metric = metric;
+        if (e == 0)
+            res->first_metric = res->best_metric = metric;
+        if (metric > res->best_metric)
+            res->best_metric = metric;
+        if (log)
+            fprintf(log,
+                    "epoch %d  steps %lld  loss %.4f  eval %s %.4f  eval loss %.4f  "
+                    "%.1f ex/s  %.1f s\n",
+                    e + 1, (long long)rr.steps, rr.loss, metric_name(d.eval->task->metric), metric,
+                    ev.loss_sum / (double)d.eval->n,
+                    train_s > 0 ? (double)(rr.steps * opts.batch_size) / train_s : 0.0,
+                    (train_now_ms() - t_start) / 1000.0);
+        if (deadline && train_now_ms() >= deadline)
+            break;
+    }
+    if (log)
+        fflush(log);
+    train_worker_destroy(&w);
+    train_client_destroy(&c);
+    train_task_data_free(&d);
+out_model:
+    train_model_destroy(&m);
+    return st;
+}

@@ -1,0 +1,32 @@
+/* tune.h — centralised deep prompt tuning: the whole training split as one "client", AdamW with
+ * the [client] options, evaluation on the eval split after every epoch. What `fedpep tune` runs
+ * and what the default-model acceptance ("≥ 80% SST-2 dev") measures. */
+#ifndef FEDPEP_TRAIN_TUNE_H
+#define FEDPEP_TRAIN_TUNE_H
+
+#include <stdio.h>
+
+#include "common/config.h"
+#include "train/client.h"
+
+typedef struct train_tune_options {
+    int epochs;               /* 0 = client.local_epochs */
+    int layers[TRAIN_MAX_LAYERS];
+    int n_layers;             /* > 0: tune exactly these layers (ascending) */
+    double layer_fraction;    /* > 0 and n_layers 0: the top ceil(f·L) layers; else all */
+    double time_budget_s;     /* 0 = none: stop training when spent, then evaluate */
+    const char *fallback_vocab, *fallback_merges; /* tokenizer for a folder without one */
+} train_tune_options;
+
+typedef struct train_tune_result {
+    int epochs;               /* epochs run (the last may be cut by the budget) */
+    double first_metric, best_metric, last_metric;
+    double last_loss;
+    int64_t steps;
+} train_tune_result;
+
+/* Runs the tuning; one line per epoch to log (may be NULL). */
+fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE *log,
+                     train_tune_result *res, fp_error *err);
+
+#endif
