@@ -283,6 +283,34 @@ static const char *find_name(const st_file_t *f, const char *canon, const model_
     return NULL;
 }
 
+/* fedpep ties the LM decoder to the word embeddings (as RoBERTa and GPT-2 do). A checkpoint that
+ * stores a decoder matrix anyway must hold the same values, else the model would silently be a
+ * different one. */
+static fp_status check_tied_decoder(const tf_weights *w, const model_config *cfg,
+                                    const st_file_t *file, fp_error *err)
+{
+    static const char *const names[] = {"lm_head.decoder.weight", "lm_head.weight"};
+    const int64_t shape[2] = {cfg->vocab_size, cfg->d_model};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        if (!st_find(file, names[k]))
+            continue;
+        const float *values = NULL;
+        float *owned = NULL;
+        fp_status st = st_get_f32(file, names[k], 2, shape, &values, &owned, err);
+        if (st)
+            return st;
+        bool same = values == w->wte ||
+                    !memcmp(values, w->wte, (size_t)cfg->vocab_size * cfg->d_model * sizeof *values);
+        free(owned);
+        if (!same)
+            return fp_fail(err, FP_EFORMAT,
+                           "checkpoint has an untied %s (different from the word embeddings); "
+                           "fedpep supports tied LM heads only",
+                           names[k]);
+    }
+    return FP_OK;
+}
+
 fp_status tf_weights_from_safetensors(tf_weights *w, const model_config *cfg,
                                       const st_file_t *file, fp_error *err)
 {
@@ -324,6 +352,8 @@ fp_status tf_weights_from_safetensors(tf_weights *w, const model_config *cfg,
                      "bias)",
                      n_heads_found, n_optional);
     w->has_lm_head = n_optional > 0 && n_heads_found == n_optional;
+    if (!st)
+        st = check_tied_decoder(w, cfg, file, err);
     free(specs);
     if (st)
         tf_weights_free(w);

@@ -153,6 +153,40 @@ static void missing_and_misshapen_tensors_are_named(void **state)
     assert_int_not_equal(load(broken, &c, &back, &f, &err), FP_OK);
     assert_non_null(strstr(err.msg, "h.0.attn.c_attn.weight"));
 
+    /* a decoder matrix stored beside wte: accepted when tied, refused when it differs */
+    {
+        st_file_t *src = st_open(orig, &err);
+        const st_tensor *wte = st_find(src, "wte.weight");
+        float *other = malloc(wte->numel * sizeof *other);
+        memcpy(other, wte->data, wte->numel * sizeof *other);
+        st_write_tensor decoder = {"lm_head.weight", 2, {V, D}, other};
+        char path[600];
+        snprintf(path, sizeof path, "%s.tied", broken);
+        const float kept = other[3];
+        other[3] += 1.0f;
+        size_t n = st_count(src);
+        st_write_tensor *all = calloc(n + 1, sizeof *all);
+        for (size_t i = 0; i < n; i++) {
+            const st_tensor *x = st_at(src, i);
+            all[i] = (st_write_tensor){x->name, x->ndim, {x->shape[0], x->shape[1]}, x->data};
+        }
+        all[n] = decoder;
+        assert_int_equal(st_write(path, all, n + 1, NULL, 0, &err), FP_OK);
+        st_file_t *t = st_open(path, &err);
+        assert_int_equal(tf_weights_from_safetensors(&back, &c, t, &err), FP_EFORMAT);
+        assert_non_null(strstr(err.msg, "untied lm_head.weight"));
+        st_close(&t);
+        other[3] = kept;
+        assert_int_equal(st_write(path, all, n + 1, NULL, 0, &err), FP_OK);
+        t = st_open(path, &err);
+        assert_int_equal(tf_weights_from_safetensors(&back, &c, t, &err), FP_OK);
+        tf_weights_free(&back);
+        st_close(&t);
+        free(all);
+        st_close(&src);
+        free(other);
+    }
+
     /* a config that does not match the file (wider vocabulary) */
     model_config wide = c;
     wide.vocab_size = V + 1;
