@@ -37,12 +37,18 @@ static fp_status read_int(store_db_t *db, const char *sql, int *out, fp_error *e
  * holds. Reading page 1 is where a non-SQLite file or a damaged header shows. */
 static fp_status recognise(store_db_t *db, const schema_def *def, int *version, fp_error *err)
 {
+    /* One read transaction: another process may be creating the schema right now, and reading
+     * its id before and its tables after that commit would look like a foreign file. */
     int app_id = 0, objects = 0;
+    int rc = sqlite3_exec(db->sql, "BEGIN", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_fail(db, rc, "reading the database header", err);
     fp_status st = read_int(db, "PRAGMA application_id", &app_id, err);
     if (!st)
         st = read_int(db, "PRAGMA user_version", version, err);
     if (!st)
         st = read_int(db, "SELECT count(*) FROM sqlite_schema", &objects, err);
+    sqlite3_exec(db->sql, st ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     if (st)
         return st;
     const int target = (int)def->n_steps;

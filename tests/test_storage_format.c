@@ -360,7 +360,10 @@ static void concurrent_creators_agree(void **state)
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
             store_db_t *db = NULL;
-            fp_status st = store_db_open(&db, fx->path, STORE_DB_CREATE, NULL);
+            fp_error e = {0};
+            fp_status st = store_db_open(&db, fx->path, STORE_DB_CREATE, &e);
+            if (st)
+                fprintf(stderr, "creator %d: %s\n", i, e.msg);
             store_run_spec spec = fx_spec(i % 2 ? "odd" : "even");
             int64_t id = 0;
             if (!st)
