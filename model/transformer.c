@@ -88,7 +88,6 @@ struct tf_acts {
     tf_cls_head head;
     bool has_head;
     tf_batch batch;     /* the batch the blocks see: T includes the input prompt's P_in rows */
-    tf_batch caller;    /* the batch as given */
     int P_in;           /* input prompt rows at the start of every example */
     tf_options opt;
     const tf_weights *w;
@@ -603,7 +602,6 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
         return st;
     a->P_in = prompt ? prompt->P_in : 0;
     const int L = c->n_layers, N = batch->B * (batch->T + a->P_in), d = c->d_model;
-    a->caller = *batch;
     a->batch = (tf_batch){batch->B, batch->T + a->P_in, a->tok_x, a->mask_x, NULL,
                           batch->labels};
     a->opt = *opt;
