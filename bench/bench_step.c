@@ -377,10 +377,10 @@ int main(int argc, char **argv)
         printf("load average at start: %s", load);
     if (la)
         fclose(la);
-    printf("%-12s %4s %3s | %9s %9s %6s | %7s %7s %5s | %7s %7s\n", "shape", "T", "thr",
-           "C ex/s", "torch", "C/pt", "C GF/s", "sgemm", "C/sg", "bwd/fwd", "bwd/fwd");
-    printf("%-12s %4s %3s | %9s %9s %6s | %7s %7s %5s | %7s %7s\n", "", "", "", "", "ex/s", "",
-           "", "GF/s", "", "all", "half");
+    printf("%-12s %4s %3s | %8s %8s %5s | %6s %6s %6s %5s | %7s %7s\n", "shape", "T", "thr",
+           "C ex/s", "torch", "C/pt", "C", "torch", "sgemm", "C/sg", "bwd/fwd", "bwd/fwd");
+    printf("%-12s %4s %3s | %8s %8s %5s | %6s %6s %6s %5s | %7s %7s\n", "", "", "", "", "ex/s", "",
+           "GF/s", "GF/s", "GF/s", "", "all", "half");
     int status = 0;
     for (size_t k = 0; k < sizeof SHAPES / sizeof *SHAPES; k++) {
         const shape *s = &SHAPES[k];
@@ -426,9 +426,10 @@ int main(int argc, char **argv)
                     pt[i][j] = NAN;
         for (int i = 0; i < nT; i++)
             for (int j = 0; j < nth; j++)
-                printf("%-12s %4d %3d | %9.2f %9.2f %6.2f | %7.1f %7.1f %5.2f | %7.2f %7.2f\n",
+                printf("%-12s %4d %3d | %8.2f %8.2f %5.2f | %6.1f %6.1f %6.1f %5.2f | %7.2f %7.2f\n",
                        s->name, Ts[i], ths[j], c_eps[i][j], pt[i][j], c_eps[i][j] / pt[i][j],
-                       gf[i][j], sg[i][j], gf[i][j] / sg[i][j], r_all[i][j], r_half[i][j]);
+                       gf[i][j], gf[i][j] * pt[i][j] / c_eps[i][j], sg[i][j],
+                       gf[i][j] / sg[i][j], r_all[i][j], r_half[i][j]);
         fflush(stdout);
     }
     printf("targets: C/pt >= 2, C/sg >= 0.6, bwd/fwd half <= 1.3 (shapes: small = RoBERTa-style "

@@ -14,6 +14,16 @@ if (!dir) {
 }
 const { encode, decode } = require(path.resolve(dir, 'Encoder.js'));
 
+// Deterministic pseudo-random lower-case letters (a linear congruential generator).
+function lcgLetters(n) {
+    let x = 12345, out = '';
+    for (let i = 0; i < n; i++) {
+        x = (x * 1103515245 + 12345) % 2147483648;
+        out += String.fromCharCode(97 + (x >> 16) % 26);
+    }
+    return out;
+}
+
 const SENTENCES = [
     "Hello, world!",
     "It's a great movie, isn't it? They're sure we've seen it; I'm done, you'll see, he'd go.",
@@ -41,6 +51,11 @@ const SENTENCES = [
     "  \n  x",
     "a  \n\n b",
     "<|endoftext|> plain text",
+    // Long pre-tokens (more than 64 bytes: not cached, many merges).
+    lcgLetters(200),
+    "9".repeat(40) + "1234567890".repeat(11),
+    "ab".repeat(100),
+    " ".repeat(120) + "x",
 ];
 
 // A C string literal of the UTF-8 bytes; "" splits a \x escape from a following hex digit.

@@ -65,12 +65,15 @@ def main(cases, outs, tol):
             continue
         got, _ = st_io.read(got_path)
         n += 1
-        real = np.arange(inputs["ids"].shape[1])[None, :] < inputs["lengths"][:, None]  # [B][T]
+        # real rows [B][P_in + T]: the input prompt's virtual tokens first, then the text
+        p_in = inputs["I"].shape[0] if "I" in inputs else 0
+        rows = np.arange(p_in + inputs["ids"].shape[1])[None, :]
+        real = rows < (inputs["lengths"][:, None] + p_in)
         for key in ("layers",):
             if key in got and got[key].shape == want[key].shape:
                 got[key] = got[key][:, real]
                 want[key] = want[key][:, real]
-        for k in ("logits", "loss", "dE", "example_loss", "layers"):
+        for k in ("logits", "loss", "dE", "example_loss", "layers") + (("dI",) if p_in else ()):
             if k not in got or got[k].shape != want[k].shape:
                 shape = got[k].shape if k in got else "missing"
                 print(f"  FAIL {name}: {k} shape {shape}, want {want[k].shape}")

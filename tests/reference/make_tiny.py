@@ -13,10 +13,11 @@ OUT_DIR/cases/<case>.input.safetensors: one batch (all stored as F32; integers a
   ids [B][T], lengths [B] (right padding), E [P][L][2][d], active [L] (prefix present),
   trainable [L] (dE wanted); RoBERTa: mask_pos [B], label [B]; GPT-2: targets [B][T] (-1 none).
   Metadata: "model" = the model folder name, "arch".
-  weight_grads [1] in the "full" cases: full-weight gradients wanted too.
+  weight_grads [1] in the "full" cases: full-weight gradients wanted too; I [P_in][d] in the
+  "input" cases: an input soft prompt (virtual tokens before the text), dI wanted.
 OUT_DIR/cases/<case>.expected.safetensors: logits [N][V] (mask rows, or target rows in
-  row-major batch order), loss [1], dE [P][L][2][d], example_loss [B], layers [L][B][T][d]
-  (block outputs), and in "full" cases grad.<canonical HF name> for every weight, all computed
+  row-major batch order), loss [1], dE [P][L][2][d], example_loss [B], layers [L][B][P_in + T][d]
+  (block outputs), dI [P_in][d] in "input" cases, and in "full" cases grad.<canonical HF name> for every weight, all computed
   in float64 by torch_model.py.
 
 Everything is a pure function of the fixed seed, so the files are reproducible.
@@ -36,9 +37,12 @@ SEED = 20231106
 
 # Position tables are exactly as long as the longest sequence needs (RoBERTa: pad + 1 + P + T;
 # GPT-2: P + T), so an off-by-one in the position shift reads outside or the wrong row.
+# The "input" cases add P_IN virtual tokens, so the tables have P_IN more rows.
+P_IN = 2
 ROBERTA = dict(vocab_size=120, hidden_size=48, num_hidden_layers=4, num_attention_heads=4,
-               intermediate_size=80, max_position_embeddings=2 + 5 + 11, P=5, B=3, T=11)
-GPT2 = dict(vocab_size=101, n_embd=40, n_layer=4, n_head=5, n_positions=3 + 9, P=3, B=3, T=9)
+               intermediate_size=80, max_position_embeddings=2 + 5 + P_IN + 11, P=5, B=3, T=11)
+GPT2 = dict(vocab_size=101, n_embd=40, n_layer=4, n_head=5, n_positions=3 + P_IN + 9, P=3, B=3,
+            T=9)
 
 
 def roberta_config(s):
@@ -174,7 +178,7 @@ def layer_flags(L, which):
 def cases_for(rng, arch, s, model_name, mask_id=None):
     """The cases of one architecture: all layers tuned; the upper layers tuned (gradient must
     stop at the lowest tuned layer); prefix present only in some layers; all layers tuned with
-    full-weight gradients."""
+    full-weight gradients; an input soft prompt with the upper layers' deep prompt."""
     L = s["num_hidden_layers"] if arch == "roberta" else s["n_layer"]
     d = s["hidden_size"] if arch == "roberta" else s["n_embd"]
     batch = roberta_batch(rng, s, mask_id) if arch == "roberta" else gpt2_batch(rng, s)
@@ -183,14 +187,18 @@ def cases_for(rng, arch, s, model_name, mask_id=None):
     some = {1, 3}
     upper = set(range(L // 2, L))
     out = {}
+    I = (0.5 * rng.standard_normal((P_IN, d))).astype(np.float32)
     for case, active, trainable in (("all", all_l, all_l), ("upper", all_l, upper),
-                                    ("some", some, some), ("full", all_l, all_l)):
+                                    ("some", some, some), ("full", all_l, all_l),
+                                    ("input", all_l, upper)):
         inputs = {k: v.astype(np.float32) for k, v in batch.items()}
         inputs["E"] = E
         inputs["active"] = layer_flags(L, active)
         inputs["trainable"] = layer_flags(L, trainable)
         if case == "full":  # full-weight gradients too (the pretraining path)
             inputs["weight_grads"] = np.ones(1, dtype=np.float32)
+        if case == "input":  # an input soft prompt (fedavg-input) beside the deep prompt
+            inputs["I"] = I
         out[f"{model_name}_{case}"] = inputs
     return out
 

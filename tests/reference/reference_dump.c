@@ -6,9 +6,11 @@
  *
  * Input tensors (all F32, integers exact): ids [B][T], lengths [B] (right padding), E [P][L][2][d],
  * active [L], trainable [L]; RoBERTa: mask_pos [B], label [B]; GPT-2: targets [B][T] (-1 none);
- * weight_grads [1] when full-weight gradients are wanted too.
+ * weight_grads [1] when full-weight gradients are wanted too; I [P_in][d], an input soft prompt
+ * whose gradient dI is wanted.
  * Output: logits [rows][V] (rows with a target in (b, t) order), loss [1], dE [P][L][2][d]
- * (zero outside trainable layers), example_loss [B], layers [L][B][T][d] (every block's output,
+ * (zero outside trainable layers), example_loss [B], dI [P_in][d] (with I),
+ * layers [L][B][P_in + T][d] (every block's output,
  * from a second, inference pass that keeps all layers); with weight_grads, the weight gradients
  * under their canonical Hugging Face names in GRADS (tf_weights_save).
  * This program must never compute anything itself: every number it writes comes from the library. */
@@ -51,7 +53,7 @@ typedef struct dump {
     float *layers;
     int *tokens, *mask, *targets;
     bool *present, *trainable;
-    float *dE;
+    float *dE, *dI;
 } dump;
 
 static void dump_free(dump *d)
@@ -69,6 +71,7 @@ static void dump_free(dump *d)
     free(d->present);
     free(d->trainable);
     free(d->dE);
+    free(d->dI);
 }
 
 /* Every block's output [L][B][T][d] from an inference pass that keeps all layers (the path the
@@ -77,8 +80,8 @@ static fp_status all_layers(dump *d, const tf_prompt *prompt, const tf_batch *ba
                             int max_rows, fp_error *err)
 {
     const model_config *c = &d->cfg;
-    const size_t per = (size_t)batch->B * batch->T * c->d_model;
-    tf_acts_spec spec = {.B = batch->B, .T = batch->T, .P = prompt->P,
+    const size_t per = (size_t)batch->B * (prompt->P_in + batch->T) * c->d_model;
+    tf_acts_spec spec = {.B = batch->B, .T = batch->T, .P = prompt->P, .P_in = prompt->P_in,
                          .saved_layers = c->n_layers, .max_lm_rows = max_rows};
     if (!(d->all_acts = tf_acts_new(c, spec, err)))
         return err->status;
@@ -86,6 +89,7 @@ static fp_status all_layers(dump *d, const tf_prompt *prompt, const tf_batch *ba
         return fp_fail(err, FP_ENOMEM, "out of memory");
     tf_prompt no_grad = *prompt;
     no_grad.trainable = NULL;
+    no_grad.dI = NULL;
     tf_options opt = {.keep_all_layers = true};
     tf_result res;
     fp_status st = tf_forward(d->all_acts, c, &d->w, &no_grad, NULL, batch, &opt, &res, err);
@@ -173,13 +177,27 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
     const bool full = st_find(d->input, "weight_grads") != NULL;
     if (full && !grads_path)
         return fp_fail(err, FP_EINVAL, "case wants weight gradients: give a GRADS path");
-    /* The arena keeps only the layers backward needs (all of them for weight gradients). */
-    tf_acts_spec spec = {.B = B, .T = T, .P = P, .saved_layers = full ? L : L - lowest,
-                         .max_lm_rows = rows, .weight_grads = full};
-    if (!(d->acts = tf_acts_new(c, spec, err)))
-        return err->status;
     tf_prompt prompt = {.P = P, .E = E, .present = d->present, .trainable = d->trainable,
                         .dE = d->dE};
+    const st_tensor *I_t = st_find(d->input, "I");
+    if (I_t) {
+        if (I_t->ndim != 2 || I_t->shape[1] != dm)
+            return fp_fail(err, FP_EFORMAT, "case tensor I must be [P_in][%d]", dm);
+        prompt.P_in = (int)I_t->shape[0];
+        if ((st = get_any(d->input, "I", (size_t)prompt.P_in * dm, &prompt.I, NULL, err)))
+            return st;
+        if (!(d->dI = calloc((size_t)prompt.P_in * dm, sizeof *d->dI)))
+            return fp_fail(err, FP_ENOMEM, "out of memory");
+        prompt.dI = d->dI;
+    }
+    /* The arena keeps only the layers backward needs (all of them for weight gradients or a
+     * trainable input prompt). */
+    const bool keep_all = full || d->dI;
+    tf_acts_spec spec = {.B = B, .T = T, .P = P, .P_in = prompt.P_in,
+                         .saved_layers = keep_all ? L : L - lowest, .max_lm_rows = rows,
+                         .weight_grads = full};
+    if (!(d->acts = tf_acts_new(c, spec, err)))
+        return err->status;
     tf_batch batch = {.B = B, .T = T, .tokens = d->tokens, .mask = d->mask,
                       .targets = d->targets};
     tf_options opt = {.grad = true};
@@ -206,14 +224,15 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
     const float *ex_loss = tf_acts_example_loss(d->acts);
     if ((st = all_layers(d, &prompt, &batch, rows, err)))
         return st;
-    st_write_tensor out[5] = {
+    st_write_tensor out[6] = {
         {.name = "logits", .ndim = 2, .shape = {n_rows, V}, .data = logits},
         {.name = "loss", .ndim = 1, .shape = {1}, .data = &loss},
         {.name = "dE", .ndim = 4, .shape = {P, L, 2, dm}, .data = d->dE},
         {.name = "example_loss", .ndim = 1, .shape = {B}, .data = ex_loss},
-        {.name = "layers", .ndim = 4, .shape = {L, B, T, dm}, .data = d->layers},
+        {.name = "layers", .ndim = 4, .shape = {L, B, prompt.P_in + T, dm}, .data = d->layers},
+        {.name = "dI", .ndim = 2, .shape = {prompt.P_in, dm}, .data = d->dI},
     };
-    return st_write(out_path, out, 5, NULL, 0, err);
+    return st_write(out_path, out, d->dI ? 6 : 5, NULL, 0, err);
 }
 
 int main(int argc, char **argv)

@@ -4,7 +4,8 @@
 
 1. dL/dE by autograd equals central finite differences in float64, at 250 seeded random
    coordinates of the tuned layers of every case, and is zero where no prefix is; in the
-   "full" cases the weight gradients do too (60 seeded coordinates).
+   "full" cases the weight gradients do too (60 seeded coordinates), and in the "input" cases
+   the input soft prompt's gradient dL/dI (every coordinate).
 2. Masks: changing what sits in pad slots changes nothing; in GPT-2 changing a later token
    leaves every earlier row unchanged (causal); changing E in a layer without a prefix changes
    nothing.
@@ -39,6 +40,7 @@ def fd_check(model, inputs, name):
     ref = torch_model.reference(model, inputs, weight_grads="weight_grads" in inputs)
     trainable = np.asarray(inputs["trainable"]) != 0
     E0 = inputs["E"].astype(np.float64)
+    I = torch.tensor(inputs["I"].astype(np.float64)) if "I" in inputs else None
     fd = np.zeros_like(E0)
     h = 1e-6
     coords = [i for i in np.ndindex(*E0.shape) if trainable[i[1]]]
@@ -50,13 +52,26 @@ def fd_check(model, inputs, name):
             Ep, Em = E0.copy(), E0.copy()
             Ep[idx] += h
             Em[idx] -= h
-            lp, _ = model.loss(batch, torch.tensor(Ep), active)
-            lm, _ = model.loss(batch, torch.tensor(Em), active)
+            lp, _ = model.loss(batch, torch.tensor(Ep), active, I)
+            lm, _ = model.loss(batch, torch.tensor(Em), active, I)
             fd[idx] = (lp.item() - lm.item()) / (2 * h)
     sel = tuple(np.array([coords[j] for j in pick]).T)
     err = np.abs(fd[sel] - ref["dE"][sel]).max() / np.abs(ref["dE"]).max()
     check(err < 1e-6, f"{name}: dL/dE vs finite differences at {len(pick)} coordinates, "
                       f"rel err {err:.2e}")
+    if I is not None:
+        fdI = np.zeros(I.shape)
+        with torch.no_grad():
+            for idx in np.ndindex(*I.shape):
+                Ip, Im = I.clone(), I.clone()
+                Ip[idx] += h
+                Im[idx] -= h
+                lp, _ = model.loss(batch, torch.tensor(E0), active, Ip)
+                lm, _ = model.loss(batch, torch.tensor(E0), active, Im)
+                fdI[idx] = (lp.item() - lm.item()) / (2 * h)
+        err = np.abs(fdI - ref["dI"]).max() / np.abs(ref["dI"]).max()
+        check(err < 1e-6, f"{name}: dL/dI vs finite differences at all {I.numel()} "
+                          f"coordinates, rel err {err:.2e}")
     if "weight_grads" in inputs:
         weight_fd_check(model, batch, inputs, active, ref, name)
     inactive = ~np.array(active)
@@ -65,7 +80,7 @@ def fd_check(model, inputs, name):
         Ez = E0.copy()
         Ez[:, inactive] = 123.0
         with torch.no_grad():
-            l2, _ = model.loss(batch, torch.tensor(Ez), active)
+            l2, _ = model.loss(batch, torch.tensor(Ez), active, I)
         check(abs(l2.item() - ref["loss"][0]) == 0, f"{name}: E of prefix-less layers unused")
     return ref
 

@@ -206,19 +206,27 @@ class Model:
 
     # --- the model ----------------------------------------------------------------------------
 
-    def hidden(self, ids, lengths, E, active=None):
+    def hidden(self, ids, lengths, E, active=None, I=None):
         """ids [B][T] long, lengths [B] long, E [P][L][2][d] (P may be 0), active: list of L bools
-        (prefix present in that layer; default all). Returns the final hidden states [B][T][d]
-        (after ln_f for GPT-2) and the per-layer block outputs."""
+        (prefix present in that layer; default all), I [P_in][d] an input soft prompt or None.
+        The P_in rows of I replace word embeddings of virtual tokens put before the text: they
+        are real tokens to attention and positions (the text then starts P_in positions later).
+        Returns the final hidden states [B][P_in + T][d] (after ln_f for GPT-2) and the list of
+        block outputs (same rows)."""
         cfg = self.cfg
         B, T = ids.shape
         P = E.shape[0]
         L = cfg.n_layers
         if active is None:
             active = [True] * L
+        word = self.w["wte"][ids]
+        if I is not None:
+            word = torch.cat([I.unsqueeze(0).expand(B, -1, -1), word], dim=1)
+            lengths = lengths + I.shape[0]
+            T = T + I.shape[0]
         pos = self.positions(B, T, P, lengths)
         bias = self.attention_bias(B, T, P, lengths)
-        x = self.w["wte"][ids] + self.w["wpe"][pos]
+        x = word + self.w["wpe"][pos]
         outs = []
         if cfg.arch == "roberta":
             x = x + self.w["tte"][0]
@@ -255,11 +263,13 @@ class Model:
             return z @ self.w["wte"].T + self.w["head_bias"]
         return h @ self.w["wte"].T
 
-    def loss(self, batch, E, active=None):
+    def loss(self, batch, E, active=None, I=None):
         """Returns (loss scalar, logits of the scored rows [N][V]).
         batch: dict of torch tensors: ids, lengths; RoBERTa: mask_pos [B], label [B];
-        GPT-2: targets [B][T] (-1 = none)."""
-        h, _ = self.hidden(batch["ids"], batch["lengths"], E, active)
+        GPT-2: targets [B][T] (-1 = none). Rows are numbered in the text (I's rows excluded)."""
+        h, _ = self.hidden(batch["ids"], batch["lengths"], E, active, I)
+        if I is not None:
+            h = h[:, I.shape[0]:]
         if self.cfg.arch == "roberta":
             rows = h[torch.arange(h.shape[0]), batch["mask_pos"]]
             logits = self.head(rows)
@@ -315,11 +325,14 @@ def reference(model, inputs, weight_grads=False):
     active = [bool(a) for a in inputs["active"]]
     trainable = np.asarray(inputs["trainable"]) != 0
     E = torch.tensor(inputs["E"].astype(np.float64), dtype=model.dtype, requires_grad=True)
+    I = None
+    if "I" in inputs:
+        I = torch.tensor(inputs["I"].astype(np.float64), dtype=model.dtype, requires_grad=True)
     if weight_grads:
         for t in model.named.values():
             t.requires_grad_(True)
             t.grad = None
-    loss, logits = model.loss(batch, E, active)
+    loss, logits = model.loss(batch, E, active, I)
     loss.backward()
     dE = E.grad.detach().double().numpy().copy()
     dE[:, ~trainable] = 0.0
@@ -327,8 +340,11 @@ def reference(model, inputs, weight_grads=False):
            "loss": np.array([loss.item()]),
            "dE": dE,
            "example_loss": example_losses(model, batch, logits).detach().double().numpy()}
+    if I is not None:
+        out["dI"] = I.grad.detach().double().numpy().copy()
     with torch.no_grad():
-        _, layers = model.hidden(batch["ids"], batch["lengths"], E.detach(), active)
+        _, layers = model.hidden(batch["ids"], batch["lengths"], E.detach(), active,
+                                 None if I is None else I.detach())
     out["layers"] = torch.stack(layers).double().numpy()
     if weight_grads:
         for name, t in model.named.items():
