@@ -92,9 +92,11 @@ fp_status db_read_rows(store_db_t *db, const char *sql, int64_t run_id, int32_t 
 /* store_hash64 chained over n blobs, as stored in a `checksum` column. */
 int64_t db_hash_blobs(const store_blob *blobs, size_t n);
 
-/* FP_EDB naming `what` unless column i holds db_hash_blobs(blobs, n). */
-fp_status db_check_hash(store_db_t *db, sqlite3_stmt *st, int i, const store_blob *blobs, size_t n,
-                        const char *what, fp_error *err);
+/* Copies the n blob columns first..first+n-1 into *outs[i] and checks them against the checksum
+ * in column first+n: FP_EDB naming `what` on a mismatch. On failure the caller clears outs. */
+fp_status db_column_blobs_checked(store_db_t *db, sqlite3_stmt *st, int first,
+                                  store_bytes *const *outs, size_t n, const char *what,
+                                  fp_error *err);
 
 /* Copies column i's text into buf (cap bytes incl. NUL), truncating. */
 void db_column_text(sqlite3_stmt *st, int i, char *buf, size_t cap);

@@ -247,10 +247,18 @@ int64_t db_hash_blobs(const store_blob *blobs, size_t n)
     return (int64_t)h;
 }
 
-fp_status db_check_hash(store_db_t *db, sqlite3_stmt *st, int i, const store_blob *blobs, size_t n,
-                        const char *what, fp_error *err)
+fp_status db_column_blobs_checked(store_db_t *db, sqlite3_stmt *st, int first,
+                                  store_bytes *const *outs, size_t n, const char *what,
+                                  fp_error *err)
 {
-    if (sqlite3_column_int64(st, i) != db_hash_blobs(blobs, n))
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++) {
+        fp_status s = db_column_bytes(db, st, first + (int)i, outs[i], err);
+        if (s)
+            return s;
+        h = store_hash64(h, outs[i]->data, outs[i]->size);
+    }
+    if (sqlite3_column_int64(st, first + (int)n) != (int64_t)h)
         return fp_fail(err, FP_EDB, "%s: %s: checksum mismatch, the stored bytes are damaged",
                        db->path, what);
     return FP_OK;

@@ -23,16 +23,8 @@ fp_status store_db_checkpoint_latest(store_db_t *db, int64_t run_id, store_check
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->round = sqlite3_column_int(st, 0);
-        s = db_column_bytes(db, st, 1, &out->prompt, err);
-        if (!s)
-            s = db_column_bytes(db, st, 2, &out->server_state, err);
-        if (!s)
-            s = db_column_bytes(db, st, 3, &out->rng, err);
-        const store_blob got[3] = {{out->prompt.data, out->prompt.size},
-                                   {out->server_state.data, out->server_state.size},
-                                   {out->rng.data, out->rng.size}};
-        if (!s)
-            s = db_check_hash(db, st, 4, got, 3, "latest checkpoint", err);
+        store_bytes *blobs[3] = {&out->prompt, &out->server_state, &out->rng};
+        s = db_column_blobs_checked(db, st, 1, blobs, 3, "latest checkpoint", err);
     } else if (rc == SQLITE_DONE) {
         s = fp_fail(err, FP_ENOTFOUND, "%s: run %lld has no committed round", db->path,
                     (long long)run_id);
@@ -235,7 +227,7 @@ fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t cli
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
     fp_status s = db_prepare_keyed(db,
-                                   "SELECT round, prompt, adam, saved_ms, checksum "
+                                   "SELECT round, prompt, adam, checksum, saved_ms "
                                    "FROM client_state WHERE run = ?1 AND client = ?2",
                                    run_id, client, &st, err);
     if (s)
@@ -243,14 +235,9 @@ fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t cli
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->round = sqlite3_column_int(st, 0);
-        s = db_column_bytes(db, st, 1, &out->prompt, err);
-        if (!s)
-            s = db_column_bytes(db, st, 2, &out->adam, err);
-        out->saved_ms = sqlite3_column_int64(st, 3);
-        const store_blob got[2] = {{out->prompt.data, out->prompt.size},
-                                   {out->adam.data, out->adam.size}};
-        if (!s)
-            s = db_check_hash(db, st, 4, got, 2, "client state", err);
+        store_bytes *blobs[2] = {&out->prompt, &out->adam};
+        s = db_column_blobs_checked(db, st, 1, blobs, 2, "client state", err);
+        out->saved_ms = sqlite3_column_int64(st, 4);
     } else if (rc == SQLITE_DONE) {
         s = fp_fail(err, FP_ENOTFOUND, "%s: client %d of run %lld has no saved state", db->path,
                     client, (long long)run_id);

@@ -6,20 +6,6 @@
 
 #include <sqlite3.h>
 
-/* Count rows with a raw connection, independent of the code under test. */
-static int count_rows(const char *path, const char *sql)
-{
-    sqlite3 *raw = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(raw);
-    return n;
-}
-
 static void open_sets_up_the_file(void **state)
 {
     fx_db *fx = *state;
@@ -29,10 +15,10 @@ static void open_sets_up_the_file(void **state)
     assert_null(db);
     store_db_close(&db); /* idempotent */
     store_db_close(NULL);
-    assert_int_equal(count_rows(fx->path, "PRAGMA application_id"), 0x46504550);
-    assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 1);
-    assert_int_equal(count_rows(fx->path, "PRAGMA page_size"), 65536);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = "
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA application_id"), 0x46504550);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA page_size"), 65536);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = "
                                           "'table' AND name IN ('runs', 'rounds', "
                                           "'client_rounds', 'layer_scores', 'checkpoints', "
                                           "'client_state')"),
@@ -357,17 +343,17 @@ static void round_commit_refuses_broken_rounds(void **state)
                      FP_EINVAL);
     assert_int_equal(store_db_round_commit(db, 999, &round, clients, FX_CLIENTS, &ck, NULL, &err),
                      FP_ENOTFOUND);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM rounds"), 0);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM client_rounds"), 0);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM checkpoints"), 0);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 0);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM client_rounds"), 0);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM checkpoints"), 0);
 
     fx_commit_ok(db, run, 0);
     assert_int_equal(fx_commit(db, run, 2, NULL, &err), FP_ESTATE); /* gap */
     assert_int_equal(store_db_run_set_status(db, run, STORE_RUN_FINISHED, &err), FP_OK);
     assert_int_equal(fx_commit(db, run, 1, NULL, &err), FP_ESTATE);
     assert_non_null(strstr(err.msg, "finished"));
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM rounds"), 1);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM client_rounds"), FX_CLIENTS);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM client_rounds"), FX_CLIENTS);
     store_db_close(&db);
 }
 
@@ -418,8 +404,8 @@ static void round_commit_retry_is_idempotent(void **state)
     assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, &dup, &err),
                      FP_OK);
     assert_true(dup);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM rounds"), 3);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM client_rounds"), 3 * FX_CLIENTS);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 3);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM client_rounds"), 3 * FX_CLIENTS);
     store_db_close(&db);
 }
 
@@ -434,10 +420,10 @@ static void checkpoints_prune_keeps_the_newest(void **state)
     fx_commit_ok(db, other, 0);
     assert_int_equal(store_db_checkpoints_prune(db, run, 0, &err), FP_EINVAL);
     assert_int_equal(store_db_checkpoints_prune(db, run, 2, &err), FP_OK);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM checkpoints WHERE run = 1"), 2);
-    assert_int_equal(count_rows(fx->path, "SELECT min(round) FROM checkpoints WHERE run = 1"), 3);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM checkpoints WHERE run = 2"), 1);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM rounds WHERE run = 1"), 5);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM checkpoints WHERE run = 1"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT min(round) FROM checkpoints WHERE run = 1"), 3);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM checkpoints WHERE run = 2"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds WHERE run = 1"), 5);
     store_checkpoint ck;
     assert_int_equal(store_db_checkpoint_latest(db, run, &ck, &err), FP_OK);
     assert_true(fx_ckpt_is(&ck, 4));
@@ -516,7 +502,7 @@ static void client_state_moves_forward_only(void **state)
     assert_int_equal(store_db_client_state_load(db, run, 7, &cs, &err), FP_OK);
     assert_int_equal(cs.prompt.size, 0);
     store_client_state_clear(&cs);
-    assert_int_equal(count_rows(fx->path, "SELECT count(*) FROM client_state"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM client_state"), 1);
 
     assert_int_equal(store_db_client_state_save(db, 999, 7, 3, p, a, &err), FP_ENOTFOUND);
     assert_int_equal(store_db_client_state_save(db, run, -1, 3, p, a, &err), FP_EINVAL);
@@ -594,7 +580,7 @@ static void schema_cascades_and_checks(void **state)
     for (size_t i = 0; i < 5; i++) {
         char sql[96];
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s", tables[i]);
-        assert_int_equal(count_rows(fx->path, sql), 0);
+        assert_int_equal(fx_sql_int(fx->path, sql), 0);
     }
 }
 

@@ -8,6 +8,7 @@
 
 #include "storage/store_db.h"
 
+#include <sqlite3.h>
 #include <stdbool.h>
 
 /* Clients per fixture round and checkpoint sizes (bytes) — small so hundreds of rounds are fast. */
@@ -22,6 +23,22 @@ static inline void fx_db_init(fx_db *fx, const char *tag)
 {
     snprintf(fx->dir, sizeof fx->dir, "%s", test_tmpdir(tag));
     snprintf(fx->path, sizeof fx->path, "%s/fedpep.db", fx->dir);
+}
+
+/* The integer a query returns, read through a raw read-only connection (independent of the
+ * code under test). */
+static inline int fx_sql_int(const char *path, const char *sql)
+{
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(raw, sql, -1, &st, NULL) != SQLITE_OK)
+        fail_msg("%s: %s", sql, sqlite3_errmsg(raw));
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(raw);
+    return v;
 }
 
 /* Equal, or both absent (NaN). */

@@ -43,19 +43,6 @@ static void raw_exec(const char *path, const char *sql)
     sqlite3_close(raw);
 }
 
-static int raw_int(const char *path, const char *sql)
-{
-    sqlite3 *raw = NULL;
-    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
-    sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(raw);
-    return v;
-}
-
 /* A database with a run, rounds and 64 KiB checkpoints, closed (so its WAL is folded in). */
 static void make_real_db(const char *path, int rounds)
 {
@@ -130,7 +117,7 @@ static void empty_file_is_created_or_refused(void **state)
     expect_open(fx->path, STORE_DB_READONLY, FP_EFORMAT);
     store_db_t *db = fx_open(fx->path, 0); /* an empty file is an empty SQLite database */
     store_db_close(&db);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
 }
 
 /* A truncated file: the header survives, the pages do not. Reads fail with FP_EDB; VERIFY at
@@ -177,7 +164,7 @@ static void overwritten_pages_are_corrupt(void **state)
 {
     fx_db *fx = *state;
     make_real_db(fx->path, 4);
-    const long page = raw_int(fx->path, "PRAGMA page_size");
+    const long page = fx_sql_int(fx->path, "PRAGMA page_size");
     assert_true((size_t)page * 8 < file_size(fx->path));
     /* Overwrite pages 2..8: the tables' roots, made first. Bytes inside a blob have no SQLite
      * checksum; damage there is the blob checksum's job (see below). */
@@ -274,9 +261,9 @@ static void foreign_sqlite_database_is_refused(void **state)
     expect_open(fx->path, STORE_DB_READONLY, FP_EFORMAT);
     /* Not converted to WAL, not migrated, not tagged. */
     assert_int_equal(file_size(fx->path), size);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 0);
-    assert_int_equal(raw_int(fx->path, "PRAGMA application_id"), 0);
-    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 0);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA application_id"), 0);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM sqlite_schema"), 1);
     char wal[400];
     snprintf(wal, sizeof wal, "%s-wal", fx->path);
     assert_int_equal(access(wal, F_OK), -1);
@@ -294,7 +281,7 @@ static void newer_schema_is_refused(void **state)
     raw_exec(fx->path, "PRAGMA user_version = 7");
     expect_open(fx->path, 0, FP_EVERSION);
     expect_open(fx->path, STORE_DB_READONLY, FP_EVERSION);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 7);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 7);
 }
 
 /* Test schemas: version 1 a table, version 2 adds a column and a table. */
@@ -323,7 +310,7 @@ static void older_schema_is_migrated_in_one_transaction(void **state)
     fx_db *fx = *state;
     fp_error err = {0};
     assert_int_equal(open_with(fx->path, STORE_DB_CREATE, STEPS_V2, 1, &err), FP_OK);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
     raw_exec(fx->path, "INSERT INTO a (x) VALUES (41)");
 
     /* A reader cannot migrate, so it refuses. */
@@ -333,13 +320,15 @@ static void older_schema_is_migrated_in_one_transaction(void **state)
     /* A failing step rolls the whole migration back. */
     assert_int_equal(open_with(fx->path, 0, STEPS_BAD_V2, 2, &err), FP_EDB);
     assert_non_null(strstr(err.msg, "version 2"));
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
-    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'c'"), 0);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'c'"),
+                     0);
 
     assert_int_equal(open_with(fx->path, 0, STEPS_V2, 2, &err), FP_OK);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
-    assert_int_equal(raw_int(fx->path, "SELECT x + y FROM a"), 46); /* data kept, column added */
-    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'b'"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT x + y FROM a"), 46); /* data kept, column added */
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE name = 'b'"),
+                     1);
     /* and the old code now meets a newer file */
     assert_int_equal(open_with(fx->path, 0, STEPS_V2, 1, &err), FP_EVERSION);
 
@@ -378,8 +367,8 @@ static void concurrent_creators_agree(void **state)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), FP_OK);
     }
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 1);
-    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM runs"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs"), 2);
 }
 
 /* The real schema extended by a future step: a v1 file with data migrates and keeps working. */
@@ -401,8 +390,8 @@ static void real_schema_migrates_forward(void **state)
     free(rounds);
     fx_commit_ok(db, 1, 3);
     store_db_close(&db);
-    assert_int_equal(raw_int(fx->path, "PRAGMA user_version"), 2);
-    assert_int_equal(raw_int(fx->path, "SELECT count(*) FROM runs WHERE note IS NULL"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs WHERE note IS NULL"), 1);
     expect_open(fx->path, 0, FP_EVERSION); /* this build knows version 1 only */
 }
 
