@@ -786,35 +786,90 @@ static int merge_lookup(const bpe_t *self, int a, int b, int *merged)
     return self->merge_rank[i];
 }
 
-/* Applies merges to sym[0..n) in place, lowest rank first, each round merging every
- * left-to-right occurrence of the best pair (as GPT-2's bpe() does). Returns the new length. */
-static size_t apply_merges(const bpe_t *self, int *sym, size_t n)
+/* A pair that may merge: its rank, the position of its left symbol, the merged token. */
+typedef struct pair_item {
+    int rank;
+    int pos;
+    int id;
+} pair_item;
+
+static bool pair_before(pair_item a, pair_item b)
 {
-    while (n > 1) {
-        int best = -1, best_id = -1;
-        for (size_t i = 0; i + 1 < n; i++) {
-            int merged;
-            int r = merge_lookup(self, sym[i], sym[i + 1], &merged);
-            if (r >= 0 && (best < 0 || r < best)) {
-                best = r;
-                best_id = merged;
-            }
-        }
-        if (best < 0)
-            break;
-        size_t w = 0;
-        for (size_t i = 0; i < n;) {
-            int merged;
-            if (i + 1 < n && merge_lookup(self, sym[i], sym[i + 1], &merged) == best) {
-                sym[w++] = best_id;
-                i += 2;
-            } else {
-                sym[w++] = sym[i++];
-            }
-        }
-        n = w;
+    return a.rank != b.rank ? a.rank < b.rank : a.pos < b.pos;
+}
+
+static void heap_push(pair_item *h, size_t *n, pair_item x)
+{
+    size_t i = (*n)++;
+    while (i > 0 && pair_before(x, h[(i - 1) / 2])) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
     }
-    return n;
+    h[i] = x;
+}
+
+static pair_item heap_pop(pair_item *h, size_t *n)
+{
+    pair_item top = h[0], x = h[--*n];
+    size_t i = 0;
+    for (size_t c = 1; c < *n; c = 2 * i + 1) {
+        if (c + 1 < *n && pair_before(h[c + 1], h[c]))
+            c++;
+        if (!pair_before(h[c], x))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = x;
+    return top;
+}
+
+/* Pushes the pair starting at symbol pos (its right neighbour is next[pos]) if it merges. */
+static void push_pair(const bpe_t *self, const int *sym, const int *next, int pos, pair_item *h,
+                      size_t *nh)
+{
+    int merged;
+    int rank = next[pos] < 0 ? -1 : merge_lookup(self, sym[pos], sym[next[pos]], &merged);
+    if (rank >= 0)
+        heap_push(h, nh, (pair_item){rank, pos, merged});
+}
+
+/* Applies merges to sym[0..n) in place and returns the new length. Lowest rank first, leftmost
+ * first among equals, as a heap over a linked list of symbols (Hugging Face's method): the same
+ * tokens as GPT-2's bpe(), which merges every occurrence of the best pair per round, because a
+ * merge's parts always rank before it; but O(n log n), so a long run of letters cannot stall.
+ * scratch holds 2n ints and 3n pair_items. */
+static size_t apply_merges(const bpe_t *self, int *sym, size_t n, int *links, pair_item *h)
+{
+    int *next = links, *prev = links + n;
+    size_t nh = 0;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = i + 1 < n ? (int)i + 1 : -1;
+        prev[i] = (int)i - 1;
+    }
+    for (size_t i = 0; i + 1 < n; i++)
+        push_pair(self, sym, next, (int)i, h, &nh);
+    while (nh > 0) {
+        pair_item it = heap_pop(h, &nh);
+        int pos = it.pos, right = next[pos], merged;
+        /* Stale entries: the left symbol was absorbed (prev[pos] == -2) or either side changed. */
+        if (prev[pos] == -2 || right < 0 ||
+            merge_lookup(self, sym[pos], sym[right], &merged) != it.rank)
+            continue;
+        sym[pos] = it.id;
+        next[pos] = next[right];
+        if (next[pos] >= 0)
+            prev[next[pos]] = pos;
+        prev[right] = -2;
+        if (prev[pos] >= 0)
+            push_pair(self, sym, next, prev[pos], h, &nh);
+        push_pair(self, sym, next, pos, h, &nh);
+    }
+    size_t w = 0;
+    for (int i = n ? 0 : -1; i >= 0; i = next[i])
+        sym[w++] = sym[i];
+    return w;
 }
 
 static cache_entry *cache_slot(bpe_t *self, const uint8_t *w, size_t len)
@@ -835,13 +890,22 @@ static fp_status encode_word(bpe_t *self, const uint8_t *w, size_t len, tok_ids 
                 return fp_fail(err, FP_ENOMEM, "bpe: out of memory");
         return FP_OK;
     }
-    int stack[CACHE_MAX_WORD];
-    int *sym = len <= CACHE_MAX_WORD ? stack : malloc(len * sizeof *sym);
-    if (!sym)
+    /* Symbols, links (2n) and heap (3n: n - 1 pairs at first, at most 2 more per merge). */
+    int stack[3 * CACHE_MAX_WORD];
+    pair_item stack_heap[3 * CACHE_MAX_WORD];
+    bool small = len <= CACHE_MAX_WORD;
+    int *sym = small ? stack : malloc(3 * len * sizeof *sym);
+    pair_item *heap = small ? stack_heap : malloc(3 * len * sizeof *heap);
+    if (!sym || !heap) {
+        if (!small) {
+            free(sym);
+            free(heap);
+        }
         return fp_fail(err, FP_ENOMEM, "bpe: out of memory");
+    }
     for (size_t i = 0; i < len; i++)
         sym[i] = self->byte_id[w[i]];
-    size_t n = apply_merges(self, sym, len);
+    size_t n = apply_merges(self, sym, len, sym + len, heap);
     fp_status st = FP_OK;
     for (size_t i = 0; !st && i < n; i++)
         if (tok_ids_push(out, sym[i]))
@@ -865,8 +929,10 @@ static fp_status encode_word(bpe_t *self, const uint8_t *w, size_t len, tok_ids 
             *e = (cache_entry){0};
         }
     }
-    if (sym != stack)
+    if (!small) {
         free(sym);
+        free(heap);
+    }
     return st;
 }
 
