@@ -216,6 +216,8 @@ fp_status train_set_encode(train_tok_t *tok, const model_config *cfg, const data
         s->ex[i].mask_pos = -1;
         s->ex[i].label = ex->label;
         st = encode_example(tok, s, sg, n_seg, ex, max_len, &all, &s->ex[i].mask_pos, &cut, err);
+        if (s->ex[i].mask_pos >= 0)
+            s->ex[i].mask_pos -= (int)start[i]; /* it was counted in the pool */
         s->truncated += cut;
         int row = (int)(all.n - start[i]) + s->max_class_len;
         if (row > s->max_len)

@@ -1,0 +1,385 @@
+/* test_train.c — train/: batches (template, mask, targets, truncation, padding), a local round
+ * (only the right rows change; the step is fl_client_step's AdamW), layer statistics, and
+ * centralised tuning that really learns on a tiny random model. */
+#include "tests/support/test.h"
+
+#include "tests/test_train_fixture.h"
+
+#include "common/config.h"
+#include "data/template.h"
+#include "fl/client_step.h"
+#include "fl/prompt_rows.h"
+#include "train/batch.h"
+#include "train/client.h"
+#include "train/evaluate.h"
+#include "train/layer_stats.h"
+#include "train/local_round.h"
+#include "train/model_bundle.h"
+#include "train/task_data.h"
+#include "train/tune.h"
+
+typedef struct fixture {
+    char dir[100];
+    char model[120], data[120];
+    train_model_t *m;
+} fixture;
+
+static int setup(void **state)
+{
+    static fixture f;
+    snprintf(f.dir, sizeof f.dir, "%s", test_tmpdir("train"));
+    snprintf(f.model, sizeof f.model, "%s/model", f.dir);
+    snprintf(f.data, sizeof f.data, "%s/data", f.dir);
+    mkdir(f.model, 0700);
+    mkdir(f.data, 0700);
+    fixture_model(f.model, 3, 32, 0.05f, 7);
+    fixture_data(f.data, 96, 48, 11);
+    fp_error err = {0};
+    f.m = train_model_open(f.model, NULL, NULL, &err);
+    if (!f.m)
+        fail_msg("open: %s", err.msg);
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    train_model_destroy(&f->m);
+    test_rmtree(f->dir);
+    return 0;
+}
+
+/* Whole-string BPE with specials, as Hugging Face would tokenise the rendered template. */
+static tok_ids reference_ids(const fixture *f, const fp_task *task, const fp_example *ex)
+{
+    char text[4096];
+    fp_rendered r;
+    fp_error err;
+    assert_int_equal(template_render(task, false, ex, text, sizeof text, &r, &err), FP_OK);
+    tok_ids ids = {0};
+    tok_ids_push(&ids, f->m->tok->bos);
+    assert_int_equal(bpe_encode((bpe_t *)f->m->tok->impl, text, r.len, true, &ids, &err), FP_OK);
+    tok_ids_push(&ids, f->m->tok->eos);
+    return ids;
+}
+
+static void encoder_batches_match_whole_text_tokenisation(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    fp_example ex[3] = {{"a lovely, sunny day", NULL, 1, 1},
+                        {"It's cold.", NULL, 0, 2},
+                        {"Who wrote Hamlet?", "Shakespeare wrote it in 1600 .", 1, 3}};
+    const fp_task *tasks[3] = {task_find("sst-2"), task_find("sst-2"), task_find("rte")};
+    for (int i = 0; i < 3; i++) {
+        dataset_t ds = {.task = tasks[i], .examples = &ex[i], .n = 1};
+        train_set_t *s = NULL;
+        assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 100, false, &s,
+                                          &err),
+                         FP_OK);
+        tok_ids want = reference_ids(f, tasks[i], &ex[i]);
+        assert_int_equal(s->ex[0].n, (int)want.n);
+        assert_memory_equal(s->ex[0].ids, want.ids, want.n * sizeof(int));
+        assert_int_equal(s->ex[0].ids[s->ex[0].mask_pos], f->m->tok->mask);
+        assert_int_equal(s->truncated, 0);
+        /* The batch: target = label word at the mask row only, padding masked. */
+        train_batch_t *b = train_batch_new(2, 64);
+        int idx[2] = {0, 0};
+        assert_int_equal(train_batch_fill(b, s, idx, 2, -1, &err), FP_OK);
+        int T = b->view.T;
+        assert_int_equal(T, s->ex[0].n);
+        for (int t = 0; t < T; t++) {
+            assert_int_equal(b->targets[t],
+                             t == s->ex[0].mask_pos ? s->word_id[ex[i].label] : -1);
+            assert_int_equal(b->mask[t], 1);
+        }
+        const char *word = template_label_word(tasks[i], false, ex[i].label);
+        tok_ids w = {0};
+        bpe_encode((bpe_t *)f->m->tok->impl, word, strlen(word), false, &w, &err);
+        assert_int_equal(w.n, 1);
+        assert_int_equal(s->word_id[ex[i].label], w.ids[0]);
+        tok_ids_free(&w);
+        tok_ids_free(&want);
+        train_batch_destroy(&b);
+        train_set_destroy(&s);
+    }
+}
+
+static void truncation_cuts_texts_never_the_template(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    char longa[2000] = "", longb[600] = "";
+    for (int i = 0; i < 150; i++)
+        strcat(longa, " sunny");
+    for (int i = 0; i < 40; i++)
+        strcat(longb, " rainy");
+    fp_example single = {longa + 1, NULL, 1, 1}, pair = {longa + 1, longb + 1, 0, 2};
+    fp_example shortp = {"yes", longb + 1, 0, 3};
+    const fp_task *sst = task_find("sst-2"), *rte = task_find("rte");
+    struct {
+        const fp_task *task;
+        fp_example *ex;
+    } cases[3] = {{sst, &single}, {rte, &pair}, {rte, &shortp}};
+    for (int i = 0; i < 3; i++) {
+        dataset_t ds = {.task = cases[i].task, .examples = cases[i].ex, .n = 1};
+        train_set_t *s = NULL;
+        assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 24, false, &s,
+                                          &err),
+                         FP_OK);
+        const train_example *e = &s->ex[0];
+        assert_int_equal(e->n, 24);
+        assert_int_equal(s->truncated, 1);
+        assert_int_equal(e->ids[0], f->m->tok->bos);
+        assert_int_equal(e->ids[e->n - 1], f->m->tok->eos);
+        assert_int_equal(e->ids[e->mask_pos], f->m->tok->mask);
+        /* The template's words are all there, in order, after the (cut) first text. */
+        tok_ids full = reference_ids(f, cases[i].task, cases[i].ex);
+        if (cases[i].task == sst) {
+            /* " . It was <mask> . </s>": the last 6 ids are the full encoding's last 6. */
+            assert_memory_equal(e->ids + e->n - 6, full.ids + full.n - 6, 6 * sizeof(int));
+        } else {
+            /* "{s1} ? <mask> , {s2}": s1 and s2 both cut, the longer first: lengths within 1. */
+            int q = e->mask_pos - 1, a = q - 1, b = e->n - 2 - (e->mask_pos + 1);
+            if (cases[i].ex == &shortp)
+                assert_int_equal(a, 1); /* the short text is kept whole */
+            else
+                assert_true(abs(a - b) <= 1);
+            assert_int_equal(e->ids[e->mask_pos + 1], full.ids[full.n - 1 - 40 - 1]);
+        }
+        tok_ids_free(&full);
+        train_set_destroy(&s);
+    }
+    /* A template that cannot fit is refused, not cut. */
+    dataset_t ds = {.task = sst, .examples = &single, .n = 1};
+    train_set_t *s = NULL;
+    assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 6, false, &s, &err),
+                     FP_ELIMIT);
+    assert_null(s);
+}
+
+
+static void test_config(const fixture *f, fedpep_config *cfg, bool linear)
+{
+    config_defaults(cfg);
+    snprintf(cfg->model.path, sizeof cfg->model.path, "%s", f->model);
+    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s", f->data);
+    cfg->data.task = FP_TASK_SST2;
+    cfg->model.prompt_length = 4;
+    cfg->model.max_seq_len = 32;
+    cfg->model.head = linear ? FP_HEAD_LINEAR : FP_HEAD_VERBALIZER;
+}
+
+static void local_round_changes_only_trained_rows_and_steps_adamw(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    fedpep_config cfg;
+    test_config(f, &cfg, false);
+    cfg.model.dropout = 0; /* the gradient then does not depend on the step's stream */
+    cfg.client.batch_size = 16;
+    cfg.client.max_local_steps = 1;
+    train_task_data d;
+    assert_int_equal(train_task_data_load(&cfg, f->m, 4, &d, &err), FP_OK);
+    int travel[1] = {1};
+    train_layout lay;
+    assert_int_equal(train_layout_init(&lay, &f->m->cfg, 4, travel, 1, false, 0, &err), FP_OK);
+    assert_false(lay.present[0]);
+    assert_false(lay.present[2]);
+    train_opts o = train_opts_from_config(&cfg, false, false);
+    train_worker_t *w = train_worker_new(f->m, &lay, 16, d.train->max_len,
+                                         train_set_max_lm_rows(d.train, 16), &err);
+    assert_non_null(w);
+    train_client_t *c = train_client_new(&lay, 3, 42, false, &err);
+    size_t np = lay.n_prompt, nr = lay.n_rows;
+    float *E0 = malloc(np * sizeof(float)), *wg = malloc(nr * sizeof(float));
+    float *rows = malloc(nr * sizeof(float));
+    for (size_t i = 0; i < nr; i++)
+        wg[i] = 0.01f * (float)((int)(i % 7) - 3);
+    memcpy(E0, c->E, np * sizeof(float));
+
+    /* Expected: E[:, S] ← w_t, then one fl_client_step on the gradient of the whole shard. */
+    int shard[16];
+    for (int i = 0; i < 16; i++)
+        shard[i] = 2 * i;
+    fl_prompt_shape sh = {4, 3, 32};
+    float *Ewant = malloc(np * sizeof(float)), *dE = calloc(np, sizeof(float));
+    memcpy(Ewant, E0, np * sizeof(float));
+    fl_prompt_scatter(&sh, Ewant, travel, 1, wg);
+    train_batch_t *b = train_batch_new(16, d.train->max_len);
+    assert_int_equal(train_batch_fill(b, d.train, shard, 16, -1, &err), FP_OK);
+    tf_prompt pr = {.P = 4, .E = Ewant, .present = lay.present, .trainable = lay.trainable,
+                    .dE = dE};
+    tf_options opt = {.grad = true};
+    tf_result res;
+    assert_int_equal(tf_forward(w->acts, &f->m->cfg, &f->m->w, &pr, NULL, &b->view, &opt, &res,
+                                &err),
+                     FP_OK);
+    assert_int_equal(tf_backward(w->acts, &err), FP_OK);
+    float *theta = malloc(nr * sizeof(float)), *g = malloc(nr * sizeof(float));
+    fl_prompt_gather(&sh, Ewant, travel, 1, theta);
+    fl_prompt_gather(&sh, dE, travel, 1, g);
+    fl_adamw_t *ref = fl_adamw_new(nr);
+    fl_adamw_config acfg = o.adamw;
+    acfg.total_steps = 10;
+    fl_client_extras none = {0};
+    assert_int_equal(fl_client_step(ref, &acfg, &none, theta, g, &err), FP_OK);
+
+    train_round_in in = {.round = 5, .w_global = wg, .set = d.train, .idx = shard, .n = 16,
+                         .total_steps = 10};
+    train_round_result rr;
+    assert_int_equal(train_local_round(w, c, &o, &in, rows, &rr, &err), FP_OK);
+    assert_int_equal(rr.steps, 1);
+    assert_int_equal(rr.n_k, 16);
+    assert_close(rr.loss, res.loss, 1e-5);
+    assert_int_equal(c->opt->step, 1);
+    for (size_t i = 0; i < nr; i++)
+        assert_close(rows[i], theta[i], 2e-5); /* batch order: float summation */
+    /* Layers 0 and 2 are untouched, layer 1 moved away from w_t. */
+    double moved = 0;
+    for (int p = 0; p < 4; p++)
+        for (int l = 0; l < 3; l++)
+            for (int s2 = 0; s2 < 2; s2++) {
+                size_t at = tf_prompt_index(3, 32, p, l, s2);
+                if (l != 1)
+                    assert_memory_equal(c->E + at, E0 + at, 32 * sizeof(float));
+                else
+                    for (int i = 0; i < 32; i++)
+                        moved += fabs(c->E[at + i] - Ewant[at + i]);
+            }
+    assert_true(moved > 1e-4);
+    /* Two local epochs of batch 8 over 16 examples: 4 steps; the state saves and restores. */
+    o.max_local_steps = 0;
+    o.batch_size = 8;
+    in.round = 6;
+    assert_int_equal(train_local_round(w, c, &o, &in, rows, &rr, &err), FP_OK);
+    assert_int_equal(rr.steps, 4);
+    assert_int_equal(c->opt->step, 5);
+    uint8_t *sb, *ab;
+    size_t sl, al;
+    assert_int_equal(train_client_save(c, &sb, &sl, &ab, &al, &err), FP_OK);
+    train_client_t *back = train_client_new(&lay, 3, 1, false, &err);
+    assert_int_equal(train_client_load(back, sb, sl, ab, al, &err), FP_OK);
+    assert_memory_equal(back->E, c->E, np * sizeof(float));
+    assert_int_equal(back->last_round, 6);
+    assert_int_equal(back->opt->step, 5);
+    assert_int_equal(train_client_load(back, sb, sl - 4, ab, al, &err), FP_EFORMAT);
+    free(sb);
+    free(ab);
+    train_client_destroy(&back);
+
+    fl_adamw_destroy(&ref);
+    free(theta);
+    free(g);
+    free(Ewant);
+    free(dE);
+    free(E0);
+    free(wg);
+    free(rows);
+    train_batch_destroy(&b);
+    train_client_destroy(&c);
+    train_worker_destroy(&w);
+    train_task_data_free(&d);
+}
+
+static void layer_statistics_are_finite_and_reported_for_all_but_the_last(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    fedpep_config cfg;
+    test_config(f, &cfg, false);
+    train_task_data d;
+    assert_int_equal(train_task_data_load(&cfg, f->m, 4, &d, &err), FP_OK);
+    int all[3] = {0, 1, 2};
+    train_layout lay;
+    assert_int_equal(train_layout_init(&lay, &f->m->cfg, 4, all, 3, false, 0, &err), FP_OK);
+    float *E0 = malloc(lay.n_prompt * sizeof(float));
+    train_initial_prompt(&lay, 42, E0, NULL);
+    double s[2] = {NAN, NAN}, s2[2];
+    assert_int_equal(train_layer_stats(f->m, 4, E0, d.train, d.all_train, 20, 8, s, &err), FP_OK);
+    assert_int_equal(train_layer_stats(f->m, 4, E0, d.train, d.all_train, 20, 8, s2, &err),
+                     FP_OK);
+    for (int l = 0; l < 2; l++) {
+        assert_true(isfinite(s[l]) && s[l] >= 8.0 - 1e-9); /* each of b terms is >= 1 */
+        assert_true(s[l] == s2[l]);
+    }
+    assert_int_equal(train_layer_stats(f->m, 4, E0, d.train, d.all_train, 1, 8, s, &err),
+                     FP_EINVAL);
+    /* The gradient callback agrees with a central difference along one coordinate. */
+    train_grad_t *g = train_grad_new(f->m, 4, d.train, d.all_train, 4, &err);
+    assert_non_null(g);
+    float *grad = malloc(lay.n_prompt * sizeof(float)), *gp = malloc(lay.n_prompt * 4);
+    assert_int_equal(train_grad_fn(g, E0, grad, &err), FP_OK);
+    size_t j = 0;
+    for (size_t i = 0; i < lay.n_prompt; i++)
+        if (fabsf(grad[i]) > fabsf(grad[j]))
+            j = i;
+    float *Ex = malloc(lay.n_prompt * sizeof(float));
+    memcpy(Ex, E0, lay.n_prompt * sizeof(float));
+    train_batch_t *b = train_batch_new(4, d.train->max_len);
+    train_batch_fill(b, d.train, d.all_train, 4, -1, &err);
+    tf_acts_spec spec = {.B = 4, .T = d.train->max_len, .P = 4, .saved_layers = 3, .max_lm_rows = 4};
+    tf_acts_t *acts = tf_acts_new(&f->m->cfg, spec, &err);
+    tf_prompt pr = {.P = 4, .E = Ex};
+    tf_options opt = {0};
+    tf_result rp, rm;
+    double h = 1e-2;
+    Ex[j] = E0[j] + (float)h;
+    tf_forward(acts, &f->m->cfg, &f->m->w, &pr, NULL, &b->view, &opt, &rp, &err);
+    Ex[j] = E0[j] - (float)h;
+    tf_forward(acts, &f->m->cfg, &f->m->w, &pr, NULL, &b->view, &opt, &rm, &err);
+    assert_close((rp.loss - rm.loss) / (2 * h), grad[j], 2e-2 * fabs(grad[j]) + 1e-4);
+    tf_acts_destroy(&acts);
+    train_batch_destroy(&b);
+    free(Ex);
+    free(grad);
+    free(gp);
+    train_grad_destroy(&g);
+    free(E0);
+    train_task_data_free(&d);
+}
+
+static void tune_learns_a_visible_label(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    fedpep_config cfg;
+    test_config(f, &cfg, true);
+    cfg.client.lr = 0.05;
+    cfg.client.batch_size = 8;
+    train_tune_options o = {.epochs = 6};
+    train_tune_result res;
+    FILE *log = tmpfile();
+    assert_int_equal(train_tune(&cfg, &o, log, &res, &err), FP_OK);
+    rewind(log);
+    char line[512];
+    int lines = 0;
+    while (fgets(line, sizeof line, log))
+        lines += !strncmp(line, "epoch ", 6);
+    fclose(log);
+    assert_int_equal(lines, 6);
+    assert_int_equal(res.epochs, 6);
+    assert_int_equal(res.steps, 6 * 12);
+    /* 48 balanced-ish dev examples: chance is ~0.5. */
+    assert_true(res.best_metric >= 0.85);
+    assert_true(res.last_metric >= 0.8);
+
+    /* A subset of layers by list, and an unknown layer refused. */
+    o = (train_tune_options){.epochs = 1, .n_layers = 1, .layers = {2}};
+    assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_OK);
+    o.layers[0] = 3;
+    assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(encoder_batches_match_whole_text_tokenisation),
+        cmocka_unit_test(truncation_cuts_texts_never_the_template),
+        cmocka_unit_test(local_round_changes_only_trained_rows_and_steps_adamw),
+        cmocka_unit_test(layer_statistics_are_finite_and_reported_for_all_but_the_last),
+        cmocka_unit_test(tune_learns_a_visible_label),
+    };
+    return cmocka_run_group_tests_name("train", tests, setup, teardown);
+}

@@ -1,0 +1,79 @@
+/* test_train_fixture.h — a tiny random RoBERTa-style model folder (config.json,
+ * model.safetensors, GPT-2's BPE files with RoBERTa's specials) and a synthetic SST-2-shaped
+ * dataset folder whose label is visible in the words, for the train/ tests. */
+#ifndef FEDPEP_TESTS_TEST_TRAIN_FIXTURE_H
+#define FEDPEP_TESTS_TEST_TRAIN_FIXTURE_H
+
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "common/rng.h"
+#include "model/hf_config.h"
+#include "model/weights.h"
+
+static inline void fixture_cache(char *vocab, char *merges, size_t n)
+{
+    const char *cache = getenv("FEDPEP_CACHE");
+    snprintf(vocab, n, "%s/gpt2/vocab.json", cache && *cache ? cache : ".cache");
+    snprintf(merges, n, "%s/gpt2/merges.txt", cache && *cache ? cache : ".cache");
+}
+
+/* Writes a RoBERTa-style model with L layers of width d into dir. */
+static inline void fixture_model(const char *dir, int L, int d, float std, uint64_t seed)
+{
+    model_config c = {.arch = MODEL_ARCH_ROBERTA, .vocab_size = 50262, .max_positions = 130,
+                      .n_layers = L, .d_model = d, .n_heads = 4, .d_ff = 2 * d,
+                      .type_vocab_size = 1, .layer_norm_eps = 1e-5f, .pre_ln = false,
+                      .final_ln = false, .pad_token_id = 1, .bos_token_id = 0, .eos_token_id = 2,
+                      .mask_token_id = 50261, .position_offset = 2};
+    char path[512], vocab[512], merges[512];
+    fp_error err = {0};
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (hf_config_save(path, &c, &err))
+        fail_msg("config: %s", err.msg);
+    tf_weights w = {0};
+    if (tf_weights_init_random(&w, &c, std, seed, &err))
+        fail_msg("weights: %s", err.msg);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (tf_weights_save(&w, &c, path, &err))
+        fail_msg("save: %s", err.msg);
+    tf_weights_free(&w);
+    fixture_cache(vocab, merges, sizeof vocab);
+    bpe_t *tok = bpe_new_roberta(vocab, merges, &err);
+    if (!tok)
+        fail_msg("tokenizer: %s", err.msg);
+    char v2[512], m2[512];
+    snprintf(v2, sizeof v2, "%s/vocab.json", dir);
+    snprintf(m2, sizeof m2, "%s/merges.txt", dir);
+    if (bpe_save(tok, v2, m2, &err))
+        fail_msg("bpe_save: %s", err.msg);
+    bpe_destroy(&tok);
+}
+
+/* dir/sst-2/{train,dev}.tsv: class 1 sentences are made of "good" words, class 0 of "bad"
+ * words, 3–6 words each; n_train and n_dev rows. */
+static inline void fixture_data(const char *dir, int n_train, int n_dev, uint64_t seed)
+{
+    static const char *good[] = {"sunny", "happy", "bright", "warm", "lovely", "kind"};
+    static const char *bad[] = {"rainy", "sad", "dark", "cold", "awful", "cruel"};
+    char path[512];
+    snprintf(path, sizeof path, "%s/sst-2", dir);
+    mkdir(path, 0700);
+    rng_t r;
+    rng_seed(&r, seed);
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/sst-2/%s", dir, f ? "dev.tsv" : "train.tsv");
+        FILE *out = fopen(path, "w");
+        assert_non_null(out);
+        fprintf(out, "sentence\tlabel\n");
+        for (int i = 0; i < (f ? n_dev : n_train); i++) {
+            int y = (int)rng_below(&r, 2), len = 3 + (int)rng_below(&r, 4);
+            for (int j = 0; j < len; j++)
+                fprintf(out, "%s%s", j ? " " : "", (y ? good : bad)[rng_below(&r, 6)]);
+            fprintf(out, "\t%d\n", y);
+        }
+        fclose(out);
+    }
+}
+
+#endif
