@@ -76,6 +76,8 @@ void store_checkpoint_clear(store_checkpoint *ckpt)
 
 static fp_status read_layer(store_db_t *db, sqlite3_stmt *st, void *row, fp_error *err)
 {
+    (void)db;
+    (void)err;
     store_layer *l = row;
     l->layer = sqlite3_column_int(st, 0);
     l->score = db_column_double(st, 1);
