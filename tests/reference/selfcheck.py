@@ -34,53 +34,50 @@ def check(ok, what):
         failures.append(what)
 
 
+def central_differences(loss_of, x, coords, h=1e-6):
+    """{index: (loss(x + h e) - loss(x - h e)) / 2h} for each index of coords (x is restored)."""
+    out = {}
+    with torch.no_grad():
+        for idx in coords:
+            old = x[idx].item()
+            x[idx] = old + h
+            lp = loss_of(x).item()
+            x[idx] = old - h
+            lm = loss_of(x).item()
+            x[idx] = old
+            out[idx] = (lp - lm) / (2 * h)
+    return out
+
+
 def fd_check(model, inputs, name):
     batch = torch_model.batch_to_torch(inputs)
     active = [bool(a) for a in inputs["active"]]
     ref = torch_model.reference(model, inputs, weight_grads="weight_grads" in inputs)
     trainable = np.asarray(inputs["trainable"]) != 0
-    E0 = inputs["E"].astype(np.float64)
+    E0 = torch.tensor(inputs["E"].astype(np.float64))
     I = torch.tensor(inputs["I"].astype(np.float64)) if "I" in inputs else None
-    fd = np.zeros_like(E0)
-    h = 1e-6
     coords = [i for i in np.ndindex(*E0.shape) if trainable[i[1]]]
     # A seeded sample keeps the check quick; every (layer, key/value) slice is hit many times.
-    pick = np.random.default_rng(7).permutation(len(coords))[:FD_SAMPLES]
-    with torch.no_grad():
-        for j in pick:
-            idx = coords[j]
-            Ep, Em = E0.copy(), E0.copy()
-            Ep[idx] += h
-            Em[idx] -= h
-            lp, _ = model.loss(batch, torch.tensor(Ep), active, I)
-            lm, _ = model.loss(batch, torch.tensor(Em), active, I)
-            fd[idx] = (lp.item() - lm.item()) / (2 * h)
-    sel = tuple(np.array([coords[j] for j in pick]).T)
-    err = np.abs(fd[sel] - ref["dE"][sel]).max() / np.abs(ref["dE"]).max()
+    pick = [coords[j] for j in np.random.default_rng(7).permutation(len(coords))[:FD_SAMPLES]]
+    fd = central_differences(lambda E: model.loss(batch, E, active, I)[0], E0, pick)
+    err = max(abs(fd[k] - ref["dE"][k]) for k in pick) / np.abs(ref["dE"]).max()
     check(err < 1e-6, f"{name}: dL/dE vs finite differences at {len(pick)} coordinates, "
                       f"rel err {err:.2e}")
     if I is not None:
-        fdI = np.zeros(I.shape)
-        with torch.no_grad():
-            for idx in np.ndindex(*I.shape):
-                Ip, Im = I.clone(), I.clone()
-                Ip[idx] += h
-                Im[idx] -= h
-                lp, _ = model.loss(batch, torch.tensor(E0), active, Ip)
-                lm, _ = model.loss(batch, torch.tensor(E0), active, Im)
-                fdI[idx] = (lp.item() - lm.item()) / (2 * h)
-        err = np.abs(fdI - ref["dI"]).max() / np.abs(ref["dI"]).max()
-        check(err < 1e-6, f"{name}: dL/dI vs finite differences at all {I.numel()} "
+        every = list(np.ndindex(*I.shape))
+        fd = central_differences(lambda X: model.loss(batch, E0, active, X)[0], I, every)
+        err = max(abs(fd[k] - ref["dI"][k]) for k in every) / np.abs(ref["dI"]).max()
+        check(err < 1e-6, f"{name}: dL/dI vs finite differences at all {len(every)} "
                           f"coordinates, rel err {err:.2e}")
     if "weight_grads" in inputs:
         weight_fd_check(model, batch, inputs, active, ref, name)
     inactive = ~np.array(active)
     if inactive.any():
         check(np.all(ref["dE"][:, inactive] == 0), f"{name}: dE is zero where no prefix is")
-        Ez = E0.copy()
+        Ez = E0.clone()
         Ez[:, inactive] = 123.0
         with torch.no_grad():
-            l2, _ = model.loss(batch, torch.tensor(Ez), active, I)
+            l2, _ = model.loss(batch, Ez, active, I)
         check(abs(l2.item() - ref["loss"][0]) == 0, f"{name}: E of prefix-less layers unused")
     return ref
 
@@ -91,22 +88,15 @@ def weight_fd_check(model, batch, inputs, active, ref, name):
     rng = np.random.default_rng(11)
     E = torch.tensor(inputs["E"].astype(np.float64))
     names = sorted(model.named)
-    worst, scale, h = 0.0, 0.0, 1e-6
-    with torch.no_grad():
-        for _ in range(60):
-            n = names[rng.integers(len(names))]
-            t = model.named[n]
-            idx = tuple(int(rng.integers(s)) for s in t.shape)
-            old = t[idx].item()
-            t[idx] = old + h
-            lp, _ = model.loss(batch, E, active)
-            t[idx] = old - h
-            lm, _ = model.loss(batch, E, active)
-            t[idx] = old
-            fd = (lp.item() - lm.item()) / (2 * h)
-            g = ref["grad." + torch_model.canonical_name(n)]
-            worst = max(worst, abs(fd - g[idx]))
-            scale = max(scale, np.abs(g).max())
+    worst, scale = 0.0, 0.0
+    for _ in range(60):
+        n = names[rng.integers(len(names))]
+        t = model.named[n]
+        idx = tuple(int(rng.integers(s)) for s in t.shape)
+        fd = central_differences(lambda _: model.loss(batch, E, active)[0], t, [idx])[idx]
+        g = ref["grad." + torch_model.canonical_name(n)]
+        worst = max(worst, abs(fd - g[idx]))
+        scale = max(scale, np.abs(g).max())
     check(worst / scale < 1e-6, f"{name}: weight gradients vs finite differences at 60 "
                                 f"coordinates, rel err {worst / scale:.2e}")
 
