@@ -25,7 +25,8 @@
 typedef struct broker broker_t;
 
 typedef struct broker_options {
-    char endpoint[FP_CONFIG_STR_MAX + 1]; /* where to bind: tcp://*:5570, tcp://127.0.0.1:*, ipc:// */
+    /* where to bind: tcp://0.0.0.0:5570, tcp://127.0.0.1:* (any free port), ipc:///path */
+    char endpoint[FP_CONFIG_STR_MAX + 1];
     uint32_t heartbeat_ms;                /* told to actors in WELCOME; our heartbeat period */
     uint32_t liveness;                    /* intervals of silence before a peer is dead */
     int hwm;                              /* ZMQ_SNDHWM/RCVHWM, messages; 0 = none */
