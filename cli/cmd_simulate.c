@@ -17,7 +17,7 @@ int cmd_simulate(int argc, char **argv)
                 "  run.db; run again to resume a run that was stopped.\n");
         return argc < 2 ? 2 : 0;
     }
-    train_sim_options o = {.stop_after_round = -1};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     const char **over = calloc((size_t)argc, sizeof *over);
     size_t n_over = 0;
     for (int i = 2; i < argc; i++) {

@@ -69,9 +69,10 @@ static void check_strategy(fp_strategy strategy)
 {
     fedpep_config cfg;
     fp_error err = {0};
-    train_sim_options o = {.stop_after_round = -1};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
-    char a[32], b[32], c[32];
+    char a[32], b[32], c[32], d[32];
+    snprintf(d, sizeof d, "d%d.db", (int)strategy);
     snprintf(a, sizeof a, "a%d.db", (int)strategy);
     snprintf(b, sizeof b, "b%d.db", (int)strategy);
     snprintf(c, sizeof c, "c%d.db", (int)strategy);
@@ -93,12 +94,26 @@ static void check_strategy(fp_strategy strategy)
     assert_int_equal(res.first_round, 2);
     assert_int_equal(res.rounds_done, 1);
 
-    store_checkpoint ca = {0}, cb = {0}, cc = {0};
-    size_t na, nb, nc;
+    /* Killed inside round 1 after its clients saved their states, then resumed: those clients
+     * answer from their saved state instead of training twice. */
+    sim_config(&cfg, d, strategy);
+    o.stop_before_commit = 1;
+    assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_ESTATE);
+    assert_int_equal(res.rounds_done, 1);
+    o.stop_before_commit = -1;
+    assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
+    assert_int_equal(res.first_round, 1);
+
+    store_checkpoint ca = {0}, cb = {0}, cc = {0}, cd = {0};
+    size_t na, nb, nc, nd;
     bool all = strategy == FP_STRATEGY_SCAFFOLD;
     latest(a, all, &ca, &na);
     latest(b, all, &cb, &nb);
     latest(c, all, &cc, &nc);
+    latest(d, all, &cd, &nd);
+    assert_int_equal(nd, 3);
+    same_checkpoint(&ca, &cd);
+    store_checkpoint_clear(&cd);
     assert_int_equal(na, 3);
     assert_int_equal(nc, 3);
     same_checkpoint(&ca, &cb);
@@ -125,7 +140,7 @@ static void a_finished_run_is_not_run_again(void **state)
     (void)state;
     fedpep_config cfg;
     fp_error err = {0};
-    train_sim_options o = {.stop_after_round = -1};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
     sim_config(&cfg, "a0.db", FP_STRATEGY_FEDPEPTAO);
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);

@@ -229,7 +229,8 @@ static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
     return st;
 }
 
-static fp_status run_round(sim *s, int r, FILE *log, double *metric, fp_error *err)
+static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, double *metric,
+                           fp_error *err)
 {
     const fedpep_config *cfg = s->cfg;
     int K = cfg->federation.clients_per_round;
@@ -297,6 +298,8 @@ static fp_status run_round(sim *s, int r, FILE *log, double *metric, fp_error *e
     }
     if (!st && n_up == 0)
         st = fp_fail(err, FP_ESTATE, "round %d: no sampled client holds data", r);
+    if (!st && r == stop_before_commit)
+        st = fp_fail(err, FP_ESTATE, "round %d: stopped before the commit (as asked)", r);
     if (!st)
         st = fl_server_round(s->server, &s->scfg, up, n_up, err);
     bool eval_now = (r + 1) % cfg->eval.every == 0 || r + 1 == cfg->run.rounds;
@@ -483,15 +486,24 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     fl_round_track_init(&track);
     for (int r = start; r < cfg->run.rounds && !st; r++) {
         double metric;
-        st = run_round(&s, r, log, &metric, err);
+        st = run_round(&s, r, o->stop_before_commit, log, &metric, err);
         if (st)
             break;
         res->rounds_done++;
-        if (!isnan(metric))
-            fl_round_track_update(&track, r, metric);
+        (void)metric;
         if (o->stop_after_round >= 0 && r == o->stop_after_round)
             break;
     }
+    /* Best and last over the whole run, resumed parts included. */
+    store_round *rounds = NULL;
+    size_t n_rounds = 0;
+    if (s.db && store_db_rounds_list(s.db, s.run_id, &rounds, &n_rounds, st ? NULL : err) &&
+        !st)
+        st = err ? err->status : FP_EDB;
+    for (size_t i = 0; i < n_rounds; i++)
+        if (!isnan(rounds[i].eval_metric))
+            fl_round_track_update(&track, rounds[i].round, rounds[i].eval_metric);
+    free(rounds);
     res->best_metric = track.has_best ? track.best : NAN;
     res->last_metric = track.has_last ? track.last : NAN;
     if (!st && start + res->rounds_done >= cfg->run.rounds)

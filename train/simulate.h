@@ -15,6 +15,10 @@
 typedef struct train_sim_options {
     const char *config_text;  /* stored with the run (NULL: config_dump of cfg) */
     int stop_after_round;     /* >= 0: return after committing this round (tests a kill) */
+    int stop_before_commit;   /* >= 0: fail with FP_ESTATE after this round's clients trained
+                                 and saved their states but before its commit (tests a kill
+                                 inside a round); -1 = never. Zero-initialised options must
+                                 set it to -1. */
     const char *fallback_vocab, *fallback_merges;
 } train_sim_options;
 
@@ -22,7 +26,7 @@ typedef struct train_sim_result {
     int first_round, rounds_done; /* the round this process started at; rounds committed now */
     bool resumed;
     int n_layers_sent;
-    double best_metric, last_metric;
+    double best_metric, last_metric; /* over every committed round of the run */
 } train_sim_result;
 
 fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, FILE *log,
