@@ -221,6 +221,11 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
         if (!st && full)
             st = msg_set_text(&m->error.text, "TRAIN.rows.data: 12 bytes, the shape needs 16", err);
         return st;
+    case MSG_PEER_STATE:
+        m->peer_state.role = full ? MSG_ROLE_CLIENT : MSG_ROLE_COORDINATOR;
+        m->peer_state.index = full ? 17 : 0;
+        m->peer_state.alive = !full;
+        return msg_set_id(m->peer_state.id, full ? "client-17" : "coordinator", err);
     default:
         return fp_fail(err, FP_EINVAL, "msg_sample: no sample for type %d", (int)m->type);
     }
@@ -228,7 +233,9 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
 
 fp_status msg_sample(msg_t *m, msg_type type, uint64_t seed, bool full, fp_error *err)
 {
-    const char *from = type == MSG_WELCOME || type == MSG_DIRECTORY ? "broker" : "client-17";
+    const char *from = type == MSG_WELCOME || type == MSG_DIRECTORY || type == MSG_PEER_STATE
+                           ? "broker"
+                           : "client-17";
     fp_status st = msg_init(m, type, full ? "sst2-fedpeptao-s42" : "", from, err);
     if (st)
         return st;

@@ -30,6 +30,7 @@ static const char *const TYPE_NAMES[MSG_TYPE_COUNT] = {
     [MSG_LOAD] = "LOAD",
     [MSG_STATE] = "STATE",
     [MSG_ERROR] = "ERROR",
+    [MSG_PEER_STATE] = "PEER_STATE",
 };
 
 static const char *const ROLE_NAMES[MSG_ROLE_COUNT] = {
@@ -180,6 +181,13 @@ static const schema_t PEER_SCHEMA = {"peer", PEER_FIELDS, COUNT(PEER_FIELDS), si
 
 static const field_t DIRECTORY_FIELDS[] = {
     {.key = "peers", .kind = FK_RECORDS, .off = MOFF(directory.peers), .sub = &PEER_SCHEMA},
+};
+
+static const field_t PEER_STATE_FIELDS[] = {
+    FLAGGED("id", FK_ID, peer_state.id, FF_NONEMPTY),
+    ENUM("role", peer_state.role, role_name_int, MSG_ROLE_BROKER, MSG_ROLE_COUNT),
+    SCALAR("index", FK_U32, peer_state.index),
+    SCALAR("alive", FK_BOOL, peer_state.alive),
 };
 
 static const field_t SCORE_REQUEST_FIELDS[] = {
@@ -485,6 +493,7 @@ static const schema_t SCHEMAS[MSG_TYPE_COUNT] = {
     [MSG_LOAD] = BODY("LOAD", LOAD_FIELDS, NULL),
     [MSG_STATE] = BODY("STATE", STATE_FIELDS, check_state),
     [MSG_ERROR] = BODY("ERROR", ERROR_FIELDS, NULL),
+    [MSG_PEER_STATE] = BODY("PEER_STATE", PEER_STATE_FIELDS, NULL),
 };
 
 const schema_t *msg_schema_of(msg_type type)

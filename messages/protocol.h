@@ -55,6 +55,7 @@ typedef enum msg_type {
     MSG_LOAD,              /* coordinator or client -> store: give me my latest state */
     MSG_STATE,             /* store -> requester: that state, or found = false */
     MSG_ERROR,             /* anyone -> sender of a bad or failed request */
+    MSG_PEER_STATE,        /* broker -> watchers: an actor registered, left or was declared dead */
     MSG_TYPE_COUNT
 } msg_type;
 
@@ -175,6 +176,16 @@ typedef struct msg_directory_request {
 typedef struct msg_directory {
     msg_peers_t peers; /* "peers": possibly empty */
 } msg_directory_t;
+
+/* Pushed by the broker to the coordinator and to every actor that sent DIRECTORY_REQUEST (for
+ * peers of the role it asked about) when an actor registers (alive) or leaves (BYE, or silent for
+ * liveness x heartbeat_ms: !alive). */
+typedef struct msg_peer_state {
+    char id[MSG_ID_CAP]; /* "id": non-empty */
+    msg_role role;       /* "role": not ANY */
+    uint32_t index;      /* "index": client index K (0 for other roles) */
+    bool alive;          /* "alive" */
+} msg_peer_state_t;
 
 typedef struct msg_score_request {
     uint32_t batch; /* "batch" >= 1: examples in the scoring mini-batch (b <= 8 in the paper) */
@@ -326,6 +337,7 @@ typedef struct msg {
         msg_load_t load;
         msg_state_t state;
         msg_error_t error;
+        msg_peer_state_t peer_state;
     };
 } msg_t;
 
