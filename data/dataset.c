@@ -174,7 +174,7 @@ fp_status dataset_load_file(const fp_task *task, const char *path, dataset_t **o
     if (!ds)
         return fp_fail(err, FP_ENOMEM, "%s: out of memory", path);
     ds->task = task;
-    size_t len;
+    size_t len = 0;
     fp_status st = read_all(path, &ds->buf, &len, err);
     if (st) {
         dataset_destroy(&ds);
