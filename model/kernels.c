@@ -169,8 +169,13 @@ static void dropout_apply(float *out, const float *x, int N, float p, uint64_t s
     rng_derive(&r, seed, site, index);
     uint32_t thr = keep_threshold(p);
     float scale = 1.0f / (1.0f - p);
+    /* two keep decisions per 64-bit draw: the top 24 bits of each half */
+    uint64_t bits = 0;
     for (int n = 0; n < N; n++) {
-        uint32_t u = (uint32_t)(rng_next(&r) >> (64 - DROP_BITS));
+        if (!(n & 1))
+            bits = rng_next(&r);
+        uint32_t u = (uint32_t)(bits >> (n & 1 ? 32 - DROP_BITS : 64 - DROP_BITS)) &
+                     ((1u << DROP_BITS) - 1);
         float v = u < thr ? x[n] * scale : 0.0f;
         out[n] = accumulate ? out[n] + v : v;
     }
