@@ -92,11 +92,11 @@ static fp_status read_u32(decoder *d, const msgpack_object *o, const char *path,
     return FP_OK;
 }
 
-static fp_status read_f64(decoder *d, const msgpack_object *o, const char *path, double *v)
+static fp_status read_f64(decoder *d, const msgpack_object *o, const char *path, void *v)
 {
     if (o->type != MSGPACK_OBJECT_FLOAT32 && o->type != MSGPACK_OBJECT_FLOAT64)
         return wrong_type(d, path, "a float", o);
-    *v = o->via.f64;
+    msg_put_f64(v, o->via.f64);
     return FP_OK;
 }
 
@@ -202,7 +202,7 @@ static fp_status read_value(decoder *d, const field_t *f, const msgpack_object *
     case FK_U64:
         return read_u64(d, o, path, (uint64_t *)p);
     case FK_F64:
-        return read_f64(d, o, path, (double *)p);
+        return read_f64(d, o, path, p);
     case FK_BOOL:
         if (o->type != MSGPACK_OBJECT_BOOLEAN)
             return wrong_type(d, path, "a boolean", o);
@@ -265,7 +265,7 @@ static fp_status read_value(decoder *d, const field_t *f, const msgpack_object *
             char *dst = (char *)v + i * size;
             st = f->kind == FK_U32S   ? read_u32(d, x, item, (uint32_t *)dst)
                  : f->kind == FK_U64S ? read_u64(d, x, item, (uint64_t *)dst)
-                                      : read_f64(d, x, item, (double *)dst);
+                                      : read_f64(d, x, item, dst);
         }
         return st;
     }

@@ -63,7 +63,7 @@ static void put_value(encoder *e, const field_t *f, const void *base)
         e->failed |= msgpack_pack_uint64(&e->pk, *(const uint64_t *)p);
         break;
     case FK_F64:
-        e->failed |= msgpack_pack_double(&e->pk, *(const double *)p);
+        e->failed |= msgpack_pack_double(&e->pk, msg_get_f64(p));
         break;
     case FK_BOOL:
         e->failed |= *(const bool *)p ? msgpack_pack_true(&e->pk) : msgpack_pack_false(&e->pk);
@@ -106,7 +106,7 @@ static void put_value(encoder *e, const field_t *f, const void *base)
             else if (f->kind == FK_U64S)
                 e->failed |= msgpack_pack_uint64(&e->pk, ((const uint64_t *)v)[i]);
             else
-                e->failed |= msgpack_pack_double(&e->pk, ((const double *)v)[i]);
+                e->failed |= msgpack_pack_double(&e->pk, msg_get_f64(v + i * sizeof(double)));
         }
         break;
     }

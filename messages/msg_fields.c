@@ -136,7 +136,7 @@ static fp_status validate_array(const field_t *f, const void *v, uint32_t n, con
         return fp_fail(err, FP_EINVAL, "%s: %u items but no buffer", path, n);
     if (f->kind == FK_F64S)
         for (uint32_t i = 0; i < n; i++)
-            if (!isfinite(((const double *)v)[i]))
+            if (!isfinite(msg_get_f64((const char *)v + i * sizeof(double))))
                 return fp_fail(err, FP_ENUMERIC, "%s[%u]: not finite", path, i);
     return FP_OK;
 }
@@ -173,7 +173,7 @@ fp_status msg_field_validate(const field_t *f, const void *base, const msg_limit
     case FK_RNG:
         return FP_OK;
     case FK_F64:
-        if (!isfinite(*(const double *)p))
+        if (!isfinite(msg_get_f64(p)))
             return fp_fail(err, FP_ENUMERIC, "%s: not finite", path);
         return FP_OK;
     case FK_ID: {
@@ -291,7 +291,10 @@ void msg_field_free(const field_t *f, void *base)
             for (size_t k = 0; k < f->sub->n_fields; k++)
                 msg_field_free(&f->sub->fields[k], r.v + (size_t)i * f->sub->record_size);
         free(r.v);
-        memset(p, 0, sizeof(void *) + sizeof(uint32_t));
+        void *none = NULL;
+        uint32_t zero = 0;
+        memcpy(p, &none, sizeof none);
+        memcpy(p + sizeof none, &zero, sizeof zero);
         break;
     }
     default:

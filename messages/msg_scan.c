@@ -31,11 +31,11 @@ static head classify(uint8_t c)
     head h = {.valid = true};
     if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
         return h;
-    if (c >= 0x80 && c <= 0x8f)
+    if (c <= 0x8f) /* 0x80..0x8f: the cases below 0x80 returned above */
         return (head){.container = 2, .count = c & 0x0f, .valid = true};
-    if (c >= 0x90 && c <= 0x9f)
+    if (c <= 0x9f)
         return (head){.container = 1, .count = c & 0x0f, .valid = true};
-    if (c >= 0xa0 && c <= 0xbf)
+    if (c <= 0xbf)
         return (head){.fixed = c & 0x1f, .valid = true};
     switch (c) {
     case 0xc4:

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "messages/protocol.h"
 
@@ -82,6 +83,20 @@ bool msg_field_equal(const field_t *f, const void *a, const void *b);
  * nesting <= MSG_MAX_DEPTH, at most max_objects objects. After it succeeds msgpack-c can
  * build the object tree with at most ~24 bytes of zone per input byte. */
 fp_status msg_scan(const uint8_t *buf, size_t len, const msg_limits *lim, fp_error *err);
+
+/* A double stored at p (a struct member reached by offset), read and written through memcpy
+ * so no char pointer is reinterpreted. */
+static inline double msg_get_f64(const void *p)
+{
+    double v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void msg_put_f64(void *p, double v)
+{
+    memcpy(p, &v, sizeof v);
+}
 
 /* Field paths in reasons ("SAVE.clients[3].status"); longer ones are cut, never overflowed. */
 #define MSG_PATH_CAP 160

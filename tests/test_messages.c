@@ -101,7 +101,7 @@ static bool perturb(const field_t *f, void *base)
         (*(uint64_t *)p)++;
         return true;
     case FK_F64:
-        *(double *)p += 1.0;
+        msg_put_f64(p, msg_get_f64(p) + 1.0);
         return true;
     case FK_BOOL:
         *(bool *)p = !*(bool *)p;
