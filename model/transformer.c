@@ -178,13 +178,17 @@ static void layout(tf_acts_t *a, carve *c)
     a->cls_logits = take(c, s->B * C);
     a->dcls = take(c, s->B * C);
     a->dpooled = take(c, s->B * d);
-    float **nd[] = {&a->dhidden, &a->dcur, &a->dnext, &a->dres_m, &a->dtmp,
+    /* Backward through blocks needs a layer that keeps activations; an arena without one
+     * (inference, or a head trained on frozen features) gets no block-gradient buffers. */
+    const size_t nb = s->saved_layers > 0 ? N : 0;
+    a->dhidden = take(c, N * d);
+    float **nd[] = {&a->dcur, &a->dnext, &a->dres_m, &a->dtmp,
                     &a->dmlp_in, &a->dres_a, &a->datt, &a->dattn_in};
     for (size_t i = 0; i < sizeof nd / sizeof *nd; i++)
-        *nd[i] = take(c, N * d);
-    a->dg = take(c, N * f);
-    a->dfc = take(c, N * f);
-    a->dqkv = take(c, N * 3 * d);
+        *nd[i] = take(c, nb * d);
+    a->dg = take(c, nb * f);
+    a->dfc = take(c, nb * f);
+    a->dqkv = take(c, nb * 3 * d);
     a->dt1 = take(c, R * d);
     a->dt2 = take(c, R * d);
     a->dt3 = take(c, R * d);
