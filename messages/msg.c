@@ -213,3 +213,14 @@ bool msg_equal(const msg_t *a, const msg_t *b)
             return false;
     return true;
 }
+
+fp_status msg_reply_init(msg_t *reply, msg_type type, const msg_t *request, const char *from,
+                         fp_error *err)
+{
+    fp_status st = msg_init(reply, type, request->run, from, err);
+    if (st)
+        return st;
+    reply->re = request->seq;
+    reply->round = msg_type_has_round(type) ? request->round : 0;
+    return FP_OK;
+}

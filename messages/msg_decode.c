@@ -440,3 +440,61 @@ fp_status msg_decode(const uint8_t *buf, size_t len, const msg_limits *limits, m
         msg_clear(out);
     return st;
 }
+
+/* Best effort: the header keys of bytes that failed to decode, read only after the same size
+ * cap and structural scan as msg_decode, so this is as safe as decoding. */
+static void peek_header(const uint8_t *buf, size_t len, const msg_limits *lim, msg_t *out)
+{
+    if (!buf || len == 0 || len > lim->max_message_bytes)
+        return;
+    uint8_t c = buf[0];
+    if (!((c >= 0x80 && c <= 0x8f) || c == 0xde || c == 0xdf) || msg_scan(buf, len, lim, NULL))
+        return;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    if (msgpack_unpack_next(&up, (const char *)buf, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        up.data.type == MSGPACK_OBJECT_MAP) {
+        const msgpack_object_map *map = &up.data.via.map;
+        for (uint32_t i = 0; i < map->size; i++) {
+            const msgpack_object *k = &map->ptr[i].key, *v = &map->ptr[i].val;
+            bool uint = v->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+            if (str_is(k, "seq") && uint)
+                out->seq = v->via.u64;
+            else if (str_is(k, "round") && uint && v->via.u64 <= UINT32_MAX)
+                out->round = (uint32_t)v->via.u64;
+            else if (str_is(k, "run") && v->type == MSGPACK_OBJECT_STR &&
+                     v->via.str.size <= MSG_ID_MAX &&
+                     msg_id_valid(v->via.str.ptr, v->via.str.size)) {
+                memcpy(out->run, v->via.str.ptr, v->via.str.size);
+                out->run[v->via.str.size] = 0;
+            } else if (str_is(k, "type") && v->type == MSGPACK_OBJECT_STR) {
+                for (int t = 1; t < MSG_TYPE_COUNT; t++)
+                    if (str_is(v, msg_type_name((msg_type)t)))
+                        out->type = (msg_type)t;
+            }
+        }
+    }
+    msgpack_unpacked_destroy(&up);
+}
+
+fp_status msg_error_for_bytes(msg_t *reply, const char *from, const uint8_t *bad, size_t bad_len,
+                              const fp_error *why, const msg_limits *limits, fp_error *err)
+{
+    msg_limits lim = limits ? *limits : msg_limits_default();
+    msg_t header; /* only the header fields are filled; it owns nothing */
+    memset(&header, 0, sizeof header);
+    peek_header(bad, bad_len, &lim, &header);
+    fp_status st = msg_init(reply, MSG_ERROR, header.run, from, err);
+    if (st)
+        return st;
+    reply->re = header.seq;
+    reply->round = header.round;
+    reply->error.answers = header.type;
+    bool known = why && why->status > FP_OK && why->status < FP_STATUS_COUNT;
+    reply->error.code = known ? why->status : FP_EFORMAT;
+    st = msg_set_text(&reply->error.text, why ? why->msg : "", err);
+    if (st)
+        msg_clear(reply);
+    return st;
+}

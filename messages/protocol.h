@@ -414,6 +414,19 @@ fp_status msg_encode(const msg_t *m, const msg_limits *limits, uint8_t **out, si
 fp_status msg_decode(const uint8_t *buf, size_t len, const msg_limits *limits, msg_t *out,
                      fp_error *err);
 
+/* Starts reply (zeroed first) as a message of `type` answering request: run = request's run,
+ * from = the replier's id, re = request->seq, round = request->round (on the wire only if the
+ * reply type carries a round). FP_EINVAL if type is not a message or from is not an id. */
+fp_status msg_reply_init(msg_t *reply, msg_type type, const msg_t *request, const char *from,
+                         fp_error *err);
+
+/* Builds in reply an ERROR answering bytes that msg_decode refused with `why`: code =
+ * why->status (EFORMAT if it is OK), text = why->msg, and answers / re / round / run taken from
+ * the refused message's header as far as it can be read safely (else NONE / 0 / 0 / ""), so
+ * the sender can tell which of its requests failed. */
+fp_status msg_error_for_bytes(msg_t *reply, const char *from, const uint8_t *bad, size_t bad_len,
+                              const fp_error *why, const msg_limits *limits, fp_error *err);
+
 /* Deep equality of two messages (tensors and doubles compared bit for bit). */
 bool msg_equal(const msg_t *a, const msg_t *b);
 

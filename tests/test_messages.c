@@ -407,6 +407,28 @@ static void encoder_refuses_invalid_messages(void **state)
     msg_clear(&m);
 }
 
+static void replies_answer_their_request(void **state)
+{
+    (void)state;
+    msg_t req, reply;
+    assert_int_equal(msg_sample(&req, MSG_SAVE, 8, true, NULL), FP_OK);
+    assert_int_equal(msg_reply_init(&reply, MSG_SAVED, &req, "store", NULL), FP_OK);
+    assert_string_equal(reply.run, req.run);
+    assert_string_equal(reply.from, "store");
+    assert_true(reply.re == req.seq);
+    assert_int_equal(reply.round, req.round);
+    assert_int_equal(reply.seq, 0);
+    reply.saved.answers = MSG_SAVE;
+    assert_int_equal(msg_validate(&reply, NULL, NULL), FP_OK);
+    msg_clear(&reply);
+    /* A reply type without a round does not inherit one. */
+    assert_int_equal(msg_reply_init(&reply, MSG_HEARTBEAT, &req, "store", NULL), FP_OK);
+    assert_int_equal(reply.round, 0);
+    fp_error err = {0};
+    assert_int_equal(msg_reply_init(&reply, MSG_SAVED, &req, "not an id", &err), FP_EINVAL);
+    msg_clear(&req);
+}
+
 static void heap_messages_are_destroyed_once(void **state)
 {
     (void)state;
@@ -485,6 +507,7 @@ int main(void)
         cmocka_unit_test(train_fields_survive),
         cmocka_unit_test(eval_reply_and_save_fields_survive),
         cmocka_unit_test(encoder_refuses_invalid_messages),
+        cmocka_unit_test(replies_answer_their_request),
         cmocka_unit_test(heap_messages_are_destroyed_once),
         cmocka_unit_test(doc_names_every_key),
     };

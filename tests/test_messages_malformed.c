@@ -704,6 +704,65 @@ static void configured_limits_are_enforced(void **state)
     expect_refused(deep, sizeof deep, FP_ELIMIT, "nested deeper than 8", "deep nesting");
 }
 
+/* The ERROR a receiver sends back tells the sender which request failed, as far as the bad
+ * bytes allow, and always encodes. */
+static void error_reply_names_the_refused_request(void **state)
+{
+    (void)state;
+    msg_t sent;
+    assert_int_equal(msg_sample(&sent, MSG_UPDATE, 3, true, NULL), FP_OK);
+    uint8_t *buf, *bad;
+    size_t len, bad_len;
+    fp_error err = {0};
+    assert_int_equal(msg_encode(&sent, NULL, &buf, &len, &err), FP_OK);
+    bad = rewrite(buf, len, "loss", OP_REPLACE, RAW("\xa4oops"), &bad_len);
+    msg_t got, reply;
+    fp_error why = {0};
+    assert_int_equal(msg_decode(bad, bad_len, NULL, &got, &why), FP_EFORMAT);
+    assert_int_equal(msg_error_for_bytes(&reply, "coordinator", bad, bad_len, &why, NULL, &err),
+                     FP_OK);
+    assert_int_equal(reply.type, MSG_ERROR);
+    assert_int_equal(reply.error.code, FP_EFORMAT);
+    assert_int_equal(reply.error.answers, MSG_UPDATE);
+    assert_true(reply.re == sent.seq);
+    assert_int_equal(reply.round, sent.round);
+    assert_string_equal(reply.run, sent.run);
+    assert_string_equal(reply.from, "coordinator");
+    assert_non_null(strstr(reply.error.text, "UPDATE.loss: expected a float, got a string"));
+    uint8_t *out;
+    size_t out_len;
+    assert_int_equal(msg_encode(&reply, NULL, &out, &out_len, &err), FP_OK);
+    free(out);
+    msg_clear(&reply);
+    free(bad);
+
+    /* Bytes with nothing readable: an ERROR that answers NONE. */
+    const uint8_t junk[] = {0xdf, 0xff, 0xff, 0xff, 0xff, 0x00};
+    assert_int_equal(msg_decode(junk, sizeof junk, NULL, &got, &why), FP_ELIMIT);
+    assert_int_equal(msg_error_for_bytes(&reply, "broker", junk, sizeof junk, &why, NULL, &err),
+                     FP_OK);
+    assert_int_equal(reply.error.answers, MSG_NONE);
+    assert_int_equal(reply.error.code, FP_ELIMIT);
+    assert_true(reply.re == 0 && reply.round == 0 && reply.run[0] == 0);
+    assert_int_equal(msg_encode(&reply, NULL, &out, &out_len, &err), FP_OK);
+    free(out);
+    msg_clear(&reply);
+    /* A garbage run id in the refused bytes is not copied. */
+    bad = rewrite(buf, len, "run", OP_REPLACE,
+                  RAW("\xa3"
+                      "a b"),
+                  &bad_len);
+    assert_int_equal(msg_decode(bad, bad_len, NULL, &got, &why), FP_EFORMAT);
+    assert_int_equal(msg_error_for_bytes(&reply, "coordinator", bad, bad_len, &why, NULL, &err),
+                     FP_OK);
+    assert_string_equal(reply.run, "");
+    assert_int_equal(reply.error.answers, MSG_UPDATE);
+    msg_clear(&reply);
+    free(bad);
+    free(buf);
+    msg_clear(&sent);
+}
+
 /* Every committed fuzz seed goes through the fuzzer's property here too: valid messages
  * (*.msgpack) decode, re-encode to the same bytes; everything else is refused with a reason.
  * A crash the fuzzer finds is committed as a seed, so it is replayed by `make test`. */
@@ -771,6 +830,7 @@ int main(void)
         cmocka_unit_test(scalars_ids_and_text_are_checked),
         cmocka_unit_test(cross_field_rules_hold),
         cmocka_unit_test(configured_limits_are_enforced),
+        cmocka_unit_test(error_reply_names_the_refused_request),
         cmocka_unit_test(fuzz_seeds_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
