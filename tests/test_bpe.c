@@ -365,8 +365,8 @@ static void expect_split(bpe_t *bpe, const char *text, const char *const *pieces
 }
 
 /* \s is Unicode White_Space, as in OpenAI's Python `regex` original: U+0085 is a space and
- * U+FEFF is not (the JS port differs on both; over 297,773 dataset and corpus lines this was the only
- * difference, see docs/loaders.md). */
+ * U+FEFF is not. The JS port differs on both; over 297,773 dataset and corpus lines this was
+ * the only difference (docs/loaders.md). */
 static void white_space_follows_the_python_original(void **state)
 {
     (void)state;
