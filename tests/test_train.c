@@ -370,6 +370,99 @@ static void tune_learns_a_visible_label(void **state)
     assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_OK);
     o.layers[0] = 3;
     assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_EINVAL);
+
+    /* A time budget ends training inside the first epoch, which is still evaluated. */
+    o = (train_tune_options){.epochs = 50, .time_budget_s = 0.001};
+    assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_OK);
+    assert_int_equal(res.epochs, 1);
+    assert_true(res.steps >= 1 && res.steps < 12);
+    assert_true(res.last_metric >= 0.0 && res.last_metric <= 1.0);
+
+    /* A folder that is not a model is an error naming the file, not a crash. */
+    snprintf(cfg.model.path, sizeof cfg.model.path, "%s", f->data);
+    o = (train_tune_options){.epochs = 1};
+    assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "config.json"));
+}
+
+static void decoder_batches_and_lowest_loss_prediction(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    char dir[200];
+    snprintf(dir, sizeof dir, "%s/gpt2", f->dir);
+    mkdir(dir, 0700);
+    fixture_gpt2_model(dir, 2, 32, 0.05f, 5);
+    train_model_t *m = train_model_open(dir, NULL, NULL, &err);
+    if (!m)
+        fail_msg("open gpt2: %s", err.msg);
+    assert_true(m->decoder);
+    fp_example ex[4] = {{"a lovely, sunny day", NULL, 1, 1},
+                        {"cold", NULL, 0, 2},
+                        {"It's a dark and rainy night, cruel and cold.", NULL, 0, 3},
+                        {"warm", NULL, 1, 4}};
+    const fp_task *sst = task_find("sst-2");
+    dataset_t ds = {.task = sst, .examples = ex, .n = 4};
+    train_set_t *s = NULL;
+    assert_int_equal(train_set_encode(m->tok, &m->cfg, &ds, NULL, 0, 40, false, &s, &err), FP_OK);
+    /* The prompt is the whole-string BPE of "{x} It was"; no <s>, no mask. */
+    char text[256];
+    fp_rendered r;
+    assert_int_equal(template_render(sst, true, &ex[0], text, sizeof text, &r, &err), FP_OK);
+    tok_ids want = {0};
+    bpe_encode((bpe_t *)m->tok->impl, text, r.len, false, &want, &err);
+    assert_int_equal(s->ex[0].n, (int)want.n);
+    assert_memory_equal(s->ex[0].ids, want.ids, want.n * sizeof(int));
+    assert_int_equal(s->ex[0].mask_pos, -1);
+    tok_ids_free(&want);
+    /* Training rows: the label's tokens follow, each predicted by the row before it. */
+    train_batch_t *b = train_batch_new(4, 48);
+    int idx[4] = {0, 1, 2, 3};
+    assert_int_equal(train_batch_fill(b, s, idx, 4, -1, &err), FP_OK);
+    int T = b->view.T;
+    for (int i = 0; i < 4; i++) {
+        int n = s->ex[i].n, c = ex[i].label, len = s->class_len[c];
+        for (int t = 0; t < T; t++) {
+            int want_t = t >= n - 1 && t < n - 1 + len ? s->class_tokens[c][t - n + 1] : -1;
+            assert_int_equal(b->targets[i * T + t], want_t);
+            assert_int_equal(b->mask[i * T + t], t < n + len);
+        }
+        assert_int_equal(b->tokens[i * T + n], s->class_tokens[c][0]);
+    }
+    /* Prediction = the class with the lowest loss, the same batched (padded) as one by one. */
+    int travel[1] = {0};
+    train_layout lay;
+    assert_int_equal(train_layout_init(&lay, &m->cfg, 5, travel, 1, false, 0, &err), FP_OK);
+    train_worker_t *w = train_worker_new(m, &lay, 4, s->max_len, train_set_max_lm_rows(s, 4),
+                                         &err);
+    assert_non_null(w);
+    float *E = malloc(lay.n_prompt * sizeof(float));
+    train_initial_prompt(&lay, 3, E, NULL);
+    train_eval_result batched, single;
+    assert_int_equal(train_eval_init(&batched, 2, &err), FP_OK);
+    assert_int_equal(train_eval_init(&single, 2, &err), FP_OK);
+    assert_int_equal(train_evaluate(w, E, NULL, s, idx, 4, 4, &batched, &err), FP_OK);
+    for (int i = 0; i < 4; i++) {
+        double loss[2];
+        for (int c = 0; c < 2; c++) {
+            assert_int_equal(train_batch_fill(b, s, &idx[i], 1, c, &err), FP_OK);
+            tf_prompt pr = {.P = 5, .E = E, .present = lay.present};
+            tf_options opt = {0};
+            tf_result res;
+            assert_int_equal(tf_forward(w->acts, &m->cfg, &m->w, &pr, NULL, &b->view, &opt, &res,
+                                        &err),
+                             FP_OK);
+            loss[c] = res.lm_loss;
+        }
+        confusion_add(&single.cm, ex[i].label, loss[1] < loss[0] ? 1 : 0, &err);
+    }
+    assert_memory_equal(&batched.cm, &single.cm, sizeof batched.cm);
+    assert_int_equal(confusion_total(&batched.cm), 4);
+    free(E);
+    train_worker_destroy(&w);
+    train_batch_destroy(&b);
+    train_set_destroy(&s);
+    train_model_destroy(&m);
 }
 
 int main(void)
@@ -377,6 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(encoder_batches_match_whole_text_tokenisation),
         cmocka_unit_test(truncation_cuts_texts_never_the_template),
+        cmocka_unit_test(decoder_batches_and_lowest_loss_prediction),
         cmocka_unit_test(local_round_changes_only_trained_rows_and_steps_adamw),
         cmocka_unit_test(layer_statistics_are_finite_and_reported_for_all_but_the_last),
         cmocka_unit_test(tune_learns_a_visible_label),

@@ -50,6 +50,37 @@ static inline void fixture_model(const char *dir, int L, int d, float std, uint6
     bpe_destroy(&tok);
 }
 
+/* Writes a GPT-2-style decoder with L layers of width d and GPT-2's own tokenizer into dir. */
+static inline void fixture_gpt2_model(const char *dir, int L, int d, float std, uint64_t seed)
+{
+    model_config c = {.arch = MODEL_ARCH_GPT2, .vocab_size = 50257, .max_positions = 64,
+                      .n_layers = L, .d_model = d, .n_heads = 4, .d_ff = 4 * d,
+                      .type_vocab_size = 0, .layer_norm_eps = 1e-5f, .pre_ln = true,
+                      .final_ln = true, .pad_token_id = -1, .bos_token_id = 50256,
+                      .eos_token_id = 50256, .mask_token_id = -1, .position_offset = 0};
+    char path[512], vocab[512], merges[512], v2[512], m2[512];
+    fp_error err = {0};
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (hf_config_save(path, &c, &err))
+        fail_msg("config: %s", err.msg);
+    tf_weights w = {0};
+    if (tf_weights_init_random(&w, &c, std, seed, &err))
+        fail_msg("weights: %s", err.msg);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (tf_weights_save(&w, &c, path, &err))
+        fail_msg("save: %s", err.msg);
+    tf_weights_free(&w);
+    fixture_cache(vocab, merges, sizeof vocab);
+    bpe_t *tok = bpe_new(vocab, merges, &err);
+    if (!tok)
+        fail_msg("tokenizer: %s", err.msg);
+    snprintf(v2, sizeof v2, "%s/vocab.json", dir);
+    snprintf(m2, sizeof m2, "%s/merges.txt", dir);
+    if (bpe_save(tok, v2, m2, &err))
+        fail_msg("bpe_save: %s", err.msg);
+    bpe_destroy(&tok);
+}
+
 /* dir/sst-2/{train,dev}.tsv: class 1 sentences are made of "good" words, class 0 of "bad"
  * words, 3–6 words each; n_train and n_dev rows. */
 static inline void fixture_data(const char *dir, int n_train, int n_dev, uint64_t seed)
