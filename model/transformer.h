@@ -2,10 +2,12 @@
  * decoders with a deep prompt (P-tuning v2 prefixes), an MLM/LM head evaluated only at the rows
  * that carry a target, and an optional linear classification head.
  *
- * Training updates only the deep prompt E [P][L][2][d] (s=0 keys, s=1 values) and the optional
- * head; the transformer weights are frozen and read-only. Backward therefore computes activation
- * gradients only, and only down to the lowest layer whose prefix is trainable: layers below it
- * run forward only and keep no activations.
+ * Prompt tuning updates only the deep prompt E [P][L][2][d] (s=0 keys, s=1 values), optionally an
+ * input soft prompt and the linear head; the transformer weights are frozen and read-only.
+ * Backward therefore computes activation gradients only, and only down to the lowest layer whose
+ * prefix is trainable: layers below it run forward only and keep no activations. Full weight
+ * gradients (pretraining fedpep's default model) are an option through the same kernels
+ * (tf_options.grads).
  *
  * Activations live in one arena (tf_acts_t) sized once for (B, T, P, number of layers that keep
  * activations, LM rows, classes) and reused by every step: no allocation per step.
