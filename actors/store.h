@@ -1,0 +1,62 @@
+/* store.h — the store role: the one process that opens the run database read-write.
+ *
+ * The logic is a pure request handler: store_handle turns one decoded request (RUN, SAVE,
+ * SAVE_CLIENT, SELECTION, LOAD) into its answer (SAVED, STATE or ERROR) through storage/'s API,
+ * with no sockets involved, so it is tested directly; store_role() wires it to the actor loop
+ * (actors/actor.h) for `fedpep store`.
+ *
+ * Contract (docs/history.md, "The store role"):
+ *  - every request is answered: SAVED / STATE on success, ERROR {code, answers, text} otherwise;
+ *    a bad request never crashes the store and never leaves a partial write (a SAVE is one
+ *    storage transaction);
+ *  - a repeated identical SAVE (after a lost SAVED) is acknowledged again; a different SAVE of a
+ *    committed round is refused with ESTATE;
+ *  - after each newly committed round, checkpoints older than the newest keep_checkpoints of that
+ *    run are pruned, so a long run's file stays bounded.
+ * Mapping of messages to rows: the run is found by the header's `run` (its name in the database);
+ * a client's index K is the number ending its actor id ("client.K"); a SAVE's checkpoint prompt
+ * is the rows tensor with its shape (store_rows_blob), its rng the 4 words little-endian.
+ * This module must never write anything but through storage/, and never abort on a request. */
+#ifndef FEDPEP_ACTORS_STORE_H
+#define FEDPEP_ACTORS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/status.h"
+#include "messages/protocol.h"
+
+typedef struct store store_t;
+
+#define STORE_KEEP_CHECKPOINTS_DEFAULT 3
+
+typedef struct store_options {
+    const char *db_path;  /* created (with its parent folder) if missing */
+    const char *id;       /* our actor id, the `from` of replies; NULL = "store" */
+    int keep_checkpoints; /* >= 1: checkpoints kept per run; 0 = STORE_KEEP_CHECKPOINTS_DEFAULT */
+} store_options_t;
+
+/* Opens (creating if needed) the database read-write. NULL with err filled on failure (a
+ * foreign or corrupt file, an unwritable folder). */
+store_t *store_new(const store_options_t *options, fp_error *err);
+void store_destroy(store_t **self_p);
+
+/* Answers one request. reply is overwritten (cleared first) with SAVED, STATE or ERROR whose
+ * header is run = request's run, from = our id, re = request->seq, round = the request's (for
+ * STATE: the round the state follows); the caller sends it to request->from and clears it.
+ * reply->type == MSG_NONE means no answer is due (an ERROR or notice sent to us: answering it
+ * could loop). Returns FP_OK whatever the request held; only a failure to build the reply
+ * itself (FP_ENOMEM) is returned, with err filled. */
+fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_error *err);
+
+/* The client index ending an actor id ("client.12" -> 12, "client-3" -> 3), or -1 if the id
+ * does not end in .K or -K with K <= INT32_MAX. */
+int32_t store_client_index(const char *actor_id);
+
+/* The checkpoint prompt blob of a rows tensor: uint32 ndim, ndim uint32 dims, then the floats,
+ * all little-endian. store_rows_blob allocates *blob (free()); store_rows_parse fills a fresh
+ * tensor and fails with FP_EFORMAT on a blob that is not exactly that. */
+fp_status store_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err);
+fp_status store_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp_error *err);
+
+#endif

@@ -1,0 +1,649 @@
+/* test_store_actor.c — the store role's handler on every request type, without sockets:
+ * valid requests leave exactly what was sent in the database; invalid ones are answered with
+ * ERROR and leave the file unchanged (a fingerprint of every table before and after); a repeated
+ * SAVE is acknowledged, a conflicting one refused; old checkpoints are pruned. Every reply must
+ * itself be a valid, encodable message. */
+#include "tests/support/test.h"
+#include "tests/test_storage_fixture.h"
+
+#include <sys/stat.h>
+
+#include "actors/store.h"
+#include "messages/protocol.h"
+
+#define RUN_NAME "demo"
+
+/* ---- helpers ---- */
+
+static store_t *open_store(const char *path, int keep)
+{
+    fp_error err = {0};
+    store_options_t o = {.db_path = path, .keep_checkpoints = keep};
+    store_t *s = store_new(&o, &err);
+    if (!s)
+        fail_msg("store_new(%s): %s", path, err.msg);
+    return s;
+}
+
+/* Handles req and checks the reply is well formed and answers it. */
+static void handle(store_t *s, const msg_t *req, msg_t *reply)
+{
+    fp_error err = {0};
+    assert_int_equal(store_handle(s, req, reply, &err), FP_OK);
+    if (reply->type == MSG_NONE)
+        return;
+    msg_limits lim = msg_limits_default();
+    if (msg_validate(reply, &lim, &err))
+        fail_msg("reply %s invalid: %s", msg_type_name(reply->type), err.msg);
+    uint8_t *bytes = NULL;
+    size_t n = 0;
+    assert_int_equal(msg_encode(reply, &lim, &bytes, &n, &err), FP_OK);
+    free(bytes);
+    assert_int_equal(reply->re, req->seq);
+    assert_string_equal(reply->from, "store");
+}
+
+static void expect_saved(store_t *s, const msg_t *req)
+{
+    msg_t reply = {0};
+    handle(s, req, &reply);
+    if (reply.type == MSG_ERROR)
+        fail_msg("%s refused: %s %s", msg_type_name(req->type), fp_status_name(reply.error.code),
+                 reply.error.text);
+    assert_int_equal(reply.type, MSG_SAVED);
+    assert_int_equal(reply.saved.answers, req->type);
+    assert_int_equal(reply.round, req->round);
+    msg_clear(&reply);
+}
+
+static void expect_error(store_t *s, const msg_t *req, fp_status code)
+{
+    msg_t reply = {0};
+    handle(s, req, &reply);
+    assert_int_equal(reply.type, MSG_ERROR);
+    if (reply.error.code != code)
+        fail_msg("expected %s, got %s: %s", fp_status_name(code),
+                 fp_status_name(reply.error.code), reply.error.text);
+    assert_int_equal(reply.error.answers, req->type);
+    assert_non_null(reply.error.text);
+    assert_true(strlen(reply.error.text) > 0);
+    msg_clear(&reply);
+}
+
+/* FNV-1a over every row of every table, in key order: equal before and after = unchanged. */
+static uint64_t fingerprint(const char *path)
+{
+    static const char *const TABLES[] = {"runs", "rounds", "client_rounds", "layer_scores",
+                                         "checkpoints", "client_state"};
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    uint64_t h = 1469598103934665603ull;
+    for (size_t t = 0; t < sizeof TABLES / sizeof *TABLES; t++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY 1, 2, 3", TABLES[t]);
+        sqlite3_stmt *st = NULL;
+        assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            for (int c = 0; c < sqlite3_column_count(st); c++) {
+                const unsigned char *p = sqlite3_column_blob(st, c);
+                int n = sqlite3_column_bytes(st, c);
+                h = (h ^ (uint64_t)sqlite3_column_type(st, c)) * 1099511628211ull;
+                for (int i = 0; i < n; i++)
+                    h = (h ^ p[i]) * 1099511628211ull;
+            }
+            h = (h ^ 0xff) * 1099511628211ull;
+        }
+        sqlite3_finalize(st);
+        h = (h ^ 0xfe) * 1099511628211ull;
+    }
+    sqlite3_close(raw);
+    return h;
+}
+
+static void expect_error_unchanged(store_t *s, const char *path, const msg_t *req, fp_status code)
+{
+    uint64_t before = fingerprint(path);
+    expect_error(s, req, code);
+    assert_true(fingerprint(path) == before);
+}
+
+static void make_run(msg_t *m, msg_run_status status, const char *model)
+{
+    assert_int_equal(msg_init(m, MSG_RUN, RUN_NAME, "coordinator", NULL), FP_OK);
+    m->seq = 11;
+    m->run_row.status = status;
+    assert_int_equal(msg_set_text(&m->run_row.config, "[run]\nname = demo\n", NULL), FP_OK);
+    strcpy(m->run_row.model, model);
+    strcpy(m->run_row.task, "sst2");
+    strcpy(m->run_row.strategy, "fedpeptao");
+    m->run_row.seed = 42;
+    m->run_row.clients = 10;
+    m->run_row.rounds = 5;
+}
+
+static void begin_run(store_t *s)
+{
+    msg_t m = {0};
+    make_run(&m, MSG_RUN_RUNNING, "tiny");
+    expect_saved(s, &m);
+    msg_clear(&m);
+}
+
+/* A SAVE of round r: clients 0 ok, 3 dropped, 7 late; values derive from r and salt. */
+static void make_save(msg_t *m, uint32_t r, double salt)
+{
+    assert_int_equal(msg_init(m, MSG_SAVE, RUN_NAME, "coordinator", NULL), FP_OK);
+    m->seq = 100 + r;
+    m->round = r;
+    msg_save_t *s = &m->save;
+    s->status = MSG_ROUND_OK;
+    s->sampled = 3;
+    s->completed = 1;
+    s->dropped = 1;
+    s->late = 1;
+    s->train_loss = 0.5 + r + salt;
+    s->evaluated = true;
+    s->eval_metric = 0.6 + 0.01 * r;
+    s->eval_loss = 0.7;
+    s->eval_accuracy = 0.6 + 0.01 * r;
+    s->eval_f1 = 0.55;
+    s->eval_mcc = 0.2;
+    s->bytes_down = 1000 + r;
+    s->bytes_up = 2000 + r;
+    s->wall_ms = 3000 + r;
+    s->slowest_ms = 2500 + r;
+    assert_int_equal(msg_client_rows_alloc(&s->clients, 3, NULL), FP_OK);
+    s->clients.v[0] = (msg_client_row_t){.client = 0, .status = MSG_CLIENT_OK, .n = 50,
+                                         .steps = 7, .loss = 0.4 + r, .ms = 900};
+    s->clients.v[1] = (msg_client_row_t){.client = 3, .status = MSG_CLIENT_DROPPED, .n = 60};
+    s->clients.v[2] = (msg_client_row_t){.client = 7, .status = MSG_CLIENT_LATE, .n = 70,
+                                         .steps = 5, .loss = 0.9, .ms = 99999};
+    uint32_t shape[3] = {2, 3, 4};
+    assert_int_equal(msg_tensor_alloc(&s->rows, 3, shape, NULL), FP_OK);
+    for (size_t i = 0; i < 24; i++)
+        s->rows.data[i] = (float)(r * 100 + i) * 0.25f;
+    uint8_t server[5] = {1, 2, 3, 4, (uint8_t)r};
+    assert_int_equal(msg_blob_copy(&s->server_state, server, sizeof server, NULL), FP_OK);
+    for (int i = 0; i < 4; i++)
+        s->rng[i] = 0x0123456789abcdefull * (uint64_t)(i + 1) + r;
+}
+
+static void save_round(store_t *s, uint32_t r)
+{
+    msg_t m = {0};
+    make_save(&m, r, 0);
+    expect_saved(s, &m);
+    msg_clear(&m);
+}
+
+static int64_t run_id_of(store_db_t *db)
+{
+    store_run run = {0};
+    assert_int_equal(store_db_run_find(db, RUN_NAME, &run, NULL), FP_OK);
+    int64_t id = run.id;
+    store_run_clear(&run);
+    return id;
+}
+
+static void load(store_t *s, const char *client, msg_t *reply)
+{
+    msg_t m = {0};
+    assert_int_equal(msg_init(&m, MSG_LOAD, RUN_NAME, "coordinator", NULL), FP_OK);
+    m.seq = 77;
+    if (client)
+        assert_int_equal(msg_set_id(m.load.client, client, NULL), FP_OK);
+    handle(s, &m, reply);
+    assert_int_equal(reply->type, MSG_STATE);
+    msg_clear(&m);
+}
+
+/* ---- tests ---- */
+
+static void test_run_create_resume_status(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    begin_run(s);
+    begin_run(s); /* a restarted coordinator re-sends RUN */
+    store_db_t *db = fx_open(fx->path, STORE_DB_READONLY);
+    store_run run = {0};
+    assert_int_equal(store_db_run_find(db, RUN_NAME, &run, NULL), FP_OK);
+    assert_string_equal(run.model, "tiny");
+    assert_string_equal(run.task, "sst2");
+    assert_string_equal(run.strategy, "fedpeptao");
+    assert_int_equal(run.seed, 42);
+    assert_int_equal(run.status, STORE_RUN_RUNNING);
+    assert_string_equal(run.config, "[run]\nname = demo\n");
+    store_run_clear(&run);
+
+    msg_t m = {0};
+    make_run(&m, MSG_RUN_RUNNING, "other-model"); /* not the same experiment */
+    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
+    msg_clear(&m);
+
+    make_run(&m, MSG_RUN_DONE, "tiny");
+    expect_saved(s, &m);
+    msg_clear(&m);
+    assert_int_equal(store_db_run_find(db, RUN_NAME, &run, NULL), FP_OK);
+    assert_int_equal(run.status, STORE_RUN_FINISHED);
+    store_run_clear(&run);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs"), 1);
+    store_db_close(&db);
+    store_destroy(&s);
+    assert_null(s);
+}
+
+static void test_save_holds_what_was_sent(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    begin_run(s);
+    msg_t m = {0};
+    make_save(&m, 0, 0);
+    expect_saved(s, &m);
+
+    store_db_t *db = fx_open(fx->path, STORE_DB_READONLY);
+    int64_t run_id = run_id_of(db);
+    store_round *rounds = NULL;
+    size_t n = 0;
+    assert_int_equal(store_db_rounds_list(db, run_id, &rounds, &n, NULL), FP_OK);
+    assert_int_equal(n, 1);
+    const msg_save_t *sv = &m.save;
+    assert_int_equal(rounds[0].round, 0);
+    assert_int_equal(rounds[0].status, STORE_ROUND_OK);
+    assert_int_equal(rounds[0].sampled, 3);
+    assert_int_equal(rounds[0].completed, 1);
+    assert_int_equal(rounds[0].dropped, 1);
+    assert_int_equal(rounds[0].late, 1);
+    assert_true(rounds[0].train_loss == sv->train_loss);
+    assert_true(rounds[0].eval_metric == sv->eval_metric);
+    assert_true(rounds[0].eval_loss == sv->eval_loss);
+    assert_true(rounds[0].eval_accuracy == sv->eval_accuracy);
+    assert_true(rounds[0].eval_f1 == sv->eval_f1);
+    assert_true(rounds[0].eval_mcc == sv->eval_mcc);
+    assert_int_equal(rounds[0].bytes_down, 1000);
+    assert_int_equal(rounds[0].bytes_up, 2000);
+    assert_int_equal(rounds[0].wall_ms, 3000);
+    assert_int_equal(rounds[0].slowest_client_ms, 2500);
+    free(rounds);
+
+    store_client_round *cl = NULL;
+    assert_int_equal(store_db_round_clients(db, run_id, 0, &cl, &n, NULL), FP_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(cl[0].client, 0);
+    assert_int_equal(cl[0].status, STORE_CLIENT_OK);
+    assert_int_equal(cl[0].n_k, 50);
+    assert_int_equal(cl[0].steps, 7);
+    assert_true(cl[0].loss == 0.4);
+    assert_int_equal(cl[0].ms, 900);
+    /* dropped: no steps, loss or time (NULL), n_k kept */
+    assert_int_equal(cl[1].client, 3);
+    assert_int_equal(cl[1].status, STORE_CLIENT_DROPPED);
+    assert_int_equal(cl[1].n_k, 60);
+    assert_int_equal(cl[1].steps, -1);
+    assert_true(isnan(cl[1].loss));
+    assert_int_equal(cl[1].ms, -1);
+    assert_int_equal(cl[2].client, 7);
+    assert_int_equal(cl[2].status, STORE_CLIENT_LATE);
+    assert_int_equal(cl[2].steps, 5);
+    assert_int_equal(cl[2].ms, 99999);
+    free(cl);
+    store_db_close(&db);
+
+    /* LOAD gives back the rows (with their shape), the server state and the rng. */
+    msg_t st = {0};
+    load(s, NULL, &st);
+    assert_true(st.state.found);
+    assert_int_equal(st.round, 0);
+    assert_int_equal(st.state.rows.ndim, 3);
+    assert_memory_equal(st.state.rows.shape, sv->rows.shape, 3 * sizeof(uint32_t));
+    assert_memory_equal(st.state.rows.data, sv->rows.data, 24 * sizeof(float));
+    assert_int_equal(st.state.server_state.n, 5);
+    assert_memory_equal(st.state.server_state.data, sv->server_state.data, 5);
+    assert_memory_equal(st.state.rng, sv->rng, sizeof sv->rng);
+    assert_int_equal(st.state.layers.n, 0); /* no SELECTION yet */
+    msg_clear(&st);
+    msg_clear(&m);
+    store_destroy(&s);
+}
+
+static void test_save_not_evaluated_is_null(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    begin_run(s);
+    msg_t m = {0};
+    make_save(&m, 0, 0);
+    m.save.evaluated = false;
+    expect_saved(s, &m);
+    msg_clear(&m);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds WHERE eval_metric IS NULL "
+                                          "AND eval_loss IS NULL AND eval_mcc IS NULL"),
+                     1);
+    store_destroy(&s);
+}
+
+static void test_save_duplicate_and_conflict(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    begin_run(s);
+    save_round(s, 0);
+    uint64_t after_first = fingerprint(fx->path);
+    save_round(s, 0); /* the SAVED was lost: the same SAVE again is acknowledged */
+    assert_true(fingerprint(fx->path) == after_first);
+
+    msg_t m = {0};
+    make_save(&m, 0, 0.125); /* same round, another train loss */
+    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
+    msg_clear(&m);
+    make_save(&m, 0, 0);
+    m.save.rows.data[5] += 1.0f; /* same rows, another checkpoint */
+    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
+    msg_clear(&m);
+    save_round(s, 1);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 2);
+    store_destroy(&s);
+}
+
+static void test_save_invalid_leaves_file_unchanged(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    msg_t m = {0};
+
+    make_save(&m, 0, 0); /* no RUN yet */
+    expect_error_unchanged(s, fx->path, &m, FP_ENOTFOUND);
+    msg_clear(&m);
+
+    begin_run(s);
+    save_round(s, 0);
+    make_save(&m, 2, 0); /* gap: round 1 missing */
+    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
+    msg_clear(&m);
+
+    make_save(&m, 1, 0); /* counts disagree with the client rows */
+    m.save.clients.v[1].status = MSG_CLIENT_OK;
+    m.save.clients.v[1].steps = 3;
+    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
+    msg_clear(&m);
+
+    make_save(&m, 1, 0); /* one client row twice */
+    m.save.clients.v[2].client = 0;
+    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
+    msg_clear(&m);
+
+    make_save(&m, 1, 0); /* sampled says 4, three rows */
+    m.save.sampled = 4;
+    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
+    msg_clear(&m);
+
+    make_save(&m, 1, 0); /* a message that breaks the protocol (NaN loss) */
+    m.save.train_loss = NAN;
+    expect_error_unchanged(s, fx->path, &m, FP_ENUMERIC);
+    msg_clear(&m);
+
+    make_save(&m, 1, 0); /* a number the database cannot hold */
+    m.save.bytes_up = UINT64_MAX;
+    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
+    msg_clear(&m);
+
+    make_save(&m, 1, 0); /* a run name that is no id */
+    strcpy(m.run, "bad name!");
+    expect_error_unchanged(s, fx->path, &m, FP_EFORMAT);
+    msg_clear(&m);
+
+    save_round(s, 1); /* and the store goes on */
+    msg_t done = {0};
+    make_run(&done, MSG_RUN_DONE, "tiny");
+    expect_saved(s, &done);
+    msg_clear(&done);
+    make_save(&m, 2, 0); /* a finished run takes no more rounds */
+    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
+    msg_clear(&m);
+    store_destroy(&s);
+}
+
+static void test_client_state(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    msg_t m = {0}, reply = {0};
+    const uint8_t blob[6] = {9, 8, 7, 6, 5, 4};
+
+    assert_int_equal(msg_init(&m, MSG_SAVE_CLIENT, RUN_NAME, "client.4", NULL), FP_OK);
+    m.round = 2;
+    assert_int_equal(msg_blob_copy(&m.save_client.state, blob, sizeof blob, NULL), FP_OK);
+    expect_error_unchanged(s, fx->path, &m, FP_ENOTFOUND); /* no run */
+    begin_run(s);
+    expect_saved(s, &m);
+
+    load(s, "client.4", &reply);
+    assert_true(reply.state.found);
+    assert_int_equal(reply.round, 2);
+    assert_int_equal(reply.state.client_state.n, sizeof blob);
+    assert_memory_equal(reply.state.client_state.data, blob, sizeof blob);
+    assert_int_equal(reply.state.rows.ndim, 0);
+    msg_clear(&reply);
+    load(s, "client.5", &reply); /* never saved */
+    assert_false(reply.state.found);
+    msg_clear(&reply);
+
+    m.round = 1; /* a stale save must not roll the client back */
+    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
+    m.round = 3;
+    expect_saved(s, &m);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT round FROM client_state WHERE client = 4"), 3);
+    assert_int_equal(msg_set_id(m.from, "coordinator", NULL), FP_OK); /* not a client */
+    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
+    msg_clear(&m);
+
+    assert_int_equal(msg_init(&m, MSG_LOAD, RUN_NAME, "evaluator", NULL), FP_OK);
+    assert_int_equal(msg_set_id(m.load.client, "evaluator", NULL), FP_OK); /* not a client id */
+    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
+    msg_clear(&m);
+    store_destroy(&s);
+}
+
+static void make_selection(msg_t *m, uint32_t second)
+{
+    assert_int_equal(msg_init(m, MSG_SELECTION, RUN_NAME, "evaluator", NULL), FP_OK);
+    m->selection.num_layers = 4;
+    assert_int_equal(msg_u32s_alloc(&m->selection.layers, 2, NULL), FP_OK);
+    m->selection.layers.v[0] = 1;
+    m->selection.layers.v[1] = second;
+    assert_int_equal(msg_f64s_alloc(&m->selection.scores, 3, NULL), FP_OK);
+    for (int l = 0; l < 3; l++)
+        m->selection.scores.v[l] = 0.5 * l + 0.25;
+}
+
+static void test_selection(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    begin_run(s);
+    msg_t m = {0};
+    make_selection(&m, 3);
+    expect_saved(s, &m);
+    expect_saved(s, &m); /* identical again: fine */
+    msg_clear(&m);
+    make_selection(&m, 2); /* the selection is fixed for a run */
+    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
+    msg_clear(&m);
+
+    store_db_t *db = fx_open(fx->path, STORE_DB_READONLY);
+    store_layer *layers = NULL;
+    size_t n = 0;
+    assert_int_equal(store_db_layers_load(db, run_id_of(db), &layers, &n, NULL), FP_OK);
+    assert_int_equal(n, 4);
+    for (int l = 0; l < 3; l++)
+        assert_true(layers[l].score == 0.5 * l + 0.25);
+    assert_true(isnan(layers[3].score));
+    assert_false(layers[0].selected);
+    assert_true(layers[1].selected);
+    assert_false(layers[2].selected);
+    assert_true(layers[3].selected);
+    free(layers);
+    store_db_close(&db);
+
+    save_round(s, 0);
+    msg_t st = {0};
+    load(s, NULL, &st);
+    assert_int_equal(st.state.layers.n, 2);
+    assert_int_equal(st.state.layers.v[0], 1);
+    assert_int_equal(st.state.layers.v[1], 3);
+    msg_clear(&st);
+    store_destroy(&s);
+}
+
+static void test_load_nothing_yet(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    msg_t st = {0};
+    load(s, NULL, &st); /* no such run */
+    assert_false(st.state.found);
+    assert_int_equal(st.round, 0);
+    msg_clear(&st);
+    begin_run(s);
+    load(s, NULL, &st); /* run without rounds */
+    assert_false(st.state.found);
+    msg_clear(&st);
+    store_destroy(&s);
+}
+
+static void test_prune_keeps_last(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 2);
+    begin_run(s);
+    for (uint32_t r = 0; r < 6; r++)
+        save_round(s, r);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM checkpoints"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT min(round) FROM checkpoints"), 4);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 6);
+    save_round(s, 2); /* a late retry of a pruned round still compares on its rows */
+    msg_t st = {0};
+    load(s, NULL, &st);
+    assert_int_equal(st.round, 5);
+    assert_true(st.state.rows.data[1] == (5 * 100 + 1) * 0.25f);
+    msg_clear(&st);
+    store_destroy(&s);
+}
+
+static void test_other_types(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    msg_t m = {0}, reply = {0};
+    /* a TRAIN is not the store's business: refused */
+    assert_int_equal(msg_init(&m, MSG_SCORE_REQUEST, RUN_NAME, "evaluator", NULL), FP_OK);
+    m.score_request.batch = 4;
+    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
+    msg_clear(&m);
+    /* an ERROR is never answered (two peers could bounce errors forever) */
+    assert_int_equal(msg_init(&m, MSG_ERROR, RUN_NAME, "broker", NULL), FP_OK);
+    m.error.code = FP_ENOTFOUND;
+    m.error.answers = MSG_SAVED;
+    handle(s, &m, &reply);
+    assert_int_equal(reply.type, MSG_NONE);
+    msg_clear(&m);
+    /* garbage in the struct: an out-of-range type is ignored, a broken body refused */
+    m.type = (msg_type)999;
+    handle(s, &m, &reply);
+    assert_int_equal(reply.type, MSG_NONE);
+    assert_int_equal(msg_init(&m, MSG_SAVE_CLIENT, RUN_NAME, "client.1", NULL), FP_OK);
+    expect_error_unchanged(s, fx->path, &m, FP_EFORMAT); /* empty state */
+    msg_clear(&m);
+    store_destroy(&s);
+}
+
+static void test_client_index_and_rows_blob(void **state)
+{
+    (void)state;
+    assert_int_equal(store_client_index("client.12"), 12);
+    assert_int_equal(store_client_index("client-3"), 3);
+    assert_int_equal(store_client_index("client.0"), 0);
+    assert_int_equal(store_client_index("client.2147483647"), 2147483647);
+    assert_int_equal(store_client_index("client.2147483648"), -1);
+    assert_int_equal(store_client_index("client.99999999999"), -1);
+    assert_int_equal(store_client_index("client12"), -1);
+    assert_int_equal(store_client_index("client."), -1);
+    assert_int_equal(store_client_index(".5"), -1);
+    assert_int_equal(store_client_index("coordinator"), -1);
+    assert_int_equal(store_client_index(""), -1);
+    assert_int_equal(store_client_index(NULL), -1);
+
+    msg_tensor_t t = {0}, back = {0};
+    uint32_t shape[2] = {3, 2};
+    float v[6] = {1, -2, 3.5f, 0, 1e-30f, -0.0f};
+    assert_int_equal(msg_tensor_copy(&t, 2, shape, v, NULL), FP_OK);
+    uint8_t *blob = NULL;
+    size_t n = 0;
+    assert_int_equal(store_rows_blob(&t, &blob, &n, NULL), FP_OK);
+    assert_int_equal(n, 4 + 8 + 24);
+    assert_int_equal(blob[0], 2); /* little-endian ndim */
+    assert_int_equal(store_rows_parse(blob, n, &back, NULL), FP_OK);
+    assert_int_equal(back.ndim, 2);
+    assert_memory_equal(back.shape, shape, sizeof shape);
+    assert_memory_equal(back.data, v, sizeof v);
+    msg_tensor_free(&back);
+    /* every truncation and a bad header are refused */
+    fp_error err = {0};
+    for (size_t cut = 0; cut < n; cut++)
+        assert_int_equal(store_rows_parse(blob, cut, &back, &err), FP_EFORMAT);
+    blob[0] = 0;
+    assert_int_equal(store_rows_parse(blob, n, &back, &err), FP_EFORMAT);
+    blob[0] = 9;
+    assert_int_equal(store_rows_parse(blob, n, &back, &err), FP_EFORMAT);
+    blob[0] = 2;
+    blob[4] = 0; /* a zero dimension */
+    assert_int_equal(store_rows_parse(blob, n, &back, &err), FP_EFORMAT);
+    assert_null(back.data);
+    free(blob);
+    msg_tensor_free(&t);
+}
+
+static void test_new_makes_folder_and_refuses_foreign(void **state)
+{
+    fx_db *fx = *state;
+    char path[512];
+    snprintf(path, sizeof path, "%s/runs/deeper/x.db", fx->dir);
+    store_t *s = open_store(path, 0);
+    store_destroy(&s);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+
+    snprintf(path, sizeof path, "%s/notes.txt", fx->dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("not a database, just some text that is long enough to look like a header.\n", f);
+    fclose(f);
+    fp_error err = {0};
+    store_options_t o = {.db_path = path};
+    assert_null(store_new(&o, &err));
+    assert_int_equal(err.status, FP_EFORMAT);
+    assert_non_null(strstr(err.msg, path));
+    o.keep_checkpoints = -1;
+    assert_null(store_new(&o, &err));
+    assert_int_equal(err.status, FP_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        FX_TEST(test_run_create_resume_status),
+        FX_TEST(test_save_holds_what_was_sent),
+        FX_TEST(test_save_not_evaluated_is_null),
+        FX_TEST(test_save_duplicate_and_conflict),
+        FX_TEST(test_save_invalid_leaves_file_unchanged),
+        FX_TEST(test_client_state),
+        FX_TEST(test_selection),
+        FX_TEST(test_load_nothing_yet),
+        FX_TEST(test_prune_keeps_last),
+        FX_TEST(test_other_types),
+        cmocka_unit_test(test_client_index_and_rows_blob),
+        FX_TEST(test_new_makes_folder_and_refuses_foreign),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
