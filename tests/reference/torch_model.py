@@ -69,18 +69,29 @@ class Config:
             raise ValueError(f"{path}: model_type {mt!r} is neither roberta nor gpt2")
 
 
+# PyTorch's own fused ops, as Hugging Face's modules use them (nn.LayerNorm, F.gelu, nn.Linear,
+# Conv1D's addmm): the same maths in float64 for the reference, and a fair float32 baseline for
+# the benchmark.
+F = torch.nn.functional
+
+
 def gelu(x, kind):
+    """gelu_new (GPT-2) is the tanh approximation 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3)));
+    gelu (RoBERTa) is exact: 0.5x(1 + erf(x/sqrt 2))."""
     if kind in ("gelu_new", "gelu_pytorch_tanh"):
-        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+        return F.gelu(x, approximate="tanh")
     if kind == "gelu":
-        return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+        return F.gelu(x)
     raise ValueError(f"activation {kind} not supported")
 
 
 def layer_norm(x, w, b, eps):
-    mu = x.mean(-1, keepdim=True)
-    var = ((x - mu) ** 2).mean(-1, keepdim=True)
-    return (x - mu) / torch.sqrt(var + eps) * w + b
+    return F.layer_norm(x, (x.shape[-1],), w, b, eps)
+
+
+def conv1d(x, w, b):
+    """GPT-2's Conv1D: weight [in][out], y = x W + b."""
+    return torch.matmul(x, w) + b
 
 
 class Model:
@@ -235,20 +246,22 @@ class Model:
             pk = E[:, l, 0, :] if (P > 0 and active[l]) else None
             pv = E[:, l, 1, :] if (P > 0 and active[l]) else None
             if cfg.arch == "roberta":
-                q = x @ W["q_w"].T + W["q_b"]
-                k = x @ W["k_w"].T + W["k_b"]
-                v = x @ W["v_w"].T + W["v_b"]
-                a = self.attention(q, k, v, pk, pv, bias) @ W["o_w"].T + W["o_b"]
+                q = F.linear(x, W["q_w"], W["q_b"])
+                k = F.linear(x, W["k_w"], W["k_b"])
+                v = F.linear(x, W["v_w"], W["v_b"])
+                a = F.linear(self.attention(q, k, v, pk, pv, bias), W["o_w"], W["o_b"])
                 x = layer_norm(x + a, W["ln1_w"], W["ln1_b"], cfg.eps)
-                f = gelu(x @ W["fc_w"].T + W["fc_b"], cfg.act) @ W["pr_w"].T + W["pr_b"]
+                f = F.linear(gelu(F.linear(x, W["fc_w"], W["fc_b"]), cfg.act), W["pr_w"],
+                             W["pr_b"])
                 x = layer_norm(x + f, W["ln2_w"], W["ln2_b"], cfg.eps)
             else:
                 h = layer_norm(x, W["ln1_w"], W["ln1_b"], cfg.eps)
-                qkv = h @ W["qkv_w"] + W["qkv_b"]
+                qkv = conv1d(h, W["qkv_w"], W["qkv_b"])
                 q, k, v = qkv.split(cfg.d_model, dim=-1)
-                x = x + self.attention(q, k, v, pk, pv, bias) @ W["o_w"] + W["o_b"]
+                x = x + conv1d(self.attention(q, k, v, pk, pv, bias), W["o_w"], W["o_b"])
                 h = layer_norm(x, W["ln2_w"], W["ln2_b"], cfg.eps)
-                x = x + gelu(h @ W["fc_w"] + W["fc_b"], cfg.act) @ W["pr_w"] + W["pr_b"]
+                x = x + conv1d(gelu(conv1d(h, W["fc_w"], W["fc_b"]), cfg.act), W["pr_w"],
+                               W["pr_b"])
             outs.append(x)
         if cfg.arch == "gpt2":
             x = layer_norm(x, self.w["lnf_w"], self.w["lnf_b"], cfg.eps)
@@ -258,10 +271,10 @@ class Model:
         """Rows of final hidden states [N][d] -> logits [N][V]."""
         cfg = self.cfg
         if cfg.arch == "roberta":
-            z = gelu(h @ self.w["head_w"].T + self.w["head_b"], cfg.act)
+            z = gelu(F.linear(h, self.w["head_w"], self.w["head_b"]), cfg.act)
             z = layer_norm(z, self.w["head_ln_w"], self.w["head_ln_b"], cfg.eps)
-            return z @ self.w["wte"].T + self.w["head_bias"]
-        return h @ self.w["wte"].T
+            return F.linear(z, self.w["wte"], self.w["head_bias"])
+        return F.linear(h, self.w["wte"])
 
     def loss(self, batch, E, active=None, I=None):
         """Returns (loss scalar, logits of the scored rows [N][V]).
