@@ -1,7 +1,8 @@
 /* fuzz_messages.c — libFuzzer target for the wire decoder: arbitrary bytes must either be
- * refused with a reason (and leave nothing allocated) or decode to a message that encodes,
- * decodes again to an equal message, and re-encodes to the same bytes. Limits are small so
- * the fuzzer reaches them. Build: make fuzz; seeds in tests/fuzz/seeds/fuzz_messages. */
+ * refused with a reason (leaving nothing allocated, and answerable with an ERROR that encodes)
+ * or decode to a message that encodes, decodes again to an equal message, and re-encodes to
+ * the same bytes. Limits are small so the fuzzer reaches them. Build: make fuzz; seeds in
+ * tests/fuzz/seeds/fuzz_messages. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             die("unexpected status from decode", &err);
         if (err.msg[0] == 0 || a.type != MSG_NONE)
             die("refusal without a reason or with a half-built message", &err);
+        /* The ERROR answering any refused input must be buildable and sendable. */
+        msg_t reply;
+        fp_error why = err;
+        uint8_t *out = NULL;
+        size_t out_len = 0;
+        if (msg_error_for_bytes(&reply, "fuzz", data, size, &why, &lim, &err) ||
+            msg_encode(&reply, &lim, &out, &out_len, &err))
+            die("cannot answer a refused input with ERROR", &err);
+        free(out);
+        msg_clear(&reply);
         return 0;
     }
     uint8_t *buf = NULL, *buf2 = NULL;
