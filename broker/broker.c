@@ -1,0 +1,481 @@
+/* broker.c — the ROUTER loop: registration, forwarding by actor id, liveness, watchers.
+ *
+ * Liveness is constant-cost per frame (the zloop ticket idea): every peer has the same timeout,
+ * so keeping peers in a list ordered by last activity — a frame moves its sender to the tail in
+ * O(1) — puts the next to expire at the head. Heartbeats to idle peers are one pass over the
+ * directory per heartbeat interval.
+ * This file must never abort on network input, never block on a peer's full queue (sends are
+ * ZMQ_DONTWAIT; the sender is told with ERROR ENET), and never decode payloads for others except
+ * to describe a delivery failure. */
+#include "broker/broker.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/envelope.h"
+#include "broker/broker_peers.h"
+
+struct broker {
+    broker_options_t opt;
+    zsock_t *router;
+    char endpoint[FP_CONFIG_STR_MAX + 1];
+    broker_peers_t *peers;
+    broker_stats_t stats;
+    uint64_t seq;        /* our message counter */
+    int64_t next_beat;   /* when the next heartbeat pass is due */
+};
+
+void broker_options_defaults(broker_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->endpoint, sizeof o->endpoint, "tcp://127.0.0.1:5570");
+    o->heartbeat_ms = 1000;
+    o->liveness = 5;
+    o->hwm = 1000;
+    o->limits = msg_limits_default();
+}
+
+void broker_options_from_config(broker_options_t *o, const fedpep_config *cfg)
+{
+    broker_options_defaults(o);
+    snprintf(o->endpoint, sizeof o->endpoint, "%s", cfg->broker.endpoint);
+    o->heartbeat_ms = (uint32_t)cfg->broker.heartbeat_ms;
+    o->liveness = (uint32_t)cfg->broker.liveness;
+    o->hwm = cfg->broker.hwm;
+    o->limits.max_message_bytes = (size_t)cfg->broker.max_message_bytes;
+}
+
+broker_t *broker_new(const broker_options_t *options, fp_error *err)
+{
+    if (!options || !options->heartbeat_ms || !options->liveness || options->hwm < 0 ||
+        !options->endpoint[0] || options->limits.max_message_bytes > INT32_MAX - 4096) {
+        fp_fail(err, FP_EINVAL, "broker: bad options (heartbeat, liveness, hwm or endpoint)");
+        return NULL;
+    }
+    broker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        fp_fail(err, FP_ENOMEM, "broker: out of memory");
+        return NULL;
+    }
+    self->opt = *options;
+    if (!self->opt.epoch) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        self->opt.epoch = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    }
+    self->peers = broker_peers_new();
+    self->router = zsock_new(ZMQ_ROUTER);
+    if (!self->peers || !self->router) {
+        fp_fail(err, FP_ENOMEM, "broker: cannot create the socket");
+        broker_destroy(&self);
+        return NULL;
+    }
+    zsock_set_router_mandatory(self->router, 1);
+    zsock_set_sndhwm(self->router, options->hwm);
+    zsock_set_rcvhwm(self->router, options->hwm);
+    /* A frame above the limit makes libzmq drop that connection before we see a byte of it. */
+    zsock_set_maxmsgsize(self->router, (int)options->limits.max_message_bytes + 1024);
+    zsock_set_linger(self->router, 0);
+    if (zsock_bind(self->router, "%s", options->endpoint) < 0) {
+        fp_fail(err, FP_ENET, "broker: cannot bind %s: %s", options->endpoint,
+                zmq_strerror(zmq_errno()));
+        broker_destroy(&self);
+        return NULL;
+    }
+    const char *bound = zsock_endpoint(self->router);
+    snprintf(self->endpoint, sizeof self->endpoint, "%s", bound ? bound : options->endpoint);
+    /* An ephemeral tcp port on a wildcard address resolves to 0.0.0.0: say 127.0.0.1 instead,
+     * which a local actor can connect to. */
+    if (!strncmp(self->endpoint, "tcp://0.0.0.0:", 14))
+        snprintf(self->endpoint, sizeof self->endpoint, "tcp://127.0.0.1:%s",
+                 (bound ? bound : options->endpoint) + 14);
+    return self;
+}
+
+void broker_destroy(broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_t *self = *self_p;
+    zsock_destroy(&self->router);
+    broker_peers_destroy(&self->peers);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *broker_endpoint(const broker_t *self)
+{
+    return self->endpoint;
+}
+
+broker_stats_t broker_stats(const broker_t *self)
+{
+    broker_stats_t s = self->stats;
+    s.peers = (uint32_t)broker_peers_size(self->peers);
+    return s;
+}
+
+/* ---- sending ---- */
+
+/* Sends m from "broker" to a connection; a failure is logged and dropped (the peer is slow or
+ * gone, and liveness will settle it). */
+static void send_to(broker_t *self, zframe_t *route, msg_t *m)
+{
+    fp_error e = {0};
+    m->seq = ++self->seq;
+    if (envelope_send_msg(self->router, route, ENVELOPE_BROKER_ID, m, &self->opt.limits, NULL, NULL,
+                          &e))
+        zsys_debug("broker: %s not delivered: %s", msg_type_name(m->type), e.msg);
+}
+
+/* Answers a refused frame set. refused (may be NULL) is what we could read of it. */
+static void send_error(broker_t *self, zframe_t *route, const msg_t *refused, fp_status code,
+                       const char *peer, const char *text)
+{
+    if (refused && refused->type == MSG_ERROR)
+        return; /* never answer an ERROR with an ERROR: two confused peers would loop */
+    msg_t m;
+    if (msg_init(&m, MSG_ERROR, "", ENVELOPE_BROKER_ID, NULL))
+        return;
+    m.error.code = code;
+    if (refused) {
+        m.error.answers = refused->type;
+        m.re = refused->seq;
+        m.round = msg_type_has_round(refused->type) ? refused->round : 0;
+        memcpy(m.run, refused->run, sizeof m.run);
+    }
+    if (peer)
+        msg_set_id(m.error.peer, peer, NULL);
+    msg_set_text(&m.error.text, text, NULL);
+    send_to(self, route, &m);
+    msg_clear(&m);
+}
+
+/* Tells every watcher of p's role (and every coordinator) that p joined or left. */
+static void announce(broker_t *self, const broker_peer_t *p, bool alive)
+{
+    msg_t m;
+    if (msg_init(&m, MSG_PEER_STATE, "", ENVELOPE_BROKER_ID, NULL))
+        return;
+    memcpy(m.peer_state.id, p->id, sizeof m.peer_state.id);
+    m.peer_state.role = p->role;
+    m.peer_state.index = p->index;
+    m.peer_state.alive = alive;
+    for (broker_peer_t *w = broker_peers_first(self->peers); w; w = broker_peers_next(self->peers))
+        if (w != p && broker_peer_watches(w, p->role))
+            send_to(self, w->route, &m);
+    msg_clear(&m);
+}
+
+static void send_directory(broker_t *self, broker_peer_t *to, const msg_t *request, int64_t now)
+{
+    msg_role role = request->directory_request.role;
+    msg_t m;
+    if (msg_init(&m, MSG_DIRECTORY, "", ENVELOPE_BROKER_ID, NULL))
+        return;
+    m.re = request->seq;
+    uint32_t n = 0;
+    for (broker_peer_t *p = broker_peers_first(self->peers); p; p = broker_peers_next(self->peers))
+        n += role == MSG_ROLE_ANY || p->role == role;
+    if (msg_peers_alloc(&m.directory.peers, n, NULL) == FP_OK) {
+        uint32_t i = 0;
+        for (broker_peer_t *p = broker_peers_first(self->peers); p && i < n;
+             p = broker_peers_next(self->peers)) {
+            if (role != MSG_ROLE_ANY && p->role != role)
+                continue;
+            msg_peer_t *e = &m.directory.peers.v[i++];
+            memcpy(e->id, p->id, sizeof e->id);
+            e->role = p->role;
+            e->index = p->index;
+            e->idle_ms = (uint64_t)(now - p->last_heard);
+        }
+        send_to(self, to->route, &m);
+    }
+    msg_clear(&m);
+}
+
+/* ---- what is addressed to the broker ---- */
+
+static void handle_hello(broker_t *self, zframe_t *route, const msg_t *m, int64_t now)
+{
+    if (m->hello.role == MSG_ROLE_BROKER || !strcmp(m->from, ENVELOPE_BROKER_ID)) {
+        send_error(self, route, m, FP_EINVAL, NULL, "the broker's id and role are reserved");
+        return;
+    }
+    bool replaced = false;
+    broker_peer_t *p = broker_peers_register(self->peers, m->from, m->hello.role, m->hello.index,
+                                             route, now, &replaced);
+    if (!p) {
+        send_error(self, route, m, FP_ENOMEM, NULL, "broker out of memory");
+        return;
+    }
+    self->stats.registered++;
+    zsys_info("broker: %s %s (%s %u, pid %u)", replaced ? "re-registered" : "registered", p->id,
+              msg_role_name(p->role), p->index, m->hello.pid);
+    msg_t w;
+    if (msg_init(&w, MSG_WELCOME, "", ENVELOPE_BROKER_ID, NULL))
+        return;
+    w.re = m->seq;
+    w.welcome.heartbeat_ms = self->opt.heartbeat_ms;
+    w.welcome.liveness = self->opt.liveness;
+    w.welcome.epoch = self->opt.epoch;
+    send_to(self, route, &w);
+    p->last_sent = now;
+    msg_clear(&w);
+    announce(self, p, true);
+}
+
+static void forget(broker_t *self, broker_peer_t *p, bool expired)
+{
+    zsys_info("broker: %s %s", p->id, expired ? "is silent: declared dead" : "said BYE");
+    if (expired)
+        self->stats.expired++;
+    else
+        self->stats.departed++;
+    broker_peer_t gone = *p;
+    gone.route = NULL;
+    broker_peers_remove(self->peers, p);
+    announce(self, &gone, false);
+}
+
+static void handle_for_broker(broker_t *self, zframe_t *route, broker_peer_t *sender,
+                              zframe_t *payload, int64_t now)
+{
+    msg_t m;
+    fp_error e = {0};
+    if (msg_decode(zframe_data(payload), zframe_size(payload), &self->opt.limits, &m, &e)) {
+        self->stats.malformed++;
+        zsys_warning("broker: undecodable message from %s: %s",
+                     sender ? sender->id : "an unregistered connection", e.msg);
+        send_error(self, route, NULL, e.status, NULL, e.msg);
+        return;
+    }
+    if (m.type == MSG_HELLO) {
+        handle_hello(self, route, &m, now);
+    } else if (!sender) {
+        /* A connection we do not know: typically an actor whose broker restarted. */
+        send_error(self, route, &m, FP_ESTATE, NULL, "not registered: send HELLO first");
+    } else if (strcmp(m.from, sender->id)) {
+        self->stats.malformed++;
+        send_error(self, route, &m, FP_EINVAL, NULL, "'from' is not the id you registered");
+    } else if (m.type == MSG_HEARTBEAT) {
+        /* its arrival already refreshed the sender */
+    } else if (m.type == MSG_BYE) {
+        forget(self, sender, false);
+    } else if (m.type == MSG_DIRECTORY_REQUEST) {
+        broker_peer_watch(sender, m.directory_request.role);
+        send_directory(self, sender, &m, now);
+        sender->last_sent = now;
+    } else {
+        char text[96];
+        snprintf(text, sizeof text, "the broker does not handle %s", msg_type_name(m.type));
+        send_error(self, route, &m, FP_EINVAL, NULL, text);
+    }
+    msg_clear(&m);
+}
+
+/* ---- forwarding ---- */
+
+/* Describes an undeliverable payload to its sender: decoded (bounded by the limits) only on this
+ * failure path, so ERROR can carry the refused type, seq and round. */
+static void refuse_forward(broker_t *self, zframe_t *route, zframe_t *payload, fp_status code,
+                           const char *dest, const char *why)
+{
+    msg_t m;
+    bool readable =
+        msg_decode(zframe_data(payload), zframe_size(payload), &self->opt.limits, &m, NULL) ==
+        FP_OK;
+    char text[160];
+    snprintf(text, sizeof text, "'%s': %s", dest, why);
+    send_error(self, route, readable ? &m : NULL, code, dest, text);
+    if (readable)
+        msg_clear(&m);
+}
+
+static void forward(broker_t *self, zframe_t *route, broker_peer_t *sender, const char *dest,
+                    zframe_t *payload, int64_t now)
+{
+    if (!sender) {
+        refuse_forward(self, route, payload, FP_ESTATE, dest, "not registered: send HELLO first");
+        return;
+    }
+    broker_peer_t *to = broker_peers_find(self->peers, dest);
+    if (!to) {
+        self->stats.unroutable++;
+        refuse_forward(self, route, payload, FP_ENOTFOUND, dest, "no such actor");
+        return;
+    }
+    int eno = 0;
+    if (envelope_send(self->router, to->route, sender->id, zframe_data(payload),
+                      zframe_size(payload), &eno, NULL) == FP_OK) {
+        self->stats.forwarded++;
+        to->last_sent = now;
+        return;
+    }
+    if (eno == EAGAIN) {
+        self->stats.queue_full++;
+        refuse_forward(self, route, payload, FP_ENET, dest, "its queue is full");
+    } else {
+        /* The connection went away before liveness noticed. */
+        self->stats.unroutable++;
+        refuse_forward(self, route, payload, FP_ENOTFOUND, dest, "its connection is gone");
+    }
+}
+
+/* One frame set from the ROUTER: [routing id][destination][payload]. */
+static void handle_router(broker_t *self, int64_t now)
+{
+    zmsg_t *msg = zmsg_recv(self->router);
+    if (!msg)
+        return; /* interrupted */
+    zframe_t *route = zmsg_pop(msg);
+    broker_peer_t *sender = route ? broker_peers_by_route(self->peers, route) : NULL;
+    if (sender)
+        broker_peers_touch(self->peers, sender, now);
+    zframe_t *dest_frame = zmsg_pop(msg);
+    zframe_t *payload = zmsg_pop(msg);
+    char dest[MSG_ID_CAP];
+    if (!route || !payload || zmsg_size(msg) != 0 || !envelope_frame_id(dest_frame, dest)) {
+        self->stats.malformed++;
+        zsys_warning("broker: malformed frame set from %s (%zu frames, or a bad destination)",
+                     sender ? sender->id : "an unregistered connection",
+                     (size_t)(route != NULL) + (dest_frame != NULL) + (payload != NULL) +
+                         zmsg_size(msg));
+        if (route)
+            send_error(self, route, NULL, FP_EFORMAT, NULL,
+                       "expected 2 frames: [destination id][one MessagePack message]");
+    } else if (!strcmp(dest, ENVELOPE_BROKER_ID)) {
+        handle_for_broker(self, route, sender, payload, now);
+    } else {
+        forward(self, route, sender, dest, payload, now);
+    }
+    zframe_destroy(&route);
+    zframe_destroy(&dest_frame);
+    zframe_destroy(&payload);
+    zmsg_destroy(&msg);
+}
+
+/* Declares dead every peer silent for liveness x heartbeat; sends HEARTBEAT to those we have not
+ * written to for an interval. Returns ms until something is due. */
+static int64_t keep_time(broker_t *self, int64_t now)
+{
+    int64_t timeout = (int64_t)self->opt.heartbeat_ms * self->opt.liveness;
+    broker_peer_t *p;
+    while ((p = broker_peers_oldest(self->peers)) && now - p->last_heard >= timeout)
+        forget(self, p, true);
+    if (now >= self->next_beat) {
+        msg_t m;
+        if (msg_init(&m, MSG_HEARTBEAT, "", ENVELOPE_BROKER_ID, NULL) == FP_OK) {
+            for (p = broker_peers_first(self->peers); p; p = broker_peers_next(self->peers))
+                if (now - p->last_sent >= (int64_t)self->opt.heartbeat_ms) {
+                    send_to(self, p->route, &m);
+                    p->last_sent = now;
+                }
+            msg_clear(&m);
+        }
+        self->next_beat = now + self->opt.heartbeat_ms;
+    }
+    int64_t due = self->next_beat - now;
+    p = broker_peers_oldest(self->peers);
+    if (p && p->last_heard + timeout - now < due)
+        due = p->last_heard + timeout - now;
+    return due < 1 ? 1 : due;
+}
+
+static bool handle_pipe(broker_t *self, zsock_t *pipe)
+{
+    char *cmd = zstr_recv(pipe);
+    if (!cmd)
+        return !zsys_interrupted;
+    bool go_on = true;
+    if (!strcmp(cmd, "$TERM")) {
+        go_on = false;
+    } else if (!strcmp(cmd, "STATS")) {
+        broker_stats_t s = broker_stats(self);
+        zframe_t *f = zframe_new(&s, sizeof s);
+        zframe_send(&f, pipe, 0);
+    }
+    zstr_free(&cmd);
+    return go_on;
+}
+
+fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
+{
+    zpoller_t *poller = zpoller_new(self->router, pipe, NULL);
+    if (!poller)
+        return fp_fail(err, FP_ENOMEM, "broker: cannot create a poller");
+    zsys_info("broker: routing on %s (epoch %" PRIu64 ", heartbeat %u ms x %u)", self->endpoint,
+              self->opt.epoch, self->opt.heartbeat_ms, self->opt.liveness);
+    self->next_beat = zclock_mono() + self->opt.heartbeat_ms;
+    bool running = true;
+    while (running && !zsys_interrupted) {
+        int64_t due = keep_time(self, zclock_mono());
+        void *which = zpoller_wait(poller, (int)due);
+        if (which == self->router)
+            handle_router(self, zclock_mono());
+        else if (which && which == pipe)
+            running = handle_pipe(self, pipe);
+    }
+    zpoller_destroy(&poller);
+    broker_stats_t s = broker_stats(self);
+    zsys_info("broker: stopping; %" PRIu64 " registrations, %" PRIu64 " forwarded, %" PRIu64
+              " unroutable, %" PRIu64 " queue-full, %" PRIu64 " malformed, %" PRIu64 " expired",
+              s.registered, s.forwarded, s.unroutable, s.queue_full, s.malformed, s.expired);
+    return FP_OK;
+}
+
+/* ---- in a thread ---- */
+
+typedef struct start_args {
+    const broker_options_t *opt;
+    fp_error *err;
+} start_args_t;
+
+/* The zactor body: binds, reports the endpoint ("" on failure) instead of a bare signal, runs. */
+static void broker_actor_fn(zsock_t *pipe, void *arg)
+{
+    start_args_t *a = arg;
+    broker_t *self = broker_new(a->opt, a->err);
+    zsock_signal(pipe, 0); /* zactor_new waits for this */
+    zstr_send(pipe, self ? broker_endpoint(self) : "");
+    if (!self)
+        return;
+    broker_run(self, pipe, NULL);
+    broker_destroy(&self);
+}
+
+zactor_t *broker_start(const broker_options_t *options, char *endpoint_out, size_t n,
+                       fp_error *err)
+{
+    start_args_t a = {options, err};
+    zactor_t *actor = zactor_new(broker_actor_fn, &a);
+    if (!actor) {
+        fp_fail(err, FP_ENOMEM, "broker: cannot start its thread");
+        return NULL;
+    }
+    char *ep = zstr_recv(actor);
+    bool ok = ep && ep[0];
+    if (ok && endpoint_out)
+        snprintf(endpoint_out, n, "%s", ep);
+    zstr_free(&ep);
+    if (!ok) {
+        zactor_destroy(&actor);
+        return NULL;
+    }
+    return actor;
+}
+
+broker_stats_t broker_actor_stats(zactor_t *broker)
+{
+    broker_stats_t s = {0};
+    zstr_send(broker, "STATS");
+    zframe_t *f = zframe_recv(broker);
+    if (f && zframe_size(f) == sizeof s)
+        memcpy(&s, zframe_data(f), sizeof s);
+    zframe_destroy(&f);
+    return s;
+}

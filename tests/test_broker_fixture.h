@@ -1,0 +1,170 @@
+/* test_broker_fixture.h — shared by test_broker.c and test_actor.c: a broker in a thread on an
+ * ephemeral port with fast heartbeats, and "raw" peers — bare DEALER sockets driven frame by
+ * frame, so tests control exactly what goes on the wire. */
+#ifndef FEDPEP_TESTS_TEST_BROKER_FIXTURE_H
+#define FEDPEP_TESTS_TEST_BROKER_FIXTURE_H
+
+#include "tests/support/test.h"
+
+#include <czmq.h>
+
+#include "broker/broker.h"
+#include "broker/envelope.h"
+#include "messages/protocol.h"
+
+#define FAST_HEARTBEAT_MS 50
+#define FAST_LIVENESS 3
+
+static zactor_t *fixture_broker(const char *endpoint, int hwm, size_t max_bytes, uint32_t hb,
+                                uint32_t liveness, char *bound, size_t n)
+{
+    broker_options_t o;
+    broker_options_defaults(&o);
+    snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint ? endpoint : "tcp://127.0.0.1:*");
+    o.hwm = hwm;
+    o.heartbeat_ms = hb;
+    o.liveness = liveness;
+    if (max_bytes)
+        o.limits.max_message_bytes = max_bytes;
+    fp_error err = {0};
+    zactor_t *b = broker_start(&o, bound, n, &err);
+    if (!b)
+        fail_msg("broker_start: %s", err.msg);
+    return b;
+}
+
+static zactor_t *fast_broker(char *bound, size_t n)
+{
+    return fixture_broker(NULL, 1000, 0, FAST_HEARTBEAT_MS, FAST_LIVENESS, bound, n);
+}
+
+/* A raw peer: a DEALER with a receive timeout, and its own sequence counter. */
+typedef struct raw_peer {
+    zsock_t *sock;
+    char id[MSG_ID_CAP];
+    uint64_t seq;
+} raw_peer_t;
+
+/* rcvhwm: how many messages may wait for us (set before connecting, so it counts). */
+static void raw_open_hwm(raw_peer_t *p, const char *endpoint, const char *id, int rcvhwm)
+{
+    memset(p, 0, sizeof *p);
+    p->sock = zsock_new(ZMQ_DEALER);
+    assert_non_null(p->sock);
+    zsock_set_rcvhwm(p->sock, rcvhwm);
+    zsock_set_rcvtimeo(p->sock, 3000);
+    zsock_set_linger(p->sock, 0);
+    assert_int_equal(zsock_connect(p->sock, "%s", endpoint), 0);
+    snprintf(p->id, sizeof p->id, "%s", id);
+}
+
+static void raw_open(raw_peer_t *p, const char *endpoint, const char *id)
+{
+    raw_open_hwm(p, endpoint, id, 1000);
+}
+
+static void raw_close(raw_peer_t *p)
+{
+    zsock_destroy(&p->sock);
+}
+
+/* Fills the header (from, seq) and sends [to][payload]. Returns the seq used. */
+static uint64_t raw_send(raw_peer_t *p, const char *to, msg_t *m)
+{
+    memcpy(m->from, p->id, sizeof m->from);
+    m->seq = ++p->seq;
+    fp_error err = {0};
+    if (envelope_send_msg(p->sock, NULL, to, m, NULL, NULL, NULL, &err))
+        fail_msg("raw_send: %s", err.msg);
+    return m->seq;
+}
+
+static uint64_t raw_say(raw_peer_t *p, const char *to, msg_type type)
+{
+    msg_t m;
+    assert_int_equal(msg_init(&m, type, "", p->id, NULL), FP_OK);
+    if (type == MSG_DIRECTORY_REQUEST)
+        m.directory_request.role = MSG_ROLE_ANY;
+    uint64_t seq = raw_send(p, to, &m);
+    msg_clear(&m);
+    return seq;
+}
+
+/* Receives one message (any type but HEARTBEAT, which is answered so we stay alive); source gets
+ * the sender id. Returns false on timeout. */
+static bool raw_recv(raw_peer_t *p, char *source, msg_t *out)
+{
+    for (;;) {
+        zmsg_t *msg = zmsg_recv(p->sock);
+        if (!msg)
+            return false;
+        assert_int_equal(zmsg_size(msg), 2);
+        zframe_t *src = zmsg_first(msg);
+        zframe_t *payload = zmsg_next(msg);
+        char id[MSG_ID_CAP];
+        assert_true(envelope_frame_id(src, id));
+        fp_error err = {0};
+        if (msg_decode(zframe_data(payload), zframe_size(payload), NULL, out, &err))
+            fail_msg("raw_recv: undecodable from %s: %s", id, err.msg);
+        zmsg_destroy(&msg);
+        if (out->type == MSG_HEARTBEAT) {
+            msg_clear(out);
+            raw_say(p, ENVELOPE_BROKER_ID, MSG_HEARTBEAT);
+            continue;
+        }
+        if (source)
+            snprintf(source, MSG_ID_CAP, "%s", id);
+        return true;
+    }
+}
+
+/* Receives until a message of `type` arrives (others are dropped); fails the test on timeout. */
+static void raw_expect(raw_peer_t *p, msg_type type, msg_t *out)
+{
+    for (;;) {
+        if (!raw_recv(p, NULL, out))
+            fail_msg("%s: timed out waiting for %s", p->id, msg_type_name(type));
+        if (out->type == type)
+            return;
+        msg_clear(out);
+    }
+}
+
+/* Registers with HELLO and waits for WELCOME. */
+static void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
+                             uint32_t index, int rcvhwm)
+{
+    raw_open_hwm(p, endpoint, id, rcvhwm);
+    msg_t m;
+    assert_int_equal(msg_init(&m, MSG_HELLO, "", id, NULL), FP_OK);
+    m.hello.role = role;
+    m.hello.index = index;
+    m.hello.pid = 1;
+    assert_int_equal(msg_set_id(m.hello.software, "test", NULL), FP_OK);
+    raw_send(p, ENVELOPE_BROKER_ID, &m);
+    msg_clear(&m);
+    raw_expect(p, MSG_WELCOME, &m);
+    assert_true(m.welcome.heartbeat_ms > 0);
+    msg_clear(&m);
+}
+
+static void raw_register(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
+                         uint32_t index)
+{
+    raw_register_hwm(p, endpoint, id, role, index, 1000);
+}
+
+/* Waits for PEER_STATE about `id` with the given alive flag (other notices are skipped). */
+static void raw_expect_peer(raw_peer_t *p, const char *id, bool alive)
+{
+    for (;;) {
+        msg_t m;
+        raw_expect(p, MSG_PEER_STATE, &m);
+        bool match = !strcmp(m.peer_state.id, id) && m.peer_state.alive == alive;
+        msg_clear(&m);
+        if (match)
+            return;
+    }
+}
+
+#endif
