@@ -283,6 +283,51 @@ static void local_round_changes_only_trained_rows_and_steps_adamw(void **state)
     train_task_data_free(&d);
 }
 
+static void input_prompt_layout_trains_and_sends_the_input_prompt(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    fedpep_config cfg;
+    test_config(f, &cfg, true);
+    cfg.client.max_local_steps = 2;
+    train_task_data d;
+    assert_int_equal(train_task_data_load(&cfg, f->m, 4, &d, &err), FP_OK);
+    train_layout lay;
+    assert_int_equal(train_layout_init_input(&lay, &f->m->cfg, 4, 2, &err), FP_OK);
+    assert_int_equal(lay.n_rows, 4 * 32);
+    assert_int_equal(lay.n_theta, 4 * 32 + 2 * 33);
+    train_opts o = train_opts_from_config(&cfg, false, false);
+    train_worker_t *w = train_worker_new(f->m, &lay, 8, d.train->max_len, 8, &err);
+    assert_non_null(w);
+    train_client_t *c = train_client_new(&lay, 0, 42, false, &err);
+    float wg[128], rows[128];
+    for (int i = 0; i < 128; i++)
+        wg[i] = 0.001f * (float)i;
+    float head0[66];
+    memcpy(head0, c->head, sizeof head0);
+    train_round_in in = {.round = 0, .w_global = wg, .set = d.train, .idx = d.all_train,
+                         .n = 20};
+    train_round_result rr;
+    assert_int_equal(train_local_round(w, c, &o, &in, rows, &rr, &err), FP_OK);
+    assert_int_equal(rr.steps, 2);
+    assert_memory_equal(rows, c->E, sizeof rows);
+    double moved = 0, head_moved = 0;
+    for (int i = 0; i < 128; i++)
+        moved += fabs(rows[i] - wg[i]);
+    for (int i = 0; i < 66; i++)
+        head_moved += fabs(c->head[i] - head0[i]);
+    assert_true(moved > 1e-4);
+    assert_true(head_moved > 1e-4);
+    train_eval_result ev;
+    assert_int_equal(train_eval_init(&ev, 2, &err), FP_OK);
+    assert_int_equal(train_evaluate_client(w, c, wg, d.eval, d.all_eval, 10, 8, &ev, &err),
+                     FP_OK);
+    assert_int_equal(confusion_total(&ev.cm), 10);
+    train_client_destroy(&c);
+    train_worker_destroy(&w);
+    train_task_data_free(&d);
+}
+
 static void layer_statistics_are_finite_and_reported_for_all_but_the_last(void **state)
 {
     fixture *f = *state;
@@ -472,6 +517,7 @@ int main(void)
         cmocka_unit_test(truncation_cuts_texts_never_the_template),
         cmocka_unit_test(decoder_batches_and_lowest_loss_prediction),
         cmocka_unit_test(local_round_changes_only_trained_rows_and_steps_adamw),
+        cmocka_unit_test(input_prompt_layout_trains_and_sends_the_input_prompt),
         cmocka_unit_test(layer_statistics_are_finite_and_reported_for_all_but_the_last),
         cmocka_unit_test(tune_learns_a_visible_label),
     };

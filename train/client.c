@@ -47,8 +47,51 @@ fp_status train_layout_init(train_layout *lay, const model_config *cfg, int P, c
     return FP_OK;
 }
 
+fp_status train_layout_init_input(train_layout *lay, const model_config *cfg, int P,
+                                  int head_classes, fp_error *err)
+{
+    int L = cfg->n_layers;
+    if (L < 1 || L > TRAIN_MAX_LAYERS || P < 1 || head_classes < 0)
+        return fp_fail(err, FP_EINVAL, "layout: P %d, L %d", P, L);
+    memset(lay, 0, sizeof *lay);
+    lay->P = P, lay->L = L, lay->d = cfg->d_model;
+    lay->input_prompt = true;
+    lay->head_classes = head_classes;
+    lay->n_rows = lay->n_prompt = (size_t)P * cfg->d_model;
+    lay->n_theta = lay->n_rows + (size_t)head_classes * (cfg->d_model + 1);
+    return FP_OK;
+}
+
+tf_prompt train_layout_prompt(const train_layout *lay, const float *E, float *dE)
+{
+    if (lay->input_prompt)
+        return (tf_prompt){.P = 0, .P_in = lay->P, .I = E, .dI = dE};
+    return (tf_prompt){.P = lay->P, .E = E, .present = lay->present,
+                       .trainable = dE ? lay->trainable : NULL, .dE = dE};
+}
+
+void train_layout_rows_gather(const train_layout *lay, const float *E, float *rows)
+{
+    fl_prompt_shape sh = {lay->P, lay->L, lay->d};
+    if (lay->input_prompt)
+        memcpy(rows, E, lay->n_rows * sizeof(float));
+    else
+        fl_prompt_gather(&sh, E, lay->travel, lay->n_travel, rows);
+}
+
+void train_layout_rows_scatter(const train_layout *lay, float *E, const float *rows)
+{
+    fl_prompt_shape sh = {lay->P, lay->L, lay->d};
+    if (lay->input_prompt)
+        memcpy(E, rows, lay->n_rows * sizeof(float));
+    else
+        fl_prompt_scatter(&sh, E, lay->travel, lay->n_travel, rows);
+}
+
 int train_layout_lowest(const train_layout *lay)
 {
+    if (lay->input_prompt)
+        return 0;
     for (int l = 0; l < lay->L; l++)
         if (lay->trainable[l])
             return l;
@@ -63,7 +106,7 @@ static size_t head_len(const train_layout *lay)
 void train_layout_gather(const train_layout *lay, const float *E, const float *head, float *theta)
 {
     fl_prompt_shape sh = {lay->P, lay->L, lay->d};
-    fl_prompt_gather(&sh, E, lay->travel, lay->n_travel, theta);
+    train_layout_rows_gather(lay, E, theta);
     fl_prompt_gather(&sh, E, lay->priv, lay->n_private, theta + lay->n_rows);
     if (lay->head_classes)
         memcpy(theta + lay->n_rows + lay->n_private_rows, head, head_len(lay) * sizeof(float));
@@ -72,7 +115,7 @@ void train_layout_gather(const train_layout *lay, const float *E, const float *h
 void train_layout_scatter(const train_layout *lay, const float *theta, float *E, float *head)
 {
     fl_prompt_shape sh = {lay->P, lay->L, lay->d};
-    fl_prompt_scatter(&sh, E, lay->travel, lay->n_travel, theta);
+    train_layout_rows_scatter(lay, E, theta);
     fl_prompt_scatter(&sh, E, lay->priv, lay->n_private, theta + lay->n_rows);
     if (lay->head_classes)
         memcpy(head, theta + lay->n_rows + lay->n_private_rows, head_len(lay) * sizeof(float));
@@ -227,7 +270,8 @@ train_worker_t *train_worker_new(const train_model_t *model, const train_layout 
     w->model = model;
     w->lay = lay;
     w->B = B, w->T = T;
-    tf_acts_spec spec = {.B = B, .T = T, .P = lay->P,
+    tf_acts_spec spec = {.B = B, .T = T, .P = lay->input_prompt ? 0 : lay->P,
+                         .P_in = lay->input_prompt ? lay->P : 0,
                          .saved_layers = lay->L - train_layout_lowest(lay),
                          .max_lm_rows = lm_rows, .max_classes = lay->head_classes};
     w->acts = tf_acts_new(&model->cfg, spec, err);

@@ -26,6 +26,8 @@
 
 typedef struct train_layout {
     int P, L, d;
+    bool input_prompt; /* fedavg-input: one input soft prompt I [P][d] (stored where E would be)
+                          is the only prompt and travels whole; no deep prefixes */
     int n_travel, travel[TRAIN_MAX_LAYERS];   /* ascending: the rows that go up and down */
     int n_private, priv[TRAIN_MAX_LAYERS];    /* ascending: trained, never sent */
     bool present[TRAIN_MAX_LAYERS];           /* layer sees its prefix */
@@ -41,8 +43,21 @@ typedef struct train_layout {
  * out. head_classes > 0 adds a linear head. FP_EINVAL on bad layers or sizes. */
 fp_status train_layout_init(train_layout *lay, const model_config *cfg, int P, const int *travel,
                             int k, bool personalise, int head_classes, fp_error *err);
-/* The lowest trained layer (L if none): what the arena must keep activations from. */
+/* The input-soft-prompt layout (Lester et al.; strategy fedavg-input): θ = [ I [P][d] | head ],
+ * and all of I travels (n_rows = P·d). */
+fp_status train_layout_init_input(train_layout *lay, const model_config *cfg, int P,
+                                  int head_classes, fp_error *err);
+/* The lowest trained layer (L if none; 0 for an input prompt): what the arena must keep
+ * activations from. */
 int train_layout_lowest(const train_layout *lay);
+
+/* The prompt of a forward pass over E (deep prefixes, or the input prompt); dE NULL for
+ * inference. */
+tf_prompt train_layout_prompt(const train_layout *lay, const float *E, float *dE);
+
+/* rows[n_rows] ← the travelling part of E, and back (E[:, S], or all of I). */
+void train_layout_rows_gather(const train_layout *lay, const float *E, float *rows);
+void train_layout_rows_scatter(const train_layout *lay, float *E, const float *rows);
 
 /* θ ← (E, head) and back. */
 void train_layout_gather(const train_layout *lay, const float *E, const float *head, float *theta);

@@ -22,7 +22,7 @@ static fp_status forward_eval(train_worker_t *w, const float *E, const float *he
     const train_layout *lay = w->lay;
     const train_model_t *m = w->model;
     size_t nw = (size_t)lay->head_classes * lay->d;
-    tf_prompt pr = {.P = lay->P, .E = E, .present = lay->present};
+    tf_prompt pr = train_layout_prompt(lay, E, NULL);
     tf_cls_head h = {.n_classes = lay->head_classes, .W = head, .b = head ? head + nw : NULL};
     tf_options opt = {.grad = false};
     tf_result res;
@@ -118,9 +118,7 @@ fp_status train_evaluate_client(train_worker_t *w, const train_client_t *c, cons
 {
     const train_layout *lay = c->lay;
     memcpy(w->E_eval, c->E, lay->n_prompt * sizeof(float));
-    if (w_global) {
-        fl_prompt_shape sh = {lay->P, lay->L, lay->d};
-        fl_prompt_scatter(&sh, w->E_eval, lay->travel, lay->n_travel, w_global);
-    }
+    if (w_global)
+        train_layout_rows_scatter(lay, w->E_eval, w_global);
     return train_evaluate(w, w->E_eval, c->head, set, idx, n, batch, out, err);
 }

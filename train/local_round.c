@@ -66,8 +66,7 @@ static fp_status train_step(train_worker_t *w, train_client_t *c, const train_op
         return st;
     int C = lay->head_classes;
     size_t nw = (size_t)C * lay->d;
-    tf_prompt pr = {.P = lay->P, .E = c->E, .present = lay->present, .trainable = lay->trainable,
-                    .dE = w->dE};
+    tf_prompt pr = train_layout_prompt(lay, c->E, w->dE);
     tf_cls_head head = {.n_classes = C, .W = c->head, .b = c->head ? c->head + nw : NULL,
                         .dW = w->head_grad, .db = w->head_grad + nw};
     tf_options opt = {.grad = true, .dropout = o->dropout, .prefix_dropout = o->dropout,
@@ -103,9 +102,8 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
     if (o->scaffold && (!in->c || !c->c_k))
         return fp_fail(err, FP_EINVAL, "client %d: scaffold needs c and c_k", c->id);
     int64_t t0 = train_now_ms();
-    fl_prompt_shape sh = {lay->P, lay->L, lay->d};
     if (in->w_global)
-        fl_prompt_scatter(&sh, c->E, lay->travel, lay->n_travel, in->w_global);
+        train_layout_rows_scatter(lay, c->E, in->w_global);
 
     fl_adamw_config acfg = o->adamw;
     acfg.total_steps = in->total_steps;
@@ -151,7 +149,7 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
         return fp_wrap(err, "client %d round %lld: ", c->id, (long long)in->round);
 
     float *up = w->theta; /* E[:, S] */
-    fl_prompt_gather(&sh, c->E, lay->travel, lay->n_travel, up);
+    train_layout_rows_gather(lay, c->E, up);
     if (o->scaffold && in->w_global && lay->n_rows) {
         /* c_k⁺ into delta_c, then Δc_k = c_k⁺ − c_k and c_k ← c_k⁺. */
         fl_scaffold_variate(c->c_k, in->c, in->w_global, up, (long)steps, o->adamw.lr,

@@ -112,7 +112,9 @@ static fp_status hessian_rho(sim *s, const float *E0, double *rho, fp_error *err
     return st;
 }
 
-static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, fp_error *err)
+/* The travelling layers (k = 0 with *input: the input soft prompt travels instead). */
+static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, bool *input,
+                               fp_error *err)
 {
     const fedpep_config *cfg = s->cfg;
     int L = s->m->cfg.n_layers, P = config_prompt_length(cfg, s->m->decoder);
@@ -141,10 +143,9 @@ static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, f
     if (st)
         return st;
     *personalise = desc.personalise && cfg->federation.personalize;
-    if (desc.travel == FL_TRAVEL_INPUT) {
-        /* The model has no input-embedding soft prompt: the nearest is layer 0's prefix alone. */
-        layers[0] = 0;
-        *k = 1;
+    *input = desc.travel == FL_TRAVEL_INPUT;
+    if (*input) {
+        *k = 0;
         *personalise = false;
         return FP_OK;
     }
@@ -272,11 +273,10 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
                 break;
         }
         /* The upload is E[:, S] of the client's state after round r (fresh or restored). */
-        fl_prompt_shape sh = {s->lay.P, s->lay.L, s->lay.d};
         if (n == 0)
             memcpy(rows + (size_t)i * dim, s->server->w, dim * sizeof(float));
         else
-            fl_prompt_gather(&sh, c->E, s->lay.travel, s->lay.n_travel, rows + (size_t)i * dim);
+            train_layout_rows_gather(&s->lay, c->E, rows + (size_t)i * dim);
         up[i] = (fl_upload){.client = k, .n_samples = c->last.n_k, .steps = c->last.steps,
                             .theta = rows + (size_t)i * dim,
                             .delta_c = s->strat->scaffold_client ? c->delta_c : NULL};
@@ -409,7 +409,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     res->best_metric = res->last_metric = NAN;
     sim s = {.cfg = cfg};
     int layers[TRAIN_MAX_LAYERS], k = 0, N = cfg->federation.clients;
-    bool personalise = false;
+    bool personalise = false, input = false;
     fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &s.strat, err);
     if (!st && !(s.m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges,
                                         err)))
@@ -424,11 +424,13 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         st = make_partition(cfg, s.d.eval_labels, (int)s.d.eval->n, s.d.eval->n_classes,
                             &s.peval, err);
     if (!st)
-        st = choose_layers(&s, layers, &k, &personalise, err);
+        st = choose_layers(&s, layers, &k, &personalise, &input, err);
     bool linear = cfg->model.head == FP_HEAD_LINEAR;
-    if (!st)
-        st = train_layout_init(&s.lay, &s.m->cfg, P, layers, k, personalise,
-                               linear ? s.d.train->n_classes : 0, err);
+    int head = linear && s.d.train ? s.d.train->n_classes : 0;
+    if (!st && input)
+        st = train_layout_init_input(&s.lay, &s.m->cfg, P, head, err);
+    else if (!st)
+        st = train_layout_init(&s.lay, &s.m->cfg, P, layers, k, personalise, head, err);
     s.opts = train_opts_from_config(cfg, s.strat && s.strat->prox,
                                     s.strat && s.strat->scaffold_client);
     int B = s.opts.batch_size > s.opts.eval_batch ? s.opts.batch_size : s.opts.eval_batch;
@@ -460,9 +462,8 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
                              s.server->dim, s.lay.n_rows);
         } else if (cst == FP_ENOTFOUND) {
             float *w0 = malloc(s.lay.n_rows * sizeof(float));
-            fl_prompt_shape sh = {s.lay.P, s.lay.L, s.lay.d};
             if (w0) {
-                fl_prompt_gather(&sh, s.fresh->E, s.lay.travel, s.lay.n_travel, w0);
+                train_layout_rows_gather(&s.lay, s.fresh->E, w0);
                 s.server = fl_server_new(&s.scfg, s.lay.n_rows, N, (uint64_t)cfg->run.seed, w0);
             }
             free(w0);
@@ -478,9 +479,10 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     res->first_round = start;
     if (!st && log)
         fprintf(log, "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
-                     "P %d, %d of %d layers sent%s%s\n",
+                     "P %d, %s %d of %d layers sent%s%s\n",
                 s.strat->name, s.d.train->task->name, N, cfg->federation.clients_per_round,
-                s.d.train->n, s.d.eval->n, P, k, s.lay.L, personalise ? ", personalised" : "",
+                s.d.train->n, s.d.eval->n, P, input ? "input prompt, no deep prefix:" : "deep prompt,",
+                k, s.lay.L, personalise ? ", personalised" : "",
                 start ? ", resumed" : "");
     fl_round_track track;
     fl_round_track_init(&track);
