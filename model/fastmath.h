@@ -19,7 +19,9 @@ static inline float fm_expf(float x)
     /* exp(x) = 2^n · exp(r), n = round(x / ln 2), r = x − n ln 2 (ln 2 split in two for
      * exactness), exp(r) by the Cephes degree-6 polynomial. */
     const float lo = -87.3f, hi = 88.3f;
-    float xc = x < lo ? lo : x; /* two plain selects: a nested one blocks vectorisation */
+    /* two plain selects (a nested one blocks vectorisation); NaN goes to lo, so the float → int
+     * conversion below is always defined */
+    float xc = !(x >= lo) ? lo : x;
     xc = xc > hi ? hi : xc;
     float n = floorf(xc * 1.44269504088896341f + 0.5f);
     float r = xc - n * 0.693359375f;
