@@ -13,6 +13,7 @@ static const struct command {
     {"version", cmd_version, "print the version and protocol/schema numbers"},
     {"tune", cmd_tune, "centralised deep prompt tuning of a model on a task"},
     {"simulate", cmd_simulate, "the whole federated run in one process (resumable)"},
+    {"broker", cmd_broker, "the message router between actors (--endpoint E)"},
 };
 
 static void usage(FILE *out)
