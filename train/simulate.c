@@ -248,7 +248,7 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
         st = fl_server_sample(s->server, (uint64_t)r, K, sampled, err);
     for (int i = 0; i < K && !st; i++) {
         int k = sampled[i];
-        train_client_t *c;
+        train_client_t *c = NULL;
         st = get_client(s, k, &c, err);
         if (st)
             break;
