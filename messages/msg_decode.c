@@ -81,7 +81,7 @@ static fp_status read_u64(decoder *d, const msgpack_object *o, const char *path,
 
 static fp_status read_u32(decoder *d, const msgpack_object *o, const char *path, uint32_t *v)
 {
-    uint64_t x;
+    uint64_t x = 0;
     fp_status st = read_u64(d, o, path, &x);
     if (st)
         return st;
