@@ -7,6 +7,8 @@ int cmd_version(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
+int cmd_history(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 /* The cached GPT-2 tokenizer pair ($FEDPEP_CACHE or .cache, /gpt2/{vocab.json,merges.txt}) for
  * model folders that carry none. */

@@ -14,6 +14,8 @@ static const struct command {
     {"tune", cmd_tune, "centralised deep prompt tuning of a model on a task"},
     {"simulate", cmd_simulate, "the whole federated run in one process (resumable)"},
     {"broker", cmd_broker, "the message router between actors (--endpoint E)"},
+    {"history", cmd_history, "list the runs of a database, or a run's rounds (read-only)"},
+    {"plot", cmd_plot, "SVG charts of a run's metric, loss and bytes per round"},
 };
 
 static void usage(FILE *out)
