@@ -206,7 +206,7 @@ static fp_status parse_tensor(st_tensor *t, const char *name, json_t *obj, const
     t->ndim = (int)ndim;
     size_t numel = 1;
     for (size_t i = 0; i < ndim; i++) {
-        size_t d;
+        size_t d = 0;
         fp_status st = get_size(json_array_get(js, i), name, "shape", &d, err);
         if (st)
             return st;
@@ -217,7 +217,7 @@ static fp_status parse_tensor(st_tensor *t, const char *name, json_t *obj, const
     t->numel = numel;
     if (__builtin_mul_overflow(numel, di->size, &t->nbytes))
         return fp_fail(err, FP_EFORMAT, "safetensors: tensor '%s': byte size overflows", name);
-    size_t begin, end;
+    size_t begin = 0, end = 0;
     fp_status st = get_size(json_array_get(jo, 0), name, "data_offsets", &begin, err);
     if (!st)
         st = get_size(json_array_get(jo, 1), name, "data_offsets", &end, err);
