@@ -18,6 +18,7 @@
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
 #include "train/local_round.h"
+#include "train/run_setup.h"
 #include "train/task_data.h"
 
 typedef struct sim {
@@ -39,23 +40,6 @@ typedef struct sim {
     double S[TRAIN_MAX_LAYERS];
     bool scored;
 } sim;
-
-static fp_status make_partition(const fedpep_config *cfg, const int *labels, int n, int C,
-                                fl_partition_t **out, fp_error *err)
-{
-    int N = cfg->federation.clients;
-    uint64_t seed = (uint64_t)cfg->run.seed;
-    switch (cfg->data.partition) {
-    case FP_PARTITION_IID:
-        return fl_partition_iid(n, N, seed, out, err);
-    case FP_PARTITION_SHARDS:
-        return fl_partition_shards(labels, n, C, N, cfg->data.shards_per_client, seed, out, err);
-    default: {
-        fl_dirichlet_params p = {cfg->data.label_alpha, cfg->data.size_alpha, seed};
-        return fl_partition_dirichlet(labels, n, C, N, &p, out, err);
-    }
-    }
-}
 
 /* §2 step 1–2: every client's statistics, combined by n_k. */
 static fp_status score_layers(sim *s, const float *E0, fp_error *err)
@@ -117,24 +101,13 @@ static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, b
                                fp_error *err)
 {
     const fedpep_config *cfg = s->cfg;
-    int L = s->m->cfg.n_layers, P = config_prompt_length(cfg, s->m->decoder);
-    /* A provisional all-layer layout gives the initial prompt E0 for scoring. */
-    int all[TRAIN_MAX_LAYERS];
-    for (int l = 0; l < L; l++)
-        all[l] = l;
-    fp_status st = train_layout_init(&s->lay, &s->m->cfg, P, all, L, false, 0, err);
-    float *E0 = st ? NULL : malloc(s->lay.n_prompt * sizeof(float));
-    if (!st && !E0)
-        st = fp_fail(err, FP_ENOMEM, "layers: out of memory");
-    if (!st)
-        train_initial_prompt(&s->lay, (uint64_t)cfg->run.seed, E0, NULL);
-    fl_strategy_desc desc = *s->strat;
-    if (desc.travel == FL_TRAVEL_SELECTED && cfg->federation.layer_selection == FP_LAYERS_RANDOM)
-        desc.travel = FL_TRAVEL_RANDOM;
-    if (desc.travel == FL_TRAVEL_SELECTED && cfg->federation.layer_selection == FP_LAYERS_ALL)
-        desc.travel = FL_TRAVEL_ALL;
+    int P = config_prompt_length(cfg, s->m->decoder);
+    /* The initial prompt E0 of a provisional all-layer layout, for scoring. */
+    float *E0 = NULL;
+    fp_status st = train_scoring_prompt(cfg, &s->m->cfg, P, &s->lay, &E0, err);
+    fl_strategy_desc desc = train_travel_desc(cfg, s->strat);
     double rho = cfg->federation.layer_fraction;
-    if (!st && (desc.travel == FL_TRAVEL_SELECTED || desc.needs_scores))
+    if (!st && train_needs_scores(cfg, s->strat))
         st = score_layers(s, E0, err);
     if (!st && desc.travel == FL_TRAVEL_SELECTED &&
         cfg->federation.layer_selection == FP_LAYERS_HESSIAN)
@@ -142,15 +115,8 @@ static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, b
     free(E0);
     if (st)
         return st;
-    *personalise = desc.personalise && cfg->federation.personalize;
-    *input = desc.travel == FL_TRAVEL_INPUT;
-    if (*input) {
-        *k = 0;
-        *personalise = false;
-        return FP_OK;
-    }
-    return fl_strategy_layers(&desc, L, s->scored ? s->S : NULL, rho, (uint64_t)cfg->run.seed,
-                              layers, k, err);
+    return train_pick_layers(cfg, s->strat, s->m->cfg.n_layers, s->scored ? s->S : NULL, rho,
+                             layers, k, personalise, input, err);
 }
 
 /* Restores client c->id's saved state into c; *found false (c untouched) if it never saved. */
@@ -350,23 +316,6 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
     return st;
 }
 
-static fl_server_config server_config(const fedpep_config *cfg, const fl_strategy_desc *d)
-{
-    fl_server_config c = fl_strategy_server_config(d);
-    c.mu = cfg->server.momentum;
-    c.eta_s0 = cfg->server.lr;
-    c.eta_s_decay = cfg->server.lr_decay;
-    c.eta_s_min = cfg->server.lr_min;
-    c.client_lr = cfg->client.lr;
-    c.variant = (fl_server_step_variant)cfg->server.step;
-    c.beta1 = cfg->server.beta1;
-    c.beta2 = cfg->server.beta2;
-    c.tau = cfg->server.tau;
-    if (cfg->server.baseline_lr > 0)
-        c.server_lr = cfg->server.baseline_lr;
-    return c;
-}
-
 static fp_status open_run(sim *s, const train_sim_options *o, train_sim_result *res,
                           const int *layers, int k, fp_error *err)
 {
@@ -418,19 +367,18 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     if (!st)
         st = train_task_data_load(cfg, s.m, P, &s.d, err);
     if (!st)
-        st = make_partition(cfg, s.d.train_labels, (int)s.d.train->n, s.d.train->n_classes,
+        st = train_partition_make(cfg, s.d.train_labels, (int)s.d.train->n, s.d.train->n_classes,
                             &s.ptrain, err);
     if (!st)
-        st = make_partition(cfg, s.d.eval_labels, (int)s.d.eval->n, s.d.eval->n_classes,
+        st = train_partition_make(cfg, s.d.eval_labels, (int)s.d.eval->n, s.d.eval->n_classes,
                             &s.peval, err);
     if (!st)
         st = choose_layers(&s, layers, &k, &personalise, &input, err);
     bool linear = cfg->model.head == FP_HEAD_LINEAR;
     int head = linear && s.d.train ? s.d.train->n_classes : 0;
-    if (!st && input)
-        st = train_layout_init_input(&s.lay, &s.m->cfg, P, head, err);
-    else if (!st)
-        st = train_layout_init(&s.lay, &s.m->cfg, P, layers, k, personalise, head, err);
+    if (!st)
+        st = train_run_layout(&s.lay, cfg, &s.m->cfg, P, layers, k, personalise, input, head,
+                              err);
     s.opts = train_opts_from_config(cfg, s.strat && s.strat->prox,
                                     s.strat && s.strat->scaffold_client);
     int B = s.opts.batch_size > s.opts.eval_batch ? s.opts.batch_size : s.opts.eval_batch;
@@ -449,7 +397,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         st = open_run(&s, o, res, layers, k, err);
     res->n_layers_sent = k;
     int start = 0;
-    s.scfg = server_config(cfg, s.strat ? s.strat : fl_strategy_get(FL_FEDPEPTAO));
+    s.scfg = train_server_config(cfg, s.strat ? s.strat : fl_strategy_get(FL_FEDPEPTAO));
     if (!st) {
         store_checkpoint ck = {0};
         fp_error e2;

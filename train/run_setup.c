@@ -1,0 +1,98 @@
+/* run_setup.c — see run_setup.h. Moved out of simulate.c unchanged so that the actor roles
+ * reuse it: any change here changes simulate and the distributed run together. */
+#include "train/run_setup.h"
+
+#include <stdlib.h>
+
+fp_status train_partition_make(const fedpep_config *cfg, const int *labels, int n, int n_classes,
+                               fl_partition_t **out, fp_error *err)
+{
+    int N = cfg->federation.clients;
+    uint64_t seed = (uint64_t)cfg->run.seed;
+    switch (cfg->data.partition) {
+    case FP_PARTITION_IID:
+        return fl_partition_iid(n, N, seed, out, err);
+    case FP_PARTITION_SHARDS:
+        return fl_partition_shards(labels, n, n_classes, N, cfg->data.shards_per_client, seed,
+                                   out, err);
+    default: {
+        fl_dirichlet_params p = {cfg->data.label_alpha, cfg->data.size_alpha, seed};
+        return fl_partition_dirichlet(labels, n, n_classes, N, &p, out, err);
+    }
+    }
+}
+
+fl_server_config train_server_config(const fedpep_config *cfg, const fl_strategy_desc *d)
+{
+    fl_server_config c = fl_strategy_server_config(d);
+    c.mu = cfg->server.momentum;
+    c.eta_s0 = cfg->server.lr;
+    c.eta_s_decay = cfg->server.lr_decay;
+    c.eta_s_min = cfg->server.lr_min;
+    c.client_lr = cfg->client.lr;
+    c.variant = (fl_server_step_variant)cfg->server.step;
+    c.beta1 = cfg->server.beta1;
+    c.beta2 = cfg->server.beta2;
+    c.tau = cfg->server.tau;
+    if (cfg->server.baseline_lr > 0)
+        c.server_lr = cfg->server.baseline_lr;
+    return c;
+}
+
+fl_strategy_desc train_travel_desc(const fedpep_config *cfg, const fl_strategy_desc *d)
+{
+    fl_strategy_desc desc = *d;
+    if (desc.travel == FL_TRAVEL_SELECTED && cfg->federation.layer_selection == FP_LAYERS_RANDOM)
+        desc.travel = FL_TRAVEL_RANDOM;
+    if (desc.travel == FL_TRAVEL_SELECTED && cfg->federation.layer_selection == FP_LAYERS_ALL)
+        desc.travel = FL_TRAVEL_ALL;
+    return desc;
+}
+
+bool train_needs_scores(const fedpep_config *cfg, const fl_strategy_desc *d)
+{
+    fl_strategy_desc desc = train_travel_desc(cfg, d);
+    return desc.travel == FL_TRAVEL_SELECTED || desc.needs_scores;
+}
+
+fp_status train_pick_layers(const fedpep_config *cfg, const fl_strategy_desc *d, int L,
+                            const double *S, double rho, int *layers, int *k, bool *personalise,
+                            bool *input, fp_error *err)
+{
+    fl_strategy_desc desc = train_travel_desc(cfg, d);
+    *personalise = desc.personalise && cfg->federation.personalize;
+    *input = desc.travel == FL_TRAVEL_INPUT;
+    if (*input) {
+        *k = 0;
+        *personalise = false;
+        return FP_OK;
+    }
+    return fl_strategy_layers(&desc, L, S, rho, (uint64_t)cfg->run.seed, layers, k, err);
+}
+
+fp_status train_run_layout(train_layout *lay, const fedpep_config *cfg, const model_config *mc,
+                           int P, const int *layers, int k, bool personalise, bool input,
+                           int head_classes, fp_error *err)
+{
+    (void)cfg;
+    if (input)
+        return train_layout_init_input(lay, mc, P, head_classes, err);
+    return train_layout_init(lay, mc, P, layers, k, personalise, head_classes, err);
+}
+
+fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc, int P,
+                               train_layout *lay, float **E0, fp_error *err)
+{
+    *E0 = NULL;
+    int all[TRAIN_MAX_LAYERS];
+    for (int l = 0; l < mc->n_layers && l < TRAIN_MAX_LAYERS; l++)
+        all[l] = l;
+    fp_status st = train_layout_init(lay, mc, P, all, mc->n_layers, false, 0, err);
+    if (st)
+        return st;
+    *E0 = malloc(lay->n_prompt * sizeof(float));
+    if (!*E0)
+        return fp_fail(err, FP_ENOMEM, "scoring prompt: out of memory");
+    train_initial_prompt(lay, (uint64_t)cfg->run.seed, *E0, NULL);
+    return FP_OK;
+}
