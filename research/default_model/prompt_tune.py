@@ -11,7 +11,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--model', default='use', help='use | random-use | path/to/ckpt.pt | random:path/to/ckpt.pt')
 ap.add_argument('--task', default='sst-2')
 ap.add_argument('--layers', default='all', help='all | bottom | top | comma list')
-ap.add_argument('--head', default='linear', help='linear | cos | mlm')
+ap.add_argument('--head', default='linear', help='linear | cos (frozen label descriptions through the tanh head) | cospool (same on the mean pool) | mlm')
 ap.add_argument('--P', type=int, default=20)
 ap.add_argument('--n-train', type=int, default=4000)
 ap.add_argument('--epochs', type=int, default=2)
@@ -136,6 +136,8 @@ def logits(seqs, train_mode):
     pooled = M.Encoder.pool(x, mask)
     if a.head == 'cos':
         return 20.0 * F.normalize(torch.tanh(net.head(pooled)), dim=-1) @ temb.T, None
+    if a.head == 'cospool':
+        return 20.0 * F.normalize(pooled, dim=-1) @ temb.T, None
     return head(pooled), None
 
 
@@ -151,11 +153,12 @@ def evaluate():
     return correct / len(ev)
 
 
-if a.head == 'cos':
+if a.head in ('cos', 'cospool'):
     with torch.no_grad():
         tids, tmask = M.batchify([tok.encode(t) for t in TEMPL[a.task]])
-        temb = net.sentence(tids, tmask)
-zero = evaluate() if a.head in ('cos', 'mlm') else None
+        temb = net.sentence(tids, tmask) if a.head == 'cos' else \
+            F.normalize(M.Encoder.pool(net(tids, tmask)[0], tmask), dim=-1)
+zero = evaluate() if a.head in ('cos', 'cospool', 'mlm') else None
 print('zero-shot', zero, flush=True)
 t0, c0 = time.time(), time.process_time()
 step, hist = 0, []
