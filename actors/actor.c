@@ -417,6 +417,8 @@ fp_status actor_run(const actor_options_t *options, const actor_role_t *role, vo
     fp_status st = check_options(options, role, err);
     if (st)
         return st;
+    /* CZMQ's SIGINT/SIGTERM handler sets zsys_interrupted, which ends the loop below. */
+    zsys_init();
     actor_t actor = {.opt = *options, .role = role, .self = self};
     actor.bytes = zhashx_new();
     if (actor.bytes)

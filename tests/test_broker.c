@@ -196,9 +196,9 @@ static void silent_peer_is_declared_dead(void **state)
     int64_t start = zclock_mono();
     raw_expect_peer(&coord, "client.1", false);
     int64_t took = zclock_mono() - start;
-    /* liveness x heartbeat = 150 ms; allow scheduling slack under ASan, but far below seconds. */
+    /* liveness x heartbeat = 500 ms; allow scheduling slack on a loaded machine. */
     assert_true(took >= FAST_HEARTBEAT_MS * (FAST_LIVENESS - 1));
-    assert_true(took < 1500);
+    assert_true(took < 2500);
     broker_stats_t s = broker_actor_stats(broker);
     assert_int_equal(s.expired, 1);
     assert_int_equal(s.peers, 1);

@@ -12,15 +12,17 @@
 #include "broker/envelope.h"
 #include "messages/protocol.h"
 
-#define FAST_HEARTBEAT_MS 50
-#define FAST_LIVENESS 3
+#define FAST_HEARTBEAT_MS 100
+#define FAST_LIVENESS 5
 
-static zactor_t *fixture_broker(const char *endpoint, int hwm, size_t max_bytes, uint32_t hb,
+static inline zactor_t *fixture_broker(const char *endpoint, int hwm, size_t max_bytes, uint32_t hb,
                                 uint32_t liveness, char *bound, size_t n)
 {
     broker_options_t o;
     broker_options_defaults(&o);
-    snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint ? endpoint : "tcp://127.0.0.1:*");
+    const char *ep = endpoint ? endpoint : "tcp://127.0.0.1:*";
+    assert_true(strlen(ep) < sizeof o.endpoint);
+    memcpy(o.endpoint, ep, strlen(ep) + 1);
     o.hwm = hwm;
     o.heartbeat_ms = hb;
     o.liveness = liveness;
@@ -33,7 +35,7 @@ static zactor_t *fixture_broker(const char *endpoint, int hwm, size_t max_bytes,
     return b;
 }
 
-static zactor_t *fast_broker(char *bound, size_t n)
+static inline zactor_t *fast_broker(char *bound, size_t n)
 {
     return fixture_broker(NULL, 1000, 0, FAST_HEARTBEAT_MS, FAST_LIVENESS, bound, n);
 }
@@ -46,7 +48,7 @@ typedef struct raw_peer {
 } raw_peer_t;
 
 /* rcvhwm: how many messages may wait for us (set before connecting, so it counts). */
-static void raw_open_hwm(raw_peer_t *p, const char *endpoint, const char *id, int rcvhwm)
+static inline void raw_open_hwm(raw_peer_t *p, const char *endpoint, const char *id, int rcvhwm)
 {
     memset(p, 0, sizeof *p);
     p->sock = zsock_new(ZMQ_DEALER);
@@ -58,18 +60,18 @@ static void raw_open_hwm(raw_peer_t *p, const char *endpoint, const char *id, in
     snprintf(p->id, sizeof p->id, "%s", id);
 }
 
-static void raw_open(raw_peer_t *p, const char *endpoint, const char *id)
+static inline void raw_open(raw_peer_t *p, const char *endpoint, const char *id)
 {
     raw_open_hwm(p, endpoint, id, 1000);
 }
 
-static void raw_close(raw_peer_t *p)
+static inline void raw_close(raw_peer_t *p)
 {
     zsock_destroy(&p->sock);
 }
 
 /* Fills the header (from, seq) and sends [to][payload]. Returns the seq used. */
-static uint64_t raw_send(raw_peer_t *p, const char *to, msg_t *m)
+static inline uint64_t raw_send(raw_peer_t *p, const char *to, msg_t *m)
 {
     memcpy(m->from, p->id, sizeof m->from);
     m->seq = ++p->seq;
@@ -79,7 +81,7 @@ static uint64_t raw_send(raw_peer_t *p, const char *to, msg_t *m)
     return m->seq;
 }
 
-static uint64_t raw_say(raw_peer_t *p, const char *to, msg_type type)
+static inline uint64_t raw_say(raw_peer_t *p, const char *to, msg_type type)
 {
     msg_t m;
     assert_int_equal(msg_init(&m, type, "", p->id, NULL), FP_OK);
@@ -92,7 +94,7 @@ static uint64_t raw_say(raw_peer_t *p, const char *to, msg_type type)
 
 /* Receives one message (any type but HEARTBEAT, which is answered so we stay alive); source gets
  * the sender id. Returns false on timeout. */
-static bool raw_recv(raw_peer_t *p, char *source, msg_t *out)
+static inline bool raw_recv(raw_peer_t *p, char *source, msg_t *out)
 {
     for (;;) {
         zmsg_t *msg = zmsg_recv(p->sock);
@@ -119,7 +121,7 @@ static bool raw_recv(raw_peer_t *p, char *source, msg_t *out)
 }
 
 /* Receives until a message of `type` arrives (others are dropped); fails the test on timeout. */
-static void raw_expect(raw_peer_t *p, msg_type type, msg_t *out)
+static inline void raw_expect(raw_peer_t *p, msg_type type, msg_t *out)
 {
     for (;;) {
         if (!raw_recv(p, NULL, out))
@@ -131,7 +133,7 @@ static void raw_expect(raw_peer_t *p, msg_type type, msg_t *out)
 }
 
 /* Registers with HELLO and waits for WELCOME. */
-static void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
+static inline void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
                              uint32_t index, int rcvhwm)
 {
     raw_open_hwm(p, endpoint, id, rcvhwm);
@@ -148,14 +150,14 @@ static void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id
     msg_clear(&m);
 }
 
-static void raw_register(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
+static inline void raw_register(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
                          uint32_t index)
 {
     raw_register_hwm(p, endpoint, id, role, index, 1000);
 }
 
 /* Waits for PEER_STATE about `id` with the given alive flag (other notices are skipped). */
-static void raw_expect_peer(raw_peer_t *p, const char *id, bool alive)
+static inline void raw_expect_peer(raw_peer_t *p, const char *id, bool alive)
 {
     for (;;) {
         msg_t m;
