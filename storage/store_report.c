@@ -339,12 +339,14 @@ static fp_status plot_report(store_db_t *db, void *arg, fp_error *err)
             down[i] = rounds[i].bytes_down < 0 ? NAN : (double)rounds[i].bytes_down;
             up[i] = rounds[i].bytes_up < 0 ? NAN : (double)rounds[i].bytes_up;
         }
+        char ytitle[STORE_TEXT_MAX + 16];
+        snprintf(ytitle, sizeof ytitle, "metric (%s)", run.task);
         const svg_series s_metric[] = {{"eval metric", x, metric, n}};
         const svg_series s_loss[] = {{"train loss", x, loss, n}};
         const svg_series s_bytes[] = {{"down (to clients)", x, down, n},
                                       {"up (from clients)", x, up, n}};
         const svg_panel panels[] = {
-            {"Evaluation metric", "round", run.task, s_metric, 1, 1},
+            {"Evaluation metric", "round", ytitle, s_metric, 1, 1},
             {"Training loss", "round", "mean local loss", s_loss, 1, 1},
             {"Bytes per round", "round", "bytes", s_bytes, 2, 1},
         };

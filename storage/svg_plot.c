@@ -9,7 +9,7 @@
 
 /* Plot area inside a panel: room on the left for tick labels and the y label, at the bottom for
  * x tick labels and the x label, at the top for the panel title. */
-enum { MARGIN_LEFT = 62, MARGIN_RIGHT = 16, MARGIN_TOP = 34, MARGIN_BOTTOM = 46, MAX_TICKS = 6 };
+enum { MARGIN_LEFT = 62, MARGIN_RIGHT = 16, MARGIN_TOP = 50, MARGIN_BOTTOM = 46, MAX_TICKS = 6 };
 
 static const char *const COLORS[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                      "#8c564b"};
@@ -87,8 +87,10 @@ size_t svg_nice_ticks(double *lo, double *hi, int max_ticks, int integer_only, d
     }
     for (size_t i = 0; i < count; i++)
         out[i] = first + step * (double)i;
-    *lo = first;
-    *hi = last;
+    /* the 1e-9 slack keeps a bound that sits on a tick from adding one; the window still
+     * covers the data when the slack rounds a tick past it */
+    *lo = fmin(first, *lo);
+    *hi = fmax(last, *hi);
     return count;
 }
 
@@ -205,28 +207,21 @@ static void draw_series(FILE *out, const svg_series *s, const char *color, const
     fprintf(out, "</g>\n");
 }
 
+/* One row of swatches and names between the panel title and the plot area, where it can never
+ * hide a point. */
 static void draw_legend(FILE *out, const svg_panel *p, const frame *f)
 {
-    if (!p->n_series)
-        return;
-    double widest = 0;
-    for (size_t k = 0; k < p->n_series; k++)
-        widest = fmax(widest, (double)strlen(p->series[k].name ? p->series[k].name : ""));
-    double w = 30 + 6.5 * widest, h = 6 + 16 * (double)p->n_series;
-    double x = f->x0 + f->w - w - 6, y = f->y0 + 6;
-    fprintf(out,
-            "<g class=\"legend\" font-size=\"11\">\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" "
-            "height=\"%.1f\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#bbb\"/>\n",
-            x, y, w, h);
+    double x = f->x0, y = f->y0 - 8;
+    fprintf(out, "<g class=\"legend\" font-size=\"11\">\n");
     for (size_t k = 0; k < p->n_series; k++) {
-        const char *color = COLORS[k % (sizeof COLORS / sizeof *COLORS)];
-        double ly = y + 14 + 16 * (double)k;
+        const char *name = p->series[k].name ? p->series[k].name : "";
         fprintf(out,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
                 "stroke-width=\"2\"/>\n<text x=\"%.1f\" y=\"%.1f\" fill=\"#333\">",
-                x + 6, ly - 4, x + 22, ly - 4, color, x + 26, ly);
-        put_escaped(out, p->series[k].name);
+                x, y - 4, x + 16, y - 4, COLORS[k % (sizeof COLORS / sizeof *COLORS)], x + 20, y);
+        put_escaped(out, name);
         fprintf(out, "</text>\n");
+        x += 34 + 6.2 * (double)strlen(name);
     }
     fprintf(out, "</g>\n");
 }

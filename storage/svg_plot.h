@@ -31,7 +31,7 @@ typedef struct svg_panel {
 } svg_panel;
 
 /* Panel size in SVG user units (pixels). */
-enum { SVG_PANEL_WIDTH = 380, SVG_PANEL_HEIGHT = 280, SVG_TITLE_HEIGHT = 34 };
+enum { SVG_PANEL_WIDTH = 380, SVG_PANEL_HEIGHT = 290, SVG_TITLE_HEIGHT = 34 };
 
 /* Writes the figure to out. A panel with no finite point is drawn with empty axes and "no
  * data". FP_EINVAL for n_panels == 0 or a NULL series array with n_series > 0; FP_EIO when
