@@ -1,0 +1,99 @@
+/* supervisor.h — starts child processes, restarts the ones that die by policy, and stops them
+ * all in order: the process-management half of `fedpep launch`, independent of fedpep's roles.
+ *
+ * Every child is fork+exec'ed in its own process group with PR_SET_PDEATHSIG = SIGKILL, so a
+ * launcher that dies (even by SIGKILL) takes its children with it, and a Ctrl-C on the terminal
+ * reaches only the launcher, which then stops the children in order. stdout and stderr of a
+ * child go to its log file (appended across restarts), stdin is /dev/null.
+ *
+ * Restart rules (per child, fp_restart from [launch] restart):
+ *   - never: a dead child stays dead;
+ *   - on-failure: restarted after a non-zero exit or a death by signal;
+ *   - always: restarted after any exit.
+ * A child marked `final_exit` (the coordinator) is restarted only after a death by signal: its
+ * exit code is an answer, not a crash. Each child gets at most max_restarts restarts (deaths
+ * the caller injected with sup_kill(..., injected = true) are restarted and not counted); past
+ * that its state becomes SUP_GAVE_UP. A restart waits restart_delay_ms.
+ *
+ * This module must never leave a child running after sup_shutdown or sup_destroy, and never
+ * wait on a pid it did not start. One supervisor per process (it reaps with waitpid(-1)). */
+#ifndef FEDPEP_LAUNCH_SUPERVISOR_H
+#define FEDPEP_LAUNCH_SUPERVISOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "common/config.h"
+#include "common/status.h"
+
+typedef struct sup sup_t;
+
+typedef struct sup_options {
+    int max_restarts;      /* restarts per child before SUP_GAVE_UP */
+    int restart_delay_ms;  /* wait before a restart */
+    int grace_ms;          /* sup_shutdown: SIGTERM, then SIGKILL after this long per stage */
+    int wake_fd;           /* read end of a pipe that a SIGCHLD handler writes to; -1 = none
+                              (sup_poll then checks every 10 ms) */
+    FILE *events;          /* one line per start, death, restart, give-up; NULL = silent */
+    const char *const *env; /* "KEY=VALUE" added to every child's environment, NULL-ended;
+                               NULL = none */
+} sup_options;
+
+typedef struct sup_spec {
+    const char *name;        /* for event lines, e.g. "client.3" */
+    const char *const *argv; /* NULL-ended; argv[0] is the program path (execv, no PATH search) */
+    fp_restart restart;
+    bool final_exit;         /* an exit() is final whatever the policy; only signals restart */
+    int stop_stage;          /* sup_shutdown stops lower stages first */
+    const char *log_path;    /* child's stdout+stderr, appended; NULL = the launcher's own */
+} sup_spec;
+
+typedef enum sup_state {
+    SUP_IDLE,       /* added, never started */
+    SUP_RUNNING,
+    SUP_RESTARTING, /* dead; restarts when its delay has passed */
+    SUP_EXITED,     /* dead and not restarted (policy, final exit, or shutdown) */
+    SUP_GAVE_UP,    /* dead after max_restarts restarts */
+} sup_state;
+
+/* NULL on failure (FP_ENOMEM, FP_EINVAL). */
+sup_t *sup_new(const sup_options *options, fp_error *err);
+
+/* Registers a child (copies everything); returns its index (0, 1, ...) or -1 with err. */
+int sup_add(sup_t *sup, const sup_spec *spec, fp_error *err);
+
+/* Starts a registered child that is not running. FP_EIO when fork fails or the log cannot be
+ * opened (an exec failure shows as the child exiting with code 127). */
+fp_status sup_start(sup_t *sup, int index, fp_error *err);
+
+/* Waits up to timeout_ms (0 = just look) for something to happen, reaps dead children, applies
+ * the restart rules and performs the restarts that are due. Returns the number of children that
+ * died during the call (restarts alone return 0 when nothing else happened). A failed restart
+ * (fork error) leaves the child SUP_GAVE_UP and reports through err with FP_EIO. */
+fp_status sup_poll(sup_t *sup, int timeout_ms, int *deaths, fp_error *err);
+
+/* Sends sig to the child's process group. injected = true marks the coming death as a fault
+ * the caller injected: restarted without counting against max_restarts. FP_ESTATE if the child
+ * is not running. */
+fp_status sup_kill(sup_t *sup, int index, int sig, bool injected, fp_error *err);
+
+/* Stops everything: no more restarts; stage by stage (ascending stop_stage) SIGTERM to every
+ * running child of the stage, wait up to grace_ms, SIGKILL what is left, reap. On return no
+ * child is alive. Idempotent. */
+void sup_shutdown(sup_t *sup);
+
+/* Shuts down (if not yet) and frees; accepts NULL and *sup_p == NULL. */
+void sup_destroy(sup_t **sup_p);
+
+int sup_count(const sup_t *sup);
+sup_state sup_state_of(const sup_t *sup, int index);
+pid_t sup_pid(const sup_t *sup, int index);      /* 0 when not running */
+int sup_restarts(const sup_t *sup, int index);   /* counted restarts so far */
+int sup_starts(const sup_t *sup, int index);     /* every start, injected restarts included */
+/* How the child last ended: its exit code (0..255), or -signal; INT32_MIN if it never ended. */
+int sup_last_status(const sup_t *sup, int index);
+const char *sup_name(const sup_t *sup, int index);
+
+#endif
