@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <czmq.h>
+
 #include "storage/store_db.h"
 
 struct store {
@@ -309,7 +311,7 @@ static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
          * checkpoints behind for the next one to delete. */
         fp_error perr = {0};
         if (store_db_checkpoints_prune(self->db, run_id, self->keep_checkpoints, &perr))
-            fprintf(stderr, "store: pruning checkpoints of run %s: %s\n", m->run, perr.msg);
+            zsys_warning("store: pruning checkpoints of run %s: %s", m->run, perr.msg);
     }
     return st;
 }
@@ -494,4 +496,43 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
     if (answer == MSG_SAVED)
         reply->saved.answers = type;
     return FP_OK;
+}
+
+/* ---- the actor role ---- */
+
+static fp_status store_on_message(void *self, actor_t *actor, msg_t *msg, size_t bytes,
+                                  fp_error *err)
+{
+    (void)bytes;
+    if (msg->type == MSG_ERROR) {
+        zsys_warning("store: ERROR %s from %s about %s: %s", fp_status_name(msg->error.code),
+                     msg->from, msg_type_name(msg->error.answers),
+                     msg->error.text ? msg->error.text : "");
+        return FP_OK;
+    }
+    msg_t reply = {0};
+    fp_status st = store_handle(self, msg, &reply, err);
+    if (st)
+        return st; /* out of memory building a reply: stop rather than go silent */
+    if (reply.type == MSG_ERROR)
+        zsys_warning("store: %s from %s (run %s, round %u) refused: %s %s",
+                     msg_type_name(msg->type), msg->from, msg->run, msg->round,
+                     fp_status_name(reply.error.code), reply.error.text);
+    if (reply.type != MSG_NONE) {
+        fp_error send_err = {0};
+        if (actor_send(actor, msg->from, &reply, &send_err))
+            zsys_warning("store: answer to %s not sent: %s", msg->from, send_err.msg);
+    }
+    msg_clear(&reply);
+    return FP_OK;
+}
+
+static const actor_role_t STORE_ROLE = {
+    .name = "store",
+    .on_message = store_on_message,
+};
+
+const actor_role_t *store_role(void)
+{
+    return &STORE_ROLE;
 }

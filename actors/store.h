@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "actors/actor.h"
 #include "common/status.h"
 #include "messages/protocol.h"
 
@@ -48,6 +49,13 @@ void store_destroy(store_t **self_p);
  * could loop). Returns FP_OK whatever the request held; only a failure to build the reply
  * itself (FP_ENOMEM) is returned, with err filled. */
 fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_error *err);
+
+/* The role table for actor_run (self = a store_t): every request is answered through
+ * store_handle and actor_send; an answer that cannot be sent (broker gone) is logged and
+ * dropped, since the requester re-sends what is unacknowledged. Run it with the id STORE_ACTOR_ID
+ * and role MSG_ROLE_STORE. */
+#define STORE_ACTOR_ID "store"
+const actor_role_t *store_role(void);
 
 /* The client index ending an actor id ("client.12" -> 12, "client-3" -> 3), or -1 if the id
  * does not end in .K or -K with K <= INT32_MAX. */
