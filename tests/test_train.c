@@ -188,8 +188,7 @@ static void local_round_changes_only_trained_rows_and_steps_adamw(void **state)
     assert_false(lay.present[0]);
     assert_false(lay.present[2]);
     train_opts o = train_opts_from_config(&cfg, false, false);
-    train_worker_t *w = train_worker_new(f->m, &lay, 16, d.train->max_len,
-                                         train_set_max_lm_rows(d.train, 16), &err);
+    train_worker_t *w = train_worker_new(f->m, &lay, d.train, 16, 16, d.train->max_len, &err);
     assert_non_null(w);
     train_client_t *c = train_client_new(&lay, 3, 42, false, &err);
     size_t np = lay.n_prompt, nr = lay.n_rows;
@@ -297,7 +296,7 @@ static void input_prompt_layout_trains_and_sends_the_input_prompt(void **state)
     assert_int_equal(lay.n_rows, 4 * 32);
     assert_int_equal(lay.n_theta, 4 * 32 + 2 * 33);
     train_opts o = train_opts_from_config(&cfg, false, false);
-    train_worker_t *w = train_worker_new(f->m, &lay, 8, d.train->max_len, 8, &err);
+    train_worker_t *w = train_worker_new(f->m, &lay, d.train, 8, 8, d.train->max_len, &err);
     assert_non_null(w);
     train_client_t *c = train_client_new(&lay, 0, 42, false, &err);
     float wg[128], rows[128];
@@ -478,8 +477,7 @@ static void decoder_batches_and_lowest_loss_prediction(void **state)
     int travel[1] = {0};
     train_layout lay;
     assert_int_equal(train_layout_init(&lay, &m->cfg, 5, travel, 1, false, 0, &err), FP_OK);
-    train_worker_t *w = train_worker_new(m, &lay, 4, s->max_len, train_set_max_lm_rows(s, 4),
-                                         &err);
+    train_worker_t *w = train_worker_new(m, &lay, s, 4, 4, s->max_len, &err);
     assert_non_null(w);
     float *E = malloc(lay.n_prompt * sizeof(float));
     train_initial_prompt(&lay, 3, E, NULL);
@@ -494,7 +492,7 @@ static void decoder_batches_and_lowest_loss_prediction(void **state)
             tf_prompt pr = {.P = 5, .E = E, .present = lay.present};
             tf_options opt = {0};
             tf_result res;
-            assert_int_equal(tf_forward(w->acts, &m->cfg, &m->w, &pr, NULL, &b->view, &opt, &res,
+            assert_int_equal(tf_forward(w->eval_acts, &m->cfg, &m->w, &pr, NULL, &b->view, &opt, &res,
                                         &err),
                              FP_OK);
             loss[c] = res.lm_loss;

@@ -259,8 +259,8 @@ fp_status train_client_load(train_client_t *c, const uint8_t *state, size_t stat
     return FP_OK;
 }
 
-train_worker_t *train_worker_new(const train_model_t *model, const train_layout *lay, int B, int T,
-                                 int lm_rows, fp_error *err)
+train_worker_t *train_worker_new(const train_model_t *model, const train_layout *lay,
+                                 const train_set_t *set, int B, int B_eval, int T, fp_error *err)
 {
     train_worker_t *w = calloc(1, sizeof *w);
     if (!w) {
@@ -269,15 +269,22 @@ train_worker_t *train_worker_new(const train_model_t *model, const train_layout 
     }
     w->model = model;
     w->lay = lay;
-    w->B = B, w->T = T;
+    w->B = B, w->B_eval = B_eval, w->T = T;
     tf_acts_spec spec = {.B = B, .T = T, .P = lay->input_prompt ? 0 : lay->P,
                          .P_in = lay->input_prompt ? lay->P : 0,
                          .saved_layers = lay->L - train_layout_lowest(lay),
-                         .max_lm_rows = lm_rows, .max_classes = lay->head_classes};
+                         .max_lm_rows = train_set_max_lm_rows(set, B),
+                         .max_classes = lay->head_classes};
     w->acts = tf_acts_new(&model->cfg, spec, err);
     if (!w->acts)
         goto fail;
-    w->batch = train_batch_new(B, T);
+    spec.B = B_eval;
+    spec.saved_layers = 0;
+    spec.max_lm_rows = train_set_max_lm_rows(set, B_eval);
+    w->eval_acts = tf_acts_new(&model->cfg, spec, err);
+    if (!w->eval_acts)
+        goto fail;
+    w->batch = train_batch_new(B > B_eval ? B : B_eval, T);
     size_t nt = lay->n_theta, np = lay->n_prompt;
     w->dE = calloc(np, sizeof(float));
     w->E_eval = calloc(np, sizeof(float));
@@ -304,6 +311,7 @@ void train_worker_destroy(train_worker_t **self_p)
         return;
     train_worker_t *w = *self_p;
     tf_acts_destroy(&w->acts);
+    tf_acts_destroy(&w->eval_acts);
     train_batch_destroy(&w->batch);
     free(w->dE);
     free(w->E_eval);

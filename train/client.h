@@ -102,9 +102,10 @@ fp_status train_client_load(train_client_t *c, const uint8_t *state, size_t stat
 typedef struct train_worker {
     const train_model_t *model;
     const train_layout *lay;
-    tf_acts_t *acts;
-    train_batch_t *batch;
-    int B, T;
+    tf_acts_t *acts;      /* training: B rows, activations kept from the lowest trained layer */
+    tf_acts_t *eval_acts; /* evaluation: B_eval rows, nothing kept for backward */
+    train_batch_t *batch; /* max(B, B_eval) rows */
+    int B, B_eval, T;
     float *dE;      /* [n_prompt] */
     float *theta, *g; /* [n_theta] */
     float *w_full, *c_full, *ck_full; /* [n_theta] extras for fl_client_step */
@@ -112,9 +113,11 @@ typedef struct train_worker {
     float *head_grad; /* [C][d] + [C] */
 } train_worker_t;
 
-/* Scratch for batches of up to B rows of T tokens with at most lm_rows target rows. */
-train_worker_t *train_worker_new(const train_model_t *model, const train_layout *lay, int B, int T,
-                                 int lm_rows, fp_error *err);
+/* Scratch for training batches of up to B rows and evaluation batches of up to B_eval rows of
+ * T tokens of sets shaped like set (its label tokens size the target rows). Two arenas, so a
+ * large evaluation batch never multiplies the memory that backward keeps. */
+train_worker_t *train_worker_new(const train_model_t *model, const train_layout *lay,
+                                 const train_set_t *set, int B, int B_eval, int T, fp_error *err);
 void train_worker_destroy(train_worker_t **self_p);
 
 #endif

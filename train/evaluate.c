@@ -26,7 +26,7 @@ static fp_status forward_eval(train_worker_t *w, const float *E, const float *he
     tf_cls_head h = {.n_classes = lay->head_classes, .W = head, .b = head ? head + nw : NULL};
     tf_options opt = {.grad = false};
     tf_result res;
-    return tf_forward(w->acts, &m->cfg, &m->w, &pr, lay->head_classes ? &h : NULL, bt, &opt,
+    return tf_forward(w->eval_acts, &m->cfg, &m->w, &pr, lay->head_classes ? &h : NULL, bt, &opt,
                       &res, err);
 }
 
@@ -55,8 +55,8 @@ fp_status train_evaluate(train_worker_t *w, const float *E, const float *head,
                          train_eval_result *out, fp_error *err)
 {
     const int C = set->n_classes, V = w->model->cfg.vocab_size;
-    if (batch < 1 || batch > w->B)
-        batch = w->B;
+    if (batch < 1 || batch > w->B_eval)
+        batch = w->B_eval;
     if (batch > EVAL_MAX_BATCH)
         batch = EVAL_MAX_BATCH;
     double sc[EVAL_MAX_BATCH][FP_TASK_MAX_CLASSES];
@@ -70,14 +70,14 @@ fp_status train_evaluate(train_worker_t *w, const float *E, const float *head,
             if (st)
                 return st;
             if (set->linear_head) {
-                const float *lg = tf_acts_cls_logits(w->acts);
+                const float *lg = tf_acts_cls_logits(w->eval_acts);
                 for (int i = 0; i < b; i++)
                     for (int c = 0; c < C; c++)
                         sc[i][c] = lg[(size_t)i * C + c];
             } else {
                 const int *row_index;
                 int rows;
-                const float *lg = tf_acts_lm_logits(w->acts, &row_index, &rows);
+                const float *lg = tf_acts_lm_logits(w->eval_acts, &row_index, &rows);
                 int T = w->batch->view.T;
                 for (int r = 0; r < rows; r++) {
                     int i = row_index[r] / T;
@@ -93,7 +93,7 @@ fp_status train_evaluate(train_worker_t *w, const float *E, const float *head,
                     st = forward_eval(w, E, head, &w->batch->view, err);
                 if (st)
                     return st;
-                const float *el = tf_acts_example_loss(w->acts);
+                const float *el = tf_acts_example_loss(w->eval_acts);
                 for (int i = 0; i < b; i++)
                     sc[i][c] = -(double)el[i];
             }

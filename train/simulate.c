@@ -271,8 +271,11 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
     bool eval_now = (r + 1) % cfg->eval.every == 0 || r + 1 == cfg->run.rounds;
     train_eval_result ev;
     *metric = NAN;
+    int64_t eval_ms = 0;
     if (!st && eval_now) {
+        eval_ms = train_now_ms();
         st = evaluate_all(s, &ev, err);
+        eval_ms = train_now_ms() - eval_ms;
         if (!st)
             *metric = metric_value(s->d.eval->task->metric, &ev.cm);
     }
@@ -300,7 +303,8 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
             fprintf(log, "round %d  clients %d/%d  train loss %.4f  ", r, n_ok, K,
                     rd.train_loss);
             if (eval_now)
-                fprintf(log, "eval %s %.4f  ", metric_name(s->d.eval->task->metric), *metric);
+                fprintf(log, "eval %s %.4f (%lld ms)  ", metric_name(s->d.eval->task->metric),
+                        *metric, (long long)eval_ms);
             fprintf(log, "slowest %lld ms  wall %lld ms\n", (long long)slowest,
                     (long long)rd.wall_ms);
             fflush(log);
@@ -381,11 +385,10 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
                               err);
     s.opts = train_opts_from_config(cfg, s.strat && s.strat->prox,
                                     s.strat && s.strat->scaffold_client);
-    int B = s.opts.batch_size > s.opts.eval_batch ? s.opts.batch_size : s.opts.eval_batch;
     int T = st ? 0 : (s.d.train->max_len > s.d.eval->max_len ? s.d.train->max_len
                                                                : s.d.eval->max_len);
-    if (!st && !(s.w = train_worker_new(s.m, &s.lay, B, T, train_set_max_lm_rows(s.d.train, B),
-                                        err)))
+    if (!st && !(s.w = train_worker_new(s.m, &s.lay, s.d.train, s.opts.batch_size,
+                                        s.opts.eval_batch, T, err)))
         st = err ? err->status : FP_ENOMEM;
     if (!st && (!(s.clients = calloc((size_t)N, sizeof *s.clients)) ||
                 !(s.fresh = train_client_new(&s.lay, -1, (uint64_t)cfg->run.seed,

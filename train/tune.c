@@ -57,12 +57,10 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
                                linear ? d.train->n_classes : 0, err);
     train_opts opts = train_opts_from_config(cfg, false, false);
     opts.local_epochs = 1;
-    int B = opts.batch_size > opts.eval_batch ? opts.batch_size : opts.eval_batch;
     int T = d.train->max_len > d.eval->max_len ? d.train->max_len : d.eval->max_len;
     if (!st && !(c = train_client_new(&lay, 0, opts.seed, false, err)))
         st = err ? err->status : FP_ENOMEM;
-    if (!st && !(w = train_worker_new(m, &lay, B, T,
-                                      train_set_max_lm_rows(d.train, B), err)))
+    if (!st && !(w = train_worker_new(m, &lay, d.train, opts.batch_size, opts.eval_batch, T, err)))
         st = err ? err->status : FP_ENOMEM;
     int epochs = o->epochs > 0 ? o->epochs : cfg->client.local_epochs;
     int64_t n = (int64_t)d.train->n;
