@@ -151,6 +151,43 @@ static void a_finished_run_is_not_run_again(void **state)
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_ESTATE);
 }
 
+static void hessian_selection_and_input_prompt_runs_complete(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    fp_error err = {0};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    /* rho from SLQ over central-difference products of the prompt gradient (verbalizer). */
+    sim_config(&cfg, "h.db", FP_STRATEGY_FEDPEPTAO);
+    cfg.model.head = FP_HEAD_VERBALIZER;
+    cfg.federation.layer_selection = FP_LAYERS_HESSIAN;
+    cfg.federation.lanczos_steps = 4;
+    cfg.run.rounds = 1;
+    cfg.client.max_local_steps = 2;
+    if (train_simulate(&cfg, &o, NULL, &res, &err))
+        fail_msg("hessian: %s", err.msg);
+    assert_int_equal(res.rounds_done, 1);
+    assert_true(res.n_layers_sent >= 1 && res.n_layers_sent <= 2);
+    /* fedavg-input: the input soft prompt travels, no layer is selected. */
+    sim_config(&cfg, "i.db", FP_STRATEGY_FEDAVG_INPUT);
+    cfg.run.rounds = 2;
+    assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
+    assert_int_equal(res.n_layers_sent, 0);
+    store_checkpoint ck = {0};
+    char path[256];
+    snprintf(path, sizeof path, "%s/i.db", g_dir);
+    store_db_t *db = NULL;
+    store_run run;
+    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    assert_int_equal(store_db_checkpoint_latest(db, run.id, &ck, &err), FP_OK);
+    assert_int_equal(ck.prompt.size, 4 * 32 * sizeof(float)); /* I [P][d] */
+    store_checkpoint_clear(&ck);
+    store_run_clear(&run);
+    store_db_close(&db);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -178,6 +215,7 @@ int main(void)
         cmocka_unit_test(fedpeptao_is_deterministic_and_resumes_exactly),
         cmocka_unit_test(scaffold_is_deterministic_and_resumes_exactly),
         cmocka_unit_test(a_finished_run_is_not_run_again),
+        cmocka_unit_test(hessian_selection_and_input_prompt_runs_complete),
     };
     return cmocka_run_group_tests_name("simulate", tests, setup, teardown);
 }
