@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "actors/store.h"
+#include "messages/msg_sample.h"
 #include "messages/protocol.h"
 #include "tests/test_store_actor_fixture.h"
 
@@ -505,6 +506,41 @@ static void test_other_types(void **state)
     store_destroy(&s);
 }
 
+/* Every message type, minimal and full (msg_sample), before and after a run exists: the store
+ * never fails, and every answer is a valid message of the expected kind. */
+static void test_every_sample_message(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 0);
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1)
+            begin_run(s);
+        for (int t = MSG_NONE + 1; t < MSG_TYPE_COUNT; t++)
+            for (int full = 0; full < 2; full++) {
+                msg_t m = {0}, reply = {0};
+                assert_int_equal(msg_sample(&m, (msg_type)t, 7 + (uint64_t)t, full, NULL), FP_OK);
+                if (full) /* first a run the samples create themselves, then ours */
+                    strcpy(m.run, pass ? RUN_NAME : "fresh");
+                handle(s, &m, &reply);
+                bool ours = t == MSG_RUN || t == MSG_SAVE || t == MSG_SAVE_CLIENT ||
+                            t == MSG_SELECTION || t == MSG_LOAD;
+                bool notice = t == MSG_ERROR || t == MSG_SAVED || t == MSG_STATE ||
+                              t == MSG_DIRECTORY || t == MSG_WELCOME || t == MSG_HEARTBEAT ||
+                              t == MSG_BYE;
+                if (notice)
+                    assert_int_equal(reply.type, MSG_NONE);
+                else if (!ours)
+                    assert_int_equal(reply.type, MSG_ERROR);
+                else
+                    assert_true(reply.type == MSG_ERROR || reply.type == MSG_SAVED ||
+                                reply.type == MSG_STATE);
+                msg_clear(&reply);
+                msg_clear(&m);
+            }
+    }
+    store_destroy(&s);
+}
+
 static void test_client_index_and_rows_blob(void **state)
 {
     (void)state;
@@ -589,6 +625,7 @@ int main(void)
         FX_TEST(test_load_nothing_yet),
         FX_TEST(test_prune_keeps_last),
         FX_TEST(test_other_types),
+        FX_TEST(test_every_sample_message),
         cmocka_unit_test(test_client_index_and_rows_blob),
         FX_TEST(test_new_makes_folder_and_refuses_foreign),
     };
