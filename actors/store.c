@@ -19,6 +19,7 @@ struct store {
     store_db_t *db;
     char id[MSG_ID_CAP];
     int keep_checkpoints;
+    msg_limits limits;
 };
 
 /* ---- little-endian blobs ---- */
@@ -144,6 +145,7 @@ store_t *store_new(const store_options_t *options, fp_error *err)
     }
     self->keep_checkpoints =
         options->keep_checkpoints ? options->keep_checkpoints : STORE_KEEP_CHECKPOINTS_DEFAULT;
+    self->limits = options->limits ? *options->limits : msg_limits_default();
     if (msg_set_id(self->id, options->id ? options->id : "store", err) ||
         make_parent(options->db_path, err) ||
         store_db_open(&self->db, options->db_path, STORE_DB_CREATE, err)) {
@@ -472,8 +474,7 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
         return FP_OK;
 
     fp_error why = {0};
-    msg_limits limits = msg_limits_default();
-    fp_status st = msg_validate(request, &limits, &why);
+    fp_status st = msg_validate(request, &self->limits, &why);
     msg_type answer = type == MSG_LOAD ? MSG_STATE : MSG_SAVED;
     if (!st) {
         st = reply_init(self, request, answer, reply, err);

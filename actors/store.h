@@ -35,6 +35,7 @@ typedef struct store_options {
     const char *db_path;  /* created (with its parent folder) if missing */
     const char *id;       /* our actor id, the `from` of replies; NULL = "store" */
     int keep_checkpoints; /* >= 1: checkpoints kept per run; 0 = STORE_KEEP_CHECKPOINTS_DEFAULT */
+    const msg_limits *limits; /* what a request may be (the actor loop's); NULL = default */
 } store_options_t;
 
 /* Opens (creating if needed) the database read-write. NULL with err filled on failure (a

@@ -75,7 +75,7 @@ int cmd_store(int argc, char **argv)
         return 2;
     }
     store_options_t so = {.db_path = db ? db : cfg.run.db, .id = STORE_ACTOR_ID,
-                          .keep_checkpoints = keep};
+                          .keep_checkpoints = keep, .limits = &o.limits};
     store_t *store = store_new(&so, &err);
     if (!store) {
         fprintf(stderr, "fedpep store: %s\n", err.msg);

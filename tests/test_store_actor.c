@@ -541,6 +541,24 @@ static void test_every_sample_message(void **state)
     store_destroy(&s);
 }
 
+/* The store checks requests against the limits it is given (the actor loop's). */
+static void test_limits_apply(void **state)
+{
+    fx_db *fx = *state;
+    msg_limits lim = msg_limits_default();
+    lim.max_tensor_elements = 10;
+    fp_error err = {0};
+    store_options_t o = {.db_path = fx->path, .limits = &lim};
+    store_t *s = store_new(&o, &err);
+    assert_non_null(s);
+    begin_run(s);
+    msg_t m = {0};
+    make_save(&m, 0, 0); /* rows of 24 floats */
+    expect_error_unchanged(s, fx->path, &m, FP_ELIMIT);
+    msg_clear(&m);
+    store_destroy(&s);
+}
+
 static void test_client_index_and_rows_blob(void **state)
 {
     (void)state;
@@ -626,6 +644,7 @@ int main(void)
         FX_TEST(test_prune_keeps_last),
         FX_TEST(test_other_types),
         FX_TEST(test_every_sample_message),
+        FX_TEST(test_limits_apply),
         cmocka_unit_test(test_client_index_and_rows_blob),
         FX_TEST(test_new_makes_folder_and_refuses_foreign),
     };
