@@ -8,6 +8,9 @@ int cmd_tune(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
 int cmd_store(int argc, char **argv);
+int cmd_coordinator(int argc, char **argv);
+int cmd_client(int argc, char **argv);
+int cmd_evaluator(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 

@@ -15,6 +15,9 @@ static const struct command {
     {"simulate", cmd_simulate, "the whole federated run in one process (resumable)"},
     {"broker", cmd_broker, "the message router between actors (--endpoint E)"},
     {"store", cmd_store, "the store actor: the one writer of the run database (--db PATH)"},
+    {"coordinator", cmd_coordinator, "the round loop of a run through the broker (resumable)"},
+    {"client", cmd_client, "one federated client of a run (--id K)"},
+    {"evaluator", cmd_evaluator, "the layer selection from the clients' statistics"},
     {"history", cmd_history, "list the runs of a database, or a run's rounds (read-only)"},
     {"plot", cmd_plot, "SVG charts of a run's metric, loss and bytes per round"},
 };

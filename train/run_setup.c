@@ -80,6 +80,25 @@ fp_status train_run_layout(train_layout *lay, const fedpep_config *cfg, const mo
     return train_layout_init(lay, mc, P, layers, k, personalise, head_classes, err);
 }
 
+fp_status train_selection_layout(train_layout *lay, const fedpep_config *cfg,
+                                 const fl_strategy_desc *d, const model_config *mc, int P,
+                                 const uint32_t *layers, int n, int head_classes, fp_error *err)
+{
+    int L = mc->n_layers, travel[TRAIN_MAX_LAYERS];
+    if (n < 1 || n > L || L > TRAIN_MAX_LAYERS)
+        return fp_fail(err, FP_EINVAL, "a selection of %d layers for a model of %d", n, L);
+    for (int i = 0; i < n; i++) {
+        if (layers[i] >= (uint32_t)L)
+            return fp_fail(err, FP_EINVAL, "selected layer %u: the model has %d", layers[i], L);
+        travel[i] = (int)layers[i];
+    }
+    fl_strategy_desc desc = train_travel_desc(cfg, d);
+    bool input = desc.travel == FL_TRAVEL_INPUT;
+    bool personalise = !input && desc.personalise && cfg->federation.personalize;
+    return train_run_layout(lay, cfg, mc, P, travel, input ? 0 : n, personalise, input,
+                            head_classes, err);
+}
+
 fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc, int P,
                                train_layout *lay, float **E0, fp_error *err)
 {

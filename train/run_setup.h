@@ -42,6 +42,13 @@ fp_status train_run_layout(train_layout *lay, const fedpep_config *cfg, const mo
                            int P, const int *layers, int k, bool personalise, bool input,
                            int head_classes, fp_error *err);
 
+/* The run's layout from a selection as the wire carries it (SELECTION / TRAIN layers, each
+ * < L, ascending; ignored by the input-prompt strategy): personalisation and input per strategy
+ * d and cfg. FP_EINVAL for a layer the model does not have. */
+fp_status train_selection_layout(train_layout *lay, const fedpep_config *cfg,
+                                 const fl_strategy_desc *d, const model_config *mc, int P,
+                                 const uint32_t *layers, int n, int head_classes, fp_error *err);
+
 /* The initial prompt E0 [P][L][2][d] every layer's statistics are computed at, and its
  * provisional all-layer layout *lay (of the run seed). *E0 is malloc'ed; free() it. */
 fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc, int P,

@@ -269,7 +269,7 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
     if (!st)
         st = fl_server_round(s->server, &s->scfg, up, n_up, err);
     bool eval_now = (r + 1) % cfg->eval.every == 0 || r + 1 == cfg->run.rounds;
-    train_eval_result ev;
+    train_eval_result ev = {0}; /* read below even when no evaluation is due */
     *metric = NAN;
     int64_t eval_ms = 0;
     if (!st && eval_now) {

@@ -1,0 +1,513 @@
+/* client_role.c — see client_role.h. The numbers come from train/ exactly as simulate computes
+ * them (same partition, layout, options, local round, evaluation); this file only adds the
+ * conversation: LOAD at start, the SAVE_CLIENT-before-UPDATE order, retries, slots and faults. */
+#include "actors/client_role.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/faults.h"
+#include "fl/strategy.h"
+#include "train/evaluate.h"
+#include "train/layer_stats.h"
+#include "train/local_round.h"
+#include "train/run_setup.h"
+#include "train/task_data.h"
+
+#define BLOB_MAGIC "FPCB"
+#define BLOB_HEADER 16 /* magic, u32 version, u64 state length */
+
+/* What the client must still send for the round it last trained: SAVE_CLIENT until the store
+ * acknowledges it, then UPDATE once hold_until has passed (stragglers). */
+typedef struct outbox {
+    bool active;
+    bool saved;       /* SAVED for save_seq arrived */
+    uint64_t save_seq;
+    bool crash;       /* injected: exit instead of sending UPDATE */
+    int64_t received;   /* TRAIN arrived */
+    int64_t hold_until; /* UPDATE not before (stragglers) */
+    int64_t save_sent;  /* last SAVE_CLIENT sent, for the retry */
+    msg_t save;       /* SAVE_CLIENT */
+    msg_t update;     /* UPDATE, re/round set */
+    char to[MSG_ID_CAP];
+} outbox_t;
+
+struct client_role {
+    fedpep_config cfg;
+    uint32_t k;
+    char id[MSG_ID_CAP];
+    const fl_strategy_desc *strat;
+    train_model_t *m;
+    train_task_data d;
+    fl_partition_t *ptrain, *peval;
+    int P, head;
+    train_opts opts;
+    slots_t *slots;
+    bool faults;
+    /* known once the first TRAIN or EVAL_REQUEST names the travelling layers */
+    bool have_layout;
+    msg_u32s_t layers;
+    train_layout lay;
+    train_worker_t *w;
+    train_client_t *c;
+    /* private state from the store: requested at start, applied when the layout is known */
+    enum { STATE_UNKNOWN, STATE_ASKED, STATE_READY } state;
+    uint64_t load_seq;
+    uint8_t *blob;
+    size_t blob_len;
+    msg_t pending; /* a TRAIN or EVAL_REQUEST that arrived before the state */
+    outbox_t out;
+    int trained;
+};
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+fp_status client_blob_pack(const uint8_t *state, size_t state_len, const uint8_t *adam,
+                           size_t adam_len, uint8_t **out, size_t *out_len, fp_error *err)
+{
+    *out_len = BLOB_HEADER + state_len + adam_len;
+    *out = malloc(*out_len);
+    if (!*out)
+        return fp_fail(err, FP_ENOMEM, "client state: out of memory");
+    memcpy(*out, BLOB_MAGIC, 4);
+    (*out)[4] = 1, (*out)[5] = (*out)[6] = (*out)[7] = 0;
+    put_u64(*out + 8, state_len);
+    memcpy(*out + BLOB_HEADER, state, state_len);
+    if (adam_len)
+        memcpy(*out + BLOB_HEADER + state_len, adam, adam_len);
+    return FP_OK;
+}
+
+fp_status client_blob_unpack(const uint8_t *blob, size_t len, const uint8_t **state,
+                             size_t *state_len, const uint8_t **adam, size_t *adam_len,
+                             fp_error *err)
+{
+    if (len < BLOB_HEADER || memcmp(blob, BLOB_MAGIC, 4) || blob[4] != 1 || blob[5] ||
+        blob[6] || blob[7])
+        return fp_fail(err, FP_EFORMAT, "client state: not an FPCB v1 blob");
+    uint64_t n = get_u64(blob + 8);
+    if (n > len - BLOB_HEADER)
+        return fp_fail(err, FP_EFORMAT, "client state: state length %llu beyond the blob",
+                       (unsigned long long)n);
+    *state = blob + BLOB_HEADER;
+    *state_len = (size_t)n;
+    *adam = blob + BLOB_HEADER + n;
+    *adam_len = len - BLOB_HEADER - (size_t)n;
+    return FP_OK;
+}
+
+client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
+{
+    if ((int)o->index >= o->cfg->federation.clients) {
+        fp_fail(err, FP_EINVAL, "client %u: the run has %d clients", o->index,
+                o->cfg->federation.clients);
+        return NULL;
+    }
+    client_role_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        fp_fail(err, FP_ENOMEM, "client: out of memory");
+        return NULL;
+    }
+    self->cfg = *o->cfg;
+    self->k = o->index;
+    self->slots = o->slots;
+    self->faults = o->faults;
+    actor_client_id(self->id, o->index);
+    const fedpep_config *cfg = &self->cfg;
+    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &self->strat, err);
+    if (!st && !(self->m = train_model_open(cfg->model.path, o->fallback_vocab,
+                                            o->fallback_merges, err)))
+        st = err ? err->status : FP_EINVAL;
+    if (!st) {
+        self->P = config_prompt_length(cfg, self->m->decoder);
+        st = train_task_data_load(cfg, self->m, self->P, &self->d, err);
+    }
+    if (!st)
+        st = train_partition_make(cfg, self->d.train_labels, (int)self->d.train->n,
+                                  self->d.train->n_classes, &self->ptrain, err);
+    if (!st)
+        st = train_partition_make(cfg, self->d.eval_labels, (int)self->d.eval->n,
+                                  self->d.eval->n_classes, &self->peval, err);
+    if (st) {
+        client_role_destroy(&self);
+        return NULL;
+    }
+    self->head = cfg->model.head == FP_HEAD_LINEAR ? self->d.train->n_classes : 0;
+    self->opts = train_opts_from_config(cfg, self->strat->prox, self->strat->scaffold_client);
+    return self;
+}
+
+void client_role_destroy(client_role_t **self_p)
+{
+    client_role_t *self = *self_p;
+    if (!self)
+        return;
+    msg_clear(&self->pending);
+    msg_clear(&self->out.save);
+    msg_clear(&self->out.update);
+    free(self->layers.v);
+    free(self->blob);
+    train_client_destroy(&self->c);
+    train_worker_destroy(&self->w);
+    fl_partition_destroy(&self->ptrain);
+    fl_partition_destroy(&self->peval);
+    train_task_data_free(&self->d);
+    train_model_destroy(&self->m);
+    free(self);
+    *self_p = NULL;
+}
+
+int client_role_trained(const client_role_t *self)
+{
+    return self->trained;
+}
+
+static const int *shard(const fl_partition_t *p, uint32_t k, int *n)
+{
+    *n = fl_partition_size(p, (int)k);
+    return p->index + p->offset[k];
+}
+
+/* The layout, worker and client state for the travelling layers a request names; the same
+ * layers must come every time (they are the run's selection). */
+static fp_status ensure_client(client_role_t *self, const msg_u32s_t *layers, fp_error *err)
+{
+    if (self->have_layout) {
+        if (layers->n != self->layers.n ||
+            memcmp(layers->v, self->layers.v, layers->n * sizeof *layers->v))
+            return fp_fail(err, FP_EINVAL, "the run's travelling layers changed");
+        return FP_OK;
+    }
+    fp_status st = train_selection_layout(&self->lay, &self->cfg, self->strat, &self->m->cfg,
+                                          self->P, layers->v, (int)layers->n, self->head, err);
+    int T = self->d.train->max_len > self->d.eval->max_len ? self->d.train->max_len
+                                                           : self->d.eval->max_len;
+    if (!st && !(self->w = train_worker_new(self->m, &self->lay, self->d.train,
+                                            self->opts.batch_size, self->opts.eval_batch, T,
+                                            err)))
+        st = err ? err->status : FP_ENOMEM;
+    if (!st && !(self->c = train_client_new(&self->lay, (int)self->k,
+                                            (uint64_t)self->cfg.run.seed,
+                                            self->strat->scaffold_client, err)))
+        st = err ? err->status : FP_ENOMEM;
+    if (!st && self->blob) {
+        const uint8_t *s, *a;
+        size_t sn, an;
+        st = client_blob_unpack(self->blob, self->blob_len, &s, &sn, &a, &an, err);
+        if (!st)
+            st = train_client_load(self->c, s, sn, a, an, err);
+    }
+    if (!st) {
+        st = msg_u32s_alloc(&self->layers, layers->n, err);
+        if (!st)
+            memcpy(self->layers.v, layers->v, layers->n * sizeof *layers->v);
+    }
+    if (st) {
+        train_client_destroy(&self->c);
+        train_worker_destroy(&self->w);
+        return st;
+    }
+    self->have_layout = true;
+    return FP_OK;
+}
+
+static fp_status on_score(client_role_t *self, actor_t *actor, const msg_t *req, fp_error *err)
+{
+    int L = self->m->cfg.n_layers, n;
+    const int *idx = shard(self->ptrain, self->k, &n);
+    msg_t reply;
+    fp_status st = msg_reply_init(&reply, MSG_SCORE_REPLY, req, self->id, err);
+    if (!st)
+        st = msg_f64s_alloc(&reply.score_reply.scores, (uint32_t)(L - 1), err);
+    float *E0 = NULL;
+    train_layout scoring;
+    reply.score_reply.batch = (uint32_t)self->cfg.federation.score_batch;
+    if (!st && n >= 2) {
+        /* A shard of fewer than 2 cannot form a similarity matrix: it replies n = 0 (weight 0
+         * in the combination, as simulate gives it) and zero scores. */
+        st = train_scoring_prompt(&self->cfg, &self->m->cfg, self->P, &scoring, &E0, err);
+        if (!st)
+            st = train_layer_stats(self->m, self->P, E0, self->d.train, idx, n,
+                                   self->cfg.federation.score_batch, reply.score_reply.scores.v,
+                                   err);
+        reply.score_reply.n = (uint64_t)n;
+    }
+    free(E0);
+    if (!st)
+        st = actor_reply(actor, req, &reply, err);
+    msg_clear(&reply);
+    return st;
+}
+
+static fp_status send_save(client_role_t *self, actor_t *actor, fp_error *err)
+{
+    fp_status st = actor_send(actor, "store", &self->out.save, err);
+    self->out.save_seq = self->out.save.seq;
+    self->out.save_sent = actor_now_ms();
+    return st;
+}
+
+/* Builds SAVE_CLIENT and UPDATE for the round the client state last trained. */
+static fp_status prepare_answer(client_role_t *self, const msg_t *req, int64_t received,
+                                int64_t hold_ms, bool crash, fp_error *err)
+{
+    outbox_t *o = &self->out;
+    msg_clear(&o->save);
+    msg_clear(&o->update);
+    *o = (outbox_t){.active = true, .crash = crash};
+    snprintf(o->to, sizeof o->to, "%s", req->from);
+    uint8_t *state = NULL, *adam = NULL, *blob = NULL;
+    size_t sl, al, bl;
+    fp_status st = train_client_save(self->c, &state, &sl, &adam, &al, err);
+    if (!st)
+        st = client_blob_pack(state, sl, adam, al, &blob, &bl, err);
+    free(state);
+    free(adam);
+    if (!st)
+        st = msg_init(&o->save, MSG_SAVE_CLIENT, req->run, self->id, err);
+    if (!st) {
+        o->save.round = req->round;
+        o->save.save_client.state.data = blob;
+        o->save.save_client.state.n = bl;
+        blob = NULL;
+    }
+    free(blob);
+    msg_update_t *u = &o->update.update;
+    if (!st)
+        st = msg_reply_init(&o->update, MSG_UPDATE, req, self->id, err);
+    if (!st)
+        st = msg_tensor_alloc(&u->rows, req->train.rows.ndim, req->train.rows.shape, err);
+    if (!st)
+        train_layout_rows_gather(&self->lay, self->c->E, u->rows.data);
+    if (!st && self->strat->scaffold_client)
+        st = msg_tensor_copy(&u->control_delta, req->train.rows.ndim, req->train.rows.shape,
+                             self->c->delta_c, err);
+    if (st) {
+        msg_clear(&o->save);
+        msg_clear(&o->update);
+        o->active = false;
+        return st;
+    }
+    u->n = (uint64_t)self->c->last.n_k;
+    u->steps = (uint32_t)self->c->last.steps;
+    u->loss = self->c->last.loss;
+    u->compute_ms = (uint64_t)self->c->last.ms;
+    o->received = received;
+    o->hold_until = received + hold_ms;
+    return FP_OK;
+}
+
+static fp_status on_train(client_role_t *self, actor_t *actor, const msg_t *req, fp_error *err)
+{
+    int64_t received = actor_now_ms();
+    fp_error why = {0};
+    fp_status st = ensure_client(self, &req->train.layers, &why);
+    if (!st && msg_tensor_count(&req->train.rows) != self->lay.n_rows)
+        st = fp_fail(&why, FP_EINVAL, "TRAIN: %zu rows, the layout has %zu",
+                     msg_tensor_count(&req->train.rows), self->lay.n_rows);
+    if (!st && self->strat->scaffold_client &&
+        msg_tensor_count(&req->train.control) != self->lay.n_rows)
+        st = fp_fail(&why, FP_EINVAL, "TRAIN: scaffold needs the control variate");
+    int n;
+    const int *idx = shard(self->ptrain, self->k, &n);
+    if (!st && n == 0)
+        st = fp_fail(&why, FP_ESTATE, "client %u holds no training data", self->k);
+    faults_round_t f = {.slowdown = 1};
+    if (self->faults)
+        f = faults_for(&self->cfg, req->round, self->k);
+    if (!st && f.drop)
+        st = fp_fail(&why, FP_ESTATE, "dropped round %u (fault injection)", req->round);
+    if (st) {
+        actor_reply_error(actor, req, st, why.msg);
+        return FP_OK;
+    }
+    bool trained_now = self->c->last_round != (int64_t)req->round;
+    if (trained_now) {
+        int slot;
+        st = slots_acquire(self->slots, -1, &slot, err);
+        if (st)
+            return st;
+        train_round_in in = {.round = req->round, .w_global = req->train.rows.data,
+                             .c = self->strat->scaffold_client ? req->train.control.data : NULL,
+                             .set = self->d.train, .idx = idx, .n = n,
+                             .total_steps = train_total_steps(&self->opts, n,
+                                                              self->cfg.run.rounds)};
+        st = train_local_round(self->w, self->c, &self->opts, &in, NULL, NULL, err);
+        slots_release(self->slots);
+        if (st) {
+            /* The state may be half trained: forget it and reload it from the store. */
+            fprintf(stderr, "%s: round %u: %s\n", self->id, req->round, err ? err->msg : "");
+            return st;
+        }
+        self->trained++;
+    }
+    uint64_t hold = faults_hold_ms(&f, (uint64_t)self->c->last.ms);
+    st = prepare_answer(self, req, received, (int64_t)hold, f.crash && trained_now, err);
+    if (!st)
+        send_save(self, actor, NULL); /* a failed send is retried on tick */
+    return st;
+}
+
+static fp_status on_eval(client_role_t *self, actor_t *actor, const msg_t *req, fp_error *err)
+{
+    int64_t t0 = actor_now_ms();
+    fp_error why = {0};
+    fp_status st = ensure_client(self, &req->eval_request.layers, &why);
+    if (!st && msg_tensor_count(&req->eval_request.rows) != self->lay.n_rows)
+        st = fp_fail(&why, FP_EINVAL, "EVAL_REQUEST: %zu rows, the layout has %zu",
+                     msg_tensor_count(&req->eval_request.rows), self->lay.n_rows);
+    if (st) {
+        actor_reply_error(actor, req, st, why.msg);
+        return FP_OK;
+    }
+    int n;
+    const int *idx = shard(self->peval, self->k, &n);
+    train_eval_result ev;
+    st = train_eval_init(&ev, self->d.eval->n_classes, err);
+    if (!st && n > 0)
+        st = train_evaluate_client(self->w, self->c, req->eval_request.rows.data, self->d.eval,
+                                   idx, n, self->opts.eval_batch, &ev, err);
+    if (st)
+        return st;
+    msg_t reply;
+    int C = ev.cm.n_classes;
+    st = msg_reply_init(&reply, MSG_EVAL_REPLY, req, self->id, err);
+    if (!st)
+        st = msg_u64s_alloc(&reply.eval_reply.confusion, (uint32_t)(C * C), err);
+    if (!st) {
+        for (int t = 0; t < C; t++)
+            for (int p = 0; p < C; p++)
+                reply.eval_reply.confusion.v[t * C + p] = ev.cm.count[t][p];
+        reply.eval_reply.n = confusion_total(&ev.cm);
+        reply.eval_reply.classes = (uint32_t)C;
+        reply.eval_reply.loss = n ? ev.loss_sum / (double)reply.eval_reply.n : 0;
+        reply.eval_reply.wall_ms = (uint64_t)(actor_now_ms() - t0);
+        st = actor_reply(actor, req, &reply, err);
+        if (st == FP_ENET)
+            st = FP_OK; /* the coordinator asks again */
+    }
+    msg_clear(&reply);
+    return st;
+}
+
+static fp_status dispatch(client_role_t *self, actor_t *actor, msg_t *msg, fp_error *err)
+{
+    switch (msg->type) {
+    case MSG_SCORE_REQUEST: return on_score(self, actor, msg, err);
+    case MSG_TRAIN: return on_train(self, actor, msg, err);
+    case MSG_EVAL_REQUEST: return on_eval(self, actor, msg, err);
+    default: return FP_OK;
+    }
+}
+
+static fp_status send_load(client_role_t *self, actor_t *actor, fp_error *err)
+{
+    msg_t m;
+    fp_status st = msg_init(&m, MSG_LOAD, self->cfg.run.name, self->id, err);
+    if (!st)
+        st = msg_set_id(m.load.client, self->id, err);
+    if (!st && actor_send(actor, "store", &m, NULL) == FP_OK) {
+        self->load_seq = m.seq;
+        self->state = STATE_ASKED;
+    }
+    msg_clear(&m);
+    return st;
+}
+
+static fp_status on_start(void *arg, actor_t *actor, bool reconnected, fp_error *err)
+{
+    client_role_t *self = arg;
+    fp_status st = FP_OK;
+    if (self->state != STATE_READY)
+        st = send_load(self, actor, err);
+    if (!st && reconnected && self->out.active && !self->out.saved)
+        send_save(self, actor, NULL);
+    return st;
+}
+
+static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
+{
+    client_role_t *self = arg;
+    (void)bytes;
+    if (msg->type == MSG_STATE && msg->re == self->load_seq && self->state == STATE_ASKED) {
+        self->state = STATE_READY;
+        if (msg->state.found && msg->state.client_state.n) {
+            self->blob = msg->state.client_state.data;
+            self->blob_len = msg->state.client_state.n;
+            msg->state.client_state.data = NULL;
+        }
+        if (self->pending.type == MSG_NONE)
+            return FP_OK;
+        fp_status st = dispatch(self, actor, &self->pending, err);
+        msg_clear(&self->pending);
+        return st;
+    }
+    if (msg->type == MSG_SAVED && self->out.active && msg->re == self->out.save_seq) {
+        self->out.saved = true;
+        return FP_OK;
+    }
+    if (msg->type == MSG_ERROR) {
+        if (msg->error.answers == MSG_LOAD && self->state == STATE_ASKED)
+            self->state = STATE_UNKNOWN; /* the store is not there yet: asked again on tick */
+        return FP_OK;
+    }
+    if ((msg->type == MSG_TRAIN || msg->type == MSG_EVAL_REQUEST) && self->state != STATE_READY) {
+        msg_clear(&self->pending);
+        self->pending = *msg; /* moved: the loop clears an empty msg */
+        memset(msg, 0, sizeof *msg);
+        return FP_OK;
+    }
+    return dispatch(self, actor, msg, err);
+}
+
+static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
+{
+    client_role_t *self = arg;
+    static const int64_t RETRY_MS = 1000;
+    if (self->state == STATE_UNKNOWN)
+        return send_load(self, actor, err);
+    outbox_t *o = &self->out;
+    if (!o->active)
+        return FP_OK;
+    if (!o->saved) {
+        /* SAVE_CLIENT is idempotent: ask again if the store stays silent (restarted store). */
+        if (now - o->save_sent > RETRY_MS)
+            send_save(self, actor, NULL);
+        return FP_OK;
+    }
+    if (now < o->hold_until)
+        return FP_OK;
+    if (o->crash) {
+        fprintf(stderr, "%s: crashing in round %u (fault injection)\n", self->id,
+                o->update.round);
+        exit(3);
+    }
+    o->update.update.wall_ms = (uint64_t)(now - o->received);
+    if (actor_send(actor, o->to, &o->update, NULL) == FP_OK) {
+        o->active = false;
+        msg_clear(&o->save);
+        msg_clear(&o->update);
+    }
+    return FP_OK;
+}
+
+const actor_role_t *client_role_actor(void)
+{
+    static const actor_role_t role = {.name = "client", .on_start = on_start,
+                                      .on_message = on_message, .on_tick = on_tick};
+    return &role;
+}

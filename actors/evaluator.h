@@ -1,0 +1,38 @@
+/* evaluator.h — the evaluator role (`fedpep evaluator`): the run's layer selection (FEDPEPTAO.md
+ * §2) from the clients' statistics.
+ *
+ * Sequence: the coordinator sends SCORE_REQUEST to "evaluator" (meaning: give me the run's
+ * selection); the evaluator sends SCORE_REQUEST {batch = score_batch, seed = run seed} to every
+ * client.0 .. client.N-1, combines the SCORE_REPLYs by n_k (fl_layer_scores_combine), picks the
+ * travelling layers per strategy (train_pick_layers: scored top-K, random, all), sends SELECTION
+ * to the store and answers the coordinator with the same SELECTION. A client that is not
+ * registered yet (ERROR ENOTFOUND from the broker) is asked again every second; one that has
+ * not answered after [federation] round_deadline_s weighs 0. Strategies that score nothing
+ * answer at once. The selection is computed once per process and repeated to later requests.
+ * Not wired: layer_selection = hessian (simulate's SLQ ratio needs a client's data and the
+ * model's gradient here); it is answered with the score selection at layer_fraction, and
+ * says so on stderr. Evaluation is pooled by the coordinator, not here (docs/roles.md).
+ * This role must never abort on a message. */
+#ifndef FEDPEP_ACTORS_EVALUATOR_H
+#define FEDPEP_ACTORS_EVALUATOR_H
+
+#include "actors/actor.h"
+#include "common/config.h"
+
+typedef struct evaluator evaluator_t;
+
+typedef struct evaluator_options {
+    const fedpep_config *cfg; /* copied */
+    const char *fallback_vocab, *fallback_merges;
+} evaluator_options_t;
+
+evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err);
+void evaluator_destroy(evaluator_t **self_p);
+const actor_role_t *evaluator_actor(void);
+
+/* The selection from per-client statistics s[N][L-1] and weights n[N] (n_k = 0: not counted):
+ * *k layers ascending into layers[], combined scores into S[L] (S[L-1] = NaN). Pure. */
+fp_status evaluator_select(const fedpep_config *cfg, int L, const double *s, const int64_t *n,
+                           int *layers, int *k, double *S, fp_error *err);
+
+#endif

@@ -1,0 +1,36 @@
+/* faults.h — the client-side fault injection of [faults], as a pure function of
+ * (run seed, round, client): whether a sampled client drops this round (answers TRAIN with an
+ * ERROR instead of training), crashes mid-round (exits non-zero after training, before
+ * answering UPDATE; the launcher restarts it), or straggles (its answer is held back by
+ * (slowdown − 1) × its compute time plus a delay drawn from straggler_delay).
+ * The same inputs always give the same faults, so a faulty run is reproducible; the coordinator
+ * never needs to know them (it sees an ERROR, a death, or a late UPDATE).
+ * This module must never sleep, exit or touch anything: it only decides. */
+#ifndef FEDPEP_ACTORS_FAULTS_H
+#define FEDPEP_ACTORS_FAULTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/config.h"
+
+typedef struct faults_round {
+    bool drop;       /* skip this round: answer TRAIN with ERROR ESTATE */
+    bool crash;      /* exit non-zero after training and saving, before UPDATE */
+    bool slow;       /* a straggler this round */
+    double slowdown; /* compute-time multiplier when slow (1 otherwise) */
+    double delay_s;  /* extra delay before answering when slow (0 otherwise) */
+} faults_round_t;
+
+/* The faults of client k in round r. Drop wins over crash. A client crashes only in a process
+ * that trained the round: its state is saved first, so the restarted client answers the
+ * retried round from that state and does not crash again. */
+faults_round_t faults_for(const fedpep_config *cfg, uint32_t round, uint32_t client);
+
+/* Whether client k is one of the straggler_clients always-slow clients (a seeded choice). */
+bool faults_always_slow(const fedpep_config *cfg, uint32_t client);
+
+/* Milliseconds to hold back an answer whose training took compute_ms. */
+uint64_t faults_hold_ms(const faults_round_t *f, uint64_t compute_ms);
+
+#endif

@@ -1,0 +1,363 @@
+/* test_roles.c — the coordinator, client and evaluator roles (actors/): the pure pieces (fault
+ * decisions, the client state blob, the evaluator's selection), and a whole run through the real
+ * broker on ipc:// with the store, the evaluator, the coordinator and 4 clients each in its own
+ * thread running actor_run: every round is committed with consistent counts, and the final
+ * checkpoint (rows, server state, RNG) is byte-identical to `simulate` with the same config. */
+#include "tests/support/test.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <czmq.h>
+
+#include "tests/test_train_fixture.h"
+
+#include "actors/client_role.h"
+#include "actors/coordinator.h"
+#include "actors/evaluator.h"
+#include "actors/faults.h"
+#include "actors/store.h"
+#include "broker/broker.h"
+#include "common/config.h"
+#include "fl/layer_score.h"
+#include "storage/store_db.h"
+#include "train/simulate.h"
+
+static char g_dir[100];
+static char g_vocab[512], g_merges[512];
+
+/* ---- pure pieces ---- */
+
+static void faults_are_a_pure_function_with_the_configured_rates(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    config_defaults(&cfg);
+    cfg.federation.clients = 50;
+    cfg.faults.dropout = 0.3;
+    cfg.faults.straggler_clients = 5;
+    cfg.faults.straggler_slowdown = 4;
+    cfg.faults.straggler_delay_s = 0.5;
+    int drops = 0, always = 0, slow = 0;
+    for (uint32_t k = 0; k < 50; k++) {
+        always += faults_always_slow(&cfg, k);
+        for (uint32_t r = 0; r < 40; r++) {
+            faults_round_t a = faults_for(&cfg, r, k), b = faults_for(&cfg, r, k);
+            assert_memory_equal(&a, &b, sizeof a);
+            assert_false(a.crash); /* crash = 0 */
+            drops += a.drop;
+            slow += a.slow;
+            if (a.slow) {
+                assert_true(a.slowdown == 4 && a.delay_s == 0.5);
+                assert_int_equal(faults_hold_ms(&a, 100), 300 + 500);
+            } else {
+                assert_int_equal(faults_hold_ms(&a, 100), 0);
+            }
+        }
+    }
+    assert_int_equal(always, 5);
+    assert_int_equal(slow, 5 * 40); /* straggler_prob 0: only the always-slow ones */
+    assert_true(drops > 0.25 * 2000 && drops < 0.35 * 2000);
+    /* A different seed hits other clients. */
+    fedpep_config other = cfg;
+    other.run.seed = cfg.run.seed + 1;
+    int same = 0;
+    for (uint32_t k = 0; k < 50; k++)
+        same += faults_for(&cfg, 3, k).drop == faults_for(&other, 3, k).drop;
+    assert_true(same < 50);
+    cfg.faults.dropout = 0;
+    cfg.faults.crash = 1;
+    assert_true(faults_for(&cfg, 1, 1).crash);
+}
+
+static void the_client_blob_round_trips_and_refuses_malformed_input(void **state)
+{
+    (void)state;
+    uint8_t s[5] = {1, 2, 3, 4, 5}, a[3] = {9, 8, 7}, *blob = NULL;
+    size_t n;
+    fp_error err = {0};
+    assert_int_equal(client_blob_pack(s, 5, a, 3, &blob, &n, &err), FP_OK);
+    const uint8_t *ps, *pa;
+    size_t ns, na;
+    assert_int_equal(client_blob_unpack(blob, n, &ps, &ns, &pa, &na, &err), FP_OK);
+    assert_int_equal(ns, 5);
+    assert_int_equal(na, 3);
+    assert_memory_equal(ps, s, 5);
+    assert_memory_equal(pa, a, 3);
+    assert_int_equal(client_blob_unpack(blob, 10, &ps, &ns, &pa, &na, &err), FP_EFORMAT);
+    assert_int_equal(client_blob_unpack(blob, 20, &ps, &ns, &pa, &na, &err), FP_EFORMAT);
+    blob[0] = 'X';
+    assert_int_equal(client_blob_unpack(blob, n, &ps, &ns, &pa, &na, &err), FP_EFORMAT);
+    blob[0] = 'F';
+    blob[8] = 200; /* state length beyond the blob */
+    assert_int_equal(client_blob_unpack(blob, n, &ps, &ns, &pa, &na, &err), FP_EFORMAT);
+    free(blob);
+}
+
+static void the_evaluator_selects_the_best_scored_layers(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    config_defaults(&cfg);
+    cfg.federation.clients = 2;
+    cfg.federation.clients_per_round = 1;
+    cfg.federation.layer_fraction = 0.5;
+    /* Statistics of 5 scored layers (L = 6) for two clients of 1 and 3 examples' weight. */
+    double s[2 * 5] = {1, 5, 2, 9, 3, /* client 0 */ 1, 5, 2, 9, 3};
+    int64_t n[2] = {1, 3};
+    int layers[6], k;
+    double S[6];
+    fp_error err = {0};
+    assert_int_equal(evaluator_select(&cfg, 6, s, n, layers, &k, S, &err), FP_OK);
+    int want_k;
+    assert_int_equal(fl_layer_count(0.5, 6, &want_k, &err), FP_OK);
+    assert_int_equal(k, want_k);
+    assert_true(isnan(S[5]));
+    assert_true(S[3] == 9 && S[0] == 1);
+    for (int i = 0; i < k; i++)
+        assert_true(layers[i] < 5); /* the unscored last layer never travels */
+    for (int i = 1; i < k; i++)
+        assert_true(layers[i] > layers[i - 1]);
+    /* SCAFFOLD scores nothing and sends every layer. */
+    cfg.run.strategy = FP_STRATEGY_SCAFFOLD;
+    assert_int_equal(evaluator_select(&cfg, 6, NULL, n, layers, &k, S, &err), FP_OK);
+    assert_int_equal(k, 6);
+    /* All clients without statistics: refused, not divided by zero. */
+    cfg.run.strategy = FP_STRATEGY_FEDPEPTAO;
+    int64_t zero[2] = {0, 0};
+    assert_int_not_equal(evaluator_select(&cfg, 6, s, zero, layers, &k, S, &err), FP_OK);
+}
+
+/* ---- a whole run through the broker ---- */
+
+typedef struct thread_run {
+    pthread_t thread;
+    actor_options_t opt;
+    const actor_role_t *role;
+    void *self;
+    fp_status status;
+    int exit_code;
+    fp_error err;
+} thread_run_t;
+
+static void *thread_main(void *arg)
+{
+    thread_run_t *t = arg;
+    t->status = actor_run(&t->opt, t->role, t->self, &t->exit_code, &t->err);
+    return NULL;
+}
+
+static void launch(thread_run_t *t, const char *endpoint, const char *id, msg_role role,
+                   uint32_t index, const actor_role_t *r, void *self)
+{
+    actor_options_defaults(&t->opt);
+    snprintf(t->opt.endpoint, sizeof t->opt.endpoint, "%s", endpoint);
+    snprintf(t->opt.id, sizeof t->opt.id, "%s", id);
+    snprintf(t->opt.run, sizeof t->opt.run, "t");
+    t->opt.role = role;
+    t->opt.index = index;
+    t->opt.tick_ms = 20;
+    t->opt.reconnect_min_ms = 100;
+    t->opt.reconnect_max_ms = 400;
+    t->opt.give_up_ms = 1500;
+    t->role = r;
+    t->self = self;
+    if (role == MSG_ROLE_COORDINATOR)
+        coordinator_actor_options(&t->opt);
+    assert_int_equal(pthread_create(&t->thread, NULL, thread_main, t), 0);
+}
+
+static void run_config(fedpep_config *cfg, const char *db)
+{
+    config_defaults(cfg);
+    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", g_dir);
+    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", g_dir);
+    snprintf(cfg->run.db, sizeof cfg->run.db, "%s/%s", g_dir, db);
+    snprintf(cfg->run.name, sizeof cfg->run.name, "t");
+    cfg->run.rounds = 3;
+    cfg->run.seed = 5;
+    cfg->model.prompt_length = 4;
+    cfg->model.max_seq_len = 32;
+    cfg->model.head = FP_HEAD_LINEAR;
+    cfg->federation.clients = 4;
+    cfg->federation.clients_per_round = 2;
+    cfg->federation.min_clients = 1;
+    cfg->federation.round_deadline_s = 60;
+    cfg->client.max_local_steps = 4;
+    cfg->eval.batch_size = 16;
+    cfg->eval.every = 2;
+}
+
+typedef struct db_view {
+    store_checkpoint ck;
+    store_round *rounds;
+    size_t n_rounds;
+    store_run run;
+} db_view_t;
+
+static void db_read(const char *path, db_view_t *v)
+{
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_run_find(db, "t", &v->run, &err), FP_OK);
+    assert_int_equal(store_db_checkpoint_latest(db, v->run.id, &v->ck, &err), FP_OK);
+    assert_int_equal(store_db_rounds_list(db, v->run.id, &v->rounds, &v->n_rounds, &err), FP_OK);
+    for (size_t i = 0; i < v->n_rounds; i++) {
+        const store_round *r = &v->rounds[i];
+        assert_int_equal(r->round, (int)i);
+        assert_true(r->completed + r->dropped + r->late <= r->sampled);
+        store_client_round *cr = NULL;
+        size_t n = 0;
+        assert_int_equal(store_db_round_clients(db, v->run.id, r->round, &cr, &n, &err),
+                         FP_OK);
+        assert_int_equal(n, (size_t)r->sampled); /* one row per sampled client */
+        int ok = 0;
+        for (size_t j = 0; j < n; j++)
+            ok += cr[j].status == STORE_CLIENT_OK;
+        assert_int_equal(ok, r->completed);
+        free(cr);
+    }
+    store_db_close(&db);
+}
+
+static void db_free(db_view_t *v)
+{
+    store_checkpoint_clear(&v->ck);
+    free(v->rounds);
+    store_run_clear(&v->run);
+}
+
+static void a_run_through_the_broker_equals_simulate(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    fp_error err = {0};
+    /* The reference: simulate. */
+    run_config(&cfg, "sim.db");
+    train_sim_options so = {.stop_after_round = -1, .stop_before_commit = -1,
+                            .fallback_vocab = g_vocab, .fallback_merges = g_merges};
+    train_sim_result res;
+    assert_int_equal(train_simulate(&cfg, &so, NULL, &res, &err), FP_OK);
+
+    /* The actor system. */
+    run_config(&cfg, "actors.db");
+    char endpoint[150], bound[256];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/broker.ipc", g_dir);
+    broker_options_t bo;
+    broker_options_defaults(&bo);
+    snprintf(bo.endpoint, sizeof bo.endpoint, "%s", endpoint);
+    bo.heartbeat_ms = 100;
+    bo.liveness = 10;
+    zactor_t *broker = broker_start(&bo, bound, sizeof bound, &err);
+    assert_non_null(broker);
+
+    store_options_t sto = {.db_path = cfg.run.db};
+    store_t *store = store_new(&sto, &err);
+    assert_non_null(store);
+    evaluator_options_t eo = {.cfg = &cfg, .fallback_vocab = g_vocab, .fallback_merges = g_merges};
+    evaluator_t *ev = evaluator_new(&eo, &err);
+    assert_non_null(ev);
+    coordinator_options_t co = {.cfg = &cfg, .fallback_vocab = g_vocab,
+                                .fallback_merges = g_merges};
+    coordinator_t *coord = coordinator_new(&co, &err);
+    assert_non_null(coord);
+    client_role_t *clients[4];
+    for (uint32_t k = 0; k < 4; k++) {
+        client_role_options_t o = {.cfg = &cfg, .index = k, .fallback_vocab = g_vocab,
+                                   .fallback_merges = g_merges, .faults = true};
+        clients[k] = client_role_new(&o, &err);
+        assert_non_null(clients[k]);
+    }
+    thread_run_t t_store, t_eval, t_coord, t_client[4];
+    launch(&t_store, endpoint, "store", MSG_ROLE_STORE, 0, store_role(), store);
+    launch(&t_eval, endpoint, "evaluator", MSG_ROLE_EVALUATOR, 0, evaluator_actor(), ev);
+    for (uint32_t k = 0; k < 4; k++) {
+        char id[MSG_ID_CAP];
+        actor_client_id(id, k);
+        launch(&t_client[k], endpoint, id, MSG_ROLE_CLIENT, k, client_role_actor(), clients[k]);
+    }
+    launch(&t_coord, endpoint, "coordinator", MSG_ROLE_COORDINATOR, 0, coordinator_actor(),
+           coord);
+    pthread_join(t_coord.thread, NULL);
+    if (t_coord.status)
+        fail_msg("coordinator: %s", t_coord.err.msg);
+    assert_int_equal(t_coord.exit_code, 0);
+    assert_int_equal(coordinator_rounds_done(coord), 3);
+    /* The others give up once the broker is gone. */
+    zactor_destroy(&broker);
+    pthread_join(t_store.thread, NULL);
+    pthread_join(t_eval.thread, NULL);
+    int trained = 0;
+    for (int k = 0; k < 4; k++) {
+        pthread_join(t_client[k].thread, NULL);
+        trained += client_role_trained(clients[k]);
+        client_role_destroy(&clients[k]);
+    }
+    assert_int_equal(trained, 3 * 2); /* every sampled client trained each round once */
+    coordinator_destroy(&coord);
+    evaluator_destroy(&ev);
+    store_destroy(&store);
+
+    db_view_t a = {0}, b = {0};
+    char path[256];
+    snprintf(path, sizeof path, "%s/sim.db", g_dir);
+    db_read(path, &a);
+    db_read(cfg.run.db, &b);
+    assert_int_equal(a.n_rounds, 3);
+    assert_int_equal(b.n_rounds, 3);
+    assert_int_equal(b.run.status, STORE_RUN_FINISHED);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(a.rounds[i].completed, b.rounds[i].completed);
+        assert_int_equal(b.rounds[i].completed, 2);
+        assert_true(a.rounds[i].train_loss == b.rounds[i].train_loss);
+        assert_int_equal(isnan(a.rounds[i].eval_metric), isnan(b.rounds[i].eval_metric));
+        if (!isnan(a.rounds[i].eval_metric))
+            assert_true(a.rounds[i].eval_metric == b.rounds[i].eval_metric);
+    }
+    assert_int_equal(a.ck.round, 2);
+    assert_int_equal(b.ck.round, 2);
+    msg_tensor_t rows = {0};
+    assert_int_equal(store_rows_parse(b.ck.prompt.data, b.ck.prompt.size, &rows, &err), FP_OK);
+    assert_int_equal(msg_tensor_count(&rows) * sizeof(float), a.ck.prompt.size);
+    assert_memory_equal(rows.data, a.ck.prompt.data, a.ck.prompt.size);
+    msg_tensor_free(&rows);
+    assert_int_equal(a.ck.server_state.size, b.ck.server_state.size);
+    assert_memory_equal(a.ck.server_state.data, b.ck.server_state.data, a.ck.server_state.size);
+    assert_int_equal(a.ck.rng.size, b.ck.rng.size);
+    assert_memory_equal(a.ck.rng.data, b.ck.rng.data, a.ck.rng.size);
+    db_free(&a);
+    db_free(&b);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir("roles"));
+    char m[160], d[160];
+    snprintf(m, sizeof m, "%s/model", g_dir);
+    snprintf(d, sizeof d, "%s/data", g_dir);
+    mkdir(m, 0700);
+    mkdir(d, 0700);
+    fixture_model(m, 3, 32, 0.05f, 7);
+    fixture_data(d, 64, 32, 11);
+    fixture_cache(g_vocab, g_merges, sizeof g_vocab);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    test_rmtree(g_dir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(faults_are_a_pure_function_with_the_configured_rates),
+        cmocka_unit_test(the_client_blob_round_trips_and_refuses_malformed_input),
+        cmocka_unit_test(the_evaluator_selects_the_best_scored_layers),
+        cmocka_unit_test(a_run_through_the_broker_equals_simulate),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
