@@ -11,6 +11,8 @@ int cmd_store(int argc, char **argv);
 int cmd_coordinator(int argc, char **argv);
 int cmd_client(int argc, char **argv);
 int cmd_evaluator(int argc, char **argv);
+int cmd_launch(int argc, char **argv);
+int cmd_init_model(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 

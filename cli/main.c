@@ -18,6 +18,8 @@ static const struct command {
     {"coordinator", cmd_coordinator, "the round loop of a run through the broker (resumable)"},
     {"client", cmd_client, "one federated client of a run (--id K)"},
     {"evaluator", cmd_evaluator, "the layer selection from the clients' statistics"},
+    {"launch", cmd_launch, "a whole run as supervised processes on this machine"},
+    {"init-model", cmd_init_model, "write an untrained random model (a placeholder)"},
     {"history", cmd_history, "list the runs of a database, or a run's rounds (read-only)"},
     {"plot", cmd_plot, "SVG charts of a run's metric, loss and bytes per round"},
 };
