@@ -191,14 +191,7 @@ static void hessian_selection_and_input_prompt_runs_complete(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir("simulate"));
-    char m[160], d[160];
-    snprintf(m, sizeof m, "%s/model", g_dir);
-    snprintf(d, sizeof d, "%s/data", g_dir);
-    mkdir(m, 0700);
-    mkdir(d, 0700);
-    fixture_model(m, 3, 32, 0.05f, 7);
-    fixture_data(d, 64, 32, 11);
+    fixture_tree("simulate", g_dir, sizeof g_dir, 64, 32);
     return 0;
 }
 

@@ -27,13 +27,9 @@ typedef struct fixture {
 static int setup(void **state)
 {
     static fixture f;
-    snprintf(f.dir, sizeof f.dir, "%s", test_tmpdir("train"));
+    fixture_tree("train", f.dir, sizeof f.dir, 96, 48);
     snprintf(f.model, sizeof f.model, "%s/model", f.dir);
     snprintf(f.data, sizeof f.data, "%s/data", f.dir);
-    mkdir(f.model, 0700);
-    mkdir(f.data, 0700);
-    fixture_model(f.model, 3, 32, 0.05f, 7);
-    fixture_data(f.data, 96, 48, 11);
     fp_error err = {0};
     f.m = train_model_open(f.model, NULL, NULL, &err);
     if (!f.m)

@@ -107,4 +107,19 @@ static inline void fixture_data(const char *dir, int n_train, int n_dev, uint64_
     }
 }
 
+/* A fresh temporary folder `dir` (n bytes) holding model/ (3 layers of width 32, weights
+ * N(0, 0.05²), seed 7) and data/ (n_train / n_dev synthetic sst-2 rows, seed 11): the standard
+ * tree of the train/, simulate and actor-role tests. */
+static inline void fixture_tree(const char *tag, char *dir, size_t n, int n_train, int n_dev)
+{
+    snprintf(dir, n, "%s", test_tmpdir(tag));
+    char m[300], d[300];
+    snprintf(m, sizeof m, "%s/model", dir);
+    snprintf(d, sizeof d, "%s/data", dir);
+    mkdir(m, 0700);
+    mkdir(d, 0700);
+    fixture_model(m, 3, 32, 0.05f, 7);
+    fixture_data(d, n_train, n_dev, 11);
+}
+
 #endif
