@@ -541,6 +541,48 @@ static void test_every_sample_message(void **state)
     store_destroy(&s);
 }
 
+/* Rounds with a 256 KiB server state each: with pruning the file stops growing (freed pages
+ * are reused); without it, 30 more rounds would add 7.5 MiB. */
+static void save_big_rounds(store_t *s, uint32_t from, uint32_t to)
+{
+    enum { BIG = 256 * 1024 };
+    uint8_t *big = malloc(BIG);
+    assert_non_null(big);
+    for (uint32_t r = from; r < to; r++) {
+        msg_t m = {0};
+        make_save(&m, r, 0);
+        memset(big, (int)r, BIG);
+        assert_int_equal(msg_blob_copy(&m.save.server_state, big, BIG, NULL), FP_OK);
+        expect_saved(s, &m);
+        msg_clear(&m);
+    }
+    free(big);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return sb.st_size;
+}
+
+static void test_file_stays_bounded(void **state)
+{
+    fx_db *fx = *state;
+    store_t *s = open_store(fx->path, 2);
+    begin_run(s);
+    save_big_rounds(s, 0, 10);
+    store_destroy(&s); /* closing folds the WAL into the file */
+    off_t after_10 = file_size(fx->path);
+    s = open_store(fx->path, 2);
+    save_big_rounds(s, 10, 40);
+    store_destroy(&s);
+    off_t after_40 = file_size(fx->path);
+    if (after_40 > after_10 + 2 * 65536)
+        fail_msg("file grew from %lld to %lld bytes", (long long)after_10, (long long)after_40);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 40);
+}
+
 /* The store checks requests against the limits it is given (the actor loop's). */
 static void test_limits_apply(void **state)
 {
@@ -645,6 +687,7 @@ int main(void)
         FX_TEST(test_other_types),
         FX_TEST(test_every_sample_message),
         FX_TEST(test_limits_apply),
+        FX_TEST(test_file_stays_bounded),
         cmocka_unit_test(test_client_index_and_rows_blob),
         FX_TEST(test_new_makes_folder_and_refuses_foreign),
     };
