@@ -93,8 +93,16 @@ fuzz: setup $(FUZZ_BIN)
 bench: setup $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
+# The embedded default run through `fedpep launch` (docs/launch.md). Until a pretrained
+# models/default is installed, an UNTRAINED random placeholder (models/placeholder) stands in.
 run: all
-	$(BUILD)/release/fedpep run configs/default.ini
+	@if [ -e models/default/config.json ]; then model=models/default; else \
+	    model=models/placeholder; \
+	    echo "run: models/default is missing; using an UNTRAINED random placeholder model" \
+	         "($$model): the run works end to end, its accuracy is chance"; \
+	    [ -e $$model/config.json ] || $(BUILD)/release/fedpep init-model $$model || exit 1; \
+	fi; \
+	$(BUILD)/release/fedpep launch configs/default.ini --fresh model.path=$$model
 
 check-reference: all
 	@bash scripts/setup.sh --reference
