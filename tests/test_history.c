@@ -198,6 +198,25 @@ static void test_reads_beside_a_writer(void **state)
     assert_int_not_equal(store_db_run_begin(h->db, &spec, &id, NULL, &err), FP_OK);
 }
 
+/* A name with a comma and quotes is quoted in CSV (RFC 4180), shown as is in text. */
+static void test_csv_quoting(void **state)
+{
+    hx *h = *state;
+    store_db_t *w = NULL;
+    assert_int_equal(store_db_open(&w, h->path, 0, NULL), FP_OK);
+    store_run_spec odd = {"a,\"b\"", "", "tiny", "sst2", "fedavgm", 3};
+    int64_t id = 0;
+    assert_int_equal(store_db_run_begin(w, &odd, &id, NULL, NULL), FP_OK);
+    store_db_close(&w);
+    char *text = NULL;
+    HX_CAPTURE(&text, store_report_runs(h->db, out, STORE_REPORT_CSV, &err_));
+    assert_non_null(strstr(text, "\n3,\"a,\"\"b\"\"\",sst2,fedavgm,running,0,,"));
+    free(text);
+    HX_CAPTURE(&text, store_report_runs(h->db, out, STORE_REPORT_TEXT, &err_));
+    assert_non_null(strstr(text, " 3  a,\"b\"  sst2"));
+    free(text);
+}
+
 /* ---- the command itself ---- */
 
 /* Runs `fedpep history args...` with stdout+stderr into a file; exit code returned, the output
@@ -272,6 +291,7 @@ int main(void)
         HX_TEST(test_runs_text_and_csv),     HX_TEST(test_rounds_text),
         HX_TEST(test_rounds_csv_parses_back), HX_TEST(test_clients_of_a_round),
         HX_TEST(test_reads_beside_a_writer),  HX_TEST(test_cli_outputs_and_errors),
+        HX_TEST(test_csv_quoting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
