@@ -14,6 +14,7 @@ in float32. Only E requires grad; in "half" the lower half of E is detached, so 
 at the lowest tuned layer exactly as the C code does. Never used by `make test`.
 """
 import argparse
+import ctypes
 import os
 import sys
 import time
@@ -23,6 +24,17 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "reference"))
 import torch_model  # noqa: E402
+
+
+def set_threads(n):
+    """torch.set_num_threads sets PyTorch's own pools (OpenMP, oneDNN) but not OpenBLAS, which
+    Debian's PyTorch calls for its GEMMs (BLAS_INFO=generic) and which would otherwise run (and
+    spin) as many threads as there are cores: set both, as bench_step.c does for its side."""
+    torch.set_num_threads(n)
+    try:
+        ctypes.CDLL("libopenblas.so.0").openblas_set_num_threads(n)
+    except (OSError, AttributeError):
+        print("torch_step: cannot set OpenBLAS threads", file=sys.stderr)
 
 
 def random_weights(arch, L, d, ff, V, max_pos, gen):
@@ -126,7 +138,7 @@ def main():
     for T in Ts:
         batch = make_batch(a.arch, a.B, T, a.V, gen)
         for th in (int(t) for t in a.threads.split(",")):
-            torch.set_num_threads(th)
+            set_threads(th)
             # As bench_step.c: process CPU time with one thread (waiting for a core on a shared
             # machine is not counted), wall time with more.
             clock = time.process_time if th == 1 else time.perf_counter
