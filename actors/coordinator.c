@@ -83,6 +83,7 @@ struct coordinator {
     bool evaluated;
     double metric;
     msg_run_status final_status;
+    int stop_before_save;
 };
 
 /* ---- small helpers ---- */
@@ -127,6 +128,7 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
     }
     self->cfg = *o->cfg;
     self->log = o->log;
+    self->stop_before_save = o->stop_before_save;
     const fedpep_config *cfg = &self->cfg;
     self->N = cfg->federation.clients;
     self->K = cfg->federation.clients_per_round;
@@ -549,6 +551,13 @@ static fp_status on_eval_reply(coordinator_t *self, actor_t *actor, const msg_t 
 
 static fp_status send_save(coordinator_t *self, actor_t *actor, fp_error *err)
 {
+    if ((int)self->round == self->stop_before_save) {
+        fprintf(stderr, "coordinator: stopping before the SAVE of round %u (as asked)\n",
+                self->round);
+        self->phase = PH_STOPPED;
+        actor_stop(actor, 1);
+        return FP_OK;
+    }
     fp_status st = start_out(self, actor, MSG_SAVE, "store", PH_SAVE, err);
     msg_save_t *s = &self->out.save;
     self->out.round = self->round;

@@ -32,6 +32,9 @@ typedef struct coordinator_options {
     const char *config_text;     /* stored with the run (NULL: config_dump of cfg) */
     const char *fallback_vocab, *fallback_merges;
     FILE *log;                   /* one line per committed round; NULL = silent */
+    /* Test hook (a kill inside a round): >= 0 stops the actor (exit code 1) once this round's
+     * updates are in, before its SAVE; -1 = never. Zero-initialised options must set it. */
+    int stop_before_save;
 } coordinator_options_t;
 
 coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err);

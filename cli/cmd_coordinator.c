@@ -23,7 +23,8 @@ int cmd_coordinator(int argc, char **argv)
     }
     fp_error err = {0};
     coordinator_options_t o = {.cfg = &a->cfg, .fallback_vocab = a->vocab,
-                               .fallback_merges = a->merges, .log = stdout};
+                               .fallback_merges = a->merges, .log = stdout,
+                               .stop_before_save = -1};
     coordinator_t *c = coordinator_new(&o, &err);
     if (!c) {
         fprintf(stderr, "fedpep coordinator: %s\n", err.msg);

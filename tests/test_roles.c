@@ -227,88 +227,120 @@ static void db_free(db_view_t *v)
     store_run_clear(&v->run);
 }
 
-static void a_run_through_the_broker_equals_simulate(void **state)
+/* Broker, store, evaluator and 4 clients, each actor in its own thread. */
+typedef struct system {
+    zactor_t *broker;
+    char endpoint[150];
+    store_t *store;
+    evaluator_t *ev;
+    client_role_t *clients[4];
+    thread_run_t t_store, t_eval, t_client[4];
+} system_t;
+
+static void system_start(system_t *s, const fedpep_config *cfg)
 {
-    (void)state;
+    fp_error err = {0};
+    char bound[256];
+    memset(s, 0, sizeof *s);
+    snprintf(s->endpoint, sizeof s->endpoint, "ipc://%s/broker.ipc", g_dir);
+    broker_options_t bo;
+    broker_options_defaults(&bo);
+    snprintf(bo.endpoint, sizeof bo.endpoint, "%s", s->endpoint);
+    bo.heartbeat_ms = 100;
+    bo.liveness = 10;
+    s->broker = broker_start(&bo, bound, sizeof bound, &err);
+    assert_non_null(s->broker);
+    store_options_t sto = {.db_path = cfg->run.db};
+    s->store = store_new(&sto, &err);
+    assert_non_null(s->store);
+    evaluator_options_t eo = {.cfg = cfg, .fallback_vocab = g_vocab, .fallback_merges = g_merges};
+    s->ev = evaluator_new(&eo, &err);
+    assert_non_null(s->ev);
+    for (uint32_t k = 0; k < 4; k++) {
+        client_role_options_t o = {.cfg = cfg, .index = k, .fallback_vocab = g_vocab,
+                                   .fallback_merges = g_merges, .faults = true};
+        s->clients[k] = client_role_new(&o, &err);
+        if (!s->clients[k])
+            fail_msg("client %u: %s", k, err.msg);
+    }
+    launch(&s->t_store, s->endpoint, "store", MSG_ROLE_STORE, 0, store_role(), s->store);
+    launch(&s->t_eval, s->endpoint, "evaluator", MSG_ROLE_EVALUATOR, 0, evaluator_actor(), s->ev);
+    for (uint32_t k = 0; k < 4; k++) {
+        char id[MSG_ID_CAP];
+        actor_client_id(id, k);
+        launch(&s->t_client[k], s->endpoint, id, MSG_ROLE_CLIENT, k, client_role_actor(),
+               s->clients[k]);
+    }
+}
+
+/* Runs a coordinator to its end; returns its exit code, *first and *done its rounds. */
+static int run_coordinator(system_t *s, const fedpep_config *cfg, int stop_before_save,
+                           int *first, int *done)
+{
+    fp_error err = {0};
+    coordinator_options_t co = {.cfg = cfg, .fallback_vocab = g_vocab,
+                                .fallback_merges = g_merges,
+                                .stop_before_save = stop_before_save};
+    coordinator_t *coord = coordinator_new(&co, &err);
+    assert_non_null(coord);
+    thread_run_t t;
+    launch(&t, s->endpoint, "coordinator", MSG_ROLE_COORDINATOR, 0, coordinator_actor(), coord);
+    pthread_join(t.thread, NULL);
+    *first = coordinator_first_round(coord);
+    *done = coordinator_rounds_done(coord);
+    coordinator_destroy(&coord);
+    return t.exit_code;
+}
+
+/* Stops everything (the actors give up once the broker is gone); returns the rounds the
+ * clients trained. */
+static int system_stop(system_t *s)
+{
+    zactor_destroy(&s->broker);
+    pthread_join(s->t_store.thread, NULL);
+    pthread_join(s->t_eval.thread, NULL);
+    int trained = 0;
+    for (int k = 0; k < 4; k++) {
+        pthread_join(s->t_client[k].thread, NULL);
+        trained += client_role_trained(s->clients[k]);
+        client_role_destroy(&s->clients[k]);
+    }
+    evaluator_destroy(&s->ev);
+    store_destroy(&s->store);
+    return trained;
+}
+
+/* simulate's database for run_config, made once. */
+static const char *simulated(void)
+{
+    static char path[256];
+    if (path[0])
+        return path;
     fedpep_config cfg;
     fp_error err = {0};
-    /* The reference: simulate. */
     run_config(&cfg, "sim.db");
     train_sim_options so = {.stop_after_round = -1, .stop_before_commit = -1,
                             .fallback_vocab = g_vocab, .fallback_merges = g_merges};
     train_sim_result res;
-    assert_int_equal(train_simulate(&cfg, &so, NULL, &res, &err), FP_OK);
+    if (train_simulate(&cfg, &so, NULL, &res, &err))
+        fail_msg("simulate: %s", err.msg);
+    snprintf(path, sizeof path, "%s", cfg.run.db);
+    return path;
+}
 
-    /* The actor system. */
-    run_config(&cfg, "actors.db");
-    char endpoint[150], bound[256];
-    snprintf(endpoint, sizeof endpoint, "ipc://%s/broker.ipc", g_dir);
-    broker_options_t bo;
-    broker_options_defaults(&bo);
-    snprintf(bo.endpoint, sizeof bo.endpoint, "%s", endpoint);
-    bo.heartbeat_ms = 100;
-    bo.liveness = 10;
-    zactor_t *broker = broker_start(&bo, bound, sizeof bound, &err);
-    assert_non_null(broker);
-
-    store_options_t sto = {.db_path = cfg.run.db};
-    store_t *store = store_new(&sto, &err);
-    assert_non_null(store);
-    evaluator_options_t eo = {.cfg = &cfg, .fallback_vocab = g_vocab, .fallback_merges = g_merges};
-    evaluator_t *ev = evaluator_new(&eo, &err);
-    assert_non_null(ev);
-    coordinator_options_t co = {.cfg = &cfg, .fallback_vocab = g_vocab,
-                                .fallback_merges = g_merges};
-    coordinator_t *coord = coordinator_new(&co, &err);
-    assert_non_null(coord);
-    client_role_t *clients[4];
-    for (uint32_t k = 0; k < 4; k++) {
-        client_role_options_t o = {.cfg = &cfg, .index = k, .fallback_vocab = g_vocab,
-                                   .fallback_merges = g_merges, .faults = true};
-        clients[k] = client_role_new(&o, &err);
-        assert_non_null(clients[k]);
-    }
-    thread_run_t t_store, t_eval, t_coord, t_client[4];
-    launch(&t_store, endpoint, "store", MSG_ROLE_STORE, 0, store_role(), store);
-    launch(&t_eval, endpoint, "evaluator", MSG_ROLE_EVALUATOR, 0, evaluator_actor(), ev);
-    for (uint32_t k = 0; k < 4; k++) {
-        char id[MSG_ID_CAP];
-        actor_client_id(id, k);
-        launch(&t_client[k], endpoint, id, MSG_ROLE_CLIENT, k, client_role_actor(), clients[k]);
-    }
-    launch(&t_coord, endpoint, "coordinator", MSG_ROLE_COORDINATOR, 0, coordinator_actor(),
-           coord);
-    pthread_join(t_coord.thread, NULL);
-    if (t_coord.status)
-        fail_msg("coordinator: %s", t_coord.err.msg);
-    assert_int_equal(t_coord.exit_code, 0);
-    assert_int_equal(coordinator_rounds_done(coord), 3);
-    /* The others give up once the broker is gone. */
-    zactor_destroy(&broker);
-    pthread_join(t_store.thread, NULL);
-    pthread_join(t_eval.thread, NULL);
-    int trained = 0;
-    for (int k = 0; k < 4; k++) {
-        pthread_join(t_client[k].thread, NULL);
-        trained += client_role_trained(clients[k]);
-        client_role_destroy(&clients[k]);
-    }
-    assert_int_equal(trained, 3 * 2); /* every sampled client trained each round once */
-    coordinator_destroy(&coord);
-    evaluator_destroy(&ev);
-    store_destroy(&store);
-
+/* The database at path has 3 consistent rounds and simulate's final checkpoint. */
+static void equals_simulate(const char *path)
+{
     db_view_t a = {0}, b = {0};
-    char path[256];
-    snprintf(path, sizeof path, "%s/sim.db", g_dir);
-    db_read(path, &a);
-    db_read(cfg.run.db, &b);
+    fp_error err = {0};
+    db_read(simulated(), &a);
+    db_read(path, &b);
     assert_int_equal(a.n_rounds, 3);
     assert_int_equal(b.n_rounds, 3);
     assert_int_equal(b.run.status, STORE_RUN_FINISHED);
     for (size_t i = 0; i < 3; i++) {
-        assert_int_equal(a.rounds[i].completed, b.rounds[i].completed);
         assert_int_equal(b.rounds[i].completed, 2);
+        assert_int_equal(a.rounds[i].completed, b.rounds[i].completed);
         assert_true(a.rounds[i].train_loss == b.rounds[i].train_loss);
         assert_int_equal(isnan(a.rounds[i].eval_metric), isnan(b.rounds[i].eval_metric));
         if (!isnan(a.rounds[i].eval_metric))
@@ -327,6 +359,41 @@ static void a_run_through_the_broker_equals_simulate(void **state)
     assert_memory_equal(a.ck.rng.data, b.ck.rng.data, a.ck.rng.size);
     db_free(&a);
     db_free(&b);
+}
+
+static void a_run_through_the_broker_equals_simulate(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    run_config(&cfg, "actors.db");
+    system_t s;
+    system_start(&s, &cfg);
+    int first, done;
+    assert_int_equal(run_coordinator(&s, &cfg, -1, &first, &done), 0);
+    assert_int_equal(first, 0);
+    assert_int_equal(done, 3);
+    assert_int_equal(system_stop(&s), 3 * 2); /* every sampled client trained once a round */
+    equals_simulate(cfg.run.db);
+}
+
+static void a_coordinator_stopped_inside_a_round_resumes_exactly(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    run_config(&cfg, "resume.db");
+    system_t s;
+    system_start(&s, &cfg);
+    int first, done;
+    /* Killed once round 1's updates are in, before its SAVE: round 0 only is committed. */
+    int code = run_coordinator(&s, &cfg, 1, &first, &done);
+    assert_int_equal(done, 1);
+    assert_int_equal(code, 1);
+    /* A new coordinator resumes at round 1; its clients answer it from their saved state. */
+    assert_int_equal(run_coordinator(&s, &cfg, -1, &first, &done), 0);
+    assert_int_equal(first, 1);
+    assert_int_equal(done, 2);
+    assert_int_equal(system_stop(&s), 3 * 2); /* round 1 was not trained twice */
+    equals_simulate(cfg.run.db);
 }
 
 static int setup(void **state)
@@ -358,6 +425,7 @@ int main(void)
         cmocka_unit_test(the_client_blob_round_trips_and_refuses_malformed_input),
         cmocka_unit_test(the_evaluator_selects_the_best_scored_layers),
         cmocka_unit_test(a_run_through_the_broker_equals_simulate),
+        cmocka_unit_test(a_coordinator_stopped_inside_a_round_resumes_exactly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
