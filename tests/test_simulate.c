@@ -158,9 +158,8 @@ static void hessian_selection_and_input_prompt_runs_complete(void **state)
     fp_error err = {0};
     train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
-    /* rho from SLQ over central-difference products of the prompt gradient (verbalizer). */
+    /* rho from SLQ over central-difference products of the prompt gradient (linear head). */
     sim_config(&cfg, "h.db", FP_STRATEGY_FEDPEPTAO);
-    cfg.model.head = FP_HEAD_VERBALIZER;
     cfg.federation.layer_selection = FP_LAYERS_HESSIAN;
     cfg.federation.lanczos_steps = 4;
     cfg.run.rounds = 1;

@@ -102,6 +102,53 @@ static void encoder_batches_match_whole_text_tokenisation(void **state)
     }
 }
 
+/* Encoder evaluation: the prediction is the argmax of the label words' logits at the mask, the
+ * same in a padded batch as one example at a time. */
+static void encoder_prediction_is_the_best_label_word_at_the_mask(void **state)
+{
+    fixture *f = *state;
+    fp_error err = {0};
+    fp_example ex[5] = {{"a lovely, sunny day", NULL, 1, 1}, {"cold", NULL, 0, 2},
+                        {"It's a dark and rainy night, cruel and cold.", NULL, 0, 3},
+                        {"warm", NULL, 1, 4}, {"kind and happy", NULL, 1, 5}};
+    dataset_t ds = {.task = task_find("sst-2"), .examples = ex, .n = 5};
+    train_set_t *s = NULL;
+    assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 40, false, &s, &err),
+                     FP_OK);
+    int all[3] = {0, 1, 2}, idx[5] = {0, 1, 2, 3, 4};
+    train_layout lay;
+    assert_int_equal(train_layout_init(&lay, &f->m->cfg, 4, all, 3, false, 0, &err), FP_OK);
+    train_worker_t *w = train_worker_new(f->m, &lay, s, 4, 4, s->max_len, &err);
+    assert_non_null(w);
+    float *E = malloc(lay.n_prompt * sizeof(float));
+    train_initial_prompt(&lay, 9, E, NULL);
+    train_eval_result batched, single;
+    assert_int_equal(train_eval_init(&batched, 2, &err), FP_OK);
+    assert_int_equal(train_eval_init(&single, 2, &err), FP_OK);
+    assert_int_equal(train_evaluate(w, E, NULL, s, idx, 5, 4, &batched, &err), FP_OK);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(train_batch_fill(w->batch, s, &idx[i], 1, -1, &err), FP_OK);
+        tf_prompt pr = train_layout_prompt(&lay, E, NULL);
+        tf_options opt = {0};
+        tf_result res;
+        assert_int_equal(tf_forward(w->eval_acts, &f->m->cfg, &f->m->w, &pr, NULL,
+                                    &w->batch->view, &opt, &res, &err),
+                         FP_OK);
+        const int *rows;
+        int n_rows;
+        const float *lg = tf_acts_lm_logits(w->eval_acts, &rows, &n_rows);
+        assert_int_equal(n_rows, 1);
+        assert_int_equal(rows[0], s->ex[i].mask_pos);
+        int pred = lg[s->word_id[1]] > lg[s->word_id[0]];
+        confusion_add(&single.cm, ex[i].label, pred, &err);
+    }
+    assert_memory_equal(&batched.cm, &single.cm, sizeof batched.cm);
+    assert_int_equal(confusion_total(&batched.cm), 5);
+    free(E);
+    train_worker_destroy(&w);
+    train_set_destroy(&s);
+}
+
 static void truncation_cuts_texts_never_the_template(void **state)
 {
     fixture *f = *state;
@@ -347,7 +394,7 @@ static void layer_statistics_are_finite_and_reported_for_all_but_the_last(void *
     assert_int_equal(train_layer_stats(f->m, 4, E0, d.train, d.all_train, 1, 8, s, &err),
                      FP_EINVAL);
     /* The gradient callback agrees with a central difference along one coordinate. */
-    train_grad_t *g = train_grad_new(f->m, 4, d.train, d.all_train, 4, &err);
+    train_grad_t *g = train_grad_new(f->m, 4, d.train, d.all_train, 4, NULL, &err);
     assert_non_null(g);
     float *grad = malloc(lay.n_prompt * sizeof(float)), *gp = malloc(lay.n_prompt * 4);
     assert_int_equal(train_grad_fn(g, E0, grad, &err), FP_OK);
@@ -508,6 +555,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(encoder_batches_match_whole_text_tokenisation),
+        cmocka_unit_test(encoder_prediction_is_the_best_label_word_at_the_mask),
         cmocka_unit_test(truncation_cuts_texts_never_the_template),
         cmocka_unit_test(decoder_batches_and_lowest_loss_prediction),
         cmocka_unit_test(local_round_changes_only_trained_rows_and_steps_adamw),

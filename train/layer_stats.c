@@ -14,7 +14,7 @@ static tf_acts_t *arena_for(const train_model_t *m, const train_set_t *set, int 
     tf_acts_spec spec = {.B = b, .T = set->max_len > 0 ? set->max_len : 1, .P = P,
                          .saved_layers = m->cfg.n_layers,
                          .max_lm_rows = train_set_max_lm_rows(set, b),
-                         .max_classes = 0};
+                         .max_classes = set->linear_head ? set->n_classes : 0};
     return tf_acts_new(&m->cfg, spec, err);
 }
 
@@ -65,17 +65,21 @@ struct train_grad {
     tf_acts_t *acts;
     train_batch_t *bt;
     bool *all;
+    tf_cls_head head;
 };
 
 train_grad_t *train_grad_new(const train_model_t *m, int P, const train_set_t *set,
-                             const int *idx, int n, fp_error *err)
+                             const int *idx, int n, const float *head, fp_error *err)
 {
     train_grad_t *g = calloc(1, sizeof *g);
-    if (!g || n < 1) {
+    if (!g || n < 1 || (set->linear_head && !head)) {
         free(g);
-        fp_fail(err, n < 1 ? FP_EINVAL : FP_ENOMEM, "gradient: no examples or no memory");
+        fp_fail(err, g ? FP_EINVAL : FP_ENOMEM, "gradient: no examples, no head or no memory");
         return NULL;
     }
+    if (set->linear_head)
+        g->head = (tf_cls_head){.n_classes = set->n_classes, .W = head,
+                                .b = head + (size_t)set->n_classes * m->cfg.d_model};
     g->m = m;
     g->P = P;
     g->acts = arena_for(m, set, n, P, err);
@@ -107,12 +111,10 @@ void train_grad_destroy(train_grad_t **self_p)
 fp_status train_grad_fn(void *ctx, const float *x, float *grad, fp_error *err)
 {
     train_grad_t *g = ctx;
-    if (g->bt->view.labels)
-        return fp_fail(err, FP_EINVAL, "gradient: the linear head is not supported");
     tf_prompt pr = {.P = g->P, .E = x, .present = g->all, .trainable = g->all, .dE = grad};
     tf_options opt = {.grad = true};
     tf_result res;
-    fp_status st = tf_forward(g->acts, &g->m->cfg, &g->m->w, &pr, NULL, &g->bt->view, &opt, &res,
-                              err);
+    fp_status st = tf_forward(g->acts, &g->m->cfg, &g->m->w, &pr,
+                              g->head.n_classes ? &g->head : NULL, &g->bt->view, &opt, &res, err);
     return st ? st : tf_backward(g->acts, err);
 }

@@ -73,17 +73,28 @@ static fp_status hessian_rho(sim *s, const float *E0, double *rho, fp_error *err
 {
     int n = fl_partition_size(s->ptrain, 0);
     n = n > s->cfg->federation.score_batch ? s->cfg->federation.score_batch : n;
-    train_grad_t *g = train_grad_new(s->m, s->lay.P, s->d.train, s->ptrain->index, n, err);
-    if (!g)
-        return err ? err->status : FP_ENOMEM;
     size_t np = s->lay.n_prompt;
+    /* The run's initial linear head (same stream as every client's), if there is one. */
+    train_layout with_head = s->lay;
+    with_head.head_classes = s->d.train->linear_head ? s->d.train->n_classes : 0;
     float *scratch = malloc(3 * np * sizeof(float));
+    float *head = malloc(((size_t)with_head.head_classes * (s->lay.d + 1) + 1) * sizeof(float));
+    if (!scratch || !head) {
+        free(scratch);
+        free(head);
+        return fp_fail(err, FP_ENOMEM, "hessian: out of memory");
+    }
+    train_initial_prompt(&with_head, (uint64_t)s->cfg->run.seed, scratch, head);
+    train_grad_t *g = train_grad_new(s->m, s->lay.P, s->d.train, s->ptrain->index, n, head, err);
+    if (!g) {
+        free(scratch);
+        free(head);
+        return err ? err->status : FP_ENOMEM;
+    }
     fl_fd_hvp hvp = {train_grad_fn, g, np, E0, 1e-3, scratch};
     fl_slq_result r = {0};
-    fp_status st = scratch ? fl_slq_run(fl_fd_hvp_apply, &hvp, np,
-                                        s->cfg->federation.lanczos_steps, 1,
-                                        (uint64_t)s->cfg->run.seed, &r, err)
-                           : fp_fail(err, FP_ENOMEM, "hessian: out of memory");
+    fp_status st = fl_slq_run(fl_fd_hvp_apply, &hvp, np, s->cfg->federation.lanczos_steps, 1,
+                              (uint64_t)s->cfg->run.seed, &r, err);
     if (!st) {
         fl_ratio_config rc = fl_ratio_defaults();
         double got;
@@ -92,6 +103,7 @@ static fp_status hessian_rho(sim *s, const float *E0, double *rho, fp_error *err
     }
     fl_slq_result_free(&r);
     free(scratch);
+    free(head);
     train_grad_destroy(&g);
     return st;
 }

@@ -33,6 +33,14 @@ static fp_status tune_layers(const train_tune_options *o, int L, int *layers, in
     return FP_OK;
 }
 
+/* Examples one epoch trained on: every full batch, the last one partial (an epoch cut by the
+ * time budget counts its full batches). */
+static int64_t examples_seen(const train_round_result *r, int batch)
+{
+    int64_t full = r->steps * batch;
+    return full < r->n_k ? full : r->n_k;
+}
+
 fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE *log,
                      train_tune_result *res, fp_error *err)
 {
@@ -104,7 +112,7 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
                     "%.1f ex/s  %.1f s\n",
                     e + 1, (long long)rr.steps, rr.loss, metric_name(d.eval->task->metric), metric,
                     ev.loss_sum / (double)d.eval->n,
-                    train_s > 0 ? (double)(rr.steps * opts.batch_size) / train_s : 0.0,
+                    train_s > 0 ? (double)examples_seen(&rr, opts.batch_size) / train_s : 0.0,
                     (train_now_ms() - t_start) / 1000.0);
         if (deadline && train_now_ms() >= deadline)
             break;
