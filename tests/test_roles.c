@@ -19,6 +19,7 @@
 #include "broker/broker.h"
 #include "common/config.h"
 #include "fl/layer_score.h"
+#include "fl/server.h"
 #include "storage/store_db.h"
 #include "train/simulate.h"
 
@@ -396,6 +397,70 @@ static void a_coordinator_stopped_inside_a_round_resumes_exactly(void **state)
     equals_simulate(cfg.run.db);
 }
 
+static void dropouts_and_stragglers_are_recorded_exactly(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    run_config(&cfg, "faults.db");
+    cfg.faults.dropout = 0.4;
+    cfg.faults.straggler_clients = 1;
+    cfg.faults.straggler_delay_s = 8;
+    cfg.federation.round_deadline_s = 3;
+    cfg.federation.on_short_round = FP_SHORT_ROUND_SKIP;
+    /* Who must drop and who must be late, from the same pure functions. */
+    float w0 = 0;
+    fl_server_config sc = fl_server_config_defaults(FL_SERVER_FEDAVG);
+    fl_server_t *srv = fl_server_new(&sc, 1, 4, (uint64_t)cfg.run.seed, &w0);
+    assert_non_null(srv);
+    store_client_status want[3][4];
+    int drops = 0, lates = 0;
+    for (uint32_t r = 0; r < 3; r++) {
+        for (int k = 0; k < 4; k++)
+            want[r][k] = (store_client_status)-1; /* not sampled */
+        int ids[2];
+        fp_error err = {0};
+        assert_int_equal(fl_server_sample(srv, r, 2, ids, &err), FP_OK);
+        for (int i = 0; i < 2; i++) {
+            uint32_t k = (uint32_t)ids[i];
+            faults_round_t f = faults_for(&cfg, r, k);
+            want[r][k] = f.drop ? STORE_CLIENT_DROPPED
+                         : f.slow ? STORE_CLIENT_LATE
+                                  : STORE_CLIENT_OK;
+            drops += f.drop;
+            lates += !f.drop && f.slow;
+        }
+    }
+    fl_server_destroy(&srv);
+    assert_true(drops > 0 && lates > 0); /* the seed gives both kinds */
+
+    system_t s;
+    system_start(&s, &cfg);
+    int first, done;
+    assert_int_equal(run_coordinator(&s, &cfg, -1, &first, &done), 0);
+    assert_int_equal(done, 3);
+    system_stop(&s);
+
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open(&db, cfg.run.db, STORE_DB_READONLY, &err), FP_OK);
+    store_run run;
+    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    for (int r = 0; r < 3; r++) {
+        store_client_round *cr = NULL;
+        size_t n = 0;
+        assert_int_equal(store_db_round_clients(db, run.id, r, &cr, &n, &err), FP_OK);
+        assert_int_equal(n, 2);
+        for (size_t j = 0; j < n; j++) {
+            if (cr[j].status != want[r][cr[j].client])
+                fail_msg("round %d client %d: status %d, expected %d", r, cr[j].client,
+                         cr[j].status, want[r][cr[j].client]);
+        }
+        free(cr);
+    }
+    store_run_clear(&run);
+    store_db_close(&db);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -426,6 +491,7 @@ int main(void)
         cmocka_unit_test(the_evaluator_selects_the_best_scored_layers),
         cmocka_unit_test(a_run_through_the_broker_equals_simulate),
         cmocka_unit_test(a_coordinator_stopped_inside_a_round_resumes_exactly),
+        cmocka_unit_test(dropouts_and_stragglers_are_recorded_exactly),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
