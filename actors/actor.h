@@ -66,7 +66,8 @@ typedef struct actor_options {
 typedef struct actor_role {
     const char *name; /* for logs, e.g. "coordinator" */
     /* After registration and after every re-registration (reconnected = true: the broker
-     * restarted or was lost; messages sent meanwhile may be lost, so re-send what matters). */
+     * restarted or was lost; messages sent meanwhile may be lost, so re-send what matters).
+     * Between losing the broker and this call, actor_send returns FP_ENET. */
     fp_status (*on_start)(void *self, actor_t *actor, bool reconnected, fp_error *err);
     /* One decoded message from msg->from (already checked against the broker's envelope).
      * The loop owns msg and clears it afterwards; the role may move owned buffers out of it by
@@ -75,7 +76,7 @@ typedef struct actor_role {
      * is not registered; ENET: its queue is full) and DIRECTORY replies to the role's own
      * actor_request_directory. HEARTBEAT/WELCOME are handled by the loop and never delivered. */
     fp_status (*on_message)(void *self, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err);
-    /* Every tick_ms, and right after a message or a start when a deadline may have passed. */
+    /* Every tick_ms once on_start has run (also while the broker is lost: deadlines go on). */
     fp_status (*on_tick)(void *self, actor_t *actor, int64_t now_ms, fp_error *err);
     /* A watched peer joined (alive) or was declared dead / said BYE (!alive). */
     fp_status (*on_peer)(void *self, actor_t *actor, const msg_peer_t *peer, bool alive,

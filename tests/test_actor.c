@@ -165,78 +165,86 @@ static void say_bye_to(raw_peer_t *from, const char *to)
     raw_say(from, to, MSG_BYE);
 }
 
+/* A fast broker, a raw coordinator, and an echo actor `id` it has seen join. */
+typedef struct scene {
+    char ep[256];
+    zactor_t *broker;
+    raw_peer_t coord;
+    running_t r;
+    echo_t e;
+} scene_t;
+
+static void scene_open(scene_t *s, const char *id, int sleep_ms)
+{
+    memset(s, 0, sizeof *s);
+    s->broker = fast_broker(s->ep, sizeof s->ep);
+    raw_register(&s->coord, s->ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
+    echo_options(&s->r.opt, s->ep, id, MSG_ROLE_CLIENT);
+    s->r.opt.index = 1;
+    start(&s->r, &s->e);
+    s->e.sleep_ms = sleep_ms; /* read only when a request arrives, after the join below */
+    raw_expect_peer(&s->coord, id, true);
+}
+
+/* Stops the actor with a BYE from the coordinator and checks it ended well. */
+static void scene_close(scene_t *s)
+{
+    say_bye_to(&s->coord, s->r.opt.id);
+    raw_expect_peer(&s->coord, s->r.opt.id, false); /* its BYE on the way out */
+    join(&s->r);
+    assert_int_equal(s->r.status, FP_OK);
+    assert_int_equal(s->r.exit_code, 0);
+    broker_stats_t st = broker_actor_stats(s->broker);
+    assert_int_equal(st.departed, 1);
+    assert_int_equal(st.expired, 0); /* nobody was ever presumed dead */
+    raw_close(&s->coord);
+    zactor_destroy(&s->broker);
+}
+
 static void registers_answers_and_leaves(void **state)
 {
     (void)state;
-    char ep[256];
-    zactor_t *broker = fast_broker(ep, sizeof ep);
-    raw_peer_t coord;
-    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
-    running_t r = {0};
-    echo_t e;
-    echo_options(&r.opt, ep, "client.1", MSG_ROLE_CLIENT);
-    r.opt.index = 1;
-    start(&r, &e);
-    raw_expect_peer(&coord, "client.1", true);
-    ask(&coord, "client.1");
+    scene_t s;
+    scene_open(&s, "client.1", 0);
+    raw_peer_t *coord = &s.coord;
+    ask(coord, "client.1");
 
     /* Garbage and a forged 'from' are refused by the actor, never seen by the role. */
     const char *garbage = "\x81\xa1v\x01";
-    assert_true(zmq_send(zsock_resolve(coord.sock), "client.1", 8, ZMQ_SNDMORE) == 8);
-    assert_true(zmq_send(zsock_resolve(coord.sock), garbage, 4, 0) == 4);
+    assert_true(zmq_send(zsock_resolve(coord->sock), "client.1", 8, ZMQ_SNDMORE) == 8);
+    assert_true(zmq_send(zsock_resolve(coord->sock), garbage, 4, 0) == 4);
     msg_t got;
-    raw_expect(&coord, MSG_ERROR, &got);
+    raw_expect(coord, MSG_ERROR, &got);
     assert_string_equal(got.from, "client.1");
     assert_int_equal(got.error.code, FP_EFORMAT);
     msg_clear(&got);
     msg_t forged;
     assert_int_equal(msg_init(&forged, MSG_SCORE_REQUEST, "", "x", NULL), FP_OK);
     forged.score_request.batch = 1;
-    memcpy(coord.id, "store", 6);
-    raw_send(&coord, "client.1", &forged);
-    memcpy(coord.id, "coordinator", 12);
+    memcpy(coord->id, "store", 6);
+    raw_send(coord, "client.1", &forged);
+    memcpy(coord->id, "coordinator", 12);
     msg_clear(&forged);
-    raw_expect(&coord, MSG_ERROR, &got);
+    raw_expect(coord, MSG_ERROR, &got);
     assert_int_equal(got.error.code, FP_EINVAL);
     msg_clear(&got);
-    assert_int_equal(echo_get(&e, &e.answered), 1);
+    assert_int_equal(echo_get(&s.e, &s.e.answered), 1);
 
-    say_bye_to(&coord, "client.1");
-    raw_expect_peer(&coord, "client.1", false); /* its BYE, not silence */
-    join(&r);
-    assert_int_equal(r.status, FP_OK);
-    assert_int_equal(r.exit_code, 0);
-    assert_int_equal(e.starts, 1);
-    assert_int_equal(e.reconnects, 0);
-    assert_true(e.bytes_from_coordinator > 20);
-    broker_stats_t s = broker_actor_stats(broker);
-    assert_int_equal(s.departed, 1);
-    assert_int_equal(s.expired, 0);
-    raw_close(&coord);
-    zactor_destroy(&broker);
+    scene_close(&s);
+    assert_int_equal(s.e.starts, 1);
+    assert_int_equal(s.e.reconnects, 0);
+    assert_true(s.e.bytes_from_coordinator > 20);
 }
 
+/* The role blocks for 3 x the liveness window inside a callback; its agent thread keeps it
+ * alive (scene_close checks that the broker never declared anyone dead). */
 static void heartbeats_go_on_during_a_long_callback(void **state)
 {
     (void)state;
-    char ep[256];
-    zactor_t *broker = fast_broker(ep, sizeof ep);
-    raw_peer_t coord;
-    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
-    running_t r = {0};
-    echo_t e;
-    echo_options(&r.opt, ep, "client.2", MSG_ROLE_CLIENT);
-    start(&r, &e);
-    e.sleep_ms = 3 * FAST_HEARTBEAT_MS * FAST_LIVENESS; /* far beyond the liveness window */
-    raw_expect_peer(&coord, "client.2", true);
-    /* ask() skips everything but the reply; count deaths through the broker's stats instead. */
-    ask(&coord, "client.2");
-    assert_int_equal(broker_actor_stats(broker).expired, 0);
-    say_bye_to(&coord, "client.2");
-    join(&r);
-    assert_int_equal(r.status, FP_OK);
-    raw_close(&coord);
-    zactor_destroy(&broker);
+    scene_t s;
+    scene_open(&s, "client.2", 3 * FAST_HEARTBEAT_MS * FAST_LIVENESS);
+    ask(&s.coord, "client.2");
+    scene_close(&s);
 }
 
 static void watcher_sees_joins_and_departures(void **state)
