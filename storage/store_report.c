@@ -346,9 +346,9 @@ static fp_status plot_report(store_db_t *db, void *arg, fp_error *err)
         const svg_series s_bytes[] = {{"down (to clients)", x, down, n},
                                       {"up (from clients)", x, up, n}};
         const svg_panel panels[] = {
-            {"Evaluation metric", "round", ytitle, s_metric, 1, 1},
-            {"Training loss", "round", "mean local loss", s_loss, 1, 1},
-            {"Bytes per round", "round", "bytes", s_bytes, 2, 1},
+            {"Evaluation metric", "round", ytitle, s_metric, 1, 1, 0},
+            {"Training loss", "round", "mean local loss", s_loss, 1, 1, 1},
+            {"Bytes per round", "round", "bytes", s_bytes, 2, 1, 1},
         };
         char title[3 * STORE_TEXT_MAX + 64];
         snprintf(title, sizeof title, "run %s: %s, %s (%zu round%s)", run.name, run.task,

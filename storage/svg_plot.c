@@ -138,6 +138,10 @@ static bool data_window(const svg_panel *p, frame *f)
             f->ylo = fmin(f->ylo, y);
             f->yhi = fmax(f->yhi, y);
         }
+    if (any && p->y_zero) {
+        f->ylo = fmin(f->ylo, 0);
+        f->yhi = fmax(f->yhi, 0);
+    }
     if (!any) {
         f->xlo = 0;
         f->xhi = 1;

@@ -28,6 +28,7 @@ typedef struct svg_panel {
     const svg_series *series;
     size_t n_series;
     int integer_x; /* x ticks at whole numbers only (rounds) */
+    int y_zero;    /* the y axis includes 0 (sizes and losses, so growth reads true) */
 } svg_panel;
 
 /* Panel size in SVG user units (pixels). */

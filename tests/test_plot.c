@@ -111,7 +111,7 @@ static void test_series_polylines_and_escaping(void **state)
     (void)state;
     const double y[] = {1, NAN, 2, 3, INFINITY, 4};
     const svg_series s[] = {{"a & <b>", NULL, y, 6}};
-    const svg_panel p[] = {{"t \"q\"", "x", "y'", s, 1, 1}};
+    const svg_panel p[] = {{"t \"q\"", "x", "y'", s, 1, 1, 0}};
     char *svg = write_figure("<run & co>", p, 1);
     assert_int_equal(count(svg, "<polyline"), 3); /* [1] [2 3] [4] */
     assert_int_equal(polyline_points(svg, 0), 1);
@@ -127,9 +127,26 @@ static void test_series_polylines_and_escaping(void **state)
     fp_error err = {0};
     FILE *sink = fopen("/dev/null", "w");
     assert_int_equal(svg_plot_write(sink, "t", p, 0, &err), FP_EINVAL);
-    const svg_panel broken[] = {{"t", "x", "y", NULL, 2, 0}};
+    const svg_panel broken[] = {{"t", "x", "y", NULL, 2, 0, 0}};
     assert_int_equal(svg_plot_write(sink, "t", broken, 1, &err), FP_EINVAL);
     fclose(sink);
+}
+
+/* y_zero stretches the axis down to 0; otherwise it hugs the data. */
+static void test_y_zero(void **state)
+{
+    (void)state;
+    const double x[] = {10, 11}, y[] = {5, 6}; /* no 0 on the x axis either */
+    const svg_series s[] = {{"v", x, y, 2}};
+    svg_panel p = {"t", "x", "y", s, 1, 1, 0};
+    char *svg = write_figure("hug", &p, 1);
+    assert_null(strstr(svg, ">0<"));
+    assert_non_null(strstr(svg, ">5<"));
+    free(svg);
+    p.y_zero = 1;
+    svg = write_figure("zero", &p, 1);
+    assert_non_null(strstr(svg, ">0<"));
+    free(svg);
 }
 
 typedef struct px {
@@ -245,6 +262,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nice_ticks),
         cmocka_unit_test(test_series_polylines_and_escaping),
+        cmocka_unit_test(test_y_zero),
         cmocka_unit_test_setup_teardown(test_plot_runs_of_0_1_n_rounds, px_setup, px_teardown),
         cmocka_unit_test_setup_teardown(test_plot_command, px_setup, px_teardown),
     };
