@@ -390,7 +390,8 @@ fp_status launch_run(const launch_options *o, int *exit_code, fp_error *err)
     const char *env[] = {plan->slots_env, NULL};
     sup_options so = {.max_restarts = plan->cfg.launch.max_restarts,
                       .restart_delay_ms = plan->cfg.launch.restart_delay_ms,
-                      .grace_ms = o->grace_ms, .wake_fd = pipefd[0], .events = stderr,
+                      .grace_ms = o->grace_ms, .wake_fd = pipefd[0],
+                      .events = o->events ? o->events : stderr,
                       .env = env};
     topology t = {0};
     sup_t *sup = sup_new(&so, err);

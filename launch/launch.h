@@ -31,6 +31,7 @@ typedef struct launch_options {
     int grace_ms;                     /* SIGTERM -> SIGKILL at shutdown (default 5000) */
     int poll_ms;                      /* how often the database is read (default 100) */
     FILE *out;                        /* progress lines and the final summary; NULL = stdout */
+    FILE *events;                     /* process starts, deaths, restarts; NULL = stderr */
 } launch_options;
 
 /* Defaults: everything NULL/0 except grace_ms 5000 and poll_ms 100. */

@@ -1,0 +1,268 @@
+/* test_launch_run.c — `fedpep launch` end to end on a tiny random model: real broker, store,
+ * evaluator, coordinator and 4 client processes (the sanitizer build of the fedpep binary).
+ * A run completes with every round in the database; a run whose coordinator is SIGKILLed in
+ * round 1 completes too and ends with the same checkpoint bytes; SIGTERM to the launcher stops
+ * every process it started (none left alive) and exits 128 + SIGTERM. */
+#include "tests/support/test.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "launch/launch.h"
+#include "storage/store_db.h"
+#include "tests/test_train_fixture.h"
+
+typedef struct fixture {
+    char dir[256];
+    char config[512];
+    char exe[512];
+} fixture;
+
+static int setup(void **state)
+{
+    static fixture f;
+    snprintf(f.dir, sizeof f.dir, "%s", test_tmpdir("launch"));
+    char path[300]; /* the fixtures append to it in 512-byte buffers */
+    snprintf(path, sizeof path, "%s/model", f.dir);
+    mkdir(path, 0700);
+    fixture_model(path, 2, 32, 0.05f, 3);
+    snprintf(path, sizeof path, "%s/data", f.dir);
+    mkdir(path, 0700);
+    fixture_data(path, 160, 40, 5);
+    snprintf(f.config, sizeof f.config, "%s/tiny.ini", f.dir);
+    FILE *out = fopen(f.config, "w");
+    assert_non_null(out);
+    fprintf(out,
+            "[run]\nname = tiny\nseed = 11\nrounds = 3\n"
+            "[model]\npath = %s/model\nmax_seq_len = 24\nprompt_length = 2\n"
+            "[data]\ntask = sst-2\ndir = %s/data\n"
+            "[federation]\nclients = 4\nclients_per_round = 2\nmin_clients = 1\n"
+            "round_deadline_s = 60\nscore_batch = 4\n"
+            "[client]\nmax_local_steps = 2\nbatch_size = 4\nlocal_epochs = 1\n"
+            "[eval]\nbatch_size = 8\n"
+            "[launch]\ntrain_slots = 2\nrestart_delay_ms = 100\n",
+            f.dir, f.dir);
+    fclose(out);
+    const char *build = getenv("BUILD");
+    snprintf(f.exe, sizeof f.exe, "%s/asan/fedpep", build && *build ? build : "build");
+    if (access(f.exe, X_OK)) {
+        fprintf(stderr, "test_launch_run: %s missing (make build/asan/fedpep)\n", f.exe);
+        return -1;
+    }
+    *state = &f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    test_rmtree(f->dir);
+    return 0;
+}
+
+static void launch_into(const fixture *f, const char *name, const char *const *over, size_t n,
+                        char *output, size_t cap)
+{
+    char run_dir[600], out_path[700], events_path[700];
+    snprintf(run_dir, sizeof run_dir, "%s/%s", f->dir, name);
+    snprintf(out_path, sizeof out_path, "%s/%s.out", f->dir, name);
+    snprintf(events_path, sizeof events_path, "%s/%s.events", f->dir, name);
+    FILE *out = fopen(out_path, "w+"), *events = fopen(events_path, "w");
+    assert_non_null(out);
+    assert_non_null(events);
+    launch_options o;
+    launch_options_defaults(&o);
+    o.config_path = f->config;
+    o.overrides = over;
+    o.n_overrides = n;
+    o.exe = f->exe;
+    o.run_dir = run_dir;
+    o.grace_ms = 3000;
+    o.out = out;
+    o.events = events;
+    int code = -1;
+    fp_error err = {0};
+    fp_status st = launch_run(&o, &code, &err);
+    rewind(out);
+    size_t len = fread(output, 1, cap - 1, out);
+    output[len] = 0;
+    fclose(out);
+    fclose(events);
+    if (st || code != 0)
+        fail_msg("launch %s: status %d code %d: %s\n%s", name, st, code, err.msg, output);
+}
+
+/* No child process reported a sanitizer error (they are the sanitizer build). */
+static void check_logs_clean(const fixture *f, const char *name)
+{
+    const char *actors[] = {"broker", "store", "evaluator", "coordinator",
+                            "client.0", "client.1", "client.2", "client.3"};
+    for (size_t i = 0; i < sizeof actors / sizeof actors[0]; i++) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/%s/logs/%s.log", f->dir, name, actors[i]);
+        char *text = test_read_file(path, NULL);
+        assert_non_null(text);
+        if (strstr(text, "Sanitizer") || strstr(text, "runtime error"))
+            fail_msg("%s:\n%s", path, text);
+        free(text);
+    }
+}
+
+static void open_run(const fixture *f, const char *name, store_db_t **db, store_run *run)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/%s/fedpep.db", f->dir, name);
+    fp_error err = {0};
+    if (store_db_open(db, path, STORE_DB_READONLY, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(store_db_run_find(*db, "tiny", run, &err), FP_OK);
+}
+
+static void check_rounds(store_db_t *db, const store_run *run, int expect)
+{
+    store_round *rounds = NULL;
+    size_t n = 0;
+    fp_error err = {0};
+    assert_int_equal(store_db_rounds_list(db, run->id, &rounds, &n, &err), FP_OK);
+    assert_int_equal(n, (size_t)expect);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rounds[i].round, (int)i);
+        assert_int_equal(rounds[i].sampled, 2);
+        assert_true(rounds[i].completed + rounds[i].dropped + rounds[i].late ==
+                    rounds[i].sampled);
+        assert_int_equal(rounds[i].status, STORE_ROUND_OK);
+    }
+    free(rounds);
+    assert_int_equal(run->status, STORE_RUN_FINISHED);
+}
+
+/* One uninterrupted run, one with the coordinator killed in round 1: same final state. */
+static void run_completes_and_survives_a_coordinator_kill(void **state)
+{
+    fixture *f = *state;
+    char out_a[8192], out_b[8192];
+    launch_into(f, "plain", NULL, 0, out_a, sizeof out_a);
+    assert_non_null(strstr(out_a, "round 1/3  sampled 2"));
+    assert_non_null(strstr(out_a, "round 3/3"));
+    assert_non_null(strstr(out_a, "finished: coordinator exited with code 0"));
+    assert_non_null(strstr(out_a, "/plain/fedpep.db"));
+    assert_non_null(strstr(out_a, "sqlite3 -readonly"));
+    const char *kill_over[] = {"faults.kill_coordinator_at_round=1"};
+    launch_into(f, "killed", kill_over, 1, out_b, sizeof out_b);
+    assert_non_null(strstr(out_b, "round 3/3"));
+
+    store_db_t *da = NULL, *dbk = NULL;
+    store_run ra = {0}, rb = {0};
+    open_run(f, "plain", &da, &ra);
+    open_run(f, "killed", &dbk, &rb);
+    check_rounds(da, &ra, 3);
+    check_rounds(dbk, &rb, 3);
+    check_logs_clean(f, "plain");
+    check_logs_clean(f, "killed");
+    store_checkpoint ca = {0}, cb = {0};
+    fp_error err = {0};
+    assert_int_equal(store_db_checkpoint_latest(da, ra.id, &ca, &err), FP_OK);
+    assert_int_equal(store_db_checkpoint_latest(dbk, rb.id, &cb, &err), FP_OK);
+    assert_int_equal(ca.round, 2);
+    assert_int_equal(cb.round, 2);
+    assert_int_equal(ca.prompt.size, cb.prompt.size);
+    assert_true(ca.prompt.size > 0);
+    assert_memory_equal(ca.prompt.data, cb.prompt.data, ca.prompt.size);
+    assert_int_equal(ca.server_state.size, cb.server_state.size);
+    assert_memory_equal(ca.server_state.data, cb.server_state.data, ca.server_state.size);
+    store_checkpoint_clear(&ca);
+    store_checkpoint_clear(&cb);
+    store_run_clear(&ra);
+    store_run_clear(&rb);
+    store_db_close(&da);
+    store_db_close(&dbk);
+    /* The kill really happened: the coordinator's log shows two starts. */
+    char log[700];
+    snprintf(log, sizeof log, "%s/killed/logs/coordinator.log", f->dir);
+    char *text = test_read_file(log, NULL);
+    assert_non_null(text);
+    int registrations = 0;
+    for (const char *p = text; (p = strstr(p, "registered")); p++)
+        registrations++;
+    free(text);
+    assert_true(registrations >= 2);
+}
+
+static bool alive(pid_t pid)
+{
+    if (kill(pid, 0))
+        return false;
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *rp = strrchr(buf, ')');
+    return !(rp && (rp[2] == 'Z' || rp[2] == 'X'));
+}
+
+/* `fedpep launch` as a process: SIGTERM mid-run stops every child and exits 143. */
+static void sigterm_stops_everything(void **state)
+{
+    fixture *f = *state;
+    char run_dir[600], err_path[700], db_path[700];
+    snprintf(run_dir, sizeof run_dir, "%s/term", f->dir);
+    snprintf(err_path, sizeof err_path, "%s/term.err", f->dir);
+    snprintf(db_path, sizeof db_path, "%s/term/fedpep.db", f->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *e = freopen(err_path, "w", stderr);
+        FILE *o = freopen("/dev/null", "w", stdout);
+        if (!e || !o)
+            _exit(99);
+        execl(f->exe, f->exe, "launch", f->config, "run.rounds=100", "--dir", run_dir,
+              "--grace-ms", "3000", (char *)NULL);
+        _exit(98);
+    }
+    /* Wait until the run has started (its database exists), then interrupt. */
+    for (int t = 0; t < 600 && access(db_path, F_OK); t++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(access(db_path, F_OK), 0);
+    kill(pid, SIGTERM);
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    assert_int_equal(WEXITSTATUS(ws), 128 + SIGTERM);
+    char *text = test_read_file(err_path, NULL);
+    assert_non_null(text);
+    int started = 0;
+    for (const char *p = text; (p = strstr(p, "started (pid ")); p++) {
+        pid_t child = (pid_t)atoi(p + strlen("started (pid "));
+        assert_true(child > 0);
+        for (int t = 0; t < 100 && alive(child); t++) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        if (alive(child))
+            fail_msg("child %d outlived the launcher\n%s", (int)child, text);
+        started++;
+    }
+    free(text);
+    assert_true(started >= 8); /* broker, store, evaluator, coordinator, 4 clients */
+}
+
+int main(void)
+{
+    prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans would be ours to reap, never left behind */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(run_completes_and_survives_a_coordinator_kill),
+        cmocka_unit_test(sigterm_stops_everything),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
