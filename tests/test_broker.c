@@ -3,6 +3,7 @@
  * bounded queues. */
 #include "tests/test_broker_fixture.h"
 
+#include "common/rng.h"
 #include "messages/msg_sample.h"
 
 static void sample_to(msg_t *m, msg_type type)
@@ -297,6 +298,103 @@ static void hwm_bounds_a_flooded_slow_peer(void **state)
     zactor_destroy(&broker);
 }
 
+/* Seeded random frame sets (0..4 frames of random bytes, random or real destinations, and
+ * truncated or bit-flipped real messages) from a registered and an unregistered connection: the
+ * broker survives every one, and still routes afterwards. */
+static void random_frame_sets_are_survived(void **state)
+{
+    (void)state;
+    char ep[256];
+    zactor_t *broker = fast_broker(ep, sizeof ep);
+    raw_peer_t coord, reg, anon;
+    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
+    raw_register(&reg, ep, "client.1", MSG_ROLE_CLIENT, 1);
+    raw_open(&anon, ep, "client.2");
+    coord.lenient = reg.lenient = true;
+    msg_t sample;
+    sample_to(&sample, MSG_TRAIN);
+    uint8_t *valid;
+    size_t valid_len;
+    assert_int_equal(msg_encode(&sample, NULL, &valid, &valid_len, NULL), FP_OK);
+    msg_clear(&sample);
+    static const char *const DESTS[] = {"broker", "coordinator", "client.1", "nobody", ""};
+    rng_t r;
+    rng_seed(&r, 2024);
+    uint8_t bytes[300];
+    for (int i = 0; i < 600; i++) {
+        zsock_t *sock = i % 2 ? reg.sock : anon.sock;
+        int frames = (int)rng_below(&r, 5);
+        for (int f = 0; f < frames; f++) {
+            int more = f + 1 < frames ? ZMQ_SNDMORE : 0;
+            uint64_t kind = rng_below(&r, 3);
+            if (f == 0 && kind) {
+                const char *d = DESTS[rng_below(&r, 5)];
+                zmq_send(zsock_resolve(sock), d, strlen(d), more);
+            } else if (kind == 1) {
+                /* a real message, truncated and with one byte flipped */
+                size_t n = 1 + rng_below(&r, valid_len);
+                uint8_t *copy = malloc(n);
+                memcpy(copy, valid, n);
+                copy[rng_below(&r, n)] ^= (uint8_t)(1 + rng_below(&r, 255));
+                zmq_send(zsock_resolve(sock), copy, n, more);
+                free(copy);
+            } else {
+                size_t n = rng_below(&r, sizeof bytes);
+                for (size_t k = 0; k < n; k++)
+                    bytes[k] = (uint8_t)rng_below(&r, 256);
+                zmq_send(zsock_resolve(sock), bytes, n, more);
+            }
+        }
+    }
+    free(valid);
+    /* Drain what came back to client.1 so it stays alive, then prove routing still works. */
+    broker_stats_t s = broker_actor_stats(broker);
+    assert_true(s.malformed > 100);
+    sample_to(&sample, MSG_SCORE_REQUEST);
+    raw_send(&coord, "client.1", &sample);
+    msg_clear(&sample);
+    msg_t got;
+    raw_expect(&reg, MSG_SCORE_REQUEST, &got);
+    assert_string_equal(got.from, "coordinator");
+    msg_clear(&got);
+    raw_close(&anon);
+    raw_close(&reg);
+    raw_close(&coord);
+    zactor_destroy(&broker);
+}
+
+/* Round trips of a small message coordinator -> client -> coordinator through the broker; prints
+ * the rate (a measurement, asserted only to be sane). */
+static void round_trip_rate(void **state)
+{
+    (void)state;
+    char ep[256];
+    zactor_t *broker = fast_broker(ep, sizeof ep);
+    raw_peer_t coord, client;
+    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
+    raw_register(&client, ep, "client.1", MSG_ROLE_CLIENT, 1);
+    raw_expect_peer(&coord, "client.1", true);
+    enum { N = 2000 };
+    msg_t m, got;
+    sample_to(&m, MSG_SCORE_REQUEST);
+    int64_t t0 = zclock_usecs();
+    for (int i = 0; i < N; i++) {
+        raw_send(&coord, "client.1", &m);
+        raw_expect(&client, MSG_SCORE_REQUEST, &got);
+        msg_clear(&got);
+        raw_send(&client, "coordinator", &m);
+        raw_expect(&coord, MSG_SCORE_REQUEST, &got);
+        msg_clear(&got);
+    }
+    double us = (double)(zclock_usecs() - t0) / N;
+    msg_clear(&m);
+    printf("round trip through the broker (tcp, ASan build): %.0f us\n", us);
+    assert_true(us < 100000);
+    raw_close(&client);
+    raw_close(&coord);
+    zactor_destroy(&broker);
+}
+
 static void bind_failure_is_reported(void **state)
 {
     (void)state;
@@ -321,6 +419,8 @@ int main(void)
         cmocka_unit_test(silent_peer_is_declared_dead),
         cmocka_unit_test(restarted_peer_gets_its_messages),
         cmocka_unit_test(hwm_bounds_a_flooded_slow_peer),
+        cmocka_unit_test(random_frame_sets_are_survived),
+        cmocka_unit_test(round_trip_rate),
         cmocka_unit_test(bind_failure_is_reported),
     };
     zsys_init();

@@ -45,6 +45,7 @@ typedef struct raw_peer {
     zsock_t *sock;
     char id[MSG_ID_CAP];
     uint64_t seq;
+    bool lenient; /* skip undecodable payloads (other peers' garbage, forwarded opaquely) */
 } raw_peer_t;
 
 /* rcvhwm: how many messages may wait for us (set before connecting, so it counts). */
@@ -106,9 +107,12 @@ static inline bool raw_recv(raw_peer_t *p, char *source, msg_t *out)
         char id[MSG_ID_CAP];
         assert_true(envelope_frame_id(src, id));
         fp_error err = {0};
-        if (msg_decode(zframe_data(payload), zframe_size(payload), NULL, out, &err))
-            fail_msg("raw_recv: undecodable from %s: %s", id, err.msg);
+        fp_status st = msg_decode(zframe_data(payload), zframe_size(payload), NULL, out, &err);
         zmsg_destroy(&msg);
+        if (st && p->lenient)
+            continue;
+        if (st)
+            fail_msg("raw_recv: undecodable from %s: %s", id, err.msg);
         if (out->type == MSG_HEARTBEAT) {
             msg_clear(out);
             raw_say(p, ENVELOPE_BROKER_ID, MSG_HEARTBEAT);
