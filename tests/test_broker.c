@@ -11,15 +11,34 @@ static void sample_to(msg_t *m, msg_type type)
     assert_int_equal(msg_sample(m, type, 3, true, NULL), FP_OK);
 }
 
+/* A fast broker, a coordinator and client.1, whose arrival the coordinator has been told. */
+static zactor_t *pair_open(char *ep, size_t n, raw_peer_t *coord, raw_peer_t *client)
+{
+    zactor_t *broker = fast_broker(ep, n);
+    raw_register(coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
+    raw_register(client, ep, "client.1", MSG_ROLE_CLIENT, 1);
+    raw_expect_peer(coord, "client.1", true);
+    return broker;
+}
+
+/* from sends a sample of `type` to `to_id`; `to` must receive it, from from->id. */
+static void pass(raw_peer_t *from, raw_peer_t *to, const char *to_id, msg_type type)
+{
+    msg_t m, got;
+    sample_to(&m, type);
+    raw_send(from, to_id, &m);
+    msg_clear(&m);
+    raw_expect(to, type, &got);
+    assert_string_equal(got.from, from->id);
+    msg_clear(&got);
+}
+
 static void registration_and_routing(void **state)
 {
     (void)state;
     char ep[256];
-    zactor_t *broker = fast_broker(ep, sizeof ep);
     raw_peer_t coord, client;
-    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
-    raw_register(&client, ep, "client.1", MSG_ROLE_CLIENT, 1);
-    raw_expect_peer(&coord, "client.1", true); /* the coordinator is told who joins */
+    zactor_t *broker = pair_open(ep, sizeof ep, &coord, &client); /* the coordinator is told */
 
     msg_t train, got;
     sample_to(&train, MSG_TRAIN);
@@ -32,12 +51,7 @@ static void registration_and_routing(void **state)
     msg_clear(&got);
     msg_clear(&train);
 
-    sample_to(&train, MSG_UPDATE);
-    raw_send(&client, "coordinator", &train);
-    raw_expect(&coord, MSG_UPDATE, &got);
-    assert_string_equal(got.from, "client.1");
-    msg_clear(&got);
-    msg_clear(&train);
+    pass(&client, &coord, "coordinator", MSG_UPDATE);
 
     /* The directory lists both, and a client-only request lists the client. */
     msg_t req;
@@ -171,12 +185,7 @@ static void malformed_frames_are_survived(void **state)
     raw_register(&a, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
     raw_register(&b, ep, "client.4", MSG_ROLE_CLIENT, 4);
     raw_expect_peer(&a, "client.4", true);
-    msg_t got;
-    sample_to(&m, MSG_SCORE_REQUEST);
-    raw_send(&a, "client.4", &m);
-    raw_expect(&b, MSG_SCORE_REQUEST, &got);
-    msg_clear(&got);
-    msg_clear(&m);
+    pass(&a, &b, "client.4", MSG_SCORE_REQUEST);
     raw_close(&a);
     raw_close(&b);
     raw_close(&big);
@@ -188,11 +197,8 @@ static void silent_peer_is_declared_dead(void **state)
 {
     (void)state;
     char ep[256];
-    zactor_t *broker = fast_broker(ep, sizeof ep);
     raw_peer_t coord, client;
-    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
-    raw_register(&client, ep, "client.1", MSG_ROLE_CLIENT, 1);
-    raw_expect_peer(&coord, "client.1", true);
+    zactor_t *broker = pair_open(ep, sizeof ep, &coord, &client);
     /* client.1 never answers a heartbeat from now on. */
     int64_t start = zclock_mono();
     raw_expect_peer(&coord, "client.1", false);
@@ -350,13 +356,7 @@ static void random_frame_sets_are_survived(void **state)
     /* Drain what came back to client.1 so it stays alive, then prove routing still works. */
     broker_stats_t s = broker_actor_stats(broker);
     assert_true(s.malformed > 100);
-    sample_to(&sample, MSG_SCORE_REQUEST);
-    raw_send(&coord, "client.1", &sample);
-    msg_clear(&sample);
-    msg_t got;
-    raw_expect(&reg, MSG_SCORE_REQUEST, &got);
-    assert_string_equal(got.from, "coordinator");
-    msg_clear(&got);
+    pass(&coord, &reg, "client.1", MSG_SCORE_REQUEST);
     raw_close(&anon);
     raw_close(&reg);
     raw_close(&coord);
@@ -369,25 +369,15 @@ static void round_trip_rate(void **state)
 {
     (void)state;
     char ep[256];
-    zactor_t *broker = fast_broker(ep, sizeof ep);
     raw_peer_t coord, client;
-    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
-    raw_register(&client, ep, "client.1", MSG_ROLE_CLIENT, 1);
-    raw_expect_peer(&coord, "client.1", true);
+    zactor_t *broker = pair_open(ep, sizeof ep, &coord, &client);
     enum { N = 2000 };
-    msg_t m, got;
-    sample_to(&m, MSG_SCORE_REQUEST);
     int64_t t0 = zclock_usecs();
     for (int i = 0; i < N; i++) {
-        raw_send(&coord, "client.1", &m);
-        raw_expect(&client, MSG_SCORE_REQUEST, &got);
-        msg_clear(&got);
-        raw_send(&client, "coordinator", &m);
-        raw_expect(&coord, MSG_SCORE_REQUEST, &got);
-        msg_clear(&got);
+        pass(&coord, &client, "client.1", MSG_SCORE_REQUEST);
+        pass(&client, &coord, "coordinator", MSG_SCORE_REQUEST);
     }
     double us = (double)(zclock_usecs() - t0) / N;
-    msg_clear(&m);
     printf("round trip through the broker (tcp, ASan build): %.0f us\n", us);
     assert_true(us < 100000);
     raw_close(&client);
