@@ -10,14 +10,13 @@
 
 static void tune_usage(FILE *out)
 {
-    fprintf(out,
-            "usage: fedpep tune CONFIG [section.key=value ...] [options]\n"
-            "  centralised deep prompt tuning of model.path on data.task's training split,\n"
-            "  evaluated on the eval split after every epoch.\n"
-            "  --layers 0,1,2   tune exactly these layers' prefixes (others get none)\n"
-            "  --fraction F     tune the top ceil(F * L) layers (default: all layers)\n"
-            "  --epochs N       epochs (default client.local_epochs)\n"
-            "  --time SECONDS   training time budget; evaluates once it is spent\n");
+    fprintf(out, "usage: fedpep tune CONFIG [section.key=value ...] [options]\n"
+                 "  centralised deep prompt tuning of model.path on data.task's training split,\n"
+                 "  evaluated on the eval split after every epoch.\n"
+                 "  --layers 0,1,2   tune exactly these layers' prefixes (others get none)\n"
+                 "  --fraction F     tune the top ceil(F * L) layers (default: all layers)\n"
+                 "  --epochs N       epochs (default client.local_epochs)\n"
+                 "  --time SECONDS   training time budget; evaluates once it is spent\n");
 }
 
 static int parse_layers(const char *s, train_tune_options *o)
@@ -95,7 +94,7 @@ int cmd_tune(int argc, char **argv)
         fprintf(stderr, "fedpep tune: %s\n", err.msg);
         return 1;
     }
-    printf("best %.4f  last %.4f  after %d epochs (%lld steps)\n", res.best_metric,
-           res.last_metric, res.epochs, (long long)res.steps);
+    printf("best %.4f  last %.4f  after %d epochs (%lld steps)\n", res.best_metric, res.last_metric,
+           res.epochs, (long long)res.steps);
     return 0;
 }

@@ -71,9 +71,8 @@ static void encoder_batches_match_whole_text_tokenisation(void **state)
     for (int i = 0; i < 3; i++) {
         dataset_t ds = {.task = tasks[i], .examples = &ex[i], .n = 1};
         train_set_t *s = NULL;
-        assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 100, false, &s,
-                                          &err),
-                         FP_OK);
+        assert_int_equal(
+            train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 100, false, &s, &err), FP_OK);
         tok_ids want = reference_ids(f, tasks[i], &ex[i]);
         assert_int_equal(s->ex[0].n, (int)want.n);
         assert_memory_equal(s->ex[0].ids, want.ids, want.n * sizeof(int));
@@ -86,8 +85,7 @@ static void encoder_batches_match_whole_text_tokenisation(void **state)
         int T = b->view.T;
         assert_int_equal(T, s->ex[0].n);
         for (int t = 0; t < T; t++) {
-            assert_int_equal(b->targets[t],
-                             t == s->ex[0].mask_pos ? s->word_id[ex[i].label] : -1);
+            assert_int_equal(b->targets[t], t == s->ex[0].mask_pos ? s->word_id[ex[i].label] : -1);
             assert_int_equal(b->mask[t], 1);
         }
         const char *word = template_label_word(tasks[i], false, ex[i].label);
@@ -108,9 +106,11 @@ static void encoder_prediction_is_the_best_label_word_at_the_mask(void **state)
 {
     fixture *f = *state;
     fp_error err = {0};
-    fp_example ex[5] = {{"a lovely, sunny day", NULL, 1, 1}, {"cold", NULL, 0, 2},
+    fp_example ex[5] = {{"a lovely, sunny day", NULL, 1, 1},
+                        {"cold", NULL, 0, 2},
                         {"It's a dark and rainy night, cruel and cold.", NULL, 0, 3},
-                        {"warm", NULL, 1, 4}, {"kind and happy", NULL, 1, 5}};
+                        {"warm", NULL, 1, 4},
+                        {"kind and happy", NULL, 1, 5}};
     dataset_t ds = {.task = task_find("sst-2"), .examples = ex, .n = 5};
     train_set_t *s = NULL;
     assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 40, false, &s, &err),
@@ -131,8 +131,8 @@ static void encoder_prediction_is_the_best_label_word_at_the_mask(void **state)
         tf_prompt pr = train_layout_prompt(&lay, E, NULL);
         tf_options opt = {0};
         tf_result res;
-        assert_int_equal(tf_forward(w->eval_acts, &f->m->cfg, &f->m->w, &pr, NULL,
-                                    &w->batch->view, &opt, &res, &err),
+        assert_int_equal(tf_forward(w->eval_acts, &f->m->cfg, &f->m->w, &pr, NULL, &w->batch->view,
+                                    &opt, &res, &err),
                          FP_OK);
         const int *rows;
         int n_rows;
@@ -168,8 +168,7 @@ static void truncation_cuts_texts_never_the_template(void **state)
     for (int i = 0; i < 3; i++) {
         dataset_t ds = {.task = cases[i].task, .examples = cases[i].ex, .n = 1};
         train_set_t *s = NULL;
-        assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 24, false, &s,
-                                          &err),
+        assert_int_equal(train_set_encode(f->m->tok, &f->m->cfg, &ds, NULL, 0, 24, false, &s, &err),
                          FP_OK);
         const train_example *e = &s->ex[0];
         assert_int_equal(e->n, 24);
@@ -201,7 +200,6 @@ static void truncation_cuts_texts_never_the_template(void **state)
                      FP_ELIMIT);
     assert_null(s);
 }
-
 
 static void test_config(const fixture *f, fedpep_config *cfg, bool linear)
 {
@@ -251,13 +249,12 @@ static void local_round_changes_only_trained_rows_and_steps_adamw(void **state)
     fl_prompt_scatter(&sh, Ewant, travel, 1, wg);
     train_batch_t *b = train_batch_new(16, d.train->max_len);
     assert_int_equal(train_batch_fill(b, d.train, shard, 16, -1, &err), FP_OK);
-    tf_prompt pr = {.P = 4, .E = Ewant, .present = lay.present, .trainable = lay.trainable,
-                    .dE = dE};
+    tf_prompt pr = {
+        .P = 4, .E = Ewant, .present = lay.present, .trainable = lay.trainable, .dE = dE};
     tf_options opt = {.grad = true};
     tf_result res;
-    assert_int_equal(tf_forward(w->acts, &f->m->cfg, &f->m->w, &pr, NULL, &b->view, &opt, &res,
-                                &err),
-                     FP_OK);
+    assert_int_equal(
+        tf_forward(w->acts, &f->m->cfg, &f->m->w, &pr, NULL, &b->view, &opt, &res, &err), FP_OK);
     assert_int_equal(tf_backward(w->acts, &err), FP_OK);
     float *theta = malloc(nr * sizeof(float)), *g = malloc(nr * sizeof(float));
     fl_prompt_gather(&sh, Ewant, travel, 1, theta);
@@ -268,8 +265,8 @@ static void local_round_changes_only_trained_rows_and_steps_adamw(void **state)
     fl_client_extras none = {0};
     assert_int_equal(fl_client_step(ref, &acfg, &none, theta, g, &err), FP_OK);
 
-    train_round_in in = {.round = 5, .w_global = wg, .set = d.train, .idx = shard, .n = 16,
-                         .total_steps = 10};
+    train_round_in in = {
+        .round = 5, .w_global = wg, .set = d.train, .idx = shard, .n = 16, .total_steps = 10};
     train_round_result rr;
     assert_int_equal(train_local_round(w, c, &o, &in, rows, &rr, &err), FP_OK);
     assert_int_equal(rr.steps, 1);
@@ -347,8 +344,7 @@ static void input_prompt_layout_trains_and_sends_the_input_prompt(void **state)
         wg[i] = 0.001f * (float)i;
     float head0[66];
     memcpy(head0, c->head, sizeof head0);
-    train_round_in in = {.round = 0, .w_global = wg, .set = d.train, .idx = d.all_train,
-                         .n = 20};
+    train_round_in in = {.round = 0, .w_global = wg, .set = d.train, .idx = d.all_train, .n = 20};
     train_round_result rr;
     assert_int_equal(train_local_round(w, c, &o, &in, rows, &rr, &err), FP_OK);
     assert_int_equal(rr.steps, 2);
@@ -362,8 +358,7 @@ static void input_prompt_layout_trains_and_sends_the_input_prompt(void **state)
     assert_true(head_moved > 1e-4);
     train_eval_result ev;
     assert_int_equal(train_eval_init(&ev, 2, &err), FP_OK);
-    assert_int_equal(train_evaluate_client(w, c, wg, d.eval, d.all_eval, 10, 8, &ev, &err),
-                     FP_OK);
+    assert_int_equal(train_evaluate_client(w, c, wg, d.eval, d.all_eval, 10, 8, &ev, &err), FP_OK);
     assert_int_equal(confusion_total(&ev.cm), 10);
     train_client_destroy(&c);
     train_worker_destroy(&w);
@@ -385,8 +380,7 @@ static void layer_statistics_are_finite_and_reported_for_all_but_the_last(void *
     train_initial_prompt(&lay, 42, E0, NULL);
     double s[2] = {NAN, NAN}, s2[2];
     assert_int_equal(train_layer_stats(f->m, 4, E0, d.train, d.all_train, 20, 8, s, &err), FP_OK);
-    assert_int_equal(train_layer_stats(f->m, 4, E0, d.train, d.all_train, 20, 8, s2, &err),
-                     FP_OK);
+    assert_int_equal(train_layer_stats(f->m, 4, E0, d.train, d.all_train, 20, 8, s2, &err), FP_OK);
     for (int l = 0; l < 2; l++) {
         assert_true(isfinite(s[l]) && s[l] >= 8.0 - 1e-9); /* each of b terms is >= 1 */
         assert_true(s[l] == s2[l]);
@@ -406,7 +400,8 @@ static void layer_statistics_are_finite_and_reported_for_all_but_the_last(void *
     memcpy(Ex, E0, lay.n_prompt * sizeof(float));
     train_batch_t *b = train_batch_new(4, d.train->max_len);
     train_batch_fill(b, d.train, d.all_train, 4, -1, &err);
-    tf_acts_spec spec = {.B = 4, .T = d.train->max_len, .P = 4, .saved_layers = 3, .max_lm_rows = 4};
+    tf_acts_spec spec = {
+        .B = 4, .T = d.train->max_len, .P = 4, .saved_layers = 3, .max_lm_rows = 4};
     tf_acts_t *acts = tf_acts_new(&f->m->cfg, spec, &err);
     tf_prompt pr = {.P = 4, .E = Ex};
     tf_options opt = {0};
@@ -535,9 +530,9 @@ static void decoder_batches_and_lowest_loss_prediction(void **state)
             tf_prompt pr = {.P = 5, .E = E, .present = lay.present};
             tf_options opt = {0};
             tf_result res;
-            assert_int_equal(tf_forward(w->eval_acts, &m->cfg, &m->w, &pr, NULL, &b->view, &opt, &res,
-                                        &err),
-                             FP_OK);
+            assert_int_equal(
+                tf_forward(w->eval_acts, &m->cfg, &m->w, &pr, NULL, &b->view, &opt, &res, &err),
+                FP_OK);
             loss[c] = res.lm_loss;
         }
         confusion_add(&single.cm, ex[i].label, loss[1] < loss[0] ? 1 : 0, &err);

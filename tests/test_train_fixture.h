@@ -21,11 +21,22 @@ static inline void fixture_cache(char *vocab, char *merges, size_t n)
 /* Writes a RoBERTa-style model with L layers of width d into dir. */
 static inline void fixture_model(const char *dir, int L, int d, float std, uint64_t seed)
 {
-    model_config c = {.arch = MODEL_ARCH_ROBERTA, .vocab_size = 50262, .max_positions = 130,
-                      .n_layers = L, .d_model = d, .n_heads = 4, .d_ff = 2 * d,
-                      .type_vocab_size = 1, .layer_norm_eps = 1e-5f, .pre_ln = false,
-                      .final_ln = false, .pad_token_id = 1, .bos_token_id = 0, .eos_token_id = 2,
-                      .mask_token_id = 50261, .position_offset = 2};
+    model_config c = {.arch = MODEL_ARCH_ROBERTA,
+                      .vocab_size = 50262,
+                      .max_positions = 130,
+                      .n_layers = L,
+                      .d_model = d,
+                      .n_heads = 4,
+                      .d_ff = 2 * d,
+                      .type_vocab_size = 1,
+                      .layer_norm_eps = 1e-5f,
+                      .pre_ln = false,
+                      .final_ln = false,
+                      .pad_token_id = 1,
+                      .bos_token_id = 0,
+                      .eos_token_id = 2,
+                      .mask_token_id = 50261,
+                      .position_offset = 2};
     char path[512], vocab[512], merges[512];
     fp_error err = {0};
     snprintf(path, sizeof path, "%s/config.json", dir);
@@ -53,11 +64,22 @@ static inline void fixture_model(const char *dir, int L, int d, float std, uint6
 /* Writes a GPT-2-style decoder with L layers of width d and GPT-2's own tokenizer into dir. */
 static inline void fixture_gpt2_model(const char *dir, int L, int d, float std, uint64_t seed)
 {
-    model_config c = {.arch = MODEL_ARCH_GPT2, .vocab_size = 50257, .max_positions = 64,
-                      .n_layers = L, .d_model = d, .n_heads = 4, .d_ff = 4 * d,
-                      .type_vocab_size = 0, .layer_norm_eps = 1e-5f, .pre_ln = true,
-                      .final_ln = true, .pad_token_id = -1, .bos_token_id = 50256,
-                      .eos_token_id = 50256, .mask_token_id = -1, .position_offset = 0};
+    model_config c = {.arch = MODEL_ARCH_GPT2,
+                      .vocab_size = 50257,
+                      .max_positions = 64,
+                      .n_layers = L,
+                      .d_model = d,
+                      .n_heads = 4,
+                      .d_ff = 4 * d,
+                      .type_vocab_size = 0,
+                      .layer_norm_eps = 1e-5f,
+                      .pre_ln = true,
+                      .final_ln = true,
+                      .pad_token_id = -1,
+                      .bos_token_id = 50256,
+                      .eos_token_id = 50256,
+                      .mask_token_id = -1,
+                      .position_offset = 0};
     char path[512], vocab[512], merges[512], v2[512], m2[512];
     fp_error err = {0};
     snprintf(path, sizeof path, "%s/config.json", dir);

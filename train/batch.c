@@ -201,8 +201,7 @@ fp_status train_set_encode(train_tok_t *tok, const model_config *cfg, const data
     int n_seg = 0;
     tok_ids all = {0};
     size_t *start = calloc(n ? n : 1, sizeof *start);
-    fp_status st = !s->ex || !start ? fp_fail(err, FP_ENOMEM, "train_set: out of memory")
-                                    : FP_OK;
+    fp_status st = !s->ex || !start ? fp_fail(err, FP_ENOMEM, "train_set: out of memory") : FP_OK;
     if (!st && !s->decoder && tok->mask < 0)
         st = fp_fail(err, FP_EINVAL, "train_set: encoder tokenizer without <mask>");
     if (!st)
@@ -335,7 +334,10 @@ fp_status train_batch_fill(train_batch_t *b, const train_set_t *s, const int *id
             tok[t] = s->pad_id;
         b->labels[i] = e->label;
     }
-    b->view = (tf_batch){.B = n, .T = T, .tokens = b->tokens, .mask = b->mask,
+    b->view = (tf_batch){.B = n,
+                         .T = T,
+                         .tokens = b->tokens,
+                         .mask = b->mask,
                          .targets = lm ? b->targets : NULL,
                          .labels = s->linear_head ? b->labels : NULL};
     return FP_OK;

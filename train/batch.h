@@ -28,7 +28,7 @@
 #define TRAIN_MAX_LABEL_TOKENS 8
 
 typedef struct train_example {
-    int *ids;     /* [n] the prompt tokens (into the set's one allocation) */
+    int *ids; /* [n] the prompt tokens (into the set's one allocation) */
     int n;
     int mask_pos; /* encoder: index of <mask> in ids; decoder: -1 */
     int label;
@@ -40,14 +40,14 @@ typedef struct train_set {
     int n_classes;
     train_example *ex;
     size_t n;
-    int *pool;                  /* every example's ids */
+    int *pool;                        /* every example's ids */
     int word_id[FP_TASK_MAX_CLASSES]; /* encoder: the label word's single token */
     int class_tokens[FP_TASK_MAX_CLASSES][TRAIN_MAX_LABEL_TOKENS]; /* decoder label tokens */
     int class_len[FP_TASK_MAX_CLASSES];
-    int max_class_len;          /* decoder: longest label; 0 with the linear head or encoders */
+    int max_class_len; /* decoder: longest label; 0 with the linear head or encoders */
     int pad_id;
-    int max_len;                /* longest full row (prompt + label tokens) of the set */
-    size_t truncated;           /* examples that lost tokens to max_len */
+    int max_len;      /* longest full row (prompt + label tokens) of the set */
+    size_t truncated; /* examples that lost tokens to max_len */
 } train_set_t;
 
 /* The longest token sequence (template included) the model can take with a prompt of P:
@@ -68,7 +68,7 @@ void train_set_labels(const train_set_t *s, int *labels);
 typedef struct train_batch {
     int cap_B, cap_T;
     int *tokens, *mask, *targets, *labels; /* [cap_B][cap_T] ×3, [cap_B] */
-    tf_batch view;                          /* what tf_forward takes, set by fill */
+    tf_batch view;                         /* what tf_forward takes, set by fill */
 } train_batch_t;
 
 /* Buffers for up to B rows of T tokens. NULL if out of memory. */

@@ -40,8 +40,7 @@ fp_status train_layout_init(train_layout *lay, const model_config *cfg, int P, c
     lay->n_rows = row * k;
     lay->n_private_rows = row * lay->n_private;
     lay->n_prompt = row * L;
-    lay->n_theta = lay->n_rows + lay->n_private_rows +
-                   (size_t)head_classes * (cfg->d_model + 1);
+    lay->n_theta = lay->n_rows + lay->n_private_rows + (size_t)head_classes * (cfg->d_model + 1);
     if (lay->n_theta == 0)
         return fp_fail(err, FP_EINVAL, "layout: nothing to train");
     return FP_OK;
@@ -66,8 +65,11 @@ tf_prompt train_layout_prompt(const train_layout *lay, const float *E, float *dE
 {
     if (lay->input_prompt)
         return (tf_prompt){.P = 0, .P_in = lay->P, .I = E, .dI = dE};
-    return (tf_prompt){.P = lay->P, .E = E, .present = lay->present,
-                       .trainable = dE ? lay->trainable : NULL, .dE = dE};
+    return (tf_prompt){.P = lay->P,
+                       .E = E,
+                       .present = lay->present,
+                       .trainable = dE ? lay->trainable : NULL,
+                       .dE = dE};
 }
 
 void train_layout_rows_gather(const train_layout *lay, const float *E, float *rows)
@@ -179,8 +181,7 @@ static const char CLIENT_MAGIC[4] = {'F', 'P', 'C', 'S'};
 
 static size_t client_floats(const train_client_t *c)
 {
-    return c->lay->n_prompt + (c->head ? head_len(c->lay) : 0) +
-           (c->c_k ? 2 * c->lay->n_rows : 0);
+    return c->lay->n_prompt + (c->head ? head_len(c->lay) : 0) + (c->c_k ? 2 * c->lay->n_rows : 0);
 }
 
 fp_status train_client_save(const train_client_t *c, uint8_t **state, size_t *state_len,
@@ -270,7 +271,9 @@ train_worker_t *train_worker_new(const train_model_t *model, const train_layout 
     w->model = model;
     w->lay = lay;
     w->B = B, w->B_eval = B_eval, w->T = T;
-    tf_acts_spec spec = {.B = B, .T = T, .P = lay->input_prompt ? 0 : lay->P,
+    tf_acts_spec spec = {.B = B,
+                         .T = T,
+                         .P = lay->input_prompt ? 0 : lay->P,
                          .P_in = lay->input_prompt ? lay->P : 0,
                          .saved_layers = lay->L - train_layout_lowest(lay),
                          .max_lm_rows = train_set_max_lm_rows(set, B),

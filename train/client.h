@@ -28,15 +28,15 @@ typedef struct train_layout {
     int P, L, d;
     bool input_prompt; /* fedavg-input: one input soft prompt I [P][d] (stored where E would be)
                           is the only prompt and travels whole; no deep prefixes */
-    int n_travel, travel[TRAIN_MAX_LAYERS];   /* ascending: the rows that go up and down */
-    int n_private, priv[TRAIN_MAX_LAYERS];    /* ascending: trained, never sent */
-    bool present[TRAIN_MAX_LAYERS];           /* layer sees its prefix */
+    int n_travel, travel[TRAIN_MAX_LAYERS]; /* ascending: the rows that go up and down */
+    int n_private, priv[TRAIN_MAX_LAYERS];  /* ascending: trained, never sent */
+    bool present[TRAIN_MAX_LAYERS];         /* layer sees its prefix */
     bool trainable[TRAIN_MAX_LAYERS];
-    int head_classes;                         /* 0: no linear head */
-    size_t n_rows;                            /* P·n_travel·2·d */
-    size_t n_private_rows;                    /* P·n_private·2·d */
-    size_t n_theta;                           /* n_rows + n_private_rows + head */
-    size_t n_prompt;                          /* P·L·2·d */
+    int head_classes;      /* 0: no linear head */
+    size_t n_rows;         /* P·n_travel·2·d */
+    size_t n_private_rows; /* P·n_private·2·d */
+    size_t n_theta;        /* n_rows + n_private_rows + head */
+    size_t n_prompt;       /* P·L·2·d */
 } train_layout;
 
 /* travel[0..k) ascending; personalise: every other layer is trained privately, else masked
@@ -74,11 +74,11 @@ typedef struct train_round_result {
 typedef struct train_client {
     int id;
     const train_layout *lay;
-    float *E;      /* [P][L][2][d] */
-    float *head;   /* [C][d] then [C]; NULL without a head */
-    float *c_k;    /* [n_rows] SCAFFOLD client variate, NULL unless scaffold */
-    float *delta_c; /* [n_rows] Δc_k of the last round (scaffold) */
-    fl_adamw_t *opt; /* over θ [n_theta] */
+    float *E;           /* [P][L][2][d] */
+    float *head;        /* [C][d] then [C]; NULL without a head */
+    float *c_k;         /* [n_rows] SCAFFOLD client variate, NULL unless scaffold */
+    float *delta_c;     /* [n_rows] Δc_k of the last round (scaffold) */
+    fl_adamw_t *opt;    /* over θ [n_theta] */
     int64_t last_round; /* -1: never trained */
     train_round_result last;
 } train_client_t;
@@ -106,11 +106,11 @@ typedef struct train_worker {
     tf_acts_t *eval_acts; /* evaluation: B_eval rows, nothing kept for backward */
     train_batch_t *batch; /* max(B, B_eval) rows */
     int B, B_eval, T;
-    float *dE;      /* [n_prompt] */
-    float *theta, *g; /* [n_theta] */
+    float *dE;                        /* [n_prompt] */
+    float *theta, *g;                 /* [n_theta] */
     float *w_full, *c_full, *ck_full; /* [n_theta] extras for fl_client_step */
-    float *E_eval;  /* [n_prompt] personalised evaluation prompt */
-    float *head_grad; /* [C][d] + [C] */
+    float *E_eval;                    /* [n_prompt] personalised evaluation prompt */
+    float *head_grad;                 /* [C][d] + [C] */
 } train_worker_t;
 
 /* Scratch for training batches of up to B rows and evaluation batches of up to B_eval rows of

@@ -11,7 +11,9 @@
 static tf_acts_t *arena_for(const train_model_t *m, const train_set_t *set, int b, int P,
                             fp_error *err)
 {
-    tf_acts_spec spec = {.B = b, .T = set->max_len > 0 ? set->max_len : 1, .P = P,
+    tf_acts_spec spec = {.B = b,
+                         .T = set->max_len > 0 ? set->max_len : 1,
+                         .P = P,
                          .saved_layers = m->cfg.n_layers,
                          .max_lm_rows = train_set_max_lm_rows(set, b),
                          .max_classes = set->linear_head ? set->n_classes : 0};
@@ -23,13 +25,14 @@ fp_status train_layer_stats(const train_model_t *m, int P, const float *E0, cons
 {
     int L = m->cfg.n_layers, b = n < score_batch ? n : score_batch;
     if (b < 2 || L < 2)
-        return fp_fail(err, FP_EINVAL, "layer stats: need 2 examples and 2 layers (%d, %d)", b,
-                       L);
+        return fp_fail(err, FP_EINVAL, "layer stats: need 2 examples and 2 layers (%d, %d)", b, L);
     tf_acts_t *acts = arena_for(m, set, b, P, err);
     train_batch_t *bt = train_batch_new(b, set->max_len > 0 ? set->max_len : 1);
     float *hidden = NULL;
-    fp_status st = acts && bt ? FP_OK : (acts ? fp_fail(err, FP_ENOMEM, "layer stats: memory")
-                                              : err ? err->status : FP_ENOMEM);
+    fp_status st = acts && bt ? FP_OK
+                              : (acts  ? fp_fail(err, FP_ENOMEM, "layer stats: memory")
+                                 : err ? err->status
+                                       : FP_ENOMEM);
     if (!st)
         st = train_batch_fill(bt, set, idx, b, -1, err);
     tf_result res;
@@ -68,8 +71,8 @@ struct train_grad {
     tf_cls_head head;
 };
 
-train_grad_t *train_grad_new(const train_model_t *m, int P, const train_set_t *set,
-                             const int *idx, int n, const float *head, fp_error *err)
+train_grad_t *train_grad_new(const train_model_t *m, int P, const train_set_t *set, const int *idx,
+                             int n, const float *head, fp_error *err)
 {
     train_grad_t *g = calloc(1, sizeof *g);
     if (!g || n < 1 || (set->linear_head && !head)) {
@@ -78,15 +81,15 @@ train_grad_t *train_grad_new(const train_model_t *m, int P, const train_set_t *s
         return NULL;
     }
     if (set->linear_head)
-        g->head = (tf_cls_head){.n_classes = set->n_classes, .W = head,
+        g->head = (tf_cls_head){.n_classes = set->n_classes,
+                                .W = head,
                                 .b = head + (size_t)set->n_classes * m->cfg.d_model};
     g->m = m;
     g->P = P;
     g->acts = arena_for(m, set, n, P, err);
     g->bt = train_batch_new(n, set->max_len > 0 ? set->max_len : 1);
     g->all = malloc((size_t)m->cfg.n_layers * sizeof(bool));
-    if (!g->acts || !g->bt || !g->all ||
-        train_batch_fill(g->bt, set, idx, n, -1, err)) {
+    if (!g->acts || !g->bt || !g->all || train_batch_fill(g->bt, set, idx, n, -1, err)) {
         if (g->acts && (!g->bt || !g->all))
             fp_fail(err, FP_ENOMEM, "gradient: out of memory");
         train_grad_destroy(&g);

@@ -18,8 +18,8 @@ fp_status train_layer_stats(const train_model_t *m, int P, const float *E0, cons
  * an fl_grad_fn over x = E [P][L][2][d]. Make with train_grad_new; ctx = the object.
  * head (W [C][d] then b [C], borrowed) is the fixed linear head of a set with linear_head. */
 typedef struct train_grad train_grad_t;
-train_grad_t *train_grad_new(const train_model_t *m, int P, const train_set_t *set,
-                             const int *idx, int n, const float *head, fp_error *err);
+train_grad_t *train_grad_new(const train_model_t *m, int P, const train_set_t *set, const int *idx,
+                             int n, const float *head, fp_error *err);
 void train_grad_destroy(train_grad_t **self_p);
 fp_status train_grad_fn(void *ctx, const float *x, float *grad, fp_error *err);
 

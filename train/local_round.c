@@ -67,10 +67,13 @@ static fp_status train_step(train_worker_t *w, train_client_t *c, const train_op
     int C = lay->head_classes;
     size_t nw = (size_t)C * lay->d;
     tf_prompt pr = train_layout_prompt(lay, c->E, w->dE);
-    tf_cls_head head = {.n_classes = C, .W = c->head, .b = c->head ? c->head + nw : NULL,
-                        .dW = w->head_grad, .db = w->head_grad + nw};
-    tf_options opt = {.grad = true, .dropout = o->dropout, .prefix_dropout = o->dropout,
-                      .seed = seed};
+    tf_cls_head head = {.n_classes = C,
+                        .W = c->head,
+                        .b = c->head ? c->head + nw : NULL,
+                        .dW = w->head_grad,
+                        .db = w->head_grad + nw};
+    tf_options opt = {
+        .grad = true, .dropout = o->dropout, .prefix_dropout = o->dropout, .seed = seed};
     tf_result res;
     st = tf_forward(w->acts, &m->cfg, &m->w, &pr, C ? &head : NULL, &w->batch->view, &opt, &res,
                     err);
@@ -138,8 +141,7 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
                 break;
             int b = in->n - at < o->batch_size ? in->n - at : o->batch_size;
             double loss = 0;
-            st = train_step(w, c, o, &acfg, &ex, in->set, order + at, b, rng_next(&r), &loss,
-                            err);
+            st = train_step(w, c, o, &acfg, &ex, in->set, order + at, b, rng_next(&r), &loss, err);
             loss_sum += loss;
             steps++;
         }
@@ -152,8 +154,8 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
     train_layout_rows_gather(lay, c->E, up);
     if (o->scaffold && in->w_global && lay->n_rows) {
         /* c_k⁺ into delta_c, then Δc_k = c_k⁺ − c_k and c_k ← c_k⁺. */
-        fl_scaffold_variate(c->c_k, in->c, in->w_global, up, (long)steps, o->adamw.lr,
-                            c->delta_c, lay->n_rows);
+        fl_scaffold_variate(c->c_k, in->c, in->w_global, up, (long)steps, o->adamw.lr, c->delta_c,
+                            lay->n_rows);
         for (size_t i = 0; i < lay->n_rows; i++) {
             float next = c->delta_c[i];
             c->delta_c[i] = next - c->c_k[i];

@@ -16,11 +16,11 @@
 typedef struct train_opts {
     fl_adamw_config adamw; /* total_steps is set per client by train_total_steps */
     int local_epochs, batch_size, max_local_steps, eval_batch;
-    float dropout;         /* model and prefix dropout while training */
+    float dropout; /* model and prefix dropout while training */
     uint64_t seed;
-    double prox_mu;        /* FedProx μ; 0 = off */
-    bool scaffold;         /* classic SCAFFOLD client correction */
-    bool linear_schedule;  /* linear lr decay (else constant) */
+    double prox_mu;       /* FedProx μ; 0 = off */
+    bool scaffold;        /* classic SCAFFOLD client correction */
+    bool linear_schedule; /* linear lr decay (else constant) */
 } train_opts;
 
 /* The options of cfg's [client], [model] and [run] sections for a strategy with (prox,
@@ -39,11 +39,11 @@ typedef struct train_round_in {
     const float *w_global; /* [n_rows] rows received (NULL: keep the client's own) */
     const float *c;        /* [n_rows] server control variate (scaffold), else NULL */
     const train_set_t *set;
-    const int *idx;        /* the shard: indices into set */
+    const int *idx; /* the shard: indices into set */
     int n;
-    uint64_t total_steps;  /* AdamW linear-decay horizon for this client */
-    int64_t deadline_ms;   /* stop before a step that starts after this CLOCK_MONOTONIC time in
-                              ms (train_now_ms); 0 = none (tune's time budget) */
+    uint64_t total_steps; /* AdamW linear-decay horizon for this client */
+    int64_t deadline_ms;  /* stop before a step that starts after this CLOCK_MONOTONIC time in
+                             ms (train_now_ms); 0 = none (tune's time budget) */
 } train_round_in;
 
 /* CLOCK_MONOTONIC in milliseconds. */

@@ -14,10 +14,10 @@
 
 typedef struct train_model {
     model_config cfg;
-    tf_weights w;  /* pointers into file's map */
+    tf_weights w; /* pointers into file's map */
     st_file_t *file;
     train_tok_t *tok;
-    bool decoder;  /* GPT-2 family: generative verbalizer */
+    bool decoder; /* GPT-2 family: generative verbalizer */
 } train_model_t;
 
 /* Opens dir (config.json, model.safetensors, vocab.json + merges.txt; a folder without the

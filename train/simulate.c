@@ -139,8 +139,7 @@ static fp_status load_client(sim *s, train_client_t *c, bool *found, fp_error *e
     fp_status st = store_db_client_state_load(s->db, s->run_id, c->id, &cs, &e2);
     *found = st == FP_OK;
     if (st == FP_OK)
-        st = train_client_load(c, cs.prompt.data, cs.prompt.size, cs.adam.data, cs.adam.size,
-                               err);
+        st = train_client_load(c, cs.prompt.data, cs.prompt.size, cs.adam.data, cs.adam.size, err);
     else if (st == FP_ENOTFOUND)
         st = FP_OK;
     else if (err)
@@ -157,8 +156,8 @@ static fp_status get_client(sim *s, int k, train_client_t **out, fp_error *err)
         *out = s->clients[k];
         return FP_OK;
     }
-    train_client_t *c = train_client_new(&s->lay, k, (uint64_t)s->cfg->run.seed,
-                                         s->strat->scaffold_client, err);
+    train_client_t *c =
+        train_client_new(&s->lay, k, (uint64_t)s->cfg->run.seed, s->strat->scaffold_client, err);
     if (!c)
         return err ? err->status : FP_ENOMEM;
     bool found;
@@ -178,8 +177,8 @@ static fp_status save_client(sim *s, const train_client_t *c, int32_t round, fp_
     size_t ls, la;
     fp_status st = train_client_save(c, &state, &ls, &adam, &la, err);
     if (!st)
-        st = store_db_client_state_save(s->db, s->run_id, c->id, round,
-                                        (store_blob){state, ls}, (store_blob){adam, la}, err);
+        st = store_db_client_state_save(s->db, s->run_id, c->id, round, (store_blob){state, ls},
+                                        (store_blob){adam, la}, err);
     free(state);
     free(adam);
     return st;
@@ -202,8 +201,8 @@ static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
         }
         if (!st)
             st = train_evaluate_client(s->w, c, s->server->w, s->d.eval,
-                                   s->peval->index + s->peval->offset[k], n, s->opts.eval_batch,
-                                   ev, err);
+                                       s->peval->index + s->peval->offset[k], n, s->opts.eval_batch,
+                                       ev, err);
     }
     return st;
 }
@@ -218,8 +217,8 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
     float *rows = malloc((size_t)K * dim * sizeof(float));
     fl_upload *up = calloc((size_t)K, sizeof *up);
     store_client_round *cr = calloc((size_t)K, sizeof *cr);
-    fp_status st = sampled && rows && up && cr ? FP_OK
-                                               : fp_fail(err, FP_ENOMEM, "round: out of memory");
+    fp_status st =
+        sampled && rows && up && cr ? FP_OK : fp_fail(err, FP_ENOMEM, "round: out of memory");
     int64_t t0 = train_now_ms(), slowest = 0;
     double loss_sum = 0;
     if (!st)
@@ -237,12 +236,14 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
                 c->last_round = r;
                 c->last = (train_round_result){0, 0, NAN, 0};
             } else {
-                train_round_in in = {.round = r, .w_global = s->server->w,
+                train_round_in in = {.round = r,
+                                     .w_global = s->server->w,
                                      .c = s->strat->scaffold_client ? s->server->c : NULL,
                                      .set = s->d.train,
-                                     .idx = s->ptrain->index + s->ptrain->offset[k], .n = n,
-                                     .total_steps = train_total_steps(&s->opts, n,
-                                                                      cfg->run.rounds)};
+                                     .idx = s->ptrain->index + s->ptrain->offset[k],
+                                     .n = n,
+                                     .total_steps =
+                                         train_total_steps(&s->opts, n, cfg->run.rounds)};
                 st = train_local_round(s->w, c, &s->opts, &in, NULL, NULL, err);
             }
             if (!st)
@@ -255,11 +256,16 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
             memcpy(rows + (size_t)i * dim, s->server->w, dim * sizeof(float));
         else
             train_layout_rows_gather(&s->lay, c->E, rows + (size_t)i * dim);
-        up[i] = (fl_upload){.client = k, .n_samples = c->last.n_k, .steps = c->last.steps,
+        up[i] = (fl_upload){.client = k,
+                            .n_samples = c->last.n_k,
+                            .steps = c->last.steps,
                             .theta = rows + (size_t)i * dim,
                             .delta_c = s->strat->scaffold_client ? c->delta_c : NULL};
-        cr[i] = (store_client_round){.client = k, .status = STORE_CLIENT_OK, .n_k = c->last.n_k,
-                                     .steps = c->last.steps, .loss = c->last.loss,
+        cr[i] = (store_client_round){.client = k,
+                                     .status = STORE_CLIENT_OK,
+                                     .n_k = c->last.n_k,
+                                     .steps = c->last.steps,
+                                     .loss = c->last.loss,
                                      .ms = c->last.ms};
         loss_sum += isnan(c->last.loss) ? 0 : c->last.loss * (double)c->last.n_k;
         slowest = c->last.ms > slowest ? c->last.ms : slowest;
@@ -297,8 +303,12 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
         st = fl_server_save(s->server, &sblob, &slen, err);
     if (!st) {
         uint64_t total = confusion_total(&ev.cm);
-        store_round rd = {.round = r, .status = STORE_ROUND_OK, .sampled = K, .completed = n_ok,
-                          .dropped = K - n_ok, .late = 0,
+        store_round rd = {.round = r,
+                          .status = STORE_ROUND_OK,
+                          .sampled = K,
+                          .completed = n_ok,
+                          .dropped = K - n_ok,
+                          .late = 0,
                           .train_loss = total_n ? loss_sum / (double)total_n : NAN,
                           .eval_metric = *metric,
                           .eval_loss = eval_now && total ? ev.loss_sum / (double)total : NAN,
@@ -307,13 +317,14 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
                           .eval_mcc = eval_now ? metric_mcc(&ev.cm) : NAN,
                           .bytes_down = (int64_t)(K * dim * sizeof(float)),
                           .bytes_up = (int64_t)(n_up * dim * sizeof(float)),
-                          .wall_ms = train_now_ms() - t0, .slowest_client_ms = slowest};
-        store_checkpoint_blobs ck = {{s->server->w, dim * sizeof(float)}, {sblob, slen},
+                          .wall_ms = train_now_ms() - t0,
+                          .slowest_client_ms = slowest};
+        store_checkpoint_blobs ck = {{s->server->w, dim * sizeof(float)},
+                                     {sblob, slen},
                                      {s->server->rng.s, sizeof s->server->rng.s}};
         st = store_db_round_commit(s->db, s->run_id, &rd, cr, (size_t)K, &ck, NULL, err);
         if (!st && log) {
-            fprintf(log, "round %d  clients %d/%d  train loss %.4f  ", r, n_ok, K,
-                    rd.train_loss);
+            fprintf(log, "round %d  clients %d/%d  train loss %.4f  ", r, n_ok, K, rd.train_loss);
             if (eval_now)
                 fprintf(log, "eval %s %.4f (%lld ms)  ", metric_name(s->d.eval->task->metric),
                         *metric, (long long)eval_ms);
@@ -349,9 +360,12 @@ static fp_status open_run(sim *s, const train_sim_options *o, train_sim_result *
         fclose(f);
     }
     fp_status st = store_db_open(&s->db, cfg->run.db, STORE_DB_CREATE, err);
-    store_run_spec spec = {cfg->run.name, o->config_text ? o->config_text : text,
-                           cfg->model.path, config_task_name(cfg->data.task),
-                           config_strategy_name(cfg->run.strategy), (uint64_t)cfg->run.seed};
+    store_run_spec spec = {cfg->run.name,
+                           o->config_text ? o->config_text : text,
+                           cfg->model.path,
+                           config_task_name(cfg->data.task),
+                           config_strategy_name(cfg->run.strategy),
+                           (uint64_t)cfg->run.seed};
     if (!st)
         st = store_db_run_begin(s->db, &spec, &s->run_id, &res->resumed, err);
     free(text);
@@ -376,29 +390,28 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     int layers[TRAIN_MAX_LAYERS], k = 0, N = cfg->federation.clients;
     bool personalise = false, input = false;
     fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &s.strat, err);
-    if (!st && !(s.m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges,
-                                        err)))
+    if (!st &&
+        !(s.m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;
     int P = s.m ? config_prompt_length(cfg, s.m->decoder) : 0;
     if (!st)
         st = train_task_data_load(cfg, s.m, P, &s.d, err);
     if (!st)
         st = train_partition_make(cfg, s.d.train_labels, (int)s.d.train->n, s.d.train->n_classes,
-                            &s.ptrain, err);
+                                  &s.ptrain, err);
     if (!st)
         st = train_partition_make(cfg, s.d.eval_labels, (int)s.d.eval->n, s.d.eval->n_classes,
-                            &s.peval, err);
+                                  &s.peval, err);
     if (!st)
         st = choose_layers(&s, layers, &k, &personalise, &input, err);
     bool linear = cfg->model.head == FP_HEAD_LINEAR;
     int head = linear && s.d.train ? s.d.train->n_classes : 0;
     if (!st)
-        st = train_run_layout(&s.lay, cfg, &s.m->cfg, P, layers, k, personalise, input, head,
-                              err);
-    s.opts = train_opts_from_config(cfg, s.strat && s.strat->prox,
-                                    s.strat && s.strat->scaffold_client);
-    int T = st ? 0 : (s.d.train->max_len > s.d.eval->max_len ? s.d.train->max_len
-                                                               : s.d.eval->max_len);
+        st = train_run_layout(&s.lay, cfg, &s.m->cfg, P, layers, k, personalise, input, head, err);
+    s.opts =
+        train_opts_from_config(cfg, s.strat && s.strat->prox, s.strat && s.strat->scaffold_client);
+    int T =
+        st ? 0 : (s.d.train->max_len > s.d.eval->max_len ? s.d.train->max_len : s.d.eval->max_len);
     if (!st && !(s.w = train_worker_new(s.m, &s.lay, s.d.train, s.opts.batch_size,
                                         s.opts.eval_batch, T, err)))
         st = err ? err->status : FP_ENOMEM;
@@ -441,12 +454,13 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     }
     res->first_round = start;
     if (!st && log)
-        fprintf(log, "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
-                     "P %d, %s %d of %d layers sent%s%s\n",
+        fprintf(log,
+                "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
+                "P %d, %s %d of %d layers sent%s%s\n",
                 s.strat->name, s.d.train->task->name, N, cfg->federation.clients_per_round,
-                s.d.train->n, s.d.eval->n, P, input ? "input prompt, no deep prefix:" : "deep prompt,",
-                k, s.lay.L, personalise ? ", personalised" : "",
-                start ? ", resumed" : "");
+                s.d.train->n, s.d.eval->n, P,
+                input ? "input prompt, no deep prefix:" : "deep prompt,", k, s.lay.L,
+                personalise ? ", personalised" : "", start ? ", resumed" : "");
     fl_round_track track;
     fl_round_track_init(&track);
     for (int r = start; r < cfg->run.rounds && !st; r++) {
@@ -462,8 +476,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     /* Best and last over the whole run, resumed parts included. */
     store_round *rounds = NULL;
     size_t n_rounds = 0;
-    if (s.db && store_db_rounds_list(s.db, s.run_id, &rounds, &n_rounds, st ? NULL : err) &&
-        !st)
+    if (s.db && store_db_rounds_list(s.db, s.run_id, &rounds, &n_rounds, st ? NULL : err) && !st)
         st = err ? err->status : FP_EDB;
     for (size_t i = 0; i < n_rounds; i++)
         if (!isnan(rounds[i].eval_metric))

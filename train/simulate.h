@@ -13,12 +13,12 @@
 #include "common/config.h"
 
 typedef struct train_sim_options {
-    const char *config_text;  /* stored with the run (NULL: config_dump of cfg) */
-    int stop_after_round;     /* >= 0: return after committing this round (tests a kill) */
-    int stop_before_commit;   /* >= 0: fail with FP_ESTATE after this round's clients trained
-                                 and saved their states but before its commit (tests a kill
-                                 inside a round); -1 = never. Zero-initialised options must
-                                 set it to -1. */
+    const char *config_text; /* stored with the run (NULL: config_dump of cfg) */
+    int stop_after_round;    /* >= 0: return after committing this round (tests a kill) */
+    int stop_before_commit;  /* >= 0: fail with FP_ESTATE after this round's clients trained
+                                and saved their states but before its commit (tests a kill
+                                inside a round); -1 = never. Zero-initialised options must
+                                set it to -1. */
     const char *fallback_vocab, *fallback_merges;
 } train_sim_options;
 

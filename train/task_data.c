@@ -10,9 +10,9 @@ static fp_status load_split(const fedpep_config *cfg, const fp_task *task, fp_sp
     fp_status st = dataset_load(task, split, dir, (uint64_t)cfg->run.seed,
                                 cfg->data.qnli_eval_fraction, out, err);
     if (!st && max > 0)
-        st = dataset_subsample(*out, (size_t)max,
-                               (uint64_t)cfg->run.seed ^ (split == FP_SPLIT_TRAIN ? 0x7472 : 0x6576),
-                               err);
+        st = dataset_subsample(
+            *out, (size_t)max,
+            (uint64_t)cfg->run.seed ^ (split == FP_SPLIT_TRAIN ? 0x7472 : 0x6576), err);
     return st;
 }
 
@@ -36,14 +36,14 @@ fp_status train_task_data_load(const fedpep_config *cfg, train_model_t *m, int P
     d->P = P;
     d->max_len = train_max_len(&m->cfg, P, cfg->model.max_seq_len);
     if (!st)
-        st = load_split(cfg, task, FP_SPLIT_TRAIN, dir, cfg->data.max_train_examples,
-                        &d->train_ds, err);
+        st = load_split(cfg, task, FP_SPLIT_TRAIN, dir, cfg->data.max_train_examples, &d->train_ds,
+                        err);
     if (!st)
         st = load_split(cfg, task, FP_SPLIT_EVAL, dir, cfg->data.max_eval_examples, &d->eval_ds,
                         err);
     if (!st)
-        st = train_set_encode(m->tok, &m->cfg, d->train_ds, NULL, 0, d->max_len, linear,
-                              &d->train, err);
+        st = train_set_encode(m->tok, &m->cfg, d->train_ds, NULL, 0, d->max_len, linear, &d->train,
+                              err);
     if (!st)
         st = train_set_encode(m->tok, &m->cfg, d->eval_ds, NULL, 0, d->max_len, linear, &d->eval,
                               err);

@@ -15,7 +15,10 @@ static int bpe_token_id_op(const void *impl, const char *token)
     return bpe_token_id((const bpe_t *)impl, token);
 }
 
-static int bpe_vocab_size_op(const void *impl) { return bpe_vocab_size((const bpe_t *)impl); }
+static int bpe_vocab_size_op(const void *impl)
+{
+    return bpe_vocab_size((const bpe_t *)impl);
+}
 
 static void bpe_destroy_op(void *impl)
 {
@@ -69,4 +72,7 @@ int train_tok_id(const train_tok_t *self, const char *token)
     return self->ops->token_id(self->impl, token);
 }
 
-int train_tok_vocab_size(const train_tok_t *self) { return self->ops->vocab_size(self->impl); }
+int train_tok_vocab_size(const train_tok_t *self)
+{
+    return self->ops->vocab_size(self->impl);
+}

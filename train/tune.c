@@ -10,8 +10,7 @@
 #include "train/local_round.h"
 #include "train/task_data.h"
 
-static fp_status tune_layers(const train_tune_options *o, int L, int *layers, int *k,
-                             fp_error *err)
+static fp_status tune_layers(const train_tune_options *o, int L, int *layers, int *k, fp_error *err)
 {
     if (o->n_layers > 0) {
         for (int i = 0; i < o->n_layers; i++)
@@ -45,8 +44,8 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
                      train_tune_result *res, fp_error *err)
 {
     memset(res, 0, sizeof *res);
-    train_model_t *m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges,
-                                        err);
+    train_model_t *m =
+        train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err);
     if (!m)
         return err ? err->status : FP_EINVAL;
     int P = config_prompt_length(cfg, m->decoder);
@@ -61,8 +60,8 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
     bool linear = cfg->model.head == FP_HEAD_LINEAR;
     st = tune_layers(o, m->cfg.n_layers, layers, &k, err);
     if (!st)
-        st = train_layout_init(&lay, &m->cfg, P, layers, k, false,
-                               linear ? d.train->n_classes : 0, err);
+        st = train_layout_init(&lay, &m->cfg, P, layers, k, false, linear ? d.train->n_classes : 0,
+                               err);
     train_opts opts = train_opts_from_config(cfg, false, false);
     opts.local_epochs = 1;
     int T = d.train->max_len > d.eval->max_len ? d.train->max_len : d.eval->max_len;
@@ -76,14 +75,18 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
     int64_t t_start = train_now_ms();
     int64_t deadline = o->time_budget_s > 0 ? t_start + (int64_t)(o->time_budget_s * 1000) : 0;
     if (!st && log)
-        fprintf(log, "tune: %s, %zu train / %zu eval examples (%zu / %zu truncated), P %d, "
-                     "layers %d..%d (%d), %s head, %d epochs\n",
-                d.train->task->name, d.train->n, d.eval->n, d.train->truncated,
-                d.eval->truncated, P, layers[0], layers[k - 1], k,
-                linear ? "linear" : "verbalizer", epochs);
+        fprintf(log,
+                "tune: %s, %zu train / %zu eval examples (%zu / %zu truncated), P %d, "
+                "layers %d..%d (%d), %s head, %d epochs\n",
+                d.train->task->name, d.train->n, d.eval->n, d.train->truncated, d.eval->truncated,
+                P, layers[0], layers[k - 1], k, linear ? "linear" : "verbalizer", epochs);
     for (int e = 0; e < epochs && !st; e++) {
-        train_round_in in = {.round = e, .set = d.train, .idx = d.all_train, .n = (int)n,
-                             .total_steps = total, .deadline_ms = deadline};
+        train_round_in in = {.round = e,
+                             .set = d.train,
+                             .idx = d.all_train,
+                             .n = (int)n,
+                             .total_steps = total,
+                             .deadline_ms = deadline};
         train_round_result rr;
         int64_t t0 = train_now_ms();
         st = train_local_round(w, c, &opts, &in, NULL, &rr, err);

@@ -10,16 +10,16 @@
 #include "train/client.h"
 
 typedef struct train_tune_options {
-    int epochs;               /* 0 = client.local_epochs */
+    int epochs; /* 0 = client.local_epochs */
     int layers[TRAIN_MAX_LAYERS];
-    int n_layers;             /* > 0: tune exactly these layers (ascending) */
-    double layer_fraction;    /* > 0 and n_layers 0: the top ceil(f·L) layers; else all */
-    double time_budget_s;     /* 0 = none: stop training when spent, then evaluate */
+    int n_layers;          /* > 0: tune exactly these layers (ascending) */
+    double layer_fraction; /* > 0 and n_layers 0: the top ceil(f·L) layers; else all */
+    double time_budget_s;  /* 0 = none: stop training when spent, then evaluate */
     const char *fallback_vocab, *fallback_merges; /* tokenizer for a folder without one */
 } train_tune_options;
 
 typedef struct train_tune_result {
-    int epochs;               /* epochs run (the last may be cut by the budget) */
+    int epochs; /* epochs run (the last may be cut by the budget) */
     double first_metric, best_metric, last_metric;
     double last_loss;
     int64_t steps;
