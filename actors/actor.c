@@ -406,8 +406,9 @@ static void peer_bytes_free(void **item)
     *item = NULL;
 }
 
-fp_status actor_run(const actor_options_t *options, const actor_role_t *role, void *self,
-                    int *exit_code, fp_error *err)
+/* actor_run, also ending (exit code 0) when `control` (may be NULL) becomes readable. */
+static fp_status run_loop(const actor_options_t *options, const actor_role_t *role, void *self,
+                          zsock_t *control, int *exit_code, fp_error *err)
 {
     fp_error local = {0};
     if (!err)
@@ -428,7 +429,7 @@ fp_status actor_run(const actor_options_t *options, const actor_role_t *role, vo
         zhashx_destroy(&actor.bytes);
         return fp_fail(err, FP_ENOMEM, "%s: cannot start the broker agent", options->id);
     }
-    zpoller_t *poller = zpoller_new(actor.agent, NULL);
+    zpoller_t *poller = zpoller_new(actor.agent, control, NULL);
     int64_t next_tick = zclock_mono() + actor.opt.tick_ms;
     while (poller && !actor.stopping && !st) {
         if (zsys_interrupted) {
@@ -438,8 +439,13 @@ fp_status actor_run(const actor_options_t *options, const actor_role_t *role, vo
         }
         int64_t wait = next_tick - zclock_mono();
         void *which = zpoller_wait(poller, wait < 0 ? 0 : (int)wait);
-        if (which == actor.agent)
+        if (which == actor.agent) {
             st = handle_agent(&actor, err);
+        } else if (which && which == control) {
+            zsys_info("%s: told to stop", actor.opt.id);
+            actor_stop(&actor, 0);
+            break;
+        }
         int64_t now = zclock_mono();
         if (!st && !actor.stopping && now >= next_tick) {
             next_tick = now + actor.opt.tick_ms;
@@ -466,4 +472,40 @@ fp_status actor_run(const actor_options_t *options, const actor_role_t *role, vo
     if (exit_code)
         *exit_code = st ? 1 : actor.exit_code;
     return st;
+}
+
+fp_status actor_run(const actor_options_t *options, const actor_role_t *role, void *self,
+                    int *exit_code, fp_error *err)
+{
+    return run_loop(options, role, self, NULL, exit_code, err);
+}
+
+/* ---- in a thread ---- */
+
+typedef struct spawn_args {
+    actor_options_t opt;
+    const actor_role_t *role;
+    void *self;
+    actor_result_t *result;
+} spawn_args_t;
+
+static void spawned(zsock_t *pipe, void *arg)
+{
+    spawn_args_t a = *(spawn_args_t *)arg;
+    zsock_signal(pipe, 0);
+    actor_result_t r = {0};
+    r.status = run_loop(&a.opt, a.role, a.self, pipe, &r.exit_code, &r.err);
+    if (a.result)
+        *a.result = r;
+    /* The control word that stopped us ($TERM) was consumed by the loop, or the role stopped
+     * itself: either way zactor_destroy gets the end-of-thread signal. */
+}
+
+zactor_t *actor_spawn(const actor_options_t *options, const actor_role_t *role, void *self,
+                      actor_result_t *result)
+{
+    spawn_args_t a = {.opt = *options, .role = role, .self = self, .result = result};
+    if (result)
+        memset(result, 0, sizeof *result);
+    return zactor_new(spawned, &a);
 }

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <czmq.h>
+
 #include "common/config.h"
 #include "common/status.h"
 #include "messages/protocol.h"
@@ -103,6 +105,21 @@ void actor_client_id(char out[MSG_ID_CAP], uint32_t index);
  * process exit code. FP_EINVAL for bad options. */
 fp_status actor_run(const actor_options_t *options, const actor_role_t *role, void *self,
                     int *exit_code, fp_error *err);
+
+/* How a spawned actor ended (actor_run's status, exit code and reason). */
+typedef struct actor_result {
+    fp_status status;
+    int exit_code;
+    fp_error err;
+} actor_result_t;
+
+/* Runs actor_run in a thread (a zactor), for tests and for several actors in one process. The
+ * options are copied; role and self must outlive the thread. zactor_destroy stops it cleanly
+ * (on_stop, BYE) and waits for it; *result (may be NULL) is filled when the loop ends, whether
+ * the role stopped itself or was destroyed, and must outlive the zactor. NULL if the thread
+ * cannot start. Signals (zsys_interrupted) stop every actor of the process. */
+zactor_t *actor_spawn(const actor_options_t *options, const actor_role_t *role, void *self,
+                      actor_result_t *result);
 
 /* Sends msg to actor `to`. Fills the header: v, from = our id, run = options.run if msg->run is
  * empty, seq = the next sequence number (read it back from msg->seq to match the reply); `re`

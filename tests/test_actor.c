@@ -247,6 +247,35 @@ static void heartbeats_go_on_during_a_long_callback(void **state)
     scene_close(&s);
 }
 
+/* actor_spawn: the same loop in a zactor; zactor_destroy stops it cleanly, with BYE. */
+static void spawned_actor_stops_on_destroy(void **state)
+{
+    (void)state;
+    char ep[256];
+    zactor_t *broker = fast_broker(ep, sizeof ep);
+    raw_peer_t coord;
+    raw_register(&coord, ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
+    actor_options_t o;
+    echo_options(&o, ep, "client.5", MSG_ROLE_CLIENT);
+    echo_t e = {0};
+    pthread_mutex_init(&e.lock, NULL);
+    actor_result_t result;
+    zactor_t *actor = actor_spawn(&o, &ECHO, &e, &result);
+    assert_non_null(actor);
+    raw_expect_peer(&coord, "client.5", true);
+    ask(&coord, "client.5");
+    zactor_destroy(&actor);
+    raw_expect_peer(&coord, "client.5", false);
+    assert_int_equal(result.status, FP_OK);
+    assert_int_equal(result.exit_code, 0);
+    broker_stats_t s = broker_actor_stats(broker);
+    assert_int_equal(s.departed, 1);
+    assert_int_equal(s.expired, 0);
+    pthread_mutex_destroy(&e.lock);
+    raw_close(&coord);
+    zactor_destroy(&broker);
+}
+
 static void watcher_sees_joins_and_departures(void **state)
 {
     (void)state;
@@ -405,6 +434,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(registers_answers_and_leaves),
         cmocka_unit_test(heartbeats_go_on_during_a_long_callback),
+        cmocka_unit_test(spawned_actor_stops_on_destroy),
         cmocka_unit_test(watcher_sees_joins_and_departures),
         cmocka_unit_test(broker_restart_reconnects_and_continues),
         cmocka_unit_test(no_broker_gives_up),
