@@ -36,6 +36,7 @@ typedef struct slot {
     char id[MSG_ID_CAP];
     msg_client_status status;
     bool pending;
+    bool gone; /* dropped as dead or unknown: asked again if it registers during the round */
     uint64_t seq;
     int64_t sent, received;
     float *rows, *delta_c; /* owned, from the UPDATE */
@@ -46,6 +47,7 @@ typedef struct slot {
 
 typedef struct eval_slot {
     bool pending;
+    bool gone; /* dead or unknown: asked again if it registers during the evaluation */
     uint64_t seq;
 } eval_slot_t;
 
@@ -313,7 +315,8 @@ static fp_status next_round_or_end(coordinator_t *self, actor_t *actor, fp_error
     return start_round(self, actor, err);
 }
 
-static fp_status send_train(coordinator_t *self, actor_t *actor, fp_error *err)
+/* TRAIN to every pending slot, or only to client `only`. */
+static fp_status send_train(coordinator_t *self, actor_t *actor, const char *only, fp_error *err)
 {
     msg_t m;
     fp_status st = msg_init(&m, MSG_TRAIN, self->cfg.run.name, actor_id(actor), err);
@@ -341,14 +344,14 @@ static fp_status send_train(coordinator_t *self, actor_t *actor, fp_error *err)
     int64_t now = actor_now_ms();
     for (int i = 0; !st && i < self->Kp; i++) {
         slot_t *s = &self->slots[i];
-        if (!s->pending)
+        if (!s->pending || (only && strcmp(only, s->id)))
             continue;
         s->sent = now;
         if (actor_send(actor, s->id, &m, NULL) == FP_OK) {
             s->seq = m.seq;
             self->bytes_down += actor_last_sent_bytes(actor);
         } else {
-            s->pending = false, s->status = MSG_CLIENT_DROPPED;
+            s->pending = false, s->gone = true, s->status = MSG_CLIENT_DROPPED;
         }
     }
     t->layers = (msg_u32s_t){0};
@@ -373,11 +376,12 @@ static fp_status start_round(coordinator_t *self, actor_t *actor, fp_error *err)
         *s = (slot_t){.client = (uint32_t)ids[i], .status = MSG_CLIENT_DROPPED};
         actor_client_id(s->id, s->client);
         s->pending = actor_peer_alive(actor, s->id);
+        s->gone = !s->pending;
     }
     free(ids);
     self->phase = PH_TRAIN;
     if (!st)
-        st = send_train(self, actor, err);
+        st = send_train(self, actor, NULL, err);
     return st;
 }
 
@@ -465,21 +469,48 @@ static fp_status on_update(coordinator_t *self, const msg_t *m, size_t bytes, ms
     return FP_OK;
 }
 
-/* A sampled client that refused (ERROR), is unknown to the broker, or died. */
-static void drop_client(coordinator_t *self, const char *id, msg_client_status status)
+/* A sampled client that refused (ERROR), is unknown to the broker (gone), or died (gone). */
+static void drop_client(coordinator_t *self, const char *id, msg_client_status status, bool gone)
 {
     for (int i = 0; i < self->Kp && self->phase == PH_TRAIN; i++)
         if (self->slots[i].pending && !strcmp(self->slots[i].id, id))
-            self->slots[i].pending = false, self->slots[i].status = status;
+            self->slots[i].pending = false, self->slots[i].status = status,
+            self->slots[i].gone = gone;
     for (int k = 0; k < self->N && self->phase == PH_EVAL; k++) {
         char cid[MSG_ID_CAP];
         actor_client_id(cid, (uint32_t)k);
         if (self->evals[k].pending && !strcmp(cid, id))
-            self->evals[k].pending = false, self->evals_pending--;
+            self->evals[k].pending = false, self->evals[k].gone = gone, self->evals_pending--;
     }
 }
 
 /* ---- evaluation ---- */
+
+/* EVAL_REQUEST {layers, w_{t+1}} to client k; pending on success. */
+static fp_status send_eval(coordinator_t *self, actor_t *actor, int k, fp_error *err)
+{
+    msg_t m;
+    fp_status st = msg_init(&m, MSG_EVAL_REQUEST, self->cfg.run.name, actor_id(actor), err);
+    if (st)
+        return st;
+    uint32_t shape[4], nd = rows_shape(self, shape);
+    m.eval_request.layers = self->layers;
+    m.eval_request.rows.ndim = nd;
+    memcpy(m.eval_request.rows.shape, shape, sizeof shape);
+    m.eval_request.rows.data = self->server->w;
+    m.round = self->round;
+    char id[MSG_ID_CAP];
+    actor_client_id(id, (uint32_t)k);
+    if (actor_send(actor, id, &m, NULL) == FP_OK) {
+        if (!self->evals[k].pending)
+            self->evals_pending++;
+        self->evals[k] = (eval_slot_t){.pending = true, .seq = m.seq};
+    }
+    m.eval_request.layers = (msg_u32s_t){0};
+    m.eval_request.rows.data = NULL;
+    msg_clear(&m);
+    return FP_OK;
+}
 
 static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
 {
@@ -491,30 +522,20 @@ static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
     if (!due)
         return send_save(self, actor, err);
     fp_status st = confusion_init(&self->cm, self->task ? self->task->n_classes : 2, err);
-    msg_t m;
-    if (!st)
-        st = msg_init(&m, MSG_EVAL_REQUEST, self->cfg.run.name, actor_id(actor), err);
     if (st)
         return st;
-    uint32_t shape[4], nd = rows_shape(self, shape);
-    m.eval_request.layers = self->layers;
-    m.eval_request.rows.ndim = nd;
-    memcpy(m.eval_request.rows.shape, shape, sizeof shape);
-    m.eval_request.rows.data = self->server->w;
-    m.round = self->round;
     self->phase = PH_EVAL;
     self->phase_started = actor_now_ms();
     self->evals_pending = 0;
-    for (int k = 0; k < self->N; k++) {
+    for (int k = 0; !st && k < self->N; k++) {
         char id[MSG_ID_CAP];
         actor_client_id(id, (uint32_t)k);
-        self->evals[k] = (eval_slot_t){0};
-        if (actor_peer_alive(actor, id) && actor_send(actor, id, &m, NULL) == FP_OK)
-            self->evals[k] = (eval_slot_t){.pending = true, .seq = m.seq}, self->evals_pending++;
+        self->evals[k] = (eval_slot_t){.gone = true};
+        if (actor_peer_alive(actor, id))
+            st = send_eval(self, actor, k, err);
     }
-    m.eval_request.layers = (msg_u32s_t){0};
-    m.eval_request.rows.data = NULL;
-    msg_clear(&m);
+    if (st)
+        return st;
     return self->evals_pending ? FP_OK : send_save(self, actor, err);
 }
 
@@ -723,9 +744,10 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
         if (e->answers == MSG_TRAIN || e->answers == MSG_EVAL_REQUEST) {
             const char *who = e->peer[0] ? e->peer : msg->from;
             if (strcmp(who, ACTOR_BROKER_ID))
-                drop_client(self, who, e->code == FP_ESTATE || e->code == FP_ENOTFOUND
-                                           ? MSG_CLIENT_DROPPED
-                                           : MSG_CLIENT_ERROR);
+                drop_client(self, who,
+                            e->code == FP_ESTATE || e->code == FP_ENOTFOUND ? MSG_CLIENT_DROPPED
+                                                                            : MSG_CLIENT_ERROR,
+                            e->code == FP_ENOTFOUND);
             if (self->phase == PH_TRAIN && !pending_count(self))
                 return close_round(self, actor, err);
             if (self->phase == PH_EVAL && !self->evals_pending)
@@ -746,13 +768,36 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
     }
 }
 
+/* A client registered (first time, or a restarted process): one the current round or
+ * evaluation is waiting for, or lost, is asked again (it answers from its saved state if it
+ * had trained the round). */
+static fp_status client_back(coordinator_t *self, actor_t *actor, const char *id, fp_error *err)
+{
+    for (int i = 0; i < self->Kp && self->phase == PH_TRAIN; i++) {
+        slot_t *s = &self->slots[i];
+        if (strcmp(s->id, id) || !(s->pending || s->gone))
+            continue;
+        s->pending = true, s->gone = false, s->status = MSG_CLIENT_DROPPED;
+        return send_train(self, actor, id, err);
+    }
+    for (int k = 0; k < self->N && self->phase == PH_EVAL; k++) {
+        char cid[MSG_ID_CAP];
+        actor_client_id(cid, (uint32_t)k);
+        if (!strcmp(cid, id) && (self->evals[k].pending || self->evals[k].gone))
+            return send_eval(self, actor, k, err);
+    }
+    return FP_OK;
+}
+
 static fp_status on_peer(void *arg, actor_t *actor, const msg_peer_t *peer, bool alive,
                          fp_error *err)
 {
     coordinator_t *self = arg;
-    if (alive || peer->role != MSG_ROLE_CLIENT)
+    if (peer->role != MSG_ROLE_CLIENT)
         return FP_OK;
-    drop_client(self, peer->id, MSG_CLIENT_DROPPED);
+    if (alive)
+        return client_back(self, actor, peer->id, err);
+    drop_client(self, peer->id, MSG_CLIENT_DROPPED, true);
     if (self->phase == PH_TRAIN && !pending_count(self))
         return close_round(self, actor, err);
     if (self->phase == PH_EVAL && !self->evals_pending)
