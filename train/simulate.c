@@ -381,6 +381,18 @@ static fp_status open_run(sim *s, const train_sim_options *o, train_sim_result *
     return st;
 }
 
+/* " (0,1,5)" for the progress line; "" when no layer travels. */
+static const char *layer_list(const int *layers, int k, char *buf, size_t n)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < k && at + 8 < n; i++)
+        at += (size_t)snprintf(buf + at, n - at, "%s%d", i ? "," : " (", layers[i]);
+    if (k > 0 && at + 2 < n)
+        snprintf(buf + at, n - at, ")");
+    return buf;
+}
+
 fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, FILE *log,
                          train_sim_result *res, fp_error *err)
 {
@@ -453,14 +465,16 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         store_checkpoint_clear(&ck);
     }
     res->first_round = start;
+    char list[8 * TRAIN_MAX_LAYERS];
     if (!st && log)
         fprintf(log,
                 "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
-                "P %d, %s %d of %d layers sent%s%s\n",
+                "P %d, %s %d of %d layers sent%s%s%s\n",
                 s.strat->name, s.d.train->task->name, N, cfg->federation.clients_per_round,
                 s.d.train->n, s.d.eval->n, P,
                 input ? "input prompt, no deep prefix:" : "deep prompt,", k, s.lay.L,
-                personalise ? ", personalised" : "", start ? ", resumed" : "");
+                layer_list(layers, k, list, sizeof list), personalise ? ", personalised" : "",
+                start ? ", resumed" : "");
     fl_round_track track;
     fl_round_track_init(&track);
     for (int r = start; r < cfg->run.rounds && !st; r++) {
