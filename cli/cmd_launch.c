@@ -13,6 +13,7 @@ static int usage(FILE *out, int code)
     fprintf(out,
             "usage: fedpep launch [CONFIG] [section.key=value ...] [--dir D] [--fresh]\n"
             "                     [--endpoint E] [--kill-clients P] [--grace-ms N]\n"
+            "                     [--kill-broker-at-round R] [--kill-store-at-round R]\n"
             "  starts broker, store, evaluator, coordinator and [federation] clients client\n"
             "  processes for the run of CONFIG (default: the embedded default run), restarts\n"
             "  them by [launch] policy, prints one line per round, and exits with the\n"
@@ -24,6 +25,9 @@ static int usage(FILE *out, int code)
             "                    lets actors on other machines join (docs/launch.md)\n"
             "  --kill-clients P  SIGKILL each client with probability P per round at a seeded\n"
             "                    time (crash-and-restart; seed = [run] seed)\n"
+            "  --kill-broker-at-round R, --kill-store-at-round R\n"
+            "                    SIGKILL the broker / the store once during round R (0-based,\n"
+            "                    like [faults] kill_coordinator_at_round); they are restarted\n"
             "  --grace-ms N      SIGTERM to SIGKILL at shutdown (default 5000)\n");
     return code;
 }
@@ -52,6 +56,11 @@ int cmd_launch(int argc, char **argv)
         } else if (!strcmp(a, "--kill-clients") && has_value) {
             o.kill_clients = strtod(argv[++i], &end);
             bad = *end || end == argv[i] || !(o.kill_clients >= 0 && o.kill_clients <= 1);
+        } else if ((!strcmp(a, "--kill-broker-at-round") ||
+                    !strcmp(a, "--kill-store-at-round")) && has_value) {
+            long v = strtol(argv[++i], &end, 10);
+            bad = *end || end == argv[i] || v < 0 || v > 1000000;
+            *(a[7] == 'b' ? &o.kill_broker_at_round : &o.kill_store_at_round) = (int)v;
         } else if (!strcmp(a, "--grace-ms") && has_value) {
             long v = strtol(argv[++i], &end, 10);
             bad = *end || end == argv[i] || v < 0 || v > 600000;

@@ -45,6 +45,8 @@ void launch_options_defaults(launch_options *o)
     memset(o, 0, sizeof *o);
     o->grace_ms = 5000;
     o->poll_ms = 100;
+    o->kill_broker_at_round = -1;
+    o->kill_store_at_round = -1;
 }
 
 static int64_t mono_ms(void)
@@ -230,12 +232,20 @@ static fp_status build_topology(sup_t *sup, const launch_plan *plan, topology *t
     return FP_OK;
 }
 
-/* Faults the launcher injects, scheduled when a round starts (see docs/launch.md). */
+/* A role the launcher SIGKILLs once, as soon as round `at_round` is seen in progress (rounds
+ * can be shorter than a poll, so a round passed over still gets its kill, one round late). */
+typedef struct role_kill {
+    int proc;
+    int at_round; /* -1 = never */
+    bool done;
+} role_kill;
+
+enum { KILL_COORDINATOR, KILL_BROKER, KILL_STORE, KILL_ROLES };
+
+/* Faults the launcher injects (see docs/launch.md). */
 typedef struct fault_plan {
-    int64_t *client_kill_at; /* monotonic ms, -1 = none */
-    int64_t coordinator_kill_at;
-    int coordinator_round;   /* the round the coordinator kill belongs to */
-    bool coordinator_killed;
+    int64_t *client_kill_at; /* monotonic ms, -1 = none; drawn when a round starts */
+    role_kill roles[KILL_ROLES];
 } fault_plan;
 
 static void schedule_round(fault_plan *f, const launch_options *o, const fedpep_config *cfg,
@@ -247,13 +257,6 @@ static void schedule_round(fault_plan *f, const launch_options *o, const fedpep_
         rng_derive(&r, (uint64_t)cfg->run.seed, (uint64_t)round, STREAM_CLIENT_KILL + k);
         bool kill_it = rng_uniform(&r) < o->kill_clients;
         f->client_kill_at[k] = kill_it ? now + (int64_t)(rng_uniform(&r) * mean_round_ms) : -1;
-    }
-    /* The coordinator dies as soon as its round is seen in progress: rounds can be shorter
-     * than a poll, and a round passed over (committed > target) still gets its kill late. */
-    int target = cfg->faults.kill_coordinator_at_round;
-    if (!f->coordinator_killed && target >= 0 && round >= target) {
-        f->coordinator_round = round;
-        f->coordinator_kill_at = now;
     }
 }
 
@@ -267,15 +270,12 @@ static void inject_due(fault_plan *f, sup_t *sup, const topology *t, int committ
                 sup_kill(sup, t->clients[k], SIGKILL, true, NULL);
         }
     }
-    if (!f->coordinator_killed && f->coordinator_kill_at >= 0 && f->coordinator_kill_at <= now) {
-        f->coordinator_kill_at = -1;
-        /* Only while that round is still in progress: it must die mid-round to prove resume. */
-        if (committed == f->coordinator_round &&
-            sup_state_of(sup, t->coordinator) == SUP_RUNNING) {
-            f->coordinator_killed = true;
-            sup_kill(sup, t->coordinator, SIGKILL, true, NULL);
-        } else if (committed == f->coordinator_round) {
-            f->coordinator_kill_at = now + 100;
+    for (int i = 0; i < KILL_ROLES; i++) {
+        role_kill *rk = &f->roles[i];
+        if (!rk->done && rk->at_round >= 0 && committed >= rk->at_round &&
+            sup_state_of(sup, rk->proc) == SUP_RUNNING) {
+            rk->done = true;
+            sup_kill(sup, rk->proc, SIGKILL, true, NULL);
         }
     }
 }
@@ -303,7 +303,12 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
 {
     const fedpep_config *cfg = &plan->cfg;
     progress_t *progress = progress_new(cfg->run.db, cfg->run.name, cfg->run.rounds, out);
-    fault_plan faults = {.coordinator_kill_at = -1, .coordinator_round = -1};
+    fault_plan faults = {.roles = {
+                             [KILL_COORDINATOR] = {t->coordinator,
+                                                   cfg->faults.kill_coordinator_at_round, false},
+                             [KILL_BROKER] = {t->broker, o->kill_broker_at_round, false},
+                             [KILL_STORE] = {t->store, o->kill_store_at_round, false},
+                         }};
     faults.client_kill_at = malloc((size_t)t->n_clients * sizeof *faults.client_kill_at);
     if (!progress || !faults.client_kill_at) {
         progress_destroy(&progress);

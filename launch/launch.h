@@ -28,13 +28,15 @@ typedef struct launch_options {
     const char *endpoint;             /* NULL = ipc://<run dir>/broker.ipc */
     bool fresh;                       /* remove an existing run folder first */
     double kill_clients;              /* probability per client and round of a SIGKILL */
+    int kill_broker_at_round;         /* SIGKILL the broker once in this round; -1 = never */
+    int kill_store_at_round;          /* SIGKILL the store once in this round; -1 = never */
     int grace_ms;                     /* SIGTERM -> SIGKILL at shutdown (default 5000) */
     int poll_ms;                      /* how often the database is read (default 100) */
     FILE *out;                        /* progress lines and the final summary; NULL = stdout */
     FILE *events;                     /* process starts, deaths, restarts; NULL = stderr */
 } launch_options;
 
-/* Defaults: everything NULL/0 except grace_ms 5000 and poll_ms 100. */
+/* Defaults: everything NULL/0 except grace_ms 5000, poll_ms 100, kill_*_at_round -1. */
 void launch_options_defaults(launch_options *o);
 
 /* Runs the whole topology to its end. *exit_code gets what `fedpep launch` exits with: the

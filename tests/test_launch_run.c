@@ -66,7 +66,7 @@ static int teardown(void **state)
 }
 
 static void launch_into(const fixture *f, const char *name, const char *const *over, size_t n,
-                        char *output, size_t cap)
+                        int kill_broker_at, int kill_store_at, char *output, size_t cap)
 {
     char run_dir[600], out_path[700], events_path[700];
     snprintf(run_dir, sizeof run_dir, "%s/%s", f->dir, name);
@@ -85,6 +85,8 @@ static void launch_into(const fixture *f, const char *name, const char *const *o
     o.grace_ms = 3000;
     o.out = out;
     o.events = events;
+    o.kill_broker_at_round = kill_broker_at;
+    o.kill_store_at_round = kill_store_at;
     int code = -1;
     fp_error err = {0};
     fp_status st = launch_run(&o, &code, &err);
@@ -141,33 +143,17 @@ static void check_rounds(store_db_t *db, const store_run *run, int expect)
     assert_int_equal(run->status, STORE_RUN_FINISHED);
 }
 
-/* One uninterrupted run, one with the coordinator killed in round 1: same final state. */
-static void run_completes_and_survives_a_coordinator_kill(void **state)
+static void expect_same_final_checkpoint(const fixture *f, const char *a, const char *b)
 {
-    fixture *f = *state;
-    char out_a[8192], out_b[8192];
-    launch_into(f, "plain", NULL, 0, out_a, sizeof out_a);
-    assert_non_null(strstr(out_a, "round 1/3  sampled 2"));
-    assert_non_null(strstr(out_a, "round 3/3"));
-    assert_non_null(strstr(out_a, "finished: coordinator exited with code 0"));
-    assert_non_null(strstr(out_a, "/plain/fedpep.db"));
-    assert_non_null(strstr(out_a, "sqlite3 -readonly"));
-    const char *kill_over[] = {"faults.kill_coordinator_at_round=1"};
-    launch_into(f, "killed", kill_over, 1, out_b, sizeof out_b);
-    assert_non_null(strstr(out_b, "round 3/3"));
-
-    store_db_t *da = NULL, *dbk = NULL;
+    store_db_t *da = NULL, *db = NULL;
     store_run ra = {0}, rb = {0};
-    open_run(f, "plain", &da, &ra);
-    open_run(f, "killed", &dbk, &rb);
-    check_rounds(da, &ra, 3);
-    check_rounds(dbk, &rb, 3);
-    check_logs_clean(f, "plain");
-    check_logs_clean(f, "killed");
+    open_run(f, a, &da, &ra);
+    open_run(f, b, &db, &rb);
+    check_rounds(db, &rb, 3);
     store_checkpoint ca = {0}, cb = {0};
     fp_error err = {0};
     assert_int_equal(store_db_checkpoint_latest(da, ra.id, &ca, &err), FP_OK);
-    assert_int_equal(store_db_checkpoint_latest(dbk, rb.id, &cb, &err), FP_OK);
+    assert_int_equal(store_db_checkpoint_latest(db, rb.id, &cb, &err), FP_OK);
     assert_int_equal(ca.round, 2);
     assert_int_equal(cb.round, 2);
     assert_int_equal(ca.prompt.size, cb.prompt.size);
@@ -180,7 +166,33 @@ static void run_completes_and_survives_a_coordinator_kill(void **state)
     store_run_clear(&ra);
     store_run_clear(&rb);
     store_db_close(&da);
-    store_db_close(&dbk);
+    store_db_close(&db);
+}
+
+/* One uninterrupted run, one with the coordinator killed in round 1: same final state. */
+static void run_completes_and_survives_a_coordinator_kill(void **state)
+{
+    fixture *f = *state;
+    char out_a[8192], out_b[8192];
+    launch_into(f, "plain", NULL, 0, -1, -1, out_a, sizeof out_a);
+    assert_non_null(strstr(out_a, "round 1/3  sampled 2"));
+    assert_non_null(strstr(out_a, "round 3/3"));
+    assert_non_null(strstr(out_a, "finished: coordinator exited with code 0"));
+    assert_non_null(strstr(out_a, "/plain/fedpep.db"));
+    assert_non_null(strstr(out_a, "sqlite3 -readonly"));
+    const char *kill_over[] = {"faults.kill_coordinator_at_round=1"};
+    launch_into(f, "killed", kill_over, 1, -1, -1, out_b, sizeof out_b);
+    assert_non_null(strstr(out_b, "round 3/3"));
+
+    store_db_t *da = NULL;
+    store_run ra = {0};
+    open_run(f, "plain", &da, &ra);
+    check_rounds(da, &ra, 3);
+    store_run_clear(&ra);
+    store_db_close(&da);
+    check_logs_clean(f, "plain");
+    check_logs_clean(f, "killed");
+    expect_same_final_checkpoint(f, "plain", "killed");
     /* The kill really happened: the coordinator's log shows two starts. */
     char log[700];
     snprintf(log, sizeof log, "%s/killed/logs/coordinator.log", f->dir);
@@ -191,6 +203,25 @@ static void run_completes_and_survives_a_coordinator_kill(void **state)
         registrations++;
     free(text);
     assert_true(registrations >= 2);
+}
+
+/* Needs the "plain" run of the test before. Broker SIGKILLed in round 1 (actors reconnect to
+ * its restart), store SIGKILLed in round 2: the run completes with the same final state. */
+static void run_survives_broker_and_store_kills(void **state)
+{
+    fixture *f = *state;
+    char out[8192];
+    launch_into(f, "infra", NULL, 0, 1, 2, out, sizeof out);
+    assert_non_null(strstr(out, "round 3/3"));
+    char path[700];
+    snprintf(path, sizeof path, "%s/infra.events", f->dir);
+    char *events = test_read_file(path, NULL);
+    assert_non_null(events);
+    assert_non_null(strstr(events, "broker killed by signal 9 (Killed) (injected fault)"));
+    assert_non_null(strstr(events, "store killed by signal 9 (Killed) (injected fault)"));
+    free(events);
+    check_logs_clean(f, "infra");
+    expect_same_final_checkpoint(f, "plain", "infra");
 }
 
 static bool alive(pid_t pid)
@@ -262,6 +293,7 @@ int main(void)
     prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans would be ours to reap, never left behind */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(run_completes_and_survives_a_coordinator_kill),
+        cmocka_unit_test(run_survives_broker_and_store_kills),
         cmocka_unit_test(sigterm_stops_everything),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
