@@ -129,8 +129,10 @@ size_t actor_last_sent_bytes(const actor_t *actor)
 fp_status actor_send(actor_t *actor, const char *to, msg_t *msg, fp_error *err)
 {
     if (!actor->registered)
-        return fp_fail(err, FP_ENET, "%s: not registered with the broker (reconnecting); %s to %s "
-                       "not sent", actor->opt.id, msg_type_name(msg->type), to);
+        return fp_fail(err, FP_ENET,
+                       "%s: not registered with the broker (reconnecting); %s to %s "
+                       "not sent",
+                       actor->opt.id, msg_type_name(msg->type), to);
     char dest[MSG_ID_CAP];
     fp_status st = msg_set_id(dest, to, err);
     if (st)
@@ -395,8 +397,7 @@ static fp_status check_options(const actor_options_t *o, const actor_role_t *rol
     if (!o->endpoint[0] || !o->tick_ms || !o->reconnect_min_ms ||
         o->reconnect_max_ms < o->reconnect_min_ms || o->hwm < 0 ||
         o->limits.max_message_bytes > INT32_MAX - 4096)
-        return fp_fail(err, FP_EINVAL, "actor_run: %s: bad endpoint, tick, back-off or hwm",
-                       o->id);
+        return fp_fail(err, FP_EINVAL, "actor_run: %s: bad endpoint, tick, back-off or hwm", o->id);
     return FP_OK;
 }
 

@@ -19,8 +19,8 @@
 typedef struct agent {
     const actor_options_t *opt;
     zsock_t *pipe;
-    zsock_t *dealer;     /* NULL between attempts */
-    bool welcomed;       /* registered with the current socket */
+    zsock_t *dealer; /* NULL between attempts */
+    bool welcomed;   /* registered with the current socket */
     bool gave_up;
     uint32_t heartbeat_ms;
     uint32_t liveness;
@@ -28,7 +28,7 @@ typedef struct agent {
     int64_t attempt_end; /* when it gives up */
     int64_t last_heard;
     int64_t last_sent;
-    int64_t lost_since;  /* start of the current period without a broker */
+    int64_t lost_since; /* start of the current period without a broker */
     uint64_t seq;
 } agent_t;
 
@@ -228,9 +228,9 @@ void actor_agent(zsock_t *pipe, void *arg)
     bool running = true;
     while (running) {
         int64_t due = keep_time(&self, zclock_mono());
-        zmq_pollitem_t items[2] = {{zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
-                                   {self.dealer ? zsock_resolve(self.dealer) : NULL, 0,
-                                    ZMQ_POLLIN, 0}};
+        zmq_pollitem_t items[2] = {
+            {zsock_resolve(pipe), 0, ZMQ_POLLIN, 0},
+            {self.dealer ? zsock_resolve(self.dealer) : NULL, 0, ZMQ_POLLIN, 0}};
         int rc = zmq_poll(items, self.dealer ? 2 : 1, (long)due);
         if (rc <= 0)
             continue; /* timeout, or a signal (main decides when to stop) */

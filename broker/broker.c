@@ -25,8 +25,8 @@ struct broker {
     char endpoint[FP_CONFIG_STR_MAX + 1];
     broker_peers_t *peers;
     broker_stats_t stats;
-    uint64_t seq;        /* our message counter */
-    int64_t next_beat;   /* when the next heartbeat pass is due */
+    uint64_t seq;      /* our message counter */
+    int64_t next_beat; /* when the next heartbeat pass is due */
 };
 
 void broker_options_defaults(broker_options_t *o)
@@ -286,9 +286,8 @@ static void refuse_forward(broker_t *self, zframe_t *route, zframe_t *payload, f
                            const char *dest, const char *why)
 {
     msg_t m;
-    bool readable =
-        msg_decode(zframe_data(payload), zframe_size(payload), &self->opt.limits, &m, NULL) ==
-        FP_OK;
+    bool readable = msg_decode(zframe_data(payload), zframe_size(payload), &self->opt.limits, &m,
+                               NULL) == FP_OK;
     char text[160];
     snprintf(text, sizeof text, "'%s': %s", dest, why);
     send_error(self, route, readable ? &m : NULL, code, dest, text);
@@ -448,8 +447,7 @@ static void broker_actor_fn(zsock_t *pipe, void *arg)
     broker_destroy(&self);
 }
 
-zactor_t *broker_start(const broker_options_t *options, char *endpoint_out, size_t n,
-                       fp_error *err)
+zactor_t *broker_start(const broker_options_t *options, char *endpoint_out, size_t n, fp_error *err)
 {
     start_args_t a = {options, err};
     zactor_t *actor = zactor_new(broker_actor_fn, &a);

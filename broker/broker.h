@@ -27,23 +27,23 @@ typedef struct broker broker_t;
 typedef struct broker_options {
     /* where to bind: tcp://0.0.0.0:5570, tcp://127.0.0.1:* (any free port), ipc:///path */
     char endpoint[FP_CONFIG_STR_MAX + 1];
-    uint32_t heartbeat_ms;                /* told to actors in WELCOME; our heartbeat period */
-    uint32_t liveness;                    /* intervals of silence before a peer is dead */
-    int hwm;                              /* ZMQ_SNDHWM/RCVHWM, messages; 0 = none */
-    msg_limits limits;                    /* for what is addressed to the broker, and frame size */
-    uint64_t epoch;                       /* 0 = derived from the wall clock at start */
+    uint32_t heartbeat_ms; /* told to actors in WELCOME; our heartbeat period */
+    uint32_t liveness;     /* intervals of silence before a peer is dead */
+    int hwm;               /* ZMQ_SNDHWM/RCVHWM, messages; 0 = none */
+    msg_limits limits;     /* for what is addressed to the broker, and frame size */
+    uint64_t epoch;        /* 0 = derived from the wall clock at start */
 } broker_options_t;
 
 /* Counters since start, for tests, logs and `fedpep broker` on exit. */
 typedef struct broker_stats {
-    uint64_t registered;  /* HELLOs accepted (re-registrations included) */
-    uint64_t forwarded;   /* messages delivered to another actor */
-    uint64_t unroutable;  /* destination unknown: answered ERROR ENOTFOUND */
-    uint64_t queue_full;  /* destination's queue at hwm: dropped, answered ERROR ENET */
-    uint64_t malformed;   /* bad frame sets or undecodable broker messages */
-    uint64_t expired;     /* peers declared dead by silence */
-    uint64_t departed;    /* peers that said BYE */
-    uint32_t peers;       /* registered now */
+    uint64_t registered; /* HELLOs accepted (re-registrations included) */
+    uint64_t forwarded;  /* messages delivered to another actor */
+    uint64_t unroutable; /* destination unknown: answered ERROR ENOTFOUND */
+    uint64_t queue_full; /* destination's queue at hwm: dropped, answered ERROR ENET */
+    uint64_t malformed;  /* bad frame sets or undecodable broker messages */
+    uint64_t expired;    /* peers declared dead by silence */
+    uint64_t departed;   /* peers that said BYE */
+    uint32_t peers;      /* registered now */
 } broker_stats_t;
 
 /* heartbeat 1000 ms, liveness 5, hwm 1000, msg_limits_default, endpoint tcp://127.0.0.1:5570. */

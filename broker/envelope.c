@@ -8,8 +8,8 @@
 
 static bool id_char(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
 }
 
 bool envelope_frame_id(zframe_t *frame, char *out)
@@ -58,8 +58,7 @@ fp_status envelope_send(zsock_t *sock, zframe_t *route, const char *addr, const 
 }
 
 fp_status envelope_send_msg(zsock_t *sock, zframe_t *route, const char *addr, const msg_t *m,
-                            const msg_limits *limits, size_t *bytes, int *errno_out,
-                            fp_error *err)
+                            const msg_limits *limits, size_t *bytes, int *errno_out, fp_error *err)
 {
     uint8_t *buf = NULL;
     size_t len = 0;

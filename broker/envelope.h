@@ -33,7 +33,6 @@ fp_status envelope_send(zsock_t *sock, zframe_t *route, const char *addr, const 
 /* msg_encode into a frame-ready buffer and envelope_send it; *bytes (may be NULL) gets the
  * encoded size. */
 fp_status envelope_send_msg(zsock_t *sock, zframe_t *route, const char *addr, const msg_t *m,
-                            const msg_limits *limits, size_t *bytes, int *errno_out,
-                            fp_error *err);
+                            const msg_limits *limits, size_t *bytes, int *errno_out, fp_error *err);
 
 #endif

@@ -52,8 +52,8 @@ int cmd_broker(int argc, char **argv)
     }
     broker_options_t o;
     broker_options_from_config(&o, &cfg);
-    if (endpoint && snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint) >=
-                        (int)sizeof o.endpoint) {
+    if (endpoint &&
+        snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint) >= (int)sizeof o.endpoint) {
         fprintf(stderr, "fedpep broker: endpoint too long\n");
         return 2;
     }

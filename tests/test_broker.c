@@ -119,8 +119,8 @@ static void unknown_destination_is_answered(void **state)
 static void send_frames(raw_peer_t *p, int n, const char *const *frames, const size_t *lens)
 {
     for (int i = 0; i < n; i++)
-        assert_true(zmq_send(zsock_resolve(p->sock), frames[i], lens[i],
-                             i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+        assert_true(
+            zmq_send(zsock_resolve(p->sock), frames[i], lens[i], i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
 }
 
 static void expect_error(raw_peer_t *p, fp_status code)
@@ -136,8 +136,8 @@ static void malformed_frames_are_survived(void **state)
 {
     (void)state;
     char ep[256];
-    zactor_t *broker = fixture_broker(NULL, 1000, 4096, FAST_HEARTBEAT_MS, FAST_LIVENESS, ep,
-                                      sizeof ep);
+    zactor_t *broker =
+        fixture_broker(NULL, 1000, 4096, FAST_HEARTBEAT_MS, FAST_LIVENESS, ep, sizeof ep);
     raw_peer_t bad;
     raw_register(&bad, ep, "client.2", MSG_ROLE_CLIENT, 2);
 

@@ -16,7 +16,7 @@
 #define FAST_LIVENESS 5
 
 static inline zactor_t *fixture_broker(const char *endpoint, int hwm, size_t max_bytes, uint32_t hb,
-                                uint32_t liveness, char *bound, size_t n)
+                                       uint32_t liveness, char *bound, size_t n)
 {
     broker_options_t o;
     broker_options_defaults(&o);
@@ -137,8 +137,8 @@ static inline void raw_expect(raw_peer_t *p, msg_type type, msg_t *out)
 }
 
 /* Registers with HELLO and waits for WELCOME. */
-static inline void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
-                             uint32_t index, int rcvhwm)
+static inline void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id,
+                                    msg_role role, uint32_t index, int rcvhwm)
 {
     raw_open_hwm(p, endpoint, id, rcvhwm);
     msg_t m;
@@ -155,7 +155,7 @@ static inline void raw_register_hwm(raw_peer_t *p, const char *endpoint, const c
 }
 
 static inline void raw_register(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,
-                         uint32_t index)
+                                uint32_t index)
 {
     raw_register_hwm(p, endpoint, id, role, index, 1000);
 }
