@@ -13,16 +13,20 @@ int cmd_simulate(int argc, char **argv)
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fprintf(argc < 2 ? stderr : stdout,
                 "usage: fedpep simulate CONFIG [section.key=value ...] [--stop-after ROUND]\n"
+                "                       [--keep-checkpoints N]\n"
                 "  runs the federated run of CONFIG in one process, recording every round in\n"
-                "  run.db; run again to resume a run that was stopped.\n");
+                "  run.db; run again to resume a run that was stopped. Checkpoint blobs of all\n"
+                "  but the newest N rounds (default 2; 0 = keep all) are pruned.\n");
         return argc < 2 ? 2 : 0;
     }
-    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1, .keep_checkpoints = 2};
     const char **over = calloc((size_t)argc, sizeof *over);
     size_t n_over = 0;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--stop-after") && i + 1 < argc)
             o.stop_after_round = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--keep-checkpoints") && i + 1 < argc)
+            o.keep_checkpoints = atoi(argv[++i]);
         else if (!strncmp(argv[i], "--", 2)) {
             fprintf(stderr, "fedpep simulate: unknown option '%s'\n", argv[i]);
             free(over);

@@ -171,6 +171,7 @@ static void hessian_selection_and_input_prompt_runs_complete(void **state)
     /* fedavg-input: the input soft prompt travels, no layer is selected. */
     sim_config(&cfg, "i.db", FP_STRATEGY_FEDAVG_INPUT);
     cfg.run.rounds = 2;
+    o.keep_checkpoints = 1; /* pruning keeps the newest checkpoint, which resume needs */
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
     assert_int_equal(res.n_layers_sent, 0);
     store_checkpoint ck = {0};

@@ -207,7 +207,7 @@ static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
     return st;
 }
 
-static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, double *metric,
+static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log, double *metric,
                            fp_error *err)
 {
     const fedpep_config *cfg = s->cfg;
@@ -282,7 +282,7 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
     }
     if (!st && n_up == 0)
         st = fp_fail(err, FP_ESTATE, "round %d: no sampled client holds data", r);
-    if (!st && r == stop_before_commit)
+    if (!st && r == o->stop_before_commit)
         st = fp_fail(err, FP_ESTATE, "round %d: stopped before the commit (as asked)", r);
     if (!st)
         st = fl_server_round(s->server, &s->scfg, up, n_up, err);
@@ -323,6 +323,8 @@ static fp_status run_round(sim *s, int r, int stop_before_commit, FILE *log, dou
                                      {sblob, slen},
                                      {s->server->rng.s, sizeof s->server->rng.s}};
         st = store_db_round_commit(s->db, s->run_id, &rd, cr, (size_t)K, &ck, NULL, err);
+        if (!st && o->keep_checkpoints > 0)
+            st = store_db_checkpoints_prune(s->db, s->run_id, o->keep_checkpoints, err);
         if (!st && log) {
             fprintf(log, "round %d  clients %d/%d  train loss %.4f  ", r, n_ok, K, rd.train_loss);
             if (eval_now)
@@ -479,7 +481,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     fl_round_track_init(&track);
     for (int r = start; r < cfg->run.rounds && !st; r++) {
         double metric;
-        st = run_round(&s, r, o->stop_before_commit, log, &metric, err);
+        st = run_round(&s, r, o, log, &metric, err);
         if (st)
             break;
         res->rounds_done++;

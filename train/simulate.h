@@ -20,6 +20,9 @@ typedef struct train_sim_options {
                                 inside a round); -1 = never. Zero-initialised options must
                                 set it to -1. */
     const char *fallback_vocab, *fallback_merges;
+    int keep_checkpoints; /* > 0: after each commit keep only the newest N rounds' checkpoint
+                             blobs (the server state holds every c_k: ~N·dim floats a round);
+                             0 = keep all */
 } train_sim_options;
 
 typedef struct train_sim_result {
