@@ -6,6 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${BUILD:-build}"
-make -s "$BUILD/release/bench/bench_step"
+make -s "$BUILD/release/bench/bench_step" >/dev/null  # errors still reach stderr
 export FEDPEP_PYTHON="${FEDPEP_PYTHON:-/usr/bin/python3}"
 exec nice "$BUILD/release/bench/bench_step" "$@"
