@@ -246,6 +246,105 @@ static void heartbeats_go_on_during_a_long_callback(void **state)
     scene_close(&s);
 }
 
+/* ---- a second test role: the pinger asks every client that joins, once, then says BYE ---- */
+
+typedef struct pinger {
+    pthread_mutex_t lock;
+    int replies;
+    uint64_t sent_to_client, received_from_client;
+    size_t last_request_bytes, reply_bytes;
+    uint64_t request_seq, reply_re;
+} pinger_t;
+
+static fp_status pinger_peer(void *self, actor_t *actor, const msg_peer_t *peer, bool alive,
+                             fp_error *err)
+{
+    pinger_t *p = self;
+    if (!alive || peer->role != MSG_ROLE_CLIENT)
+        return FP_OK;
+    msg_t m;
+    fp_status st = msg_init(&m, MSG_SCORE_REQUEST, "", actor_id(actor), err);
+    if (!st) {
+        m.round = 2;
+        m.score_request.batch = 4;
+        st = actor_send(actor, peer->id, &m, err);
+    }
+    pthread_mutex_lock(&p->lock);
+    p->request_seq = m.seq;
+    p->last_request_bytes = actor_last_sent_bytes(actor);
+    pthread_mutex_unlock(&p->lock);
+    msg_clear(&m);
+    return st;
+}
+
+static fp_status pinger_message(void *self, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
+{
+    pinger_t *p = self;
+    if (msg->type != MSG_SCORE_REPLY)
+        return FP_OK;
+    pthread_mutex_lock(&p->lock);
+    p->replies++;
+    p->reply_re = msg->re;
+    p->reply_bytes = bytes;
+    actor_peer_bytes(actor, msg->from, &p->sent_to_client, &p->received_from_client);
+    pthread_mutex_unlock(&p->lock);
+    msg_t bye;
+    fp_status st = msg_init(&bye, MSG_BYE, "", actor_id(actor), err);
+    if (!st)
+        st = actor_send(actor, msg->from, &bye, err);
+    msg_clear(&bye);
+    return st;
+}
+
+static const actor_role_t PINGER = {
+    .name = "pinger",
+    .on_message = pinger_message,
+    .on_peer = pinger_peer,
+};
+
+/* Two real actors through the broker: the coordinator-role pinger hears the client join (a
+ * PEER_STATE push), asks it, gets the reply matched by re, counts bytes both ways, and tells it
+ * to stop; the client's BYE ends the exchange. */
+static void two_actors_talk(void **state)
+{
+    (void)state;
+    char ep[256];
+    zactor_t *broker = fast_broker(ep, sizeof ep);
+    actor_options_t po, eo;
+    echo_options(&po, ep, "coordinator", MSG_ROLE_COORDINATOR);
+    echo_options(&eo, ep, "client.9", MSG_ROLE_CLIENT);
+    eo.index = 9;
+    pinger_t p = {0};
+    echo_t e = {0};
+    pthread_mutex_init(&p.lock, NULL);
+    pthread_mutex_init(&e.lock, NULL);
+    actor_result_t pr, er;
+    zactor_t *pinger = actor_spawn(&po, &PINGER, &p, &pr);
+    for (int i = 0; i < 200 && broker_actor_stats(broker).peers < 1; i++)
+        zclock_sleep(10);
+    zactor_t *echo = actor_spawn(&eo, &ECHO, &e, &er);
+    for (int i = 0; i < 500 && broker_actor_stats(broker).departed < 1; i++)
+        zclock_sleep(10); /* until the client has said BYE */
+    zactor_destroy(&echo);
+    zactor_destroy(&pinger);
+    assert_int_equal(er.status, FP_OK);
+    assert_int_equal(er.exit_code, 0);
+    assert_int_equal(pr.status, FP_OK);
+    assert_int_equal(p.replies, 1);
+    assert_int_equal(p.reply_re, p.request_seq);
+    assert_true(p.last_request_bytes > 0);
+    assert_int_equal(p.sent_to_client, p.last_request_bytes); /* counted when the reply came */
+    assert_int_equal(p.received_from_client, p.reply_bytes);
+    assert_int_equal(e.answered, 1);
+    assert_int_equal(e.bytes_from_coordinator, p.last_request_bytes); /* same bytes, both ends */
+    broker_stats_t s = broker_actor_stats(broker);
+    assert_int_equal(s.forwarded, 3); /* request, reply, BYE */
+    assert_int_equal(s.expired, 0);
+    pthread_mutex_destroy(&p.lock);
+    pthread_mutex_destroy(&e.lock);
+    zactor_destroy(&broker);
+}
+
 /* actor_spawn: the same loop in a zactor; zactor_destroy stops it cleanly, with BYE. */
 static void spawned_actor_stops_on_destroy(void **state)
 {
@@ -451,6 +550,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(registers_answers_and_leaves),
         cmocka_unit_test(heartbeats_go_on_during_a_long_callback),
+        cmocka_unit_test(two_actors_talk),
         cmocka_unit_test(spawned_actor_stops_on_destroy),
         cmocka_unit_test(watcher_sees_joins_and_departures),
         cmocka_unit_test(broker_restart_reconnects_and_continues),
