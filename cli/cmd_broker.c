@@ -12,6 +12,7 @@
 static int usage(FILE *out, int code)
 {
     fprintf(out, "usage: fedpep broker [--endpoint E] [--config F] [section.key=value ...]\n"
+                 "  (--broker E is the same as --endpoint E, as for the other actors)\n"
                  "  routes messages between fedpep actors until SIGINT/SIGTERM. E is where to\n"
                  "  bind (default [broker] endpoint): tcp://0.0.0.0:5570 accepts actors from\n"
                  "  other machines; heartbeat, liveness, hwm and message size come from\n"
@@ -30,7 +31,8 @@ int cmd_broker(int argc, char **argv)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             free(over);
             return usage(stdout, 0);
-        } else if (!strcmp(argv[i], "--endpoint") && i + 1 < argc) {
+        } else if ((!strcmp(argv[i], "--endpoint") || !strcmp(argv[i], "--broker")) &&
+                   i + 1 < argc) {
             endpoint = argv[++i];
         } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             config = argv[++i];
