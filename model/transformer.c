@@ -304,10 +304,10 @@ static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prom
             return fp_fail(err, FP_EINVAL,
                            "forward: layer %d is trainable but has no prefix or no dE", l);
     const int Pin = pr ? pr->P_in : 0;
-    if (Pin < 0 || Pin > s->P_in || (Pin > 0 && !pr->I))
+    if (Pin < 0 || Pin > s->P_in || (Pin > 0 && !pr->input))
         return fp_fail(err, FP_ELIMIT, "forward: input prompt of %d tokens (arena %d) or no I",
                        Pin, s->P_in);
-    if (Pin > 0 && pr->dI && opt->grads)
+    if (Pin > 0 && pr->d_input && opt->grads)
         return fp_fail(err, FP_EINVAL,
                        "forward: a trainable input prompt and weight gradients together");
     /* The blocks see Tx = P_in + T rows per example: the virtual tokens, then the text. */
@@ -587,7 +587,7 @@ static void input_prompt_embed(tf_acts_t *a, float *out)
     for (int b = 0; b < a->batch.B; b++)
         for (int p = 0; p < a->P_in; p++) {
             int i = b * Tx + p;
-            const float *restrict src = a->prompt.I + (size_t)p * d;
+            const float *restrict src = a->prompt.input + (size_t)p * d;
             const float *restrict pe = w->wpe + (size_t)a->pos[i] * d;
             float *restrict o = out + (size_t)i * d;
             for (int k = 0; k < d; k++)
@@ -627,7 +627,7 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
         return fp_fail(err, FP_EINVAL,
                        "forward: weight gradients need grad = true and an arena made for them");
     /* a trainable input prompt or weight gradients need backward through every block */
-    const bool to_bottom = opt->grads || (a->P_in > 0 && prompt->dI);
+    const bool to_bottom = opt->grads || (a->P_in > 0 && prompt->d_input);
     a->save_from = opt->keep_all_layers || (opt->grad && to_bottom) ? 0
                    : opt->grad                                    ? a->lowest_tuned
                                                                   : L;
@@ -933,7 +933,7 @@ static void input_prompt_backward(tf_acts_t *a, const float *demb)
     float *g = a->dres_a, *sum = a->dtmp, *dsum = a->dmlp_in; /* free at this point */
     memset(g, 0, (size_t)N * d * sizeof(float));
     dropout_backward(g, demb, N * d, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0), 0);
-    memset(a->prompt.dI, 0, (size_t)a->P_in * d * sizeof(float));
+    memset(a->prompt.d_input, 0, (size_t)a->P_in * d * sizeof(float));
     if (c->arch == MODEL_ARCH_ROBERTA) /* recompute the LayerNorm inputs of the prompt rows */
         input_prompt_embed(a, sum);
     for (int b = 0; b < a->batch.B; b++)
@@ -946,7 +946,7 @@ static void input_prompt_backward(tf_acts_t *a, const float *demb)
                                    a->emb_mean + i, a->emb_rstd + i, 1, d);
                 gi = dsum;
             }
-            float *restrict dI = a->prompt.dI + (size_t)p * d;
+            float *restrict dI = a->prompt.d_input + (size_t)p * d;
             for (int k = 0; k < d; k++)
                 dI[k] += gi[k];
         }
@@ -963,7 +963,7 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
     a->backward_lowest = L;
     const tf_weights *G = a->opt.grads;
     const bool tune_prompt = a->lowest_tuned < L;
-    const bool tune_input = a->P_in > 0 && a->prompt.dI;
+    const bool tune_input = a->P_in > 0 && a->prompt.d_input;
     /* the lowest block backward visits: the lowest tuned one, or block 0 for weight gradients
      * and a trainable input prompt */
     const int stop = G || tune_input ? 0 : a->lowest_tuned;

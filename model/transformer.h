@@ -37,8 +37,8 @@ typedef struct tf_prompt {
      * real tokens to attention and positions (RoBERTa: offset + P + p, then the text), excluded
      * from the linear head's mean pool. 0/NULL: none. */
     int P_in;
-    const float *I;         /* [P_in][d] */
-    float *dI;              /* [P_in][d]: OVERWRITTEN by backward when not NULL (trainable) */
+    const float *input;     /* [P_in][d] (named so: complex.h defines I) */
+    float *d_input;         /* [P_in][d]: OVERWRITTEN by backward when not NULL (trainable) */
 } tf_prompt;
 
 /* An optional linear classifier over the mean of the last hidden states of real tokens

@@ -147,11 +147,11 @@ static void no_input_prompt_is_the_plain_model(void **state)
     f->opt.grad = false;
     f->prompt.P_in = 0;
     double with_zero = fx_loss(f);
-    f->prompt.I = NULL;
-    f->prompt.dI = NULL;
+    f->prompt.input = NULL;
+    f->prompt.d_input = NULL;
     assert_close(fx_loss(f), with_zero, 0);
     f->prompt.P_in = PIN;
-    f->prompt.I = f->I;
+    f->prompt.input = f->I;
     assert_true(fabs(fx_loss(f) - with_zero) > 1e-6);
     fx_free(f);
 }
@@ -167,11 +167,11 @@ static void input_prompt_errors(void **state)
                                 &res, &err),
                      FP_ELIMIT);
     f->prompt.P_in = PIN;
-    f->prompt.I = NULL;
+    f->prompt.input = NULL;
     assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &f->batch, &f->opt,
                                 &res, &err),
                      FP_ELIMIT);
-    f->prompt.I = f->I;
+    f->prompt.input = f->I;
     /* a trainable input prompt needs every block's activations */
     tf_acts_destroy(&f->acts);
     f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, 1, B * T, C, false, PIN}, &err);
@@ -179,7 +179,7 @@ static void input_prompt_errors(void **state)
                                 &res, &err),
                      FP_ELIMIT);
     /* but a frozen one does not */
-    f->prompt.dI = NULL;
+    f->prompt.d_input = NULL;
     assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &f->batch, &f->opt,
                                 &res, &err),
                      FP_OK);

@@ -64,7 +64,7 @@ fp_status train_layout_init_input(train_layout *lay, const model_config *cfg, in
 tf_prompt train_layout_prompt(const train_layout *lay, const float *E, float *dE)
 {
     if (lay->input_prompt)
-        return (tf_prompt){.P = 0, .P_in = lay->P, .I = E, .dI = dE};
+        return (tf_prompt){.P = 0, .P_in = lay->P, .input = E, .d_input = dE};
     return (tf_prompt){.P = lay->P,
                        .E = E,
                        .present = lay->present,

@@ -89,7 +89,7 @@ static fp_status all_layers(dump *d, const tf_prompt *prompt, const tf_batch *ba
         return fp_fail(err, FP_ENOMEM, "out of memory");
     tf_prompt no_grad = *prompt;
     no_grad.trainable = NULL;
-    no_grad.dI = NULL;
+    no_grad.d_input = NULL;
     tf_options opt = {.keep_all_layers = true};
     tf_result res;
     fp_status st = tf_forward(d->all_acts, c, &d->w, &no_grad, NULL, batch, &opt, &res, err);
@@ -184,11 +184,11 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
         if (I_t->ndim != 2 || I_t->shape[1] != dm)
             return fp_fail(err, FP_EFORMAT, "case tensor I must be [P_in][%d]", dm);
         prompt.P_in = (int)I_t->shape[0];
-        if ((st = get_any(d->input, "I", (size_t)prompt.P_in * dm, &prompt.I, NULL, err)))
+        if ((st = get_any(d->input, "I", (size_t)prompt.P_in * dm, &prompt.input, NULL, err)))
             return st;
         if (!(d->dI = calloc((size_t)prompt.P_in * dm, sizeof *d->dI)))
             return fp_fail(err, FP_ENOMEM, "out of memory");
-        prompt.dI = d->dI;
+        prompt.d_input = d->dI;
     }
     /* The arena keeps only the layers backward needs (all of them for weight gradients or a
      * trainable input prompt). */
