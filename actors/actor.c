@@ -253,8 +253,11 @@ static fp_status peer_changed(actor_t *actor, const msg_peer_t *p, bool alive, f
     return actor->role->on_peer(actor->self, actor, p, alive, err);
 }
 
-static bool watched(const actor_t *actor, msg_role role)
+/* Whether peer (id, role) belongs in the table: never ourselves; when watching, only watch_role. */
+static bool watched(const actor_t *actor, const char *id, msg_role role)
 {
+    if (!strcmp(id, actor->opt.id))
+        return false;
     return !actor->opt.watch_peers || actor->opt.watch_role == MSG_ROLE_ANY ||
            actor->opt.watch_role == role;
 }
@@ -273,7 +276,8 @@ static fp_status apply_directory(actor_t *actor, const msg_directory_t *d, fp_er
         }
     }
     for (uint32_t j = 0; !st && j < d->peers.n; j++)
-        if (watched(actor, d->peers.v[j].role) && !actor_peer_alive(actor, d->peers.v[j].id))
+        if (watched(actor, d->peers.v[j].id, d->peers.v[j].role) &&
+            !actor_peer_alive(actor, d->peers.v[j].id))
             st = peer_changed(actor, &d->peers.v[j], true, err);
     return st;
 }
@@ -308,7 +312,7 @@ static fp_status on_up(actor_t *actor, const char *epoch, fp_error *err)
 static fp_status from_broker(actor_t *actor, msg_t *m, size_t len, fp_error *err)
 {
     if (m->type == MSG_PEER_STATE) {
-        if (!watched(actor, m->peer_state.role))
+        if (!watched(actor, m->peer_state.id, m->peer_state.role))
             return FP_OK;
         msg_peer_t p = {.role = m->peer_state.role, .index = m->peer_state.index};
         memcpy(p.id, m->peer_state.id, sizeof p.id);

@@ -250,6 +250,8 @@ static void heartbeats_go_on_during_a_long_callback(void **state)
 
 typedef struct pinger {
     pthread_mutex_t lock;
+    int started;
+    int peers_at_start; /* watching everyone, with nobody else there: 0 (never itself) */
     int replies;
     uint64_t sent_to_client, received_from_client;
     size_t last_request_bytes, reply_bytes;
@@ -296,8 +298,19 @@ static fp_status pinger_message(void *self, actor_t *actor, msg_t *msg, size_t b
     return st;
 }
 
+static fp_status pinger_start(void *self, actor_t *actor, bool reconnected, fp_error *err)
+{
+    pinger_t *p = self;
+    pthread_mutex_lock(&p->lock);
+    p->started++;
+    p->peers_at_start = (int)actor_peers(actor)->n;
+    pthread_mutex_unlock(&p->lock);
+    return FP_OK;
+}
+
 static const actor_role_t PINGER = {
     .name = "pinger",
+    .on_start = pinger_start,
     .on_message = pinger_message,
     .on_peer = pinger_peer,
 };
@@ -314,14 +327,21 @@ static void two_actors_talk(void **state)
     echo_options(&po, ep, "coordinator", MSG_ROLE_COORDINATOR);
     echo_options(&eo, ep, "client.9", MSG_ROLE_CLIENT);
     eo.index = 9;
+    po.watch_peers = true; /* everyone: the directory then lists the pinger itself too */
     pinger_t p = {0};
     echo_t e = {0};
     pthread_mutex_init(&p.lock, NULL);
     pthread_mutex_init(&e.lock, NULL);
     actor_result_t pr, er;
     zactor_t *pinger = actor_spawn(&po, &PINGER, &p, &pr);
-    for (int i = 0; i < 200 && broker_actor_stats(broker).peers < 1; i++)
+    for (int i = 0; i < 300; i++) {
+        pthread_mutex_lock(&p.lock);
+        int started = p.started;
+        pthread_mutex_unlock(&p.lock);
+        if (started)
+            break;
         zclock_sleep(10);
+    }
     zactor_t *echo = actor_spawn(&eo, &ECHO, &e, &er);
     for (int i = 0; i < 500 && broker_actor_stats(broker).departed < 1; i++)
         zclock_sleep(10); /* until the client has said BYE */
@@ -330,6 +350,8 @@ static void two_actors_talk(void **state)
     assert_int_equal(er.status, FP_OK);
     assert_int_equal(er.exit_code, 0);
     assert_int_equal(pr.status, FP_OK);
+    assert_int_equal(p.started, 1);
+    assert_int_equal(p.peers_at_start, 0);
     assert_int_equal(p.replies, 1);
     assert_int_equal(p.reply_re, p.request_seq);
     assert_true(p.last_request_bytes > 0);
