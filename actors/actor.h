@@ -80,7 +80,9 @@ typedef struct actor_role {
     fp_status (*on_message)(void *self, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err);
     /* Every tick_ms once on_start has run (also while the broker is lost: deadlines go on). */
     fp_status (*on_tick)(void *self, actor_t *actor, int64_t now_ms, fp_error *err);
-    /* A watched peer joined (alive) or was declared dead / said BYE (!alive). */
+    /* A peer joined (alive) or was declared dead / said BYE (!alive), as the broker pushes it:
+     * to coordinators always, to others after watch_peers' directory request (filtered by
+     * watch_role). A restarted peer re-registering is reported alive again. Never ourselves. */
     fp_status (*on_peer)(void *self, actor_t *actor, const msg_peer_t *peer, bool alive,
                          fp_error *err);
     /* Once, when the loop ends for any reason (stop, signal, failure), before BYE is sent. */
