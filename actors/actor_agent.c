@@ -132,18 +132,19 @@ static void handle_dealer(agent_t *self, int64_t now)
     if (!msg)
         return;
     self->last_heard = now;
-    zframe_t *source = zmsg_first(msg);
-    zframe_t *payload = zmsg_next(msg);
+    size_t frames = zmsg_size(msg);
+    zframe_t *source = zmsg_pop(msg);
+    zframe_t *payload = zmsg_pop(msg);
     char id[MSG_ID_CAP];
-    if (zmsg_size(msg) != 2 || !envelope_frame_id(source, id)) {
-        zsys_warning("%s: malformed frame set from the broker (%zu frames)", self->opt->id,
-                     zmsg_size(msg));
+    if (frames != 2 || !envelope_frame_id(source, id)) {
+        zsys_warning("%s: malformed frame set from the broker (%zu frames)", self->opt->id, frames);
     } else if (strcmp(id, ENVELOPE_BROKER_ID) || from_broker(self, payload, now)) {
         fp_error e = {0};
-        if (envelope_send(self->pipe, NULL, id, zframe_data(payload), zframe_size(payload), NULL,
-                          &e))
+        if (envelope_send_frame(self->pipe, NULL, id, &payload, NULL, &e))
             zsys_warning("%s: dropped a message from %s: %s", self->opt->id, id, e.msg);
     }
+    zframe_destroy(&source);
+    zframe_destroy(&payload);
     zmsg_destroy(&msg);
 }
 
@@ -172,8 +173,7 @@ static bool handle_pipe(agent_t *self)
         fp_error e = {0};
         if (!payload || !self->dealer || !self->welcomed)
             zsys_debug("%s: not registered; message to %s dropped", self->opt->id, first);
-        else if (envelope_send(self->dealer, NULL, first, zframe_data(payload),
-                               zframe_size(payload), NULL, &e))
+        else if (envelope_send_frame(self->dealer, NULL, first, &payload, NULL, &e))
             zsys_warning("%s: message to %s dropped: %s", self->opt->id, first, e.msg);
         else
             self->last_sent = zclock_mono();

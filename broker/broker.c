@@ -295,33 +295,33 @@ static void refuse_forward(broker_t *self, zframe_t *route, zframe_t *payload, f
         msg_clear(&m);
 }
 
+/* Forwards *payload (moved, not copied, when it goes: *payload becomes NULL). */
 static void forward(broker_t *self, zframe_t *route, broker_peer_t *sender, const char *dest,
-                    zframe_t *payload, int64_t now)
+                    zframe_t **payload, int64_t now)
 {
     if (!sender) {
-        refuse_forward(self, route, payload, FP_ESTATE, dest, "not registered: send HELLO first");
+        refuse_forward(self, route, *payload, FP_ESTATE, dest, "not registered: send HELLO first");
         return;
     }
     broker_peer_t *to = broker_peers_find(self->peers, dest);
     if (!to) {
         self->stats.unroutable++;
-        refuse_forward(self, route, payload, FP_ENOTFOUND, dest, "no such actor");
+        refuse_forward(self, route, *payload, FP_ENOTFOUND, dest, "no such actor");
         return;
     }
     int eno = 0;
-    if (envelope_send(self->router, to->route, sender->id, zframe_data(payload),
-                      zframe_size(payload), &eno, NULL) == FP_OK) {
+    if (envelope_send_frame(self->router, to->route, sender->id, payload, &eno, NULL) == FP_OK) {
         self->stats.forwarded++;
         to->last_sent = now;
         return;
     }
     if (eno == EAGAIN) {
         self->stats.queue_full++;
-        refuse_forward(self, route, payload, FP_ENET, dest, "its queue is full");
+        refuse_forward(self, route, *payload, FP_ENET, dest, "its queue is full");
     } else {
         /* The connection went away before liveness noticed. */
         self->stats.unroutable++;
-        refuse_forward(self, route, payload, FP_ENOTFOUND, dest, "its connection is gone");
+        refuse_forward(self, route, *payload, FP_ENOTFOUND, dest, "its connection is gone");
     }
 }
 
@@ -350,7 +350,7 @@ static void handle_router(broker_t *self, int64_t now)
     } else if (!strcmp(dest, ENVELOPE_BROKER_ID)) {
         handle_for_broker(self, route, sender, payload, now);
     } else {
-        forward(self, route, sender, dest, payload, now);
+        forward(self, route, sender, dest, &payload, now);
     }
     zframe_destroy(&route);
     zframe_destroy(&dest_frame);

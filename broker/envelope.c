@@ -35,26 +35,53 @@ static int send_part(void *handle, const void *data, size_t len, int more)
     return zmq_send(handle, data, len, ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0)) < 0 ? -1 : 0;
 }
 
-fp_status envelope_send(zsock_t *sock, zframe_t *route, const char *addr, const void *payload,
-                        size_t len, int *errno_out, fp_error *err)
+static fp_status send_failed(const char *addr, int e, int *errno_out, fp_error *err)
 {
-    void *h = zsock_resolve(sock);
+    if (errno_out)
+        *errno_out = e;
+    const char *why = e == EAGAIN         ? "queue full (high-water mark)"
+                      : e == EHOSTUNREACH ? "no such connection"
+                                          : zmq_strerror(e);
+    return fp_fail(err, FP_ENET, "send via '%s': %s", addr, why);
+}
+
+/* The routing frames [route][addr], SNDMORE. Only the first can fail for lack of room. */
+static int send_head(void *h, zframe_t *route, const char *addr)
+{
     int rc = 0;
     if (route)
         rc = send_part(h, zframe_data(route), zframe_size(route), 1);
     if (!rc)
         rc = send_part(h, addr, strlen(addr), 1);
+    return rc;
+}
+
+fp_status envelope_send(zsock_t *sock, zframe_t *route, const char *addr, const void *payload,
+                        size_t len, int *errno_out, fp_error *err)
+{
+    void *h = zsock_resolve(sock);
+    int rc = send_head(h, route, addr);
     if (!rc)
         rc = send_part(h, payload, len, 0);
+    if (rc)
+        return send_failed(addr, errno, errno_out, err);
     if (errno_out)
-        *errno_out = rc ? errno : 0;
+        *errno_out = 0;
+    return FP_OK;
+}
+
+fp_status envelope_send_frame(zsock_t *sock, zframe_t *route, const char *addr, zframe_t **payload,
+                              int *errno_out, fp_error *err)
+{
+    void *h = zsock_resolve(sock);
+    int rc = send_head(h, route, addr);
     if (!rc)
-        return FP_OK;
-    int e = errno;
-    const char *why = e == EAGAIN         ? "queue full (high-water mark)"
-                      : e == EHOSTUNREACH ? "no such connection"
-                                          : zmq_strerror(e);
-    return fp_fail(err, FP_ENET, "send via '%s': %s", addr, why);
+        rc = zframe_send(payload, sock, ZFRAME_DONTWAIT);
+    if (rc)
+        return send_failed(addr, errno, errno_out, err);
+    if (errno_out)
+        *errno_out = 0;
+    return FP_OK;
 }
 
 fp_status envelope_send_msg(zsock_t *sock, zframe_t *route, const char *addr, const msg_t *m,

@@ -30,6 +30,11 @@ bool envelope_frame_id(zframe_t *frame, char *out);
 fp_status envelope_send(zsock_t *sock, zframe_t *route, const char *addr, const void *payload,
                         size_t len, int *errno_out, fp_error *err);
 
+/* The same with the payload as a frame, moved without copying: on success *payload is sent
+ * and set to NULL; on failure it is left to the caller (nothing was sent). */
+fp_status envelope_send_frame(zsock_t *sock, zframe_t *route, const char *addr, zframe_t **payload,
+                              int *errno_out, fp_error *err);
+
 /* msg_encode into a frame-ready buffer and envelope_send it; *bytes (may be NULL) gets the
  * encoded size. */
 fp_status envelope_send_msg(zsock_t *sock, zframe_t *route, const char *addr, const msg_t *m,
