@@ -28,7 +28,7 @@ opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=0.0)
 C = corpus.build()
 lines = [s[:64] for s in C['ids'] if len(s) >= 2]
 tok = uselite.Tokenizer()
-dev = [s for s, _ in data.load('sst-2', 'dev', tok, 'use')]
+dev = [s for s, _ in data.load('sst-2', 'dev', tok, 'use')][:300]  # a quick check only
 log = open(os.path.join(os.path.dirname(__file__), 'logs', a.dst + '.log'), 'a')
 
 
