@@ -110,13 +110,6 @@ static fp_status plan_run(const launch_options *o, launch_plan *plan, fp_error *
         (!o->run_dir && snprintf(plan->dir, sizeof plan->dir, "runs/%s", cfg->run.name) >=
                             (int)sizeof plan->dir))
         return fp_fail(err, FP_ELIMIT, "launch: run folder name too long");
-    struct stat sb;
-    if (o->fresh && !stat(plan->dir, &sb) &&
-        nftw(plan->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS))
-        return fp_fail(err, FP_EIO, "launch: cannot remove %s: %s", plan->dir, strerror(errno));
-    snprintf(plan->logs, sizeof plan->logs, "%s/logs", plan->dir);
-    if ((st = mkdir_p(plan->logs, err)))
-        return st;
     /* The database and the endpoint live in the run folder (paths relative to the working
      * directory every child shares; config strings hold at most FP_CONFIG_STR_MAX bytes). */
     const char *base = strrchr(cfg->run.db, '/');
@@ -132,7 +125,20 @@ static fp_status plan_run(const launch_options *o, launch_plan *plan, fp_error *
         return fp_fail(err, FP_ELIMIT, "launch: run folder '%s' too long for [run] db / "
                                        "[broker] endpoint (%d bytes)",
                        plan->dir, FP_CONFIG_STR_MAX);
+    /* An ipc:// path must fit a Unix socket address (108 bytes with its NUL). */
+    if (!strncmp(plan->endpoint, "ipc://", 6) && strlen(plan->endpoint + 6) > 100)
+        return fp_fail(err, FP_ELIMIT,
+                       "launch: %s: ipc path longer than a Unix socket allows (100 bytes); "
+                       "use a shorter --dir or a tcp:// --endpoint",
+                       plan->endpoint);
     snprintf(cfg->broker.endpoint, sizeof cfg->broker.endpoint, "%s", plan->endpoint);
+    struct stat sb;
+    if (o->fresh && !stat(plan->dir, &sb) &&
+        nftw(plan->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS))
+        return fp_fail(err, FP_EIO, "launch: cannot remove %s: %s", plan->dir, strerror(errno));
+    snprintf(plan->logs, sizeof plan->logs, "%s/logs", plan->dir);
+    if ((st = mkdir_p(plan->logs, err)))
+        return st;
     /* The datasets folder as this launcher resolves it, so every child reads the same one
      * whatever its environment (absolute when it exists and fits). */
     char data[PATH_MAX], data_abs[PATH_MAX];
@@ -319,7 +325,6 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
     for (int k = 0; k < t->n_clients; k++)
         faults.client_kill_at[k] = -1;
     int code = -1, last_round = -2;
-    const char *how = NULL;
     char reason[160] = "";
     int64_t next_read = 0;
     while (code < 0) {
@@ -344,7 +349,8 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
         }
         if (sup_state_of(sup, t->coordinator) == SUP_EXITED) {
             progress_poll(progress); /* its last rounds before the others' exit lines */
-            code = sup_last_status(sup, t->coordinator);
+            int status = sup_last_status(sup, t->coordinator);
+            code = status >= 0 ? status : 1;
             snprintf(reason, sizeof reason, "%s: coordinator exited with code %d",
                      code == 0 ? "finished" : "failed", code);
         }
@@ -355,13 +361,12 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
                          sup_name(sup, i), sup_restarts(sup, i) + 1, cfg->launch.max_restarts);
             }
         }
-        how = reason;
     }
     sup_shutdown(sup);
     progress_poll(progress); /* the rounds committed while stopping */
     progress_destroy(&progress);
     free(faults.client_kill_at);
-    print_summary(out, plan, how ? how : reason);
+    print_summary(out, plan, reason);
     return code;
 }
 

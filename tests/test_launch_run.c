@@ -305,6 +305,47 @@ static void sigterm_stops_everything(void **state)
     assert_true(started >= 8); /* broker, store, evaluator, coordinator, 4 clients */
 }
 
+/* Runs `fedpep launch ARGS...` with output discarded; returns its exit code. */
+static int launch_exit_code(const fixture *f, const char *const *args)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *argv[16] = {f->exe, "launch"};
+        for (int i = 0; args[i] && i < 13; i++)
+            argv[i + 2] = args[i];
+        if (!freopen("/dev/null", "w", stderr) || !freopen("/dev/null", "w", stdout))
+            _exit(99);
+        execv(f->exe, (char *const *)argv);
+        _exit(98);
+    }
+    int ws = 0;
+    assert_int_equal(waitpid(pid, &ws, 0), pid);
+    assert_true(WIFEXITED(ws));
+    return WEXITSTATUS(ws);
+}
+
+static void command_line_errors(void **state)
+{
+    fixture *f = *state;
+    char dir[600], long_dir[900];
+    snprintf(dir, sizeof dir, "%s/never", f->dir);
+    int n = snprintf(long_dir, sizeof long_dir, "%s/never", f->dir);
+    for (int i = 0; i < 60; i++)
+        n += snprintf(long_dir + n, sizeof long_dir - (size_t)n, "/d"); /* too long for [run] db */
+    assert_int_equal(launch_exit_code(f, (const char *[]){"--bogus", NULL}), 2);
+    assert_int_equal(launch_exit_code(f, (const char *[]){"a.ini", "b.ini", NULL}), 2);
+    assert_int_equal(launch_exit_code(f, (const char *[]){"--kill-clients", "1.5", NULL}), 2);
+    assert_int_equal(launch_exit_code(f, (const char *[]){f->config, "run.rounds=0", "--dir", dir,
+                                                          NULL}),
+                     2);
+    assert_int_equal(launch_exit_code(f, (const char *[]){f->config, "--dir", long_dir, NULL}),
+                     2);
+    assert_int_equal(launch_exit_code(f, (const char *[]){"/nonexistent.ini", NULL}), 1);
+    assert_int_equal(launch_exit_code(f, (const char *[]){"--help", NULL}), 0);
+    assert_int_not_equal(access(dir, F_OK), 0); /* a bad config creates no run folder */
+}
+
 int main(void)
 {
     prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans would be ours to reap, never left behind */
@@ -312,6 +353,7 @@ int main(void)
         cmocka_unit_test(run_completes_and_survives_a_coordinator_kill),
         cmocka_unit_test(run_survives_store_and_broker_kills),
         cmocka_unit_test(sigterm_stops_everything),
+        cmocka_unit_test(command_line_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
