@@ -2,12 +2,16 @@
  * quirks on a hand-made vocabulary (tests/data/sp_tiny_vocab.json) whose answers are worked out
  * in the comments, malformed vocabularies, added specials, decoding, and on USE-lite's real
  * vocabulary (.cache/use-lite, fetched by `make`) the golden ids of USE-LITE.md §1.6 and the
- * TF.js reference ids of tests/data/sp_expected.tsv (tests/reference/sp_reference.sh). */
+ * TF.js reference ids of tests/data/sp_expected.tsv (tests/reference/sp_reference.sh); and a
+ * model folder whose vocab.json is [piece, score] pairs opening with it (train/model_bundle.h). */
 #include "tests/support/test.h"
 
 #include <time.h>
 
+#include "model/hf_config.h"
 #include "model/sentencepiece.h"
+#include "model/weights.h"
+#include "train/model_bundle.h"
 
 static sp_t *load_tiny(void)
 {
@@ -283,6 +287,72 @@ static void use_lite_matches_tfjs_reference(void **state)
     sp_destroy(&sp);
 }
 
+/* A tiny RoBERTa-shaped model folder (random weights, vocab_size ids) carrying vocab_json. */
+static void write_model(const char *dir, int vocab_size, const char *vocab_json)
+{
+    model_config c = {.arch = MODEL_ARCH_ROBERTA, .vocab_size = vocab_size, .max_positions = 20,
+                      .n_layers = 1, .d_model = 16, .n_heads = 4, .d_ff = 32,
+                      .type_vocab_size = 1, .layer_norm_eps = 1e-5f, .pad_token_id = 1,
+                      .bos_token_id = 0, .eos_token_id = 2, .mask_token_id = -1,
+                      .position_offset = 2};
+    char path[512];
+    fp_error err = {0};
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(hf_config_save(path, &c, &err), FP_OK);
+    tf_weights w = {0};
+    assert_int_equal(tf_weights_init_random(&w, &c, 0.02f, 7, &err), FP_OK);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    assert_int_equal(tf_weights_save(&w, &c, path, &err), FP_OK);
+    tf_weights_free(&w);
+    snprintf(path, sizeof path, "%s/vocab.json", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(vocab_json, f);
+    fclose(f);
+}
+
+static void model_folder_with_unigram_vocab(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sentencepiece");
+    size_t vlen;
+    char *vocab = test_read_file("tests/data/sp_tiny_vocab.json", &vlen);
+    assert_non_null(vocab);
+    write_model(dir, 19, vocab);
+    fp_error err = {0};
+    train_model_t *m = train_model_open(dir, NULL, NULL, &err);
+    if (!m)
+        fail_msg("open: %s", err.msg);
+    assert_int_equal(train_tok_vocab_size(m->tok), 19);
+    assert_int_equal(m->tok->bos, SP_BOS_ID);
+    assert_int_equal(m->tok->eos, SP_EOS_ID);
+    assert_int_equal(m->tok->pad, 17);
+    assert_int_equal(m->tok->mask, 18);
+    assert_int_equal(m->cfg.mask_token_id, 18);
+    assert_int_equal(train_tok_id(m->tok, "bc"), 12);
+    tok_ids ids = {0};
+    assert_int_equal(train_tok_encode(m->tok, "ab", 2, &ids, &err), FP_OK);
+    assert_int_equal(ids.n, 2);
+    assert_int_equal(ids.ids[0], 10);
+    assert_int_equal(ids.ids[1], 8);
+    tok_ids_free(&ids);
+    train_model_destroy(&m);
+
+    /* The model's embedding table must hold <pad> and <mask> too. */
+    write_model(dir, 18, vocab);
+    assert_null(train_model_open(dir, NULL, NULL, &err));
+    assert_int_equal(err.status, FP_EFORMAT);
+    assert_non_null(strstr(err.msg, "vocab_size 18"));
+    /* A malformed unigram vocabulary names the folder and the entry. */
+    write_model(dir, 19, "[[\"a\", 1], \"b\"]");
+    assert_null(train_model_open(dir, NULL, NULL, &err));
+    assert_int_equal(err.status, FP_EFORMAT);
+    assert_non_null(strstr(err.msg, dir));
+    assert_non_null(strstr(err.msg, "need more than"));
+    free(vocab);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -291,6 +361,7 @@ int main(void)
         cmocka_unit_test(malformed_vocabularies),
         cmocka_unit_test(use_lite_golden_ids),
         cmocka_unit_test(use_lite_matches_tfjs_reference),
+        cmocka_unit_test(model_folder_with_unigram_vocab),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

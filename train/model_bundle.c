@@ -5,6 +5,22 @@
 #include <stdlib.h>
 
 #include "model/hf_config.h"
+#include "model/sentencepiece.h"
+
+/* The unigram tokenizer of dir (with <pad>, <mask> appended): its ids must fit the model's
+ * vocabulary, and its <mask> becomes the config's mask token. */
+static fp_status open_unigram(train_model_t *self, const char *dir, const char *vocab,
+                              fp_error *err)
+{
+    sp_t *sp = sp_new(vocab, err);
+    if (!sp || !(self->tok = train_tok_from_unigram(sp, err)))
+        return fp_wrap(err, "model %s: ", dir);
+    if (train_tok_vocab_size(self->tok) > self->cfg.vocab_size)
+        return fp_fail(err, FP_EFORMAT, "model %s: unigram tokenizer has %d ids (with <pad>, "
+                       "<mask>), config.json vocab_size %d", dir,
+                       train_tok_vocab_size(self->tok), self->cfg.vocab_size);
+    return hf_config_set_mask_token(&self->cfg, self->tok->mask, err);
+}
 
 train_model_t *train_model_open(const char *dir, const char *fallback_vocab,
                                 const char *fallback_merges, fp_error *err)
@@ -16,17 +32,25 @@ train_model_t *train_model_open(const char *dir, const char *fallback_vocab,
     }
     bpe_t *bpe = NULL;
     model_paths paths;
-    if (hf_model_load_config(dir, fallback_vocab, fallback_merges, &self->cfg, &bpe, err) ||
-        model_dir_paths(dir, &paths, err))
+    if (model_dir_paths(dir, &paths, err))
         goto fail;
-    if (!bpe) {
-        fp_fail(err, FP_ENOTFOUND, "model %s: no tokenizer (vocab.json + merges.txt)", dir);
-        goto fail;
-    }
-    self->tok = train_tok_from_bpe(bpe);
-    if (!self->tok) {
-        fp_fail(err, FP_ENOMEM, "model %s: out of memory", dir);
-        goto fail;
+    if (sp_vocab_file_is_unigram(paths.vocab)) {
+        /* A vocab.json that is an array of [piece, score] pairs: SentencePiece unigram. */
+        if (hf_model_load_config(dir, NULL, NULL, &self->cfg, NULL, err) ||
+            open_unigram(self, dir, paths.vocab, err))
+            goto fail;
+    } else {
+        if (hf_model_load_config(dir, fallback_vocab, fallback_merges, &self->cfg, &bpe, err))
+            goto fail;
+        if (!bpe) {
+            fp_fail(err, FP_ENOTFOUND, "model %s: no tokenizer (vocab.json + merges.txt)", dir);
+            goto fail;
+        }
+        self->tok = train_tok_from_bpe(bpe);
+        if (!self->tok) {
+            fp_fail(err, FP_ENOMEM, "model %s: out of memory", dir);
+            goto fail;
+        }
     }
     self->file = st_open(paths.weights, err);
     if (!self->file)

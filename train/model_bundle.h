@@ -21,8 +21,9 @@ typedef struct train_model {
 } train_model_t;
 
 /* Opens dir (config.json, model.safetensors, vocab.json + merges.txt; a folder without the
- * tokenizer pair uses fallback_vocab/fallback_merges when given). NULL with err on failure,
- * naming the file. */
+ * tokenizer pair uses fallback_vocab/fallback_merges when given). A vocab.json that is a JSON
+ * array of [piece, score] pairs is a SentencePiece unigram tokenizer instead (no merges.txt;
+ * docs/sentencepiece.md). NULL with err on failure, naming the file. */
 train_model_t *train_model_open(const char *dir, const char *fallback_vocab,
                                 const char *fallback_merges, fp_error *err);
 void train_model_destroy(train_model_t **self_p);

@@ -1,4 +1,4 @@
-/* tokenizer.c — the tokenizer interface of train/ and its BPE adapter. Never allocates per call
+/* tokenizer.c — the tokenizer interface of train/ and its BPE and unigram adapters. Never allocates per call
  * beyond what the wrapped tokenizer does. */
 #include "train/tokenizer.h"
 
@@ -29,6 +29,20 @@ static void bpe_destroy_op(void *impl)
 static const train_tok_ops BPE_OPS = {bpe_encode_op, bpe_token_id_op, bpe_vocab_size_op,
                                       bpe_destroy_op};
 
+/* Names the specials through the adapter's own token_id: <s>/</s> or else <|endoftext|>. */
+static void find_specials(train_tok_t *self)
+{
+    int eot = self->ops->token_id(self->impl, "<|endoftext|>");
+    self->bos = self->ops->token_id(self->impl, "<s>");
+    self->eos = self->ops->token_id(self->impl, "</s>");
+    if (self->bos < 0)
+        self->bos = eot;
+    if (self->eos < 0)
+        self->eos = eot;
+    self->pad = self->ops->token_id(self->impl, "<pad>");
+    self->mask = self->ops->token_id(self->impl, "<mask>");
+}
+
 train_tok_t *train_tok_from_bpe(bpe_t *bpe)
 {
     train_tok_t *self = calloc(1, sizeof *self);
@@ -38,15 +52,50 @@ train_tok_t *train_tok_from_bpe(bpe_t *bpe)
     }
     self->impl = bpe;
     self->ops = &BPE_OPS;
-    int eot = bpe_token_id(bpe, "<|endoftext|>");
-    self->bos = bpe_token_id(bpe, "<s>");
-    self->eos = bpe_token_id(bpe, "</s>");
-    if (self->bos < 0)
-        self->bos = eot;
-    if (self->eos < 0)
-        self->eos = eot;
-    self->pad = bpe_token_id(bpe, "<pad>");
-    self->mask = bpe_token_id(bpe, "<mask>");
+    find_specials(self);
+    return self;
+}
+
+static fp_status sp_encode_op(void *impl, const char *text, size_t len, tok_ids *out,
+                              fp_error *err)
+{
+    return sp_encode((const sp_t *)impl, text, len, out, err);
+}
+
+static int sp_token_id_op(const void *impl, const char *token)
+{
+    return sp_token_id((const sp_t *)impl, token);
+}
+
+static int sp_vocab_size_op(const void *impl)
+{
+    return sp_vocab_size((const sp_t *)impl);
+}
+
+static void sp_destroy_op(void *impl)
+{
+    sp_t *sp = impl;
+    sp_destroy(&sp);
+}
+
+static const train_tok_ops UNIGRAM_OPS = {sp_encode_op, sp_token_id_op, sp_vocab_size_op,
+                                          sp_destroy_op};
+
+train_tok_t *train_tok_from_unigram(sp_t *sp, fp_error *err)
+{
+    if (sp_add_specials(sp, SP_ADDED_SPECIALS, 2, err)) {
+        sp_destroy(&sp);
+        return NULL;
+    }
+    train_tok_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        fp_fail(err, FP_ENOMEM, "tokenizer: out of memory");
+        sp_destroy(&sp);
+        return NULL;
+    }
+    self->impl = sp;
+    self->ops = &UNIGRAM_OPS;
+    find_specials(self);
     return self;
 }
 

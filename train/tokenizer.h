@@ -1,7 +1,7 @@
 /* tokenizer.h — the little train/ needs from a tokenizer, behind a table of functions so a second
  * tokenizer type (e.g. a SentencePiece unigram model) plugs in without touching train/:
  * encode text to ids, the id of a vocabulary string, the vocabulary size and the special ids.
- * train_tok_from_bpe adapts model/bpe.h. This file must never know a concrete tokenizer's
+ * train_tok_from_bpe adapts model/bpe.h, train_tok_from_unigram model/sentencepiece.h. This file must never know a concrete tokenizer's
  * internals beyond its adapter. */
 #ifndef FEDPEP_TRAIN_TOKENIZER_H
 #define FEDPEP_TRAIN_TOKENIZER_H
@@ -11,6 +11,7 @@
 
 #include "common/status.h"
 #include "model/bpe.h"
+#include "model/sentencepiece.h"
 #include "model/tokenizer.h"
 
 typedef struct train_tok_ops {
@@ -31,6 +32,10 @@ typedef struct train_tok {
 /* Wraps a BPE tokenizer (ownership moves into the result: train_tok_destroy frees it) and
  * looks up its specials (<s> or <|endoftext|>, </s>, <pad>, <mask>). NULL on out of memory. */
 train_tok_t *train_tok_from_bpe(bpe_t *bpe);
+/* Wraps a SentencePiece unigram tokenizer (ownership moves in, as above) after appending
+ * SP_ADDED_SPECIALS (<pad>, <mask>: USE-lite's spare rows 8000, 8001) when it lacks them; bos and
+ * eos are its <s> 1 and </s> 2. NULL with err on failure (sp is then destroyed). */
+train_tok_t *train_tok_from_unigram(sp_t *sp, fp_error *err);
 void train_tok_destroy(train_tok_t **self_p);
 
 fp_status train_tok_encode(train_tok_t *self, const char *text, size_t len, tok_ids *out,
