@@ -439,6 +439,8 @@ static fp_status on_start(void *arg, actor_t *actor, bool reconnected, fp_error 
     return st;
 }
 
+static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err);
+
 static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
 {
     client_role_t *self = arg;
@@ -458,7 +460,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
     }
     if (msg->type == MSG_SAVED && self->out.active && msg->re == self->out.save_seq) {
         self->out.saved = true;
-        return FP_OK;
+        return on_tick(self, actor, actor_now_ms(), err); /* UPDATE now unless held back */
     }
     if (msg->type == MSG_ERROR) {
         if (msg->error.answers == MSG_LOAD && self->state == STATE_ASKED)
