@@ -461,6 +461,35 @@ static void dropouts_and_stragglers_are_recorded_exactly(void **state)
     store_db_close(&db);
 }
 
+static void a_short_round_fails_the_run_when_configured(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    run_config(&cfg, "short.db");
+    cfg.faults.dropout = 1; /* every sampled client refuses */
+    cfg.federation.on_short_round = FP_SHORT_ROUND_RETRY;
+    cfg.federation.max_retries = 1;
+    system_t s;
+    system_start(&s, &cfg);
+    int first, done;
+    assert_int_equal(run_coordinator(&s, &cfg, -1, &first, &done), 1);
+    assert_int_equal(done, 0);
+    assert_int_equal(system_stop(&s), 0);
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open(&db, cfg.run.db, STORE_DB_READONLY, &err), FP_OK);
+    store_run run;
+    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    assert_int_equal(run.status, STORE_RUN_FAILED);
+    store_round *rs = NULL;
+    size_t n = 1;
+    assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
+    assert_int_equal(n, 0); /* nothing committed for a failed round */
+    free(rs);
+    store_run_clear(&run);
+    store_db_close(&db);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -492,6 +521,7 @@ int main(void)
         cmocka_unit_test(a_run_through_the_broker_equals_simulate),
         cmocka_unit_test(a_coordinator_stopped_inside_a_round_resumes_exactly),
         cmocka_unit_test(dropouts_and_stragglers_are_recorded_exactly),
+        cmocka_unit_test(a_short_round_fails_the_run_when_configured),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
