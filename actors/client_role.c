@@ -55,6 +55,7 @@ struct client_role {
     /* private state from the store: requested at start, applied when the layout is known */
     enum { STATE_UNKNOWN, STATE_ASKED, STATE_READY } state;
     uint64_t load_seq;
+    int64_t load_sent;
     uint8_t *blob;
     size_t blob_len;
     msg_t pending; /* a TRAIN or EVAL_REQUEST that arrived before the state */
@@ -418,6 +419,7 @@ static fp_status send_load(client_role_t *self, actor_t *actor, fp_error *err)
 {
     msg_t m;
     fp_status st = msg_init(&m, MSG_LOAD, self->cfg.run.name, self->id, err);
+    self->load_sent = actor_now_ms();
     if (!st)
         st = msg_set_id(m.load.client, self->id, err);
     if (!st && actor_send(actor, "store", &m, NULL) == FP_OK) {
@@ -480,7 +482,7 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
 {
     client_role_t *self = arg;
     static const int64_t RETRY_MS = 1000;
-    if (self->state == STATE_UNKNOWN)
+    if (self->state == STATE_UNKNOWN && now - self->load_sent > RETRY_MS)
         return send_load(self, actor, err);
     outbox_t *o = &self->out;
     if (!o->active)

@@ -757,10 +757,15 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
         if (self->out.type && e->answers == self->out.type && msg->re == self->out.seq) {
             fprintf(stderr, "coordinator: %s refused %s: %s\n", msg->from,
                     msg_type_name(e->answers), e->text ? e->text : fp_status_name(e->code));
-            if (e->code == FP_ESTATE && e->answers == MSG_SAVE)
-                return fp_fail(err, FP_ESTATE, "the store holds a different round %u",
-                               self->round);
-            self->out.seq = 0; /* resent by the tick */
+            /* The store refusing our run or round for what it is (another config under the
+             * same name, a different committed round) will not change: stop. Anything else
+             * (a peer not registered yet, a busy database) is asked again in a second. */
+            bool final = strcmp(msg->from, ACTOR_BROKER_ID) &&
+                         (e->code == FP_ESTATE || e->code == FP_EINVAL || e->code == FP_EFORMAT);
+            if (final)
+                return fp_fail(err, e->code, "%s refused %s: %s", msg->from,
+                               msg_type_name(e->answers), e->text ? e->text : "");
+            self->out_sent = actor_now_ms() - RESEND_MS + 1000; /* resent by the tick */
         }
         return FP_OK;
     }
@@ -822,7 +827,7 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
         return now - self->phase_started > deadline_ms ? send_save(self, actor, err) : FP_OK;
     case PH_STOPPED: return FP_OK;
     default:
-        if (self->out.type && (!self->out.seq || now - self->out_sent > RESEND_MS))
+        if (self->out.type && now - self->out_sent > RESEND_MS)
             send_out(self, actor);
         return FP_OK;
     }
