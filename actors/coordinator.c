@@ -720,8 +720,15 @@ static fp_status on_start(void *arg, actor_t *actor, bool reconnected, fp_error 
     coordinator_t *self = arg;
     if (!reconnected && self->phase == PH_RUN && !self->out.type)
         return send_run(self, actor, MSG_RUN_RUNNING, PH_RUN, err);
+    /* The broker restarted: anything we wait for may have been lost. Clients that trained
+     * already answer a repeated TRAIN from their saved state. */
     if (self->out.type)
-        send_out(self, actor); /* anything we wait for may have been lost */
+        send_out(self, actor);
+    if (self->phase == PH_TRAIN)
+        return send_train(self, actor, NULL, err);
+    for (int k = 0; k < self->N && self->phase == PH_EVAL; k++)
+        if (self->evals[k].pending)
+            send_eval(self, actor, k, err);
     return FP_OK;
 }
 

@@ -247,9 +247,20 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
     return FP_OK;
 }
 
+/* After a broker restart, requests in flight may be lost: ask the silent clients again. */
+static fp_status on_start(void *arg, actor_t *actor, bool reconnected, fp_error *err)
+{
+    evaluator_t *self = arg;
+    (void)err;
+    for (int k = 0; reconnected && self->started && !self->done && k < self->N; k++)
+        if (self->n[k] < 0)
+            ask(self, actor, k, actor_now_ms());
+    return FP_OK;
+}
+
 const actor_role_t *evaluator_actor(void)
 {
-    static const actor_role_t role = {.name = "evaluator", .on_message = on_message,
-                                      .on_tick = on_tick};
+    static const actor_role_t role = {.name = "evaluator", .on_start = on_start,
+                                      .on_message = on_message, .on_tick = on_tick};
     return &role;
 }
