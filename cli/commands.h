@@ -4,6 +4,7 @@
 #define FEDPEP_CLI_COMMANDS_H
 
 int cmd_version(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_broker(int argc, char **argv);

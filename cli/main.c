@@ -11,6 +11,7 @@ static const struct command {
     const char *summary;
 } COMMANDS[] = {
     {"version", cmd_version, "print the version and protocol/schema numbers"},
+    {"config", cmd_config, "print the effective configuration of a run (--doc: all options)"},
     {"tune", cmd_tune, "centralised deep prompt tuning of a model on a task"},
     {"simulate", cmd_simulate, "the whole federated run in one process (resumable)"},
     {"broker", cmd_broker, "the message router between actors (--endpoint E)"},
