@@ -38,17 +38,25 @@ struct sp {
     int max_cp;       /* longest matchable piece, in code points */
 };
 
+#define FNV_BASIS 2166136261u
+static uint32_t hash_more(uint32_t h, const char *s, size_t len);
+
 static uint32_t hash_bytes(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    return hash_more(FNV_BASIS, s, len);
+}
+
+/* FNV-1a extends byte by byte: the encoder hashes each longer candidate from the shorter one. */
+static uint32_t hash_more(uint32_t h, const char *s, size_t len)
+{
     for (size_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)s[i]) * 16777619u;
     return h;
 }
 
-static const sp_slot *find_slot(const sp_t *self, const char *key, size_t len)
+/* The slot of key (whose hash_bytes is h), or NULL. */
+static const sp_slot *find_hashed(const sp_t *self, const char *key, size_t len, uint32_t h)
 {
-    uint32_t h = hash_bytes(key, len);
     size_t mask = self->n_slots - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         const sp_slot *s = &self->slots[i];
@@ -57,6 +65,11 @@ static const sp_slot *find_slot(const sp_t *self, const char *key, size_t len)
         if (s->hash == h && s->len == len && memcmp(s->key, key, len) == 0)
             return s;
     }
+}
+
+static const sp_slot *find_slot(const sp_t *self, const char *key, size_t len)
+{
+    return find_hashed(self, key, len, hash_bytes(key, len));
 }
 
 static fp_status grow_slots(sp_t *self, fp_error *err)
@@ -316,6 +329,33 @@ double sp_token_score(const sp_t *self, int id)
     return id >= 0 && id < self->n_ids ? self->score[id] : 0.0;
 }
 
+/* *out = "▁" + t[0..m) with every space turned into "▁" (malloc'd); nothing when m is 0. */
+static fp_status add_separators(const uint8_t *t, size_t m, char **out, size_t *out_len,
+                                fp_error *err)
+{
+    if (m == 0)
+        return FP_OK;
+    size_t spaces = 0;
+    for (size_t i = 0; i < m; i++)
+        spaces += t[i] == ' ';
+    char *s = malloc(SEP_LEN + m + 2 * spaces);
+    if (!s)
+        return fp_fail(err, FP_ENOMEM, "sentencepiece: out of memory");
+    memcpy(s, SEP, SEP_LEN);
+    size_t w = SEP_LEN;
+    for (size_t i = 0; i < m; i++) {
+        if (t[i] == ' ') {
+            memcpy(s + w, SEP, SEP_LEN);
+            w += SEP_LEN;
+        } else {
+            s[w++] = (char)t[i];
+        }
+    }
+    *out = s;
+    *out_len = w;
+    return FP_OK;
+}
+
 /* text as valid UTF-8 (each byte utf8proc rejects becomes U+FFFD), NFKC-normalised, then
  * "▁" + text with every space turned into "▁". *out is malloc'd; *out_len 0 for empty text. */
 static fp_status normalise(const char *text, size_t len, char **out, size_t *out_len,
@@ -327,6 +367,11 @@ static fp_status normalise(const char *text, size_t len, char **out, size_t *out
         return FP_OK;
     if (len > (SIZE_MAX - 1) / 3)
         return fp_fail(err, FP_ENOMEM, "sentencepiece: text too long");
+    bool ascii = true;
+    for (size_t i = 0; i < len && ascii; i++)
+        ascii = (uint8_t)text[i] < 0x80;
+    if (ascii) /* NFKC is the identity on ASCII: skip validation and normalisation */
+        return add_separators((const uint8_t *)text, len, out, out_len, err);
     uint8_t *valid = malloc(3 * len + 1); /* an invalid byte grows to 3 */
     if (!valid)
         return fp_fail(err, FP_ENOMEM, "sentencepiece: out of memory");
@@ -354,31 +399,9 @@ static fp_status normalise(const char *text, size_t len, char **out, size_t *out
         return fp_fail(err, m == UTF8PROC_ERROR_NOMEM ? FP_ENOMEM : FP_EINVAL,
                        "sentencepiece: NFKC: %s", utf8proc_errmsg(m));
     }
-    size_t spaces = 0;
-    for (utf8proc_ssize_t i = 0; i < m; i++)
-        spaces += nfkc[i] == ' ';
-    char *s = m ? malloc(SEP_LEN + (size_t)m + 2 * spaces) : NULL;
-    if (m && !s) {
-        free(nfkc);
-        return fp_fail(err, FP_ENOMEM, "sentencepiece: out of memory");
-    }
-    size_t w = 0;
-    if (m) {
-        memcpy(s, SEP, SEP_LEN);
-        w = SEP_LEN;
-    }
-    for (utf8proc_ssize_t i = 0; i < m; i++) {
-        if (nfkc[i] == ' ') {
-            memcpy(s + w, SEP, SEP_LEN);
-            w += SEP_LEN;
-        } else {
-            s[w++] = (char)nfkc[i];
-        }
-    }
+    fp_status st = add_separators(nfkc, (size_t)m, out, out_len, err);
     free(nfkc);
-    *out = s;
-    *out_len = w;
-    return FP_OK;
+    return st;
 }
 
 /* The Viterbi pass over s (n code points starting at byte offsets off[0..n]): fills words[0..n]
@@ -394,8 +417,10 @@ static void viterbi(const sp_t *self, const char *s, const size_t *off, size_t n
      * start order, after best[start] is final — the same order as the JS end-major loops. */
     for (size_t i = 0; i < n; i++) {
         bool any = false;
+        uint32_t h = FNV_BASIS;
         for (size_t l = 1; l <= (size_t)self->max_cp && i + l <= n; l++) {
-            const sp_slot *slot = find_slot(self, s + off[i], off[i + l] - off[i]);
+            h = hash_more(h, s + off[i + l - 1], off[i + l] - off[i + l - 1]);
+            const sp_slot *slot = find_hashed(self, s + off[i], off[i + l] - off[i], h);
             if (!slot)
                 break;
             if (slot->match < 0)

@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
-# sp_reference.sh — regenerates tests/data/sp_expected.tsv: the TF.js tokenizer's ids (the port in
-# sp_reference.js, under node) for the tricky strings of sp_tricky.py, the first 1,000 SST-2 train
-# sentences and the first 300 MR train sentences; then cross-checks every line with the Python
-# port research/default_model/uselite.py. Run from the repository root after `make setup`.
+# sp_reference.sh — the TF.js reference for fedpep's SentencePiece unigram tokenizer, on USE-lite's
+# vocabulary, through sp_reference.js (a port of the TF.js tokenizer) under node. Run from the
+# repository root after `make setup`.
+#   sp_reference.sh            regenerates tests/data/sp_expected.tsv: the tricky strings of
+#                              sp_tricky.py, the first 1,000 SST-2 train sentences and the first
+#                              300 MR train sentences; then cross-checks every line with the
+#                              Python port research/default_model/uselite.py.
+#   sp_reference.sh --compare  encodes every line of every dataset split with fedpep
+#                              (sp_dump.c, -O2) and with the JS port; prints fedpep's throughput
+#                              and the lines whose ids differ (about a minute).
 set -euo pipefail
 SHARED="${FEDPEP_SHARED:-../shared}"
 CACHE="${FEDPEP_CACHE:-.cache}"
 VOCAB="$CACHE/use-lite/package/dist/vocab.json"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+if [ "${1:-}" = --compare ]; then
+    cc -O2 -std=c11 -D_GNU_SOURCE -I. tests/reference/sp_dump.c model/sentencepiece.c \
+        common/status.c $(pkg-config --cflags --libs jansson libutf8proc) -o "$tmp/dump"
+    for f in "$SHARED"/datasets/*/*.tsv; do cat "$f"; done | tr -d '\r' >"$tmp/lines.txt"
+    "$tmp/dump" "$VOCAB" <"$tmp/lines.txt" >"$tmp/c.txt"
+    nice node --max-old-space-size=3000 tests/reference/sp_reference.js "$VOCAB" \
+        <"$tmp/lines.txt" | cut -f1 >"$tmp/js.txt"
+    echo "lines: $(wc -l <"$tmp/lines.txt"), differing: $(diff "$tmp/c.txt" "$tmp/js.txt" | grep -c '^<' || true)"
+    diff <(cat -n "$tmp/c.txt") <(cat -n "$tmp/js.txt") | head -20 || true
+    exit 0
+fi
 {
     python3 tests/reference/sp_tricky.py
     sed -n 2,1001p "$SHARED/datasets/sst-2/train.tsv" | cut -f1
