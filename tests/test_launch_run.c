@@ -67,7 +67,8 @@ static int teardown(void **state)
 }
 
 static void launch_into(const fixture *f, const char *name, const char *const *over, size_t n,
-                        int kill_broker_at, int kill_store_at, char *output, size_t cap)
+                        int kill_broker_at, int kill_store_at, double kill_clients,
+                        char *output, size_t cap)
 {
     char run_dir[600], out_path[700], events_path[700];
     snprintf(run_dir, sizeof run_dir, "%s/%s", f->dir, name);
@@ -88,6 +89,7 @@ static void launch_into(const fixture *f, const char *name, const char *const *o
     o.events = events;
     o.kill_broker_at_round = kill_broker_at;
     o.kill_store_at_round = kill_store_at;
+    o.kill_clients = kill_clients;
     int code = -1;
     fp_error err = {0};
     fp_status st = launch_run(&o, &code, &err);
@@ -176,14 +178,14 @@ static void run_completes_and_survives_a_coordinator_kill(void **state)
 {
     fixture *f = *state;
     char out_a[8192], out_b[8192];
-    launch_into(f, "plain", NULL, 0, -1, -1, out_a, sizeof out_a);
+    launch_into(f, "plain", NULL, 0, -1, -1, 0, out_a, sizeof out_a);
     assert_non_null(strstr(out_a, "round 1/3  sampled 2"));
     assert_non_null(strstr(out_a, "round 3/3"));
     assert_non_null(strstr(out_a, "finished: coordinator exited with code 0"));
     assert_non_null(strstr(out_a, "/plain/fedpep.db"));
     assert_non_null(strstr(out_a, "sqlite3 -readonly"));
     const char *kill_over[] = {"faults.kill_coordinator_at_round=1"};
-    launch_into(f, "killed", kill_over, 1, -1, -1, out_b, sizeof out_b);
+    launch_into(f, "killed", kill_over, 1, -1, -1, 0, out_b, sizeof out_b);
     assert_non_null(strstr(out_b, "round 3/3"));
 
     store_db_t *da = NULL;
@@ -210,12 +212,13 @@ static void run_completes_and_survives_a_coordinator_kill(void **state)
 /* Needs the "plain" run of the test before. The store SIGKILLed in round 1: the coordinator
  * re-sends the unacknowledged SAVE to the restarted store and the run ends with the same
  * state. The broker SIGKILLed in round 1: messages in flight are lost (their clients count as
- * dropped, the round may be retried), so only completion and consistent rounds are promised. */
+ * dropped, the round may be retried), so only completion and consistent rounds are promised;
+ * the same run also SIGKILLs clients at seeded times (--kill-clients 0.5). */
 static void run_survives_store_and_broker_kills(void **state)
 {
     fixture *f = *state;
     char out[8192], path[700];
-    launch_into(f, "store", NULL, 0, -1, 1, out, sizeof out);
+    launch_into(f, "store", NULL, 0, -1, 1, 0, out, sizeof out);
     assert_non_null(strstr(out, "round 3/3"));
     snprintf(path, sizeof path, "%s/store.events", f->dir);
     char *events = test_read_file(path, NULL);
@@ -225,12 +228,14 @@ static void run_survives_store_and_broker_kills(void **state)
     check_logs_clean(f, "store");
     expect_same_final_checkpoint(f, "plain", "store");
 
-    launch_into(f, "broker", NULL, 0, 1, -1, out, sizeof out);
+    launch_into(f, "broker", NULL, 0, 1, -1, 0.5, out, sizeof out);
     assert_non_null(strstr(out, "round 3/3"));
     snprintf(path, sizeof path, "%s/broker.events", f->dir);
     events = test_read_file(path, NULL);
     assert_non_null(events);
     assert_non_null(strstr(events, "broker killed by signal 9 (Killed) (injected fault)"));
+    assert_non_null(strstr(events, "client.")); /* --kill-clients 0.5: seeded SIGKILLs */
+    assert_non_null(strstr(strstr(events, "client."), "(injected fault); restart 0/3"));
     free(events);
     check_logs_clean(f, "broker");
     store_db_t *db = NULL;
