@@ -408,6 +408,11 @@ static void docs_hold_the_generated_table(void **state)
     if (!strstr(doc, table))
         fail_msg("docs/config.md does not contain the current option table: regenerate it "
                  "(docs/config.md says how)");
+    char *readme = test_read_file("README.md", NULL);
+    if (!readme || !strstr(readme, table))
+        fail_msg("README.md does not contain the current option table between its "
+                 "options:begin/end markers: regenerate it with `fedpep config --doc`");
+    free(readme);
     /* Each row shows the table's own default text. */
     for (size_t i = 0; i < config_option_count; i++) {
         char row[256];
