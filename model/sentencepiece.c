@@ -29,13 +29,13 @@ struct sp {
     int n_pieces; /* from the file */
     int n_ids;    /* pieces + added specials */
     int cap_ids;
-    char **str;       /* [n_ids] NUL-terminated copies */
-    uint32_t *bytes;  /* [n_ids] byte length of str */
-    uint32_t *cplen;  /* [n_ids] length in code points */
-    double *score;    /* [n_ids] null and specials → 0 */
-    sp_slot *slots;   /* open addressing, power-of-two size */
+    char **str;      /* [n_ids] NUL-terminated copies */
+    uint32_t *bytes; /* [n_ids] byte length of str */
+    uint32_t *cplen; /* [n_ids] length in code points */
+    double *score;   /* [n_ids] null and specials → 0 */
+    sp_slot *slots;  /* open addressing, power-of-two size */
     size_t n_slots, used;
-    int max_cp;       /* longest matchable piece, in code points */
+    int max_cp; /* longest matchable piece, in code points */
 };
 
 #define FNV_BASIS 2166136261u
@@ -189,19 +189,18 @@ static fp_status parse_vocab(sp_t *self, const json_t *root, const char *name, f
         return fp_fail(err, FP_EFORMAT, "%s: not a JSON array of [piece, score] pairs", name);
     size_t n = json_array_size(root);
     if (n <= SP_RESERVED)
-        return fp_fail(err, FP_EFORMAT, "%s: %zu entries, need more than the %d reserved", name,
-                       n, SP_RESERVED);
+        return fp_fail(err, FP_EFORMAT, "%s: %zu entries, need more than the %d reserved", name, n,
+                       SP_RESERVED);
     if (n > INT32_MAX / 2)
         return fp_fail(err, FP_ELIMIT, "%s: %zu entries", name, n);
     for (size_t i = 0; i < n; i++) {
         const json_t *pair = json_array_get(root, i);
         const json_t *piece = json_array_get(pair, 0), *score = json_array_get(pair, 1);
         if (!json_is_array(pair) || json_array_size(pair) != 2 || !json_is_string(piece))
-            return fp_fail(err, FP_EFORMAT, "%s: entry %zu is not a [piece, score] pair", name,
-                           i);
+            return fp_fail(err, FP_EFORMAT, "%s: entry %zu is not a [piece, score] pair", name, i);
         if (!json_is_number(score) && !json_is_null(score))
-            return fp_fail(err, FP_EFORMAT, "%s: entry %zu: score is not a number or null",
-                           name, i);
+            return fp_fail(err, FP_EFORMAT, "%s: entry %zu: score is not a number or null", name,
+                           i);
         size_t len = json_string_length(piece);
         if (len == 0 && i >= SP_RESERVED)
             return fp_fail(err, FP_EFORMAT, "%s: entry %zu: empty piece", name, i);
@@ -358,8 +357,7 @@ static fp_status add_separators(const uint8_t *t, size_t m, char **out, size_t *
 
 /* text as valid UTF-8 (each byte utf8proc rejects becomes U+FFFD), NFKC-normalised, then
  * "▁" + text with every space turned into "▁". *out is malloc'd; *out_len 0 for empty text. */
-static fp_status normalise(const char *text, size_t len, char **out, size_t *out_len,
-                           fp_error *err)
+static fp_status normalise(const char *text, size_t len, char **out, size_t *out_len, fp_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -501,8 +499,10 @@ fp_status sp_decode(const sp_t *self, const int *ids, size_t n, char **text, siz
     size_t cap = 1;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= self->n_ids)
-            return fp_fail(err, FP_EINVAL, "sentencepiece: id %d (position %zu) outside the "
-                           "vocabulary of %d", ids[i], i, self->n_ids);
+            return fp_fail(err, FP_EINVAL,
+                           "sentencepiece: id %d (position %zu) outside the "
+                           "vocabulary of %d",
+                           ids[i], i, self->n_ids);
         cap += self->bytes[ids[i]] + 3;
     }
     char *t = malloc(cap);

@@ -37,8 +37,7 @@ static sp_t *load_use_lite(void)
     fp_error err = {0};
     sp_t *sp = sp_new(use_lite_vocab(), &err);
     if (!sp && err.status == FP_EIO) {
-        fprintf(stderr, "SKIP: %s absent (run `make setup` to fetch USE-lite)\n",
-                use_lite_vocab());
+        fprintf(stderr, "SKIP: %s absent (run `make setup` to fetch USE-lite)\n", use_lite_vocab());
         return NULL;
     }
     if (!sp)
@@ -59,10 +58,10 @@ static void expect_ids(const sp_t *sp, const char *text, const int *want, size_t
     tok_ids_free(&ids);
 }
 
-#define EXPECT(sp, text, ...)                                                                     \
-    do {                                                                                          \
-        const int want_[] = {__VA_ARGS__};                                                        \
-        expect_ids(sp, text, want_, sizeof want_ / sizeof want_[0]);                              \
+#define EXPECT(sp, text, ...)                                                                      \
+    do {                                                                                           \
+        const int want_[] = {__VA_ARGS__};                                                         \
+        expect_ids(sp, text, want_, sizeof want_ / sizeof want_[0]);                               \
     } while (0)
 
 static void tiny_viterbi_and_quirks(void **state)
@@ -83,7 +82,10 @@ static void tiny_viterbi_and_quirks(void **state)
     EXPECT(sp, "x y", 6, 0, 6, 0);
     EXPECT(sp, "a  b", 10, 6, 6, 8);
     /* A non-BMP character is one unknown between known pieces. */
-    EXPECT(sp, "a\xf0\x9f\x98\x80" "b", 10, 0, 8);
+    EXPECT(sp,
+           "a\xf0\x9f\x98\x80"
+           "b",
+           10, 0, 8);
     /* NFKC: e + combining acute → é. */
     EXPECT(sp, "e\xcc\x81", 6, 15);
     /* NFKC turns the ligature ﬁ into "fi": ▁+fi ends at 3 with -3.5, but no piece ends at 2, so
@@ -93,7 +95,10 @@ static void tiny_viterbi_and_quirks(void **state)
     /* Reserved names are ordinary text. */
     EXPECT(sp, "<s>", 6, 0);
     /* Invalid UTF-8 reads as U+FFFD: unknown. */
-    EXPECT(sp, "a\xff\xfe" "b", 10, 0, 8);
+    EXPECT(sp,
+           "a\xff\xfe"
+           "b",
+           10, 0, 8);
     EXPECT(sp, " ", 6, 6);
     tok_ids ids = {0};
     assert_int_equal(sp_encode(sp, "", 0, &ids, NULL), FP_OK);
@@ -116,7 +121,9 @@ static void tiny_lookup_specials_decode(void **state)
     (void)state;
     sp_t *sp = load_tiny();
     assert_int_equal(sp_token_id(sp, "<s>"), SP_BOS_ID);
-    assert_int_equal(sp_token_id(sp, "\xe2\x96\x81" "a"), 10);
+    assert_int_equal(sp_token_id(sp, "\xe2\x96\x81"
+                                     "a"),
+                     10);
     assert_int_equal(sp_token_id(sp, "zz"), -1);
     assert_int_equal(sp_token_id(sp, "\xe2\x96\x81:"), -1); /* a prefix only */
     assert_string_equal(sp_token_str(sp, 12), "bc");
@@ -207,12 +214,12 @@ static void use_lite_golden_ids(void **state)
         skip();
     assert_int_equal(sp_vocab_size(sp), 8000);
     EXPECT(sp, "the movie was wonderful and moving .", 9, 888, 33, 3781, 12, 1747, 30, 6);
-    EXPECT(sp, "a dull , tedious mess of a film", 11, 1090, 120, 30, 8, 30, 703, 1353, 2477, 14,
-           11, 722);
+    EXPECT(sp, "a dull , tedious mess of a film", 11, 1090, 120, 30, 8, 30, 703, 1353, 2477, 14, 11,
+           722);
     EXPECT(sp, "How old are you?", 728, 446, 31, 19, 54);
     /* The 7 pieces with a null score. */
-    const char *nulls[] = {":", "://", "\xe2\x96\x81:", "\xe2\x96\x81:)", "\xe2\x96\x81:(", "):",
-                           "\xe2\x96\x81:-)"};
+    const char *nulls[] = {
+        ":", "://", "\xe2\x96\x81:", "\xe2\x96\x81:)", "\xe2\x96\x81:(", "):", "\xe2\x96\x81:-)"};
     for (size_t i = 0; i < 7; i++) {
         int id = sp_token_id(sp, nulls[i]);
         assert_true(id >= SP_RESERVED);
@@ -290,10 +297,19 @@ static void use_lite_matches_tfjs_reference(void **state)
 /* A tiny RoBERTa-shaped model folder (random weights, vocab_size ids) carrying vocab_json. */
 static void write_model(const char *dir, int vocab_size, const char *vocab_json)
 {
-    model_config c = {.arch = MODEL_ARCH_ROBERTA, .vocab_size = vocab_size, .max_positions = 20,
-                      .n_layers = 1, .d_model = 16, .n_heads = 4, .d_ff = 32,
-                      .type_vocab_size = 1, .layer_norm_eps = 1e-5f, .pad_token_id = 1,
-                      .bos_token_id = 0, .eos_token_id = 2, .mask_token_id = -1,
+    model_config c = {.arch = MODEL_ARCH_ROBERTA,
+                      .vocab_size = vocab_size,
+                      .max_positions = 20,
+                      .n_layers = 1,
+                      .d_model = 16,
+                      .n_heads = 4,
+                      .d_ff = 32,
+                      .type_vocab_size = 1,
+                      .layer_norm_eps = 1e-5f,
+                      .pad_token_id = 1,
+                      .bos_token_id = 0,
+                      .eos_token_id = 2,
+                      .mask_token_id = -1,
                       .position_offset = 2};
     char path[512];
     fp_error err = {0};

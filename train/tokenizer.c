@@ -1,5 +1,5 @@
-/* tokenizer.c — the tokenizer interface of train/ and its BPE and unigram adapters. Never allocates per call
- * beyond what the wrapped tokenizer does. */
+/* tokenizer.c — the tokenizer interface of train/ and its BPE and unigram adapters. Never
+ * allocates per call beyond what the wrapped tokenizer does. */
 #include "train/tokenizer.h"
 
 #include <stdlib.h>

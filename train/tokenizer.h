@@ -1,8 +1,8 @@
 /* tokenizer.h — the little train/ needs from a tokenizer, behind a table of functions so a second
  * tokenizer type (e.g. a SentencePiece unigram model) plugs in without touching train/:
  * encode text to ids, the id of a vocabulary string, the vocabulary size and the special ids.
- * train_tok_from_bpe adapts model/bpe.h, train_tok_from_unigram model/sentencepiece.h. This file must never know a concrete tokenizer's
- * internals beyond its adapter. */
+ * train_tok_from_bpe adapts model/bpe.h, train_tok_from_unigram model/sentencepiece.h. This file
+ * must never know a concrete tokenizer's internals beyond its adapter. */
 #ifndef FEDPEP_TRAIN_TOKENIZER_H
 #define FEDPEP_TRAIN_TOKENIZER_H
 

@@ -44,9 +44,11 @@ int main(int argc, char **argv)
         bytes += (size_t)len;
         n_ids += ids.n;
     }
-    fprintf(stderr, "sp_dump: %zu lines, %zu bytes, %zu ids in %.3f s: %.1f MB/s, %.0f lines/s, "
-            "%.2f M ids/s\n", lines, bytes, n_ids, secs, (double)bytes / secs / 1e6,
-            (double)lines / secs, (double)n_ids / secs / 1e6);
+    fprintf(stderr,
+            "sp_dump: %zu lines, %zu bytes, %zu ids in %.3f s: %.1f MB/s, %.0f lines/s, "
+            "%.2f M ids/s\n",
+            lines, bytes, n_ids, secs, (double)bytes / secs / 1e6, (double)lines / secs,
+            (double)n_ids / secs / 1e6);
     tok_ids_free(&ids);
     free(line);
     sp_destroy(&sp);
