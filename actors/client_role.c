@@ -46,6 +46,7 @@ struct client_role {
     train_opts opts;
     slots_t *slots;
     bool faults;
+    fault_trace_t *trace; /* [faults] trace, when faults apply and one is given */
     /* known once the first TRAIN or EVAL_REQUEST names the travelling layers */
     bool have_layout;
     msg_u32s_t layers;
@@ -143,6 +144,9 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
     if (!st)
         st = train_partition_make(cfg, self->d.eval_labels, (int)self->d.eval->n,
                                   self->d.eval->n_classes, &self->peval, err);
+    if (!st && self->faults && cfg->faults.trace[0] &&
+        !(self->trace = fault_trace_load(cfg->faults.trace, cfg->federation.clients, err)))
+        st = err ? err->status : FP_EFORMAT;
     if (st) {
         client_role_destroy(&self);
         return NULL;
@@ -158,6 +162,7 @@ void client_role_destroy(client_role_t **self_p)
     if (!self)
         return;
     msg_clear(&self->pending);
+    fault_trace_destroy(&self->trace);
     msg_clear(&self->out.save);
     msg_clear(&self->out.update);
     free(self->layers.v);
@@ -329,7 +334,7 @@ static fp_status on_train(client_role_t *self, actor_t *actor, const msg_t *req,
         st = fp_fail(&why, FP_ESTATE, "client %u holds no training data", self->k);
     faults_round_t f = {.slowdown = 1};
     if (self->faults)
-        f = faults_for(&self->cfg, req->round, self->k);
+        f = faults_for_trace(&self->cfg, self->trace, req->round, self->k);
     if (!st && f.drop)
         st = fp_fail(&why, FP_ESTATE, "dropped round %u (fault injection)", req->round);
     if (st) {

@@ -57,6 +57,23 @@ faults_round_t faults_for(const fedpep_config *cfg, uint32_t round, uint32_t cli
     return out;
 }
 
+faults_round_t faults_for_trace(const fedpep_config *cfg, const fault_trace_t *trace,
+                                uint32_t round, uint32_t client)
+{
+    faults_round_t out = faults_for(cfg, round, client);
+    bool available;
+    double speed;
+    if (!fault_trace_lookup(trace, round, client, &available, &speed))
+        return out;
+    const fp_config_faults *f = &cfg->faults;
+    out.drop = !available;
+    out.crash = available && f->crash > 0 && draw(cfg, round, client, 2) < f->crash;
+    out.slow = speed < 1;
+    out.slowdown = out.slow ? 1 / speed : 1;
+    out.delay_s = 0;
+    return out;
+}
+
 uint64_t faults_hold_ms(const faults_round_t *f, uint64_t compute_ms)
 {
     double extra = (f->slowdown - 1) * (double)compute_ms + 1000 * f->delay_s;

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "actors/trace.h"
 #include "common/config.h"
 
 typedef struct faults_round {
@@ -26,6 +27,15 @@ typedef struct faults_round {
  * that trained the round: its state is saved first, so the restarted client answers the
  * retried round from that state and does not crash again. */
 faults_round_t faults_for(const fedpep_config *cfg, uint32_t round, uint32_t client);
+
+/* faults_for with an availability trace (NULL: none). A (client, round) the trace lists takes
+ * its availability and speed from the trace instead of the random model: drop = !available;
+ * slow = speed < 1 with slowdown 1/speed and no extra delay (dropout, straggler_prob,
+ * straggler_clients and straggler_delay do not apply to it). crash still comes from the random
+ * model (a trace describes availability, not crashes), only when available. Pairs the trace
+ * does not list use faults_for unchanged. */
+faults_round_t faults_for_trace(const fedpep_config *cfg, const fault_trace_t *trace,
+                                uint32_t round, uint32_t client);
 
 /* Whether client k is one of the straggler_clients always-slow clients (a seeded choice). */
 bool faults_always_slow(const fedpep_config *cfg, uint32_t client);
