@@ -328,9 +328,10 @@ double sp_token_score(const sp_t *self, int id)
     return id >= 0 && id < self->n_ids ? self->score[id] : 0.0;
 }
 
-/* *out = "▁" + t[0..m) with every space turned into "▁" (malloc'd); nothing when m is 0. */
-static fp_status add_separators(const uint8_t *t, size_t m, char **out, size_t *out_len,
-                                fp_error *err)
+/* *out = "▁" (when prefix) + t[0..m) with every space turned into "▁" (malloc'd); nothing when
+ * m is 0. */
+static fp_status add_separators(const uint8_t *t, size_t m, bool prefix, char **out,
+                                size_t *out_len, fp_error *err)
 {
     if (m == 0)
         return FP_OK;
@@ -340,8 +341,11 @@ static fp_status add_separators(const uint8_t *t, size_t m, char **out, size_t *
     char *s = malloc(SEP_LEN + m + 2 * spaces);
     if (!s)
         return fp_fail(err, FP_ENOMEM, "sentencepiece: out of memory");
-    memcpy(s, SEP, SEP_LEN);
-    size_t w = SEP_LEN;
+    size_t w = 0;
+    if (prefix) {
+        memcpy(s, SEP, SEP_LEN);
+        w = SEP_LEN;
+    }
     for (size_t i = 0; i < m; i++) {
         if (t[i] == ' ') {
             memcpy(s + w, SEP, SEP_LEN);
@@ -357,7 +361,8 @@ static fp_status add_separators(const uint8_t *t, size_t m, char **out, size_t *
 
 /* text as valid UTF-8 (each byte utf8proc rejects becomes U+FFFD), NFKC-normalised, then
  * "▁" + text with every space turned into "▁". *out is malloc'd; *out_len 0 for empty text. */
-static fp_status normalise(const char *text, size_t len, char **out, size_t *out_len, fp_error *err)
+static fp_status normalise(const char *text, size_t len, bool prefix, char **out, size_t *out_len,
+                           fp_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -369,7 +374,7 @@ static fp_status normalise(const char *text, size_t len, char **out, size_t *out
     for (size_t i = 0; i < len && ascii; i++)
         ascii = (uint8_t)text[i] < 0x80;
     if (ascii) /* NFKC is the identity on ASCII: skip validation and normalisation */
-        return add_separators((const uint8_t *)text, len, out, out_len, err);
+        return add_separators((const uint8_t *)text, len, prefix, out, out_len, err);
     uint8_t *valid = malloc(3 * len + 1); /* an invalid byte grows to 3 */
     if (!valid)
         return fp_fail(err, FP_ENOMEM, "sentencepiece: out of memory");
@@ -397,7 +402,7 @@ static fp_status normalise(const char *text, size_t len, char **out, size_t *out
         return fp_fail(err, m == UTF8PROC_ERROR_NOMEM ? FP_ENOMEM : FP_EINVAL,
                        "sentencepiece: NFKC: %s", utf8proc_errmsg(m));
     }
-    fp_status st = add_separators(nfkc, (size_t)m, out, out_len, err);
+    fp_status st = add_separators(nfkc, (size_t)m, prefix, out, out_len, err);
     free(nfkc);
     return st;
 }
@@ -442,9 +447,15 @@ static void viterbi(const sp_t *self, const char *s, const size_t *off, size_t n
 
 fp_status sp_encode(const sp_t *self, const char *text, size_t len, tok_ids *out, fp_error *err)
 {
+    return sp_encode_ex(self, text, len, true, out, err);
+}
+
+fp_status sp_encode_ex(const sp_t *self, const char *text, size_t len, bool dummy_prefix,
+                       tok_ids *out, fp_error *err)
+{
     char *s;
     size_t slen;
-    fp_status st = normalise(text, len, &s, &slen, err);
+    fp_status st = normalise(text, len, dummy_prefix, &s, &slen, err);
     if (st || slen == 0)
         return st;
     size_t n = count_code_points(s, slen);

@@ -63,6 +63,12 @@ double sp_token_score(const sp_t *self, int id);
  * nothing. FP_ENOMEM is the only failure. */
 fp_status sp_encode(const sp_t *self, const char *text, size_t len, tok_ids *out, fp_error *err);
 
+/* sp_encode with the leading "▁" optional (SentencePiece's add_dummy_prefix): false encodes text
+ * as the continuation of a longer text, e.g. the "." after a template's <mask>. Spaces inside the
+ * text still become "▁". sp_encode is sp_encode_ex(..., true, ...), the TF.js behaviour. */
+fp_status sp_encode_ex(const sp_t *self, const char *text, size_t len, bool dummy_prefix,
+                       tok_ids *out, fp_error *err);
+
 /* Decodes ids[0..n) into a malloc'd NUL-terminated string (*len bytes before the NUL): pieces
  * concatenated, "▁" → " ", one leading space dropped (the one sp_encode prepends); id 0 gives
  * U+FFFD, the control ids 1..5 give nothing, added specials give their own text. FP_EINVAL

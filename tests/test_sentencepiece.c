@@ -101,6 +101,14 @@ static void tiny_viterbi_and_quirks(void **state)
            10, 0, 8);
     EXPECT(sp, " ", 6, 6);
     tok_ids ids = {0};
+    /* Without the dummy prefix "ab" is a(-1)+b(-1) = -2 against ab(-3); a space is still ▁. */
+    assert_int_equal(sp_encode_ex(sp, "ab c", 4, false, &ids, NULL), FP_OK);
+    assert_int_equal(ids.n, 4);
+    assert_int_equal(ids.ids[0], 7);
+    assert_int_equal(ids.ids[1], 8);
+    assert_int_equal(ids.ids[2], 6);
+    assert_int_equal(ids.ids[3], 11);
+    ids.n = 0;
     assert_int_equal(sp_encode(sp, "", 0, &ids, NULL), FP_OK);
     assert_int_equal(ids.n, 0);
     /* Appends after what the list holds. */

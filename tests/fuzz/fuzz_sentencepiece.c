@@ -1,8 +1,8 @@
 /* fuzz_sentencepiece.c — libFuzzer target for the SentencePiece unigram tokenizer. The first byte
  * picks the mode: even → the rest is text, encoded with USE-lite's vocabulary
  * (.cache/use-lite/package/dist/vocab.json, or $FEDPEP_CACHE; the tiny test vocabulary when the
- * cache is absent; run from the repository root): ids must lie in the vocabulary, no two unknowns
- * may be adjacent, decoding must succeed; odd → the rest is a vocab.json, which must load or fail
+ * cache is absent; run from the repository root; bit 1 of that byte drops the leading "▁"): ids
+ * must lie in the vocabulary, no two unknowns may be adjacent, decoding must succeed; odd → the rest is a vocab.json, which must load or fail
  * with a reason, and a loaded one must encode a fixed text inside its own vocabulary. */
 #include <stdint.h>
 #include <stdio.h>
@@ -36,11 +36,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void check_encode(const sp_t *sp, const char *text, size_t len)
+static void check_encode(const sp_t *sp, const char *text, size_t len, bool prefix)
 {
     tok_ids ids = {0};
     fp_error err = {0};
-    if (sp_encode(sp, text, len, &ids, &err))
+    if (sp_encode_ex(sp, text, len, prefix, &ids, &err))
         abort(); /* only out of memory may fail */
     for (size_t i = 0; i < ids.n; i++) {
         if (ids.ids[i] < 0 || ids.ids[i] >= sp_piece_count(sp))
@@ -67,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *rest = (const char *)data + 1;
     size_t n = size - 1;
     if ((data[0] & 1) == 0) {
-        check_encode(g_sp, rest, n);
+        check_encode(g_sp, rest, n, (data[0] & 2) == 0); /* bit 1 drops the leading ▁ */
         return 0;
     }
     fp_error err = {0};
@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     static const char text[] = "the movie: a \xf0\x9f\x98\x80 caf\xc3\xa9  ok";
-    check_encode(sp, text, sizeof text - 1);
+    check_encode(sp, text, sizeof text - 1, true);
     sp_destroy(&sp);
     return 0;
 }
