@@ -10,6 +10,7 @@
 #include "fl/strategy.h"
 #include "train/model_bundle.h"
 #include "train/run_setup.h"
+#include "train/task_data.h"
 
 #define ASK_AGAIN_MS 1000
 
@@ -17,6 +18,7 @@ struct evaluator {
     fedpep_config cfg;
     const fl_strategy_desc *strat;
     int L, N;
+    double rho;       /* the travelling fraction: layer_fraction, or the Hessian estimate */
     double *stat;     /* [N][L-1] */
     int64_t *n;       /* [N] n_k; -1 = not answered */
     int64_t *asked;   /* [N] when last asked (ms); 0 = never */
@@ -28,6 +30,35 @@ struct evaluator {
     char requester[MSG_ID_CAP];
     msg_t request;    /* the coordinator's SCORE_REQUEST header, to reply to */
 };
+
+/* layer_selection = hessian: ρ exactly as simulate estimates it (train_hessian_rho), from the
+ * task data and partition every client also loads. */
+static fp_status hessian_ratio(evaluator_t *self, train_model_t *m, fp_error *err)
+{
+    const fedpep_config *cfg = &self->cfg;
+    int P = config_prompt_length(cfg, m->decoder);
+    train_task_data d = {0};
+    fl_partition_t *ptrain = NULL;
+    train_layout lay;
+    float *E0 = NULL;
+    fp_status st = train_task_data_load(cfg, m, P, &d, err);
+    if (!st)
+        st = train_partition_make(cfg, d.train_labels, (int)d.train->n, d.train->n_classes,
+                                  &ptrain, err);
+    if (!st)
+        st = train_scoring_prompt(cfg, &m->cfg, P, &lay, &E0, err);
+    if (!st)
+        st = train_hessian_rho(cfg, m, &lay, d.train, ptrain, E0, &self->rho, err);
+    free(E0);
+    fl_partition_destroy(&ptrain);
+    train_task_data_free(&d);
+    return st;
+}
+
+double evaluator_rho(const evaluator_t *self)
+{
+    return self->rho;
+}
 
 evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
 {
@@ -44,8 +75,12 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
     if (!st && !(m = train_model_open(self->cfg.model.path, o->fallback_vocab, o->fallback_merges,
                                       err)))
         st = err ? err->status : FP_EINVAL;
+    self->rho = self->cfg.federation.layer_fraction;
     if (m)
         self->L = m->cfg.n_layers;
+    if (!st && self->cfg.federation.layer_selection == FP_LAYERS_HESSIAN &&
+        train_travel_desc(&self->cfg, self->strat).travel == FL_TRAVEL_SELECTED)
+        st = hessian_ratio(self, m, err);
     train_model_destroy(&m);
     size_t N = (size_t)self->N;
     if (!st && (!(self->stat = calloc(N * (size_t)(self->L > 1 ? self->L - 1 : 1),
@@ -54,10 +89,6 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
                 !(self->asked = calloc(N, sizeof(int64_t))) ||
                 !(self->seq = calloc(N, sizeof(uint64_t)))))
         st = fp_fail(err, FP_ENOMEM, "evaluator: out of memory");
-    if (!st && self->cfg.federation.layer_selection == FP_LAYERS_HESSIAN)
-        fprintf(stderr, "evaluator: layer_selection = hessian is not wired in the actor system; "
-                        "selecting by score at layer_fraction %g\n",
-                self->cfg.federation.layer_fraction);
     if (st)
         evaluator_destroy(&self);
     return self;
@@ -81,6 +112,13 @@ void evaluator_destroy(evaluator_t **self_p)
 fp_status evaluator_select(const fedpep_config *cfg, int L, const double *s, const int64_t *n,
                            int *layers, int *k, double *S, fp_error *err)
 {
+    return evaluator_select_rho(cfg, L, s, n, cfg->federation.layer_fraction, layers, k, S, err);
+}
+
+fp_status evaluator_select_rho(const fedpep_config *cfg, int L, const double *s,
+                               const int64_t *n, double rho, int *layers, int *k, double *S,
+                               fp_error *err)
+{
     const fl_strategy_desc *strat;
     fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &strat, err);
     if (st)
@@ -94,8 +132,8 @@ fp_status evaluator_select(const fedpep_config *cfg, int L, const double *s, con
         return st;
     S[L - 1] = NAN;
     bool personalise, input;
-    return train_pick_layers(cfg, strat, L, scored ? S : NULL, cfg->federation.layer_fraction,
-                             layers, k, &personalise, &input, err);
+    return train_pick_layers(cfg, strat, L, scored ? S : NULL, rho, layers, k, &personalise,
+                             &input, err);
 }
 
 /* Builds the SELECTION once every client answered (or the wait is over). */
@@ -106,8 +144,8 @@ static fp_status finish(evaluator_t *self, fp_error *err)
     for (int i = 0; i < self->N; i++)
         if (self->n[i] < 0)
             self->n[i] = 0;
-    fp_status st = evaluator_select(&self->cfg, L, self->scoring ? self->stat : NULL, self->n,
-                                    layers, &k, S, err);
+    fp_status st = evaluator_select_rho(&self->cfg, L, self->scoring ? self->stat : NULL,
+                                        self->n, self->rho, layers, &k, S, err);
     if (!st)
         st = msg_init(&self->selection, MSG_SELECTION, self->cfg.run.name, "evaluator", err);
     msg_selection_t *sel = &self->selection.selection;

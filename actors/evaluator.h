@@ -9,9 +9,10 @@
  * registered yet (ERROR ENOTFOUND from the broker) is asked again every second; one that has
  * not answered after [federation] round_deadline_s weighs 0. Strategies that score nothing
  * answer at once. The selection is computed once per process and repeated to later requests.
- * Not wired: layer_selection = hessian (simulate's SLQ ratio needs a client's data and the
- * model's gradient here); it is answered with the score selection at layer_fraction, and
- * says so on stderr. Evaluation is pooled by the coordinator, not here (docs/roles.md).
+ * layer_selection = hessian: evaluator_new loads the task data and partition like a client and
+ * estimates ρ with train_hessian_rho, exactly as simulate does, then selects K = ρ·L layers by
+ * the clients' combined scores as usual (so the selection equals simulate's). Evaluation is
+ * pooled by the coordinator, not here (docs/roles.md).
  * This role must never abort on a message. */
 #ifndef FEDPEP_ACTORS_EVALUATOR_H
 #define FEDPEP_ACTORS_EVALUATOR_H
@@ -34,5 +35,13 @@ const actor_role_t *evaluator_actor(void);
  * *k layers ascending into layers[], combined scores into S[L] (S[L-1] = NaN). Pure. */
 fp_status evaluator_select(const fedpep_config *cfg, int L, const double *s, const int64_t *n,
                            int *layers, int *k, double *S, fp_error *err);
+
+/* evaluator_select with travelling fraction rho instead of [federation] layer_fraction. */
+fp_status evaluator_select_rho(const fedpep_config *cfg, int L, const double *s,
+                               const int64_t *n, double rho, int *layers, int *k, double *S,
+                               fp_error *err);
+
+/* The fraction the evaluator selects with: layer_fraction, or its Hessian estimate. */
+double evaluator_rho(const evaluator_t *self);
 
 #endif

@@ -397,6 +397,77 @@ static void a_coordinator_stopped_inside_a_round_resumes_exactly(void **state)
     equals_simulate(cfg.run.db);
 }
 
+/* The layer table and the checkpointed rows of two databases of run "t". */
+static void same_layers_and_rows(const char *pa, const char *pb)
+{
+    db_view_t a = {0}, b = {0};
+    fp_error err = {0};
+    db_read(pa, &a);
+    db_read(pb, &b);
+    store_db_t *da = NULL, *dbb = NULL;
+    store_layer *la = NULL, *lb = NULL;
+    size_t na = 0, nb = 0;
+    assert_int_equal(store_db_open(&da, pa, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_open(&dbb, pb, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_layers_load(da, a.run.id, &la, &na, &err), FP_OK);
+    assert_int_equal(store_db_layers_load(dbb, b.run.id, &lb, &nb, &err), FP_OK);
+    assert_true(na > 0);
+    assert_int_equal(na, nb);
+    for (size_t l = 0; l < na; l++) {
+        assert_int_equal(la[l].selected, lb[l].selected);
+        assert_int_equal(isnan(la[l].score), isnan(lb[l].score));
+        if (!isnan(la[l].score))
+            assert_true(la[l].score == lb[l].score);
+    }
+    msg_tensor_t rows = {0};
+    assert_int_equal(store_rows_parse(b.ck.prompt.data, b.ck.prompt.size, &rows, &err), FP_OK);
+    assert_int_equal(msg_tensor_count(&rows) * sizeof(float), a.ck.prompt.size);
+    assert_memory_equal(rows.data, a.ck.prompt.data, a.ck.prompt.size);
+    msg_tensor_free(&rows);
+    free(la);
+    free(lb);
+    store_db_close(&da);
+    store_db_close(&dbb);
+    db_free(&a);
+    db_free(&b);
+}
+
+/* layer_selection = hessian: the evaluator estimates ρ as simulate does, so the selection (and
+ * the trained rows) equal simulate's. */
+static void a_hessian_selection_equals_simulate(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    fp_error err = {0};
+    run_config(&cfg, "sim_hessian.db");
+    cfg.run.rounds = 1;
+    cfg.federation.layer_selection = FP_LAYERS_HESSIAN;
+    cfg.federation.lanczos_steps = 8;
+    cfg.federation.layer_fraction = 0.9; /* what a score selection would use: K = 2 of 3 */
+    train_sim_options so = {.stop_after_round = -1, .stop_before_commit = -1,
+                            .fallback_vocab = g_vocab, .fallback_merges = g_merges};
+    train_sim_result res;
+    if (train_simulate(&cfg, &so, NULL, &res, &err))
+        fail_msg("simulate: %s", err.msg);
+    char sim_db[sizeof cfg.run.db];
+    snprintf(sim_db, sizeof sim_db, "%s", cfg.run.db);
+    snprintf(cfg.run.db, sizeof cfg.run.db, "%s/hessian.db", g_dir);
+    system_t s;
+    system_start(&s, &cfg);
+    /* The estimate differs enough from layer_fraction to change K, so a selection at
+     * layer_fraction would not match simulate's. */
+    int k_rho, k_frac;
+    assert_int_equal(fl_layer_count(evaluator_rho(s.ev), 3, &k_rho, &err), FP_OK);
+    assert_int_equal(fl_layer_count(cfg.federation.layer_fraction, 3, &k_frac, &err), FP_OK);
+    assert_int_not_equal(k_rho, k_frac);
+    assert_int_equal(res.n_layers_sent, k_rho);
+    int first, done;
+    assert_int_equal(run_coordinator(&s, &cfg, -1, &first, &done), 0);
+    assert_int_equal(done, 1);
+    system_stop(&s);
+    same_layers_and_rows(sim_db, cfg.run.db);
+}
+
 static void dropouts_and_stragglers_are_recorded_exactly(void **state)
 {
     (void)state;
@@ -520,6 +591,7 @@ int main(void)
         cmocka_unit_test(the_evaluator_selects_the_best_scored_layers),
         cmocka_unit_test(a_run_through_the_broker_equals_simulate),
         cmocka_unit_test(a_coordinator_stopped_inside_a_round_resumes_exactly),
+        cmocka_unit_test(a_hessian_selection_equals_simulate),
         cmocka_unit_test(dropouts_and_stragglers_are_recorded_exactly),
         cmocka_unit_test(a_short_round_fails_the_run_when_configured),
     };

@@ -4,6 +4,10 @@
 
 #include <stdlib.h>
 
+#include "fl/hvp.h"
+#include "fl/slq.h"
+#include "train/layer_stats.h"
+
 fp_status train_partition_make(const fedpep_config *cfg, const int *labels, int n, int n_classes,
                                fl_partition_t **out, fp_error *err)
 {
@@ -114,4 +118,49 @@ fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc,
         return fp_fail(err, FP_ENOMEM, "scoring prompt: out of memory");
     train_initial_prompt(lay, (uint64_t)cfg->run.seed, *E0, NULL);
     return FP_OK;
+}
+
+/* fedpep estimates ρ at the initial prompt rather than after hessian_rounds FedAvg rounds
+ * (documented in docs/train.md); a search without plateau keeps the caller's ρ. */
+fp_status train_hessian_rho(const fedpep_config *cfg, const train_model_t *m,
+                            const train_layout *lay, const train_set_t *train,
+                            const fl_partition_t *ptrain, const float *E0, double *rho,
+                            fp_error *err)
+{
+    int n = fl_partition_size(ptrain, 0);
+    n = n > cfg->federation.score_batch ? cfg->federation.score_batch : n;
+    size_t np = lay->n_prompt;
+    /* The run's initial linear head (same stream as every client's), if there is one. */
+    train_layout with_head = *lay;
+    with_head.head_classes = train->linear_head ? train->n_classes : 0;
+    float *scratch = malloc(3 * np * sizeof(float));
+    float *head = malloc(((size_t)with_head.head_classes * (lay->d + 1) + 1) * sizeof(float));
+    if (!scratch || !head) {
+        free(scratch);
+        free(head);
+        return fp_fail(err, FP_ENOMEM, "hessian: out of memory");
+    }
+    train_initial_prompt(&with_head, (uint64_t)cfg->run.seed, scratch, head);
+    train_grad_t *g =
+        train_grad_new(m, lay->P, train, ptrain->index + ptrain->offset[0], n, head, err);
+    if (!g) {
+        free(scratch);
+        free(head);
+        return err ? err->status : FP_ENOMEM;
+    }
+    fl_fd_hvp hvp = {train_grad_fn, g, np, E0, 1e-3, scratch};
+    fl_slq_result r = {0};
+    fp_status st = fl_slq_run(fl_fd_hvp_apply, &hvp, np, cfg->federation.lanczos_steps, 1,
+                              (uint64_t)cfg->run.seed, &r, err);
+    if (!st) {
+        fl_ratio_config rc = fl_ratio_defaults();
+        double got;
+        if (fl_slq_ratio(&r, &rc, &got, NULL) == FP_OK)
+            *rho = got;
+    }
+    fl_slq_result_free(&r);
+    free(scratch);
+    free(head);
+    train_grad_destroy(&g);
+    return st;
 }

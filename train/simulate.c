@@ -12,7 +12,6 @@
 #include "fl/partition.h"
 #include "fl/prompt_rows.h"
 #include "fl/server.h"
-#include "fl/slq.h"
 #include "fl/strategy.h"
 #include "storage/store_db.h"
 #include "train/evaluate.h"
@@ -66,48 +65,6 @@ static fp_status score_layers(sim *s, const float *E0, fp_error *err)
     return st;
 }
 
-/* §2 step 3 (option): ρ from the Hessian of the loss w.r.t. the whole prompt at E0, on client
- * 0's first batch. fedpep estimates it at the initial prompt rather than after hessian_rounds
- * FedAvg rounds (documented in docs/train.md); a search without plateau keeps the config's ρ. */
-static fp_status hessian_rho(sim *s, const float *E0, double *rho, fp_error *err)
-{
-    int n = fl_partition_size(s->ptrain, 0);
-    n = n > s->cfg->federation.score_batch ? s->cfg->federation.score_batch : n;
-    size_t np = s->lay.n_prompt;
-    /* The run's initial linear head (same stream as every client's), if there is one. */
-    train_layout with_head = s->lay;
-    with_head.head_classes = s->d.train->linear_head ? s->d.train->n_classes : 0;
-    float *scratch = malloc(3 * np * sizeof(float));
-    float *head = malloc(((size_t)with_head.head_classes * (s->lay.d + 1) + 1) * sizeof(float));
-    if (!scratch || !head) {
-        free(scratch);
-        free(head);
-        return fp_fail(err, FP_ENOMEM, "hessian: out of memory");
-    }
-    train_initial_prompt(&with_head, (uint64_t)s->cfg->run.seed, scratch, head);
-    train_grad_t *g = train_grad_new(s->m, s->lay.P, s->d.train, s->ptrain->index, n, head, err);
-    if (!g) {
-        free(scratch);
-        free(head);
-        return err ? err->status : FP_ENOMEM;
-    }
-    fl_fd_hvp hvp = {train_grad_fn, g, np, E0, 1e-3, scratch};
-    fl_slq_result r = {0};
-    fp_status st = fl_slq_run(fl_fd_hvp_apply, &hvp, np, s->cfg->federation.lanczos_steps, 1,
-                              (uint64_t)s->cfg->run.seed, &r, err);
-    if (!st) {
-        fl_ratio_config rc = fl_ratio_defaults();
-        double got;
-        if (fl_slq_ratio(&r, &rc, &got, NULL) == FP_OK)
-            *rho = got;
-    }
-    fl_slq_result_free(&r);
-    free(scratch);
-    free(head);
-    train_grad_destroy(&g);
-    return st;
-}
-
 /* The travelling layers (k = 0 with *input: the input soft prompt travels instead). */
 static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, bool *input,
                                fp_error *err)
@@ -123,7 +80,7 @@ static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, b
         st = score_layers(s, E0, err);
     if (!st && desc.travel == FL_TRAVEL_SELECTED &&
         cfg->federation.layer_selection == FP_LAYERS_HESSIAN)
-        st = hessian_rho(s, E0, &rho, err);
+        st = train_hessian_rho(cfg, s->m, &s->lay, s->d.train, s->ptrain, E0, &rho, err);
     free(E0);
     if (st)
         return st;
