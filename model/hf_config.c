@@ -81,6 +81,26 @@ static fp_status refuse_flag(json_t *root, const char *name, const char *key, bo
     return FP_OK;
 }
 
+/* Reads boolean key into *out: absent or null → def; anything but true/false is an error. */
+static fp_status get_bool(json_t *root, const char *name, const char *key, bool def, bool *out,
+                          fp_error *err)
+{
+    json_t *v = json_object_get(root, key);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return FP_OK;
+    }
+    if (!json_is_boolean(v))
+        return fp_fail(err, FP_EFORMAT, "%s: field '%s' is not true or false", name, key);
+    *out = json_boolean_value(v);
+    return FP_OK;
+}
+
+/* fedpep's own keys for USE-lite-style encoders (transformers keeps unknown keys as they are). */
+#define KEY_PRE_LN "fedpep_pre_ln"
+#define KEY_EMB_LN "fedpep_embedding_layernorm"
+#define KEY_PREFIX_SHIFT "fedpep_prefix_shifts_positions"
+
 static fp_status parse_roberta(json_t *r, const char *name, model_config *c, fp_error *err)
 {
     c->arch = MODEL_ARCH_ROBERTA;
@@ -100,20 +120,28 @@ static fp_status parse_roberta(json_t *r, const char *name, model_config *c, fp_
         (st = refuse_flag(r, name, "is_decoder", true, err)) ||
         (st = refuse_flag(r, name, "add_cross_attention", true, err)))
         return st;
+    bool emb_ln, shifts;
+    if ((st = get_bool(r, name, KEY_PRE_LN, false, &c->pre_ln, err)) ||
+        (st = get_bool(r, name, KEY_EMB_LN, true, &emb_ln, err)) ||
+        (st = get_bool(r, name, KEY_PREFIX_SHIFT, true, &shifts, err)))
+        return st;
+    c->no_embedding_ln = !emb_ln;
+    c->prefix_keeps_positions = !shifts;
     const char *act = get_str(r, name, "hidden_act", "gelu", err);
     if (!act)
         return err ? err->status : FP_EFORMAT;
-    if (strcmp(act, "gelu") != 0)
+    if (strcmp(act, "relu") == 0)
+        c->hidden_act = MODEL_ACT_RELU;
+    else if (strcmp(act, "gelu") != 0)
         return fp_fail(err, FP_EFORMAT,
-                       "%s: hidden_act '%.32s' is not supported (fedpep's RoBERTa uses \"gelu\")",
-                       name, act);
+                       "%s: hidden_act '%.32s' is not supported (\"gelu\" or \"relu\")", name,
+                       act);
     const char *pos = get_str(r, name, "position_embedding_type", "absolute", err);
     if (!pos)
         return err ? err->status : FP_EFORMAT;
     if (strcmp(pos, "absolute") != 0)
         return fp_fail(err, FP_EFORMAT, "%s: position_embedding_type '%.32s' is not supported",
                        name, pos);
-    c->pre_ln = false;
     c->final_ln = false;
     c->position_offset = c->pad_token_id + 1;
     return FP_OK;
@@ -189,10 +217,17 @@ fp_status hf_config_validate(const model_config *c, fp_error *err)
         (st = check_token(c, "mask_token_id", c->mask_token_id, true, err)))
         return st;
     bool roberta = c->arch == MODEL_ARCH_ROBERTA;
-    if (c->pre_ln == roberta || c->final_ln == roberta)
-        return fp_fail(err, FP_EINVAL, "model config: %s is %s-LN %s a final LayerNorm",
-                       roberta ? "RoBERTa" : "GPT-2", roberta ? "post" : "pre",
-                       roberta ? "without" : "with");
+    if (roberta ? c->final_ln : !c->pre_ln || !c->final_ln)
+        return fp_fail(err, FP_EINVAL, "model config: %s",
+                       roberta ? "an encoder has no final LayerNorm"
+                               : "GPT-2 is pre-LN with a final LayerNorm");
+    if (c->hidden_act != MODEL_ACT_ARCH && (c->hidden_act != MODEL_ACT_RELU || !roberta))
+        return fp_fail(err, FP_EINVAL, "model config: hidden_act %d is not supported for %s",
+                       (int)c->hidden_act, roberta ? "RoBERTa" : "GPT-2");
+    if (!roberta && (c->no_embedding_ln || c->prefix_keeps_positions))
+        return fp_fail(err, FP_EINVAL,
+                       "model config: GPT-2 has no embedding LayerNorm switch or prefix position "
+                       "switch in config.json");
     if (roberta) {
         if ((st = check_token(c, "pad_token_id", c->pad_token_id, false, err)))
             return st;
@@ -331,7 +366,15 @@ static json_t *config_json(const model_config *c)
         bad |= set(o, "max_position_embeddings", json_integer(c->max_positions));
         bad |= set(o, "type_vocab_size", json_integer(c->type_vocab_size));
         bad |= set(o, "layer_norm_eps", json_float(c->layer_norm_eps));
-        bad |= set(o, "hidden_act", json_string("gelu"));
+        bad |= set(o, "hidden_act",
+                   json_string(c->hidden_act == MODEL_ACT_RELU ? "relu" : "gelu"));
+        /* fedpep's switches only when they differ from RoBERTa, so RoBERTa files stay plain */
+        if (c->pre_ln)
+            bad |= set(o, KEY_PRE_LN, json_true());
+        if (c->no_embedding_ln)
+            bad |= set(o, KEY_EMB_LN, json_false());
+        if (c->prefix_keeps_positions)
+            bad |= set(o, KEY_PREFIX_SHIFT, json_false());
         bad |= set(o, "position_embedding_type", json_string("absolute"));
         bad |= set(o, "hidden_dropout_prob", json_real(0.1));
         bad |= set(o, "attention_probs_dropout_prob", json_real(0.1));

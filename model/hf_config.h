@@ -13,8 +13,10 @@
 #include "model/bpe.h"
 #include "model/model_config.h"
 
-/* Parses config.json at path. RoBERTa: model_type "roberta", hidden_act "gelu", absolute
- * positions; position_offset = pad_token_id + 1. GPT-2: model_type "gpt2", activation
+/* Parses config.json at path. RoBERTa: model_type "roberta", hidden_act "gelu" or "relu",
+ * absolute positions; position_offset = pad_token_id + 1; fedpep's optional switches
+ * "fedpep_pre_ln" (false), "fedpep_embedding_layernorm" (true) and
+ * "fedpep_prefix_shifts_positions" (true) describe USE-lite-style encoders (docs/loaders.md). GPT-2: model_type "gpt2", activation
  * "gelu_new"; n_inner null → 4·n_embd. mask_token_id comes from a "mask_token_id" field when
  * present (fedpep writes one), else -1: set it from the tokenizer (hf_config_set_mask_token or
  * hf_model_load_config do). FP_EIO if unreadable, FP_EFORMAT naming the field otherwise. */

@@ -146,6 +146,19 @@ void gelu_backward(float *restrict dx, const float *restrict dout, const float *
     }
 }
 
+void relu_forward(float *out, const float *x, int N)
+{
+    for (int n = 0; n < N; n++)
+        out[n] = x[n] > 0.0f ? x[n] : 0.0f;
+}
+
+void relu_backward(float *restrict dx, const float *restrict dout, const float *restrict x, int N)
+{
+    for (int n = 0; n < N; n++)
+        if (x[n] > 0.0f)
+            dx[n] += dout[n];
+}
+
 void residual_forward(float *out, const float *a, const float *b, int N)
 {
     for (int n = 0; n < N; n++)

@@ -34,6 +34,11 @@ void gelu_forward(float *out, const float *x, int N, bool tanh_approx);
 /* dx[n] += dout[n] · gelu'(x[n]); x is the GELU input. */
 void gelu_backward(float *dx, const float *dout, const float *x, int N, bool tanh_approx);
 
+/* ReLU (USE-lite's FFN): out[n] = max(x[n], 0); out may alias x. */
+void relu_forward(float *out, const float *x, int N);
+/* dx[n] += dout[n] where x[n] > 0 (the subgradient 0 at the kink); x is the ReLU input. */
+void relu_backward(float *dx, const float *dout, const float *x, int N);
+
 /* out[n] = a[n] + b[n]; out may alias a or b. */
 void residual_forward(float *out, const float *a, const float *b, int N);
 

@@ -12,6 +12,13 @@ typedef enum model_arch {
     MODEL_ARCH_GPT2 = 2,    /* decoder: causal, learned positions from 0, tied LM head */
 } model_arch;
 
+/* The MLP activation. Zero is each architecture's own GELU, so a zero-initialised config keeps
+ * RoBERTa's and GPT-2's behaviour. */
+typedef enum model_act {
+    MODEL_ACT_ARCH = 0, /* RoBERTa: exact GELU (erf); GPT-2: gelu_new (tanh approximation) */
+    MODEL_ACT_RELU = 1, /* max(x, 0) (USE-lite) */
+} model_act;
+
 typedef struct model_config {
     model_arch arch;
     int vocab_size;     /* rows of the token embedding */
@@ -22,13 +29,21 @@ typedef struct model_config {
     int d_ff;           /* MLP inner width (GPT-2: n_inner or 4d) */
     int type_vocab_size; /* RoBERTa token_type embeddings rows (1); 0 for GPT-2 */
     float layer_norm_eps;
-    bool pre_ln;        /* true: x + f(LN(x)) (GPT-2); false: LN(x + f(x)) (RoBERTa) */
-    bool final_ln;      /* a LayerNorm after the last block (GPT-2 ln_f) */
+    bool pre_ln;        /* true: x + f(LN(x)) (GPT-2; an encoder may be pre-LN too, USE-lite);
+                           false: LN(x + f(x)) (RoBERTa) */
+    bool final_ln;      /* a LayerNorm after the last block (GPT-2 ln_f; never for encoders) */
     int pad_token_id;   /* RoBERTa 1; GPT-2 has none (-1) */
     int bos_token_id;   /* <s> 0 for RoBERTa, <|endoftext|> 50256 for GPT-2 */
     int eos_token_id;   /* </s> 2 for RoBERTa, 50256 for GPT-2 */
     int mask_token_id;  /* <mask> 50264 for roberta-base; -1 for GPT-2 */
     int position_offset; /* first position id of a real token: pad_token_id + 1 for RoBERTa, 0 */
+    /* Switches for USE-lite-style encoders. Each one's zero value is RoBERTa's and GPT-2's
+     * behaviour, so configs written before they existed mean what they meant. */
+    model_act hidden_act;        /* MLP activation (MLM head keeps RoBERTa's GELU) */
+    bool no_embedding_ln;        /* encoder without the embedding LayerNorm (its two tensors are
+                                    then not in the weights table); GPT-2 has none anyway */
+    bool prefix_keeps_positions; /* the deep prompt does not shift positions: the first real
+                                    token is at position_offset + 0 (+ P_in), not + P */
 } model_config;
 
 #endif

@@ -263,6 +263,12 @@ size_t tf_acts_bytes(const tf_acts_t *self)
 
 /* ---------------------------------------------------------------- validation */
 
+/* RoBERTa normalises the embedding sum; USE-lite-style encoders and GPT-2 do not. */
+static bool has_embedding_ln(const model_config *c)
+{
+    return c->arch == MODEL_ARCH_ROBERTA && !c->no_embedding_ln;
+}
+
 /* Field by field: a struct compare would also compare padding bytes. */
 static bool config_equal(const model_config *x, const model_config *y)
 {
@@ -271,7 +277,9 @@ static bool config_equal(const model_config *x, const model_config *y)
            x->d_model == y->d_model && x->n_heads == y->n_heads && x->d_ff == y->d_ff &&
            x->type_vocab_size == y->type_vocab_size && x->layer_norm_eps == y->layer_norm_eps &&
            x->pre_ln == y->pre_ln && x->final_ln == y->final_ln &&
-           x->pad_token_id == y->pad_token_id && x->position_offset == y->position_offset;
+           x->pad_token_id == y->pad_token_id && x->position_offset == y->position_offset &&
+           x->hidden_act == y->hidden_act && x->no_embedding_ln == y->no_embedding_ln &&
+           x->prefix_keeps_positions == y->prefix_keeps_positions;
 }
 
 static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prompt *pr,
@@ -312,6 +320,7 @@ static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prom
                        "forward: a trainable input prompt and weight gradients together");
     /* The blocks see Tx = P_in + T rows per example: the virtual tokens, then the text. */
     const int B = bt->B, T = bt->T, Tx = T + Pin;
+    const int shift = c->prefix_keeps_positions ? 0 : P; /* the deep prompt's positions */
     int rows = 0;
     for (int b = 0; b < B; b++) {
         int real = 0;
@@ -326,10 +335,10 @@ static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prom
             /* RoBERTa numbers real tokens (padding gets pad_token_id), GPT-2 numbers slots. */
             int pos;
             if (c->arch == MODEL_ARCH_ROBERTA)
-                pos = is_real ? c->position_offset + P + real : (c->pad_token_id >= 0 ?
-                                                                 c->pad_token_id : 0);
+                pos = is_real ? c->position_offset + shift + real : (c->pad_token_id >= 0 ?
+                                                                     c->pad_token_id : 0);
             else
-                pos = c->position_offset + P + tx;
+                pos = c->position_offset + shift + tx;
             real += is_real;
             if (pos < 0 || pos >= c->max_positions)
                 return fp_fail(err, FP_ELIMIT,
@@ -489,7 +498,10 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
     layernorm_forward(s->mlp_in, s->ln2_mean, s->ln2_rstd, s->res_a, y->ln2_w, y->ln2_b, N, d,
                       eps);
     linear_forward(s->fc, f, s->mlp_in, d, y->fc, y->fc_b, N, d, f, false);
-    gelu_forward(s->gelu, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
+    if (c->hidden_act == MODEL_ACT_RELU)
+        relu_forward(s->gelu, s->fc, N * f);
+    else
+        gelu_forward(s->gelu, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
     linear_forward(s->res_m, d, s->gelu, f, y->proj, y->proj_b, N, f, d, false);
     dropout_forward(s->res_m, s->res_m, N * d, p, seed, site(a, l, SITE_MLP_OUT), 0);
     residual_forward(s->res_m, s->res_m, c->pre_ln ? s->res_a : s->mlp_in, N * d);
@@ -642,7 +654,7 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
     embedding_forward(a->emb, a->tok_x, a->pos, w->wte, w->wpe, w->wtt, N, d);
     if (a->P_in > 0)
         input_prompt_embed(a, a->emb);
-    if (c->arch == MODEL_ARCH_ROBERTA)
+    if (has_embedding_ln(c))
         layernorm_forward(a->emb, a->emb_mean, a->emb_rstd, a->emb, w->emb_ln_w, w->emb_ln_b, N,
                           d, c->layer_norm_eps);
     dropout_forward(a->emb, a->emb, N * d, opt->dropout, opt->seed, site(a, L, 0), 0);
@@ -839,7 +851,10 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
                                f, d);
     linear_backward_input(a->dg, f, a->dtmp, d, y->proj, N, f, d, false);
     memset(a->dfc, 0, (size_t)N * f * sizeof(float));
-    gelu_backward(a->dfc, a->dg, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
+    if (c->hidden_act == MODEL_ACT_RELU)
+        relu_backward(a->dfc, a->dg, s->fc, N * f);
+    else
+        gelu_backward(a->dfc, a->dg, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
     if (G)
         linear_backward_weight(mut(G->fc.w), G->fc, mut(G->fc_b), s->mlp_in, d, a->dfc, f, N, d,
                                f);
@@ -905,20 +920,22 @@ static void embeddings_backward(tf_acts_t *a, const float *demb)
     const size_t nd = (size_t)N * d;
     float *dsum = a->dres_a, *sum = a->dtmp; /* free at this point */
     memset(dsum, 0, nd * sizeof(float));
-    if (c->arch == MODEL_ARCH_ROBERTA) {
+    if (has_embedding_ln(c)) {
         memset(a->dmlp_in, 0, nd * sizeof(float));
         dropout_backward(a->dmlp_in, demb, N * d, a->opt.dropout, a->opt.seed,
                          site(a, c->n_layers, 0), 0);
         embedding_forward(sum, a->batch.tokens, a->pos, w->wte, w->wpe, w->wtt, N, d);
         layernorm_backward(dsum, mut(G->emb_ln_w), mut(G->emb_ln_b), a->dmlp_in, sum, w->emb_ln_w,
                            a->emb_mean, a->emb_rstd, N, d);
+    } else {
+        dropout_backward(dsum, demb, N * d, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0),
+                         0);
+    }
+    if (c->arch == MODEL_ARCH_ROBERTA) {
         float *restrict gtt = mut(G->wtt); /* row 0 of the token types */
         for (int n = 0; n < N; n++)
             for (int i = 0; i < d; i++)
                 gtt[i] += dsum[(size_t)n * d + i];
-    } else {
-        dropout_backward(dsum, demb, N * d, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0),
-                         0);
     }
     embedding_backward(mut(G->wte), mut(G->wpe), dsum, a->batch.tokens, a->pos, N, d);
 }
@@ -934,13 +951,13 @@ static void input_prompt_backward(tf_acts_t *a, const float *demb)
     memset(g, 0, (size_t)N * d * sizeof(float));
     dropout_backward(g, demb, N * d, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0), 0);
     memset(a->prompt.d_input, 0, (size_t)a->P_in * d * sizeof(float));
-    if (c->arch == MODEL_ARCH_ROBERTA) /* recompute the LayerNorm inputs of the prompt rows */
+    if (has_embedding_ln(c)) /* recompute the LayerNorm inputs of the prompt rows */
         input_prompt_embed(a, sum);
     for (int b = 0; b < a->batch.B; b++)
         for (int p = 0; p < a->P_in; p++) {
             const size_t i = (size_t)b * Tx + p;
             const float *gi = g + i * d;
-            if (c->arch == MODEL_ARCH_ROBERTA) {
+            if (has_embedding_ln(c)) {
                 memset(dsum, 0, (size_t)d * sizeof(float));
                 layernorm_backward(dsum, NULL, NULL, gi, sum + i * d, w->emb_ln_w,
                                    a->emb_mean + i, a->emb_rstd + i, 1, d);

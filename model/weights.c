@@ -23,11 +23,14 @@ fp_status tf_config_check(const model_config *c, fp_error *err)
     if (c->d_model % c->n_heads)
         return fp_fail(err, FP_EINVAL, "model config: d_model %d not divisible by %d heads",
                        c->d_model, c->n_heads);
-    if (c->arch == MODEL_ARCH_ROBERTA && (c->type_vocab_size <= 0 || c->pre_ln))
+    if (c->arch == MODEL_ARCH_ROBERTA && (c->type_vocab_size <= 0 || c->final_ln))
         return fp_fail(err, FP_EINVAL,
-                       "model config: RoBERTa needs type_vocab_size > 0 and post-LN");
-    if (c->arch == MODEL_ARCH_GPT2 && !c->pre_ln)
-        return fp_fail(err, FP_EINVAL, "model config: GPT-2 is pre-LN");
+                       "model config: an encoder needs type_vocab_size > 0 and no final LayerNorm");
+    if (c->arch == MODEL_ARCH_GPT2 && (!c->pre_ln || c->no_embedding_ln))
+        return fp_fail(err, FP_EINVAL,
+                       "model config: GPT-2 is pre-LN and has no embedding LayerNorm to drop");
+    if (c->hidden_act != MODEL_ACT_ARCH && c->hidden_act != MODEL_ACT_RELU)
+        return fp_fail(err, FP_EINVAL, "model config: unknown hidden_act %d", (int)c->hidden_act);
     if (c->position_offset < 0 || c->position_offset >= c->max_positions)
         return fp_fail(err, FP_EINVAL, "model config: position_offset %d outside [0, %d)",
                        c->position_offset, c->max_positions);
@@ -84,8 +87,10 @@ static void roberta_table(table *t, const model_config *c, tf_weights *w)
             false);
     add_vec(t, "roberta.embeddings.token_type_embeddings.weight", c->type_vocab_size, d, &w->wtt,
             false);
-    add_vec(t, "roberta.embeddings.LayerNorm.weight", d, 0, &w->emb_ln_w, true);
-    add_vec(t, "roberta.embeddings.LayerNorm.bias", d, 0, &w->emb_ln_b, false);
+    if (!c->no_embedding_ln) {
+        add_vec(t, "roberta.embeddings.LayerNorm.weight", d, 0, &w->emb_ln_w, true);
+        add_vec(t, "roberta.embeddings.LayerNorm.bias", d, 0, &w->emb_ln_b, false);
+    }
     for (int l = 0; l < c->n_layers; l++) {
         tf_layer_weights *y = &w->layers[l];
 #define NAME(suffix) (snprintf(n, sizeof n, "roberta.encoder.layer.%d.%s", l, suffix), n)
@@ -97,14 +102,23 @@ static void roberta_table(table *t, const model_config *c, tf_weights *w)
         add_vec(t, NAME("attention.self.value.bias"), d, 0, &y->v_b, false);
         add_lin(t, NAME("attention.output.dense.weight"), d, d, &y->o, LIN_OUT_IN);
         add_vec(t, NAME("attention.output.dense.bias"), d, 0, &y->o_b, false);
-        add_vec(t, NAME("attention.output.LayerNorm.weight"), d, 0, &y->ln2_w, true);
-        add_vec(t, NAME("attention.output.LayerNorm.bias"), d, 0, &y->ln2_b, false);
+        if (c->pre_ln) { /* Hugging Face roberta-prelayernorm's names: LN before each sublayer */
+            add_vec(t, NAME("attention.LayerNorm.weight"), d, 0, &y->ln1_w, true);
+            add_vec(t, NAME("attention.LayerNorm.bias"), d, 0, &y->ln1_b, false);
+            add_vec(t, NAME("intermediate.LayerNorm.weight"), d, 0, &y->ln2_w, true);
+            add_vec(t, NAME("intermediate.LayerNorm.bias"), d, 0, &y->ln2_b, false);
+        } else {
+            add_vec(t, NAME("attention.output.LayerNorm.weight"), d, 0, &y->ln2_w, true);
+            add_vec(t, NAME("attention.output.LayerNorm.bias"), d, 0, &y->ln2_b, false);
+        }
         add_lin(t, NAME("intermediate.dense.weight"), f, d, &y->fc, LIN_OUT_IN);
         add_vec(t, NAME("intermediate.dense.bias"), f, 0, &y->fc_b, false);
         add_lin(t, NAME("output.dense.weight"), d, f, &y->proj, LIN_OUT_IN);
         add_vec(t, NAME("output.dense.bias"), d, 0, &y->proj_b, false);
-        add_vec(t, NAME("output.LayerNorm.weight"), d, 0, &y->ln3_w, true);
-        add_vec(t, NAME("output.LayerNorm.bias"), d, 0, &y->ln3_b, false);
+        if (!c->pre_ln) {
+            add_vec(t, NAME("output.LayerNorm.weight"), d, 0, &y->ln3_w, true);
+            add_vec(t, NAME("output.LayerNorm.bias"), d, 0, &y->ln3_b, false);
+        }
 #undef NAME
     }
     size_t first_head = t->n;

@@ -112,8 +112,16 @@ static void refuses_bad_configs_by_field(void **state)
          "\"num_attention_heads\":4,\"intermediate_size\":64,"
          "\"max_position_embeddings\":40}",
          "not divisible by 4 heads"},
-        {"relu", "{" RB ",\"max_position_embeddings\":40,\"hidden_act\":\"relu\"}",
-         "hidden_act 'relu'"},
+        {"silu", "{" RB ",\"max_position_embeddings\":40,\"hidden_act\":\"silu\"}",
+         "hidden_act 'silu'"},
+        {"pre_ln a string", "{" RB ",\"max_position_embeddings\":40,\"fedpep_pre_ln\":\"yes\"}",
+         "'fedpep_pre_ln' is not true or false"},
+        {"embedding LN a number",
+         "{" RB ",\"max_position_embeddings\":40,\"fedpep_embedding_layernorm\":0}",
+         "'fedpep_embedding_layernorm' is not true or false"},
+        {"prefix shift a string",
+         "{" RB ",\"max_position_embeddings\":40,\"fedpep_prefix_shifts_positions\":\"no\"}",
+         "'fedpep_prefix_shifts_positions' is not true or false"},
         {"relative positions",
          "{" RB ",\"max_position_embeddings\":40,"
          "\"position_embedding_type\":\"relative_key\"}",
@@ -180,6 +188,9 @@ static void assert_same_config(const model_config *a, const model_config *b)
     assert_int_equal(a->eos_token_id, b->eos_token_id);
     assert_int_equal(a->mask_token_id, b->mask_token_id);
     assert_int_equal(a->position_offset, b->position_offset);
+    assert_int_equal(a->hidden_act, b->hidden_act);
+    assert_int_equal(a->no_embedding_ln, b->no_embedding_ln);
+    assert_int_equal(a->prefix_keeps_positions, b->prefix_keeps_positions);
 }
 
 static char *slurp(const char *path)
@@ -233,6 +244,70 @@ static void save_then_load_gives_the_same_config(void **state)
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     assert_int_not_equal(access(tmp, F_OK), 0);
+    test_rmtree(dir);
+}
+
+/* A USE-lite-style encoder (pre-LN, ReLU, no embedding LayerNorm, prompt keeps positions) reads
+ * from fedpep's keys, writes them back only when they differ from RoBERTa, and round-trips. */
+static void uselite_switches_read_and_round_trip(void **state)
+{
+    (void)state;
+    static const char JS[] =
+        "{\"model_type\":\"roberta\",\"vocab_size\":8002,\"hidden_size\":512,"
+        "\"num_hidden_layers\":2,\"num_attention_heads\":4,\"intermediate_size\":1536,"
+        "\"max_position_embeddings\":258,\"type_vocab_size\":1,\"layer_norm_eps\":1e-6,"
+        "\"hidden_act\":\"relu\",\"fedpep_pre_ln\":true,"
+        "\"fedpep_embedding_layernorm\":false,\"fedpep_prefix_shifts_positions\":false}";
+    model_config c, back;
+    fp_error err = {0};
+    assert_int_equal(hf_config_parse(JS, strlen(JS), "use", &c, &err), FP_OK);
+    assert_int_equal(c.arch, MODEL_ARCH_ROBERTA);
+    assert_true(c.pre_ln && !c.final_ln && c.no_embedding_ln && c.prefix_keeps_positions);
+    assert_int_equal(c.hidden_act, MODEL_ACT_RELU);
+    assert_int_equal(c.position_offset, 2);
+    /* the defaults, written out explicitly, are RoBERTa */
+    static const char PLAIN[] =
+        "{\"model_type\":\"roberta\",\"vocab_size\":100,\"hidden_size\":8,"
+        "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":16,"
+        "\"max_position_embeddings\":20,\"hidden_act\":\"gelu\",\"fedpep_pre_ln\":false,"
+        "\"fedpep_embedding_layernorm\":true,\"fedpep_prefix_shifts_positions\":true}";
+    model_config p;
+    assert_int_equal(hf_config_parse(PLAIN, strlen(PLAIN), "plain", &p, &err), FP_OK);
+    assert_true(!p.pre_ln && !p.no_embedding_ln && !p.prefix_keeps_positions);
+    assert_int_equal(p.hidden_act, MODEL_ACT_ARCH);
+
+    const char *dir = test_tmpdir("hfu");
+    char path[512];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    assert_int_equal(hf_config_save(path, &c, &err), FP_OK);
+    assert_int_equal(hf_config_load(path, &back, &err), FP_OK);
+    assert_same_config(&c, &back);
+    const char *text = slurp(path);
+    assert_non_null(strstr(text, "\"hidden_act\": \"relu\""));
+    assert_non_null(strstr(text, "\"fedpep_pre_ln\": true"));
+    assert_non_null(strstr(text, "\"fedpep_embedding_layernorm\": false"));
+    assert_non_null(strstr(text, "\"fedpep_prefix_shifts_positions\": false"));
+    /* plain RoBERTa files carry none of fedpep's keys */
+    assert_int_equal(hf_config_save(path, &p, &err), FP_OK);
+    assert_null(strstr(slurp(path), "fedpep_"));
+
+    /* combinations the core does not run are refused on save */
+    model_config bad = c;
+    bad.final_ln = true;
+    assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "no final LayerNorm"));
+    assert_int_equal(hf_config_load("tests/data/gpt2.config.json", &bad, &err), FP_OK);
+    bad.hidden_act = MODEL_ACT_RELU;
+    assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
+    bad.hidden_act = MODEL_ACT_ARCH;
+    bad.no_embedding_ln = true;
+    assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
+    bad.no_embedding_ln = false;
+    bad.prefix_keeps_positions = true;
+    assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
+    bad = c;
+    bad.hidden_act = (model_act)7;
+    assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
     test_rmtree(dir);
 }
 
@@ -367,6 +442,7 @@ int main(void)
         cmocka_unit_test(reads_gpt2),
         cmocka_unit_test(refuses_bad_configs_by_field),
         cmocka_unit_test(save_then_load_gives_the_same_config),
+        cmocka_unit_test(uselite_switches_read_and_round_trip),
         cmocka_unit_test(model_folders_tie_config_and_tokenizer),
     };
     return cmocka_run_group_tests_name("hf_config", tests, NULL, NULL);

@@ -125,6 +125,43 @@ static void gelu_both_forms_values_and_gradients(void **state)
     }
 }
 
+/* ------------------------------------------------------------ relu */
+
+static double relu_loss(void *p)
+{
+    gelu_ctx *c = p;
+    float out[GE_N];
+    relu_forward(out, c->x, GE_N);
+    return gc_dot(out, c->r, GE_N);
+}
+
+/* Values, the zero subgradient at the kink, and dx against finite differences at points at
+ * least 0.125 from the kink (a central difference across 0 would average the two slopes). */
+static void relu_values_and_gradients(void **state)
+{
+    (void)state;
+    float x[4] = {-2.0f, 0.0f, 0.5f, 3.0f}, y[4], g[4] = {0}, ones[4] = {1, 1, 1, 1};
+    relu_forward(y, x, 4);
+    assert_true(y[0] == 0.0f && y[1] == 0.0f && y[2] == 0.5f && y[3] == 3.0f);
+    relu_backward(g, ones, x, 4);
+    assert_true(g[0] == 0.0f && g[1] == 0.0f && g[2] == 1.0f && g[3] == 1.0f);
+    relu_forward(x, x, 4); /* in place */
+    assert_true(x[0] == 0.0f && x[3] == 3.0f);
+    rng_t r;
+    rng_seed(&r, 3);
+    gelu_ctx c = {0};
+    for (int i = 0; i < GE_N; i++)
+        c.x[i] = -5.0f + 10.0f * i / (GE_N - 1) + 0.125f;
+    fill(c.r, GE_N, &r, 1.0f);
+    float dx[GE_N];
+    for (int i = 0; i < GE_N; i++)
+        dx[i] = 0.5f; /* backward accumulates */
+    relu_backward(dx, c.r, c.x, GE_N);
+    for (int i = 0; i < GE_N; i++)
+        dx[i] -= 0.5f;
+    gradcheck("relu dx", c.x, dx, GE_N, 1, relu_loss, &c, TOL);
+}
+
 /* ------------------------------------------------------------ linear */
 
 enum { LI_N = 4, LI_IN = 5, LI_OUT = 6, LI_LD = 9 };
@@ -404,6 +441,7 @@ int main(void)
         cmocka_unit_test(fastmath_matches_libm),
         cmocka_unit_test(layernorm_matches_definition_and_gradients),
         cmocka_unit_test(gelu_both_forms_values_and_gradients),
+        cmocka_unit_test(relu_values_and_gradients),
         cmocka_unit_test(linear_both_layouts_values_and_gradients),
         cmocka_unit_test(crossentropy_value_and_gradient),
         cmocka_unit_test(dropout_mask_is_reproducible_and_unbiased),

@@ -27,11 +27,24 @@ typedef struct fixture {
     tf_options opt;
 } fixture;
 
+/* A tiny USE-lite-style encoder: RoBERTa's tables and MLM head, but pre-LN without a final
+ * LayerNorm, ReLU, no embedding LayerNorm, and a deep prompt that does not shift positions. */
+static model_config uselite_config(void)
+{
+    model_config c = tiny_config(MODEL_ARCH_ROBERTA, L, D, V, 40, 12);
+    c.pre_ln = true;
+    c.hidden_act = MODEL_ACT_RELU;
+    c.no_embedding_ln = true;
+    c.prefix_keeps_positions = true;
+    return c;
+}
+
 /* Fills a fixture: random weights, a batch whose last example is padded, targets per arch. */
-static fixture *fixture_new(model_arch arch, unsigned present_bits, unsigned trainable_bits)
+static fixture *fixture_new_cfg(model_config cfg, unsigned present_bits, unsigned trainable_bits)
 {
     fixture *f = calloc(1, sizeof *f);
-    f->cfg = tiny_config(arch, L, D, V, 40, 12);
+    const model_arch arch = cfg.arch;
+    f->cfg = cfg;
     fp_error err;
     assert_int_equal(tf_weights_init_random(&f->w, &f->cfg, 0.3f, 7 + arch, &err), FP_OK);
     rng_t r;
@@ -82,6 +95,11 @@ static fixture *fixture_new(model_arch arch, unsigned present_bits, unsigned tra
     return f;
 }
 
+static fixture *fixture_new(model_arch arch, unsigned present_bits, unsigned trainable_bits)
+{
+    return fixture_new_cfg(tiny_config(arch, L, D, V, 40, 12), present_bits, trainable_bits);
+}
+
 static void fixture_free(fixture *f)
 {
     tf_acts_destroy(&f->acts);
@@ -114,10 +132,10 @@ static const gc_tol MODEL_TOL = {1e-2f, 5e-5, 3e-2, 1e-2};
 
 /* dE (and the head) against finite differences; untrainable rows untouched; backward stops at
  * the lowest trainable layer. */
-static void check_prompt_gradients(model_arch arch, unsigned present, unsigned trainable,
-                                   float dropout, bool head)
+static void check_cfg_gradients(model_config cfg, unsigned present, unsigned trainable,
+                                float dropout, bool head)
 {
-    fixture *f = fixture_new(arch, present, trainable);
+    fixture *f = fixture_new_cfg(cfg, present, trainable);
     f->opt.dropout = dropout;
     f->opt.prefix_dropout = dropout;
     f->opt.seed = 99;
@@ -160,6 +178,20 @@ static void check_prompt_gradients(model_arch arch, unsigned present, unsigned t
     fixture_free(f);
 }
 
+static void check_prompt_gradients(model_arch arch, unsigned present, unsigned trainable,
+                                   float dropout, bool head)
+{
+    check_cfg_gradients(tiny_config(arch, L, D, V, 40, 12), present, trainable, dropout, head);
+}
+
+static void uselite_prompt_gradients(void **state)
+{
+    (void)state;
+    check_cfg_gradients(uselite_config(), 07, 07, 0.0f, false);
+    check_cfg_gradients(uselite_config(), 05, 04, 0.0f, false);
+    check_cfg_gradients(uselite_config(), 07, 03, 0.1f, true);
+}
+
 static void roberta_prompt_gradients(void **state)
 {
     (void)state;
@@ -190,9 +222,9 @@ static void linear_head_gradients(void **state)
 }
 
 /* Logits at the target rows and (GPT-2) hidden states against the double reference. */
-static void check_against_reference(model_arch arch, unsigned present)
+static void check_cfg_against_reference(model_config cfg, unsigned present)
 {
-    fixture *f = fixture_new(arch, present, 0);
+    fixture *f = fixture_new_cfg(cfg, present, 0);
     f->opt.grad = false;
     tf_result res;
     fp_error err;
@@ -222,9 +254,16 @@ static void check_against_reference(model_arch arch, unsigned present)
     fixture_free(f);
 }
 
+static void check_against_reference(model_arch arch, unsigned present)
+{
+    check_cfg_against_reference(tiny_config(arch, L, D, V, 40, 12), present);
+}
+
 static void forward_matches_reference(void **state)
 {
     (void)state;
+    check_cfg_against_reference(uselite_config(), 07);
+    check_cfg_against_reference(uselite_config(), 05);
     for (int arch = MODEL_ARCH_ROBERTA; arch <= MODEL_ARCH_GPT2; arch++) {
         check_against_reference((model_arch)arch, 07);
         check_against_reference((model_arch)arch, 05);
@@ -268,10 +307,9 @@ static void no_prompt_is_the_plain_model(void **state)
 
 /* An encoder's logits at <mask> do not change when the batch is padded wider or shares the
  * batch with another example. */
-static void encoder_padding_invariance(void **state)
+static void check_padding_invariance(model_config cfg)
 {
-    (void)state;
-    fixture *f = fixture_new(MODEL_ARCH_ROBERTA, 07, 0);
+    fixture *f = fixture_new_cfg(cfg, 07, 0);
     f->opt.grad = false;
     fp_error err;
     /* example alone: 4 tokens, T = 4 */
@@ -297,6 +335,13 @@ static void encoder_padding_invariance(void **state)
         assert_close(batched[v], alone[v], 1e-5);
     assert_close(tf_acts_example_loss(f->acts)[1], r1.lm_loss, 1e-5);
     fixture_free(f);
+}
+
+static void encoder_padding_invariance(void **state)
+{
+    (void)state;
+    check_padding_invariance(tiny_config(MODEL_ARCH_ROBERTA, L, D, V, 40, 12));
+    check_padding_invariance(uselite_config());
 }
 
 /* A decoder's hidden state at position i does not depend on tokens after i. */
@@ -461,6 +506,7 @@ int main(void)
         cmocka_unit_test(no_prompt_is_the_plain_model),
         cmocka_unit_test(roberta_prompt_gradients),
         cmocka_unit_test(gpt2_prompt_gradients),
+        cmocka_unit_test(uselite_prompt_gradients),
         cmocka_unit_test(linear_head_gradients),
         cmocka_unit_test(encoder_padding_invariance),
         cmocka_unit_test(decoder_is_causal),

@@ -93,17 +93,18 @@ static inline void ref_hidden_in(double *hid, const model_config *c, const tf_we
     double *h1 = calloc((size_t)T * f, sizeof *q), *rm = calloc((size_t)T * d, sizeof *q);
     double *sc = calloc((size_t)(P + T), sizeof *sc);
     int count = 0;
+    const int shift = c->prefix_keeps_positions ? 0 : P;
     for (int t = 0; t < T; t++) {
         bool real = mask[t];
-        int pos = gpt ? c->position_offset + P + t
-                      : (real ? c->position_offset + P + count : c->pad_token_id);
+        int pos = gpt ? c->position_offset + shift + t
+                      : (real ? c->position_offset + shift + count : c->pad_token_id);
         count += real;
         const float *emb = t < P_in ? I + (size_t)t * d : w->wte + (size_t)tok[t - P_in] * d;
         for (int i = 0; i < d; i++)
             x[t * d + i] = (double)emb[i] + w->wpe[(size_t)pos * d + i] +
                            (w->wtt ? w->wtt[i] : 0.0);
     }
-    if (!gpt)
+    if (!gpt && !c->no_embedding_ln)
         ref_ln(x, x, w->emb_ln_w, w->emb_ln_b, T, d, c->layer_norm_eps);
     for (int l = 0; l < L; l++) {
         const tf_layer_weights *y = &w->layers[l];
@@ -149,7 +150,7 @@ static inline void ref_hidden_in(double *hid, const model_config *c, const tf_we
         ref_ln(mi, ra, y->ln2_w, y->ln2_b, T, d, c->layer_norm_eps);
         ref_lin(h1, mi, y->fc, y->fc_b, T, d, f);
         for (int i = 0; i < T * f; i++)
-            h1[i] = ref_gelu(h1[i], gpt);
+            h1[i] = c->hidden_act == MODEL_ACT_RELU ? fmax(h1[i], 0.0) : ref_gelu(h1[i], gpt);
         ref_lin(rm, h1, y->proj, y->proj_b, T, f, d);
         for (int i = 0; i < T * d; i++)
             rm[i] += pre ? ra[i] : mi[i];
