@@ -2,6 +2,7 @@
  * Must never cut the template, the mask or the cue words; never runs the model. */
 #include "train/batch.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,28 +73,31 @@ static fp_status template_segments(const fp_task *task, bool decoder, char *buf,
     return FP_OK;
 }
 
-static fp_status encode_text(train_tok_t *tok, const char *s, bool lead_space, tok_ids *out,
-                             fp_error *err)
+static fp_status encode_text(train_tok_t *tok, const char *s, bool lead_space, bool at_start,
+                             tok_ids *out, fp_error *err)
 {
     size_t len = strlen(s);
     if (!lead_space)
-        return train_tok_encode(tok, s, len, out, err);
+        return train_tok_encode_part(tok, s, len, at_start, out, err);
     char *tmp = malloc(len + 2);
     if (!tmp)
         return fp_fail(err, FP_ENOMEM, "tokenise: out of memory");
     tmp[0] = ' ';
     memcpy(tmp + 1, s, len + 1);
-    fp_status st = train_tok_encode(tok, tmp, len + 1, out, err);
+    fp_status st = train_tok_encode_part(tok, tmp, len + 1, at_start, out, err);
     free(tmp);
     return st;
 }
 
 static fp_status encode_labels(train_tok_t *tok, train_set_t *s, fp_error *err)
 {
+    if (s->linear_head)
+        return FP_OK; /* the head predicts classes: no label word is ever a target */
     for (int c = 0; c < s->n_classes; c++) {
         const char *word = template_label_word(s->task, s->decoder, c);
         tok_ids ids = {0};
-        fp_status st = train_tok_encode(tok, word, strlen(word), &ids, err);
+        /* A label word follows the mask or the cue words: it continues the string. */
+        fp_status st = train_tok_encode_part(tok, word, strlen(word), false, &ids, err);
         if (st) {
             tok_ids_free(&ids);
             return st;
@@ -125,10 +129,16 @@ static fp_status encode_example(train_tok_t *tok, const train_set_t *s, const se
 {
     tok_ids part[MAX_SEGS] = {{0}};
     fp_status st = FP_OK;
-    int fixed = s->decoder ? s->max_class_len : 2, text_len[2] = {0, 0}, text_seg[2] = {-1, -1};
+    int wrap = !s->decoder && tok->wrap_bos_eos;
+    int fixed = s->decoder ? s->max_class_len : 2 * wrap, text_len[2] = {0, 0};
+    int text_seg[2] = {-1, -1};
+    bool begun = false; /* some text (or the mask) precedes this piece in the whole string */
     for (int k = 0; k < n_seg && !st; k++) {
-        if (sg[k].kind == 'L')
-            st = train_tok_encode(tok, sg[k].s, sg[k].len, &part[k], err);
+        if (sg[k].kind == 'L') {
+            st = train_tok_encode_part(tok, sg[k].s, sg[k].len, !begun, &part[k], err);
+            begun |= sg[k].len > 0;
+        } else if (sg[k].kind == 'M')
+            begun = true;
         else if (sg[k].kind == 'A' || sg[k].kind == 'B') {
             int t = sg[k].kind == 'B';
             const char *txt = t ? ex->text_b : ex->text_a;
@@ -136,7 +146,8 @@ static fp_status encode_example(train_tok_t *tok, const train_set_t *s, const se
                 st = fp_fail(err, FP_EINVAL, "%s: line %d has no second text", s->task->name,
                              ex->line);
             else
-                st = encode_text(tok, txt, sg[k].lead_space, &part[k], err);
+                st = encode_text(tok, txt, sg[k].lead_space, !begun, &part[k], err);
+            begun |= sg[k].lead_space || (txt && *txt);
             text_seg[t] = k;
             text_len[t] = st ? 0 : (int)part[k].n;
             continue;
@@ -154,7 +165,7 @@ static fp_status encode_example(train_tok_t *tok, const train_set_t *s, const se
         *cut = text_len[0] + text_len[1] > budget;
         while (text_len[0] + text_len[1] > budget)
             text_len[text_len[1] > text_len[0]]--;
-        if (!s->decoder && tok_ids_push(out, tok->bos))
+        if (wrap && tok_ids_push(out, tok->bos))
             st = FP_ENOMEM;
         for (int k = 0; k < n_seg && !st; k++) {
             size_t take = part[k].n;
@@ -170,7 +181,7 @@ static fp_status encode_example(train_tok_t *tok, const train_set_t *s, const se
                 if (tok_ids_push(out, part[k].ids[i]))
                     st = FP_ENOMEM;
         }
-        if (!st && !s->decoder && tok_ids_push(out, tok->eos))
+        if (!st && wrap && tok_ids_push(out, tok->eos))
             st = FP_ENOMEM;
         if (st == FP_ENOMEM)
             fp_fail(err, st, "tokenise: out of memory");
@@ -178,6 +189,20 @@ static fp_status encode_example(train_tok_t *tok, const train_set_t *s, const se
     for (int k = 0; k < n_seg; k++)
         tok_ids_free(&part[k]);
     return st;
+}
+
+fp_status train_prompt_encode(train_tok_t *tok, const fp_task *task, bool decoder,
+                             const fp_example *ex, tok_ids *out, int *mask_pos, fp_error *err)
+{
+    train_set_t s = {.task = task, .decoder = decoder};
+    char tbuf[256];
+    seg sg[MAX_SEGS];
+    int n_seg = 0;
+    bool cut = false;
+    *mask_pos = -1;
+    fp_status st = template_segments(task, decoder, tbuf, sizeof tbuf, sg, &n_seg, err);
+    return st ? st
+              : encode_example(tok, &s, sg, n_seg, ex, INT_MAX / 2, out, mask_pos, &cut, err);
 }
 
 fp_status train_set_encode(train_tok_t *tok, const model_config *cfg, const dataset_t *ds,

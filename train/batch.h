@@ -2,12 +2,14 @@
  *
  * train_set_encode renders every example through its task's template (data/template.h) and
  * tokenises it once:
- *   encoder  <s> {template with one <mask>} </s>; target = the label word's id at the mask row;
+ *   encoder  <s> {template with one <mask>} </s> (<s>/</s> only if tok->wrap_bos_eos); target = the label word's id at the mask row;
  *   decoder  {x [+ s2]} It was / They are, followed at batch time by one class's label tokens,
  *            whose rows are the targets (prediction = the class with the lowest loss, one
  *            scoring pass per class).
  * The template's pieces are tokenised separately (RoBERTa's <mask> absorbs the blank before it;
- * a blank before a text piece goes with the text, as the whole-string BPE would do), so an input
+ * a blank before a text piece goes with the text, as the whole-string BPE would do; only the
+ * first piece gets a unigram tokenizer's dummy "▁", later ones continue the string, so the
+ * joined ids are the whole string's, the mask's blank aside), so an input
  * longer than max_len loses tokens of its texts only — the longer of s1/s2 first, from the end —
  * never of the template, the mask or the cue words.
  * With the linear head the batch carries class labels and no LM targets.
@@ -61,6 +63,11 @@ fp_status train_set_encode(train_tok_t *tok, const model_config *cfg, const data
                            const int *idx, size_t n, int max_len, bool linear_head,
                            train_set_t **out, fp_error *err);
 void train_set_destroy(train_set_t **self_p);
+
+/* One example's prompt ids as train_set_encode makes them (no truncation, no label checks),
+ * appended to out; *mask_pos = the mask's index in out, or -1. For tests and tools. */
+fp_status train_prompt_encode(train_tok_t *tok, const fp_task *task, bool decoder,
+                              const fp_example *ex, tok_ids *out, int *mask_pos, fp_error *err);
 
 /* Labels of the set's examples in order, into labels[n] (for partitioning). */
 void train_set_labels(const train_set_t *s, int *labels);

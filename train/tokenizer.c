@@ -4,9 +4,11 @@
 
 #include <stdlib.h>
 
-static fp_status bpe_encode_op(void *impl, const char *text, size_t len, tok_ids *out,
-                               fp_error *err)
+/* Byte-level BPE splits words before their blank, so pieces need no start mark. */
+static fp_status bpe_encode_op(void *impl, const char *text, size_t len, bool at_start,
+                               tok_ids *out, fp_error *err)
 {
+    (void)at_start;
     return bpe_encode((bpe_t *)impl, text, len, false, out, err);
 }
 
@@ -53,13 +55,14 @@ train_tok_t *train_tok_from_bpe(bpe_t *bpe)
     self->impl = bpe;
     self->ops = &BPE_OPS;
     find_specials(self);
+    self->wrap_bos_eos = true;
     return self;
 }
 
-static fp_status sp_encode_op(void *impl, const char *text, size_t len, tok_ids *out,
-                              fp_error *err)
+static fp_status sp_encode_op(void *impl, const char *text, size_t len, bool at_start,
+                              tok_ids *out, fp_error *err)
 {
-    return sp_encode((const sp_t *)impl, text, len, out, err);
+    return sp_encode_ex((const sp_t *)impl, text, len, at_start, out, err);
 }
 
 static int sp_token_id_op(const void *impl, const char *token)
@@ -96,6 +99,7 @@ train_tok_t *train_tok_from_unigram(sp_t *sp, fp_error *err)
     self->impl = sp;
     self->ops = &UNIGRAM_OPS;
     find_specials(self);
+    self->wrap_bos_eos = false;
     return self;
 }
 
@@ -113,7 +117,13 @@ void train_tok_destroy(train_tok_t **self_p)
 fp_status train_tok_encode(train_tok_t *self, const char *text, size_t len, tok_ids *out,
                            fp_error *err)
 {
-    return self->ops->encode(self->impl, text, len, out, err);
+    return self->ops->encode(self->impl, text, len, true, out, err);
+}
+
+fp_status train_tok_encode_part(train_tok_t *self, const char *text, size_t len, bool at_start,
+                                tok_ids *out, fp_error *err)
+{
+    return self->ops->encode(self->impl, text, len, at_start, out, err);
 }
 
 int train_tok_id(const train_tok_t *self, const char *token)
