@@ -34,7 +34,8 @@ typedef struct tf_prompt {
                                leaves the others untouched */
     /* Input soft prompt (prompt tuning, Lester et al.; the fedavg-input baseline): P_in virtual
      * tokens whose embeddings I replace the word embedding, prepended to every example. They are
-     * real tokens to attention and positions (RoBERTa: offset + P + p, then the text), excluded
+     * real tokens to attention and positions (RoBERTa: offset + P + p, or offset + p with
+     * prefix_keeps_positions, then the text), excluded
      * from the linear head's mean pool. 0/NULL: none. */
     int P_in;
     const float *input;     /* [P_in][d] (named so: complex.h defines I) */

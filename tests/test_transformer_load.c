@@ -221,11 +221,60 @@ static void missing_and_misshapen_tensors_are_named(void **state)
     test_rmtree(dir);
 }
 
+/* A USE-lite-style encoder's table: no embedding LayerNorm, pre-LN names of Hugging Face's
+ * roberta-prelayernorm (attention.LayerNorm, intermediate.LayerNorm), no output.LayerNorm; a
+ * saved model loads back and computes the same loss. */
+static void uselite_table_saves_and_loads(void **state)
+{
+    (void)state;
+    model_config c = config_of(MODEL_ARCH_ROBERTA);
+    c.pre_ln = true;
+    c.hidden_act = MODEL_ACT_RELU;
+    c.no_embedding_ln = true;
+    c.prefix_keeps_positions = true;
+    tf_weights w, back;
+    size_t n = tf_weights_table(&c, &w, NULL, 0);
+    tf_tensor_spec *specs = calloc(n, sizeof *specs);
+    tf_weights_table(&c, &w, specs, n);
+    int pre_ln_names = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_null(strstr(specs[i].name, "embeddings.LayerNorm"));
+        assert_null(strstr(specs[i].name, "output.LayerNorm"));
+        pre_ln_names += strstr(specs[i].name, "attention.LayerNorm") != NULL ||
+                        strstr(specs[i].name, "intermediate.LayerNorm") != NULL;
+    }
+    assert_int_equal(pre_ln_names, 4 * L); /* weight and bias, two per block */
+    free(specs);
+    /* as many LayerNorms per block as post-LN RoBERTa; only the embedding one (2) is gone */
+    model_config plain = config_of(MODEL_ARCH_ROBERTA);
+    assert_int_equal(tf_weights_table(&plain, &w, NULL, 0), n + 2);
+
+    const char *dir = test_tmpdir("tfuse");
+    char path[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    fp_error err;
+    assert_int_equal(tf_weights_init_random(&w, &c, 0.2f, 4, &err), FP_OK);
+    float want = loss_of(&c, &w);
+    assert_true(isfinite(want) && want > 0);
+    assert_int_equal(tf_weights_save(&w, &c, path, &err), FP_OK);
+    st_file_t *f;
+    assert_int_equal(load(path, &c, &back, &f, &err), FP_OK);
+    assert_close(loss_of(&c, &back), want, 0);
+    tf_weights_free(&back);
+    st_close(&f);
+    /* a post-LN RoBERTa config does not accept the file: its LayerNorms are missing */
+    assert_int_not_equal(load(path, &plain, &back, &f, &err), FP_OK);
+    assert_non_null(strstr(err.msg, "LayerNorm"));
+    tf_weights_free(&w);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(saved_model_loads_back_with_either_naming),
         cmocka_unit_test(missing_and_misshapen_tensors_are_named),
+        cmocka_unit_test(uselite_table_saves_and_loads),
     };
     return cmocka_run_group_tests_name("transformer_load", tests, NULL, NULL);
 }
