@@ -192,6 +192,39 @@ static void uselite_prompt_gradients(void **state)
     check_cfg_gradients(uselite_config(), 07, 03, 0.1f, true);
 }
 
+/* Full-weight gradients of the USE-lite-style encoder (the pretraining path through the
+ * switches: ReLU, the pre-LN encoder's LN1/LN2, embeddings without LayerNorm), a sample of every
+ * tensor against finite differences. */
+static void uselite_weight_gradients(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new_cfg(uselite_config(), 07, 07);
+    fp_error err;
+    tf_weights g;
+    assert_int_equal(tf_weights_init_zero(&g, &f->cfg, &err), FP_OK);
+    tf_acts_destroy(&f->acts);
+    f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, L, B * T, C, true, 0}, &err);
+    assert_non_null(f->acts);
+    f->opt.grads = &g;
+    tf_result res;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    assert_int_equal(tf_backward(f->acts, &err), FP_OK);
+    size_t n = tf_weights_table(&f->cfg, &f->w, NULL, 0), off = 0;
+    tf_tensor_spec *specs = calloc(n, sizeof *specs);
+    tf_weights_table(&f->cfg, &f->w, specs, n);
+    gc_sums sums = {0};
+    for (size_t i = 0; i < n; i++) { /* every tensor, about 8 coordinates of each */
+        int numel = (int)specs[i].numel;
+        gradcheck_into(specs[i].name, f->w.block + off, g.block + off, numel, numel / 8 + 1,
+                       fixture_loss, f, MODEL_TOL, &sums);
+        off += specs[i].numel;
+    }
+    gc_sums_check("uselite weights", sums, MODEL_TOL.vrel);
+    free(specs);
+    tf_weights_free(&g);
+    fixture_free(f);
+}
+
 static void roberta_prompt_gradients(void **state)
 {
     (void)state;
@@ -507,6 +540,7 @@ int main(void)
         cmocka_unit_test(roberta_prompt_gradients),
         cmocka_unit_test(gpt2_prompt_gradients),
         cmocka_unit_test(uselite_prompt_gradients),
+        cmocka_unit_test(uselite_weight_gradients),
         cmocka_unit_test(linear_head_gradients),
         cmocka_unit_test(encoder_padding_invariance),
         cmocka_unit_test(decoder_is_causal),

@@ -41,6 +41,8 @@ SEED = 20231106
 P_IN = 2
 ROBERTA = dict(vocab_size=120, hidden_size=48, num_hidden_layers=4, num_attention_heads=4,
                intermediate_size=80, max_position_embeddings=2 + 5 + P_IN + 11, P=5, B=3, T=11)
+# USE-lite-style encoder: the prompt does not shift positions, so no P rows in the table.
+USELITE = dict(ROBERTA, max_position_embeddings=2 + P_IN + 11)
 GPT2 = dict(vocab_size=101, n_embd=40, n_layer=4, n_head=5, n_positions=3 + P_IN + 9, P=3, B=3,
             T=9)
 
@@ -58,6 +60,27 @@ def roberta_config(s):
         "vocab_size": s["vocab_size"], "position_embedding_type": "absolute",
         "torch_dtype": "float32",
     }
+
+
+def uselite_config(s):
+    """RoBERTa with fedpep's USE-lite switches (docs/loaders.md)."""
+    c = roberta_config(s)
+    c.update({"hidden_act": "relu", "fedpep_pre_ln": True, "fedpep_embedding_layernorm": False,
+              "fedpep_prefix_shifts_positions": False})
+    return c
+
+
+def uselite_weights(rng, c):
+    """RoBERTa's tensors re-laid for a pre-LN encoder without embedding LayerNorm."""
+    w = roberta_weights(rng, c)
+    del w["roberta.embeddings.LayerNorm.weight"], w["roberta.embeddings.LayerNorm.bias"]
+    for i in range(c["num_hidden_layers"]):
+        p = f"roberta.encoder.layer.{i}."
+        for old, new in (("attention.output.LayerNorm", "attention.LayerNorm"),
+                         ("output.LayerNorm", "intermediate.LayerNorm")):
+            for k in ("weight", "bias"):
+                w[f"{p}{new}.{k}"] = w.pop(f"{p}{old}.{k}")
+    return w
 
 
 def gpt2_config(s):
@@ -217,6 +240,10 @@ def main(out):
     cases.update(cases_for(rng, "gpt2", GPT2, "gpt2"))
     cases["gpt2_bf16_all"] = dict(cases["gpt2_all"])
     cases["gpt2_lmhead_all"] = dict(cases["gpt2_upper"])
+    urng = np.random.default_rng(SEED + 1)  # its own stream: the other cases stay as they were
+    uc = uselite_config(USELITE)
+    write_model(out, "uselite", uc, uselite_weights(urng, uc))
+    cases.update(cases_for(urng, "roberta", USELITE, "uselite", mask_id=uc["vocab_size"] - 1))
     os.makedirs(os.path.join(out, "cases"), exist_ok=True)
     models = {}
     for name, inputs in cases.items():

@@ -128,6 +128,8 @@ def mask_checks(model, inputs, name):
 def position_checks(model, P):
     lengths = torch.tensor([4, 2])
     pos = model.positions(2, 4, P, lengths)
+    if not model.cfg.prefix_shifts:  # USE-lite-style: the prompt does not shift positions
+        P = 0
     if model.cfg.arch == "roberta":
         o, pad = model.cfg.position_offset, model.cfg.pad_token_id
         want = torch.tensor([[o + P + i for i in range(4)],

@@ -13,6 +13,10 @@ Semantics (the contract the C core is checked against):
 - RoBERTa: post-LN, token_type row 0 added, embedding LayerNorm, exact-erf GELU, MLM head
   dense -> GELU -> LayerNorm -> tied decoder + lm_head.bias. Loss = mean over the batch of the
   full-vocabulary cross-entropy at the <mask> row with the label word as target.
+- USE-lite-style RoBERTa (config.json keys fedpep_pre_ln, fedpep_embedding_layernorm,
+  fedpep_prefix_shifts_positions, hidden_act "relu"): pre-LN blocks with LayerNorms named
+  attention.LayerNorm / intermediate.LayerNorm and no final LN, no embedding LayerNorm, ReLU MLP,
+  positions not shifted by P; the MLM head keeps its erf GELU.
 - GPT-2: pre-LN, gelu_new (tanh), ln_f, tied head. targets[b][t] is the token row t must
   predict (already shifted; -1 = no target); loss = mean CE over all targets of the batch.
 - Dropout is off. Only E requires grad; weights are frozen.
@@ -53,6 +57,10 @@ class Config:
             self.pad_token_id = c.get("pad_token_id", 1)
             self.position_offset = self.pad_token_id + 1
             self.act = c.get("hidden_act", "gelu")
+            # fedpep's USE-lite switches (docs/loaders.md); absent = RoBERTa
+            self.pre_ln = c.get("fedpep_pre_ln", False)
+            self.embedding_ln = c.get("fedpep_embedding_layernorm", True)
+            self.prefix_shifts = c.get("fedpep_prefix_shifts_positions", True)
         elif mt == "gpt2":
             self.arch = "gpt2"
             self.vocab_size = c["vocab_size"]
@@ -65,6 +73,7 @@ class Config:
             self.pad_token_id = -1
             self.position_offset = 0
             self.act = c.get("activation_function", "gelu_new")
+            self.pre_ln, self.embedding_ln, self.prefix_shifts = True, False, True
         else:
             raise ValueError(f"{path}: model_type {mt!r} is neither roberta nor gpt2")
 
@@ -82,6 +91,8 @@ def gelu(x, kind):
         return F.gelu(x, approximate="tanh")
     if kind == "gelu":
         return F.gelu(x)
+    if kind == "relu":
+        return F.relu(x)
     raise ValueError(f"activation {kind} not supported")
 
 
@@ -115,12 +126,24 @@ class Model:
             self.w["wte"] = g("embeddings.word_embeddings.weight")
             self.w["wpe"] = g("embeddings.position_embeddings.weight")
             self.w["tte"] = g("embeddings.token_type_embeddings.weight")
-            self.w["emb_ln_w"] = g("embeddings.LayerNorm.weight")
-            self.w["emb_ln_b"] = g("embeddings.LayerNorm.bias")
+            if cfg.embedding_ln:
+                self.w["emb_ln_w"] = g("embeddings.LayerNorm.weight")
+                self.w["emb_ln_b"] = g("embeddings.LayerNorm.bias")
             self.layers = []
             for i in range(cfg.n_layers):
                 p = f"encoder.layer.{i}."
-                self.layers.append({
+                if cfg.pre_ln:  # HF roberta-prelayernorm's names: LN before each sublayer
+                    ln = {"ln1_w": g(p + "attention.LayerNorm.weight"),
+                          "ln1_b": g(p + "attention.LayerNorm.bias"),
+                          "ln2_w": g(p + "intermediate.LayerNorm.weight"),
+                          "ln2_b": g(p + "intermediate.LayerNorm.bias")}
+                else:
+                    ln = {"ln1_w": g(p + "attention.output.LayerNorm.weight"),
+                          "ln1_b": g(p + "attention.output.LayerNorm.bias"),
+                          "ln2_w": g(p + "output.LayerNorm.weight"),
+                          "ln2_b": g(p + "output.LayerNorm.bias")}
+                self.layers.append(ln)
+                self.layers[-1].update({
                     "q_w": g(p + "attention.self.query.weight"),
                     "q_b": g(p + "attention.self.query.bias"),
                     "k_w": g(p + "attention.self.key.weight"),
@@ -129,14 +152,10 @@ class Model:
                     "v_b": g(p + "attention.self.value.bias"),
                     "o_w": g(p + "attention.output.dense.weight"),
                     "o_b": g(p + "attention.output.dense.bias"),
-                    "ln1_w": g(p + "attention.output.LayerNorm.weight"),
-                    "ln1_b": g(p + "attention.output.LayerNorm.bias"),
                     "fc_w": g(p + "intermediate.dense.weight"),
                     "fc_b": g(p + "intermediate.dense.bias"),
                     "pr_w": g(p + "output.dense.weight"),
                     "pr_b": g(p + "output.dense.bias"),
-                    "ln2_w": g(p + "output.LayerNorm.weight"),
-                    "ln2_b": g(p + "output.LayerNorm.bias"),
                 })
             h = lambda n: self._take(weights, n)  # noqa: E731
             self.w["head_w"] = h("lm_head.dense.weight")
@@ -178,6 +197,8 @@ class Model:
 
     def positions(self, B, T, P, lengths):
         t = torch.arange(T).unsqueeze(0).expand(B, T)
+        if not self.cfg.prefix_shifts:  # USE-lite: the deep prompt does not move positions
+            P = 0
         if self.cfg.arch == "gpt2":
             return t + P
         real = t < lengths.unsqueeze(1)
@@ -241,11 +262,21 @@ class Model:
         outs = []
         if cfg.arch == "roberta":
             x = x + self.w["tte"][0]
-            x = layer_norm(x, self.w["emb_ln_w"], self.w["emb_ln_b"], cfg.eps)
+            if cfg.embedding_ln:
+                x = layer_norm(x, self.w["emb_ln_w"], self.w["emb_ln_b"], cfg.eps)
         for l, W in enumerate(self.layers):
             pk = E[:, l, 0, :] if (P > 0 and active[l]) else None
             pv = E[:, l, 1, :] if (P > 0 and active[l]) else None
-            if cfg.arch == "roberta":
+            if cfg.arch == "roberta" and cfg.pre_ln:  # USE-lite: pre-LN, no final LN
+                h = layer_norm(x, W["ln1_w"], W["ln1_b"], cfg.eps)
+                q = F.linear(h, W["q_w"], W["q_b"])
+                k = F.linear(h, W["k_w"], W["k_b"])
+                v = F.linear(h, W["v_w"], W["v_b"])
+                x = x + F.linear(self.attention(q, k, v, pk, pv, bias), W["o_w"], W["o_b"])
+                h = layer_norm(x, W["ln2_w"], W["ln2_b"], cfg.eps)
+                x = x + F.linear(gelu(F.linear(h, W["fc_w"], W["fc_b"]), cfg.act), W["pr_w"],
+                                 W["pr_b"])
+            elif cfg.arch == "roberta":
                 q = F.linear(x, W["q_w"], W["q_b"])
                 k = F.linear(x, W["k_w"], W["k_b"])
                 v = F.linear(x, W["v_w"], W["v_b"])
@@ -271,7 +302,7 @@ class Model:
         """Rows of final hidden states [N][d] -> logits [N][V]."""
         cfg = self.cfg
         if cfg.arch == "roberta":
-            z = gelu(F.linear(h, self.w["head_w"], self.w["head_b"]), cfg.act)
+            z = gelu(F.linear(h, self.w["head_w"], self.w["head_b"]), "gelu")  # always erf
             z = layer_norm(z, self.w["head_ln_w"], self.w["head_ln_b"], cfg.eps)
             return F.linear(z, self.w["wte"], self.w["head_bias"])
         return F.linear(h, self.w["wte"])
