@@ -46,4 +46,11 @@ typedef struct model_config {
                                     token is at position_offset + 0 (+ P_in), not + P */
 } model_config;
 
+/* How far a deep prompt of P rows moves the positions of the text (P, or 0 when
+ * prefix_keeps_positions): the first real token is at position_offset + this (+ P_in). */
+static inline int model_prefix_position_shift(const model_config *c, int P)
+{
+    return c->prefix_keeps_positions ? 0 : P;
+}
+
 #endif

@@ -320,7 +320,7 @@ static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prom
                        "forward: a trainable input prompt and weight gradients together");
     /* The blocks see Tx = P_in + T rows per example: the virtual tokens, then the text. */
     const int B = bt->B, T = bt->T, Tx = T + Pin;
-    const int shift = c->prefix_keeps_positions ? 0 : P; /* the deep prompt's positions */
+    const int shift = model_prefix_position_shift(c, P);
     int rows = 0;
     for (int b = 0; b < B; b++) {
         int real = 0;

@@ -377,6 +377,39 @@ static void encoder_padding_invariance(void **state)
     check_padding_invariance(uselite_config());
 }
 
+/* With prefix_keeps_positions, a prompt present in no layer is exactly the plain model (without
+ * the switch it would still shift the positions by P). */
+static void kept_positions_make_an_absent_prompt_invisible(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new_cfg(uselite_config(), 0, 0);
+    f->opt.grad = false;
+    fp_error err;
+    tf_result with, without;
+    assert_int_equal(model_prefix_position_shift(&f->cfg, P), 0);
+    assert_int_equal(fixture_forward(f, &with, &err), FP_OK);
+    float logits[B * V];
+    int n;
+    const float *got = tf_acts_lm_logits(f->acts, NULL, &n);
+    assert_int_equal(n, B);
+    memcpy(logits, got, sizeof logits);
+    f->prompt.P = 0;
+    assert_int_equal(fixture_forward(f, &without, &err), FP_OK);
+    const float *plain = tf_acts_lm_logits(f->acts, NULL, NULL);
+    for (int i = 0; i < n * V; i++)
+        assert_true(logits[i] == plain[i]);
+    assert_true(with.loss == without.loss);
+    f->cfg.prefix_keeps_positions = false; /* RoBERTa's shift: the same prompt now changes it */
+    assert_int_equal(model_prefix_position_shift(&f->cfg, P), P);
+    tf_acts_destroy(&f->acts); /* an arena serves one config */
+    f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, 0, B * T, C, false, 0}, &err);
+    assert_non_null(f->acts);
+    f->prompt.P = P;
+    assert_int_equal(fixture_forward(f, &with, &err), FP_OK);
+    assert_true(fabs(with.loss - without.loss) > 1e-4);
+    fixture_free(f);
+}
+
 /* A decoder's hidden state at position i does not depend on tokens after i. */
 static void decoder_is_causal(void **state)
 {
@@ -543,6 +576,7 @@ int main(void)
         cmocka_unit_test(uselite_weight_gradients),
         cmocka_unit_test(linear_head_gradients),
         cmocka_unit_test(encoder_padding_invariance),
+        cmocka_unit_test(kept_positions_make_an_absent_prompt_invisible),
         cmocka_unit_test(decoder_is_causal),
         cmocka_unit_test(dropout_changes_with_seed_only),
         cmocka_unit_test(bad_inputs_are_errors),
