@@ -13,6 +13,7 @@
 #include "train/task_data.h"
 
 #define ASK_AGAIN_MS 1000
+#define STORE_AGAIN_MS 1000
 
 struct evaluator {
     fedpep_config cfg;
@@ -27,6 +28,8 @@ struct evaluator {
     bool scoring, done;
     int64_t started;
     msg_t selection;  /* the answer, once done */
+    bool stored;      /* the store acknowledged the SELECTION (SAVED) */
+    int64_t stored_asked; /* when the SELECTION was last sent to the store (ms) */
     char requester[MSG_ID_CAP];
     msg_t request;    /* the coordinator's SCORE_REQUEST header, to reply to */
 };
@@ -165,9 +168,18 @@ static fp_status finish(evaluator_t *self, fp_error *err)
     return st;
 }
 
+/* The store must hold the selection before a coordinator can resume a run, so it is re-sent on
+ * every tick until the store answers SAVED (an identical SELECTION is idempotent there). */
+static void store_selection(evaluator_t *self, actor_t *actor)
+{
+    self->stored_asked = actor_now_ms();
+    actor_send(actor, "store", &self->selection, NULL);
+}
+
 static void send_selection(evaluator_t *self, actor_t *actor)
 {
-    actor_send(actor, "store", &self->selection, NULL);
+    if (!self->stored)
+        store_selection(self, actor);
     msg_t reply = self->selection;
     reply.re = self->request.seq;
     reply.round = self->request.round;
@@ -251,7 +263,19 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
     switch (msg->type) {
     case MSG_SCORE_REQUEST: return on_request(self, actor, msg, err);
     case MSG_SCORE_REPLY: return on_reply(self, actor, msg, err);
+    case MSG_SAVED:
+        if (!strcmp(msg->from, "store") && msg->saved.answers == MSG_SELECTION)
+            self->stored = true;
+        return FP_OK;
     case MSG_ERROR:
+        /* The store refused the selection itself (not the broker's "store unreachable"): its
+         * answer is final, so stop re-sending and say why. */
+        if (msg->error.answers == MSG_SELECTION && !strcmp(msg->from, "store")) {
+            fprintf(stderr, "evaluator: the store refused the selection (%s): %s\n",
+                    fp_status_name(msg->error.code), msg->error.text ? msg->error.text : "");
+            self->stored = true;
+            return FP_OK;
+        }
         /* A client not registered yet: forget the ask so the tick asks again. */
         if (msg->error.answers == MSG_SCORE_REQUEST && msg->error.peer[0])
             for (int k = 0; k < self->N; k++) {
@@ -268,6 +292,8 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
 static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
 {
     evaluator_t *self = arg;
+    if (self->done && !self->stored && now - self->stored_asked > STORE_AGAIN_MS)
+        store_selection(self, actor);
     if (!self->started || self->done || !self->scoring)
         return FP_OK;
     if (now - self->started > (int64_t)(1000 * self->cfg.federation.round_deadline_s)) {
