@@ -8,6 +8,17 @@
 #include "cli/commands.h"
 #include "common/config.h"
 
+int cli_load_config(const char *cmd, const char *path, const char *const *over, size_t n_over,
+                    fedpep_config *cfg)
+{
+    fp_error err = {0};
+    if (config_load(path, over, n_over, cfg, &err)) {
+        fprintf(stderr, "fedpep %s: %s\n", cmd, err.msg);
+        return 2;
+    }
+    return 0;
+}
+
 int cmd_config(int argc, char **argv)
 {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -38,12 +49,7 @@ int cmd_config(int argc, char **argv)
         }
     }
     fedpep_config cfg;
-    fp_error err = {0};
-    fp_status st = config_load(path, over, n_over, &cfg, &err);
+    int rc = cli_load_config("config", path, over, n_over, &cfg);
     free(over);
-    if (st) {
-        fprintf(stderr, "fedpep config: %s\n", err.msg);
-        return 2;
-    }
-    return config_dump(&cfg, stdout) ? 1 : 0;
+    return rc ? rc : (config_dump(&cfg, stdout) ? 1 : 0);
 }

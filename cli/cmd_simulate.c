@@ -35,13 +35,11 @@ int cmd_simulate(int argc, char **argv)
             over[n_over++] = argv[i];
     }
     fedpep_config cfg;
-    fp_error err = {0};
-    if (config_load(argv[1], over, n_over, &cfg, &err)) {
-        fprintf(stderr, "fedpep simulate: %s\n", err.msg);
-        free(over);
-        return 2;
-    }
+    int rc = cli_load_config("simulate", argv[1], over, n_over, &cfg);
     free(over);
+    if (rc)
+        return rc;
+    fp_error err = {0};
     char vocab[4200], merges[4200];
     cli_fallback_tokenizer(vocab, merges, sizeof vocab);
     o.fallback_vocab = vocab;

@@ -22,4 +22,10 @@ int cmd_plot(int argc, char **argv);
 #include <stddef.h>
 void cli_fallback_tokenizer(char *vocab, char *merges, size_t n);
 
+/* Loads path (NULL: defaults only) and the section.key=value overrides into cfg; on failure
+ * prints "fedpep CMD: reason" and returns 2 (bad usage), else 0. */
+struct fedpep_config;
+int cli_load_config(const char *cmd, const char *path, const char *const *over, size_t n_over,
+                    struct fedpep_config *cfg);
+
 #endif

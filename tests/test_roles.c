@@ -614,14 +614,7 @@ static void a_short_round_fails_the_run_when_configured(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir("roles"));
-    char m[160], d[160];
-    snprintf(m, sizeof m, "%s/model", g_dir);
-    snprintf(d, sizeof d, "%s/data", g_dir);
-    mkdir(m, 0700);
-    mkdir(d, 0700);
-    fixture_model(m, 3, 32, 0.05f, 7);
-    fixture_data(d, 64, 32, 11);
+    fixture_tree("roles", g_dir, sizeof g_dir, 64, 32);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
     return 0;
 }

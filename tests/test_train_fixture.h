@@ -18,6 +18,35 @@ static inline void fixture_cache(char *vocab, char *merges, size_t n)
     snprintf(merges, n, "%s/gpt2/merges.txt", cache && *cache ? cache : ".cache");
 }
 
+/* Writes config.json, random N(0, std²) weights and the GPT-2 BPE files into dir: in RoBERTa's
+ * id layout (specials first, see bpe_new_roberta) or GPT-2's own. */
+static inline void fixture_write_model(const char *dir, const model_config *c, float std,
+                                       uint64_t seed, bool roberta_layout)
+{
+    char path[512], vocab[512], merges[512], v2[512], m2[512];
+    fp_error err = {0};
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (hf_config_save(path, c, &err))
+        fail_msg("config: %s", err.msg);
+    tf_weights w = {0};
+    if (tf_weights_init_random(&w, c, std, seed, &err))
+        fail_msg("weights: %s", err.msg);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (tf_weights_save(&w, c, path, &err))
+        fail_msg("save: %s", err.msg);
+    tf_weights_free(&w);
+    fixture_cache(vocab, merges, sizeof vocab);
+    bpe_t *tok = roberta_layout ? bpe_new_roberta(vocab, merges, &err)
+                                : bpe_new(vocab, merges, &err);
+    if (!tok)
+        fail_msg("tokenizer: %s", err.msg);
+    snprintf(v2, sizeof v2, "%s/vocab.json", dir);
+    snprintf(m2, sizeof m2, "%s/merges.txt", dir);
+    if (bpe_save(tok, v2, m2, &err))
+        fail_msg("bpe_save: %s", err.msg);
+    bpe_destroy(&tok);
+}
+
 /* Writes a RoBERTa-style model with L layers of width d into dir. */
 static inline void fixture_model(const char *dir, int L, int d, float std, uint64_t seed)
 {
@@ -37,28 +66,7 @@ static inline void fixture_model(const char *dir, int L, int d, float std, uint6
                       .eos_token_id = 2,
                       .mask_token_id = 50261,
                       .position_offset = 2};
-    char path[512], vocab[512], merges[512];
-    fp_error err = {0};
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (hf_config_save(path, &c, &err))
-        fail_msg("config: %s", err.msg);
-    tf_weights w = {0};
-    if (tf_weights_init_random(&w, &c, std, seed, &err))
-        fail_msg("weights: %s", err.msg);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (tf_weights_save(&w, &c, path, &err))
-        fail_msg("save: %s", err.msg);
-    tf_weights_free(&w);
-    fixture_cache(vocab, merges, sizeof vocab);
-    bpe_t *tok = bpe_new_roberta(vocab, merges, &err);
-    if (!tok)
-        fail_msg("tokenizer: %s", err.msg);
-    char v2[512], m2[512];
-    snprintf(v2, sizeof v2, "%s/vocab.json", dir);
-    snprintf(m2, sizeof m2, "%s/merges.txt", dir);
-    if (bpe_save(tok, v2, m2, &err))
-        fail_msg("bpe_save: %s", err.msg);
-    bpe_destroy(&tok);
+    fixture_write_model(dir, &c, std, seed, true);
 }
 
 /* Writes a GPT-2-style decoder with L layers of width d and GPT-2's own tokenizer into dir. */
@@ -80,27 +88,7 @@ static inline void fixture_gpt2_model(const char *dir, int L, int d, float std, 
                       .eos_token_id = 50256,
                       .mask_token_id = -1,
                       .position_offset = 0};
-    char path[512], vocab[512], merges[512], v2[512], m2[512];
-    fp_error err = {0};
-    snprintf(path, sizeof path, "%s/config.json", dir);
-    if (hf_config_save(path, &c, &err))
-        fail_msg("config: %s", err.msg);
-    tf_weights w = {0};
-    if (tf_weights_init_random(&w, &c, std, seed, &err))
-        fail_msg("weights: %s", err.msg);
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (tf_weights_save(&w, &c, path, &err))
-        fail_msg("save: %s", err.msg);
-    tf_weights_free(&w);
-    fixture_cache(vocab, merges, sizeof vocab);
-    bpe_t *tok = bpe_new(vocab, merges, &err);
-    if (!tok)
-        fail_msg("tokenizer: %s", err.msg);
-    snprintf(v2, sizeof v2, "%s/vocab.json", dir);
-    snprintf(m2, sizeof m2, "%s/merges.txt", dir);
-    if (bpe_save(tok, v2, m2, &err))
-        fail_msg("bpe_save: %s", err.msg);
-    bpe_destroy(&tok);
+    fixture_write_model(dir, &c, std, seed, false);
 }
 
 /* dir/sst-2/{train,dev}.tsv: class 1 sentences are made of "good" words, class 0 of "bad"
