@@ -100,6 +100,7 @@ static fp_status get_bool(json_t *root, const char *name, const char *key, bool 
 #define KEY_PRE_LN "fedpep_pre_ln"
 #define KEY_EMB_LN "fedpep_embedding_layernorm"
 #define KEY_PREFIX_SHIFT "fedpep_prefix_shifts_positions"
+#define KEY_POSITION_OFFSET "fedpep_position_offset"
 
 static fp_status parse_roberta(json_t *r, const char *name, model_config *c, fp_error *err)
 {
@@ -143,7 +144,13 @@ static fp_status parse_roberta(json_t *r, const char *name, model_config *c, fp_
         return fp_fail(err, FP_EFORMAT, "%s: position_embedding_type '%.32s' is not supported",
                        name, pos);
     c->final_ln = false;
-    c->position_offset = c->pad_token_id + 1;
+    /* ALBERT's key for embeddings narrower than the stream; absent: as wide */
+    if ((st = get_int(r, name, "embedding_size", false, c->d_model, 1, &c->d_embed, err)) ||
+        (st = get_int(r, name, KEY_POSITION_OFFSET, false, c->pad_token_id + 1, 0,
+                      &c->position_offset, err)))
+        return st;
+    if (c->d_embed == c->d_model)
+        c->d_embed = 0; /* the zero value means "as wide as d_model" everywhere else */
     return FP_OK;
 }
 
@@ -208,6 +215,12 @@ fp_status hf_config_validate(const model_config *c, fp_error *err)
     if (c->d_model % c->n_heads != 0)
         return fp_fail(err, FP_EINVAL, "model config: width %d not divisible by %d heads",
                        c->d_model, c->n_heads);
+    if (c->d_embed < 0 || c->d_embed > c->d_model || model_embed_width(c) % c->n_heads != 0 ||
+        (model_has_input_projection(c) && c->arch != MODEL_ARCH_ROBERTA))
+        return fp_fail(err, FP_EINVAL,
+                       "model config: embedding_size %d must be at most hidden_size %d, divisible "
+                       "by %d heads, and differ from it only in an encoder",
+                       model_embed_width(c), c->d_model, c->n_heads);
     if (!(c->layer_norm_eps > 0 && c->layer_norm_eps < 1))
         return fp_fail(err, FP_EINVAL, "model config: layer_norm_eps %g outside (0, 1)",
                        (double)c->layer_norm_eps);
@@ -233,11 +246,9 @@ fp_status hf_config_validate(const model_config *c, fp_error *err)
             return st;
         if (c->type_vocab_size < 1)
             return fp_fail(err, FP_EINVAL, "model config: RoBERTa needs type_vocab_size >= 1");
-        if (c->position_offset != c->pad_token_id + 1)
-            return fp_fail(err, FP_EINVAL,
-                           "model config: RoBERTa position_offset %d is not "
-                           "pad_token_id + 1 = %d",
-                           c->position_offset, c->pad_token_id + 1);
+        if (c->position_offset < 0)
+            return fp_fail(err, FP_EINVAL, "model config: position_offset %d is negative",
+                           c->position_offset);
     } else if (c->type_vocab_size != 0 || c->pad_token_id != -1 || c->position_offset != 0) {
         return fp_fail(err, FP_EINVAL,
                        "model config: GPT-2 has no token types, pad token or "
@@ -375,6 +386,10 @@ static json_t *config_json(const model_config *c)
             bad |= set(o, KEY_EMB_LN, json_false());
         if (c->prefix_keeps_positions)
             bad |= set(o, KEY_PREFIX_SHIFT, json_false());
+        if (c->position_offset != c->pad_token_id + 1)
+            bad |= set(o, KEY_POSITION_OFFSET, json_integer(c->position_offset));
+        if (model_has_input_projection(c))
+            bad |= set(o, "embedding_size", json_integer(model_embed_width(c)));
         bad |= set(o, "position_embedding_type", json_string("absolute"));
         bad |= set(o, "hidden_dropout_prob", json_real(0.1));
         bad |= set(o, "attention_probs_dropout_prob", json_real(0.1));

@@ -36,7 +36,8 @@ typedef struct model_config {
     int bos_token_id;   /* <s> 0 for RoBERTa, <|endoftext|> 50256 for GPT-2 */
     int eos_token_id;   /* </s> 2 for RoBERTa, 50256 for GPT-2 */
     int mask_token_id;  /* <mask> 50264 for roberta-base; -1 for GPT-2 */
-    int position_offset; /* first position id of a real token: pad_token_id + 1 for RoBERTa, 0 */
+    int position_offset; /* first position id of a real token: pad_token_id + 1 for RoBERTa (or
+                            config.json's fedpep_position_offset), 0 for GPT-2 */
     /* Switches for USE-lite-style encoders. Each one's zero value is RoBERTa's and GPT-2's
      * behaviour, so configs written before they existed mean what they meant. */
     model_act hidden_act;        /* MLP activation (MLM head keeps RoBERTa's GELU) */
@@ -44,7 +45,30 @@ typedef struct model_config {
                                     then not in the weights table); GPT-2 has none anyway */
     bool prefix_keeps_positions; /* the deep prompt does not shift positions: the first real
                                     token is at position_offset + 0 (+ P_in), not + P */
+    int d_embed;  /* width of the embeddings and of block 0's input and attention (USE-lite 256);
+                     0 = d_model. When it differs, block 0 adds a residual projection
+                     d_embed → d_model, its attention runs d_embed wide (H heads of d_embed / H)
+                     and its output projection maps d_embed → d_model. */
 } model_config;
+
+/* Width of the embeddings (block 0's input). */
+static inline int model_embed_width(const model_config *c)
+{
+    return c->d_embed > 0 ? c->d_embed : c->d_model;
+}
+
+/* Width of block l's input, its attention and its deep-prompt rows: d_embed for block 0, d_model
+ * for the others. The prompt keeps d_model floats per row; block 0 reads the first d_embed. */
+static inline int model_layer_width(const model_config *c, int l)
+{
+    return l == 0 ? model_embed_width(c) : c->d_model;
+}
+
+/* True when block 0 changes width (and carries the residual projection). */
+static inline bool model_has_input_projection(const model_config *c)
+{
+    return model_embed_width(c) != c->d_model;
+}
 
 /* How far a deep prompt of P rows moves the positions of the text (P, or 0 when
  * prefix_keeps_positions): the first real token is at position_offset + this (+ P_in). */

@@ -279,7 +279,15 @@ static bool config_equal(const model_config *x, const model_config *y)
            x->pre_ln == y->pre_ln && x->final_ln == y->final_ln &&
            x->pad_token_id == y->pad_token_id && x->position_offset == y->position_offset &&
            x->hidden_act == y->hidden_act && x->no_embedding_ln == y->no_embedding_ln &&
-           x->prefix_keeps_positions == y->prefix_keeps_positions;
+           x->prefix_keeps_positions == y->prefix_keeps_positions &&
+           model_embed_width(x) == model_embed_width(y);
+}
+
+/* Position id of a padding row (RoBERTa: pad_token_id). Padding is masked out of attention and
+ * pooling, so any valid row will do when pad_token_id lies beyond the table (USE-lite: 8000). */
+static int padding_position(const model_config *c)
+{
+    return c->pad_token_id >= 0 && c->pad_token_id < c->max_positions ? c->pad_token_id : 0;
 }
 
 static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prompt *pr,
@@ -335,8 +343,7 @@ static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prom
             /* RoBERTa numbers real tokens (padding gets pad_token_id), GPT-2 numbers slots. */
             int pos;
             if (c->arch == MODEL_ARCH_ROBERTA)
-                pos = is_real ? c->position_offset + shift + real : (c->pad_token_id >= 0 ?
-                                                                     c->pad_token_id : 0);
+                pos = is_real ? c->position_offset + shift + real : padding_position(c);
             else
                 pos = c->position_offset + shift + tx;
             real += is_real;
@@ -395,7 +402,8 @@ static attn_prefix prefix_of(const tf_acts_t *a, int l)
 
 static attn_shape shape_of(const tf_acts_t *a, int l)
 {
-    attn_shape s = {a->batch.B, a->batch.T, a->cfg.n_heads, a->cfg.d_model / a->cfg.n_heads,
+    attn_shape s = {a->batch.B, a->batch.T, a->cfg.n_heads,
+                    model_layer_width(&a->cfg, l) / a->cfg.n_heads,
                     layer_present(&a->prompt, l) ? a->prompt.P : 0,
                     a->cfg.arch == MODEL_ARCH_GPT2};
     return s;
@@ -472,29 +480,33 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
 {
     const model_config *c = &a->cfg;
     const tf_layer_weights *y = &a->w->layers[l];
-    const int d = c->d_model, f = c->d_ff;
+    const int d = c->d_model, f = c->d_ff, di = model_layer_width(c, l); /* di: input width */
     int N = a->batch.B * a->batch.T;
     const float eps = c->layer_norm_eps, p = a->opt.dropout;
     const uint64_t seed = a->opt.seed;
     const float *attn_in = x;
     if (c->pre_ln) {
-        layernorm_forward(s->attn_in, s->ln1_mean, s->ln1_rstd, x, y->ln1_w, y->ln1_b, N, d, eps);
+        layernorm_forward(s->attn_in, s->ln1_mean, s->ln1_rstd, x, y->ln1_w, y->ln1_b, N, di,
+                          eps);
         attn_in = s->attn_in;
     }
-    qkv_forward(s->qkv, attn_in, y, N, d);
+    qkv_forward(s->qkv, attn_in, y, N, di);
     attention_forward(s->att, s->A, a->attn_scratch, s->qkv, prefix_of(a, l), a->batch.mask,
                       shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
     const float *att = s->att;
     if (rows_of(a, l) != N) { /* pruned last block: continue on the target rows only */
-        gather_rows(a->px, x, a->row_index, a->lm_rows, d);
-        gather_rows(a->patt, s->att, a->row_index, a->lm_rows, d);
+        gather_rows(a->px, x, a->row_index, a->lm_rows, di);
+        gather_rows(a->patt, s->att, a->row_index, a->lm_rows, di);
         x = a->px;
         att = a->patt;
         N = a->lm_rows;
     }
-    linear_forward(s->res_a, d, att, d, y->o, y->o_b, N, d, d, false);
+    linear_forward(s->res_a, d, att, di, y->o, y->o_b, N, di, d, false);
     dropout_forward(s->res_a, s->res_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
-    residual_forward(s->res_a, s->res_a, x, N * d); /* x is not read after this line */
+    if (y->in_proj.w) /* the residual changes width: res_a += x Wp + bp */
+        linear_forward(s->res_a, d, x, di, y->in_proj, y->in_proj_b, N, di, d, true);
+    else
+        residual_forward(s->res_a, s->res_a, x, N * d); /* x is not read after this line */
     layernorm_forward(s->mlp_in, s->ln2_mean, s->ln2_rstd, s->res_a, y->ln2_w, y->ln2_b, N, d,
                       eps);
     linear_forward(s->fc, f, s->mlp_in, d, y->fc, y->fc_b, N, d, f, false);
@@ -595,14 +607,14 @@ static void cls_head_forward(tf_acts_t *a)
 static void input_prompt_embed(tf_acts_t *a, float *out)
 {
     const tf_weights *w = a->w;
-    const int d = a->cfg.d_model, Tx = a->batch.T;
+    const int d = a->cfg.d_model, de = model_embed_width(&a->cfg), Tx = a->batch.T;
     for (int b = 0; b < a->batch.B; b++)
         for (int p = 0; p < a->P_in; p++) {
             int i = b * Tx + p;
-            const float *restrict src = a->prompt.input + (size_t)p * d;
-            const float *restrict pe = w->wpe + (size_t)a->pos[i] * d;
-            float *restrict o = out + (size_t)i * d;
-            for (int k = 0; k < d; k++)
+            const float *restrict src = a->prompt.input + (size_t)p * d; /* rows of d, de used */
+            const float *restrict pe = w->wpe + (size_t)a->pos[i] * de;
+            float *restrict o = out + (size_t)i * de;
+            for (int k = 0; k < de; k++)
                 o[k] = src[k] + pe[k] + (w->wtt ? w->wtt[k] : 0.0f);
         }
 }
@@ -618,6 +630,7 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
         return st;
     a->P_in = prompt ? prompt->P_in : 0;
     const int L = c->n_layers, N = batch->B * (batch->T + a->P_in), d = c->d_model;
+    const int de = model_embed_width(c);
     a->batch = (tf_batch){batch->B, batch->T + a->P_in, a->tok_x, a->mask_x, NULL,
                           batch->labels};
     a->opt = *opt;
@@ -651,13 +664,13 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
     if (a->prompt.P > 0 && opt->prefix_dropout > 0.0f)
         prefix_dropout_forward(a);
 
-    embedding_forward(a->emb, a->tok_x, a->pos, w->wte, w->wpe, w->wtt, N, d);
+    embedding_forward(a->emb, a->tok_x, a->pos, w->wte, w->wpe, w->wtt, N, de);
     if (a->P_in > 0)
         input_prompt_embed(a, a->emb);
     if (has_embedding_ln(c))
         layernorm_forward(a->emb, a->emb_mean, a->emb_rstd, a->emb, w->emb_ln_w, w->emb_ln_b, N,
-                          d, c->layer_norm_eps);
-    dropout_forward(a->emb, a->emb, N * d, opt->dropout, opt->seed, site(a, L, 0), 0);
+                          de, c->layer_norm_eps);
+    dropout_forward(a->emb, a->emb, N * de, opt->dropout, opt->seed, site(a, L, 0), 0);
 
     a->pruned = a->lm_rows > 0 && !head && !opt->keep_all_layers;
     const float *x = a->emb;
@@ -828,6 +841,7 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     const tf_layer_weights *y = &a->w->layers[l];
     const layer_acts *s = slot_of(a, l);
     const int NT = a->batch.B * a->batch.T, d = c->d_model, f = c->d_ff;
+    const int di = model_layer_width(c, l); /* input and attention width */
     const int N = rows_of(a, l); /* rows after the attention (target rows when pruned) */
     const size_t nd = (size_t)N * d;
     const float p = a->opt.dropout;
@@ -872,41 +886,50 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     memset(a->dtmp, 0, nd * sizeof(float));
     dropout_backward(a->dtmp, a->dres_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
     if (G) /* the output projection's input: all rows, or the gathered target rows */
-        linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), N == NT ? s->att : a->patt, d,
-                               a->dtmp, d, N, d, d);
+        linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), N == NT ? s->att : a->patt, di,
+                               a->dtmp, d, N, di, d);
     if (N == NT) {
-        linear_backward_input(a->datt, d, a->dtmp, d, y->o, N, d, d, false);
+        linear_backward_input(a->datt, di, a->dtmp, d, y->o, N, di, d, false);
     } else { /* pruned: only the target rows of the attention output have a gradient */
-        linear_backward_input(a->pdatt, d, a->dtmp, d, y->o, N, d, d, false);
-        memset(a->datt, 0, (size_t)NT * d * sizeof(float));
-        scatter_add_rows(a->datt, a->pdatt, a->row_index, N, d);
+        linear_backward_input(a->pdatt, di, a->dtmp, d, y->o, N, di, d, false);
+        memset(a->datt, 0, (size_t)NT * di * sizeof(float));
+        scatter_add_rows(a->datt, a->pdatt, a->row_index, N, di);
     }
     float *dqkv = NULL;
     if (dx || G) {
         dqkv = a->dqkv;
-        memset(dqkv, 0, (size_t)NT * 3 * d * sizeof(float));
+        memset(dqkv, 0, (size_t)NT * 3 * di * sizeof(float));
     }
     attention_backward(dqkv, prefix_grad_of(a, l), a->attn_scratch, a->datt, s->qkv, s->A,
                        prefix_of(a, l), shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
     a->backward_layers++;
     a->backward_lowest = l;
     if (G)
-        qkv_backward_weight(G, c->pre_ln ? s->attn_in : x, dqkv, NT, d);
+        qkv_backward_weight(G, c->pre_ln ? s->attn_in : x, dqkv, NT, di);
+    if (G && y->in_proj.w) /* the projected residual's input: x, or its gathered target rows */
+        linear_backward_weight(mut(G->in_proj.w), G->in_proj, mut(G->in_proj_b),
+                               N == NT ? x : a->px, di, a->dres_a, d, N, di, d);
     if (!dx)
         return;
-    /* dx = dres_a + d(attn_in)/dx · dattn_in */
-    qkv_backward_input(a->dattn_in, dqkv, y, NT, d);
+    /* dx = d(residual)/dx · dres_a + d(attn_in)/dx · dattn_in */
+    qkv_backward_input(a->dattn_in, dqkv, y, NT, di);
+    const float *dres = a->dres_a; /* the residual's gradient in x's width, N rows */
+    if (y->in_proj.w) {
+        /* dtmp (the attention output's gradient) is no longer needed */
+        linear_backward_input(a->dtmp, di, a->dres_a, d, y->in_proj, N, di, d, false);
+        dres = a->dtmp;
+    }
     if (N == NT) {
-        memcpy(dx, a->dres_a, nd * sizeof(float));
+        memcpy(dx, dres, (size_t)N * di * sizeof(float));
     } else {
-        memset(dx, 0, (size_t)NT * d * sizeof(float));
-        scatter_add_rows(dx, a->dres_a, a->row_index, N, d);
+        memset(dx, 0, (size_t)NT * di * sizeof(float));
+        scatter_add_rows(dx, dres, a->row_index, N, di);
     }
     if (c->pre_ln) {
         layernorm_backward(dx, G ? mut(G->ln1_w) : NULL, G ? mut(G->ln1_b) : NULL, a->dattn_in, x,
-                           y->ln1_w, s->ln1_mean, s->ln1_rstd, NT, d);
+                           y->ln1_w, s->ln1_mean, s->ln1_rstd, NT, di);
     } else {
-        residual_forward(dx, dx, a->dattn_in, NT * d);
+        residual_forward(dx, dx, a->dattn_in, NT * di);
     }
 }
 
@@ -916,7 +939,7 @@ static void embeddings_backward(tf_acts_t *a, const float *demb)
 {
     const model_config *c = &a->cfg;
     const tf_weights *w = a->w, *G = a->opt.grads;
-    const int N = a->batch.B * a->batch.T, d = c->d_model;
+    const int N = a->batch.B * a->batch.T, d = model_embed_width(c);
     const size_t nd = (size_t)N * d;
     float *dsum = a->dres_a, *sum = a->dtmp; /* free at this point */
     memset(dsum, 0, nd * sizeof(float));
@@ -946,25 +969,26 @@ static void input_prompt_backward(tf_acts_t *a, const float *demb)
 {
     const model_config *c = &a->cfg;
     const tf_weights *w = a->w;
-    const int N = a->batch.B * a->batch.T, d = c->d_model, Tx = a->batch.T;
+    const int N = a->batch.B * a->batch.T, Tx = a->batch.T;
+    const int d = c->d_model, de = model_embed_width(c); /* rows of d, the first de used */
     float *g = a->dres_a, *sum = a->dtmp, *dsum = a->dmlp_in; /* free at this point */
-    memset(g, 0, (size_t)N * d * sizeof(float));
-    dropout_backward(g, demb, N * d, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0), 0);
+    memset(g, 0, (size_t)N * de * sizeof(float));
+    dropout_backward(g, demb, N * de, a->opt.dropout, a->opt.seed, site(a, c->n_layers, 0), 0);
     memset(a->prompt.d_input, 0, (size_t)a->P_in * d * sizeof(float));
     if (has_embedding_ln(c)) /* recompute the LayerNorm inputs of the prompt rows */
         input_prompt_embed(a, sum);
     for (int b = 0; b < a->batch.B; b++)
         for (int p = 0; p < a->P_in; p++) {
             const size_t i = (size_t)b * Tx + p;
-            const float *gi = g + i * d;
+            const float *gi = g + i * de;
             if (has_embedding_ln(c)) {
-                memset(dsum, 0, (size_t)d * sizeof(float));
-                layernorm_backward(dsum, NULL, NULL, gi, sum + i * d, w->emb_ln_w,
-                                   a->emb_mean + i, a->emb_rstd + i, 1, d);
+                memset(dsum, 0, (size_t)de * sizeof(float));
+                layernorm_backward(dsum, NULL, NULL, gi, sum + i * de, w->emb_ln_w,
+                                   a->emb_mean + i, a->emb_rstd + i, 1, de);
                 gi = dsum;
             }
             float *restrict dI = a->prompt.d_input + (size_t)p * d;
-            for (int k = 0; k < d; k++)
+            for (int k = 0; k < de; k++)
                 dI[k] += gi[k];
         }
 }

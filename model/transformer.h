@@ -27,7 +27,9 @@
 /* The deep prompt of one forward pass. */
 typedef struct tf_prompt {
     int P;                  /* prefix length (0: the plain model) */
-    const float *E;         /* [P][L][2][d]; E[p][l][0] key p of layer l, E[p][l][1] value p */
+    const float *E;         /* [P][L][2][d]; E[p][l][0] key p of layer l, E[p][l][1] value p.
+                               Block 0 of a model with d_embed < d reads (and backward writes)
+                               only the first d_embed floats of its rows. */
     const bool *present;    /* [L]: layer l sees its prefix (NULL: all layers) */
     const bool *trainable;  /* [L]: dE wanted for layer l (NULL: none); requires present */
     float *dE;              /* [P][L][2][d]: backward OVERWRITES the rows of trainable layers and
@@ -38,8 +40,10 @@ typedef struct tf_prompt {
      * prefix_keeps_positions, then the text), excluded
      * from the linear head's mean pool. 0/NULL: none. */
     int P_in;
-    const float *input;     /* [P_in][d] (named so: complex.h defines I) */
-    float *d_input;         /* [P_in][d]: OVERWRITTEN by backward when not NULL (trainable) */
+    const float *input;     /* [P_in][d], the first d_embed of each row used (named so: complex.h
+                               defines I) */
+    float *d_input;         /* [P_in][d]: OVERWRITTEN by backward when not NULL (trainable); the
+                               floats beyond d_embed are zero */
 } tf_prompt;
 
 /* An optional linear classifier over the mean of the last hidden states of real tokens

@@ -36,6 +36,13 @@ fp_status tf_config_check(const model_config *c, fp_error *err)
                        c->position_offset, c->max_positions);
     if (!(c->layer_norm_eps > 0.0f))
         return fp_fail(err, FP_EINVAL, "model config: layer_norm_eps must be > 0");
+    /* The arena's buffers are sized by d_model, so the embeddings may be narrower, not wider. */
+    if (c->d_embed < 0 || c->d_embed > c->d_model || model_embed_width(c) % c->n_heads ||
+        (model_has_input_projection(c) && c->arch != MODEL_ARCH_ROBERTA))
+        return fp_fail(err, FP_EINVAL,
+                       "model config: embedding width %d must be in (0, d_model %d], divisible "
+                       "by %d heads, and differ from d_model only in an encoder",
+                       c->d_embed, c->d_model, c->n_heads);
     return FP_OK;
 }
 
@@ -44,7 +51,14 @@ typedef struct table {
     tf_tensor_spec *specs;
     size_t cap, n;
     tf_tensor_spec sink; /* written instead when only counting; never read */
+    tf_layer_weights sink_layer; /* slots of a block when only counting (w->layers unset) */
 } table;
+
+/* Where the entries of block l point: into w->layers, or nowhere when only counting. */
+static tf_layer_weights *layer_slots(table *t, tf_weights *w, int l)
+{
+    return t->specs ? &w->layers[l] : &t->sink_layer;
+}
 
 static tf_tensor_spec *add(table *t, const char *name, int64_t d0, int64_t d1, tf_slot_kind kind)
 {
@@ -78,33 +92,47 @@ static void add_lin(table *t, const char *name, int64_t d0, int64_t d1, lin_w *s
     s->layout = layout;
 }
 
+/* Marks the entries from index first on as one optional group. */
+static void mark_optional(table *t, size_t first, tf_optional_group group)
+{
+    if (t->specs)
+        for (size_t i = first; i < t->n && i < t->cap; i++)
+            t->specs[i].optional = group;
+}
+
 static void roberta_table(table *t, const model_config *c, tf_weights *w)
 {
-    const int64_t d = c->d_model, f = c->d_ff;
+    const int64_t d = c->d_model, f = c->d_ff, de = model_embed_width(c);
     char n[96];
-    add_vec(t, "roberta.embeddings.word_embeddings.weight", c->vocab_size, d, &w->wte, false);
-    add_vec(t, "roberta.embeddings.position_embeddings.weight", c->max_positions, d, &w->wpe,
+    add_vec(t, "roberta.embeddings.word_embeddings.weight", c->vocab_size, de, &w->wte, false);
+    add_vec(t, "roberta.embeddings.position_embeddings.weight", c->max_positions, de, &w->wpe,
             false);
-    add_vec(t, "roberta.embeddings.token_type_embeddings.weight", c->type_vocab_size, d, &w->wtt,
+    add_vec(t, "roberta.embeddings.token_type_embeddings.weight", c->type_vocab_size, de, &w->wtt,
             false);
     if (!c->no_embedding_ln) {
-        add_vec(t, "roberta.embeddings.LayerNorm.weight", d, 0, &w->emb_ln_w, true);
-        add_vec(t, "roberta.embeddings.LayerNorm.bias", d, 0, &w->emb_ln_b, false);
+        add_vec(t, "roberta.embeddings.LayerNorm.weight", de, 0, &w->emb_ln_w, true);
+        add_vec(t, "roberta.embeddings.LayerNorm.bias", de, 0, &w->emb_ln_b, false);
     }
     for (int l = 0; l < c->n_layers; l++) {
-        tf_layer_weights *y = &w->layers[l];
+        tf_layer_weights *y = layer_slots(t, w, l);
+        const int64_t di = model_layer_width(c, l); /* block input and attention width */
 #define NAME(suffix) (snprintf(n, sizeof n, "roberta.encoder.layer.%d.%s", l, suffix), n)
-        add_lin(t, NAME("attention.self.query.weight"), d, d, &y->q, LIN_OUT_IN);
-        add_vec(t, NAME("attention.self.query.bias"), d, 0, &y->q_b, false);
-        add_lin(t, NAME("attention.self.key.weight"), d, d, &y->k, LIN_OUT_IN);
-        add_vec(t, NAME("attention.self.key.bias"), d, 0, &y->k_b, false);
-        add_lin(t, NAME("attention.self.value.weight"), d, d, &y->v, LIN_OUT_IN);
-        add_vec(t, NAME("attention.self.value.bias"), d, 0, &y->v_b, false);
-        add_lin(t, NAME("attention.output.dense.weight"), d, d, &y->o, LIN_OUT_IN);
+        add_lin(t, NAME("attention.self.query.weight"), di, di, &y->q, LIN_OUT_IN);
+        add_vec(t, NAME("attention.self.query.bias"), di, 0, &y->q_b, false);
+        add_lin(t, NAME("attention.self.key.weight"), di, di, &y->k, LIN_OUT_IN);
+        add_vec(t, NAME("attention.self.key.bias"), di, 0, &y->k_b, false);
+        add_lin(t, NAME("attention.self.value.weight"), di, di, &y->v, LIN_OUT_IN);
+        add_vec(t, NAME("attention.self.value.bias"), di, 0, &y->v_b, false);
+        add_lin(t, NAME("attention.output.dense.weight"), d, di, &y->o, LIN_OUT_IN);
         add_vec(t, NAME("attention.output.dense.bias"), d, 0, &y->o_b, false);
+        if (di != d) { /* fedpep's name for USE-lite's residual projection of block 0 */
+            add_lin(t, NAME("attention.input_projection.weight"), d, di, &y->in_proj,
+                    LIN_OUT_IN);
+            add_vec(t, NAME("attention.input_projection.bias"), d, 0, &y->in_proj_b, false);
+        }
         if (c->pre_ln) { /* Hugging Face roberta-prelayernorm's names: LN before each sublayer */
-            add_vec(t, NAME("attention.LayerNorm.weight"), d, 0, &y->ln1_w, true);
-            add_vec(t, NAME("attention.LayerNorm.bias"), d, 0, &y->ln1_b, false);
+            add_vec(t, NAME("attention.LayerNorm.weight"), di, 0, &y->ln1_w, true);
+            add_vec(t, NAME("attention.LayerNorm.bias"), di, 0, &y->ln1_b, false);
             add_vec(t, NAME("intermediate.LayerNorm.weight"), d, 0, &y->ln2_w, true);
             add_vec(t, NAME("intermediate.LayerNorm.bias"), d, 0, &y->ln2_b, false);
         } else {
@@ -121,15 +149,19 @@ static void roberta_table(table *t, const model_config *c, tf_weights *w)
         }
 #undef NAME
     }
-    size_t first_head = t->n;
-    add_lin(t, "lm_head.dense.weight", d, d, &w->head_dense, LIN_OUT_IN);
-    add_vec(t, "lm_head.dense.bias", d, 0, &w->head_dense_b, false);
-    add_vec(t, "lm_head.layer_norm.weight", d, 0, &w->head_ln_w, true);
-    add_vec(t, "lm_head.layer_norm.bias", d, 0, &w->head_ln_b, false);
-    add_vec(t, "lm_head.bias", c->vocab_size, 0, &w->head_bias, false);
-    if (t->specs)
-        for (size_t i = first_head; i < t->n && i < t->cap; i++)
-            t->specs[i].optional = true;
+    size_t first = t->n;
+    if (de == d) { /* the decoder is tied to wte, so it needs embeddings as wide as the stream */
+        add_lin(t, "lm_head.dense.weight", d, d, &w->head_dense, LIN_OUT_IN);
+        add_vec(t, "lm_head.dense.bias", d, 0, &w->head_dense_b, false);
+        add_vec(t, "lm_head.layer_norm.weight", d, 0, &w->head_ln_w, true);
+        add_vec(t, "lm_head.layer_norm.bias", d, 0, &w->head_ln_b, false);
+        add_vec(t, "lm_head.bias", c->vocab_size, 0, &w->head_bias, false);
+    }
+    mark_optional(t, first, TF_OPT_LM_HEAD);
+    first = t->n;
+    add_lin(t, "sentence_head.dense.weight", d, d, &w->sentence_dense, LIN_OUT_IN);
+    add_vec(t, "sentence_head.dense.bias", d, 0, &w->sentence_dense_b, false);
+    mark_optional(t, first, TF_OPT_SENTENCE_HEAD);
 }
 
 static void gpt2_table(table *t, const model_config *c, tf_weights *w)
@@ -140,7 +172,7 @@ static void gpt2_table(table *t, const model_config *c, tf_weights *w)
     add_vec(t, "wpe.weight", c->max_positions, d, &w->wpe, false);
     tf_tensor_spec *s;
     for (int l = 0; l < c->n_layers; l++) {
-        tf_layer_weights *y = &w->layers[l];
+        tf_layer_weights *y = layer_slots(t, w, l);
 #define NAME(suffix) (snprintf(n, sizeof n, "h.%d.%s", l, suffix), n)
         add_vec(t, NAME("ln_1.weight"), d, 0, &y->ln1_w, true);
         add_vec(t, NAME("ln_1.bias"), d, 0, &y->ln1_b, false);
@@ -274,7 +306,8 @@ static fp_status init_block(tf_weights *w, const model_config *cfg, float std, u
         assign(&specs[i], p, cfg->d_model);
         p += specs[i].numel;
     }
-    w->has_lm_head = cfg->arch == MODEL_ARCH_ROBERTA;
+    w->has_lm_head = cfg->arch == MODEL_ARCH_ROBERTA && !model_has_input_projection(cfg);
+    w->has_sentence_head = false; /* allocated (numel counts it) but not part of a random model */
     free(specs);
     return FP_OK;
 }
@@ -339,12 +372,11 @@ fp_status tf_weights_from_safetensors(tf_weights *w, const model_config *cfg,
         tf_weights_free(w);
         return fp_fail(err, FP_ENOMEM, "out of memory for the weight table");
     }
-    size_t n_heads_found = 0, n_optional = 0;
+    size_t found[TF_OPT_GROUPS] = {0}, listed[TF_OPT_GROUPS] = {0};
     for (size_t i = 0; i < n && !st; i++) {
         char buf[128];
         const char *name = find_name(file, specs[i].name, cfg, buf, sizeof buf);
-        if (specs[i].optional)
-            n_optional++;
+        listed[specs[i].optional]++;
         if (!name) {
             if (!specs[i].optional)
                 st = fp_fail(err, FP_ENOTFOUND, "checkpoint has no tensor %s", specs[i].name);
@@ -358,16 +390,20 @@ fp_status tf_weights_from_safetensors(tf_weights *w, const model_config *cfg,
         if (owned)
             w->converted[w->n_converted++] = owned;
         assign(&specs[i], values, cfg->d_model);
-        n_heads_found += specs[i].optional;
+        found[specs[i].optional]++;
     }
-    if (!st && n_heads_found && n_heads_found != n_optional)
-        st = fp_fail(err, FP_ENOTFOUND,
-                     "checkpoint has only %zu of the %zu lm_head tensors (dense, layer_norm, "
-                     "bias)",
-                     n_heads_found, n_optional);
-    w->has_lm_head = n_optional > 0 && n_heads_found == n_optional;
+    static const char *const group_names[TF_OPT_GROUPS] = {
+        "", "lm_head (dense, layer_norm, bias)", "sentence_head (dense weight and bias)"};
+    for (int g = TF_OPT_LM_HEAD; g < TF_OPT_GROUPS && !st; g++)
+        if (found[g] && found[g] != listed[g])
+            st = fp_fail(err, FP_ENOTFOUND, "checkpoint has only %zu of the %zu %s tensors",
+                         found[g], listed[g], group_names[g]);
+    w->has_lm_head = listed[TF_OPT_LM_HEAD] > 0 && found[TF_OPT_LM_HEAD] == listed[TF_OPT_LM_HEAD];
+    w->has_sentence_head =
+        listed[TF_OPT_SENTENCE_HEAD] > 0 &&
+        found[TF_OPT_SENTENCE_HEAD] == listed[TF_OPT_SENTENCE_HEAD];
     if (!st)
-        st = check_tied_decoder(w, cfg, file, err);
+        st = model_has_input_projection(cfg) ? FP_OK : check_tied_decoder(w, cfg, file, err);
     free(specs);
     if (st)
         tf_weights_free(w);
@@ -409,7 +445,8 @@ fp_status tf_weights_save(const tf_weights *w, const model_config *cfg, const ch
     size_t m = 0;
     for (size_t i = 0; i < n; i++) {
         const tf_tensor_spec *s = &specs[i];
-        if (s->optional && !w->has_lm_head)
+        if ((s->optional == TF_OPT_LM_HEAD && !w->has_lm_head) ||
+            (s->optional == TF_OPT_SENTENCE_HEAD && !w->has_sentence_head))
             continue;
         const float *data = slot_data(s);
         if (!data) {

@@ -32,6 +32,9 @@ typedef struct tf_layer_weights {
     lin_w proj; /* [d_ff] -> [d] */
     const float *proj_b;
     const float *ln3_w, *ln3_b; /* post-LN only: LN of the MLP residual (output.LayerNorm) [d] */
+    lin_w in_proj;              /* block 0 of a model whose d_embed differs from d: the residual
+                                   projection [d_embed] -> [d] (in_proj.w NULL otherwise) */
+    const float *in_proj_b;
 } tf_layer_weights;
 
 typedef struct tf_weights {
@@ -45,11 +48,23 @@ typedef struct tf_weights {
     lin_w head_dense;                 /* RoBERTa MLM head [d] -> [d] */
     const float *head_dense_b, *head_ln_w, *head_ln_b;
     const float *head_bias; /* [V], RoBERTa lm_head.bias */
+    bool has_sentence_head;   /* the optional sentence_head.* tensors were present */
+    lin_w sentence_dense;     /* USE-lite's sentence head: tanh(mean pool · W + b) [d] -> [d],
+                                 frozen; zero-shot by cosine to label descriptions */
+    const float *sentence_dense_b;
     /* ownership */
     float *block;       /* the one allocation of random weights, or NULL */
     float **converted;  /* F16/BF16 → F32 copies made while loading */
     size_t n_converted;
 } tf_weights;
+
+/* Tensors a checkpoint may lack, as a group: all of a group or none must be present. */
+typedef enum tf_optional_group {
+    TF_REQUIRED = 0,
+    TF_OPT_LM_HEAD = 1,       /* RoBERTa lm_head.*: a bare encoder checkpoint has none */
+    TF_OPT_SENTENCE_HEAD = 2, /* sentence_head.*: only USE-lite-derived models have one */
+    TF_OPT_GROUPS = 3
+} tf_optional_group;
 
 /* One tensor of the table: its canonical Hugging Face name, shape and where it goes. */
 typedef enum tf_slot_kind { TF_SLOT_VEC, TF_SLOT_LIN, TF_SLOT_QKV_W, TF_SLOT_QKV_B } tf_slot_kind;
@@ -65,15 +80,15 @@ typedef struct tf_tensor_spec {
     lin_layout layout;  /* TF_SLOT_LIN: the orientation this name is stored in */
     tf_layer_weights *layer; /* TF_SLOT_QKV_*: GPT-2 fused c_attn */
     bool is_norm_weight; /* a LayerNorm gain (random init around 1) */
-    bool optional;       /* RoBERTa lm_head.*: a bare encoder checkpoint has none */
+    tf_optional_group optional; /* a head a checkpoint may lack as a whole (0: required) */
 } tf_tensor_spec;
 
 /* Checks a config for what this code supports (positive sizes, d % H == 0, known arch).
  * FP_EINVAL with the offending field. */
 fp_status tf_config_check(const model_config *cfg, fp_error *err);
 
-/* Number of tensors in the table of cfg (w->layers must be allocated); fills specs when not NULL
- * (cap entries at most). Slots point into w. */
+/* Number of tensors in the table of cfg; fills specs when not NULL (cap entries at most; then
+ * w->layers must be allocated). Slots point into w. */
 size_t tf_weights_table(const model_config *cfg, tf_weights *w, tf_tensor_spec *specs,
                         size_t cap);
 

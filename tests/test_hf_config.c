@@ -191,6 +191,7 @@ static void assert_same_config(const model_config *a, const model_config *b)
     assert_int_equal(a->hidden_act, b->hidden_act);
     assert_int_equal(a->no_embedding_ln, b->no_embedding_ln);
     assert_int_equal(a->prefix_keeps_positions, b->prefix_keeps_positions);
+    assert_int_equal(model_embed_width(a), model_embed_width(b));
 }
 
 static char *slurp(const char *path)
@@ -307,6 +308,33 @@ static void uselite_switches_read_and_round_trip(void **state)
     assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
     bad = c;
     bad.hidden_act = (model_act)7;
+    assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
+
+    /* USE-lite's widths and positions: embedding_size (ALBERT's key) narrower than the stream,
+     * the first real token at position 0 although pad_token_id is 8000 */
+    static const char NARROW[] =
+        "{\"model_type\":\"roberta\",\"vocab_size\":8002,\"hidden_size\":512,"
+        "\"embedding_size\":256,\"num_hidden_layers\":2,\"num_attention_heads\":4,"
+        "\"intermediate_size\":1536,\"max_position_embeddings\":512,\"pad_token_id\":8000,"
+        "\"fedpep_position_offset\":0}";
+    assert_int_equal(hf_config_parse(NARROW, strlen(NARROW), "narrow", &c, &err), FP_OK);
+    assert_int_equal(model_embed_width(&c), 256);
+    assert_true(model_has_input_projection(&c));
+    assert_int_equal(c.position_offset, 0);
+    assert_int_equal(hf_config_save(path, &c, &err), FP_OK);
+    assert_int_equal(hf_config_load(path, &back, &err), FP_OK);
+    assert_same_config(&c, &back);
+    text = slurp(path);
+    assert_non_null(strstr(text, "\"embedding_size\": 256"));
+    assert_non_null(strstr(text, "\"fedpep_position_offset\": 0"));
+    /* an embedding_size equal to hidden_size is the plain model, and is not written */
+    assert_int_equal(hf_config_parse(PLAIN, strlen(PLAIN), "plain", &p, &err), FP_OK);
+    assert_false(model_has_input_projection(&p));
+    bad = c;
+    bad.d_embed = 1024; /* wider than the stream */
+    assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "embedding_size"));
+    bad.d_embed = 254; /* not divisible by 4 heads */
     assert_int_equal(hf_config_save(path, &bad, &err), FP_EINVAL);
     test_rmtree(dir);
 }

@@ -39,6 +39,20 @@ static model_config uselite_config(void)
     return c;
 }
 
+/* USE-lite's shape: embeddings (and block 0's input and attention) half as wide as the stream,
+ * with block 0's projected residual; pad_token_id beyond the position table; no LM head. */
+static model_config narrow_config(void)
+{
+    model_config c = uselite_config();
+    c.max_positions = 20;
+    c.d_embed = D / 2;
+    c.position_offset = 0;
+    c.pad_token_id = 25;
+    c.hidden_act = MODEL_ACT_ARCH; /* ReLU's kinks defeat finite differences of wpe here;
+                                      uselite_config covers ReLU */
+    return c;
+}
+
 /* Fills a fixture: random weights, a batch whose last example is padded, targets per arch. */
 static fixture *fixture_new_cfg(model_config cfg, unsigned present_bits, unsigned trainable_bits)
 {
@@ -87,7 +101,7 @@ static fixture *fixture_new_cfg(model_config cfg, unsigned present_bits, unsigne
     }
     f->prompt = (tf_prompt){P, f->E, f->present, f->trainable, f->dE, 0, NULL, NULL};
     f->head = (tf_cls_head){C, f->W, f->bias, f->dW, f->db};
-    f->use_targets = true;
+    f->use_targets = !model_has_input_projection(&cfg); /* a narrow model has no LM head */
     f->opt = (tf_options){.grad = true};
     tf_acts_spec spec = {B, T, P, L - lowest, B * T, C, false, 0};
     f->acts = tf_acts_new(&f->cfg, spec, &err);
@@ -166,6 +180,9 @@ static void check_cfg_gradients(model_config cfg, unsigned present, unsigned tra
                         assert_true(f->dE[at + i] == 777.0f);
                     continue;
                 }
+                const int width = model_layer_width(&f->cfg, l); /* rows beyond it unused */
+                for (int i = width; i < D; i++)
+                    assert_true(f->dE[at + i] == 0.0f);
                 snprintf(what, sizeof what, "dE[p=%d][l=%d][s=%d]", p, l, s);
                 gradcheck_into(what, f->E + at, f->dE + at, D, 1, fixture_loss, f, MODEL_TOL,
                                &sums);
@@ -195,10 +212,10 @@ static void uselite_prompt_gradients(void **state)
 /* Full-weight gradients of the USE-lite-style encoder (the pretraining path through the
  * switches: ReLU, the pre-LN encoder's LN1/LN2, embeddings without LayerNorm), a sample of every
  * tensor against finite differences. */
-static void uselite_weight_gradients(void **state)
+static void check_weight_gradients(model_config cfg)
 {
-    (void)state;
-    fixture *f = fixture_new_cfg(uselite_config(), 07, 07);
+    fixture *f = fixture_new_cfg(cfg, 07, 07);
+    f->use_head = f->use_labels = !f->use_targets;
     fp_error err;
     tf_weights g;
     assert_int_equal(tf_weights_init_zero(&g, &f->cfg, &err), FP_OK);
@@ -219,9 +236,49 @@ static void uselite_weight_gradients(void **state)
                        fixture_loss, f, MODEL_TOL, &sums);
         off += specs[i].numel;
     }
-    gc_sums_check("uselite weights", sums, MODEL_TOL.vrel);
+    gc_sums_check("weights", sums, MODEL_TOL.vrel);
     free(specs);
     tf_weights_free(&g);
+    fixture_free(f);
+}
+
+static void uselite_weight_gradients(void **state)
+{
+    (void)state;
+    check_weight_gradients(uselite_config());
+}
+
+/* Block 0 changing width: every weight (the input projection included) and the prompt, whose
+ * block-0 rows are read and written only in their first d_embed floats. */
+static void narrow_embedding_gradients(void **state)
+{
+    (void)state;
+    check_weight_gradients(narrow_config());
+    check_cfg_gradients(narrow_config(), 07, 07, 0.0f, true);
+    check_cfg_gradients(narrow_config(), 07, 01, 0.0f, true);
+    check_cfg_gradients(narrow_config(), 05, 05, 0.1f, true);
+}
+
+/* Hidden states of the narrow model (a padded example included) against the double reference. */
+static void narrow_embedding_matches_reference(void **state)
+{
+    (void)state;
+    fixture *f = fixture_new_cfg(narrow_config(), 07, 0);
+    f->opt.grad = false;
+    f->use_head = true;
+    fp_error err;
+    tf_result res;
+    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
+    const float *hidden = tf_acts_hidden(f->acts);
+    assert_non_null(hidden);
+    double *ref = malloc(sizeof(double) * T * D);
+    for (int b = 0; b < B; b++) {
+        ref_hidden(ref, &f->cfg, &f->w, f->tokens + b * T, f->mask + b * T, T, P, f->E,
+                   f->present);
+        for (int i = 0; i < T * D; i++)
+            assert_close(hidden[b * T * D + i], ref[i], 1e-4 * (1 + fabs(ref[i])));
+    }
+    free(ref);
     fixture_free(f);
 }
 
@@ -574,6 +631,8 @@ int main(void)
         cmocka_unit_test(gpt2_prompt_gradients),
         cmocka_unit_test(uselite_prompt_gradients),
         cmocka_unit_test(uselite_weight_gradients),
+        cmocka_unit_test(narrow_embedding_gradients),
+        cmocka_unit_test(narrow_embedding_matches_reference),
         cmocka_unit_test(linear_head_gradients),
         cmocka_unit_test(encoder_padding_invariance),
         cmocka_unit_test(kept_positions_make_an_absent_prompt_invisible),

@@ -232,9 +232,10 @@ static void uselite_table_saves_and_loads(void **state)
     c.hidden_act = MODEL_ACT_RELU;
     c.no_embedding_ln = true;
     c.prefix_keeps_positions = true;
-    tf_weights w, back;
+    tf_weights w = {0}, back;
     size_t n = tf_weights_table(&c, &w, NULL, 0);
     tf_tensor_spec *specs = calloc(n, sizeof *specs);
+    w.layers = calloc(L, sizeof *w.layers); /* the slots the named table points at */
     tf_weights_table(&c, &w, specs, n);
     int pre_ln_names = 0;
     for (size_t i = 0; i < n; i++) {
@@ -245,6 +246,8 @@ static void uselite_table_saves_and_loads(void **state)
     }
     assert_int_equal(pre_ln_names, 4 * L); /* weight and bias, two per block */
     free(specs);
+    free(w.layers);
+    w.layers = NULL;
     /* as many LayerNorms per block as post-LN RoBERTa; only the embedding one (2) is gone */
     model_config plain = config_of(MODEL_ARCH_ROBERTA);
     assert_int_equal(tf_weights_table(&plain, &w, NULL, 0), n + 2);
@@ -269,12 +272,69 @@ static void uselite_table_saves_and_loads(void **state)
     test_rmtree(dir);
 }
 
+/* Embeddings narrower than the stream: block 0's input projection is in the table, the LM head
+ * (tied to the narrow wte) is not; the optional sentence head loads as a whole group or not at
+ * all. */
+static void narrow_embedding_table_saves_and_loads(void **state)
+{
+    (void)state;
+    model_config c = config_of(MODEL_ARCH_ROBERTA);
+    c.pre_ln = true;
+    c.no_embedding_ln = true;
+    c.d_embed = D / 2;
+    tf_weights w = {0}, back;
+    size_t n = tf_weights_table(&c, &w, NULL, 0);
+    tf_tensor_spec *specs = calloc(n, sizeof *specs);
+    w.layers = calloc(L, sizeof *w.layers);
+    tf_weights_table(&c, &w, specs, n);
+    int projections = 0, lm_head = 0, sentence = 0;
+    for (size_t i = 0; i < n; i++) {
+        projections += strstr(specs[i].name, "input_projection") != NULL;
+        lm_head += strstr(specs[i].name, "lm_head") != NULL;
+        sentence += specs[i].optional == TF_OPT_SENTENCE_HEAD;
+        if (!strcmp(specs[i].name, "roberta.embeddings.word_embeddings.weight"))
+            assert_int_equal(specs[i].shape[1], D / 2);
+        if (!strcmp(specs[i].name, "roberta.encoder.layer.0.attention.output.dense.weight")) {
+            assert_int_equal(specs[i].shape[0], D); /* [out][in] */
+            assert_int_equal(specs[i].shape[1], D / 2);
+        }
+    }
+    assert_int_equal(projections, 2); /* weight and bias of block 0 only */
+    assert_int_equal(lm_head, 0);
+    assert_int_equal(sentence, 2);
+    free(specs);
+    free(w.layers);
+
+    const char *dir = test_tmpdir("tfnarrow");
+    char path[512], half[512];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(half, sizeof half, "%s/half.safetensors", dir);
+    fp_error err;
+    assert_int_equal(tf_weights_init_random(&w, &c, 0.2f, 5, &err), FP_OK);
+    assert_false(w.has_lm_head);
+    w.has_sentence_head = true; /* write it, as the USE-lite conversion does */
+    assert_int_equal(tf_weights_save(&w, &c, path, &err), FP_OK);
+    st_file_t *f;
+    assert_int_equal(load(path, &c, &back, &f, &err), FP_OK);
+    assert_true(back.has_sentence_head);
+    assert_memory_equal(back.sentence_dense.w, w.sentence_dense.w, sizeof(float) * D * D);
+    tf_weights_free(&back);
+    st_close(&f);
+    /* half of the sentence head is an error that names it */
+    rewrite(path, half, NULL, "sentence_head.dense.bias", NULL);
+    assert_int_not_equal(load(half, &c, &back, &f, &err), FP_OK);
+    assert_non_null(strstr(err.msg, "sentence_head"));
+    tf_weights_free(&w);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(saved_model_loads_back_with_either_naming),
         cmocka_unit_test(missing_and_misshapen_tensors_are_named),
         cmocka_unit_test(uselite_table_saves_and_loads),
+        cmocka_unit_test(narrow_embedding_table_saves_and_loads),
     };
     return cmocka_run_group_tests_name("transformer_load", tests, NULL, NULL);
 }

@@ -84,7 +84,8 @@ static inline void ref_hidden_in(double *hid, const model_config *c, const tf_we
     int *mask = malloc(sizeof(int) * T);
     for (int t = 0; t < T; t++)
         mask[t] = t < P_in || !mask_text || mask_text[t - P_in];
-    const int d = c->d_model, H = c->n_heads, dh = d / H, f = c->d_ff, L = c->n_layers;
+    const int d = c->d_model, H = c->n_heads, f = c->d_ff, L = c->n_layers;
+    const int de = model_embed_width(c);
     const bool pre = c->pre_ln, gpt = c->arch == MODEL_ARCH_GPT2;
     double *x = calloc((size_t)T * d, sizeof *x), *ai = calloc((size_t)T * d, sizeof *x);
     double *q = calloc((size_t)T * d, sizeof *q), *k = calloc((size_t)T * d, sizeof *q);
@@ -96,26 +97,29 @@ static inline void ref_hidden_in(double *hid, const model_config *c, const tf_we
     const int shift = c->prefix_keeps_positions ? 0 : P;
     for (int t = 0; t < T; t++) {
         bool real = mask[t];
+        int pad = c->pad_token_id < c->max_positions ? c->pad_token_id : 0;
         int pos = gpt ? c->position_offset + shift + t
-                      : (real ? c->position_offset + shift + count : c->pad_token_id);
+                      : (real ? c->position_offset + shift + count : pad);
         count += real;
-        const float *emb = t < P_in ? I + (size_t)t * d : w->wte + (size_t)tok[t - P_in] * d;
-        for (int i = 0; i < d; i++)
-            x[t * d + i] = (double)emb[i] + w->wpe[(size_t)pos * d + i] +
-                           (w->wtt ? w->wtt[i] : 0.0);
+        /* rows of the input prompt are d wide, the first de used */
+        const float *emb = t < P_in ? I + (size_t)t * d : w->wte + (size_t)tok[t - P_in] * de;
+        for (int i = 0; i < de; i++)
+            x[t * de + i] = (double)emb[i] + w->wpe[(size_t)pos * de + i] +
+                            (w->wtt ? w->wtt[i] : 0.0);
     }
     if (!gpt && !c->no_embedding_ln)
-        ref_ln(x, x, w->emb_ln_w, w->emb_ln_b, T, d, c->layer_norm_eps);
+        ref_ln(x, x, w->emb_ln_w, w->emb_ln_b, T, de, c->layer_norm_eps);
     for (int l = 0; l < L; l++) {
         const tf_layer_weights *y = &w->layers[l];
         const int Pl = P > 0 && (!present || present[l]) ? P : 0;
+        const int di = model_layer_width(c, l), dh = di / H; /* x is [T][di] here */
         if (pre)
-            ref_ln(ai, x, y->ln1_w, y->ln1_b, T, d, c->layer_norm_eps);
+            ref_ln(ai, x, y->ln1_w, y->ln1_b, T, di, c->layer_norm_eps);
         else
-            memcpy(ai, x, sizeof(double) * T * d);
-        ref_lin(q, ai, y->q, y->q_b, T, d, d);
-        ref_lin(k, ai, y->k, y->k_b, T, d, d);
-        ref_lin(v, ai, y->v, y->v_b, T, d, d);
+            memcpy(ai, x, sizeof(double) * T * di);
+        ref_lin(q, ai, y->q, y->q_b, T, di, di);
+        ref_lin(k, ai, y->k, y->k_b, T, di, di);
+        ref_lin(v, ai, y->v, y->v_b, T, di, di);
         for (int h = 0; h < H; h++)
             for (int i = 0; i < T; i++) {
                 double mx = -INFINITY;
@@ -123,8 +127,8 @@ static inline void ref_hidden_in(double *hid, const model_config *c, const tf_we
                     double s = 0;
                     for (int e = 0; e < dh; e++) {
                         double kv = j < Pl ? E[tf_prompt_index(L, d, j, l, 0) + h * dh + e]
-                                           : k[(j - Pl) * d + h * dh + e];
-                        s += q[i * d + h * dh + e] * kv;
+                                           : k[(j - Pl) * di + h * dh + e];
+                        s += q[i * di + h * dh + e] * kv;
                     }
                     s /= sqrt(dh);
                     bool masked = j >= Pl && (!mask[j - Pl] || (gpt && j - Pl > i));
@@ -138,15 +142,21 @@ static inline void ref_hidden_in(double *hid, const model_config *c, const tf_we
                     double acc = 0;
                     for (int j = 0; j < Pl + T; j++) {
                         double vv = j < Pl ? E[tf_prompt_index(L, d, j, l, 1) + h * dh + e]
-                                           : v[(j - Pl) * d + h * dh + e];
+                                           : v[(j - Pl) * di + h * dh + e];
                         acc += exp(sc[j] - mx) / z * vv;
                     }
-                    o[i * d + h * dh + e] = acc;
+                    o[i * di + h * dh + e] = acc;
                 }
             }
-        ref_lin(ra, o, y->o, y->o_b, T, d, d);
-        for (int i = 0; i < T * d; i++)
-            ra[i] += x[i];
+        ref_lin(ra, o, y->o, y->o_b, T, di, d);
+        if (di != d) { /* block 0 changing width: a projected residual */
+            ref_lin(mi, x, y->in_proj, y->in_proj_b, T, di, d);
+            for (int i = 0; i < T * d; i++)
+                ra[i] += mi[i];
+        } else {
+            for (int i = 0; i < T * d; i++)
+                ra[i] += x[i];
+        }
         ref_ln(mi, ra, y->ln2_w, y->ln2_b, T, d, c->layer_norm_eps);
         ref_lin(h1, mi, y->fc, y->fc_b, T, d, f);
         for (int i = 0; i < T * f; i++)
