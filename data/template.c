@@ -13,9 +13,16 @@ typedef struct piece {
 
 #define MAX_PIECES 6
 
-static int template_pieces(fp_template_kind kind, bool decoder, piece *p)
+static int template_pieces(fp_template_kind kind, fp_template_style style, piece *p)
 {
-    if (decoder) {
+    if (style == FP_STYLE_TEXT) {
+        p[0] = (piece){'A', NULL};
+        if (kind != FP_TEMPLATE_PAIR)
+            return 1;
+        p[1] = (piece){'s', " "}, p[2] = (piece){'B', NULL};
+        return 3;
+    }
+    if (style == FP_STYLE_DECODER) {
         if (kind == FP_TEMPLATE_PAIR) {
             p[0] = (piece){'A', NULL}, p[1] = (piece){'s', " "}, p[2] = (piece){'B', NULL};
             p[3] = (piece){'s', " They are"};
@@ -43,13 +50,21 @@ static int template_pieces(fp_template_kind kind, bool decoder, piece *p)
 fp_status template_render(const fp_task *task, bool decoder, const fp_example *ex, char *out,
                           size_t cap, fp_rendered *r, fp_error *err)
 {
+    return template_render_style(task, decoder ? FP_STYLE_DECODER : FP_STYLE_ENCODER, ex, out,
+                                 cap, r, err);
+}
+
+fp_status template_render_style(const fp_task *task, fp_template_style style,
+                                const fp_example *ex, char *out, size_t cap, fp_rendered *r,
+                                fp_error *err)
+{
     if (!task || !ex || !r || (!out && cap) || !ex->text_a)
         return fp_fail(err, FP_EINVAL, "template_render: NULL argument");
     if (task->template_kind == FP_TEMPLATE_PAIR && !ex->text_b)
         return fp_fail(err, FP_EINVAL, "%s: template needs a second text (line %d)", task->name,
                        ex->line);
     piece p[MAX_PIECES];
-    int n = template_pieces(task->template_kind, decoder, p);
+    int n = template_pieces(task->template_kind, style, p);
     size_t len = 0;
     r->mask_at = FP_NO_MASK;
     for (int i = 0; i < n; i++) {

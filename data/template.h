@@ -27,6 +27,19 @@ typedef struct fp_rendered {
     size_t mask_at; /* byte offset of FP_MASK in the text; FP_NO_MASK for decoders */
 } fp_rendered;
 
+/* The three things a model may see: the encoder's masked template, the decoder's prompt, or the
+ * text alone for a linear classifier head (no mask, no cue words): "{x}", pairs "{s1} {s2}". */
+typedef enum fp_template_style {
+    FP_STYLE_ENCODER = 0,
+    FP_STYLE_DECODER = 1,
+    FP_STYLE_TEXT = 2,
+} fp_template_style;
+
+/* template_render for any style (mask_at is FP_NO_MASK for the decoder and text styles). */
+fp_status template_render_style(const fp_task *task, fp_template_style style,
+                                const fp_example *ex, char *out, size_t cap, fp_rendered *r,
+                                fp_error *err);
+
 /* Writes the example's text for an encoder (decoder = false) or decoder prompt into out
  * (cap bytes, NUL-terminated) and where the mask sits. FP_ELIMIT if it does not fit (r->len
  * then says how many bytes are needed, plus one for the NUL); FP_EINVAL on a NULL argument or

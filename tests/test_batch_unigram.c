@@ -193,9 +193,12 @@ static void use_lite_batches_match_whole_string_and_label_words_are_one_id(void 
                          FP_EFORMAT);
         assert_non_null(strstr(err.msg, bad[i][1]));
         assert_null(s);
-        /* The linear head needs no label word. */
+        /* The linear head needs no label word, and sees no <mask> or cue words. */
         assert_int_equal(train_set_encode(tok, &cfg, &ds, NULL, 0, 200, true, &s, &err), FP_OK);
         assert_int_equal(s->max_class_len, 0);
+        for (size_t k = 0; k < s->n; k++)
+            for (int t = 0; t < s->ex[k].n; t++)
+                assert_int_not_equal(s->ex[k].ids[t], tok->mask);
         train_set_destroy(&s);
     }
     train_tok_destroy(&tok);

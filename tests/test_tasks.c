@@ -209,6 +209,24 @@ static void templates_render_exactly(void **state)
     render(FP_TASK_TREC, true, "How far ?", NULL, "How far ? It was", FP_NO_MASK);
     render(FP_TASK_RTE, true, "A man sleeps.", "Nobody sleeps.",
            "A man sleeps. Nobody sleeps. They are", FP_NO_MASK);
+    /* a linear classifier head reads the text alone */
+    const struct {
+        fp_task_id id;
+        const char *a, *b, *want;
+    } text[] = {{FP_TASK_SST2, "a gem", NULL, "a gem"},
+                {FP_TASK_TREC, "How far ?", NULL, "How far ?"},
+                {FP_TASK_RTE, "A man sleeps.", "Nobody sleeps.", "A man sleeps. Nobody sleeps."}};
+    for (size_t i = 0; i < sizeof text / sizeof *text; i++) {
+        fp_example tx = {text[i].a, text[i].b, 0, 1};
+        char out[64];
+        fp_rendered tr;
+        fp_error terr;
+        assert_int_equal(template_render_style(task_get(text[i].id), FP_STYLE_TEXT, &tx, out,
+                                               sizeof out, &tr, &terr),
+                         FP_OK);
+        assert_string_equal(out, text[i].want);
+        assert_int_equal(tr.mask_at, FP_NO_MASK);
+    }
 
     /* Too small a buffer: ELIMIT and the size needed. */
     fp_example ex = {"a gem", NULL, 0, 3};

@@ -24,13 +24,20 @@ typedef struct seg {
 
 #define MAX_SEGS 12
 
+/* A linear head reads the text alone: the masked template's cue words and <mask> would only
+ * dilute its mean pool. */
+static fp_template_style style_of(const train_set_t *s)
+{
+    return s->linear_head ? FP_STYLE_TEXT : s->decoder ? FP_STYLE_DECODER : FP_STYLE_ENCODER;
+}
+
 /* Finds the template's pieces by rendering it with one-byte stand-ins for the texts. */
-static fp_status template_segments(const fp_task *task, bool decoder, char *buf, size_t cap,
-                                   seg *sg, int *n_out, fp_error *err)
+static fp_status template_segments(const fp_task *task, fp_template_style style, char *buf,
+                                   size_t cap, seg *sg, int *n_out, fp_error *err)
 {
     fp_example fake = {.text_a = "\x01", .text_b = "\x02", .label = 0, .line = 0};
     fp_rendered r;
-    fp_status st = template_render(task, decoder, &fake, buf, cap, &r, err);
+    fp_status st = template_render_style(task, style, &fake, buf, cap, &r, err);
     if (st)
         return st;
     int n = 0;
@@ -200,7 +207,8 @@ fp_status train_prompt_encode(train_tok_t *tok, const fp_task *task, bool decode
     int n_seg = 0;
     bool cut = false;
     *mask_pos = -1;
-    fp_status st = template_segments(task, decoder, tbuf, sizeof tbuf, sg, &n_seg, err);
+    fp_status st = template_segments(task, decoder ? FP_STYLE_DECODER : FP_STYLE_ENCODER, tbuf,
+                                     sizeof tbuf, sg, &n_seg, err);
     return st ? st
               : encode_example(tok, &s, sg, n_seg, ex, INT_MAX / 2, out, mask_pos, &cut, err);
 }
@@ -232,7 +240,7 @@ fp_status train_set_encode(train_tok_t *tok, const model_config *cfg, const data
     if (!st)
         st = encode_labels(tok, s, err);
     if (!st)
-        st = template_segments(ds->task, s->decoder, tbuf, sizeof tbuf, sg, &n_seg, err);
+        st = template_segments(ds->task, style_of(s), tbuf, sizeof tbuf, sg, &n_seg, err);
     for (size_t i = 0; i < n && !st; i++) {
         const fp_example *ex = &ds->examples[idx ? (size_t)idx[i] : i];
         bool cut = false;

@@ -20,7 +20,7 @@ fp_status train_layout_init(train_layout *lay, const model_config *cfg, int P, c
     if (L < 1 || L > TRAIN_MAX_LAYERS || P < 1 || k < 0 || k > L || head_classes < 0)
         return fp_fail(err, FP_EINVAL, "layout: P %d, L %d, k %d", P, L, k);
     memset(lay, 0, sizeof *lay);
-    lay->P = P, lay->L = L, lay->d = cfg->d_model;
+    lay->P = P, lay->L = L, lay->d = cfg->d_model, lay->d0 = model_embed_width(cfg);
     fl_prompt_shape sh = {P, L, cfg->d_model};
     fp_status st = fl_prompt_check_layers(&sh, travel, k, err);
     if (st)
@@ -53,7 +53,7 @@ fp_status train_layout_init_input(train_layout *lay, const model_config *cfg, in
     if (L < 1 || L > TRAIN_MAX_LAYERS || P < 1 || head_classes < 0)
         return fp_fail(err, FP_EINVAL, "layout: P %d, L %d", P, L);
     memset(lay, 0, sizeof *lay);
-    lay->P = P, lay->L = L, lay->d = cfg->d_model;
+    lay->P = P, lay->L = L, lay->d = cfg->d_model, lay->d0 = model_embed_width(cfg);
     lay->input_prompt = true;
     lay->head_classes = head_classes;
     lay->n_rows = lay->n_prompt = (size_t)P * cfg->d_model;
@@ -129,6 +129,15 @@ void train_initial_prompt(const train_layout *lay, uint64_t seed, float *E, floa
     rng_derive(&r, seed, TRAIN_INIT_TAG, 0);
     for (size_t i = 0; i < lay->n_prompt; i++)
         E[i] = (float)(PROMPT_INIT_STD * rng_normal(&r));
+    /* Rows the model reads only in part (block 0 of a model with narrower embeddings) start
+     * with zeros in the rest, which then never change (no gradient reaches them). */
+    const size_t tail = (size_t)(lay->d - lay->d0);
+    const int rows = lay->input_prompt ? lay->P : lay->P * 2; /* block 0's rows, or all of I */
+    for (int i = 0; tail && i < rows; i++) {
+        size_t at = lay->input_prompt ? (size_t)i * lay->d
+                                      : tf_prompt_index(lay->L, lay->d, i / 2, 0, i % 2);
+        memset(E + at + lay->d0, 0, tail * sizeof(float));
+    }
     if (head) {
         size_t nw = (size_t)lay->head_classes * lay->d;
         for (size_t i = 0; i < nw; i++)

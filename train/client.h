@@ -26,6 +26,7 @@
 
 typedef struct train_layout {
     int P, L, d;
+    int d0;            /* floats of a block-0 (or input-prompt) row the model reads: d_embed */
     bool input_prompt; /* fedavg-input: one input soft prompt I [P][d] (stored where E would be)
                           is the only prompt and travels whole; no deep prefixes */
     int n_travel, travel[TRAIN_MAX_LAYERS]; /* ascending: the rows that go up and down */
