@@ -104,6 +104,11 @@ run: all
 	fi; \
 	$(BUILD)/release/fedpep launch configs/default.ini --fresh model.path=$$model
 
+# The default model: USE-lite's TF.js package (fetched by setup.sh) converted to models/default
+# (docs/use_lite.md). Deterministic, so it reproduces the committed model byte for byte.
+model: all
+	$(BUILD)/release/fedpep import-use-lite --to models/default
+
 check-reference: all
 	@bash scripts/setup.sh --reference
 	@bash tests/reference/run.sh

@@ -14,6 +14,7 @@ int cmd_client(int argc, char **argv);
 int cmd_evaluator(int argc, char **argv);
 int cmd_launch(int argc, char **argv);
 int cmd_init_model(int argc, char **argv);
+int cmd_import_use_lite(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 

@@ -21,6 +21,7 @@ static const struct command {
     {"evaluator", cmd_evaluator, "the layer selection from the clients' statistics"},
     {"launch", cmd_launch, "a whole run as supervised processes on this machine"},
     {"init-model", cmd_init_model, "write an untrained random model (a placeholder)"},
+    {"import-use-lite", cmd_import_use_lite, "convert the USE-lite TF.js package into a model"},
     {"history", cmd_history, "list the runs of a database, or a run's rounds (read-only)"},
     {"plot", cmd_plot, "SVG charts of a run's metric, loss and bytes per round"},
 };
