@@ -16,7 +16,10 @@ static void tune_usage(FILE *out)
                  "  --layers 0,1,2   tune exactly these layers' prefixes (others get none)\n"
                  "  --fraction F     tune the top ceil(F * L) layers (default: all layers)\n"
                  "  --epochs N       epochs (default client.local_epochs)\n"
-                 "  --time SECONDS   training time budget; evaluates once it is spent\n");
+                 "  --time SECONDS   training time budget; evaluates once it is spent\n"
+                 "  --describe-head  (model.head = linear) start the head from the label\n"
+                 "                   descriptions and evaluate it before training (epoch 0)\n"
+                 "  --zero-shot      only that: the label-description zero-shot metric\n");
 }
 
 static int parse_layers(const char *s, train_tune_options *o)
@@ -69,6 +72,10 @@ int cmd_tune(int argc, char **argv)
             o.epochs = atoi(argv[++i]);
         else if (!strcmp(a, "--time") && has_arg)
             o.time_budget_s = atof(argv[++i]);
+        else if (!strcmp(a, "--describe-head"))
+            o.describe_head = true;
+        else if (!strcmp(a, "--zero-shot"))
+            o.describe_head = o.zero_shot_only = true;
         else if (!strncmp(a, "--", 2)) {
             fprintf(stderr, "fedpep tune: unknown option '%s'\n", a);
             tune_usage(stderr);

@@ -460,6 +460,26 @@ static void tune_learns_a_visible_label(void **state)
     assert_true(res.steps >= 1 && res.steps < 12);
     assert_true(res.last_metric >= 0.0 && res.last_metric <= 1.0);
 
+    /* Label descriptions: evaluated before training (epoch 0), alone with zero_shot_only. */
+    o = (train_tune_options){.epochs = 1, .describe_head = true, .zero_shot_only = true};
+    log = tmpfile();
+    assert_int_equal(train_tune(&cfg, &o, log, &res, &err), FP_OK);
+    rewind(log);
+    assert_non_null(fgets(line, sizeof line, log)); /* the header */
+    assert_non_null(fgets(line, sizeof line, log));
+    assert_non_null(strstr(line, "epoch 0  label descriptions"));
+    assert_null(fgets(line, sizeof line, log));
+    fclose(log);
+    assert_int_equal(res.epochs, 0);
+    assert_true(res.zero_shot_metric >= 0.0 && res.zero_shot_metric <= 1.0);
+    o.zero_shot_only = false; /* then it trains from that head */
+    assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_OK);
+    assert_int_equal(res.epochs, 1);
+    cfg.model.head = FP_HEAD_VERBALIZER; /* a verbalizer has no head to describe */
+    assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "linear"));
+    cfg.model.head = FP_HEAD_LINEAR;
+
     /* A folder that is not a model is an error naming the file, not a crash. */
     snprintf(cfg.model.path, sizeof cfg.model.path, "%s", f->data);
     o = (train_tune_options){.epochs = 1};

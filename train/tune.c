@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "data/metrics.h"
+#include "train/describe.h"
 #include "train/evaluate.h"
 #include "train/local_round.h"
 #include "train/task_data.h"
@@ -38,6 +39,23 @@ static int64_t examples_seen(const train_round_result *r, int batch)
 {
     int64_t full = r->steps * batch;
     return full < r->n_k ? full : r->n_k;
+}
+
+/* The eval split's metric and mean loss under the client's current prompt and head. */
+static fp_status tune_evaluate(train_worker_t *w, const train_client_t *c,
+                               const train_task_data *d, int batch, double *metric,
+                               double *loss, fp_error *err)
+{
+    train_eval_result ev;
+    fp_status st = train_eval_init(&ev, d->eval->n_classes, err);
+    if (!st)
+        st = train_evaluate(w, c->E, c->head, d->eval, d->all_eval, (int)d->eval->n, batch, &ev,
+                            err);
+    if (!st) {
+        *metric = metric_value(d->eval->task->metric, &ev.cm);
+        *loss = ev.loss_sum / (double)d->eval->n;
+    }
+    return st;
 }
 
 fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE *log,
@@ -80,6 +98,19 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
                 "layers %d..%d (%d), %s head, %d epochs\n",
                 d.train->task->name, d.train->n, d.eval->n, d.train->truncated, d.eval->truncated,
                 P, layers[0], layers[k - 1], k, linear ? "linear" : "verbalizer", epochs);
+    if (!st && o->describe_head) {
+        double metric = 0, loss = 0;
+        st = !linear ? fp_fail(err, FP_EINVAL, "tune: label descriptions need model.head = linear")
+                     : train_head_from_descriptions(m, d.train->task, c->head, err);
+        if (!st)
+            st = tune_evaluate(w, c, &d, opts.eval_batch, &metric, &loss, err);
+        if (!st && log)
+            fprintf(log, "epoch 0  label descriptions (zero-shot)  eval %s %.4f  eval loss %.4f\n",
+                    metric_name(d.eval->task->metric), metric, loss);
+        res->zero_shot_metric = metric;
+        if (o->zero_shot_only)
+            epochs = 0;
+    }
     for (int e = 0; e < epochs && !st; e++) {
         train_round_in in = {.round = e,
                              .set = d.train,
@@ -93,14 +124,10 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
         if (st)
             break;
         double train_s = (train_now_ms() - t0) / 1000.0;
-        train_eval_result ev;
-        st = train_eval_init(&ev, d.eval->n_classes, err);
-        if (!st)
-            st = train_evaluate(w, c->E, c->head, d.eval, d.all_eval, (int)d.eval->n,
-                                opts.eval_batch, &ev, err);
+        double metric, eval_loss;
+        st = tune_evaluate(w, c, &d, opts.eval_batch, &metric, &eval_loss, err);
         if (st)
             break;
-        double metric = metric_value(d.eval->task->metric, &ev.cm);
         res->epochs = e + 1;
         res->steps += rr.steps;
         res->last_loss = rr.loss;
@@ -114,7 +141,7 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
                     "epoch %d  steps %lld  loss %.4f  eval %s %.4f  eval loss %.4f  "
                     "%.1f ex/s  %.1f s\n",
                     e + 1, (long long)rr.steps, rr.loss, metric_name(d.eval->task->metric), metric,
-                    ev.loss_sum / (double)d.eval->n,
+                    eval_loss,
                     train_s > 0 ? (double)examples_seen(&rr, opts.batch_size) / train_s : 0.0,
                     (train_now_ms() - t_start) / 1000.0);
         if (deadline && train_now_ms() >= deadline)

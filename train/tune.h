@@ -16,11 +16,15 @@ typedef struct train_tune_options {
     double layer_fraction; /* > 0 and n_layers 0: the top ceil(f·L) layers; else all */
     double time_budget_s;  /* 0 = none: stop training when spent, then evaluate */
     const char *fallback_vocab, *fallback_merges; /* tokenizer for a folder without one */
+    bool describe_head;  /* linear head: start from the label descriptions (train/describe.h)
+                            and evaluate before training ("epoch 0": the zero-shot figure) */
+    bool zero_shot_only; /* with describe_head: stop after that evaluation */
 } train_tune_options;
 
 typedef struct train_tune_result {
     int epochs; /* epochs run (the last may be cut by the budget) */
     double first_metric, best_metric, last_metric;
+    double zero_shot_metric; /* describe_head: the metric before any training */
     double last_loss;
     int64_t steps;
 } train_tune_result;
