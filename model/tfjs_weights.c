@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "tfjs_weights hands out pointers into little-endian shard bytes: a big-endian host needs a swap"
+#error "tfjs_weights points into little-endian shard bytes: a big-endian host needs a swap"
 #endif
 
 #define PATH_CAP 4096
@@ -162,8 +162,7 @@ static fp_status parse_group(tfjs_weights_t *self, json_t *group, size_t g, cons
         json_t *p = json_array_get(paths, i);
         if (!json_is_string(p) || !path_is_inside(json_string_value(p), json_string_length(p)))
             return fp_fail(err, FP_EFORMAT,
-                           "%s.paths[%zu]: not a relative file name inside the package", where,
-                           i);
+                           "%s.paths[%zu]: not a relative file name inside the package", where, i);
         if (!(self->shards[self->n_shards] = strdup(json_string_value(p))))
             return fp_fail(err, FP_ENOMEM, "out of memory reading %s", where);
         self->n_shards++;
@@ -225,8 +224,8 @@ fp_status tfjs_read_package_file(const char *dir, const char *name, size_t max, 
     if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode))
         st = fp_fail(err, FP_EIO, "%s: not a readable regular file", path);
     else if ((uint64_t)sb.st_size > max)
-        st = fp_fail(err, FP_ELIMIT, "%s: %lld bytes, more than %zu", path,
-                     (long long)sb.st_size, max);
+        st = fp_fail(err, FP_ELIMIT, "%s: %lld bytes, more than %zu", path, (long long)sb.st_size,
+                     max);
     else if (!(buf = malloc((size_t)sb.st_size + 1)))
         st = fp_fail(err, FP_ENOMEM, "out of memory reading %s", path);
     else if (fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size || fgetc(f) != EOF)

@@ -33,9 +33,9 @@ typedef struct tfjs_tensor {
     int ndim; /* 0 for a scalar (one element) */
     int64_t shape[TFJS_MAX_DIMS];
     size_t numel;
-    size_t nbytes; /* numel · 4 */
-    size_t offset; /* bytes from the start of the whole (all groups') buffer */
-    int group;     /* index of its manifest group */
+    size_t nbytes;    /* numel · 4 */
+    size_t offset;    /* bytes from the start of the whole (all groups') buffer */
+    int group;        /* index of its manifest group */
     const void *data; /* into the shard buffer once loaded (tfjs_weights_open); else NULL */
 } tfjs_tensor;
 

@@ -23,7 +23,7 @@
 #define USE_S USE_P "TransformerStack/"
 #define USE_M "module/Encoder_en/KonaTransformer/Encode/"
 
-#define USE_TIMESCALES 128            /* half the embedding width: sin half, cos half */
+#define USE_TIMESCALES 128              /* half the embedding width: sin half, cos half */
 #define USE_VOCAB_MAX ((size_t)1 << 26) /* vocab.json is 218 KB; far above */
 
 void use_lite_model_config(model_config *c)
@@ -124,8 +124,8 @@ static fp_status kernel(converter *cv, lin_w *slot, bool conv, int in, int out, 
 {
     const int64_t dims[4] = {1, 1, in, out};
     const float *src;
-    fp_status st = conv ? get(cv, &src, 4, dims, fmt, layer) : get(cv, &src, 2, dims + 2, fmt,
-                                                                   layer);
+    fp_status st =
+        conv ? get(cv, &src, 4, dims, fmt, layer) : get(cv, &src, 2, dims + 2, fmt, layer);
     if (st)
         return st;
     *slot = (lin_w){transpose_block(cv, src, in, out, 0, out), in, LIN_OUT_IN};
@@ -137,8 +137,8 @@ static fp_status kernel(converter *cv, lin_w *slot, bool conv, int in, int out, 
 static fp_status check_query_scale(converter *cv, int l, int width, int heads)
 {
     const float *y;
-    fp_status st = get(cv, &y, 0, NULL, USE_S "Layer_%d/TransformerLayer/MultiheadAttention/mul/y",
-                       l);
+    fp_status st =
+        get(cv, &y, 0, NULL, USE_S "Layer_%d/TransformerLayer/MultiheadAttention/mul/y", l);
     if (st)
         return st;
     const float want = 1.0f / sqrtf((float)(width / heads));
@@ -158,13 +158,15 @@ static fp_status convert_layer(converter *cv, const model_config *c, tf_layer_we
     const float *qkv, *qkv_b;
     const int64_t qkv_dims[4] = {1, 1, w, 3 * w}, qkv_b_dims[1] = {3 * w};
     if (!st)
-        st = get(cv, &qkv, 4, qkv_dims, USE_M "Layer_%d/TransformerLayer/MultiheadAttention/"
-                                              "qkv_transform_single/kernel/part_0",
+        st = get(cv, &qkv, 4, qkv_dims,
+                 USE_M "Layer_%d/TransformerLayer/MultiheadAttention/"
+                       "qkv_transform_single/kernel/part_0",
                  l);
     if (!st)
-        st = get(cv, &qkv_b, 1, qkv_b_dims, USE_P "Layer_%d/TransformerLayer/MultiheadAttention/"
-                                                  "qkv_transform_single/bias/ConcatPartitions/"
-                                                  "concat",
+        st = get(cv, &qkv_b, 1, qkv_b_dims,
+                 USE_P "Layer_%d/TransformerLayer/MultiheadAttention/"
+                       "qkv_transform_single/bias/ConcatPartitions/"
+                       "concat",
                  l);
     if (st)
         return st;
@@ -278,8 +280,8 @@ static fp_status copy_vocab(const char *package_dir, const char *path, fp_error 
 {
     char *bytes;
     size_t len;
-    fp_status st = tfjs_read_package_file(package_dir, "vocab.json", USE_VOCAB_MAX, &bytes, &len,
-                                          err);
+    fp_status st =
+        tfjs_read_package_file(package_dir, "vocab.json", USE_VOCAB_MAX, &bytes, &len, err);
     if (st)
         return st;
     const void *parts[1] = {bytes};

@@ -21,15 +21,14 @@ static void write_bytes(const char *dir, const char *name, const void *bytes, si
 
 /* The happy package: group 0 = a.bin + b.bin holding w [2][3] f32, ids [2] i32, s [] f32 (b.bin
  * starts inside w); group 1 = c.bin holding v [4] f32. */
-static const char GOOD_JSON[] =
-    "{\"format\": \"graph-model\", \"modelTopology\": {\"node\": []},"
-    " \"weightsManifest\": ["
-    "  {\"paths\": [\"a.bin\", \"b.bin\"], \"weights\": ["
-    "    {\"name\": \"w\", \"shape\": [2, 3], \"dtype\": \"float32\"},"
-    "    {\"name\": \"ids\", \"shape\": [2], \"dtype\": \"int32\"},"
-    "    {\"name\": \"s\", \"shape\": [], \"dtype\": \"float32\"}]},"
-    "  {\"paths\": [\"c.bin\"], \"weights\": ["
-    "    {\"name\": \"v\", \"shape\": [4], \"dtype\": \"float32\"}]}]}";
+static const char GOOD_JSON[] = "{\"format\": \"graph-model\", \"modelTopology\": {\"node\": []},"
+                                " \"weightsManifest\": ["
+                                "  {\"paths\": [\"a.bin\", \"b.bin\"], \"weights\": ["
+                                "    {\"name\": \"w\", \"shape\": [2, 3], \"dtype\": \"float32\"},"
+                                "    {\"name\": \"ids\", \"shape\": [2], \"dtype\": \"int32\"},"
+                                "    {\"name\": \"s\", \"shape\": [], \"dtype\": \"float32\"}]},"
+                                "  {\"paths\": [\"c.bin\"], \"weights\": ["
+                                "    {\"name\": \"v\", \"shape\": [4], \"dtype\": \"float32\"}]}]}";
 
 /* Group 0's 36 bytes as written: 6 floats, 2 int32, 1 float. */
 static void group0_bytes(unsigned char out[36])
@@ -50,7 +49,7 @@ static const char *make_package(const char *tag, const char *json, size_t a_len,
     const float v[4] = {0.5f, -0.5f, 8, 9};
     memcpy(c, v, 16);
     write_bytes(dir, "model.json", json, strlen(json));
-    write_bytes(dir, "a.bin", g0, a_len);          /* 10 of 36: cuts w's third float */
+    write_bytes(dir, "a.bin", g0, a_len); /* 10 of 36: cuts w's third float */
     write_bytes(dir, "b.bin", g0 + 10, 36 - 10);
     write_bytes(dir, "c.bin", c, c_len);
     return dir;
@@ -227,8 +226,8 @@ static void refuses_every_malformed_manifest(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof BAD / sizeof *BAD; i++) {
         fp_error err = {0};
-        tfjs_weights_t *tw = tfjs_weights_parse_manifest(BAD[i].json, strlen(BAD[i].json),
-                                                         "m.json", &err);
+        tfjs_weights_t *tw =
+            tfjs_weights_parse_manifest(BAD[i].json, strlen(BAD[i].json), "m.json", &err);
         if (tw || err.status != BAD[i].status || !strstr(err.msg, BAD[i].why))
             fail_msg("case %zu (%s): status %s, reason '%s'", i, BAD[i].json,
                      fp_status_name(err.status), err.msg);

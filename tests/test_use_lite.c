@@ -198,8 +198,8 @@ static void conversion_is_deterministic_and_matches_models_default(void **state)
 
 /* A copy of the package in a fresh folder: shards as symlinks, model.json rewritten by edit
  * (applied to the manifest entry named `name`), vocab.json linked unless drop_vocab. */
-static const char *broken_package(const char *tag, const char *name,
-                                  void (*edit)(json_t *entry), bool drop_vocab)
+static const char *broken_package(const char *tag, const char *name, void (*edit)(json_t *entry),
+                                  bool drop_vocab)
 {
     const char *dir = test_tmpdir(tag);
     char cwd[512], src[1024], dst[1024];
@@ -217,8 +217,8 @@ static const char *broken_package(const char *tag, const char *name,
     json_error_t jerr;
     json_t *root = json_load_file(PACKAGE "/model.json", 0, &jerr);
     assert_non_null(root);
-    json_t *weights = json_object_get(json_array_get(json_object_get(root, "weightsManifest"), 0),
-                                      "weights");
+    json_t *weights =
+        json_object_get(json_array_get(json_object_get(root, "weightsManifest"), 0), "weights");
     size_t i;
     json_t *entry;
     bool found = false;
