@@ -30,7 +30,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: fedpep <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof COMMANDS / sizeof COMMANDS[0]; i++)
-        fprintf(out, "  %-12s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
+        fprintf(out, "  %-16s %s\n", COMMANDS[i].name, COMMANDS[i].summary);
     fprintf(out, "\n`fedpep <command> --help` describes one command.\n");
 }
 
