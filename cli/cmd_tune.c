@@ -95,6 +95,7 @@ int cmd_tune(int argc, char **argv)
     o.fallback_vocab = vocab;
     o.fallback_merges = merges;
     train_tune_result res;
+    setvbuf(stdout, NULL, _IOLBF, 0); /* one line per epoch as it ends, also into a pipe */
     if (train_tune(&cfg, &o, stdout, &res, &err)) {
         fprintf(stderr, "fedpep tune: %s\n", err.msg);
         return 1;
