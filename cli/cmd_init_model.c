@@ -78,8 +78,10 @@ int cmd_init_model(int argc, char **argv)
     if (!dir)
         return usage(stderr, 2);
     if (like && shape_flag) {
-        fprintf(stderr, "fedpep init-model: %s cannot be combined with --like (the shape is "
-                        "%s's)\n", shape_flag, like);
+        fprintf(stderr,
+                "fedpep init-model: %s cannot be combined with --like (the shape is "
+                "%s's)\n",
+                shape_flag, like);
         return usage(stderr, 2);
     }
     char vocab[1024], merges[1024];
@@ -93,7 +95,8 @@ int cmd_init_model(int argc, char **argv)
     }
     if (like)
         printf("fedpep init-model: wrote %s: an UNTRAINED model shaped like %s (random weights, "
-               "std %g, seed %llu)\n", dir, like, (double)o.std, (unsigned long long)o.seed);
+               "std %g, seed %llu)\n",
+               dir, like, (double)o.std, (unsigned long long)o.seed);
     else
         printf("fedpep init-model: wrote %s: an UNTRAINED PLACEHOLDER (random weights, %d "
                "layers, width %d, seed %llu); results with it are at chance level\n",

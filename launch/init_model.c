@@ -85,7 +85,8 @@ static fp_status check_may_write(const char *dir, fp_error *err)
         if (access(path, F_OK) == 0)
             return fp_fail(err, FP_ESTATE,
                            "init-model: %s exists and was not written by init-model; "
-                           "refusing to overwrite it (choose another folder)", path);
+                           "refusing to overwrite it (choose another folder)",
+                           path);
     }
     return FP_OK;
 }
@@ -116,12 +117,15 @@ static fp_status write_placeholder(const char *dir, const model_config *c,
     if (!f)
         return fp_fail(err, FP_EIO, "init-model: %s: %s", path, strerror(errno));
     fprintf(f,
-            PLACEHOLDER_MARK " (seed %llu, std %g): random weights\n"
-            "with %d layers of width %d%s%s. It runs the whole system, but it has learned\n"
-            "nothing: its accuracy before tuning is chance.\n"
+            PLACEHOLDER_MARK
+            " (seed %llu, std %g): random weights\n"
+            "with %d layers of width %d.\n%s%s%s"
+            "It runs the whole system, but it has learned nothing: its accuracy before tuning\n"
+            "is chance.\n"
             "Replace this folder with a pretrained model for real results.\n",
             (unsigned long long)o->seed, (double)o->std, c->n_layers, c->d_model,
-            like ? ", the shape and tokenizer of " : "", like ? like : "");
+            like ? "Shape, config and tokenizer copied from " : "", like ? like : "",
+            like ? " (--like).\n" : "");
     return fclose(f) ? fp_fail(err, FP_EIO, "init-model: cannot write %s", path) : FP_OK;
 }
 
@@ -175,13 +179,22 @@ fp_status init_model_write(const char *dir, const init_model_options *o, fp_erro
     bpe_t *tok = bpe_new_roberta(o->vocab, o->merges, err);
     if (!tok)
         return err ? err->status : FP_ENOTFOUND;
-    model_config c = {.arch = MODEL_ARCH_ROBERTA, .vocab_size = bpe_vocab_size(tok),
-                      .max_positions = o->max_positions, .n_layers = o->layers,
-                      .d_model = o->d_model, .n_heads = o->heads,
-                      .d_ff = o->d_ff ? o->d_ff : 4 * o->d_model, .type_vocab_size = 1,
-                      .layer_norm_eps = 1e-5f, .pre_ln = false, .final_ln = false,
-                      .pad_token_id = 1, .bos_token_id = 0, .eos_token_id = 2,
-                      .mask_token_id = bpe_token_id(tok, "<mask>"), .position_offset = 2};
+    model_config c = {.arch = MODEL_ARCH_ROBERTA,
+                      .vocab_size = bpe_vocab_size(tok),
+                      .max_positions = o->max_positions,
+                      .n_layers = o->layers,
+                      .d_model = o->d_model,
+                      .n_heads = o->heads,
+                      .d_ff = o->d_ff ? o->d_ff : 4 * o->d_model,
+                      .type_vocab_size = 1,
+                      .layer_norm_eps = 1e-5f,
+                      .pre_ln = false,
+                      .final_ln = false,
+                      .pad_token_id = 1,
+                      .bos_token_id = 0,
+                      .eos_token_id = 2,
+                      .mask_token_id = bpe_token_id(tok, "<mask>"),
+                      .position_offset = 2};
     char vocab[MODEL_PATH_MAX + 32], merges[MODEL_PATH_MAX + 32];
     st = tf_config_check(&c, err);
     if (!st)
@@ -248,6 +261,9 @@ static bool same_folder(const char *a, const char *b)
 fp_status init_model_write_like(const char *dir, const char *like, const init_model_options *o,
                                 fp_error *err)
 {
+    fp_error local = {0};
+    if (!err)
+        err = &local; /* the source's failure status is read back from it */
     fp_status st = check_std(o, err);
     if (st)
         return st;
@@ -258,7 +274,7 @@ fp_status init_model_write_like(const char *dir, const char *like, const init_mo
     /* The source must open as a model the system can tune, or nothing is written. */
     train_model_t *src = train_model_open(like, o->vocab, o->merges, err);
     if (!src)
-        return fp_wrap(err, "init-model --like: ");
+        return fp_wrap(err, "init-model --like");
     model_config c; /* config.json as written, before a tokenizer sets its mask id */
     char path[MODEL_PATH_MAX + 32];
     st = join(path, sizeof path, like, "config.json", err);

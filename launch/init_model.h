@@ -14,13 +14,13 @@
 #include "common/status.h"
 
 typedef struct init_model_options {
-    int layers;        /* L (default 4) */
-    int d_model;       /* d (default 256) */
-    int heads;         /* H (default 4); d must be a multiple */
-    int d_ff;          /* MLP width (default 4 d) */
-    int max_positions; /* longest sequence + RoBERTa's 2 offset rows (default 130) */
-    float std;         /* init standard deviation (default 0.02) */
-    uint64_t seed;     /* default 42 */
+    int layers;                 /* L (default 4) */
+    int d_model;                /* d (default 256) */
+    int heads;                  /* H (default 4); d must be a multiple */
+    int d_ff;                   /* MLP width (default 4 d) */
+    int max_positions;          /* longest sequence + RoBERTa's 2 offset rows (default 130) */
+    float std;                  /* init standard deviation (default 0.02) */
+    uint64_t seed;              /* default 42 */
     const char *vocab, *merges; /* GPT-2's tokenizer files (required by init_model_write; the
                                    fallback of a --like source without its own, may be NULL) */
 } init_model_options;
