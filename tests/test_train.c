@@ -218,7 +218,8 @@ static void local_round_changes_only_trained_rows_and_steps_adamw(void **state)
     fp_error err = {0};
     fedpep_config cfg;
     test_config(f, &cfg, false);
-    cfg.model.dropout = 0; /* the gradient then does not depend on the step's stream */
+    cfg.model.dropout = cfg.model.prefix_dropout = 0; /* the gradient then does not depend on
+                                                        the step's stream */
     cfg.client.batch_size = 16;
     cfg.client.max_local_steps = 1;
     train_task_data d;

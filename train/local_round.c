@@ -25,6 +25,7 @@ train_opts train_opts_from_config(const fedpep_config *cfg, bool prox, bool scaf
     o.max_local_steps = cfg->client.max_local_steps;
     o.eval_batch = cfg->eval.batch_size;
     o.dropout = (float)cfg->model.dropout;
+    o.prefix_dropout = (float)cfg->model.prefix_dropout;
     o.seed = (uint64_t)cfg->run.seed;
     o.prox_mu = prox ? cfg->client.fedprox_mu : 0.0;
     o.scaffold = scaffold;
@@ -73,7 +74,7 @@ static fp_status train_step(train_worker_t *w, train_client_t *c, const train_op
                         .dW = w->head_grad,
                         .db = w->head_grad + nw};
     tf_options opt = {
-        .grad = true, .dropout = o->dropout, .prefix_dropout = o->dropout, .seed = seed};
+        .grad = true, .dropout = o->dropout, .prefix_dropout = o->prefix_dropout, .seed = seed};
     tf_result res;
     st = tf_forward(w->acts, &m->cfg, &m->w, &pr, C ? &head : NULL, &w->batch->view, &opt, &res,
                     err);

@@ -16,7 +16,7 @@
 typedef struct train_opts {
     fl_adamw_config adamw; /* total_steps is set per client by train_total_steps */
     int local_epochs, batch_size, max_local_steps, eval_batch;
-    float dropout; /* model and prefix dropout while training */
+    float dropout, prefix_dropout; /* in the model and on the prefix while training */
     uint64_t seed;
     double prox_mu;       /* FedProx μ; 0 = off */
     bool scaffold;        /* classic SCAFFOLD client correction */
