@@ -256,6 +256,13 @@ static fp_status on_reply(evaluator_t *self, actor_t *actor, const msg_t *m, fp_
     return st;
 }
 
+/* Store errors that say nothing about the message itself. */
+static bool store_failure_is_transient(fp_status code)
+{
+    return code == FP_EDB || code == FP_EIO || code == FP_ENOMEM || code == FP_ETIMEOUT ||
+           code == FP_ENET;
+}
+
 static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
 {
     evaluator_t *self = arg;
@@ -268,12 +275,15 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
             self->stored = true;
         return FP_OK;
     case MSG_ERROR:
-        /* The store refused the selection itself (not the broker's "store unreachable"): its
-         * answer is final, so stop re-sending and say why. */
+        /* The store refused the selection itself (not the broker's "store unreachable"): a
+         * refusal of the message is final, so stop re-sending and say why; a failure of the
+         * store's own (database busy, I/O, memory) passes, so the tick sends it again. */
         if (msg->error.answers == MSG_SELECTION && !strcmp(msg->from, "store")) {
-            fprintf(stderr, "evaluator: the store refused the selection (%s): %s\n",
+            const bool final = !store_failure_is_transient(msg->error.code);
+            fprintf(stderr, "evaluator: the store %s the selection (%s): %s\n",
+                    final ? "refused" : "could not store (will send again)",
                     fp_status_name(msg->error.code), msg->error.text ? msg->error.text : "");
-            self->stored = true;
+            self->stored = final;
             return FP_OK;
         }
         /* A client not registered yet: forget the ask so the tick asks again. */

@@ -185,20 +185,26 @@ static void store_selections(rig_t *r, int ms, int want, heard_t *h)
     }
 }
 
-/* The fake store answers the SELECTION it holds with `type` (SAVED or ERROR). */
-static void store_answer(rig_t *r, const msg_t *selection, msg_type type, const char *text)
+/* The fake store answers the SELECTION it holds with `type` (SAVED or ERROR with `code`). */
+static void store_answer_code(rig_t *r, const msg_t *selection, msg_type type, fp_status code,
+                              const char *text)
 {
     msg_t m;
     assert_int_equal(msg_reply_init(&m, type, selection, "store", NULL), FP_OK);
     if (type == MSG_SAVED) {
         m.saved.answers = MSG_SELECTION;
     } else {
-        m.error.code = FP_EINVAL;
+        m.error.code = code;
         m.error.answers = MSG_SELECTION;
         assert_int_equal(msg_set_text(&m.error.text, text, NULL), FP_OK);
     }
     raw_send(&r->store, "evaluator", &m);
     msg_clear(&m);
+}
+
+static void store_answer(rig_t *r, const msg_t *selection, msg_type type, const char *text)
+{
+    store_answer_code(r, selection, type, FP_EINVAL, text);
 }
 
 /* Sends a message of `type` from peer p to the evaluator that looks like an acknowledgement of
@@ -320,6 +326,37 @@ static void a_refused_selection_is_logged_and_not_sent_again(void **state)
     rig_stop(&r);
 }
 
+/* (2b) A failure of the store's own (its database busy) is not a refusal: it is logged, the
+ * identical SELECTION comes again, and SAVED then stops it. */
+static void a_store_failure_is_retried(void **state)
+{
+    (void)state;
+    rig_t r;
+    rig_start(&r, true);
+    heard_t first, again, after;
+    store_selections(&r, RESEND_WITHIN_MS, 1, &first);
+    assert_int_equal(first.selections, 1);
+    char log[300];
+    snprintf(log, sizeof log, "%s/busy.log", g_dir);
+    int saved = stderr_to(log);
+    store_answer_code(&r, &first.last, MSG_ERROR, FP_EDB, "database is locked");
+    store_selections(&r, RESEND_WITHIN_MS, 1, &again);
+    stderr_back(saved);
+    assert_int_equal(again.selections, 1);
+    assert_true(again.all_same);
+    char *text = test_read_file(log, NULL);
+    assert_non_null(text);
+    if (!strstr(text, "could not store (will send again) the selection (EDB): database is locked"))
+        fail_msg("the store failure is not in the log: [%s]", text);
+    free(text);
+    store_answer(&r, &again.last, MSG_SAVED, NULL);
+    store_selections(&r, QUIET_MS, 0, &after);
+    assert_int_equal(after.selections, 0);
+    msg_clear(&first.last);
+    msg_clear(&again.last);
+    rig_stop(&r);
+}
+
 /* (3) No store at first: the broker answers ENOTFOUND (which is not a refusal) and the evaluator
  * keeps trying; a store that registers later still gets the SELECTION, and SAVED stops it. */
 static void a_store_that_comes_late_still_gets_the_selection(void **state)
@@ -369,6 +406,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_dropped_selection_is_sent_again_until_saved),
         cmocka_unit_test(a_refused_selection_is_logged_and_not_sent_again),
+        cmocka_unit_test(a_store_failure_is_retried),
         cmocka_unit_test(a_store_that_comes_late_still_gets_the_selection),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
