@@ -146,6 +146,7 @@ typedef struct fp_config_client {
     int local_epochs;
     int batch_size;
     int max_local_steps; /* 0 = no cap */
+    int length_buckets;  /* batches per length bucket; 0 = plain shuffle */
     double fedprox_mu;
 } fp_config_client;
 

@@ -129,6 +129,9 @@ const config_option config_options[] = {
     INT(client, local_epochs, "2", 1, 1000, "local epochs per round"),
     INT(client, batch_size, "8", 1, 4096, "local mini-batch size"),
     INT(client, max_local_steps, "0", 0, INT_MAX, "cap on local steps per round; 0 = none"),
+    INT(client, length_buckets, "16", 0, 1000000,
+        "after the shuffle, each run of this many batches is sorted by length (less padding); "
+        "0 = plain shuffle"),
     DBL(client, fedprox_mu, "0.01", 0, 1000, "proximal weight mu (strategy = fedprox)"),
 
     ENUM(server, step, "parallel", SERVER_STEPS,

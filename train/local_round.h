@@ -10,12 +10,14 @@
 #define FEDPEP_TRAIN_LOCAL_ROUND_H
 
 #include "common/config.h"
+#include "common/rng.h"
 #include "fl/adamw.h"
 #include "train/client.h"
 
 typedef struct train_opts {
     fl_adamw_config adamw; /* total_steps is set per client by train_total_steps */
     int local_epochs, batch_size, max_local_steps, eval_batch;
+    int length_buckets; /* batches per length bucket after the shuffle; 0 = none */
     float dropout, prefix_dropout; /* in the model and on the prefix while training */
     uint64_t seed;
     double prox_mu;       /* FedProx μ; 0 = off */
@@ -55,5 +57,11 @@ int64_t train_now_ms(void);
 fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_opts *o,
                             const train_round_in *in, float *rows, train_round_result *res,
                             fp_error *err);
+
+/* Sorts each run of `buckets` batches of a shuffled order (example indices of set) by token
+ * count, then shuffles the run's full batches among themselves with r (the partial batch stays
+ * last). buckets 0 (or n <= batch) leaves order as it is. FP_ENOMEM. */
+fp_status train_bucket_by_length(int *order, int n, int batch, int buckets,
+                                 const train_set_t *set, rng_t *r, fp_error *err);
 
 #endif
