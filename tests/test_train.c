@@ -473,6 +473,7 @@ static void tune_learns_a_visible_label(void **state)
     fclose(log);
     assert_int_equal(res.epochs, 0);
     assert_true(res.zero_shot_metric >= 0.0 && res.zero_shot_metric <= 1.0);
+    assert_true(res.best_metric == res.zero_shot_metric && res.last_metric == res.zero_shot_metric);
     o.zero_shot_only = false; /* then it trains from that head */
     assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_OK);
     assert_int_equal(res.epochs, 1);

@@ -147,6 +147,8 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
         if (deadline && train_now_ms() >= deadline)
             break;
     }
+    if (res->epochs == 0 && o->describe_head) /* zero-shot only: that is the result */
+        res->first_metric = res->best_metric = res->last_metric = res->zero_shot_metric;
     if (log)
         fflush(log);
     train_worker_destroy(&w);
