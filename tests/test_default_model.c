@@ -10,28 +10,6 @@
 
 #define MODEL_DIR "models/default"
 
-/* The linear head's class for text, through the frozen model with no prompt. */
-static int predict(const train_model_t *m, const float *head, int C, const char *text)
-{
-    fp_error err;
-    tok_ids ids = {0};
-    assert_int_equal(train_tok_encode(m->tok, text, strlen(text), &ids, &err), FP_OK);
-    const int T = (int)ids.n;
-    tf_acts_t *a = tf_acts_new(&m->cfg, (tf_acts_spec){1, T, 0, 0, 0, C, false, 0}, &err);
-    assert_non_null(a);
-    tf_cls_head h = {C, head, head + (size_t)C * m->cfg.d_model, NULL, NULL};
-    tf_batch b = {1, T, ids.ids, NULL, NULL, NULL};
-    tf_options opt = {0};
-    assert_int_equal(tf_forward(a, &m->cfg, &m->w, NULL, &h, &b, &opt, NULL, &err), FP_OK);
-    const float *logits = tf_acts_cls_logits(a);
-    int best = 0;
-    for (int c = 1; c < C; c++)
-        best = logits[c] > logits[best] ? c : best;
-    tf_acts_destroy(&a);
-    free(ids.ids);
-    return best;
-}
-
 static void shipped_model_loads_and_predicts(void **state)
 {
     (void)state;
@@ -58,10 +36,18 @@ static void shipped_model_loads_and_predicts(void **state)
     const int C = sst->n_classes, d = m->cfg.d_model;
     float *head = malloc(sizeof(float) * (size_t)C * (d + 1));
     assert_int_equal(train_head_from_descriptions(m, sst, head, &err), FP_OK);
-    assert_int_equal(predict(m, head, C, "a wonderful , moving and beautiful film"), 1);
-    assert_int_equal(predict(m, head, C, "a great film ."), 1);
-    assert_int_equal(predict(m, head, C, "this movie is terrible ."), 0);
-    assert_int_equal(predict(m, head, C, "i hated it ."), 0);
+    const struct {
+        const char *text;
+        int want; /* 1 = " great", 0 = " terrible" */
+    } known[] = {{"a wonderful , moving and beautiful film", 1},
+                 {"a great film .", 1},
+                 {"this movie is terrible .", 0},
+                 {"i hated it .", 0}};
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++) {
+        int cls = -1;
+        assert_int_equal(train_head_classify(m, head, C, known[i].text, &cls, &err), FP_OK);
+        assert_int_equal(cls, known[i].want);
+    }
     free(head);
     train_model_destroy(&m);
 }

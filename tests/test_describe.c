@@ -33,26 +33,13 @@ static void descriptions_follow_the_template(void **state)
     assert_int_equal(train_class_description(task_find("sst-2"), 1, out, 5, &err), FP_ELIMIT);
 }
 
-/* Pooled, head-applied logits of one text through the model with no prompt. */
+/* The head's class for text through m with no prompt. */
 static int classify(const train_model_t *m, const float *head, int C, const char *text)
 {
+    int cls = -1;
     fp_error err;
-    tok_ids ids = {0};
-    assert_int_equal(train_tok_encode(m->tok, text, strlen(text), &ids, &err), FP_OK);
-    const int T = (int)ids.n;
-    tf_acts_t *a = tf_acts_new(&m->cfg, (tf_acts_spec){1, T, 0, 0, 0, C, false, 0}, &err);
-    assert_non_null(a);
-    tf_cls_head h = {C, head, head + (size_t)C * m->cfg.d_model, NULL, NULL};
-    tf_batch b = {1, T, ids.ids, NULL, NULL, NULL};
-    tf_options opt = {0};
-    assert_int_equal(tf_forward(a, &m->cfg, &m->w, NULL, &h, &b, &opt, NULL, &err), FP_OK);
-    const float *logits = tf_acts_cls_logits(a);
-    int best = 0;
-    for (int c = 1; c < C; c++)
-        best = logits[c] > logits[best] ? c : best;
-    tf_acts_destroy(&a);
-    free(ids.ids);
-    return best;
+    assert_int_equal(train_head_classify(m, head, C, text, &cls, &err), FP_OK);
+    return cls;
 }
 
 static void description_head_picks_each_description(void **state)

@@ -47,6 +47,36 @@ fp_status train_class_description(const fp_task *task, int c, char *out, size_t 
     return FP_OK;
 }
 
+fp_status train_head_classify(const train_model_t *m, const float *head, int n_classes,
+                              const char *text, int *cls, fp_error *err)
+{
+    tok_ids ids = {0};
+    fp_status st = train_tok_encode(m->tok, text, strlen(text), &ids, err);
+    if (!st && ids.n == 0)
+        st = fp_fail(err, FP_EINVAL, "classify: the text has no tokens");
+    const int T = (int)ids.n;
+    tf_acts_t *a = NULL;
+    if (!st && !(a = tf_acts_new(&m->cfg, (tf_acts_spec){1, T, 0, 0, 0, n_classes, false, 0},
+                                 err)))
+        st = err ? err->status : FP_ENOMEM;
+    if (!st) {
+        tf_cls_head h = {n_classes, head, head + (size_t)n_classes * m->cfg.d_model, NULL, NULL};
+        tf_batch b = {1, T, ids.ids, NULL, NULL, NULL};
+        tf_options opt = {0};
+        st = tf_forward(a, &m->cfg, &m->w, NULL, &h, &b, &opt, NULL, err);
+    }
+    if (!st) {
+        const float *logits = tf_acts_cls_logits(a);
+        int best = 0;
+        for (int c = 1; c < n_classes; c++)
+            best = logits[c] > logits[best] ? c : best;
+        *cls = best;
+    }
+    tf_acts_destroy(&a);
+    free(ids.ids);
+    return st;
+}
+
 fp_status train_head_from_descriptions(const train_model_t *m, const fp_task *task, float *head,
                                        fp_error *err)
 {

@@ -24,4 +24,9 @@ fp_status train_class_description(const fp_task *task, int c, char *out, size_t 
 fp_status train_head_from_descriptions(const train_model_t *m, const fp_task *task, float *head,
                                        fp_error *err);
 
+/* The class the linear head (layout as above) gives one text through m with no prompt, in
+ * *cls. For checks and demonstrations; batches go through train/evaluate.h. */
+fp_status train_head_classify(const train_model_t *m, const float *head, int n_classes,
+                              const char *text, int *cls, fp_error *err);
+
 #endif
