@@ -151,7 +151,7 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
         client_role_destroy(&self);
         return NULL;
     }
-    self->head = cfg->model.head == FP_HEAD_LINEAR ? self->d.train->n_classes : 0;
+    self->head = config_linear_head(cfg) ? self->d.train->n_classes : 0;
     self->opts = train_opts_from_config(cfg, self->strat->prox, self->strat->scaffold_client);
     return self;
 }
@@ -199,7 +199,8 @@ static fp_status ensure_client(client_role_t *self, const msg_u32s_t *layers, fp
         return FP_OK;
     }
     fp_status st = train_selection_layout(&self->lay, &self->cfg, self->strat, &self->m->cfg,
-                                          self->P, layers->v, (int)layers->n, self->head, err);
+                                          self->P, layers->v, (int)layers->n, self->head,
+                                          self->d.fixed_head, err);
     int T = self->d.train->max_len > self->d.eval->max_len ? self->d.train->max_len
                                                            : self->d.eval->max_len;
     if (!st && !(self->w = train_worker_new(self->m, &self->lay, self->d.train,

@@ -150,7 +150,7 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
     }
     if (!st) {
         self->P = config_prompt_length(cfg, self->decoder);
-        self->head = cfg->model.head == FP_HEAD_LINEAR && self->task ? self->task->n_classes : 0;
+        self->head = config_linear_head(cfg) && self->task ? self->task->n_classes : 0;
         if (o->config_text) {
             self->config_text = strdup(o->config_text);
         } else {
@@ -256,8 +256,10 @@ static fp_status stop_run(coordinator_t *self, actor_t *actor, msg_run_status st
 /* The layout and, unless resumed, the round-0 server (w0 = the initial prompt's rows). */
 static fp_status setup_layout(coordinator_t *self, const msg_u32s_t *layers, fp_error *err)
 {
+    /* Only the travelling rows are read here: the head (fixed or trained) stays with clients. */
     fp_status st = train_selection_layout(&self->lay, &self->cfg, self->strat, &self->mc,
-                                          self->P, layers->v, (int)layers->n, self->head, err);
+                                          self->P, layers->v, (int)layers->n, self->head, NULL,
+                                          err);
     if (!st)
         st = msg_u32s_alloc(&self->layers, layers->n, err);
     if (!st)

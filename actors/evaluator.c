@@ -51,7 +51,7 @@ static fp_status hessian_ratio(evaluator_t *self, train_model_t *m, fp_error *er
     if (!st)
         st = train_scoring_prompt(cfg, &m->cfg, P, &lay, &E0, err);
     if (!st)
-        st = train_hessian_rho(cfg, m, &lay, d.train, ptrain, E0, &self->rho, err);
+        st = train_hessian_rho(cfg, m, &lay, d.train, ptrain, E0, d.fixed_head, &self->rho, err);
     free(E0);
     fl_partition_destroy(&ptrain);
     train_task_data_free(&d);

@@ -13,7 +13,8 @@ static void tune_usage(FILE *out)
     fprintf(out, "usage: fedpep tune CONFIG [section.key=value ...] [options]\n"
                  "  centralised deep prompt tuning of model.path on data.task's training split,\n"
                  "  evaluated on the eval split after every epoch.\n"
-                 "  --layers 0,1,2   tune exactly these layers' prefixes (others get none)\n"
+                 "  --layers 0,1,2   tune exactly these layers' prefixes (others get none);\n"
+                 "                   none: no prompt, the linear head alone (a probe)\n"
                  "  --fraction F     tune the top ceil(F * L) layers (default: all layers)\n"
                  "  --epochs N       epochs (default client.local_epochs)\n"
                  "  --time SECONDS   training time budget; evaluates once it is spent\n"
@@ -60,7 +61,10 @@ int cmd_tune(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         bool has_arg = i + 1 < argc;
-        if (!strcmp(a, "--layers") && has_arg) {
+        if (!strcmp(a, "--layers") && has_arg && !strcmp(argv[i + 1], "none")) {
+            o.no_prompt = true;
+            i++;
+        } else if (!strcmp(a, "--layers") && has_arg) {
             if (parse_layers(argv[++i], &o)) {
                 fprintf(stderr, "fedpep tune: bad --layers '%s'\n", argv[i]);
                 free(over);

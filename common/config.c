@@ -663,3 +663,8 @@ int config_prompt_length(const fedpep_config *cfg, bool decoder)
         return cfg->model.prompt_length;
     return decoder ? 5 : 20;
 }
+
+bool config_linear_head(const fedpep_config *cfg)
+{
+    return cfg->model.head == FP_HEAD_LINEAR || cfg->model.head == FP_HEAD_DESCRIPTIONS;
+}

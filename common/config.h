@@ -50,7 +50,14 @@ typedef enum fp_task_id {
     FP_TASK_COUNT
 } fp_task_id;
 
-typedef enum fp_head { FP_HEAD_VERBALIZER, FP_HEAD_LINEAR, FP_HEAD_COUNT } fp_head;
+/* descriptions: a linear head whose rows are the label descriptions' embeddings, kept fixed
+ * (train/describe.h), so only the prompt trains: the verbalizer of an encoder without LM head. */
+typedef enum fp_head {
+    FP_HEAD_VERBALIZER,
+    FP_HEAD_LINEAR,
+    FP_HEAD_DESCRIPTIONS,
+    FP_HEAD_COUNT
+} fp_head;
 typedef enum fp_partition {
     FP_PARTITION_DIRICHLET,
     FP_PARTITION_IID,
@@ -253,5 +260,7 @@ fp_status config_data_dir(const fedpep_config *cfg, char *out, size_t n, fp_erro
 
 /* The prompt length to use: cfg->model.prompt_length, or 20 (encoder) / 5 (decoder) when 0. */
 int config_prompt_length(const fedpep_config *cfg, bool decoder);
+/* A linear head over the mean pool (trained, or fixed label descriptions), not a verbalizer. */
+bool config_linear_head(const fedpep_config *cfg);
 
 #endif

@@ -18,7 +18,7 @@ static const char *const TASKS[] = {"qnli", "sst-2", "cola", "mrpc", "rte",
                                     "mpqa", "subj",  "trec", "mr",   NULL};
 static_assert(sizeof TASKS / sizeof *TASKS == FP_TASK_COUNT + 1, "tasks");
 
-static const char *const HEADS[] = {"verbalizer", "linear", NULL};
+static const char *const HEADS[] = {"verbalizer", "linear", "descriptions", NULL};
 static const char *const PARTITIONS[] = {"dirichlet", "iid", "shards", NULL};
 static const char *const SHORT_ROUNDS[] = {"retry", "fail", "skip", NULL};
 static const char *const LAYER_SELECTIONS[] = {"score", "hessian", "random", "all", NULL};
@@ -79,7 +79,9 @@ const config_option config_options[] = {
     DBL(model, prefix_dropout, "0.1", 0, 0.9, "dropout on the deep prompt while training"),
     INT(model, max_seq_len, "128", 8, 4096, "longest input in tokens (template included)"),
     ENUM(model, head, "verbalizer", HEADS,
-         "output: masked-LM / generative verbalizer over label words, or a linear classifier"),
+         "output: masked-LM / generative verbalizer over label words, a linear classifier "
+         "trained with the prompt, or a fixed head of label descriptions (only the prompt "
+         "trains)"),
 
     ENUM(data, task, "sst-2", TASKS, "task (docs/tasks.md)"),
     STR(data, dir, "", 0,

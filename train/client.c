@@ -46,6 +46,18 @@ fp_status train_layout_init(train_layout *lay, const model_config *cfg, int P, c
     return FP_OK;
 }
 
+fp_status train_layout_fix_head(train_layout *lay, const float *head, fp_error *err)
+{
+    if (!lay->head_classes || !head)
+        return fp_fail(err, FP_EINVAL, "layout: no head to fix");
+    size_t n = lay->n_theta - (lay->fixed_head ? 0 : (size_t)lay->head_classes * (lay->d + 1));
+    if (n == 0)
+        return fp_fail(err, FP_EINVAL, "layout: a fixed head and no prompt leave nothing to train");
+    lay->fixed_head = head;
+    lay->n_theta = n;
+    return FP_OK;
+}
+
 fp_status train_layout_init_input(train_layout *lay, const model_config *cfg, int P,
                                   int head_classes, fp_error *err)
 {
@@ -110,7 +122,7 @@ void train_layout_gather(const train_layout *lay, const float *E, const float *h
     fl_prompt_shape sh = {lay->P, lay->L, lay->d};
     train_layout_rows_gather(lay, E, theta);
     fl_prompt_gather(&sh, E, lay->priv, lay->n_private, theta + lay->n_rows);
-    if (lay->head_classes)
+    if (lay->head_classes && !lay->fixed_head)
         memcpy(theta + lay->n_rows + lay->n_private_rows, head, head_len(lay) * sizeof(float));
 }
 
@@ -119,7 +131,7 @@ void train_layout_scatter(const train_layout *lay, const float *theta, float *E,
     fl_prompt_shape sh = {lay->P, lay->L, lay->d};
     train_layout_rows_scatter(lay, E, theta);
     fl_prompt_scatter(&sh, E, lay->priv, lay->n_private, theta + lay->n_rows);
-    if (lay->head_classes)
+    if (lay->head_classes && !lay->fixed_head)
         memcpy(head, theta + lay->n_rows + lay->n_private_rows, head_len(lay) * sizeof(float));
 }
 
@@ -138,7 +150,9 @@ void train_initial_prompt(const train_layout *lay, uint64_t seed, float *E, floa
                                       : tf_prompt_index(lay->L, lay->d, i / 2, 0, i % 2);
         memset(E + at + lay->d0, 0, tail * sizeof(float));
     }
-    if (head) {
+    if (head && lay->fixed_head)
+        memcpy(head, lay->fixed_head, head_len(lay) * sizeof(float));
+    else if (head) {
         size_t nw = (size_t)lay->head_classes * lay->d;
         for (size_t i = 0; i < nw; i++)
             head[i] = (float)(PROMPT_INIT_STD * rng_normal(&r));

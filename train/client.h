@@ -34,6 +34,8 @@ typedef struct train_layout {
     bool present[TRAIN_MAX_LAYERS];         /* layer sees its prefix */
     bool trainable[TRAIN_MAX_LAYERS];
     int head_classes;      /* 0: no linear head */
+    const float *fixed_head; /* borrowed: the head every client starts from and keeps, never
+                                trained (not part of θ); NULL: the head trains */
     size_t n_rows;         /* P·n_travel·2·d */
     size_t n_private_rows; /* P·n_private·2·d */
     size_t n_theta;        /* n_rows + n_private_rows + head */
@@ -44,6 +46,10 @@ typedef struct train_layout {
  * out. head_classes > 0 adds a linear head. FP_EINVAL on bad layers or sizes. */
 fp_status train_layout_init(train_layout *lay, const model_config *cfg, int P, const int *travel,
                             int k, bool personalise, int head_classes, fp_error *err);
+/* Fixes the head to head ([C][d] then [C], borrowed for the layout's lifetime) and takes it
+ * out of θ: it is still applied, but only the prompt trains (model.head = descriptions).
+ * FP_EINVAL without a head, or if nothing would be left to train. */
+fp_status train_layout_fix_head(train_layout *lay, const float *head, fp_error *err);
 /* The input-soft-prompt layout (Lester et al.; strategy fedavg-input): θ = [ I [P][d] | head ],
  * and all of I travels (n_rows = P·d). */
 fp_status train_layout_init_input(train_layout *lay, const model_config *cfg, int P,
@@ -84,7 +90,8 @@ typedef struct train_client {
     train_round_result last;
 } train_client_t;
 
-/* A client with the run's initial prompt: E ~ N(0, 0.02²) and head W ~ N(0, 0.02²), b = 0,
+/* A client with the run's initial prompt: E ~ N(0, 0.02²) and head W ~ N(0, 0.02²), b = 0
+ * (or the layout's fixed head),
  * drawn from a stream of seed alone, so every client starts from the same prompt. */
 train_client_t *train_client_new(const train_layout *lay, int id, uint64_t seed, bool scaffold,
                                  fp_error *err);

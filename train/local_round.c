@@ -72,8 +72,8 @@ static fp_status train_step(train_worker_t *w, train_client_t *c, const train_op
     tf_cls_head head = {.n_classes = C,
                         .W = c->head,
                         .b = c->head ? c->head + nw : NULL,
-                        .dW = w->head_grad,
-                        .db = w->head_grad + nw};
+                        .dW = lay->fixed_head ? NULL : w->head_grad,
+                        .db = lay->fixed_head ? NULL : w->head_grad + nw};
     tf_options opt = {
         .grad = true, .dropout = o->dropout, .prefix_dropout = o->prefix_dropout, .seed = seed};
     tf_result res;

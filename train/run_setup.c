@@ -76,17 +76,20 @@ fp_status train_pick_layers(const fedpep_config *cfg, const fl_strategy_desc *d,
 
 fp_status train_run_layout(train_layout *lay, const fedpep_config *cfg, const model_config *mc,
                            int P, const int *layers, int k, bool personalise, bool input,
-                           int head_classes, fp_error *err)
+                           int head_classes, const float *fixed_head, fp_error *err)
 {
     (void)cfg;
-    if (input)
-        return train_layout_init_input(lay, mc, P, head_classes, err);
-    return train_layout_init(lay, mc, P, layers, k, personalise, head_classes, err);
+    fp_status st = input ? train_layout_init_input(lay, mc, P, head_classes, err)
+                         : train_layout_init(lay, mc, P, layers, k, personalise, head_classes, err);
+    if (!st && fixed_head && head_classes)
+        st = train_layout_fix_head(lay, fixed_head, err);
+    return st;
 }
 
 fp_status train_selection_layout(train_layout *lay, const fedpep_config *cfg,
                                  const fl_strategy_desc *d, const model_config *mc, int P,
-                                 const uint32_t *layers, int n, int head_classes, fp_error *err)
+                                 const uint32_t *layers, int n, int head_classes,
+                                 const float *fixed_head, fp_error *err)
 {
     int L = mc->n_layers, travel[TRAIN_MAX_LAYERS];
     if (n < 1 || n > L || L > TRAIN_MAX_LAYERS)
@@ -100,7 +103,7 @@ fp_status train_selection_layout(train_layout *lay, const fedpep_config *cfg,
     bool input = desc.travel == FL_TRAVEL_INPUT;
     bool personalise = !input && desc.personalise && cfg->federation.personalize;
     return train_run_layout(lay, cfg, mc, P, travel, input ? 0 : n, personalise, input,
-                            head_classes, err);
+                            head_classes, fixed_head, err);
 }
 
 fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc, int P,
@@ -124,8 +127,8 @@ fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc,
  * (documented in docs/train.md); a search without plateau keeps the caller's ρ. */
 fp_status train_hessian_rho(const fedpep_config *cfg, const train_model_t *m,
                             const train_layout *lay, const train_set_t *train,
-                            const fl_partition_t *ptrain, const float *E0, double *rho,
-                            fp_error *err)
+                            const fl_partition_t *ptrain, const float *E0,
+                            const float *fixed_head, double *rho, fp_error *err)
 {
     int n = fl_partition_size(ptrain, 0);
     n = n > cfg->federation.score_batch ? cfg->federation.score_batch : n;
@@ -133,6 +136,7 @@ fp_status train_hessian_rho(const fedpep_config *cfg, const train_model_t *m,
     /* The run's initial linear head (same stream as every client's), if there is one. */
     train_layout with_head = *lay;
     with_head.head_classes = train->linear_head ? train->n_classes : 0;
+    with_head.fixed_head = with_head.head_classes ? fixed_head : NULL;
     float *scratch = malloc(3 * np * sizeof(float));
     float *head = malloc(((size_t)with_head.head_classes * (lay->d + 1) + 1) * sizeof(float));
     if (!scratch || !head) {

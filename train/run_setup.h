@@ -37,17 +37,19 @@ fp_status train_pick_layers(const fedpep_config *cfg, const fl_strategy_desc *d,
                             bool *input, fp_error *err);
 
 /* The run's trained layout for those layers (input: the input-prompt layout). head_classes > 0
- * adds the linear head. */
+ * adds the linear head; fixed_head (borrowed, may be NULL) keeps it fixed (train_layout_fix_head;
+ * train_task_data's fixed_head). */
 fp_status train_run_layout(train_layout *lay, const fedpep_config *cfg, const model_config *mc,
                            int P, const int *layers, int k, bool personalise, bool input,
-                           int head_classes, fp_error *err);
+                           int head_classes, const float *fixed_head, fp_error *err);
 
 /* The run's layout from a selection as the wire carries it (SELECTION / TRAIN layers, each
  * < L, ascending; ignored by the input-prompt strategy): personalisation and input per strategy
  * d and cfg. FP_EINVAL for a layer the model does not have. */
 fp_status train_selection_layout(train_layout *lay, const fedpep_config *cfg,
                                  const fl_strategy_desc *d, const model_config *mc, int P,
-                                 const uint32_t *layers, int n, int head_classes, fp_error *err);
+                                 const uint32_t *layers, int n, int head_classes,
+                                 const float *fixed_head, fp_error *err);
 
 /* The initial prompt E0 [P][L][2][d] every layer's statistics are computed at, and its
  * provisional all-layer layout *lay (of the run seed). *E0 is malloc'ed; free() it. */
@@ -57,12 +59,12 @@ fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc,
 /* §2 step 3 (layer_selection = hessian): ρ from the stochastic Lanczos quadrature of the loss
  * Hessian w.r.t. the whole prompt at E0 (lay: the provisional all-layer layout of
  * train_scoring_prompt), on the first min(score_batch, n_0) examples of client 0's training
- * shard of ptrain, with the run's initial linear head if the set has one. *rho is left as it
+ * shard of ptrain, with the run's initial linear head if the set has one (fixed_head if not NULL). *rho is left as it
  * was when the spectrum shows no plateau. Shared by simulate and the evaluator so both pick
  * the same K. Computes only (no I/O). */
 fp_status train_hessian_rho(const fedpep_config *cfg, const train_model_t *m,
                             const train_layout *lay, const train_set_t *train,
-                            const fl_partition_t *ptrain, const float *E0, double *rho,
-                            fp_error *err);
+                            const fl_partition_t *ptrain, const float *E0,
+                            const float *fixed_head, double *rho, fp_error *err);
 
 #endif

@@ -80,7 +80,8 @@ static fp_status choose_layers(sim *s, int *layers, int *k, bool *personalise, b
         st = score_layers(s, E0, err);
     if (!st && desc.travel == FL_TRAVEL_SELECTED &&
         cfg->federation.layer_selection == FP_LAYERS_HESSIAN)
-        st = train_hessian_rho(cfg, s->m, &s->lay, s->d.train, s->ptrain, E0, &rho, err);
+        st = train_hessian_rho(cfg, s->m, &s->lay, s->d.train, s->ptrain, E0, s->d.fixed_head, &rho,
+                               err);
     free(E0);
     if (st)
         return st;
@@ -375,10 +376,10 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
                                   &s.peval, err);
     if (!st)
         st = choose_layers(&s, layers, &k, &personalise, &input, err);
-    bool linear = cfg->model.head == FP_HEAD_LINEAR;
-    int head = linear && s.d.train ? s.d.train->n_classes : 0;
+    int head = config_linear_head(cfg) && s.d.train ? s.d.train->n_classes : 0;
     if (!st)
-        st = train_run_layout(&s.lay, cfg, &s.m->cfg, P, layers, k, personalise, input, head, err);
+        st = train_run_layout(&s.lay, cfg, &s.m->cfg, P, layers, k, personalise, input, head,
+                              s.d.fixed_head, err);
     s.opts =
         train_opts_from_config(cfg, s.strat && s.strat->prox, s.strat && s.strat->scaffold_client);
     int T =

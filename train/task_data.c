@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/describe.h"
+
 static fp_status load_split(const fedpep_config *cfg, const fp_task *task, fp_split split,
                             const char *dir, int max, dataset_t **out, fp_error *err)
 {
@@ -32,7 +34,7 @@ fp_status train_task_data_load(const fedpep_config *cfg, train_model_t *m, int P
     char dir[4096];
     fp_status st = task ? config_data_dir(cfg, dir, sizeof dir, err)
                         : fp_fail(err, FP_EINVAL, "unknown task %d", (int)cfg->data.task);
-    bool linear = cfg->model.head == FP_HEAD_LINEAR;
+    bool linear = config_linear_head(cfg);
     d->P = P;
     d->max_len = train_max_len(&m->cfg, P, cfg->model.max_seq_len);
     if (!st)
@@ -61,6 +63,12 @@ fp_status train_task_data_load(const fedpep_config *cfg, train_model_t *m, int P
         if (d->train->n == 0 || d->eval->n == 0)
             st = fp_fail(err, FP_EINVAL, "task %s: empty split", task->name);
     }
+    if (!st && cfg->model.head == FP_HEAD_DESCRIPTIONS) {
+        size_t n = (size_t)d->train->n_classes * ((size_t)m->cfg.d_model + 1);
+        d->fixed_head = malloc(n * sizeof(float));
+        st = d->fixed_head ? train_head_from_descriptions(m, task, d->fixed_head, err)
+                           : fp_fail(err, FP_ENOMEM, "task data: out of memory");
+    }
     if (st)
         train_task_data_free(d);
     return st;
@@ -76,5 +84,6 @@ void train_task_data_free(train_task_data *d)
     free(d->eval_labels);
     free(d->all_train);
     free(d->all_eval);
+    free(d->fixed_head);
     memset(d, 0, sizeof *d);
 }

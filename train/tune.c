@@ -13,6 +13,10 @@
 
 static fp_status tune_layers(const train_tune_options *o, int L, int *layers, int *k, fp_error *err)
 {
+    if (o->no_prompt) {
+        *k = 0;
+        return FP_OK;
+    }
     if (o->n_layers > 0) {
         for (int i = 0; i < o->n_layers; i++)
             if (o->layers[i] < 0 || o->layers[i] >= L || (i && o->layers[i] <= o->layers[i - 1]))
@@ -75,11 +79,13 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
     fp_status st = train_task_data_load(cfg, m, P, &d, err);
     if (st)
         goto out_model;
-    bool linear = cfg->model.head == FP_HEAD_LINEAR;
+    bool linear = config_linear_head(cfg);
     st = tune_layers(o, m->cfg.n_layers, layers, &k, err);
     if (!st)
         st = train_layout_init(&lay, &m->cfg, P, layers, k, false, linear ? d.train->n_classes : 0,
                                err);
+    if (!st && d.fixed_head)
+        st = train_layout_fix_head(&lay, d.fixed_head, err);
     train_opts opts = train_opts_from_config(cfg, false, false);
     opts.local_epochs = 1;
     int T = d.train->max_len > d.eval->max_len ? d.train->max_len : d.eval->max_len;
@@ -97,11 +103,17 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
                 "tune: %s, %zu train / %zu eval examples (%zu / %zu truncated), P %d, "
                 "layers %d..%d (%d), %s head, %d epochs\n",
                 d.train->task->name, d.train->n, d.eval->n, d.train->truncated, d.eval->truncated,
-                P, layers[0], layers[k - 1], k, linear ? "linear" : "verbalizer", epochs);
-    if (!st && o->describe_head) {
+                P, k ? layers[0] : -1, k ? layers[k - 1] : -1, k,
+                !linear ? "verbalizer" : d.fixed_head ? "fixed label-description" : "linear",
+                epochs);
+    /* A fixed head of descriptions starts (and stays) where --describe-head starts. */
+    bool described = o->describe_head || d.fixed_head;
+    if (!st && described) {
         double metric = 0, loss = 0;
-        st = !linear ? fp_fail(err, FP_EINVAL, "tune: label descriptions need model.head = linear")
-                     : train_head_from_descriptions(m, d.train->task, c->head, err);
+        if (!linear)
+            st = fp_fail(err, FP_EINVAL, "tune: label descriptions need a linear head");
+        else if (!d.fixed_head)
+            st = train_head_from_descriptions(m, d.train->task, c->head, err);
         if (!st)
             st = tune_evaluate(w, c, &d, opts.eval_batch, &metric, &loss, err);
         if (!st && log)
@@ -147,7 +159,7 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
         if (deadline && train_now_ms() >= deadline)
             break;
     }
-    if (res->epochs == 0 && o->describe_head) /* zero-shot only: that is the result */
+    if (res->epochs == 0 && described) /* zero-shot only: that is the result */
         res->first_metric = res->best_metric = res->last_metric = res->zero_shot_metric;
     if (log)
         fflush(log);

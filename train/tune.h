@@ -13,11 +13,13 @@ typedef struct train_tune_options {
     int epochs; /* 0 = client.local_epochs */
     int layers[TRAIN_MAX_LAYERS];
     int n_layers;          /* > 0: tune exactly these layers (ascending) */
+    bool no_prompt;        /* no layer at all: the linear head alone (a probe) */
     double layer_fraction; /* > 0 and n_layers 0: the top ceil(f·L) layers; else all */
     double time_budget_s;  /* 0 = none: stop training when spent, then evaluate */
     const char *fallback_vocab, *fallback_merges; /* tokenizer for a folder without one */
     bool describe_head;  /* linear head: start from the label descriptions (train/describe.h)
-                            and evaluate before training ("epoch 0": the zero-shot figure) */
+                            and evaluate before training ("epoch 0": the zero-shot figure);
+                            implied by model.head = descriptions, whose head stays there */
     bool zero_shot_only; /* with describe_head: stop after that evaluation */
 } train_tune_options;
 
