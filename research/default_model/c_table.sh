@@ -1,12 +1,14 @@
 #!/bin/bash
 # Every C figure of models/default/MODEL.md: `fedpep tune configs/tune-default.ini` on the
 # shipped model and on a never-trained twin of the same shape (`fedpep init-model --like`), for
-# SST-2, MR, Subj and TREC: zero-shot by label descriptions, both layers tuned, one layer tuned;
-# and on SST-2 with 4,000 training examples, both layers against each one alone, three seeds.
+# SST-2, MR, Subj and TREC: zero-shot by label descriptions (epoch 0), both layers tuned, one
+# layer tuned; the same with a trained linear head, and that head alone; and on SST-2 with 4,000
+# training examples, both layers against each one alone, three seeds.
 # One log per run in $OUT (default research/default_model/c_logs), then a markdown table.
 #   research/default_model/c_table.sh            # one run at a time, OpenBLAS on every core
 #   JOBS=2 research/default_model/c_table.sh     # two at a time, one thread each
 #   ONLY="sst-2" research/default_model/c_table.sh
+#   LIST=1 research/default_model/c_table.sh     # the runs (task, log name, arguments), no run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 fedpep=build/release/fedpep
@@ -19,23 +21,37 @@ mkdir -p "$out" .cache/research
 [ -e "$never/config.json" ] || "$fedpep" init-model "$never" --like models/default
 
 runs=()
+# The recipe (configs/tune-default.ini: fixed label-description head, only the prompt trains)
+# and, for comparison, a linear head trained with the prompt (P-tuning v2 style; the recipe of
+# the previous session) and that head alone without any prompt (a linear probe).
+linear="model.head=linear client.lr=0.001 --epochs 3"
+fam() { # fam PREFIX OVERRIDES...: both layers, each layer alone
+    local p=$1
+    shift
+    echo "$p-all $*"
+    echo "$p-layer0 $* --layers 0"
+    echo "$p-layer1 $* --layers 1"
+}
+for t in $tasks; do
+    while read -r r; do runs+=("$t $r"); done < <(fam p)
+    runs+=("$t never-all model.path=$never")
+    runs+=("$t linear-probe $linear --layers none")
+    while read -r r; do runs+=("$t $r"); done < <(fam linear $linear)
+    runs+=("$t linear-never-all $linear model.path=$never")
+done
 # Layer choice where federated clients live: few examples (4,000 × 2 epochs), three seeds.
 if [[ " $tasks " == *" sst-2 "* ]]; then
     for seed in 1 2 3; do
-        for l in all "layer0 --layers 0" "layer1 --layers 1"; do
-            set -- $l
-            runs+=("sst-2 4k-$1-seed$seed ${*:2} data.max_train_examples=4000 --epochs 2 run.seed=$seed")
-        done
+        while read -r r; do runs+=("sst-2 $r"); done < <(
+            fam 4k data.max_train_examples=4000 --epochs 2 run.seed=$seed | sed "s/^4k-\([a-z0-9]*\)/4k-\1-seed$seed/"
+            fam linear-4k $linear data.max_train_examples=4000 --epochs 2 run.seed=$seed | sed "s/^linear-4k-\([a-z0-9]*\)/linear-4k-\1-seed$seed/")
     done
 fi
-for t in $tasks; do
-    runs+=("$t zero-shot --zero-shot")
-    runs+=("$t all")
-    runs+=("$t layer0 --layers 0")
-    runs+=("$t layer1 --layers 1")
-    runs+=("$t never-zero-shot --zero-shot model.path=$never")
-    runs+=("$t never-all model.path=$never")
-done
+
+if [ -n "${LIST:-}" ]; then
+    printf '%s\n' "${runs[@]}"
+    exit 0
+fi
 
 one() {
     set -- $1
@@ -56,31 +72,39 @@ if [ "$jobs" -gt 1 ]; then
 fi
 printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'one "$@"' _ {}
 
-# metric after each epoch (or the zero-shot figure) of one log, as percentages
+# metric after each epoch of one log, as percentages
 fig() {
     local log="$out/$1.log"
     [ -s "$log" ] || { echo "–"; return; }
-    local zs ep
-    zs=$(sed -n 's/.*(zero-shot)  eval [a-z+]* \([0-9.]*\).*/\1/p' "$log")
+    local ep
     ep=$(sed -n 's/^epoch [1-9].*  eval [a-z+]* \([0-9.]*\)  eval loss.*/\1/p' "$log")
-    awk -v z="$zs" -v e="$ep" 'BEGIN {
-        if (z != "") { printf "%.1f%%", 100 * z; exit }
+    awk -v e="$ep" 'BEGIN {
         n = split(e, v, "\n"); s = ""
         for (i = 1; i <= n; i++) s = s (i > 1 ? " → " : "") sprintf("%.1f", 100 * v[i])
         printf "%s%%", s }'
 }
+# the zero-shot figure: the fixed head before any training (epoch 0)
+zs() {
+    local z
+    z=$(sed -n 's/.*(zero-shot)  eval [a-z+]* \([0-9.]*\).*/\1/p' "$out/$1.log" 2>/dev/null)
+    [ -n "$z" ] && awk -v z="$z" 'BEGIN { printf "%.1f%%", 100 * z }' || echo "–"
+}
 wall() { sed -n 's/^wall \([0-9]*\).*/\1 s/p' "$out/$1.log" 2>/dev/null; }
 
-echo "| task (eval set) | zero-shot | both layers | layer 0 only | layer 1 only | never trained: zero-shot | never trained: both layers |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| task (eval set) | zero-shot | prompt, both layers | layer 0 only | layer 1 only | never trained: zero-shot | never trained: prompt | trained head, no prompt | trained head + prompt |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 for t in $tasks; do
-    echo "| $t | $(fig $t-zero-shot) | $(fig $t-all) ($(wall $t-all)) | $(fig $t-layer0) | $(fig $t-layer1) | $(fig $t-never-zero-shot) | $(fig $t-never-all) |"
+    echo "| $t | $(zs $t-p-all) | $(fig $t-p-all) ($(wall $t-p-all)) | $(fig $t-p-layer0) | $(fig $t-p-layer1) | $(zs $t-never-all) | $(fig $t-never-all) | $(fig $t-linear-probe) | $(fig $t-linear-all) |"
 done
 if [[ " $tasks " == *" sst-2 "* ]]; then
     echo
-    echo "| SST-2, 4,000 examples × 2 epochs | both layers | layer 0 only | layer 1 only |"
-    echo "| --- | --- | --- | --- |"
+    echo "| SST-2, 4,000 examples × 2 epochs | prompt, both layers | layer 0 only | layer 1 only | trained head + prompt, both | layer 0 only | layer 1 only |"
+    echo "| --- | --- | --- | --- | --- | --- | --- |"
     for seed in 1 2 3; do
-        echo "| seed $seed | $(fig sst-2-4k-all-seed$seed) | $(fig sst-2-4k-layer0-seed$seed) | $(fig sst-2-4k-layer1-seed$seed) |"
+        row="| seed $seed"
+        for p in 4k linear-4k; do
+            for l in all layer0 layer1; do row="$row | $(fig sst-2-$p-$l-seed$seed)"; done
+        done
+        echo "$row |"
     done
 fi
