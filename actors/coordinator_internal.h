@@ -1,0 +1,131 @@
+/* coordinator_internal.h — private to actors/coordinator*.c: the coordinator's state (struct
+ * coordinator, its phases and per-client slots) and the functions its files share.
+ * coordinator.c: construction and the actor callbacks; coordinator_round.c: the round and its
+ * evaluation; coordinator_save.c: the requests it waits for (RUN, LOAD, SCORE_REQUEST, SAVE),
+ * resume and commit. Must never be included anywhere else: the public API is coordinator.h. */
+#ifndef FEDPEP_ACTORS_COORDINATOR_INTERNAL_H
+#define FEDPEP_ACTORS_COORDINATOR_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "actors/coordinator.h"
+#include "data/metrics.h"
+#include "data/task.h"
+#include "fl/server.h"
+#include "fl/strategy.h"
+#include "model/model_config.h"
+#include "train/client.h"
+
+#define RESEND_MS 3000
+
+typedef enum phase {
+    PH_RUN,      /* RUN sent, waiting for SAVED */
+    PH_LOAD,     /* LOAD sent, waiting for STATE */
+    PH_SELECT,   /* SCORE_REQUEST sent to the evaluator, waiting for SELECTION */
+    PH_CLIENTS,  /* waiting for the clients to register */
+    PH_TRAIN,    /* a round's TRAINs are out */
+    PH_EVAL,     /* EVAL_REQUESTs are out */
+    PH_SAVE,     /* SAVE sent, waiting for SAVED */
+    PH_END,      /* final RUN sent, waiting for SAVED */
+    PH_STOPPED
+} phase_t;
+
+typedef struct slot {
+    uint32_t client;
+    char id[MSG_ID_CAP];
+    msg_client_status status;
+    bool pending;
+    bool gone; /* dropped as dead or unknown: asked again if it registers during the round */
+    uint64_t seq;
+    int64_t sent, received;
+    float *rows, *delta_c; /* owned, from the UPDATE */
+    uint64_t n, compute_ms;
+    uint32_t steps;
+    double loss;
+} slot_t;
+
+typedef struct eval_slot {
+    bool pending;
+    bool gone; /* dead or unknown: asked again if it registers during the evaluation */
+    uint64_t seq;
+} eval_slot_t;
+
+struct coordinator {
+    fedpep_config cfg;
+    char *config_text;
+    FILE *log;
+    const fl_strategy_desc *strat;
+    fl_server_config scfg;
+    const fp_task *task;
+    model_config mc;
+    bool decoder;
+    int N, K, Kp, P, head;
+    train_layout lay;
+    msg_u32s_t layers; /* the run's selection (as TRAIN carries it) */
+    fl_server_t *server;
+    phase_t phase;
+    msg_t out;        /* the request being waited for (RUN, LOAD, SCORE_REQUEST, SAVE) */
+    const char *out_to;
+    int64_t out_sent;
+    int64_t phase_started;
+    /* the round */
+    uint32_t round, first_round;
+    int rounds_done, attempt;
+    slot_t *slots;        /* [Kp] */
+    int n_ok;
+    int64_t round_started, deadline;
+    uint64_t bytes_down, bytes_up;
+    msg_round_status round_status;
+    /* evaluation */
+    eval_slot_t *evals;   /* [N] */
+    int evals_pending;
+    fp_confusion cm;
+    double eval_loss_sum;
+    bool evaluated;
+    double metric;
+    msg_run_status final_status;
+    int stop_before_save;
+};
+
+/* ---- coordinator_round.c ---- */
+
+void coordinator_slots_free(coordinator_t *self);
+int coordinator_count_clients(const actor_t *actor);
+/* The next round, or RUN {done} after the last; before this process's first round it waits
+ * (PH_CLIENTS) for all N clients to register. */
+fp_status coordinator_next_round_or_end(coordinator_t *self, actor_t *actor, fp_error *err);
+/* TRAIN to every pending slot, or only to client `only`. */
+fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char *only,
+                                 fp_error *err);
+fp_status coordinator_start_round(coordinator_t *self, actor_t *actor, fp_error *err);
+int coordinator_pending_count(const coordinator_t *self);
+/* The round's TRAIN phase is over: aggregate, or handle a short round. */
+fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error *err);
+fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t bytes, msg_t *owned);
+/* A sampled client that refused (ERROR), is unknown to the broker (gone), or died (gone). */
+void coordinator_drop_client(coordinator_t *self, const char *id, msg_client_status status,
+                             bool gone);
+/* EVAL_REQUEST {layers, w_{t+1}} to client k; pending on success. */
+fp_status coordinator_send_eval(coordinator_t *self, actor_t *actor, int k, fp_error *err);
+fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const msg_t *m,
+                                    fp_error *err);
+
+/* ---- coordinator_save.c ---- */
+
+/* Sends `out` (again); a failed send clears its seq and the tick sends it again. */
+void coordinator_send_out(coordinator_t *self, actor_t *actor);
+fp_status coordinator_send_run(coordinator_t *self, actor_t *actor, msg_run_status status,
+                               phase_t phase, fp_error *err);
+fp_status coordinator_stop_run(coordinator_t *self, actor_t *actor, msg_run_status status,
+                               fp_error *err);
+/* The rows tensor's shape: [P][K][2][d] for deep prompts, [P][d] for the input prompt. */
+uint32_t coordinator_rows_shape(const coordinator_t *self, uint32_t shape[4]);
+fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *err);
+fp_status coordinator_on_saved(coordinator_t *self, actor_t *actor, const msg_t *m, fp_error *err);
+fp_status coordinator_on_state(coordinator_t *self, actor_t *actor, msg_t *m, fp_error *err);
+fp_status coordinator_on_selection(coordinator_t *self, actor_t *actor, const msg_t *m,
+                                   fp_error *err);
+
+#endif

@@ -1,0 +1,298 @@
+/* coordinator_round.c — the coordinator's round (sampling, TRAIN, UPDATE, drops, the close
+ * and the aggregation) and its evaluation (EVAL_REQUEST to every client, the confusion matrices
+ * pooled). Private to the coordinator (coordinator_internal.h). It must never start round t+1
+ * before round t is committed: a finished round always goes on to the SAVE. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actors/coordinator_internal.h"
+
+void coordinator_slots_free(coordinator_t *self)
+{
+    for (int i = 0; self->slots && i < self->Kp; i++) {
+        free(self->slots[i].rows);
+        free(self->slots[i].delta_c);
+        self->slots[i].rows = self->slots[i].delta_c = NULL;
+    }
+}
+
+/* ---- rounds ---- */
+
+int coordinator_count_clients(const actor_t *actor)
+{
+    const msg_peers_t *p = actor_peers(actor);
+    int n = 0;
+    for (uint32_t i = 0; p && i < p->n; i++)
+        n += p->v[i].role == MSG_ROLE_CLIENT;
+    return n;
+}
+
+fp_status coordinator_next_round_or_end(coordinator_t *self, actor_t *actor, fp_error *err)
+{
+    if ((int)self->round >= self->cfg.run.rounds)
+        return coordinator_stop_run(self, actor, MSG_RUN_DONE, err);
+    if (self->rounds_done == 0 && self->phase != PH_CLIENTS &&
+        coordinator_count_clients(actor) < self->N) {
+        self->phase = PH_CLIENTS;
+        self->phase_started = actor_now_ms();
+        return FP_OK;
+    }
+    self->attempt = 0;
+    return coordinator_start_round(self, actor, err);
+}
+
+/* TRAIN to every pending slot, or only to client `only`. */
+fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char *only,
+                                 fp_error *err)
+{
+    msg_t m;
+    fp_status st = msg_init(&m, MSG_TRAIN, self->cfg.run.name, actor_id(actor), err);
+    msg_train_t *t = &m.train;
+    uint32_t shape[4], nd = coordinator_rows_shape(self, shape);
+    /* The rows are borrowed from the server for the sends, never freed through m. */
+    t->layers = self->layers;
+    t->rows.ndim = nd;
+    memcpy(t->rows.shape, shape, sizeof shape);
+    t->rows.data = self->server->w;
+    if (self->strat->scaffold_client) {
+        t->control.ndim = nd;
+        memcpy(t->control.shape, shape, sizeof shape);
+        t->control.data = self->server->c;
+    }
+    double dl = 1000 * self->cfg.federation.round_deadline_s;
+    t->deadline_ms = dl > 4e9 ? 4000000000u : (uint32_t)dl;
+    t->epochs = (uint32_t)self->cfg.client.local_epochs;
+    t->max_steps = (uint32_t)self->cfg.client.max_local_steps;
+    t->batch = (uint32_t)self->cfg.client.batch_size;
+    t->lr = self->cfg.client.lr;
+    t->prox_mu = self->strat->prox ? self->cfg.client.fedprox_mu : 0;
+    t->seed = (uint64_t)self->cfg.run.seed;
+    m.round = self->round;
+    int64_t now = actor_now_ms();
+    for (int i = 0; !st && i < self->Kp; i++) {
+        slot_t *s = &self->slots[i];
+        if (!s->pending || (only && strcmp(only, s->id)))
+            continue;
+        s->sent = now;
+        if (actor_send(actor, s->id, &m, NULL) == FP_OK) {
+            s->seq = m.seq;
+            self->bytes_down += actor_last_sent_bytes(actor);
+        } else {
+            s->pending = false, s->gone = true, s->status = MSG_CLIENT_DROPPED;
+        }
+    }
+    t->layers = (msg_u32s_t){0};
+    t->rows.data = t->control.data = NULL;
+    msg_clear(&m);
+    return st;
+}
+
+fp_status coordinator_start_round(coordinator_t *self, actor_t *actor, fp_error *err)
+{
+    coordinator_slots_free(self);
+    int *ids = malloc((size_t)self->Kp * sizeof *ids);
+    if (!ids)
+        return fp_fail(err, FP_ENOMEM, "round: out of memory");
+    fp_status st = fl_server_sample(self->server, self->round, self->Kp, ids, err);
+    self->n_ok = 0;
+    self->bytes_down = self->bytes_up = 0;
+    self->round_started = actor_now_ms();
+    self->deadline = self->round_started + (int64_t)(1000 * self->cfg.federation.round_deadline_s);
+    for (int i = 0; !st && i < self->Kp; i++) {
+        slot_t *s = &self->slots[i];
+        *s = (slot_t){.client = (uint32_t)ids[i], .status = MSG_CLIENT_DROPPED};
+        actor_client_id(s->id, s->client);
+        s->pending = actor_peer_alive(actor, s->id);
+        s->gone = !s->pending;
+    }
+    free(ids);
+    self->phase = PH_TRAIN;
+    if (!st)
+        st = coordinator_send_train(self, actor, NULL, err);
+    return st;
+}
+
+int coordinator_pending_count(const coordinator_t *self)
+{
+    int n = 0;
+    for (int i = 0; i < self->Kp; i++)
+        n += self->slots[i].pending;
+    return n;
+}
+
+static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err);
+
+/* The round's TRAIN phase is over: aggregate, or handle a short round. */
+fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error *err)
+{
+    for (int i = 0; i < self->Kp; i++)
+        if (self->slots[i].pending)
+            self->slots[i].pending = false, self->slots[i].status = MSG_CLIENT_LATE;
+    int min = self->cfg.federation.min_clients;
+    if (self->n_ok < min || self->n_ok == 0) {
+        fprintf(stderr, "coordinator: round %u: %d of %d updates (min_clients %d)\n",
+                self->round, self->n_ok, self->Kp, min);
+        switch (self->cfg.federation.on_short_round) {
+        case FP_SHORT_ROUND_RETRY:
+            if (self->attempt < self->cfg.federation.max_retries) {
+                self->attempt++;
+                return coordinator_start_round(self, actor, err);
+            }
+            return coordinator_stop_run(self, actor, MSG_RUN_FAILED, err);
+        case FP_SHORT_ROUND_SKIP:
+            self->round_status = MSG_ROUND_FAILED;
+            return start_eval(self, actor, err);
+        default: return coordinator_stop_run(self, actor, MSG_RUN_FAILED, err);
+        }
+    }
+    fl_upload *up = calloc((size_t)self->n_ok, sizeof *up);
+    if (!up)
+        return fp_fail(err, FP_ENOMEM, "round: out of memory");
+    int n = 0;
+    for (int i = 0; i < self->Kp; i++) {
+        const slot_t *s = &self->slots[i];
+        if (s->status == MSG_CLIENT_OK)
+            up[n++] = (fl_upload){.client = (int)s->client, .n_samples = (int64_t)s->n,
+                                  .steps = s->steps, .theta = s->rows, .delta_c = s->delta_c};
+    }
+    fp_status st = fl_server_round(self->server, &self->scfg, up, n, err);
+    free(up);
+    if (st)
+        return st;
+    self->round_status = MSG_ROUND_OK;
+    return start_eval(self, actor, err);
+}
+
+fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t bytes, msg_t *owned)
+{
+    slot_t *s = NULL;
+    for (int i = 0; i < self->Kp && self->phase == PH_TRAIN && m->round == self->round; i++)
+        if (!strcmp(self->slots[i].id, m->from))
+            s = &self->slots[i];
+    if (!s || !s->pending) {
+        fprintf(stderr, "coordinator: UPDATE of round %u from %s after its round closed; "
+                        "ignored\n", m->round, m->from);
+        return FP_OK;
+    }
+    const msg_update_t *u = &m->update;
+    bool scaffold = self->strat->scaffold_client;
+    if (msg_tensor_count(&u->rows) != self->lay.n_rows ||
+        (scaffold && msg_tensor_count(&u->control_delta) != self->lay.n_rows)) {
+        fprintf(stderr, "coordinator: UPDATE from %s has the wrong shape; counted as error\n",
+                m->from);
+        s->pending = false, s->status = MSG_CLIENT_ERROR;
+        return FP_OK;
+    }
+    s->pending = false;
+    s->status = MSG_CLIENT_OK;
+    s->received = actor_now_ms();
+    s->rows = owned->update.rows.data, owned->update.rows.data = NULL;
+    if (scaffold)
+        s->delta_c = owned->update.control_delta.data, owned->update.control_delta.data = NULL;
+    s->n = u->n, s->steps = u->steps, s->loss = u->loss, s->compute_ms = u->compute_ms;
+    self->bytes_up += bytes;
+    self->n_ok++;
+    return FP_OK;
+}
+
+/* A sampled client that refused (ERROR), is unknown to the broker (gone), or died (gone). */
+void coordinator_drop_client(coordinator_t *self, const char *id, msg_client_status status,
+                             bool gone)
+{
+    for (int i = 0; i < self->Kp && self->phase == PH_TRAIN; i++)
+        if (self->slots[i].pending && !strcmp(self->slots[i].id, id))
+            self->slots[i].pending = false, self->slots[i].status = status,
+            self->slots[i].gone = gone;
+    for (int k = 0; k < self->N && self->phase == PH_EVAL; k++) {
+        char cid[MSG_ID_CAP];
+        actor_client_id(cid, (uint32_t)k);
+        if (self->evals[k].pending && !strcmp(cid, id))
+            self->evals[k].pending = false, self->evals[k].gone = gone, self->evals_pending--;
+    }
+}
+
+/* ---- evaluation ---- */
+
+/* EVAL_REQUEST {layers, w_{t+1}} to client k; pending on success. */
+fp_status coordinator_send_eval(coordinator_t *self, actor_t *actor, int k, fp_error *err)
+{
+    msg_t m;
+    fp_status st = msg_init(&m, MSG_EVAL_REQUEST, self->cfg.run.name, actor_id(actor), err);
+    if (st)
+        return st;
+    uint32_t shape[4], nd = coordinator_rows_shape(self, shape);
+    m.eval_request.layers = self->layers;
+    m.eval_request.rows.ndim = nd;
+    memcpy(m.eval_request.rows.shape, shape, sizeof shape);
+    m.eval_request.rows.data = self->server->w;
+    m.round = self->round;
+    char id[MSG_ID_CAP];
+    actor_client_id(id, (uint32_t)k);
+    if (actor_send(actor, id, &m, NULL) == FP_OK) {
+        if (!self->evals[k].pending)
+            self->evals_pending++;
+        self->evals[k] = (eval_slot_t){.pending = true, .seq = m.seq};
+    }
+    m.eval_request.layers = (msg_u32s_t){0};
+    m.eval_request.rows.data = NULL;
+    msg_clear(&m);
+    return FP_OK;
+}
+
+static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
+{
+    int r = (int)self->round, every = self->cfg.eval.every;
+    self->evaluated = false;
+    self->metric = NAN;
+    self->eval_loss_sum = 0;
+    bool due = (every > 0 && (r + 1) % every == 0) || r + 1 == self->cfg.run.rounds;
+    if (!due)
+        return coordinator_send_save(self, actor, err);
+    fp_status st = confusion_init(&self->cm, self->task ? self->task->n_classes : 2, err);
+    if (st)
+        return st;
+    self->phase = PH_EVAL;
+    self->phase_started = actor_now_ms();
+    self->evals_pending = 0;
+    for (int k = 0; !st && k < self->N; k++) {
+        char id[MSG_ID_CAP];
+        actor_client_id(id, (uint32_t)k);
+        self->evals[k] = (eval_slot_t){.gone = true};
+        if (actor_peer_alive(actor, id))
+            st = coordinator_send_eval(self, actor, k, err);
+    }
+    if (st)
+        return st;
+    return self->evals_pending ? FP_OK : coordinator_send_save(self, actor, err);
+}
+
+fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const msg_t *m,
+                                    fp_error *err)
+{
+    int k = -1;
+    for (int i = 0; i < self->N && k < 0; i++) {
+        char id[MSG_ID_CAP];
+        actor_client_id(id, (uint32_t)i);
+        if (self->evals[i].pending && self->evals[i].seq == m->re && !strcmp(id, m->from))
+            k = i;
+    }
+    if (k < 0 || self->phase != PH_EVAL)
+        return FP_OK;
+    self->evals[k].pending = false;
+    self->evals_pending--;
+    const msg_eval_reply_t *e = &m->eval_reply;
+    int C = self->cm.n_classes;
+    if (e->classes != (uint32_t)C) {
+        fprintf(stderr, "coordinator: %s evaluated %u classes, the task has %d; left out\n",
+                m->from, e->classes, C);
+    } else {
+        for (int t = 0; t < C; t++)
+            for (int p = 0; p < C; p++)
+                self->cm.count[t][p] += e->confusion.v[t * C + p];
+        self->eval_loss_sum += e->loss * (double)e->n;
+        self->evaluated = true;
+    }
+    return self->evals_pending ? FP_OK : coordinator_send_save(self, actor, err);
+}
