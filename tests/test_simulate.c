@@ -1,6 +1,7 @@
 /* test_simulate.c — `simulate` (train/simulate.h) on a tiny random model with 4 clients for 3
  * rounds: two runs give byte-identical checkpoints, and a run stopped after round 1 and resumed
- * gives the same checkpoint as the uninterrupted one. */
+ * gives the same checkpoint as the uninterrupted one (with a trained linear head, and with the
+ * fixed label-description head of model.head = descriptions). */
 #include "tests/support/test.h"
 
 #include "tests/test_train_fixture.h"
@@ -65,26 +66,29 @@ static void same_checkpoint(const store_checkpoint *a, const store_checkpoint *b
     assert_memory_equal(a->server_state.data, b->server_state.data, a->server_state.size);
 }
 
-static void check_strategy(fp_strategy strategy)
+static void check_strategy(fp_strategy strategy, fp_head head)
 {
     fedpep_config cfg;
     fp_error err = {0};
     train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
     char a[32], b[32], c[32], d[32];
-    snprintf(d, sizeof d, "d%d.db", (int)strategy);
-    snprintf(a, sizeof a, "a%d.db", (int)strategy);
-    snprintf(b, sizeof b, "b%d.db", (int)strategy);
-    snprintf(c, sizeof c, "c%d.db", (int)strategy);
+    snprintf(d, sizeof d, "d%d-%d.db", (int)strategy, (int)head);
+    snprintf(a, sizeof a, "a%d-%d.db", (int)strategy, (int)head);
+    snprintf(b, sizeof b, "b%d-%d.db", (int)strategy, (int)head);
+    snprintf(c, sizeof c, "c%d-%d.db", (int)strategy, (int)head);
     sim_config(&cfg, a, strategy);
+    cfg.model.head = head;
     if (train_simulate(&cfg, &o, NULL, &res, &err))
         fail_msg("simulate: %s", err.msg);
     assert_int_equal(res.rounds_done, 3);
     assert_true(res.last_metric >= 0.0 && res.last_metric <= 1.0);
     sim_config(&cfg, b, strategy);
+    cfg.model.head = head;
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
     /* Stopped after round 1 (as if killed), then resumed. */
     sim_config(&cfg, c, strategy);
+    cfg.model.head = head;
     o.stop_after_round = 1;
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
     assert_int_equal(res.rounds_done, 2);
@@ -97,6 +101,7 @@ static void check_strategy(fp_strategy strategy)
     /* Killed inside round 1 after its clients saved their states, then resumed: those clients
      * answer from their saved state instead of training twice. */
     sim_config(&cfg, d, strategy);
+    cfg.model.head = head;
     o.stop_before_commit = 1;
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_ESTATE);
     assert_int_equal(res.rounds_done, 1);
@@ -126,13 +131,19 @@ static void check_strategy(fp_strategy strategy)
 static void fedpeptao_is_deterministic_and_resumes_exactly(void **state)
 {
     (void)state;
-    check_strategy(FP_STRATEGY_FEDPEPTAO);
+    check_strategy(FP_STRATEGY_FEDPEPTAO, FP_HEAD_LINEAR);
+}
+
+static void fixed_description_head_is_deterministic_and_resumes_exactly(void **state)
+{
+    (void)state;
+    check_strategy(FP_STRATEGY_FEDPEPTAO, FP_HEAD_DESCRIPTIONS);
 }
 
 static void scaffold_is_deterministic_and_resumes_exactly(void **state)
 {
     (void)state;
-    check_strategy(FP_STRATEGY_SCAFFOLD);
+    check_strategy(FP_STRATEGY_SCAFFOLD, FP_HEAD_LINEAR);
 }
 
 static void a_finished_run_is_not_run_again(void **state)
@@ -142,7 +153,9 @@ static void a_finished_run_is_not_run_again(void **state)
     fp_error err = {0};
     train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
-    sim_config(&cfg, "a0.db", FP_STRATEGY_FEDPEPTAO);
+    char name[32]; /* the first run of fedpeptao_is_deterministic_and_resumes_exactly */
+    snprintf(name, sizeof name, "a%d-%d.db", (int)FP_STRATEGY_FEDPEPTAO, (int)FP_HEAD_LINEAR);
+    sim_config(&cfg, name, FP_STRATEGY_FEDPEPTAO);
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
     assert_int_equal(res.first_round, 3);
     assert_int_equal(res.rounds_done, 0);
@@ -158,16 +171,21 @@ static void hessian_selection_and_input_prompt_runs_complete(void **state)
     fp_error err = {0};
     train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
-    /* rho from SLQ over central-difference products of the prompt gradient (linear head). */
-    sim_config(&cfg, "h.db", FP_STRATEGY_FEDPEPTAO);
-    cfg.federation.layer_selection = FP_LAYERS_HESSIAN;
-    cfg.federation.lanczos_steps = 4;
-    cfg.run.rounds = 1;
-    cfg.client.max_local_steps = 2;
-    if (train_simulate(&cfg, &o, NULL, &res, &err))
-        fail_msg("hessian: %s", err.msg);
-    assert_int_equal(res.rounds_done, 1);
-    assert_true(res.n_layers_sent >= 1 && res.n_layers_sent <= 2);
+    /* rho from SLQ over central-difference products of the prompt gradient, at the run's
+     * initial linear head and at the fixed label-description head. */
+    const fp_head heads[2] = {FP_HEAD_LINEAR, FP_HEAD_DESCRIPTIONS};
+    for (int h = 0; h < 2; h++) {
+        sim_config(&cfg, h ? "hd.db" : "h.db", FP_STRATEGY_FEDPEPTAO);
+        cfg.model.head = heads[h];
+        cfg.federation.layer_selection = FP_LAYERS_HESSIAN;
+        cfg.federation.lanczos_steps = 4;
+        cfg.run.rounds = 1;
+        cfg.client.max_local_steps = 2;
+        if (train_simulate(&cfg, &o, NULL, &res, &err))
+            fail_msg("hessian (head %d): %s", (int)heads[h], err.msg);
+        assert_int_equal(res.rounds_done, 1);
+        assert_true(res.n_layers_sent >= 1 && res.n_layers_sent <= 2);
+    }
     /* fedavg-input: the input soft prompt travels, no layer is selected. */
     sim_config(&cfg, "i.db", FP_STRATEGY_FEDAVG_INPUT);
     cfg.run.rounds = 2;
@@ -206,6 +224,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fedpeptao_is_deterministic_and_resumes_exactly),
+        cmocka_unit_test(fixed_description_head_is_deterministic_and_resumes_exactly),
         cmocka_unit_test(scaffold_is_deterministic_and_resumes_exactly),
         cmocka_unit_test(a_finished_run_is_not_run_again),
         cmocka_unit_test(hessian_selection_and_input_prompt_runs_complete),
