@@ -1,5 +1,6 @@
-/* config_table.h — the option table behind config.h, shared by the parser (config.c) and the
- * table itself (config_options.c). Private to common/config*: other modules use config.h. */
+/* config_table.h — the option table behind config.h, shared by the table itself
+ * (config_options.c), the parser (config.c) and the writer (config_write.c). Private to
+ * common/config*: other modules use config.h. */
 #ifndef FEDPEP_COMMON_CONFIG_TABLE_H
 #define FEDPEP_COMMON_CONFIG_TABLE_H
 
@@ -33,5 +34,14 @@ extern const size_t config_option_count;
 
 /* Section names in table order (the order of the dump and of the docs), NULL-terminated. */
 extern const char *const config_sections[];
+
+/* The field of opt inside cfg. */
+static inline const void *config_cfield(const fedpep_config *cfg, const config_option *opt)
+{
+    return (const char *)cfg + opt->offset;
+}
+
+/* opt's value in cfg as INI text (config_write.c; the parser's messages use it too). */
+void config_format_value(const fedpep_config *cfg, const config_option *opt, char *out, size_t n);
 
 #endif
