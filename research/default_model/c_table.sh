@@ -39,6 +39,10 @@ for t in $tasks; do
     while read -r r; do runs+=("$t $r"); done < <(fam linear $linear)
     runs+=("$t linear-never-all $linear model.path=$never")
 done
+# The recipe's spread over seeds (prompt init, order, prompt dropout), whole SST-2 split.
+if [[ " $tasks " == *" sst-2 "* ]]; then
+    for seed in 1 2; do runs+=("sst-2 p-all-seed$seed run.seed=$seed"); done
+fi
 # Layer choice where federated clients live: few examples (4,000 × 2 epochs), three seeds.
 if [[ " $tasks " == *" sst-2 "* ]]; then
     for seed in 1 2 3; do
@@ -107,4 +111,8 @@ if [[ " $tasks " == *" sst-2 "* ]]; then
         done
         echo "$row |"
     done
+fi
+if [[ " $tasks " == *" sst-2 "* ]]; then
+    echo
+    echo "SST-2 recipe, other seeds: seed 1 $(fig sst-2-p-all-seed1), seed 2 $(fig sst-2-p-all-seed2) (seed 42: $(fig sst-2-p-all))"
 fi
