@@ -107,7 +107,7 @@ typedef struct fp_config_run {
 
 typedef struct fp_config_model {
     char path[FP_CONFIG_STR_MAX + 1];
-    int prompt_length; /* 0 = auto: 20 for encoders, 5 for decoders */
+    int prompt_length;     /* 0 = auto: 20 for encoders, 5 for decoders */
     double dropout;        /* in the frozen model */
     double prefix_dropout; /* on the deep prompt */
     int max_seq_len;

@@ -117,12 +117,12 @@ static void fixed_description_head_trains_only_the_prompt(void **state)
 
     int layers[3] = {0, 1, 2};
     train_layout lay, trained;
-    assert_int_equal(train_run_layout(&lay, &cfg, &m->cfg, 4, layers, 3, false, false, C,
-                                      d.fixed_head, &err),
-                     FP_OK);
-    assert_int_equal(train_run_layout(&trained, &cfg, &m->cfg, 4, layers, 3, false, false, C,
-                                      NULL, &err),
-                     FP_OK);
+    assert_int_equal(
+        train_run_layout(&lay, &cfg, &m->cfg, 4, layers, 3, false, false, C, d.fixed_head, &err),
+        FP_OK);
+    assert_int_equal(
+        train_run_layout(&trained, &cfg, &m->cfg, 4, layers, 3, false, false, C, NULL, &err),
+        FP_OK);
     assert_ptr_equal(lay.fixed_head, d.fixed_head);
     assert_int_equal(lay.n_theta, lay.n_rows);
     assert_int_equal(trained.n_theta, trained.n_rows + nh);
@@ -147,9 +147,9 @@ static void fixed_description_head_trains_only_the_prompt(void **state)
 
     /* Without a prompt nothing would train; without a head there is nothing to fix. */
     train_layout none;
-    assert_int_equal(train_run_layout(&none, &cfg, &m->cfg, 4, layers, 0, false, false, C,
-                                      d.fixed_head, &err),
-                     FP_EINVAL);
+    assert_int_equal(
+        train_run_layout(&none, &cfg, &m->cfg, 4, layers, 0, false, false, C, d.fixed_head, &err),
+        FP_EINVAL);
     assert_non_null(strstr(err.msg, "nothing to train"));
     assert_int_equal(train_layout_fix_head(&trained, NULL, &err), FP_EINVAL);
 

@@ -33,13 +33,13 @@ typedef struct train_layout {
     int n_private, priv[TRAIN_MAX_LAYERS];  /* ascending: trained, never sent */
     bool present[TRAIN_MAX_LAYERS];         /* layer sees its prefix */
     bool trainable[TRAIN_MAX_LAYERS];
-    int head_classes;      /* 0: no linear head */
+    int head_classes;        /* 0: no linear head */
     const float *fixed_head; /* borrowed: the head every client starts from and keeps, never
                                 trained (not part of θ); NULL: the head trains */
-    size_t n_rows;         /* P·n_travel·2·d */
-    size_t n_private_rows; /* P·n_private·2·d */
-    size_t n_theta;        /* n_rows + n_private_rows + head */
-    size_t n_prompt;       /* P·L·2·d */
+    size_t n_rows;           /* P·n_travel·2·d */
+    size_t n_private_rows;   /* P·n_private·2·d */
+    size_t n_theta;          /* n_rows + n_private_rows + head */
+    size_t n_prompt;         /* P·L·2·d */
 } train_layout;
 
 /* travel[0..k) ascending; personalise: every other layer is trained privately, else masked
@@ -90,9 +90,9 @@ typedef struct train_client {
     train_round_result last;
 } train_client_t;
 
-/* A client with the run's initial prompt: E ~ N(0, 0.02²) and head W ~ N(0, 0.02²), b = 0
- * (or the layout's fixed head),
- * drawn from a stream of seed alone, so every client starts from the same prompt. */
+/* A client with the run's initial prompt: E ~ N(0, 0.02²) and head W ~ N(0, 0.02²), b = 0 (or
+ * the layout's fixed head), drawn from a stream of seed alone, so every client starts from the
+ * same prompt. */
 train_client_t *train_client_new(const train_layout *lay, int id, uint64_t seed, bool scaffold,
                                  fp_error *err);
 void train_client_destroy(train_client_t **self_p);

@@ -17,8 +17,8 @@ fp_status train_partition_make(const fedpep_config *cfg, const int *labels, int 
     case FP_PARTITION_IID:
         return fl_partition_iid(n, N, seed, out, err);
     case FP_PARTITION_SHARDS:
-        return fl_partition_shards(labels, n, n_classes, N, cfg->data.shards_per_client, seed,
-                                   out, err);
+        return fl_partition_shards(labels, n, n_classes, N, cfg->data.shards_per_client, seed, out,
+                                   err);
     default: {
         fl_dirichlet_params p = {cfg->data.label_alpha, cfg->data.size_alpha, seed};
         return fl_partition_dirichlet(labels, n, n_classes, N, &p, out, err);
@@ -127,8 +127,8 @@ fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc,
  * (documented in docs/train.md); a search without plateau keeps the caller's ρ. */
 fp_status train_hessian_rho(const fedpep_config *cfg, const train_model_t *m,
                             const train_layout *lay, const train_set_t *train,
-                            const fl_partition_t *ptrain, const float *E0,
-                            const float *fixed_head, double *rho, fp_error *err)
+                            const fl_partition_t *ptrain, const float *E0, const float *fixed_head,
+                            double *rho, fp_error *err)
 {
     int n = fl_partition_size(ptrain, 0);
     n = n > cfg->federation.score_batch ? cfg->federation.score_batch : n;

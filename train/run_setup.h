@@ -59,12 +59,12 @@ fp_status train_scoring_prompt(const fedpep_config *cfg, const model_config *mc,
 /* §2 step 3 (layer_selection = hessian): ρ from the stochastic Lanczos quadrature of the loss
  * Hessian w.r.t. the whole prompt at E0 (lay: the provisional all-layer layout of
  * train_scoring_prompt), on the first min(score_batch, n_0) examples of client 0's training
- * shard of ptrain, with the run's initial linear head if the set has one (fixed_head if not NULL). *rho is left as it
- * was when the spectrum shows no plateau. Shared by simulate and the evaluator so both pick
- * the same K. Computes only (no I/O). */
+ * shard of ptrain, with the run's initial linear head if the set has one (fixed_head instead,
+ * if not NULL). *rho is left as it was when the spectrum shows no plateau. Shared by simulate
+ * and the evaluator so both pick the same K. Computes only (no I/O). */
 fp_status train_hessian_rho(const fedpep_config *cfg, const train_model_t *m,
                             const train_layout *lay, const train_set_t *train,
-                            const fl_partition_t *ptrain, const float *E0,
-                            const float *fixed_head, double *rho, fp_error *err);
+                            const fl_partition_t *ptrain, const float *E0, const float *fixed_head,
+                            double *rho, fp_error *err);
 
 #endif

@@ -46,9 +46,8 @@ static int64_t examples_seen(const train_round_result *r, int batch)
 }
 
 /* The eval split's metric and mean loss under the client's current prompt and head. */
-static fp_status tune_evaluate(train_worker_t *w, const train_client_t *c,
-                               const train_task_data *d, int batch, double *metric,
-                               double *loss, fp_error *err)
+static fp_status tune_evaluate(train_worker_t *w, const train_client_t *c, const train_task_data *d,
+                               int batch, double *metric, double *loss, fp_error *err)
 {
     train_eval_result ev;
     fp_status st = train_eval_init(&ev, d->eval->n_classes, err);
@@ -104,7 +103,9 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
                 "layers %d..%d (%d), %s head, %d epochs\n",
                 d.train->task->name, d.train->n, d.eval->n, d.train->truncated, d.eval->truncated,
                 P, k ? layers[0] : -1, k ? layers[k - 1] : -1, k,
-                !linear ? "verbalizer" : d.fixed_head ? "fixed label-description" : "linear",
+                !linear        ? "verbalizer"
+                : d.fixed_head ? "fixed label-description"
+                               : "linear",
                 epochs);
     /* A fixed head of descriptions starts (and stays) where --describe-head starts. */
     bool described = o->describe_head || d.fixed_head;
