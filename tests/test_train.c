@@ -453,6 +453,15 @@ static void tune_learns_a_visible_label(void **state)
     assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_OK);
     o.layers[0] = 3;
     assert_int_equal(train_tune(&cfg, &o, NULL, &res, &err), FP_EINVAL);
+    /* No prompt at all (--layers none): the linear head alone learns the visible label. */
+    o = (train_tune_options){.epochs = 6, .no_prompt = true};
+    log = tmpfile();
+    assert_int_equal(train_tune(&cfg, &o, log, &res, &err), FP_OK);
+    rewind(log);
+    assert_non_null(fgets(line, sizeof line, log));
+    assert_non_null(strstr(line, "layers -1..-1 (0)"));
+    fclose(log);
+    assert_true(res.best_metric >= 0.85); /* chance is ~0.5 */
 
     /* A time budget ends training inside the first epoch, which is still evaluated. */
     o = (train_tune_options){.epochs = 50, .time_budget_s = 0.001};
