@@ -8,21 +8,35 @@ LIB_DIRS  := common messages storage model fl data train actors broker launch
 PKGS      := libczmq libzmq msgpack inih jansson sqlite3 openblas libutf8proc
 BUILD     ?= build
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm -lpthread
+# The packages' flags come from pkg-config, but only after scripts/setup.sh has installed them:
+# a variable computed when make reads this file would be empty on a fresh machine. So setup
+# writes them into $(BUILD)/packages.mk, which is included below; GNU make remakes an included
+# makefile before anything else (also under -j) and re-reads itself when it changed. Goals that
+# need no compiler (clean, format) skip it.
+NO_SETUP_GOALS := clean format
+ifneq ($(filter-out $(NO_SETUP_GOALS),$(or $(MAKECMDGOALS),all)),)
+include $(BUILD)/packages.mk
+endif
+$(BUILD)/packages.mk: FORCE
+	@bash scripts/setup.sh
+	@bash scripts/packages-mk.sh $@ $(PKGS)
+FORCE:
 
 WARN      := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
              -Wno-unused-parameter
 INC       := -I. $(PKG_CFLAGS)
-REL_FLAGS := -O3 -march=native -g $(WARN) $(INC)
+# EXTRA_CFLAGS adds to both builds, e.g. `make test BUILD=build/pattern
+# EXTRA_CFLAGS=-ftrivial-auto-var-init=pattern` fills every uninitialised variable with a pattern.
+REL_FLAGS := -O3 -march=native -g $(WARN) $(INC) $(EXTRA_CFLAGS)
 SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-             -fno-sanitize-recover=all $(WARN) $(INC)
+             -fno-sanitize-recover=all $(WARN) $(INC) $(EXTRA_CFLAGS)
 
 LIB_SRC   := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_HELP := $(sort $(wildcard tests/support/*.c))
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+SHELL_TESTS := $(sort $(wildcard tests/shell/test_*.sh))
 HDRS      := $(wildcard $(addsuffix /*.h,$(LIB_DIRS) cli tests tests/support))
 
 REL_OBJ   := $(LIB_SRC:%.c=$(BUILD)/release/%.o)
@@ -34,11 +48,11 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # `make V=1` shows the compiler command lines.
 Q := $(if $(V),,@)
 
-.PHONY: all setup test run fuzz bench clean check-reference model format
-all: setup $(BUILD)/release/fedpep
+.PHONY: all setup test run fuzz bench clean check-reference model format FORCE
+all: $(BUILD)/release/fedpep
 
+# setup itself happens through the include of $(BUILD)/packages.mk above.
 setup:
-	@bash scripts/setup.sh
 
 # Object rules: every object depends on every header, which is crude but always right and the
 # whole project compiles in seconds.
@@ -84,13 +98,13 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
 
 # The test suite: sanitizer builds of the library, the binary and every test program.
 # The release build is part of the test: -O3 finds warnings (-Werror) that -O1 does not.
-test: setup $(BUILD)/release/fedpep $(BUILD)/asan/fedpep $(TEST_BIN)
-	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN)
+test: $(BUILD)/release/fedpep $(BUILD)/asan/fedpep $(TEST_BIN)
+	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN) $(SHELL_TESTS)
 
-fuzz: setup $(FUZZ_BIN)
+fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do echo "built $$f (run: mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f) \&\& $$f -max_total_time=600 $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/seeds/$$(basename $$f))"; done
 
-bench: setup $(BENCH_BIN)
+bench: $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
 # The embedded default run through `fedpep launch` (docs/launch.md). Until a pretrained

@@ -2,6 +2,7 @@
 # run.sh — runs every test program given, shows their output, and ends with one summary line
 # "tests: N passed, N failed" counted from cmocka's per-program summaries. Exit 1 on any failure
 # (a failed test, a crash, a sanitizer report, or a program that ran no test).
+# Shell tests (tests/shell/test_*.sh) print the same summary lines as cmocka, so they count alike.
 set -u
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
