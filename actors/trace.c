@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/file_io.h"
+
 #define TRACE_HEADER "client,round,available,speed"
 #define TRACE_FIELDS 4
 #define TRACE_ALL_ROUNDS UINT32_MAX
@@ -113,8 +115,8 @@ static int split(const char *b, const char *e, field *out)
     }
 }
 
-static fp_status parse_row(fault_trace_t *self, field *f, int clients, int line,
-                           const char *name, fp_error *err)
+static fp_status parse_row(fault_trace_t *self, field *f, int clients, int line, const char *name,
+                           fp_error *err)
 {
     trace_row r = {.line = line};
     uint32_t avail;
@@ -218,34 +220,9 @@ fault_trace_t *fault_trace_parse(const char *text, size_t len, const char *name,
 
 fault_trace_t *fault_trace_load(const char *path, int clients, fp_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fp_fail(err, FP_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    fp_status st = FP_OK;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 4096;
-            char *nb = cap <= TRACE_MAX_BYTES ? realloc(buf, cap) : NULL;
-            if (!nb) {
-                st = fp_fail(err, FP_ELIMIT, "%s: larger than %u bytes or out of memory", path,
-                             TRACE_MAX_BYTES);
-                break;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f))
-                st = fp_fail(err, FP_EIO, "%s: read failed", path);
-            break;
-        }
-    }
-    fclose(f);
+    size_t len = 0;
+    fp_status st = fp_file_read(path, TRACE_MAX_BYTES, &buf, &len, err);
     fault_trace_t *self = st ? NULL : fault_trace_parse(buf, len, path, clients, err);
     free(buf);
     return self;
@@ -261,8 +238,8 @@ void fault_trace_destroy(fault_trace_t **self_p)
     *self_p = NULL;
 }
 
-bool fault_trace_lookup(const fault_trace_t *self, uint32_t round, uint32_t client,
-                        bool *available, double *speed)
+bool fault_trace_lookup(const fault_trace_t *self, uint32_t round, uint32_t client, bool *available,
+                        double *speed)
 {
     if (!self)
         return false;

@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "common/file_io.h"
 #include "config_table.h"
 
 /* libinih (Debian, r55) reads lines into a 200-byte buffer and silently cuts longer ones, so
@@ -467,29 +468,10 @@ fp_status config_load(const char *path, const char *const *overrides, size_t n_o
 {
     if (!path)
         return config_load_string(NULL, 0, "defaults", overrides, n_overrides, cfg, err);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fp_fail(err, errno == ENOENT ? FP_ENOTFOUND : FP_EIO, "%s: cannot open: %s", path,
-                       strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return fp_fail(err, FP_EIO, "%s: not a regular file", path);
-    }
-    char *text = malloc(CONFIG_MAX_FILE + 1);
-    if (!text) {
-        fclose(f);
-        return fp_fail(err, FP_ENOMEM, "%s: out of memory", path);
-    }
-    size_t len = fread(text, 1, CONFIG_MAX_FILE + 1, f);
-    bool failed = ferror(f);
-    fclose(f);
-    fp_status s;
-    if (failed)
-        s = fp_fail(err, FP_EIO, "%s: read error", path);
-    else if (len > CONFIG_MAX_FILE)
-        s = fp_fail(err, FP_ELIMIT, "%s: larger than %d bytes", path, CONFIG_MAX_FILE);
-    else
+    char *text = NULL;
+    size_t len = 0;
+    fp_status s = fp_file_read(path, CONFIG_MAX_FILE, &text, &len, err);
+    if (!s)
         s = config_load_string(text, len, path, overrides, n_overrides, cfg, err);
     free(text);
     return s;

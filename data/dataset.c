@@ -8,42 +8,14 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/file_io.h"
 #include "common/rng.h"
 
-#define DATASET_MAX_BYTES (1L << 30)
+#define DATASET_MAX_BYTES ((size_t)1 << 30)
 #define CARVE_TAG 0x6361727665ULL   /* "carve" */
 #define SUBSAMPLE_TAG 0x73756273ULL /* "subs" */
 
 /* ---- reading ---------------------------------------------------------------------------- */
-
-static fp_status read_all(const char *path, char **out, size_t *len, fp_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fp_fail(err, errno == ENOENT ? FP_ENOTFOUND : FP_EIO, "%s: cannot open: %s", path,
-                       strerror(errno));
-    fp_status st = FP_OK;
-    struct stat sb;
-    char *buf = NULL;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode))
-        st = fp_fail(err, FP_EIO, "%s: not a regular file", path);
-    else if (sb.st_size > DATASET_MAX_BYTES)
-        st = fp_fail(err, FP_ELIMIT, "%s: larger than %ld bytes", path, DATASET_MAX_BYTES);
-    else if (!(buf = malloc((size_t)sb.st_size + 1)))
-        st = fp_fail(err, FP_ENOMEM, "%s: out of memory for %lld bytes", path,
-                     (long long)sb.st_size);
-    else if (fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size)
-        st = fp_fail(err, FP_EIO, "%s: read error", path);
-    fclose(f);
-    if (st) {
-        free(buf);
-        return st;
-    }
-    buf[sb.st_size] = '\0';
-    *out = buf;
-    *len = (size_t)sb.st_size;
-    return FP_OK;
-}
 
 /* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid: no overlongs, no
  * surrogates, nothing above U+10FFFF. */
@@ -175,7 +147,7 @@ fp_status dataset_load_file(const fp_task *task, const char *path, dataset_t **o
         return fp_fail(err, FP_ENOMEM, "%s: out of memory", path);
     ds->task = task;
     size_t len = 0;
-    fp_status st = read_all(path, &ds->buf, &len, err);
+    fp_status st = fp_file_read(path, DATASET_MAX_BYTES, &ds->buf, &len, err);
     if (st) {
         dataset_destroy(&ds);
         return st;

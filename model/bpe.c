@@ -13,13 +13,14 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "common/file_io.h"
 #include "common/status.h"
-#include "model/safetensors.h"
 
 #define MAX_VOCAB (1 << 24)
-#define CACHE_SLOTS (1 << 15) /* power of two */
-#define CACHE_MAX_WORD 64     /* longer pre-tokens are rare and not worth caching */
-#define N_BYTE_CPS 324        /* byte_to_unicode maps into [0, 324) */
+#define CACHE_SLOTS (1 << 15)           /* power of two */
+#define BPE_MAX_FILE ((size_t)64 << 20) /* vocab.json and merges.txt of GPT-2: 1 MB, 0.5 MB */
+#define CACHE_MAX_WORD 64               /* longer pre-tokens are rare and not worth caching */
+#define N_BYTE_CPS 324                  /* byte_to_unicode maps into [0, 324) */
 
 const char *const BPE_ROBERTA_SPECIALS[5] = {"<s>", "<pad>", "</s>", "<unk>", "<mask>"};
 
@@ -551,24 +552,10 @@ bpe_t *bpe_new_from_memory(const char *vocab_json, size_t vocab_len, const char 
 
 static char *read_file(const char *path, size_t *len, fp_error *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fp_fail(err, FP_EIO, "bpe: cannot open %s", path);
-        return NULL;
-    }
     char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0)
-        buf = malloc((size_t)n + 1);
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        fp_fail(err, buf ? FP_EIO : FP_ENOMEM, "bpe: cannot read %s", path);
-        free(buf);
-        buf = NULL;
-    } else {
-        buf[n] = '\0';
-        *len = (size_t)n;
-    }
-    fclose(f);
+    fp_status st = fp_file_read(path, BPE_MAX_FILE, &buf, len, err);
+    if (st)
+        fp_wrap(err, "bpe");
     return buf;
 }
 
@@ -716,9 +703,9 @@ fp_status bpe_save(const bpe_t *self, const char *vocab_path, const char *merges
     } else {
         const void *vp[1] = {vocab}, *mp[1] = {merges};
         size_t vs[1] = {strlen(vocab)}, ms[1] = {mlen};
-        st = st_write_atomic(vocab_path, vp, vs, 1, err);
+        st = fp_file_write_atomic(vocab_path, vp, vs, 1, err);
         if (!st)
-            st = st_write_atomic(merges_path, mp, ms, 1, err);
+            st = fp_file_write_atomic(merges_path, mp, ms, 1, err);
     }
     free(vocab);
     free(merges);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/file_io.h"
 #include "model/safetensors.h"
 
 #define MAX_DIM (1 << 24) /* far above any real model; keeps products of dims in range */
@@ -135,8 +136,7 @@ static fp_status parse_roberta(json_t *r, const char *name, model_config *c, fp_
         c->hidden_act = MODEL_ACT_RELU;
     else if (strcmp(act, "gelu") != 0)
         return fp_fail(err, FP_EFORMAT,
-                       "%s: hidden_act '%.32s' is not supported (\"gelu\" or \"relu\")", name,
-                       act);
+                       "%s: hidden_act '%.32s' is not supported (\"gelu\" or \"relu\")", name, act);
     const char *pos = get_str(r, name, "position_embedding_type", "absolute", err);
     if (!pos)
         return err ? err->status : FP_EFORMAT;
@@ -302,30 +302,9 @@ fp_status hf_config_load(const char *path, model_config *cfg, fp_error *err)
 {
     if (!path)
         return fp_fail(err, FP_EINVAL, "hf_config_load: NULL path");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fp_fail(err, FP_EIO, "%s: %s", path, strerror(errno));
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    fp_status st = FP_OK;
-    for (;;) { /* config files are small; read to the end whatever stat says */
-        if (len == cap) {
-            cap = cap ? 2 * cap : 4096;
-            char *nb = cap <= (1u << 24) ? realloc(buf, cap) : NULL;
-            if (!nb) {
-                st = fp_fail(err, FP_ELIMIT, "%s: larger than 16 MB or out of memory", path);
-                break;
-            }
-            buf = nb;
-        }
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (!st && ferror(f))
-        st = fp_fail(err, FP_EIO, "%s: read error", path);
-    fclose(f);
+    size_t len = 0;
+    fp_status st = fp_file_read(path, (size_t)1 << 24, &buf, &len, err);
     if (!st)
         st = hf_config_parse(buf, len, path, cfg, err);
     free(buf);
@@ -377,8 +356,7 @@ static json_t *config_json(const model_config *c)
         bad |= set(o, "max_position_embeddings", json_integer(c->max_positions));
         bad |= set(o, "type_vocab_size", json_integer(c->type_vocab_size));
         bad |= set(o, "layer_norm_eps", json_float(c->layer_norm_eps));
-        bad |= set(o, "hidden_act",
-                   json_string(c->hidden_act == MODEL_ACT_RELU ? "relu" : "gelu"));
+        bad |= set(o, "hidden_act", json_string(c->hidden_act == MODEL_ACT_RELU ? "relu" : "gelu"));
         /* fedpep's switches only when they differ from RoBERTa, so RoBERTa files stay plain */
         if (c->pre_ln)
             bad |= set(o, KEY_PRE_LN, json_true());
@@ -434,7 +412,7 @@ fp_status hf_config_save(const char *path, const model_config *cfg, fp_error *er
         return fp_fail(err, FP_ENOMEM, "hf_config_save: out of memory");
     const void *parts[2] = {text, "\n"};
     size_t sizes[2] = {strlen(text), 1};
-    st = st_write_atomic(path, parts, sizes, 2, err);
+    st = fp_file_write_atomic(path, parts, sizes, 2, err);
     free(text);
     return st;
 }

@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/file_io.h"
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host (the format is little-endian)"
 #endif
@@ -474,22 +476,6 @@ static int write_cmp_name(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static fp_status write_all(int fd, const void *buf, size_t n, const char *path, fp_error *err)
-{
-    const uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return fp_fail(err, FP_EIO, "safetensors: write %s: %s", path,
-                           w < 0 ? strerror(errno) : "no progress");
-        p += w;
-        n -= (size_t)w;
-    }
-    return FP_OK;
-}
-
 static size_t write_numel(const st_write_tensor *t)
 {
     size_t n = 1;
@@ -579,49 +565,6 @@ static fp_status build_header(const st_write_tensor **v, size_t n, const char *c
     return FP_OK;
 }
 
-/* Makes the rename durable; failure here is not fatal to the data already written. */
-static void fsync_parent(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
-fp_status st_write_atomic(const char *path, const void *const *parts, const size_t *sizes,
-                          size_t n_parts, fp_error *err)
-{
-    if (!path || (n_parts && (!parts || !sizes)))
-        return fp_fail(err, FP_EINVAL, "st_write_atomic: NULL argument");
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return fp_fail(err, FP_EINVAL, "st_write_atomic: path too long");
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return fp_fail(err, FP_EIO, "create %s: %s", tmp, strerror(errno));
-    fp_status st = FP_OK;
-    for (size_t i = 0; !st && i < n_parts; i++)
-        st = write_all(fd, parts[i], sizes[i], tmp, err);
-    if (!st && fsync(fd) != 0)
-        st = fp_fail(err, FP_EIO, "fsync %s: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !st)
-        st = fp_fail(err, FP_EIO, "close %s: %s", tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0)
-        st = fp_fail(err, FP_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
-    if (st)
-        unlink(tmp);
-    else
-        fsync_parent(path);
-    return st;
-}
-
 fp_status st_write(const char *path, const st_write_tensor *tensors, size_t n_tensors,
                    const char *const *meta_kv, size_t n_meta, fp_error *err)
 {
@@ -649,7 +592,7 @@ fp_status st_write(const char *path, const st_write_tensor *tensors, size_t n_te
             parts[i + 2] = v[i]->data;
             sizes[i + 2] = write_numel(v[i]) * sizeof(float);
         }
-        st = st_write_atomic(path, parts, sizes, n_tensors + 2, err);
+        st = fp_file_write_atomic(path, parts, sizes, n_tensors + 2, err);
     }
     free(parts);
     free(sizes);

@@ -72,15 +72,9 @@ typedef struct st_write_tensor {
 } st_write_tensor;
 
 /* Writes tensors (sorted by name in the header, as HF does) and optional metadata pairs
- * (meta_kv[2i] = key, meta_kv[2i+1] = value) to path atomically (write to path.tmp, fsync,
- * rename), so a crash never leaves a half-written model. */
+ * (meta_kv[2i] = key, meta_kv[2i+1] = value) to path atomically (fp_file_write_atomic: path.tmp,
+ * fsync, rename), so a crash never leaves a half-written model. */
 fp_status st_write(const char *path, const st_write_tensor *tensors, size_t n_tensors,
                    const char *const *meta_kv, size_t n_meta, fp_error *err);
-
-/* Writes parts[0..n_parts) one after another to path atomically: to path.tmp, fsync, rename over
- * path, fsync of the folder. On failure path is untouched and path.tmp removed. (st_write and
- * hf_config_save write through it.) */
-fp_status st_write_atomic(const char *path, const void *const *parts, const size_t *sizes,
-                          size_t n_parts, fp_error *err);
 
 #endif

@@ -11,9 +11,12 @@
 #include <string.h>
 #include <utf8proc.h>
 
+#include "common/file_io.h"
+
 const char *const SP_ADDED_SPECIALS[2] = {"<pad>", "<mask>"};
 
 static const char SEP[] = "\xe2\x96\x81"; /* U+2581 "▁", 3 bytes */
+#define SP_MAX_FILE ((size_t)64 << 20)    /* USE-lite's vocab.json is 0.3 MB */
 #define SEP_LEN 3
 
 /* One key of the hash: a whole vocabulary string and/or a code-point prefix of a piece. */
@@ -237,36 +240,10 @@ sp_t *sp_new_from_memory(const char *json, size_t len, const char *name, fp_erro
 
 sp_t *sp_new(const char *vocab_path, fp_error *err)
 {
-    FILE *f = fopen(vocab_path, "rb");
-    if (!f) {
-        fp_fail(err, FP_EIO, "%s: cannot open", vocab_path);
-        return NULL;
-    }
     char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 1 << 16;
-            char *b = realloc(buf, cap);
-            if (!b) {
-                free(buf);
-                fclose(f);
-                fp_fail(err, FP_ENOMEM, "%s: out of memory", vocab_path);
-                return NULL;
-            }
-            buf = b;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    bool bad = ferror(f);
-    fclose(f);
+    size_t len = 0;
     sp_t *self = NULL;
-    if (bad)
-        fp_fail(err, FP_EIO, "%s: read failed", vocab_path);
-    else
+    if (fp_file_read(vocab_path, SP_MAX_FILE, &buf, &len, err) == FP_OK)
         self = sp_new_from_memory(buf, len, vocab_path, err);
     free(buf);
     return self;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/file_io.h"
+
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "tfjs_weights points into little-endian shard bytes: a big-endian host needs a swap"
 #endif
@@ -214,31 +216,14 @@ fp_status tfjs_read_package_file(const char *dir, const char *name, size_t max, 
     *bytes = NULL;
     if (snprintf(path, sizeof path, "%s/%s", dir, name) >= (int)sizeof path)
         return fp_fail(err, FP_EINVAL, "path too long: %s/%s", dir, name);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fp_fail(err, errno == ENOENT ? FP_ENOTFOUND : FP_EIO, "%s: %s", path,
-                       strerror(errno));
-    struct stat sb;
-    fp_status st = FP_OK;
     char *buf = NULL;
-    if (fstat(fileno(f), &sb) || !S_ISREG(sb.st_mode))
-        st = fp_fail(err, FP_EIO, "%s: not a readable regular file", path);
-    else if ((uint64_t)sb.st_size > max)
-        st = fp_fail(err, FP_ELIMIT, "%s: %lld bytes, more than %zu", path, (long long)sb.st_size,
-                     max);
-    else if (!(buf = malloc((size_t)sb.st_size + 1)))
-        st = fp_fail(err, FP_ENOMEM, "out of memory reading %s", path);
-    else if (fread(buf, 1, (size_t)sb.st_size, f) != (size_t)sb.st_size || fgetc(f) != EOF)
-        st = fp_fail(err, FP_EIO, "%s: changed size while being read", path);
-    fclose(f);
-    if (st) {
-        free(buf);
+    size_t n = 0;
+    fp_status st = fp_file_read(path, max, &buf, &n, err);
+    if (st)
         return st;
-    }
-    buf[sb.st_size] = '\0';
     *bytes = buf;
     if (len)
-        *len = (size_t)sb.st_size;
+        *len = n;
     return FP_OK;
 }
 

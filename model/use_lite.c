@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/file_io.h"
 #include "model/hf_config.h"
 #include "model/safetensors.h"
 #include "model/tfjs_weights.h"
@@ -285,7 +286,7 @@ static fp_status copy_vocab(const char *package_dir, const char *path, fp_error 
     if (st)
         return st;
     const void *parts[1] = {bytes};
-    st = st_write_atomic(path, parts, &len, 1, err);
+    st = fp_file_write_atomic(path, parts, &len, 1, err);
     free(bytes);
     return st;
 }

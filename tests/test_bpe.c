@@ -481,7 +481,8 @@ static void malformed_files_are_refused(void **state)
     expect_ids(bpe, "the", false, the, 2);
     bpe_destroy(&bpe);
     assert_null(bpe_new("/nonexistent/vocab.json", "tests/data/tiny_bpe/merges.txt", &err));
-    assert_int_equal(err.status, FP_EIO);
+    assert_int_equal(err.status, FP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "/nonexistent/vocab.json: cannot open"));
 }
 
 int main(void)

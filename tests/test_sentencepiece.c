@@ -209,7 +209,7 @@ static void malformed_vocabularies(void **state)
     sp_destroy(&sp);
     sp = sp_new("tests/data/no-such-vocab.json", &err);
     assert_null(sp);
-    assert_int_equal(err.status, FP_EIO);
+    assert_int_equal(err.status, FP_ENOTFOUND);
     assert_false(sp_vocab_file_is_unigram("tests/data/no-such-vocab.json"));
     assert_true(sp_vocab_file_is_unigram("tests/data/sp_tiny_vocab.json"));
 }

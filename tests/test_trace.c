@@ -129,7 +129,7 @@ static void a_trace_file_is_loaded_and_a_missing_one_refused(void **state)
     assert_non_null(strstr(err.msg, ":2: client 1 out of range"));
     unlink(path);
     assert_null(fault_trace_load(path, 2, &err));
-    assert_int_equal(err.status, FP_EIO);
+    assert_int_equal(err.status, FP_ENOTFOUND);
 }
 
 /* Field by field: the struct has padding. */
