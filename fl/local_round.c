@@ -1,27 +1,23 @@
-/* local_round.c — local step counts and seeded epoch orders (see local_round.h). */
-#include "local_round.h"
+/* local_round.c — local step counts, the round's stream and epoch orders (see local_round.h). */
+#include "fl/local_round.h"
 
-#include "common/rng.h"
+#include <string.h>
 
-#define STREAM_EPOCH 0x45504f43u /* "EPOC" */
-
-int64_t fl_local_steps(int64_t n_k, int batch, int epochs)
+int64_t fl_local_steps(int64_t n_k, int batch, int epochs, int64_t max_steps)
 {
-    return (int64_t)epochs * ((n_k + batch - 1) / batch);
+    int64_t k = (int64_t)epochs * ((n_k + batch - 1) / batch);
+    return max_steps > 0 && k > max_steps ? max_steps : k;
 }
 
-fp_status fl_epoch_order(uint64_t seed, int client, int64_t round, int epoch, int n, int *order,
-                         fp_error *err)
+void fl_local_stream(rng_t *r, uint64_t seed, int client, int64_t round)
 {
-    if (n < 0)
-        return fp_fail(err, FP_EINVAL, "epoch order: %d examples", n);
-    /* One stream per (client, round, epoch): client and epoch share the second word so the
-     * derivation stays a pure function of all four numbers. */
-    rng_t r;
-    rng_derive(&r, seed ^ STREAM_EPOCH, (uint64_t)round,
-               ((uint64_t)(uint32_t)client << 32) | (uint32_t)epoch);
-    for (int i = 0; i < n; i++)
-        order[i] = i;
-    rng_shuffle_int(&r, order, (size_t)n);
-    return FP_OK;
+    rng_derive(r, seed, (uint64_t)client, (uint64_t)round);
+}
+
+void fl_epoch_order(rng_t *r, const int *idx, int n, int *order)
+{
+    if (n <= 0)
+        return;
+    memcpy(order, idx, (size_t)n * sizeof *order);
+    rng_shuffle_int(r, order, (size_t)n);
 }

@@ -107,10 +107,14 @@ static void local_round(sim *s, int k, int64_t round, float *upload)
 {
     client *c = &s->c[k];
     fl_prompt_scatter(&SHAPE, c->E, s->layers, s->k, s->server->w);
-    int order[400];
+    int idx[400], order[400];
+    for (int i = 0; i < (int)c->n; i++)
+        idx[i] = i;
     float g[NE];
+    rng_t r;
+    fl_local_stream(&r, SEED, k, round);
     for (int epoch = 0; epoch < 2; epoch++) {
-        assert_int_equal(fl_epoch_order(SEED, k, round, epoch, (int)c->n, order, NULL), FP_OK);
+        fl_epoch_order(&r, idx, (int)c->n, order);
         for (int at = 0; at < c->n; at += BATCH) {
             double jitter = 0; /* a batch-dependent gradient: the order matters */
             for (int j = at; j < at + BATCH && j < c->n; j++)
@@ -132,7 +136,7 @@ static void run_rounds(sim *s, int from, int to)
         fl_upload up[PER_ROUND];
         for (int j = 0; j < PER_ROUND; j++) {
             local_round(s, ids[j], t, up_rows[j]);
-            up[j] = (fl_upload){ids[j], s->c[ids[j]].n, fl_local_steps(s->c[ids[j]].n, BATCH, 2),
+            up[j] = (fl_upload){ids[j], s->c[ids[j]].n, fl_local_steps(s->c[ids[j]].n, BATCH, 2, 0),
                                 up_rows[j], NULL};
         }
         assert_int_equal(fl_server_round(s->server, &s->scfg, up, PER_ROUND, NULL), FP_OK);
@@ -222,22 +226,35 @@ static void stopped_and_restored_run_is_identical(void **state)
 static void local_round_bookkeeping(void **state)
 {
     (void)state;
-    assert_int_equal(fl_local_steps(17, 8, 2), 6);
-    assert_int_equal(fl_local_steps(16, 8, 2), 4);
-    assert_int_equal(fl_local_steps(0, 8, 2), 0);
-    int a[50], b[50], c[50], seen[50] = {0};
-    assert_int_equal(fl_epoch_order(1, 3, 7, 0, 50, a, NULL), FP_OK);
-    assert_int_equal(fl_epoch_order(1, 3, 7, 0, 50, b, NULL), FP_OK);
-    assert_int_equal(fl_epoch_order(1, 3, 7, 1, 50, c, NULL), FP_OK);
-    assert_memory_equal(a, b, sizeof a);
+    assert_int_equal(fl_local_steps(17, 8, 2, 0), 6);
+    assert_int_equal(fl_local_steps(16, 8, 2, 0), 4);
+    assert_int_equal(fl_local_steps(0, 8, 2, 0), 0);
+    assert_int_equal(fl_local_steps(17, 8, 2, 5), 5); /* client.max_local_steps caps K_k */
+    assert_int_equal(fl_local_steps(17, 8, 2, 7), 6);
+    int idx[50], a[50], b[50], c[50], seen[50] = {0};
+    for (int i = 0; i < 50; i++)
+        idx[i] = 100 + i; /* a shard: the order permutes the client's own example ids */
+    rng_t ra, rb, rc;
+    fl_local_stream(&ra, 1, 3, 7);
+    fl_local_stream(&rb, 1, 3, 7);
+    fl_epoch_order(&ra, idx, 50, a);
+    fl_epoch_order(&rb, idx, 50, b);
+    assert_memory_equal(a, b, sizeof a); /* a pure function of (seed, client, round) */
+    fl_epoch_order(&ra, idx, 50, c);
     assert_memory_not_equal(a, c, sizeof a); /* reshuffled each epoch */
     for (int i = 0; i < 50; i++)
-        seen[a[i]]++;
+        seen[a[i] - 100]++;
     for (int i = 0; i < 50; i++)
         assert_int_equal(seen[i], 1);
-    assert_int_equal(fl_epoch_order(1, 4, 7, 0, 50, c, NULL), FP_OK);
+    fl_local_stream(&rc, 1, 4, 7);
+    fl_epoch_order(&rc, idx, 50, c);
     assert_memory_not_equal(a, c, sizeof a); /* and per client */
-    assert_int_equal(fl_epoch_order(1, 3, 7, 0, -1, c, NULL), FP_EINVAL);
+    fl_local_stream(&rc, 1, 3, 8);
+    fl_epoch_order(&rc, idx, 50, c);
+    assert_memory_not_equal(a, c, sizeof a); /* and per round */
+    memcpy(b, c, sizeof b);
+    fl_epoch_order(&rc, idx, 0, c); /* an empty shard writes nothing */
+    assert_memory_equal(b, c, sizeof b);
 }
 
 int main(void)

@@ -8,6 +8,7 @@
 
 #include "common/rng.h"
 #include "fl/client_step.h"
+#include "fl/local_round.h"
 #include "fl/prompt_rows.h"
 
 train_opts train_opts_from_config(const fedpep_config *cfg, bool prox, bool scaffold)
@@ -36,11 +37,7 @@ train_opts train_opts_from_config(const fedpep_config *cfg, bool prox, bool scaf
 
 int64_t train_round_steps(const train_opts *o, int64_t n)
 {
-    int64_t per_epoch = (n + o->batch_size - 1) / o->batch_size;
-    int64_t k = per_epoch * o->local_epochs;
-    if (o->max_local_steps > 0 && k > o->max_local_steps)
-        k = o->max_local_steps;
-    return k;
+    return fl_local_steps(n, o->batch_size, o->local_epochs, o->max_local_steps);
 }
 
 uint64_t train_total_steps(const train_opts *o, int64_t n, int rounds)
@@ -111,8 +108,8 @@ static int by_length(const void *a, const void *b)
 
 /* A batch pads to its longest row, so batches of similar lengths cost less (SST-2's phrases run
  * from 1 to 60 pieces) while every epoch still sees every example once, in a seeded order. */
-fp_status train_bucket_by_length(int *order, int n, int batch, int buckets,
-                                 const train_set_t *set, rng_t *r, fp_error *err)
+fp_status train_bucket_by_length(int *order, int n, int batch, int buckets, const train_set_t *set,
+                                 rng_t *r, fp_error *err)
 {
     if (buckets <= 0 || batch <= 0 || n <= batch)
         return FP_OK;
@@ -177,13 +174,12 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
     if (!order)
         return fp_fail(err, FP_ENOMEM, "client %d: out of memory", c->id);
     rng_t r;
-    rng_derive(&r, o->seed, (uint64_t)c->id, (uint64_t)in->round);
+    fl_local_stream(&r, o->seed, c->id, in->round);
     int64_t max_steps = train_round_steps(o, in->n), steps = 0;
     double loss_sum = 0;
     fp_status st = FP_OK;
     for (int e = 0; e < o->local_epochs && steps < max_steps && !st; e++) {
-        memcpy(order, in->idx, (size_t)in->n * sizeof(int));
-        rng_shuffle_int(&r, order, (size_t)in->n);
+        fl_epoch_order(&r, in->idx, in->n, order);
         st = train_bucket_by_length(order, in->n, o->batch_size, o->length_buckets, in->set, &r,
                                     err);
         for (int at = 0; at < in->n && steps < max_steps && !st; at += o->batch_size) {
