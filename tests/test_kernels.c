@@ -17,6 +17,51 @@ static void fill(float *x, int n, rng_t *r, float scale)
 
 static const gc_tol TOL = {1e-3f, 2e-3, 2e-2, 5e-3};
 
+/* ------------------------------------------------------------ the gradient check itself */
+
+/* L = ½ Σ x²: gradient x, zero at x = 0 (where its central differences are exactly 0). */
+enum { GC_N = 16 };
+static double half_square_loss(void *ctx)
+{
+    const float *x = ctx;
+    double s = 0;
+    for (int i = 0; i < GC_N; i++)
+        s += 0.5 * (double)x[i] * x[i];
+    return s;
+}
+
+static void the_gradient_check_refuses_a_zero_gradient(void **state)
+{
+    (void)state;
+    float x[GC_N], right[GC_N], zero[GC_N] = {0};
+    for (int i = 0; i < GC_N; i++)
+        x[i] = right[i] = (i % 2 ? -0.5f : 0.5f) + 0.1f * (float)i;
+    gc_sums s = {0};
+    double rel;
+    /* The right gradient passes. */
+    assert_int_equal(gc_measure(x, right, GC_N, 1, half_square_loss, x, TOL, &s).index, -1);
+    assert_int_equal(gc_judge(s, TOL.vrel, false, &rel), GC_PASS);
+    /* A backward that returns zeros for a loss whose gradient is not zero: every element misses,
+     * and the vector is refused as zero, even when zero is allowed (it is not the truth). */
+    s = (gc_sums){0};
+    assert_int_equal(gc_measure(x, zero, GC_N, 1, half_square_loss, x, TOL, &s).index, 0);
+    assert_int_equal(gc_judge(s, TOL.vrel, false, &rel), GC_ZERO);
+    assert_int_equal(gc_judge(s, TOL.vrel, true, &rel), GC_FAR);
+    /* An analytic gradient negligible beside the numeric one counts as zero. */
+    gc_sums tiny = {.diff2 = 1, .num2 = 1, .ana2 = 1e-8};
+    assert_int_equal(gc_judge(tiny, TOL.vrel, false, &rel), GC_ZERO);
+    /* At x = 0 the numeric gradient is 0 as well: every element agrees and the relative error is
+     * 0, which used to pass; only a caller that expects zero may accept it. */
+    float origin[GC_N] = {0};
+    s = (gc_sums){0};
+    assert_int_equal(gc_measure(origin, zero, GC_N, 1, half_square_loss, origin, TOL, &s).index,
+                     -1);
+    assert_true(s.num2 == 0 && s.ana2 == 0);
+    assert_int_equal(gc_judge(s, TOL.vrel, false, &rel), GC_ZERO);
+    assert_int_equal(gc_judge(s, TOL.vrel, true, &rel), GC_PASS);
+    gradcheck_allow_zero("half square at 0", origin, zero, GC_N, 1, half_square_loss, origin, TOL);
+}
+
 /* ------------------------------------------------------------ fast exp / erf / tanh */
 
 static void fastmath_matches_libm(void **state)
@@ -438,6 +483,7 @@ static void attention_dropout_gradients(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(the_gradient_check_refuses_a_zero_gradient),
         cmocka_unit_test(fastmath_matches_libm),
         cmocka_unit_test(layernorm_matches_definition_and_gradients),
         cmocka_unit_test(gelu_both_forms_values_and_gradients),

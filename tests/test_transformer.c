@@ -187,7 +187,10 @@ static void check_cfg_gradients(model_config cfg, unsigned present, unsigned tra
                 gradcheck_into(what, f->E + at, f->dE + at, D, 1, fixture_loss, f, MODEL_TOL,
                                &sums);
             }
-    gc_sums_check("dE", sums, MODEL_TOL.vrel);
+    if (want_lowest < L)
+        gc_sums_check("dE", sums, MODEL_TOL.vrel);
+    else /* no trainable layer: no row was measured, and every one kept its 777 above */
+        assert_true(sums.num2 == 0 && sums.ana2 == 0);
     if (head) {
         gradcheck("head dW", f->W, f->dW, C * D, 1, fixture_loss, f, MODEL_TOL);
         gradcheck("head db", f->bias, f->db, C, 1, fixture_loss, f, MODEL_TOL);
