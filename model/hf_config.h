@@ -16,10 +16,11 @@
 /* Parses config.json at path. RoBERTa: model_type "roberta", hidden_act "gelu" or "relu",
  * absolute positions; position_offset = pad_token_id + 1; fedpep's optional switches
  * "fedpep_pre_ln" (false), "fedpep_embedding_layernorm" (true) and
- * "fedpep_prefix_shifts_positions" (true) describe USE-lite-style encoders (docs/loaders.md). GPT-2: model_type "gpt2", activation
- * "gelu_new"; n_inner null → 4·n_embd. mask_token_id comes from a "mask_token_id" field when
- * present (fedpep writes one), else -1: set it from the tokenizer (hf_config_set_mask_token or
- * hf_model_load_config do). FP_ENOTFOUND if missing, FP_EIO if unreadable, FP_EFORMAT naming the field otherwise. */
+ * "fedpep_prefix_shifts_positions" (true) describe USE-lite-style encoders (docs/loaders.md).
+ * GPT-2: model_type "gpt2", activation "gelu_new"; n_inner null → 4·n_embd. mask_token_id comes
+ * from a "mask_token_id" field when present (fedpep writes one), else -1: set it from the tokenizer
+ * (hf_config_set_mask_token or hf_model_load_config do). FP_ENOTFOUND if missing, FP_EIO if
+ * unreadable, FP_EFORMAT naming the field otherwise. */
 fp_status hf_config_load(const char *path, model_config *cfg, fp_error *err);
 /* The same from JSON text in memory; name is used in messages. */
 fp_status hf_config_parse(const char *json, size_t len, const char *name, model_config *cfg,
