@@ -13,6 +13,7 @@
 
 #include "actors/actor_agent.h"
 #include "broker/envelope.h"
+#include "common/ratelog.h"
 
 typedef struct peer_bytes {
     uint64_t sent;
@@ -36,7 +37,19 @@ struct actor {
     uint32_t peers_cap;
     zhashx_t *bytes; /* peer id -> peer_bytes_t */
     size_t last_sent_bytes;
+    /* Bad messages per sender, and ERRORs we could not send: logged at most once per
+     * RATELOG_INTERVAL_MS each (a flood of garbage must not fill the disk). */
+    ratelog_t *bad_input;
+    ratelog_t *unsent;
 };
+
+/* Counts and logs (rate-limited) one bad message from `source`. */
+static void bad_input(actor_t *actor, const char *source, const char *reason)
+{
+    char line[512];
+    if (ratelog_event(actor->bad_input, source, reason, zclock_mono(), line, sizeof line))
+        zsys_warning("%s: %s", actor->opt.id, line);
+}
 
 void actor_options_defaults(actor_options_t *o)
 {
@@ -184,8 +197,10 @@ static void send_error_to(actor_t *actor, const char *to, const msg_t *request, 
     if (text)
         msg_set_text(&m.error.text, text, NULL);
     fp_error e = {0};
-    if (actor_send(actor, to, &m, &e))
-        zsys_warning("%s: ERROR to %s not sent: %s", actor->opt.id, to, e.msg);
+    char line[512];
+    if (actor_send(actor, to, &m, &e) &&
+        ratelog_event(actor->unsent, to, e.msg, zclock_mono(), line, sizeof line))
+        zsys_warning("%s: %s", actor->opt.id, line);
     msg_clear(&m);
 }
 
@@ -338,15 +353,16 @@ static fp_status on_payload(actor_t *actor, const char *source, zframe_t *payloa
     msg_t m;
     fp_error e = {0};
     if (msg_decode(zframe_data(payload), len, &actor->opt.limits, &m, &e)) {
-        zsys_warning("%s: bad message from %s: %s", actor->opt.id, source, e.msg);
+        bad_input(actor, source, e.msg);
         if (!broker)
             send_error_to(actor, source, NULL, e.status, e.msg);
         return FP_OK;
     }
     fp_status st = FP_OK;
     if (strcmp(m.from, source)) {
-        zsys_warning("%s: message from %s claims to be from %s; dropped", actor->opt.id, source,
-                     m.from);
+        char why[160];
+        snprintf(why, sizeof why, "claims to be from %s; dropped", m.from);
+        bad_input(actor, source, why);
         if (!broker)
             send_error_to(actor, source, &m, FP_EINVAL, "'from' differs from the sender's id");
     } else if (broker) {
@@ -411,6 +427,16 @@ static void peer_bytes_free(void **item)
     *item = NULL;
 }
 
+/* The rate-limited summaries that are due. */
+static void flush_logs(actor_t *actor, int64_t now)
+{
+    char line[512];
+    while (ratelog_flush(actor->bad_input, now, line, sizeof line))
+        zsys_warning("%s: %s", actor->opt.id, line);
+    while (ratelog_flush(actor->unsent, now, line, sizeof line))
+        zsys_warning("%s: %s", actor->opt.id, line);
+}
+
 /* actor_run, also ending (exit code 0) when `control` (may be NULL) becomes readable. */
 static fp_status run_loop(const actor_options_t *options, const actor_role_t *role, void *self,
                           zsock_t *control, int *exit_code, fp_error *err)
@@ -429,9 +455,14 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
     actor.bytes = zhashx_new();
     if (actor.bytes)
         zhashx_set_destructor(actor.bytes, peer_bytes_free);
-    actor.agent = actor.bytes ? zactor_new(actor_agent, &actor.opt) : NULL;
+    actor.bad_input = ratelog_new("bad messages", "from", RATELOG_INTERVAL_MS);
+    actor.unsent = ratelog_new("ERROR replies not sent", "to", RATELOG_INTERVAL_MS);
+    actor.agent =
+        actor.bytes && actor.bad_input && actor.unsent ? zactor_new(actor_agent, &actor.opt) : NULL;
     if (!actor.agent) {
         zhashx_destroy(&actor.bytes);
+        ratelog_destroy(&actor.bad_input);
+        ratelog_destroy(&actor.unsent);
         return fp_fail(err, FP_ENOMEM, "%s: cannot start the broker agent", options->id);
     }
     zpoller_t *poller = zpoller_new(actor.agent, control, NULL);
@@ -454,6 +485,7 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
         int64_t now = zclock_mono();
         if (!st && !actor.stopping && now >= next_tick) {
             next_tick = now + actor.opt.tick_ms;
+            flush_logs(&actor, now);
             if (actor.started && role->on_tick)
                 st = role->on_tick(self, &actor, now, err);
         }
@@ -472,6 +504,13 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
     }
     zpoller_destroy(&poller);
     zactor_destroy(&actor.agent);
+    char line[1024];
+    if (ratelog_summary(actor.bad_input, line, sizeof line))
+        zsys_info("%s: %s", actor.opt.id, line);
+    if (ratelog_summary(actor.unsent, line, sizeof line))
+        zsys_info("%s: %s", actor.opt.id, line);
+    ratelog_destroy(&actor.bad_input);
+    ratelog_destroy(&actor.unsent);
     zhashx_destroy(&actor.bytes);
     free(actor.peers.v);
     if (exit_code)

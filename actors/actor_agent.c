@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "broker/envelope.h"
+#include "common/ratelog.h"
 #include "common/version.h"
 
 typedef struct agent {
@@ -30,7 +31,19 @@ typedef struct agent {
     int64_t last_sent;
     int64_t lost_since; /* start of the current period without a broker */
     uint64_t seq;
+    /* Bad frames from the broker, and messages main could not take (its pipe full during a long
+     * callback): logged at most once per RATELOG_INTERVAL_MS each. NULL = not logged. */
+    ratelog_t *bad_input;
+    ratelog_t *dropped;
 } agent_t;
+
+/* Logs (rate-limited) one event of log `rl` about `key`. */
+static void log_limited(agent_t *self, ratelog_t *rl, const char *key, const char *reason)
+{
+    char line[512];
+    if (ratelog_event(rl, key, reason, zclock_mono(), line, sizeof line))
+        zsys_warning("%s: %s", self->opt->id, line);
+}
 
 static void say(agent_t *self, msg_type type, const char *text)
 {
@@ -97,7 +110,7 @@ static bool from_broker(agent_t *self, zframe_t *payload, int64_t now)
     msg_t m;
     fp_error e = {0};
     if (msg_decode(zframe_data(payload), zframe_size(payload), &self->opt->limits, &m, &e)) {
-        zsys_warning("%s: undecodable message from the broker: %s", self->opt->id, e.msg);
+        log_limited(self, self->bad_input, ENVELOPE_BROKER_ID, e.msg);
         return false;
     }
     bool for_main = false;
@@ -137,11 +150,13 @@ static void handle_dealer(agent_t *self, int64_t now)
     zframe_t *payload = zmsg_pop(msg);
     char id[MSG_ID_CAP];
     if (frames != 2 || !envelope_frame_id(source, id)) {
-        zsys_warning("%s: malformed frame set from the broker (%zu frames)", self->opt->id, frames);
+        char why[64];
+        snprintf(why, sizeof why, "bad frame set (%zu frames)", frames);
+        log_limited(self, self->bad_input, ENVELOPE_BROKER_ID, why);
     } else if (strcmp(id, ENVELOPE_BROKER_ID) || from_broker(self, payload, now)) {
         fp_error e = {0};
         if (envelope_send_frame(self->pipe, NULL, id, &payload, NULL, &e))
-            zsys_warning("%s: dropped a message from %s: %s", self->opt->id, id, e.msg);
+            log_limited(self, self->dropped, id, e.msg);
     }
     zframe_destroy(&source);
     zframe_destroy(&payload);
@@ -200,6 +215,10 @@ static int64_t keep_time(agent_t *self, int64_t now)
                                    : self->backoff_ms * 2;
         attempt(self, now);
     }
+    char line[512];
+    while (ratelog_flush(self->bad_input, now, line, sizeof line) ||
+           ratelog_flush(self->dropped, now, line, sizeof line))
+        zsys_warning("%s: %s", self->opt->id, line);
     int64_t due = self->attempt_end - now;
     if (self->welcomed) {
         int64_t silence = (int64_t)self->heartbeat_ms * self->liveness;
@@ -220,6 +239,9 @@ static int64_t keep_time(agent_t *self, int64_t now)
 void actor_agent(zsock_t *pipe, void *arg)
 {
     agent_t self = {.opt = arg, .pipe = pipe};
+    self.bad_input = ratelog_new("malformed input", "from", RATELOG_INTERVAL_MS);
+    self.dropped =
+        ratelog_new("messages not passed to the role (it is busy)", "from", RATELOG_INTERVAL_MS);
     int64_t now = zclock_mono();
     self.backoff_ms = self.opt->reconnect_min_ms;
     self.lost_since = now;
@@ -240,4 +262,11 @@ void actor_agent(zsock_t *pipe, void *arg)
             handle_dealer(&self, zclock_mono());
     }
     close_socket(&self);
+    char line[1024];
+    if (ratelog_summary(self.bad_input, line, sizeof line))
+        zsys_info("%s: %s", self.opt->id, line);
+    if (ratelog_summary(self.dropped, line, sizeof line))
+        zsys_info("%s: %s", self.opt->id, line);
+    ratelog_destroy(&self.bad_input);
+    ratelog_destroy(&self.dropped);
 }

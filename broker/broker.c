@@ -16,8 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/envelope.h"
 #include "broker/broker_peers.h"
+#include "broker/envelope.h"
+#include "common/ratelog.h"
 
 struct broker {
     broker_options_t opt;
@@ -27,7 +28,13 @@ struct broker {
     broker_stats_t stats;
     uint64_t seq;      /* our message counter */
     int64_t next_beat; /* when the next heartbeat pass is due */
+    /* Malformed input per sender, and our replies that could not be sent: logged at most once
+     * per RATELOG_INTERVAL_MS each, so a flood of garbage cannot fill the disk. */
+    ratelog_t *bad_input;
+    ratelog_t *undelivered;
 };
+
+#define UNREGISTERED "an unregistered connection"
 
 void broker_options_defaults(broker_options_t *o)
 {
@@ -69,7 +76,9 @@ broker_t *broker_new(const broker_options_t *options, fp_error *err)
     }
     self->peers = broker_peers_new();
     self->router = zsock_new(ZMQ_ROUTER);
-    if (!self->peers || !self->router) {
+    self->bad_input = ratelog_new("malformed input", "from", RATELOG_INTERVAL_MS);
+    self->undelivered = ratelog_new("messages not delivered", "to", RATELOG_INTERVAL_MS);
+    if (!self->peers || !self->router || !self->bad_input || !self->undelivered) {
         fp_fail(err, FP_ENOMEM, "broker: cannot create the socket");
         broker_destroy(&self);
         return NULL;
@@ -103,6 +112,8 @@ void broker_destroy(broker_t **self_p)
     broker_t *self = *self_p;
     zsock_destroy(&self->router);
     broker_peers_destroy(&self->peers);
+    ratelog_destroy(&self->bad_input);
+    ratelog_destroy(&self->undelivered);
     free(self);
     *self_p = NULL;
 }
@@ -119,17 +130,35 @@ broker_stats_t broker_stats(const broker_t *self)
     return s;
 }
 
+/* ---- logging bad input ---- */
+
+/* Counts one malformed frame set or message from `who` (a peer id, or UNREGISTERED) and logs it,
+ * at most one line per peer per interval. */
+static void malformed(broker_t *self, const char *who, const char *reason)
+{
+    self->stats.malformed++;
+    char line[512];
+    if (ratelog_event(self->bad_input, who, reason, zclock_mono(), line, sizeof line))
+        zsys_warning("broker: %s", line);
+}
+
 /* ---- sending ---- */
 
-/* Sends m from "broker" to a connection; a failure is logged and dropped (the peer is slow or
- * gone, and liveness will settle it). */
+/* Sends m from "broker" to a connection; a failure is logged (rate-limited) and dropped (the
+ * peer is slow or gone, and liveness will settle it). */
 static void send_to(broker_t *self, zframe_t *route, msg_t *m)
 {
     fp_error e = {0};
     m->seq = ++self->seq;
-    if (envelope_send_msg(self->router, route, ENVELOPE_BROKER_ID, m, &self->opt.limits, NULL, NULL,
-                          &e))
-        zsys_debug("broker: %s not delivered: %s", msg_type_name(m->type), e.msg);
+    if (!envelope_send_msg(self->router, route, ENVELOPE_BROKER_ID, m, &self->opt.limits, NULL,
+                           NULL, &e))
+        return;
+    const broker_peer_t *to = broker_peers_by_route(self->peers, route);
+    char why[320], line[512];
+    snprintf(why, sizeof why, "%s: %s", msg_type_name(m->type), e.msg);
+    if (ratelog_event(self->undelivered, to ? to->id : UNREGISTERED, why, zclock_mono(), line,
+                      sizeof line))
+        zsys_debug("broker: %s", line);
 }
 
 /* Answers a refused frame set. refused (may be NULL) is what we could read of it. */
@@ -248,9 +277,9 @@ static void handle_for_broker(broker_t *self, zframe_t *route, broker_peer_t *se
     msg_t m;
     fp_error e = {0};
     if (msg_decode(zframe_data(payload), zframe_size(payload), &self->opt.limits, &m, &e)) {
-        self->stats.malformed++;
-        zsys_warning("broker: undecodable message from %s: %s",
-                     sender ? sender->id : "an unregistered connection", e.msg);
+        char why[320];
+        snprintf(why, sizeof why, "undecodable message: %s", e.msg);
+        malformed(self, sender ? sender->id : UNREGISTERED, why);
         send_error(self, route, NULL, e.status, NULL, e.msg);
         return;
     }
@@ -260,7 +289,7 @@ static void handle_for_broker(broker_t *self, zframe_t *route, broker_peer_t *se
         /* A connection we do not know: typically an actor whose broker restarted. */
         send_error(self, route, &m, FP_ESTATE, NULL, "not registered: send HELLO first");
     } else if (strcmp(m.from, sender->id)) {
-        self->stats.malformed++;
+        malformed(self, sender->id, "'from' is not the id it registered");
         send_error(self, route, &m, FP_EINVAL, NULL, "'from' is not the id you registered");
     } else if (m.type == MSG_HEARTBEAT) {
         /* its arrival already refreshed the sender */
@@ -339,11 +368,11 @@ static void handle_router(broker_t *self, int64_t now)
     zframe_t *payload = zmsg_pop(msg);
     char dest[MSG_ID_CAP];
     if (!route || !payload || zmsg_size(msg) != 0 || !envelope_frame_id(dest_frame, dest)) {
-        self->stats.malformed++;
-        zsys_warning("broker: malformed frame set from %s (%zu frames, or a bad destination)",
-                     sender ? sender->id : "an unregistered connection",
-                     (size_t)(route != NULL) + (dest_frame != NULL) + (payload != NULL) +
-                         zmsg_size(msg));
+        char why[96];
+        snprintf(why, sizeof why, "bad frame set (%zu frames, or a bad destination)",
+                 (size_t)(route != NULL) + (dest_frame != NULL) + (payload != NULL) +
+                     zmsg_size(msg));
+        malformed(self, sender ? sender->id : UNREGISTERED, why);
         if (route)
             send_error(self, route, NULL, FP_EFORMAT, NULL,
                        "expected 2 frames: [destination id][one MessagePack message]");
@@ -378,6 +407,11 @@ static int64_t keep_time(broker_t *self, int64_t now)
         }
         self->next_beat = now + self->opt.heartbeat_ms;
     }
+    char line[512];
+    while (ratelog_flush(self->bad_input, now, line, sizeof line))
+        zsys_warning("broker: %s", line);
+    while (ratelog_flush(self->undelivered, now, line, sizeof line))
+        zsys_debug("broker: %s", line);
     int64_t due = self->next_beat - now;
     p = broker_peers_oldest(self->peers);
     if (p && p->last_heard + timeout - now < due)
@@ -424,6 +458,11 @@ fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
     zsys_info("broker: stopping; %" PRIu64 " registrations, %" PRIu64 " forwarded, %" PRIu64
               " unroutable, %" PRIu64 " queue-full, %" PRIu64 " malformed, %" PRIu64 " expired",
               s.registered, s.forwarded, s.unroutable, s.queue_full, s.malformed, s.expired);
+    char line[1024];
+    if (ratelog_summary(self->bad_input, line, sizeof line))
+        zsys_info("broker: %s", line);
+    if (ratelog_summary(self->undelivered, line, sizeof line))
+        zsys_info("broker: %s", line);
     return FP_OK;
 }
 
