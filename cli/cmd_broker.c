@@ -48,30 +48,22 @@ int cmd_broker(int argc, char **argv)
     fp_error err = {0};
     fp_status st = config_load(config, over, n_over, &cfg, &err);
     free(over);
-    if (st) {
-        fprintf(stderr, "fedpep broker: %s\n", err.msg);
-        return 2;
-    }
+    if (st)
+        return cli_error("broker", FP_EXIT_USAGE, "%s", err.msg);
     broker_options_t o;
     broker_options_from_config(&o, &cfg);
     if (endpoint &&
-        snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint) >= (int)sizeof o.endpoint) {
-        fprintf(stderr, "fedpep broker: endpoint too long\n");
-        return 2;
-    }
+        snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint) >= (int)sizeof o.endpoint)
+        return cli_error("broker", FP_EXIT_USAGE, "endpoint too long");
     broker_t *broker = broker_new(&o, &err);
-    if (!broker) {
-        fprintf(stderr, "fedpep broker: %s\n", err.msg);
-        return 1;
-    }
+    if (!broker) /* cannot bind: the address may be free again in a moment, so 1 (restarted) */
+        return cli_error("broker", FP_EXIT_FAILURE, "%s", err.msg);
     /* The bound endpoint on stdout (one line), so a launcher can read a resolved port. */
     printf("%s\n", broker_endpoint(broker));
     fflush(stdout);
     st = broker_run(broker, NULL, &err);
     broker_destroy(&broker);
-    if (st) {
-        fprintf(stderr, "fedpep broker: %s\n", err.msg);
-        return 1;
-    }
+    if (st)
+        return cli_error("broker", FP_EXIT_FAILURE, "%s", err.msg);
     return 0;
 }

@@ -31,14 +31,15 @@ int cmd_client(int argc, char **argv)
         c = client_role_new(&o, &err);
     }
     if (!c) {
-        fprintf(stderr, "fedpep client: %s\n", err.msg);
+        /* Its model, tokenizer or dataset: unusable input does not heal by a restart. */
+        code = cli_error(a->actor.id, fp_exit_code_for_setup(err.status), "%s", err.msg);
         slots_destroy(&slots);
         free(a);
-        return 1;
+        return code;
     }
     fp_status st = actor_run(&a->actor, client_role_actor(), c, &code, &err);
     if (st)
-        fprintf(stderr, "fedpep client %ld: %s\n", a->index, err.msg);
+        cli_error(a->actor.id, code, "%s", err.msg);
     client_role_destroy(&c);
     slots_destroy(&slots);
     free(a);

@@ -1,6 +1,7 @@
 /* cmd_config.c — `fedpep config [CONFIG] [section.key=value ...]` prints the effective
  * configuration (every option, as an INI file that loads back equal), so a user sees exactly
  * what a run would use; `fedpep config --doc` prints the option tables of README.md. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,14 +9,23 @@
 #include "cli/commands.h"
 #include "common/config.h"
 
+int cli_error(const char *who, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "fedpep %s: error: ", who);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
 int cli_load_config(const char *cmd, const char *path, const char *const *over, size_t n_over,
                     fedpep_config *cfg)
 {
     fp_error err = {0};
-    if (config_load(path, over, n_over, cfg, &err)) {
-        fprintf(stderr, "fedpep %s: %s\n", cmd, err.msg);
-        return 2;
-    }
+    if (config_load(path, over, n_over, cfg, &err))
+        return cli_error(cmd, FP_EXIT_USAGE, "%s", err.msg);
     return 0;
 }
 

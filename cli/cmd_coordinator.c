@@ -27,13 +27,13 @@ int cmd_coordinator(int argc, char **argv)
                                .stop_before_save = -1};
     coordinator_t *c = coordinator_new(&o, &err);
     if (!c) {
-        fprintf(stderr, "fedpep coordinator: %s\n", err.msg);
+        code = cli_error("coordinator", fp_exit_code_for_setup(err.status), "%s", err.msg);
         free(a);
-        return 1;
+        return code;
     }
     coordinator_actor_options(&a->actor);
     if (actor_run(&a->actor, coordinator_actor(), c, &code, &err))
-        fprintf(stderr, "fedpep coordinator: %s\n", err.msg);
+        cli_error("coordinator", code, "%s", err.msg);
     coordinator_destroy(&c);
     free(a);
     return code;

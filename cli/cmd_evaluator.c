@@ -25,12 +25,12 @@ int cmd_evaluator(int argc, char **argv)
                              .fallback_merges = a->merges};
     evaluator_t *e = evaluator_new(&o, &err);
     if (!e) {
-        fprintf(stderr, "fedpep evaluator: %s\n", err.msg);
+        code = cli_error("evaluator", fp_exit_code_for_setup(err.status), "%s", err.msg);
         free(a);
-        return 1;
+        return code;
     }
     if (actor_run(&a->actor, evaluator_actor(), e, &code, &err))
-        fprintf(stderr, "fedpep evaluator: %s\n", err.msg);
+        cli_error("evaluator", code, "%s", err.msg);
     evaluator_destroy(&e);
     free(a);
     return code;

@@ -17,12 +17,14 @@ static int usage(FILE *out, int code)
             "  starts broker, store, evaluator, coordinator and [federation] clients client\n"
             "  processes for the run of CONFIG (default: the embedded default run), restarts\n"
             "  them by [launch] policy, prints one line per round, and exits with the\n"
-            "  coordinator's exit code. SIGINT/SIGTERM stop every actor cleanly.\n"
+            "  coordinator's exit code (2: bad configuration; 78: a process found its model,\n"
+            "  dataset or database unusable). SIGINT/SIGTERM stop every actor cleanly.\n"
             "  --dir D           run folder (default runs/<run.name>): config.ini, the database,\n"
             "                    logs/<actor>.log, slots/, broker.ipc\n"
             "  --fresh           delete an existing run folder first (default: resume the run)\n"
-            "  --endpoint E      broker endpoint (default ipc://D/broker.ipc); a tcp:// endpoint\n"
-            "                    lets actors on other machines join (docs/launch.md)\n"
+            "  --endpoint E      broker endpoint (default [broker] endpoint if the config names\n"
+            "                    one, else ipc://D/broker.ipc); a tcp:// endpoint lets actors on\n"
+            "                    other machines join (docs/launch.md)\n"
             "  --kill-clients P  SIGKILL each client with probability P per round at a seeded\n"
             "                    time (crash-and-restart; seed = [run] seed)\n"
             "  --kill-broker-at-round R, --kill-store-at-round R\n"
@@ -86,9 +88,7 @@ int cmd_launch(int argc, char **argv)
     fp_error err = {0};
     fp_status st = launch_run(&o, &code, &err);
     free(over);
-    if (st) {
-        fprintf(stderr, "fedpep launch: %s\n", err.msg);
-        return st == FP_EFORMAT || st == FP_ELIMIT ? 2 : 1;
-    }
+    if (st) /* code: 2 for a missing or bad configuration, else 1 */
+        return cli_error("launch", code, "%s", err.msg);
     return code;
 }

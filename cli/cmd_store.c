@@ -63,29 +63,24 @@ int cmd_store(int argc, char **argv)
     fp_error err = {0};
     fp_status st = config_load(config, over, n_over, &cfg, &err);
     free(over);
-    if (st) {
-        fprintf(stderr, "fedpep store: %s\n", err.msg);
-        return 2;
-    }
+    if (st)
+        return cli_error("store", FP_EXIT_USAGE, "%s", err.msg);
     actor_options_t o;
     if (actor_options_from_config(&o, &cfg, MSG_ROLE_STORE, 0, STORE_ACTOR_ID, &err) ||
         (endpoint &&
-         snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint) >= (int)sizeof o.endpoint)) {
-        fprintf(stderr, "fedpep store: bad options: %s\n", endpoint ? "endpoint too long" : err.msg);
-        return 2;
-    }
+         snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint) >= (int)sizeof o.endpoint))
+        return cli_error("store", FP_EXIT_USAGE, "bad options: %s",
+                         endpoint ? "endpoint too long" : err.msg);
     store_options_t so = {.db_path = db ? db : cfg.run.db, .id = STORE_ACTOR_ID,
                           .keep_checkpoints = keep, .limits = &o.limits};
     store_t *store = store_new(&so, &err);
-    if (!store) {
-        fprintf(stderr, "fedpep store: %s\n", err.msg);
-        return 1;
-    }
+    if (!store) /* not SQLite, a newer schema, unwritable: exit 78, not restarted; busy: 1 */
+        return cli_error("store", fp_exit_code_for_setup(err.status), "%s", err.msg);
     fprintf(stderr, "fedpep store: database %s, broker %s\n", so.db_path, o.endpoint);
     int code = 1;
     st = actor_run(&o, store_role(), store, &code, &err);
     store_destroy(&store);
     if (st)
-        fprintf(stderr, "fedpep store: %s\n", err.msg);
+        cli_error("store", code, "%s", err.msg);
     return code;
 }

@@ -1,5 +1,7 @@
-/* commands.h — entry points of the fedpep sub-commands; each returns the process exit code
- * (0 success, 1 failure, 2 bad usage). */
+/* commands.h — entry points of the fedpep sub-commands; each returns the process exit code:
+ * FP_EXIT_OK (0), FP_EXIT_FAILURE (1), FP_EXIT_USAGE (2: bad command line, or a configuration
+ * that is missing or invalid), FP_EXIT_INPUT (78: a model, dataset or database it was pointed at
+ * is unusable; `fedpep launch` does not restart it). See common/status.h. */
 #ifndef FEDPEP_CLI_COMMANDS_H
 #define FEDPEP_CLI_COMMANDS_H
 
@@ -23,8 +25,13 @@ int cmd_plot(int argc, char **argv);
 #include <stddef.h>
 void cli_fallback_tokenizer(char *vocab, char *merges, size_t n);
 
+/* Prints "fedpep WHO: error: MESSAGE" on stderr — the one line a command prints with its cause
+ * when it fails, which `fedpep launch` shows for a process it supervises — and returns code. */
+int cli_error(const char *who, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Loads path (NULL: defaults only) and the section.key=value overrides into cfg; on failure
- * prints "fedpep CMD: reason" and returns 2 (bad usage), else 0. */
+ * prints "fedpep CMD: error: reason" and returns FP_EXIT_USAGE (2), else 0. */
 struct fedpep_config;
 int cli_load_config(const char *cmd, const char *path, const char *const *over, size_t n_over,
                     struct fedpep_config *cfg);

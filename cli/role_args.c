@@ -50,10 +50,8 @@ int role_args_parse(int argc, char **argv, const char *name, msg_role role, bool
         code = usage(stderr, name, usage_text, 2);
     }
     fp_error err = {0};
-    if (code < 0 && config_load(config, over, n_over, &a->cfg, &err)) {
-        fprintf(stderr, "fedpep %s: %s\n", name, err.msg);
-        code = 2;
-    }
+    if (code < 0 && config_load(config, over, n_over, &a->cfg, &err))
+        code = cli_error(name, FP_EXIT_USAGE, "%s", err.msg);
     free(over);
     if (code >= 0)
         return code;
@@ -64,15 +62,11 @@ int role_args_parse(int argc, char **argv, const char *name, msg_role role, bool
         snprintf(id, sizeof id, "%s", name);
     if (actor_options_from_config(&a->actor, &a->cfg, role, need_id ? (uint32_t)a->index : 0, id,
                                   &err) ||
-        msg_set_id(a->actor.run, a->cfg.run.name, &err)) {
-        fprintf(stderr, "fedpep %s: %s\n", name, err.msg);
-        return 2;
-    }
+        msg_set_id(a->actor.run, a->cfg.run.name, &err))
+        return cli_error(name, FP_EXIT_USAGE, "%s", err.msg);
     if (broker && snprintf(a->actor.endpoint, sizeof a->actor.endpoint, "%s", broker) >=
-                      (int)sizeof a->actor.endpoint) {
-        fprintf(stderr, "fedpep %s: broker endpoint too long\n", name);
-        return 2;
-    }
+                      (int)sizeof a->actor.endpoint)
+        return cli_error(name, FP_EXIT_USAGE, "broker endpoint too long");
     cli_fallback_tokenizer(a->vocab, a->merges, sizeof a->vocab);
     return -1;
 }

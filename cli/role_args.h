@@ -16,7 +16,8 @@ typedef struct role_args {
     char vocab[512], merges[512]; /* fallback tokenizer */
 } role_args_t;
 
-/* Returns -1 on success, else the exit code to return (usage printed). need_id: --id required. */
+/* Returns -1 on success, else the exit code to return (usage printed; FP_EXIT_USAGE for a bad
+ * command line or configuration). need_id: --id required. */
 int role_args_parse(int argc, char **argv, const char *name, msg_role role, bool need_id,
                     const char *usage_text, role_args_t *out);
 

@@ -49,3 +49,20 @@ fp_status fp_wrap(fp_error *err, const char *fmt, ...)
         strncat(err->msg, old, sizeof err->msg - (size_t)n - 1);
     return err->status;
 }
+
+int fp_exit_code_for_setup(fp_status status)
+{
+    switch (status) {
+    case FP_EINVAL:
+    case FP_EIO:
+    case FP_EFORMAT:
+    case FP_ELIMIT:
+    case FP_EVERSION:
+    case FP_ENOTFOUND:
+    case FP_ESTATE:
+    case FP_ENUMERIC:
+        return FP_EXIT_INPUT;
+    default:
+        return FP_EXIT_FAILURE;
+    }
+}

@@ -4,7 +4,8 @@
  * reads naturally. A readable reason travels beside it in an fp_error that the caller owns,
  * so the code stays a stable enum (safe on the wire, in the database, in tests) while the
  * message carries the context (which file and line, which field, which peer).
- * This file must never allocate or log: it only names and formats failures. */
+ * This file must never allocate or log: it only names and formats failures (and the exit codes
+ * they become). */
 #ifndef FEDPEP_COMMON_STATUS_H
 #define FEDPEP_COMMON_STATUS_H
 
@@ -45,5 +46,23 @@ fp_status fp_fail(fp_error *err, fp_status status, const char *fmt, ...)
 
 /* Prefixes err->msg with context ("while loading x: ") keeping the status; returns it. */
 fp_status fp_wrap(fp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Exit codes of the fedpep commands (sysexits.h where one fits). A supervisor (`fedpep launch`)
+ * never restarts a process that exited FP_EXIT_USAGE or FP_EXIT_INPUT: the same failure would
+ * come back on every start. A command that exits with a failure prints its cause on stderr as
+ * one line "fedpep NAME: error: CAUSE" (the launcher shows that line). */
+enum {
+    FP_EXIT_OK = 0,
+    FP_EXIT_FAILURE = 1, /* failed; another attempt may succeed (restarted by policy) */
+    FP_EXIT_USAGE = 2,   /* bad command line, or a configuration that is missing or invalid */
+    FP_EXIT_INPUT = 78,  /* EX_CONFIG: an input named by the configuration is unusable (model,
+                            tokenizer, dataset, database, trace): fatal, not restarted */
+};
+
+/* The exit code of a command whose setup (opening its model, dataset, database ...) failed with
+ * status: FP_EXIT_INPUT when the failure recurs on every attempt (EINVAL, EIO, EFORMAT, ELIMIT,
+ * EVERSION, ENOTFOUND, ESTATE, ENUMERIC), FP_EXIT_FAILURE when another attempt may succeed
+ * (ENOMEM, ENET, ETIMEOUT, EDB: busy or locked) or for FP_OK. */
+int fp_exit_code_for_setup(fp_status status);
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <ini.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -94,9 +95,43 @@ typedef struct launch_plan {
     int train_slots;
 } launch_plan;
 
-/* Loads the config, makes the run folder and writes the effective config the children read. */
-static fp_status plan_run(const launch_options *o, launch_plan *plan, fp_error *err)
+/* ini_parse callback: whether the file sets [broker] endpoint. */
+static int find_endpoint_key(void *found, const char *section, const char *key, const char *value)
 {
+    (void)value;
+    if (!strcmp(section, "broker") && !strcmp(key, "endpoint"))
+        *(bool *)found = true;
+    return 1;
+}
+
+/* Whether the configuration names a broker endpoint ([broker] endpoint in the file or an
+ * override), as opposed to leaving the table default. The config keeps no record of which keys
+ * were given, and the default value may be given on purpose, so look at the sources. */
+static bool endpoint_configured(const launch_options *o)
+{
+    for (size_t i = 0; i < o->n_overrides; i++) {
+        const char *a = o->overrides[i], *eq = strchr(a, '=');
+        char key[64];
+        size_t n = 0;
+        for (const char *c = a; eq && c < eq && n + 1 < sizeof key; c++)
+            if (*c != ' ' && *c != '\t')
+                key[n++] = *c;
+        key[n] = 0;
+        if (!strcmp(key, "broker.endpoint"))
+            return true;
+    }
+    bool found = false;
+    if (o->config_path)
+        ini_parse(o->config_path, find_endpoint_key, &found);
+    return found;
+}
+
+/* Loads the config, makes the run folder and writes the effective config the children read.
+ * *bad_config tells a failure of the configuration (exit 2) from one of this machine. */
+static fp_status plan_run(const launch_options *o, launch_plan *plan, bool *bad_config,
+                          fp_error *err)
+{
+    *bad_config = true;
     fp_status st = o->config_path
                        ? config_load(o->config_path, o->overrides, o->n_overrides, &plan->cfg, err)
                        : config_load_string(config_default_ini, strlen(config_default_ini),
@@ -116,10 +151,18 @@ static fp_status plan_run(const launch_options *o, launch_plan *plan, fp_error *
     base = base ? base + 1 : cfg->run.db;
     char db[2 * PATH_MAX];
     snprintf(db, sizeof db, "%s/%s", plan->dir, *base ? base : "fedpep.db");
-    int n_ep = o->endpoint
-                   ? snprintf(plan->endpoint, sizeof plan->endpoint, "%s", o->endpoint)
-                   : snprintf(plan->endpoint, sizeof plan->endpoint, "ipc://%s/broker.ipc",
-                              plan->dir);
+    /* The endpoint: --endpoint, else [broker] endpoint when the configuration names one, else
+     * ipc:// in the run folder (so that runs side by side never share a port). */
+    bool configured = endpoint_configured(o);
+    if (o->endpoint && configured && strcmp(o->endpoint, cfg->broker.endpoint))
+        return fp_fail(err, FP_EINVAL,
+                       "launch: --endpoint %s and [broker] endpoint = %s disagree; give one",
+                       o->endpoint, cfg->broker.endpoint);
+    int n_ep =
+        o->endpoint ? snprintf(plan->endpoint, sizeof plan->endpoint, "%s", o->endpoint)
+        : configured
+            ? snprintf(plan->endpoint, sizeof plan->endpoint, "%s", cfg->broker.endpoint)
+            : snprintf(plan->endpoint, sizeof plan->endpoint, "ipc://%s/broker.ipc", plan->dir);
     if (n_ep >= (int)sizeof plan->endpoint ||
         snprintf(cfg->run.db, sizeof cfg->run.db, "%s", db) >= (int)sizeof cfg->run.db)
         return fp_fail(err, FP_ELIMIT, "launch: run folder '%s' too long for [run] db / "
@@ -132,6 +175,7 @@ static fp_status plan_run(const launch_options *o, launch_plan *plan, fp_error *
                        "use a shorter --dir or a tcp:// --endpoint",
                        plan->endpoint);
     snprintf(cfg->broker.endpoint, sizeof cfg->broker.endpoint, "%s", plan->endpoint);
+    *bad_config = false; /* what fails from here on is this machine's (files, folders) */
     struct stat sb;
     if (o->fresh && !stat(plan->dir, &sb) &&
         nftw(plan->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS))
@@ -286,12 +330,50 @@ static void inject_due(fault_plan *f, sup_t *sup, const topology *t, int committ
     }
 }
 
-static void print_summary(FILE *out, const launch_plan *plan, const char *how)
+/* How the run ended, for the summary. */
+typedef struct run_end {
+    int code;          /* the launch's exit code */
+    char how[160];     /* "finished: coordinator exited with code 0", "failed: ..." */
+    char cause[512];   /* the failing process's error line, "" when none */
+    char log[64];      /* its log file name, "" when no single process is to blame */
+    char db_note[320]; /* what the database says after a failure, "" when untouched */
+} run_end;
+
+/* After a failure the launcher itself stopped (a fatal exit, restarts used up, the coordinator
+ * failing before it could say so), the run must not stay `running` in the database. Called
+ * once every child has exited: no store runs any more, so this is never a second writer. A
+ * database that does not open (missing, not SQLite) or holds no such run is left untouched. */
+static void record_failure(const launch_plan *plan, char *note, size_t cap)
+{
+    store_db_t *db = NULL;
+    store_run run = {0};
+    fp_error err = {0};
+    fp_status st = store_db_open(&db, plan->cfg.run.db, 0, &err);
+    if (st == FP_ENOTFOUND)
+        snprintf(note, cap, "not created");
+    else if (!st && (st = store_db_run_find(db, plan->cfg.run.name, &run, &err)) == FP_ENOTFOUND)
+        snprintf(note, cap, "no run '%s' in it", plan->cfg.run.name);
+    else if (!st && run.status == STORE_RUN_RUNNING &&
+             (st = store_db_run_set_status(db, run.id, STORE_RUN_FAILED, &err)) == FP_OK)
+        snprintf(note, cap, "run status: %s", store_run_status_name(STORE_RUN_FAILED));
+    else if (!st)
+        snprintf(note, cap, "run status: %s", store_run_status_name(run.status));
+    else
+        snprintf(note, cap, "run status not recorded: %s", err.msg);
+    store_run_clear(&run);
+    store_db_close(&db);
+}
+
+static void print_summary(FILE *out, const launch_plan *plan, const run_end *end)
 {
     const char *name = plan->cfg.run.name;
-    fprintf(out, "\nrun '%s' %s\n", name, how);
-    fprintf(out, "database: %s\n", plan->cfg.run.db);
-    fprintf(out, "logs:     %s/\n", plan->logs);
+    fprintf(out, "\nrun '%s' %s\n", name, end->how);
+    if (end->cause[0])
+        fprintf(out, "cause:    %s\n", end->cause);
+    fprintf(out, "database: %s%s%s%s\n", plan->cfg.run.db, end->db_note[0] ? " (" : "",
+            end->db_note, end->db_note[0] ? ")" : "");
+    fprintf(out, "logs:     %s/%s%s%s\n", plan->logs, end->log[0] ? " (" : "", end->log,
+            end->log[0] ? ")" : "");
     fprintf(out, "query:    sqlite3 -readonly -box %s \"SELECT x.round, x.status, x.sampled, "
                  "x.completed, x.dropped, x.late, round(x.train_loss, 4) AS loss, "
                  "round(x.eval_metric, 4) AS metric, x.bytes_down + x.bytes_up AS bytes, "
@@ -324,16 +406,16 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
     }
     for (int k = 0; k < t->n_clients; k++)
         faults.client_kill_at[k] = -1;
-    int code = -1, last_round = -2;
-    char reason[160] = "";
+    int last_round = -2, culprit = -1;
+    run_end end = {.code = -1};
     int64_t next_read = 0;
-    while (code < 0) {
+    while (end.code < 0) {
         fp_error err = {0};
         if (sup_poll(sup, 50, NULL, &err))
             fprintf(stderr, "fedpep launch: %s\n", err.msg);
         if (g_stop_signal) {
-            code = 128 + g_stop_signal;
-            snprintf(reason, sizeof reason, "interrupted by %s: actors stopped cleanly",
+            end.code = 128 + g_stop_signal;
+            snprintf(end.how, sizeof end.how, "interrupted by %s: actors stopped cleanly",
                      strsignal(g_stop_signal));
             break;
         }
@@ -347,37 +429,67 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
             }
             inject_due(&faults, sup, t, committed);
         }
-        if (sup_state_of(sup, t->coordinator) == SUP_EXITED) {
-            progress_poll(progress); /* its last rounds before the others' exit lines */
-            int status = sup_last_status(sup, t->coordinator);
-            code = status >= 0 ? status : 1;
-            snprintf(reason, sizeof reason, "%s: coordinator exited with code %d",
-                     code == 0 ? "finished" : "failed", code);
-        }
-        for (int i = 0; code < 0 && i < sup_count(sup); i++) {
-            if (sup_state_of(sup, i) == SUP_GAVE_UP) {
-                code = 1;
-                snprintf(reason, sizeof reason, "failed: %s died %d times (max_restarts = %d)",
-                         sup_name(sup, i), sup_restarts(sup, i) + 1, cfg->launch.max_restarts);
+        /* A fatal exit (bad input: it would fail again on every start) ends the run at once,
+         * whoever it is; its exit code becomes the launch's. */
+        for (int i = 0; end.code < 0 && i < sup_count(sup); i++) {
+            if (sup_state_of(sup, i) == SUP_FATAL) {
+                culprit = i;
+                end.code = sup_last_status(sup, i);
+                snprintf(end.how, sizeof end.how,
+                         "failed: %s exited with code %d, a fatal failure: not restarted",
+                         sup_name(sup, i), end.code);
             }
         }
+        if (end.code < 0 && sup_state_of(sup, t->coordinator) == SUP_EXITED) {
+            progress_poll(progress); /* its last rounds before the others' exit lines */
+            int status = sup_last_status(sup, t->coordinator);
+            end.code = status >= 0 ? status : 1;
+            snprintf(end.how, sizeof end.how, "%s: coordinator exited with code %d",
+                     end.code == 0 ? "finished" : "failed", end.code);
+            culprit = end.code ? t->coordinator : -1;
+        }
+        for (int i = 0; end.code < 0 && i < sup_count(sup); i++) {
+            if (sup_state_of(sup, i) == SUP_GAVE_UP) {
+                culprit = i;
+                end.code = 1;
+                int deaths = sup_restarts(sup, i) + 1;
+                snprintf(end.how, sizeof end.how, "failed: %s died %d time%s (max_restarts = %d)",
+                         sup_name(sup, i), deaths, deaths == 1 ? "" : "s",
+                         cfg->launch.max_restarts);
+            }
+        }
+    }
+    /* Its cause before the shutdown appends the other processes' lines to their logs. */
+    if (culprit >= 0) {
+        char cause[sizeof end.cause - 80];
+        bool error_line = sup_cause(sup, culprit, cause, sizeof cause);
+        if (cause[0])
+            snprintf(end.cause, sizeof end.cause, "%s%s %s", sup_name(sup, culprit),
+                     error_line ? ":" : " (no error line; its last line):", cause);
+        const char *log = sup_log_path(sup, culprit), *base = log ? strrchr(log, '/') : NULL;
+        snprintf(end.log, sizeof end.log, "%s", base ? base + 1 : "");
     }
     sup_shutdown(sup);
     progress_poll(progress); /* the rounds committed while stopping */
     progress_destroy(&progress);
     free(faults.client_kill_at);
-    print_summary(out, plan, reason);
-    return code;
+    if (end.code != 0 && !g_stop_signal)
+        record_failure(plan, end.db_note, sizeof end.db_note);
+    print_summary(out, plan, &end);
+    return end.code;
 }
 
 fp_status launch_run(const launch_options *o, int *exit_code, fp_error *err)
 {
-    *exit_code = 1;
+    *exit_code = FP_EXIT_FAILURE;
     launch_plan *plan = calloc(1, sizeof *plan);
     if (!plan)
         return fp_fail(err, FP_ENOMEM, "launch: out of memory");
-    fp_status st = plan_run(o, plan, err);
+    bool bad_config = false;
+    fp_status st = plan_run(o, plan, &bad_config, err);
     if (st) {
+        if (bad_config)
+            *exit_code = FP_EXIT_USAGE;
         free(plan);
         return st;
     }
@@ -398,11 +510,14 @@ fp_status launch_run(const launch_options *o, int *exit_code, fp_error *err)
     sigaction(SIGCHLD, &sa, &old_chld);
 
     const char *env[] = {plan->slots_env, NULL};
+    /* A role that exits 2 (its configuration) or 78 (its model, dataset or database) would
+     * fail the same way on every start: never restarted, and the run stops. */
+    static const int fatal_exits[] = {FP_EXIT_USAGE, FP_EXIT_INPUT, 0};
     sup_options so = {.max_restarts = plan->cfg.launch.max_restarts,
                       .restart_delay_ms = plan->cfg.launch.restart_delay_ms,
                       .grace_ms = o->grace_ms, .wake_fd = pipefd[0],
                       .events = o->events ? o->events : stderr,
-                      .env = env};
+                      .env = env, .fatal_exits = fatal_exits};
     topology t = {0};
     sup_t *sup = sup_new(&so, err);
     st = sup ? build_topology(sup, plan, &t, err) : FP_ENOMEM;

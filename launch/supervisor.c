@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,10 +32,12 @@ typedef struct sup_proc {
     int last_status;
     bool injected; /* the running instance was killed on purpose by the caller */
     int64_t restart_at_ms;
+    off_t log_start; /* size of the log when the latest instance started: where its output is */
 } sup_proc;
 
 struct sup {
     sup_options o;
+    int fatal[16]; /* o.fatal_exits, copied (0-ended) */
     sup_proc *procs;
     int n, cap;
     char **envp; /* environ + o.env, built once at sup_new */
@@ -80,6 +83,16 @@ sup_t *sup_new(const sup_options *options, fp_error *err)
         return NULL;
     }
     sup->o = *options;
+    for (size_t i = 0; options->fatal_exits && options->fatal_exits[i]; i++) {
+        if (i + 1 == sizeof sup->fatal / sizeof sup->fatal[0] || options->fatal_exits[i] < 0 ||
+            options->fatal_exits[i] > 255) {
+            free(sup);
+            fp_fail(err, FP_EINVAL, "supervisor: fatal_exits: at most 15 codes of 1..255");
+            return NULL;
+        }
+        sup->fatal[i] = options->fatal_exits[i];
+    }
+    sup->o.fatal_exits = NULL; /* the copy above is what counts */
     size_t n_env = 0, n_extra = 0;
     while (environ && environ[n_env])
         n_env++;
@@ -194,6 +207,8 @@ fp_status sup_start(sup_t *sup, int index, fp_error *err)
     if (sup->stopping)
         return fp_fail(err, FP_ESTATE, "supervisor: shutting down");
     fflush(NULL); /* no buffered output duplicated into the child */
+    struct stat sb;
+    p->log_start = p->log_path && !stat(p->log_path, &sb) ? sb.st_size : 0;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0)
@@ -217,6 +232,23 @@ static void describe(char *out, size_t cap, int status)
         snprintf(out, cap, "killed by signal %d (%s)", -status, strsignal(-status));
 }
 
+static bool is_fatal(const sup_t *sup, int status)
+{
+    for (size_t i = 0; status > 0 && sup->fatal[i]; i++)
+        if (sup->fatal[i] == status)
+            return true;
+    return false;
+}
+
+/* A second event line with the cause of a failed exit, when its log says one. */
+static void cause_event(const sup_t *sup, const sup_proc *p, int status)
+{
+    char cause[512];
+    int i = (int)(p - sup->procs);
+    if (status > 0 && sup_cause(sup, i, cause, sizeof cause))
+        event(sup, "%s: %s", p->name, cause);
+}
+
 /* The restart rules for a child that just ended with `status`. */
 static void on_death(sup_t *sup, sup_proc *p, int status)
 {
@@ -224,6 +256,13 @@ static void on_death(sup_t *sup, sup_proc *p, int status)
     describe(how, sizeof how, status);
     p->pid = 0;
     p->last_status = status;
+    if (!sup->stopping && !p->injected && is_fatal(sup, status)) {
+        p->state = SUP_FATAL;
+        event(sup, "%s %s: not restarted (a fatal failure: it would recur on every start)", p->name,
+              how);
+        cause_event(sup, p, status);
+        return;
+    }
     bool by_signal = status < 0;
     bool wanted = p->injected ||
                   (p->final_exit ? by_signal
@@ -234,12 +273,15 @@ static void on_death(sup_t *sup, sup_proc *p, int status)
     if (sup->stopping || !wanted) {
         p->state = SUP_EXITED;
         event(sup, "%s %s", p->name, how);
+        if (!sup->stopping)
+            cause_event(sup, p, status);
         return;
     }
     if (!p->injected && p->restarts >= sup->o.max_restarts) {
         p->state = SUP_GAVE_UP;
         event(sup, "%s %s; no restart left (max_restarts = %d)", p->name, how,
               sup->o.max_restarts);
+        cause_event(sup, p, status);
         return;
     }
     if (!p->injected)
@@ -249,6 +291,8 @@ static void on_death(sup_t *sup, sup_proc *p, int status)
     event(sup, "%s %s%s; restart %d/%d in %d ms", p->name, how,
           p->injected ? " (injected fault)" : "", p->restarts, sup->o.max_restarts,
           sup->o.restart_delay_ms);
+    if (!p->injected)
+        cause_event(sup, p, status);
 }
 
 static int reap(sup_t *sup)
@@ -419,3 +463,62 @@ int sup_last_status(const sup_t *sup, int i)
     return proc_at(sup, i) ? sup->procs[i].last_status : INT32_MIN;
 }
 const char *sup_name(const sup_t *sup, int i) { return proc_at(sup, i) ? sup->procs[i].name : "?"; }
+const char *sup_log_path(const sup_t *sup, int i)
+{
+    return proc_at(sup, i) ? sup->procs[i].log_path : NULL;
+}
+
+/* Copies the line [s, e) into out, cut to cap - 1 bytes. */
+static void copy_line(char *out, size_t cap, const char *s, const char *e)
+{
+    size_t n = (size_t)(e - s);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, s, n);
+    out[n] = 0;
+}
+
+bool sup_cause(const sup_t *sup, int i, char *out, size_t cap)
+{
+    if (!cap)
+        return false;
+    out[0] = 0;
+    const sup_proc *p = proc_at(sup, i);
+    int fd = p && p->log_path ? open(p->log_path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd < 0)
+        return false;
+    struct stat sb;
+    char *buf = NULL;
+    ssize_t got = -1;
+    if (!fstat(fd, &sb) && sb.st_size > p->log_start) {
+        off_t from = sb.st_size - p->log_start > SUP_CAUSE_WINDOW ? sb.st_size - SUP_CAUSE_WINDOW
+                                                                  : p->log_start;
+        size_t len = (size_t)(sb.st_size - from);
+        if ((buf = malloc(len + 1)))
+            got = pread(fd, buf, len, from);
+    }
+    close(fd);
+    bool found = false;
+    if (got > 0) {
+        buf[got] = 0;
+        const char *last = NULL, *last_end = NULL;
+        for (const char *s = buf, *e; *s && !found; s = *e ? e + 1 : e) {
+            e = strchr(s, '\n');
+            if (!e)
+                e = s + strlen(s);
+            const char *colon = memmem(s, (size_t)(e - s), ": error: ", 9);
+            const char *mark = !strncmp(s, "error: ", 7) ? s : colon ? colon + 2 : NULL;
+            if (mark) {
+                copy_line(out, cap, mark, e);
+                found = true;
+            } else if (e > s) {
+                last = s;
+                last_end = e;
+            }
+        }
+        if (!found && last)
+            copy_line(out, cap, last, last_end);
+    }
+    free(buf);
+    return found;
+}

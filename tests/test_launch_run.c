@@ -346,7 +346,7 @@ static void command_line_errors(void **state)
                      2);
     assert_int_equal(launch_exit_code(f, (const char *[]){f->config, "--dir", long_dir, NULL}),
                      2);
-    assert_int_equal(launch_exit_code(f, (const char *[]){"/nonexistent.ini", NULL}), 1);
+    assert_int_equal(launch_exit_code(f, (const char *[]){"/nonexistent.ini", NULL}), 2);
     assert_int_equal(launch_exit_code(f, (const char *[]){"--help", NULL}), 0);
     assert_int_not_equal(access(dir, F_OK), 0); /* a bad config creates no run folder */
 }

@@ -1,7 +1,8 @@
 /* test_launch_supervisor.c — process supervision with stand-in children (/bin/sh scripts):
- * restart on crash up to the limit, exit codes, final exits, injected kills, environment and
- * logs, ordered shutdown with SIGKILL after the grace period, and no process left behind
- * (not even a grandchild, not even when the supervising process itself is killed). */
+ * restart on crash up to the limit, exit codes, final exits, fatal exits never restarted and
+ * the cause read from the log, injected kills, environment and logs, ordered shutdown with
+ * SIGKILL after the grace period, and no process left behind (not even a grandchild, not even
+ * when the supervising process itself is killed). */
 #include "tests/support/test.h"
 
 #include <errno.h>
@@ -190,6 +191,114 @@ static void environment_log_and_events(void **state)
     test_rmtree(dir);
 }
 
+/* Exit codes of fatal_exits (2, 78: the same failure on every start) are never restarted, whatever
+ * the policy, for an ordinary child and a final_exit one alike; other codes still are. The
+ * error line of the latest instance is the cause, in the events and from sup_cause. */
+static void fatal_exits_are_not_restarted_and_say_why(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sup");
+    char log78[600], log2[600], logc[600], log1[600], events_path[600], script[1600];
+    snprintf(log78, sizeof log78, "%s/input.log", dir);
+    snprintf(log2, sizeof log2, "%s/usage.log", dir);
+    snprintf(logc, sizeof logc, "%s/coordinator.log", dir);
+    snprintf(log1, sizeof log1, "%s/flaky.log", dir);
+    snprintf(events_path, sizeof events_path, "%s/events", dir);
+    FILE *events = fopen(events_path, "w");
+    assert_non_null(events);
+    static const int fatal[] = {2, 78, 0};
+    sup_options o = quiet_options(3);
+    o.events = events;
+    o.fatal_exits = fatal;
+    sup_t *sup = sup_new(&o, NULL);
+    assert_non_null(sup);
+    int input = add_sh(sup, "client.0",
+                       "echo 'I: registered'; echo 'fedpep client.0: error: train.tsv: cannot "
+                       "open' >&2; echo 'I: after'; exit 78",
+                       FP_RESTART_ALWAYS, false, 0, log78);
+    int usage = add_sh(sup, "store", "echo 'error: bad [run] db' >&2; exit 2",
+                       FP_RESTART_ON_FAILURE, false, 0, log2);
+    int coord =
+        add_sh(sup, "coordinator", "echo 'fedpep coordinator: error: truncated' >&2; exit 78",
+               FP_RESTART_ON_FAILURE, true, 0, logc);
+    /* Each attempt says which it is: the cause is the latest instance's, not the first's. */
+    snprintf(script, sizeof script,
+             "n=$(cat %s/n 2>/dev/null || echo 0); n=$((n + 1)); echo $n > %s/n; "
+             "echo \"fedpep client.1: error: attempt $n\" >&2; echo \"trailing $n\"; exit 1",
+             dir, dir);
+    int flaky = add_sh(sup, "client.1", script, FP_RESTART_ON_FAILURE, false, 0, log1);
+    int quiet = add_sh(sup, "client.2", "kill -9 $$", FP_RESTART_NEVER, false, 0, NULL);
+    for (int i = 0; i < sup_count(sup); i++)
+        settle(sup, i);
+    assert_int_equal(sup_state_of(sup, input), SUP_FATAL);
+    assert_int_equal(sup_starts(sup, input), 1);
+    assert_int_equal(sup_last_status(sup, input), 78);
+    assert_int_equal(sup_state_of(sup, usage), SUP_FATAL);
+    assert_int_equal(sup_starts(sup, usage), 1);
+    assert_int_equal(sup_state_of(sup, coord), SUP_FATAL);
+    assert_int_equal(sup_state_of(sup, flaky), SUP_GAVE_UP);
+    assert_int_equal(sup_starts(sup, flaky), 4);
+    char cause[256];
+    assert_true(sup_cause(sup, input, cause, sizeof cause));
+    assert_string_equal(cause, "error: train.tsv: cannot open");
+    assert_true(sup_cause(sup, usage, cause, sizeof cause));
+    assert_string_equal(cause, "error: bad [run] db");
+    assert_true(sup_cause(sup, flaky, cause, sizeof cause));
+    assert_string_equal(cause, "error: attempt 4");
+    assert_true(sup_cause(sup, flaky, cause, 10)); /* cut to the buffer */
+    assert_string_equal(cause, "error: at");
+    assert_false(sup_cause(sup, quiet, cause, sizeof cause)); /* no log file of its own */
+    assert_string_equal(cause, "");
+    assert_string_equal(sup_log_path(sup, input), log78);
+    assert_null(sup_log_path(sup, quiet));
+    sup_destroy(&sup);
+    fclose(events);
+    char *text = test_read_file(events_path, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "launch: client.0 exited with code 78: not restarted (a fatal "
+                                 "failure: it would recur on every start)\n"
+                                 "launch: client.0: error: train.tsv: cannot open\n"));
+    assert_non_null(strstr(text, "launch: store exited with code 2: not restarted"));
+    assert_non_null(strstr(text, "launch: coordinator exited with code 78: not restarted"));
+    assert_non_null(strstr(text, "launch: client.1: error: attempt 1\n"));
+    assert_non_null(strstr(text, "no restart left (max_restarts = 3)\n"
+                                 "launch: client.1: error: attempt 4\n"));
+    free(text);
+    test_rmtree(dir);
+}
+
+/* Without an error line, sup_cause gives the last line the instance wrote; a log that existed
+ * before the start is not the instance's. Bad fatal_exits are refused. */
+static void cause_without_an_error_line(void **state)
+{
+    (void)state;
+    const char *dir = test_tmpdir("sup");
+    char log[600];
+    snprintf(log, sizeof log, "%s/old.log", dir);
+    FILE *f = fopen(log, "w");
+    assert_non_null(f);
+    fputs("fedpep x: error: from an earlier run\n", f);
+    fclose(f);
+    sup_options o = quiet_options(0);
+    sup_t *sup = sup_new(&o, NULL);
+    int c = add_sh(sup, "x", "echo 'first'; echo 'AddressSanitizer: boom'; kill -SEGV $$",
+                   FP_RESTART_NEVER, false, 0, log);
+    settle(sup, c);
+    char cause[128];
+    assert_false(sup_cause(sup, c, cause, sizeof cause));
+    assert_string_equal(cause, "AddressSanitizer: boom");
+    int silent = add_sh(sup, "y", "exit 1", FP_RESTART_NEVER, false, 0, log);
+    settle(sup, silent);
+    assert_false(sup_cause(sup, silent, cause, sizeof cause));
+    assert_string_equal(cause, ""); /* the earlier lines are x's */
+    sup_destroy(&sup);
+    fp_error err = {0};
+    o.fatal_exits = (const int[]){300, 0};
+    assert_null(sup_new(&o, &err));
+    assert_int_equal(err.status, FP_EINVAL);
+    test_rmtree(dir);
+}
+
 /* Stage 0 stops before stage 1; a child that ignores SIGTERM is killed after the grace period,
  * with its whole process group (the grandchild it started too). */
 static void shutdown_in_order_and_nothing_left(void **state)
@@ -305,6 +414,8 @@ int main(void)
         cmocka_unit_test(final_exit_propagates_code_and_survives_a_kill),
         cmocka_unit_test(injected_kills_restart_without_counting),
         cmocka_unit_test(environment_log_and_events),
+        cmocka_unit_test(fatal_exits_are_not_restarted_and_say_why),
+        cmocka_unit_test(cause_without_an_error_line),
         cmocka_unit_test(shutdown_in_order_and_nothing_left),
         cmocka_unit_test(children_die_with_the_supervisor),
         cmocka_unit_test(bad_arguments),
