@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli/commands.h"
+#include "common/progress.h"
 #include "model/use_lite.h"
 
 #define DEFAULT_FROM ".cache/use-lite/package/dist"
@@ -39,7 +40,12 @@ int cmd_import_use_lite(int argc, char **argv)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     fp_error err = {0};
-    if (use_lite_convert(from, to, &err)) {
+    /* Its steps on stderr: live on a terminal, every 10 s into a file (a slow disk). */
+    progress_t *progress = progress_new(&(progress_options){
+        .out = stderr, .prefix = "import-use-lite: ", .tty = PROGRESS_TTY_AUTO});
+    fp_status st = use_lite_convert(from, to, progress, &err);
+    progress_destroy(&progress);
+    if (st) {
         fprintf(stderr, "fedpep import-use-lite: %s\n", err.msg);
         return 1;
     }

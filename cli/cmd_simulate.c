@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "common/config.h"
+#include "common/progress.h"
 #include "train/simulate.h"
 
 int cmd_simulate(int argc, char **argv)
@@ -45,7 +46,12 @@ int cmd_simulate(int argc, char **argv)
     o.fallback_vocab = vocab;
     o.fallback_merges = merges;
     train_sim_result res;
-    if (train_simulate(&cfg, &o, stdout, &res, &err)) {
+    /* Progress inside the rounds on stderr: live on a terminal, every 10 s into a file. */
+    o.progress = progress_new(
+        &(progress_options){.out = stderr, .prefix = "simulate: ", .tty = PROGRESS_TTY_AUTO});
+    fp_status st = train_simulate(&cfg, &o, stdout, &res, &err);
+    progress_destroy(&o.progress);
+    if (st) {
         fprintf(stderr, "fedpep simulate: %s\n", err.msg);
         return 1;
     }

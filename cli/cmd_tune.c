@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "common/config.h"
+#include "common/progress.h"
 #include "train/tune.h"
 
 static void tune_usage(FILE *out)
@@ -100,7 +101,12 @@ int cmd_tune(int argc, char **argv)
     o.fallback_merges = merges;
     train_tune_result res;
     setvbuf(stdout, NULL, _IOLBF, 0); /* one line per epoch as it ends, also into a pipe */
-    if (train_tune(&cfg, &o, stdout, &res, &err)) {
+    /* Progress inside the epochs on stderr: live on a terminal, every 10 s into a file. */
+    o.progress = progress_new(
+        &(progress_options){.out = stderr, .prefix = "tune: ", .tty = PROGRESS_TTY_AUTO});
+    fp_status st = train_tune(&cfg, &o, stdout, &res, &err);
+    progress_destroy(&o.progress);
+    if (st) {
         fprintf(stderr, "fedpep tune: %s\n", err.msg);
         return 1;
     }

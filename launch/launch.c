@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "common/rng.h"
-#include "launch/progress.h"
+#include "launch/console.h"
 #include "launch/slots.h"
 #include "launch/supervisor.h"
 
@@ -387,10 +387,9 @@ static void print_summary(FILE *out, const launch_plan *plan, const run_end *end
 
 /* The supervision loop; returns the launch's exit code. */
 static int supervise(const launch_options *o, const launch_plan *plan, sup_t *sup,
-                     const topology *t, FILE *out)
+                     const topology *t, console_t *console, FILE *out)
 {
     const fedpep_config *cfg = &plan->cfg;
-    progress_t *progress = progress_new(cfg->run.db, cfg->run.name, cfg->run.rounds, out);
     fault_plan faults = {.roles = {
                              [KILL_COORDINATOR] = {t->coordinator,
                                                    cfg->faults.kill_coordinator_at_round, false},
@@ -398,9 +397,7 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
                              [KILL_STORE] = {t->store, o->kill_store_at_round, false},
                          }};
     faults.client_kill_at = malloc((size_t)t->n_clients * sizeof *faults.client_kill_at);
-    if (!progress || !faults.client_kill_at) {
-        progress_destroy(&progress);
-        free(faults.client_kill_at);
+    if (!faults.client_kill_at) {
         fprintf(stderr, "fedpep launch: out of memory\n");
         return 1;
     }
@@ -421,11 +418,10 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
         }
         if (mono_ms() >= next_read) {
             next_read = mono_ms() + o->poll_ms;
-            int committed = progress_poll(progress);
+            int committed = console_poll(console);
             if (committed >= 0 && committed != last_round) {
                 last_round = committed;
-                schedule_round(&faults, o, cfg, t, committed,
-                               progress_mean_round_ms(progress, 1000));
+                schedule_round(&faults, o, cfg, t, committed, console_mean_round_ms(console, 1000));
             }
             inject_due(&faults, sup, t, committed);
         }
@@ -441,7 +437,7 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
             }
         }
         if (end.code < 0 && sup_state_of(sup, t->coordinator) == SUP_EXITED) {
-            progress_poll(progress); /* its last rounds before the others' exit lines */
+            console_poll(console); /* its last rounds before the exit lines */
             int status = sup_last_status(sup, t->coordinator);
             end.code = status >= 0 ? status : 1;
             snprintf(end.how, sizeof end.how, "%s: coordinator exited with code %d",
@@ -470,8 +466,7 @@ static int supervise(const launch_options *o, const launch_plan *plan, sup_t *su
         snprintf(end.log, sizeof end.log, "%s", base ? base + 1 : "");
     }
     sup_shutdown(sup);
-    progress_poll(progress); /* the rounds committed while stopping */
-    progress_destroy(&progress);
+    console_poll(console); /* the rounds committed while stopping, then the exit lines */
     free(faults.client_kill_at);
     if (end.code != 0 && !g_stop_signal)
         record_failure(plan, end.db_note, sizeof end.db_note);
@@ -513,14 +508,21 @@ fp_status launch_run(const launch_options *o, int *exit_code, fp_error *err)
     /* A role that exits 2 (its configuration) or 78 (its model, dataset or database) would
      * fail the same way on every start: never restarted, and the run stops. */
     static const int fatal_exits[] = {FP_EXIT_USAGE, FP_EXIT_INPUT, 0};
+    /* Round lines and a progress line on out; process events held until the rounds before. */
+    console_t *console = console_new(plan->cfg.run.db, plan->cfg.run.name, plan->cfg.run.rounds,
+                                     o->events ? o->events : stderr,
+                                     &(progress_options){.out = out, .tty = PROGRESS_TTY_AUTO});
     sup_options so = {.max_restarts = plan->cfg.launch.max_restarts,
                       .restart_delay_ms = plan->cfg.launch.restart_delay_ms,
                       .grace_ms = o->grace_ms, .wake_fd = pipefd[0],
-                      .events = o->events ? o->events : stderr,
+                      .events = console_events(console),
                       .env = env, .fatal_exits = fatal_exits};
     topology t = {0};
-    sup_t *sup = sup_new(&so, err);
-    st = sup ? build_topology(sup, plan, &t, err) : FP_ENOMEM;
+    sup_t *sup = console ? sup_new(&so, err) : NULL;
+    if (!console)
+        st = fp_fail(err, FP_ENOMEM, "launch: out of memory");
+    else
+        st = sup ? build_topology(sup, plan, &t, err) : FP_ENOMEM;
     fprintf(out, "fedpep launch: run '%s' in %s/ — %d clients, %d per round, %d rounds, "
                  "%d training slots, broker %s\n",
             plan->cfg.run.name, plan->dir, plan->cfg.federation.clients,
@@ -536,8 +538,9 @@ fp_status launch_run(const launch_options *o, int *exit_code, fp_error *err)
         }
     }
     if (!st)
-        *exit_code = supervise(o, plan, sup, &t, out);
+        *exit_code = supervise(o, plan, sup, &t, console, out);
     sup_destroy(&sup);
+    console_destroy(&console);
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGCHLD, &old_chld, NULL);

@@ -84,7 +84,25 @@ typedef struct converter {
     const tfjs_weights_t *tw;
     arena mem;
     fp_error *err;
+    progress_t *progress;
 } converter;
+
+/* Progress in steps: reading the package, the embeddings, each layer, the sentence head, then
+ * the three files. */
+static int convert_steps(const model_config *c)
+{
+    return c->n_layers + 6;
+}
+
+/* Step `at` (from 0) of convert_steps begins: what, and the layer when >= 0. */
+static void step_begins(progress_t *p, const model_config *c, int at, const char *what, int layer)
+{
+    progress_set(p, at);
+    if (layer >= 0)
+        progress_label(p, "step %d/%d: %s %d", at + 1, convert_steps(c), what, layer);
+    else
+        progress_label(p, "step %d/%d: %s", at + 1, convert_steps(c), what);
+}
 
 /* The float32 tensor name (printf-style) with shape dims[0..ndim). */
 static fp_status get(converter *cv, const float **out, int ndim, const int64_t *dims,
@@ -261,12 +279,17 @@ static fp_status convert_weights(converter *cv, const model_config *c, tf_weight
     if (!w->layers || !cv->mem.base)
         return fp_fail(cv->err, FP_ENOMEM, "out of memory converting USE-lite (%zu floats)",
                        cv->mem.cap);
+    step_begins(cv->progress, c, 1, "embeddings", -1);
     fp_status st = convert_embeddings(cv, c, w);
-    for (int l = 0; !st && l < c->n_layers; l++)
+    for (int l = 0; !st && l < c->n_layers; l++) {
+        step_begins(cv->progress, c, 2 + l, "layer", l);
         st = convert_layer(cv, c, &w->layers[l], l);
-    if (!st)
+    }
+    if (!st) {
+        step_begins(cv->progress, c, 2 + c->n_layers, "sentence head", -1);
         st = kernel(cv, &w->sentence_dense, false, c->d_model, c->d_model,
                     "module/Encoder_en/hidden_layers/tanh_layer_%d/weights", 0);
+    }
     if (!st)
         st = vec(cv, &w->sentence_dense_b, c->d_model,
                  "module/Encoder_en/hidden_layers/tanh_layer_%d/bias", 0);
@@ -291,19 +314,23 @@ static fp_status copy_vocab(const char *package_dir, const char *path, fp_error 
     return st;
 }
 
-fp_status use_lite_convert(const char *package_dir, const char *out_dir, fp_error *err)
+fp_status use_lite_convert(const char *package_dir, const char *out_dir, progress_t *progress,
+                           fp_error *err)
 {
     fp_error local;
     if (!err)
         err = &local; /* the status of a failure is read back from it */
     model_config cfg;
     use_lite_model_config(&cfg);
+    const int L = cfg.n_layers;
+    progress_label(progress, "step 1/%d: reading %s", convert_steps(&cfg), package_dir);
+    progress_begin(progress, 0, convert_steps(&cfg));
     tfjs_weights_t *tw = tfjs_weights_open(package_dir, err);
     if (!tw) {
         fp_wrap(err, "USE-lite package");
         return err->status;
     }
-    converter cv = {.tw = tw, .err = err};
+    converter cv = {.tw = tw, .err = err, .progress = progress};
     tf_weights w;
     fp_status st = convert_weights(&cv, &cfg, &w);
     if (st)
@@ -317,12 +344,20 @@ fp_status use_lite_convert(const char *package_dir, const char *out_dir, fp_erro
     if (!st && mkdir(out_dir, 0755) && errno != EEXIST)
         st = fp_fail(err, FP_EIO, "mkdir %s: %s", out_dir, strerror(errno));
     /* Weights first, config last: a folder with a config.json is a complete model. */
-    if (!st)
+    if (!st) {
+        step_begins(progress, &cfg, L + 3, "vocab.json", -1);
         st = copy_vocab(package_dir, p.vocab, err);
-    if (!st)
+    }
+    if (!st) {
+        step_begins(progress, &cfg, L + 4, "model.safetensors", -1);
         st = tf_weights_save(&w, &cfg, p.weights, err);
-    if (!st)
+    }
+    if (!st) {
+        step_begins(progress, &cfg, L + 5, "config.json", -1);
         st = hf_config_save(p.config, &cfg, err);
+    }
+    if (!st)
+        progress_set(progress, convert_steps(&cfg));
     tf_weights_free(&w);
     tfjs_weights_destroy(&tw);
     return st;

@@ -12,6 +12,7 @@
 #ifndef FEDPEP_MODEL_USE_LITE_H
 #define FEDPEP_MODEL_USE_LITE_H
 
+#include "common/progress.h"
 #include "common/status.h"
 #include "model/model_config.h"
 
@@ -22,7 +23,9 @@ void use_lite_model_config(model_config *cfg);
 /* Reads package_dir (model.json, its 7 shards, vocab.json) and writes out_dir/config.json,
  * out_dir/model.safetensors and out_dir/vocab.json (out_dir is created; its parent must exist).
  * Deterministic: the same package gives byte-identical files. FP_ENOTFOUND / FP_EFORMAT naming
- * the missing or misshapen tensor or file, FP_EIO on a write failure. */
-fp_status use_lite_convert(const char *package_dir, const char *out_dir, fp_error *err);
+ * the missing or misshapen tensor or file, FP_EIO on a write failure. progress (NULL = none)
+ * gets the conversion's steps (reading, embeddings, each layer, sentence head, the three files). */
+fp_status use_lite_convert(const char *package_dir, const char *out_dir, progress_t *progress,
+                           fp_error *err);
 
 #endif

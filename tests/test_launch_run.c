@@ -179,14 +179,14 @@ static void run_completes_and_survives_a_coordinator_kill(void **state)
     fixture *f = *state;
     char out_a[8192], out_b[8192];
     launch_into(f, "plain", NULL, 0, -1, -1, 0, out_a, sizeof out_a);
-    assert_non_null(strstr(out_a, "round 1/3  sampled 2"));
-    assert_non_null(strstr(out_a, "round 3/3"));
+    assert_non_null(strstr(out_a, "round 0 (1 of 3)  sampled 2"));
+    assert_non_null(strstr(out_a, "round 2 (3 of 3)"));
     assert_non_null(strstr(out_a, "finished: coordinator exited with code 0"));
     assert_non_null(strstr(out_a, "/plain/fedpep.db"));
     assert_non_null(strstr(out_a, "sqlite3 -readonly"));
     const char *kill_over[] = {"faults.kill_coordinator_at_round=1"};
     launch_into(f, "killed", kill_over, 1, -1, -1, 0, out_b, sizeof out_b);
-    assert_non_null(strstr(out_b, "round 3/3"));
+    assert_non_null(strstr(out_b, "round 2 (3 of 3)"));
 
     store_db_t *da = NULL;
     store_run ra = {0};
@@ -219,7 +219,7 @@ static void run_survives_store_and_broker_kills(void **state)
     fixture *f = *state;
     char out[8192], path[700];
     launch_into(f, "store", NULL, 0, -1, 1, 0, out, sizeof out);
-    assert_non_null(strstr(out, "round 3/3"));
+    assert_non_null(strstr(out, "round 2 (3 of 3)"));
     snprintf(path, sizeof path, "%s/store.events", f->dir);
     char *events = test_read_file(path, NULL);
     assert_non_null(events);
@@ -229,7 +229,7 @@ static void run_survives_store_and_broker_kills(void **state)
     expect_same_final_checkpoint(f, "plain", "store");
 
     launch_into(f, "broker", NULL, 0, 1, -1, 0.5, out, sizeof out);
-    assert_non_null(strstr(out, "round 3/3"));
+    assert_non_null(strstr(out, "round 2 (3 of 3)"));
     snprintf(path, sizeof path, "%s/broker.events", f->dir);
     events = test_read_file(path, NULL);
     assert_non_null(events);

@@ -51,7 +51,7 @@ static const char *convert_into(const char *dir, const char *name)
     static char out[512];
     snprintf(out, sizeof out, "%s/%s", dir, name);
     fp_error err = {0};
-    if (use_lite_convert(PACKAGE, out, &err))
+    if (use_lite_convert(PACKAGE, out, NULL, &err))
         fail_msg("use_lite_convert: %s", err.msg);
     return out;
 }
@@ -252,7 +252,7 @@ static void assert_refused(const char *dir, fp_status status, const char *why)
     char out[600], config[700];
     snprintf(out, sizeof out, "%s/out", dir);
     fp_error err = {0};
-    assert_int_equal(use_lite_convert(dir, out, &err), status);
+    assert_int_equal(use_lite_convert(dir, out, NULL, &err), status);
     if (!strstr(err.msg, why))
         fail_msg("reason '%s' does not mention '%s'", err.msg, why);
     snprintf(config, sizeof config, "%s/config.json", out);

@@ -177,6 +177,9 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
     fl_local_stream(&r, o->seed, c->id, in->round);
     int64_t max_steps = train_round_steps(o, in->n), steps = 0;
     double loss_sum = 0;
+    /* Examples for progress reports: every epoch's, or max_local_steps batches' worth. */
+    int64_t seen = 0, planned = (int64_t)in->n * o->local_epochs;
+    planned = planned < max_steps * o->batch_size ? planned : max_steps * o->batch_size;
     fp_status st = FP_OK;
     for (int e = 0; e < o->local_epochs && steps < max_steps && !st; e++) {
         fl_epoch_order(&r, in->idx, in->n, order);
@@ -190,6 +193,8 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
             st = train_step(w, c, o, &acfg, &ex, in->set, order + at, b, rng_next(&r), &loss, err);
             loss_sum += loss;
             steps++;
+            seen += b;
+            progress_work(in->progress, seen, planned);
         }
     }
     free(order);

@@ -10,6 +10,7 @@
 #define FEDPEP_TRAIN_LOCAL_ROUND_H
 
 #include "common/config.h"
+#include "common/progress.h"
 #include "common/rng.h"
 #include "fl/adamw.h"
 #include "train/client.h"
@@ -17,7 +18,7 @@
 typedef struct train_opts {
     fl_adamw_config adamw; /* total_steps is set per client by train_total_steps */
     int local_epochs, batch_size, max_local_steps, eval_batch;
-    int length_buckets; /* batches per length bucket after the shuffle; 0 = none */
+    int length_buckets;            /* batches per length bucket after the shuffle; 0 = none */
     float dropout, prefix_dropout; /* in the model and on the prefix while training */
     uint64_t seed;
     double prox_mu;       /* FedProx μ; 0 = off */
@@ -46,6 +47,8 @@ typedef struct train_round_in {
     uint64_t total_steps; /* AdamW linear-decay horizon for this client */
     int64_t deadline_ms;  /* stop before a step that starts after this CLOCK_MONOTONIC time in
                              ms (train_now_ms); 0 = none (tune's time budget) */
+    progress_t *progress; /* after every step, progress_work(examples done, of the round's);
+                             NULL = none. Never changes what is computed. */
 } train_round_in;
 
 /* CLOCK_MONOTONIC in milliseconds. */
@@ -61,7 +64,7 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
 /* Sorts each run of `buckets` batches of a shuffled order (example indices of set) by token
  * count, then shuffles the run's full batches among themselves with r (the partial batch stays
  * last). buckets 0 (or n <= batch) leaves order as it is. FP_ENOMEM. */
-fp_status train_bucket_by_length(int *order, int n, int batch, int buckets,
-                                 const train_set_t *set, rng_t *r, fp_error *err);
+fp_status train_bucket_by_length(int *order, int n, int batch, int buckets, const train_set_t *set,
+                                 rng_t *r, fp_error *err);
 
 #endif

@@ -188,6 +188,9 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
         if (st)
             break;
         int n = fl_partition_size(s->ptrain, k);
+        progress_span(o->progress, r + (double)i / K, r + (double)(i + 1) / K);
+        progress_label(o->progress, "round %d (%d of %d) client %d/%d", r, r + 1, cfg->run.rounds,
+                       i + 1, K);
         if (c->last_round != r) {
             if (n == 0) {
                 /* A client without data trains nothing and uploads the rows it received. */
@@ -200,8 +203,8 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
                                      .set = s->d.train,
                                      .idx = s->ptrain->index + s->ptrain->offset[k],
                                      .n = n,
-                                     .total_steps =
-                                         train_total_steps(&s->opts, n, cfg->run.rounds)};
+                                     .total_steps = train_total_steps(&s->opts, n, cfg->run.rounds),
+                                     .progress = o->progress};
                 st = train_local_round(s->w, c, &s->opts, &in, NULL, NULL, err);
             }
             if (!st)
@@ -250,6 +253,7 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
     int64_t eval_ms = 0;
     if (!st && eval_now) {
         eval_ms = train_now_ms();
+        progress_label(o->progress, "round %d (%d of %d) evaluating", r, r + 1, cfg->run.rounds);
         st = evaluate_all(s, &ev, err);
         eval_ms = train_now_ms() - eval_ms;
         if (!st)
@@ -283,6 +287,7 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
         st = store_db_round_commit(s->db, s->run_id, &rd, cr, (size_t)K, &ck, NULL, err);
         if (!st && o->keep_checkpoints > 0)
             st = store_db_checkpoints_prune(s->db, s->run_id, o->keep_checkpoints, err);
+        progress_clear(o->progress); /* the round's line replaces it on a shared terminal */
         if (!st && log) {
             fprintf(log, "round %d  clients %d/%d  train loss %.4f  ", r, n_ok, K, rd.train_loss);
             if (eval_now)
@@ -437,12 +442,15 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
                 start ? ", resumed" : "");
     fl_round_track track;
     fl_round_track_init(&track);
+    if (!st)
+        progress_begin(o->progress, start, cfg->run.rounds);
     for (int r = start; r < cfg->run.rounds && !st; r++) {
         double metric;
         st = run_round(&s, r, o, log, &metric, err);
         if (st)
             break;
         res->rounds_done++;
+        progress_set(o->progress, r + 1);
         (void)metric;
         if (o->stop_after_round >= 0 && r == o->stop_after_round)
             break;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "common/progress.h"
 
 typedef struct train_sim_options {
     const char *config_text; /* stored with the run (NULL: config_dump of cfg) */
@@ -23,6 +24,8 @@ typedef struct train_sim_options {
     int keep_checkpoints; /* > 0: after each commit keep only the newest N rounds' checkpoint
                              blobs (the server state holds every c_k: ~N·dim floats a round);
                              0 = keep all */
+    progress_t *progress; /* rounds, clients and examples as they go (common/progress.h); NULL =
+                             none. Only ever written to its own stream, never to the database */
 } train_sim_options;
 
 typedef struct train_sim_result {

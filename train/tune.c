@@ -124,19 +124,25 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
         if (o->zero_shot_only)
             epochs = 0;
     }
+    if (!st && epochs > 0)
+        progress_begin(o->progress, 0, epochs);
     for (int e = 0; e < epochs && !st; e++) {
         train_round_in in = {.round = e,
                              .set = d.train,
                              .idx = d.all_train,
                              .n = (int)n,
                              .total_steps = total,
-                             .deadline_ms = deadline};
+                             .deadline_ms = deadline,
+                             .progress = o->progress};
+        progress_span(o->progress, e, e + 1);
+        progress_label(o->progress, "epoch %d/%d", e + 1, epochs);
         train_round_result rr;
         int64_t t0 = train_now_ms();
         st = train_local_round(w, c, &opts, &in, NULL, &rr, err);
         if (st)
             break;
         double train_s = (train_now_ms() - t0) / 1000.0;
+        progress_label(o->progress, "epoch %d/%d evaluating", e + 1, epochs);
         double metric, eval_loss;
         st = tune_evaluate(w, c, &d, opts.eval_batch, &metric, &eval_loss, err);
         if (st)
@@ -149,6 +155,7 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
             res->first_metric = res->best_metric = metric;
         if (metric > res->best_metric)
             res->best_metric = metric;
+        progress_clear(o->progress); /* the epoch's line replaces it on a shared terminal */
         if (log)
             fprintf(log,
                     "epoch %d  steps %lld  loss %.4f  eval %s %.4f  eval loss %.4f  "

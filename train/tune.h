@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "common/config.h"
+#include "common/progress.h"
 #include "train/client.h"
 
 typedef struct train_tune_options {
@@ -17,10 +18,11 @@ typedef struct train_tune_options {
     double layer_fraction; /* > 0 and n_layers 0: the top ceil(f·L) layers; else all */
     double time_budget_s;  /* 0 = none: stop training when spent, then evaluate */
     const char *fallback_vocab, *fallback_merges; /* tokenizer for a folder without one */
-    bool describe_head;  /* linear head: start from the label descriptions (train/describe.h)
-                            and evaluate before training ("epoch 0": the zero-shot figure);
-                            implied by model.head = descriptions, whose head stays there */
-    bool zero_shot_only; /* with describe_head: stop after that evaluation */
+    bool describe_head;   /* linear head: start from the label descriptions (train/describe.h)
+                             and evaluate before training ("epoch 0": the zero-shot figure);
+                             implied by model.head = descriptions, whose head stays there */
+    bool zero_shot_only;  /* with describe_head: stop after that evaluation */
+    progress_t *progress; /* epochs and examples as they go (common/progress.h); NULL = none */
 } train_tune_options;
 
 typedef struct train_tune_result {
