@@ -92,8 +92,18 @@ static const char SCHEMA_V1[] =
     "    PRIMARY KEY (run, client)\n"
     ") STRICT;\n";
 
+/* Version 2: why a run or a round failed, and how many times a round was retried before the
+ * attempt that was committed. A run that failed says why (a round that could not gather
+ * min_clients updates, a database that refused a write); a round committed as failed (skipped)
+ * says why; NULL while there is nothing to say. */
+static const char SCHEMA_V2[] =
+    "ALTER TABLE runs ADD COLUMN reason TEXT CHECK (length(reason) <= 511);\n"
+    "ALTER TABLE rounds ADD COLUMN retries INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0);\n"
+    "ALTER TABLE rounds ADD COLUMN reason TEXT CHECK (length(reason) <= 511);\n";
+
 static const schema_step STEPS[] = {
     {1, SCHEMA_V1},
+    {2, SCHEMA_V2},
 };
 
 static const schema_def CURRENT = {STEPS, sizeof STEPS / sizeof STEPS[0]};

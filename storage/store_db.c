@@ -181,6 +181,9 @@ static fp_status open_connection(store_db_t *db, int flags, const schema_def *de
         st = schema_migrate(db->sql, db->path, def, err);
     if (!st && (flags & STORE_DB_VERIFY))
         st = verify(db, err);
+    if (!st)
+        st = db_faults_from_env(db, err);
+    store_db_take_failure(db); /* opening is judged by its status alone */
     return st;
 }
 
@@ -201,6 +204,7 @@ fp_status store_db_open_schema(store_db_t **db_p, const char *path, int flags,
         return fp_fail(err, FP_ENOMEM, "%s: no memory for the handle", path);
     }
     db->readonly = (flags & STORE_DB_READONLY) != 0;
+    db->fault_full_after = -1;
     st = open_connection(db, flags, def, err);
     if (st) {
         store_db_close(&db);

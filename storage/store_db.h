@@ -32,6 +32,12 @@ enum {
 
 /* Longest name, model, task or strategy text accepted (bytes, excluding the NUL). */
 #define STORE_TEXT_MAX 255
+/* Longest reason (why a run or a round failed) stored; longer ones are cut at a UTF-8
+ * boundary, never refused: the reason of a failure must not fail the recording of it. */
+#define STORE_REASON_MAX 511
+
+/* Copies src (NULL = "") into dst[STORE_REASON_MAX + 1], cut as above. */
+void store_reason_set(char *dst, const char *src);
 
 typedef enum store_run_status {
     STORE_RUN_RUNNING = 0,
@@ -77,6 +83,7 @@ typedef struct store_run {
     store_run_status status;
     int64_t created_ms, updated_ms; /* Unix time in milliseconds */
     char *config;
+    char reason[STORE_REASON_MAX + 1]; /* why the run failed; "" = none (NULL in the file) */
 } store_run;
 
 /* One round's summary. committed_ms is set by the store on commit (ignored on input). */
@@ -90,6 +97,8 @@ typedef struct store_round {
     int64_t bytes_down, bytes_up; /* payload bytes sent to / received from clients */
     int64_t wall_ms, slowest_client_ms;
     int64_t committed_ms;
+    int32_t retries; /* attempts of the round before the one committed (0 = the first) */
+    char reason[STORE_REASON_MAX + 1]; /* why a failed round failed; "" = none (NULL) */
 } store_round;
 
 /* One sampled client's part in a round. */
@@ -101,6 +110,13 @@ typedef struct store_client_round {
     double loss;        /* NaN = none */
     int64_t ms;         /* local time in ms; -1 = unknown */
 } store_client_round;
+
+/* A client row as it is stored: only an OK row (its update arrived in time) carries n_k, steps,
+ * loss and ms; a dropped, late or failed client's measurements did not happen (or never reached
+ * the coordinator) and are unknown (NULL in the file), whatever the caller had in hand. The one
+ * place that rule lives: the store actor and simulate both build their rows with it. */
+store_client_round store_client_round_make(int32_t client, store_client_status status, int64_t n_k,
+                                           int64_t steps, double loss, int64_t ms);
 
 /* Borrowed bytes (input). data may be NULL only when size is 0. */
 typedef struct store_blob {
@@ -169,6 +185,9 @@ fp_status store_db_run_begin(store_db_t *db, const store_run_spec *spec, int64_t
 
 fp_status store_db_run_set_status(store_db_t *db, int64_t run_id, store_run_status status,
                                   fp_error *err);
+/* The same with the reason the run ended so (NULL or "" = none; cut at STORE_REASON_MAX). */
+fp_status store_db_run_set_status_reason(store_db_t *db, int64_t run_id, store_run_status status,
+                                         const char *reason, fp_error *err);
 
 /* FP_ENOTFOUND when no run has that name / id. */
 fp_status store_db_run_find(store_db_t *db, const char *name, store_run *out, fp_error *err);
@@ -248,7 +267,36 @@ fp_status store_db_client_state_load(store_db_t *db, int64_t run_id, int32_t cli
 
 void store_client_state_clear(store_client_state *state);
 
+/* ---- failures ---- */
+
+/* What repeating a failed call would do, from the SQLite result of the handle's last failure. */
+typedef enum store_db_failure {
+    STORE_DB_NO_FAILURE = 0, /* no SQLite failure since the last take (a refused rule or
+                                argument — FP_ESTATE, FP_EINVAL ... — is not one) */
+    STORE_DB_BUSY,           /* another connection held the lock past the busy timeout: a
+                                later try may pass */
+    STORE_DB_FINAL,          /* fails again however often it is tried: the file is read-only,
+                                the disk is full, an I/O error, a damaged file or checksum, no
+                                memory, a constraint */
+} store_db_failure;
+
+/* The kind of the SQLite failures since the previous call (the worst of them), and forgets
+ * them. A store calls it after each request to tell a retryable failure from a final one. */
+store_db_failure store_db_take_failure(store_db_t *db);
+
+/* How long one statement waits for another connection's lock (default 5000 ms). */
+void store_db_set_busy_timeout(store_db_t *db, int ms);
+
 /* ---- testing ---- */
+
+/* Test-only fault injection for the writers of a process, from the environment variable
+ * FEDPEP_TEST_STORE_FAULT read when a handle opens read-write:
+ *   "readonly"  every write fails as on a read-only file (PRAGMA query_only: SQLITE_READONLY,
+ *               "attempt to write a readonly database");
+ *   "full:N"    the first N write transactions commit, every later one fails at COMMIT as on a
+ *               full disk (SQLITE_FULL, "database or disk is full") and is rolled back.
+ * Anything else in the variable is ignored. Readers are never affected. */
+#define STORE_DB_FAULT_ENV "FEDPEP_TEST_STORE_FAULT"
 
 /* Test-only: hook(arg, step) is called at named points between the statements of a write
  * transaction ("begin", "round", "client", "checkpoint", "run", "commit", "committed"), so a

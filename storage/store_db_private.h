@@ -14,11 +14,25 @@ struct store_db {
     bool readonly;
     store_db_hook *hook;
     void *hook_arg;
+    int failure;           /* store_db_failure: the worst SQLite failure since the last take */
+    long fault_full_after; /* STORE_DB_FAULT_ENV "full:N": N, else -1 */
+    long writes;           /* write transactions committed by this handle */
 };
 
 /* Fails with a status chosen from the SQLite result code (FP_EFORMAT for "not a database",
- * FP_ENOMEM, FP_EIO for I/O errors, else FP_EDB) and a reason "path: what: sqlite message". */
+ * FP_ENOMEM, FP_EIO for I/O errors, else FP_EDB) and a reason "path: what: sqlite message",
+ * and records the failure's kind for store_db_take_failure. */
 fp_status db_fail(store_db_t *db, int rc, const char *what, fp_error *err);
+
+/* Records a failure found without an SQLite result (a checksum mismatch: FINAL). */
+void db_note_failure(store_db_t *db, store_db_failure kind);
+
+/* Reads STORE_DB_FAULT_ENV for a handle opened read-write and applies "readonly"; see
+ * store_db.h. */
+fp_status db_faults_from_env(store_db_t *db, fp_error *err);
+
+/* Just before a COMMIT: FP_OK, or the injected "full:N" failure once N writes committed. */
+fp_status db_fault_at_commit(store_db_t *db, fp_error *err);
 
 /* Prepares sql; on failure reports it through db_fail. */
 fp_status db_prepare(store_db_t *db, const char *sql, sqlite3_stmt **st, fp_error *err);

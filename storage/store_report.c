@@ -250,15 +250,26 @@ static fp_status rounds_report(store_db_t *db, void *arg, fp_error *err)
         char best[32];
         double b = best_metric(rounds, n);
         snprintf(best, sizeof best, isnan(b) ? "-" : "%.4f", b);
-        fprintf(a->out, "run %s (id %" PRId64 "): %s, %s, %s, seed %" PRIu64
-                        ", %s, %zu round%s, best metric %s\n",
+        fprintf(a->out,
+                "run %s (id %" PRId64 "): %s, %s, %s, seed %" PRIu64
+                ", %s, %zu round%s, best metric %s\n",
                 run.name, run.id, run.model, run.task, run.strategy, run.seed,
                 store_run_status_name(run.status), n, n == 1 ? "" : "s", best);
+        if (run.reason[0])
+            fprintf(a->out, "%s: %s\n", store_run_status_name(run.status), run.reason);
     }
     if (!st)
         st = table_print(&t, a->out, a->format, err);
     if (!st && n == 0 && a->format == STORE_REPORT_TEXT)
         fprintf(a->out, "(no round committed yet)\n");
+    /* Under the table, what the columns cannot say: retried rounds and why a round failed. */
+    for (size_t i = 0; !st && a->format == STORE_REPORT_TEXT && i < n; i++) {
+        const store_round *r = &rounds[i];
+        if (r->retries > 0 || r->reason[0])
+            fprintf(a->out, "round %d: %s after %d retr%s%s%s\n", r->round,
+                    store_round_status_name(r->status), r->retries, r->retries == 1 ? "y" : "ies",
+                    r->reason[0] ? ": " : "", r->reason);
+    }
     free(t.cells);
     free(rounds);
     store_run_clear(&run);

@@ -16,7 +16,7 @@
 #define ROUND_COLUMNS                                                                              \
     "round, status, sampled, completed, dropped, late, train_loss, eval_metric, eval_loss, "       \
     "eval_accuracy, eval_f1, eval_mcc, bytes_down, bytes_up, wall_ms, slowest_client_ms, "         \
-    "committed_ms"
+    "committed_ms, retries, reason"
 #define CLIENT_COLUMNS "round, client, status, n_k, steps, loss, ms"
 
 /* ---- validation ---- */
@@ -34,7 +34,21 @@ static fp_status check_round_row(const store_round *r, fp_error *err)
                        r->round, r->sampled, r->completed, r->dropped, r->late);
     if (r->bytes_down < 0 || r->bytes_up < 0 || r->wall_ms < 0 || r->slowest_client_ms < 0)
         return fp_fail(err, FP_EINVAL, "round %d: negative bytes or times", r->round);
+    if (r->retries < 0)
+        return fp_fail(err, FP_EINVAL, "round %d: %d retries", r->round, r->retries);
+    if (!memchr(r->reason, '\0', sizeof r->reason))
+        return fp_fail(err, FP_EINVAL, "round %d: reason not terminated", r->round);
     return FP_OK;
+}
+
+store_client_round store_client_round_make(int32_t client, store_client_status status, int64_t n_k,
+                                           int64_t steps, double loss, int64_t ms)
+{
+    if (status == STORE_CLIENT_OK)
+        return (store_client_round){
+            .client = client, .status = status, .n_k = n_k, .steps = steps, .loss = loss, .ms = ms};
+    return (store_client_round){
+        .client = client, .status = status, .n_k = -1, .steps = -1, .loss = NAN, .ms = -1};
 }
 
 static fp_status check_client_row(int32_t round, const store_client_round *c, fp_error *err)
@@ -117,6 +131,8 @@ static fp_status read_round(store_db_t *db, sqlite3_stmt *st, store_round *r, fp
     r->wall_ms = sqlite3_column_int64(st, 14);
     r->slowest_client_ms = sqlite3_column_int64(st, 15);
     r->committed_ms = sqlite3_column_int64(st, 16);
+    r->retries = sqlite3_column_int(st, 17);
+    db_column_text(st, 18, r->reason, sizeof r->reason);
     return FP_OK;
 }
 
@@ -175,7 +191,8 @@ static bool same_round(const store_round *a, const store_round *b)
            db_same_double(a->eval_accuracy, b->eval_accuracy) &&
            db_same_double(a->eval_f1, b->eval_f1) && db_same_double(a->eval_mcc, b->eval_mcc) &&
            a->bytes_down == b->bytes_down && a->bytes_up == b->bytes_up &&
-           a->wall_ms == b->wall_ms && a->slowest_client_ms == b->slowest_client_ms;
+           a->wall_ms == b->wall_ms && a->slowest_client_ms == b->slowest_client_ms &&
+           a->retries == b->retries && !strcmp(a->reason, b->reason);
 }
 
 static bool same_client(const store_client_round *a, const store_client_round *b)
@@ -303,7 +320,7 @@ static fp_status insert_round(store_db_t *db, int64_t run_id, const store_round 
     fp_status s = db_prepare_keyed(db,
                                    "INSERT INTO rounds (run, " ROUND_COLUMNS ") VALUES (?1, ?2, "
                                    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                                   "?16, ?17, ?18)",
+                                   "?16, ?17, ?18, ?19, ?20)",
                                    run_id, r->round, &st, err);
     if (s)
         return s;
@@ -323,6 +340,11 @@ static fp_status insert_round(store_db_t *db, int64_t run_id, const store_round 
     sqlite3_bind_int64(st, 16, r->wall_ms);
     sqlite3_bind_int64(st, 17, r->slowest_client_ms);
     sqlite3_bind_int64(st, 18, now_ms);
+    sqlite3_bind_int(st, 19, r->retries);
+    if (r->reason[0])
+        sqlite3_bind_text(st, 20, r->reason, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 20);
     s = db_exec_stmt(db, st, "writing the round", err);
     sqlite3_finalize(st);
     return s;

@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUN_COLUMNS "id, name, model, task, strategy, seed, status, created_ms, updated_ms, config"
+#define RUN_COLUMNS                                                                                \
+    "id, name, model, task, strategy, seed, status, created_ms, updated_ms, config, reason"
 
 static fp_status check_text(const char *s, const char *field, size_t min, fp_error *err)
 {
@@ -54,6 +55,7 @@ static fp_status read_run(store_db_t *db, sqlite3_stmt *st, store_run *out, fp_e
     out->updated_ms = sqlite3_column_int64(st, 8);
     const unsigned char *config = sqlite3_column_text(st, 9);
     out->config = strdup(config ? (const char *)config : "");
+    db_column_text(st, 10, out->reason, sizeof out->reason);
     if (!out->config)
         return fp_fail(err, FP_ENOMEM, "%s: no memory for a run's config", db->path);
     return FP_OK;
@@ -104,17 +106,24 @@ static fp_status insert_run(store_db_t *db, const store_run_spec *spec, int64_t 
     return s;
 }
 
+/* The status and its reason (NULL or "" = none: a run set running again forgets why it failed). */
 static fp_status update_status(store_db_t *db, int64_t run_id, store_run_status status,
-                               fp_error *err)
+                               const char *reason, fp_error *err)
 {
     sqlite3_stmt *st = NULL;
-    fp_status s =
-        db_prepare(db, "UPDATE runs SET status = ?1, updated_ms = ?2 WHERE id = ?3", &st, err);
+    fp_status s = db_prepare(
+        db, "UPDATE runs SET status = ?1, updated_ms = ?2, reason = ?4 WHERE id = ?3", &st, err);
     if (s)
         return s;
+    char cut[STORE_REASON_MAX + 1];
+    store_reason_set(cut, reason);
     sqlite3_bind_text(st, 1, store_run_status_name(status), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, db_now_ms());
     sqlite3_bind_int64(st, 3, run_id);
+    if (cut[0])
+        sqlite3_bind_text(st, 4, cut, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 4);
     s = db_exec_stmt(db, st, "setting the run status", err);
     sqlite3_finalize(st);
     if (!s && sqlite3_changes(db->sql) == 0)
@@ -139,7 +148,7 @@ fp_status store_db_run_begin(store_db_t *db, const store_run_spec *spec, int64_t
     } else if (s == FP_OK) {
         s = check_same_identity(db, &have, spec, err);
         if (!s && have.status == STORE_RUN_FAILED)
-            s = update_status(db, have.id, STORE_RUN_RUNNING, err);
+            s = update_status(db, have.id, STORE_RUN_RUNNING, NULL, err);
         if (!s) {
             *run_id = have.id;
             if (resumed)
@@ -150,16 +159,35 @@ fp_status store_db_run_begin(store_db_t *db, const store_run_spec *spec, int64_t
     return db_write_end(db, s, err);
 }
 
-fp_status store_db_run_set_status(store_db_t *db, int64_t run_id, store_run_status status,
-                                  fp_error *err)
+fp_status store_db_run_set_status_reason(store_db_t *db, int64_t run_id, store_run_status status,
+                                         const char *reason, fp_error *err)
 {
     if ((unsigned)status > STORE_RUN_FAILED)
         return fp_fail(err, FP_EINVAL, "run status %d out of range", (int)status);
     fp_status s = db_write_begin(db, err);
     if (s)
         return s;
-    s = update_status(db, run_id, status, err);
+    s = update_status(db, run_id, status, reason, err);
     return db_write_end(db, s, err);
+}
+
+fp_status store_db_run_set_status(store_db_t *db, int64_t run_id, store_run_status status,
+                                  fp_error *err)
+{
+    return store_db_run_set_status_reason(db, run_id, status, NULL, err);
+}
+
+void store_reason_set(char *dst, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n > STORE_REASON_MAX) {
+        n = STORE_REASON_MAX;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--; /* src[n] continues a UTF-8 sequence: cut before the sequence starts */
+    }
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 /* Runs a query bound to one key (text or id) and reads at most one run. */

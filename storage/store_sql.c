@@ -54,6 +54,9 @@ fp_status db_fail(store_db_t *db, int rc, const char *what, fp_error *err)
     const char *why = db->sql ? sqlite3_errmsg(db->sql) : sqlite3_errstr(rc);
     if ((rc & 0xff) == SQLITE_NOTADB)
         why = "not an SQLite database";
+    db_note_failure(db, (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED
+                            ? STORE_DB_BUSY
+                            : STORE_DB_FINAL);
     return fp_fail(err, st, "%s: %s: %s", db->path, what, why);
 }
 
@@ -110,11 +113,16 @@ fp_status db_write_end(store_db_t *db, fp_status st, fp_error *err)
 {
     if (st == FP_OK) {
         db_hook(db, "commit");
+        st = db_fault_at_commit(db, err);
+    }
+    if (st == FP_OK) {
         int rc = sqlite3_exec(db->sql, "COMMIT", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
+        if (rc != SQLITE_OK) {
             st = db_fail(db, rc, "committing", err);
-        else
+        } else {
+            db->writes++;
             db_hook(db, "committed");
+        }
     }
     if (st != FP_OK && !sqlite3_get_autocommit(db->sql))
         sqlite3_exec(db->sql, "ROLLBACK", NULL, NULL, NULL);
@@ -258,9 +266,11 @@ fp_status db_column_blobs_checked(store_db_t *db, sqlite3_stmt *st, int first,
             return s;
         h = store_hash64(h, outs[i]->data, outs[i]->size);
     }
-    if (sqlite3_column_int64(st, first + (int)n) != (int64_t)h)
+    if (sqlite3_column_int64(st, first + (int)n) != (int64_t)h) {
+        db_note_failure(db, STORE_DB_FINAL);
         return fp_fail(err, FP_EDB, "%s: %s: checksum mismatch, the stored bytes are damaged",
                        db->path, what);
+    }
     return FP_OK;
 }
 

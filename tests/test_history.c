@@ -52,7 +52,8 @@ static const char ROUNDS_TEXT[] =
     "    1  ok            3   3        0     0      0.6250  0.6250       31000     30000    4.25"
     "       3.12\n"
     "    2  ok            3   1        1     1      0.5000  0.7500       32000     31000    4.25"
-    "       3.12\n";
+    "       3.12\n"
+    "round 1: ok after 2 retries\n";
 
 static const char CLIENTS_TEXT[] = "run alpha, round 2: 3 sampled clients\n"
                                    "client  status   n_k  steps    loss     s\n"
@@ -85,7 +86,7 @@ static void test_rounds_text(void **state)
     assert_string_equal(text, ROUNDS_TEXT);
     free(text);
     HX_CAPTURE(&text, store_report_rounds(h->db, "beta", out, STORE_REPORT_TEXT, &err_));
-    assert_non_null(strstr(text, "0 rounds, best metric -\n"));
+    assert_non_null(strstr(text, "0 rounds, best metric -\nfailed: " HX_BETA_REASON "\n"));
     assert_non_null(strstr(text, "(no round committed yet)\n"));
     free(text);
 }

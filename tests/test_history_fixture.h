@@ -61,6 +61,10 @@ static inline void hx_sql(const char *path, const char *sql)
     sqlite3_close(raw);
 }
 
+#define HX_BETA_REASON                                                                             \
+    "round 0: 1 of 3 updates (min_clients 2) after 4 attempts, 10 of 10 clients asked; no retry "  \
+    "left (max_retries)"
+
 /* Creates the fixture database at path. */
 static inline void hx_fill(const char *path)
 {
@@ -75,11 +79,13 @@ static inline void hx_fill(const char *path)
     assert_int_equal(store_db_run_begin(db, &beta, &b, NULL, &err), FP_OK);
     for (int32_t r = 0; r < HX_ALPHA_ROUNDS; r++)
         hx_commit_round(db, a, r);
-    assert_int_equal(store_db_run_set_status(db, b, STORE_RUN_FAILED, &err), FP_OK);
+    assert_int_equal(store_db_run_set_status_reason(db, b, STORE_RUN_FAILED, HX_BETA_REASON, &err),
+                     FP_OK);
     store_db_close(&db);
-    /* 2026-01-02 03:04:05 and 05:57:08 UTC */
+    /* 2026-01-02 03:04:05 and 05:57:08 UTC; alpha's round 1 was retried twice */
     hx_sql(path, "UPDATE runs SET created_ms = 1767323045000 WHERE name = 'alpha';"
-                 "UPDATE runs SET created_ms = 1767333428000 WHERE name = 'beta';");
+                 "UPDATE runs SET created_ms = 1767333428000 WHERE name = 'beta';"
+                 "UPDATE rounds SET retries = 2 WHERE run = 1 AND round = 1;");
 }
 
 /* What f(db, out) printed, as a malloc'd string (the caller frees it). */

@@ -16,7 +16,7 @@ static void open_sets_up_the_file(void **state)
     store_db_close(&db); /* idempotent */
     store_db_close(NULL);
     assert_int_equal(fx_sql_int(fx->path, "PRAGMA application_id"), 0x46504550);
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
     assert_int_equal(fx_sql_int(fx->path, "PRAGMA page_size"), 65536);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = "
                                           "'table' AND name IN ('runs', 'rounds', "

@@ -117,7 +117,7 @@ static void empty_file_is_created_or_refused(void **state)
     expect_open(fx->path, STORE_DB_READONLY, FP_EFORMAT);
     store_db_t *db = fx_open(fx->path, 0); /* an empty file is an empty SQLite database */
     store_db_close(&db);
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
 }
 
 /* A truncated file: the header survives, the pages do not. Reads fail with FP_EDB; VERIFY at
@@ -367,32 +367,70 @@ static void concurrent_creators_agree(void **state)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), FP_OK);
     }
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs"), 2);
 }
 
-/* The real schema extended by a future step: a v1 file with data migrates and keeps working. */
+/* A file written by the first release (schema v1: no reasons, no retries) with a run and a
+ * committed round migrates to this build's version: its rows read back unchanged, with no
+ * reason and 0 retries, and it takes the next round. Then the real schema extended by a future
+ * step: the file migrates and keeps working, and this build refuses it as too new. */
 static void real_schema_migrates_forward(void **state)
 {
     fx_db *fx = *state;
-    make_real_db(fx->path, 3);
     const schema_def *cur = schema_current();
-    assert_int_equal(cur->n_steps, 1);
-    schema_step steps[2] = {cur->steps[0], {2, "ALTER TABLE runs ADD COLUMN note TEXT"}};
-    schema_def def = {steps, 2};
+    assert_int_equal(cur->n_steps, 2);
+    schema_def v1 = {cur->steps, 1};
     struct store_db *db = NULL;
     fp_error err = {0};
-    assert_int_equal(store_db_open_schema(&db, fx->path, 0, &def, &err), FP_OK);
+    assert_int_equal(store_db_open_schema(&db, fx->path, STORE_DB_CREATE, &v1, &err), FP_OK);
+    store_db_close(&db);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 1);
+    raw_exec(
+        fx->path,
+        "INSERT INTO runs (id, name, config, model, task, strategy, seed, status, "
+        "created_ms, updated_ms) VALUES (1, 'old', '', 'm', 'sst2', 'fedpeptao', 7, 'failed', "
+        "1, 2);"
+        "INSERT INTO rounds VALUES (1, 0, 'ok', 1, 1, 0, 0, 0.5, NULL, NULL, NULL, NULL, NULL, "
+        "10, 20, 30, 40, 50);"
+        "INSERT INTO client_rounds VALUES (1, 0, 0, 'ok', 5, 2, 0.5, 30);"
+        "INSERT INTO checkpoints VALUES (1, 0, x'00', x'00', x'00', 0);");
+    db = fx_open(fx->path, 0);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    store_run run = {0};
+    assert_int_equal(store_db_run_find(db, "old", &run, &err), FP_OK);
+    assert_int_equal(run.status, STORE_RUN_FAILED);
+    assert_string_equal(run.reason, "");
+    store_run_clear(&run);
     store_round *rounds = NULL;
     size_t n = 0;
+    assert_int_equal(store_db_rounds_list(db, 1, &rounds, &n, &err), FP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(rounds[0].retries, 0);
+    assert_string_equal(rounds[0].reason, "");
+    assert_int_equal(rounds[0].slowest_client_ms, 40);
+    free(rounds);
+    store_run_spec spec = {"old", "", "m", "sst2", "fedpeptao", 7};
+    int64_t id = 0;
+    assert_int_equal(store_db_run_begin(db, &spec, &id, NULL, &err), FP_OK); /* running again */
+    fx_commit_ok(db, 1, 1);
+    store_db_close(&db);
+
+    char future[400];
+    snprintf(future, sizeof future, "%s/future.db", fx->dir);
+    make_real_db(future, 3);
+    schema_step steps[3] = {
+        cur->steps[0], cur->steps[1], {3, "ALTER TABLE runs ADD COLUMN note TEXT"}};
+    schema_def def = {steps, 3};
+    assert_int_equal(store_db_open_schema(&db, future, 0, &def, &err), FP_OK);
     assert_int_equal(store_db_rounds_list(db, 1, &rounds, &n, &err), FP_OK);
     assert_int_equal(n, 3);
     free(rounds);
     fx_commit_ok(db, 1, 3);
     store_db_close(&db);
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
-    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs WHERE note IS NULL"), 1);
-    expect_open(fx->path, 0, FP_EVERSION); /* this build knows version 1 only */
+    assert_int_equal(fx_sql_int(future, "PRAGMA user_version"), 3);
+    assert_int_equal(fx_sql_int(future, "SELECT count(*) FROM runs WHERE note IS NULL"), 1);
+    expect_open(future, 0, FP_EVERSION); /* this build knows up to version 2 only */
 }
 
 int main(void)
