@@ -253,6 +253,13 @@ bool msg_field_empty(const field_t *f, const void *base)
         return ((const msg_blob_t *)p)->n == 0;
     case FK_RECORDS:
         return records_get(f, base).n == 0;
+    case FK_U32: { /* optional scalars: their zero is their absence (they encode as before) */
+        uint32_t v;
+        memcpy(&v, p, sizeof v);
+        return v == 0;
+    }
+    case FK_BOOL:
+        return !*(const bool *)p;
     default:
         return false;
     }

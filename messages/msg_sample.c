@@ -106,6 +106,7 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
         t->lr_total = 2000;
         t->prox_mu = full ? 0.01 : 0.0;
         t->seed = rng_next(r);
+        t->attempt = full ? 2 : 0;
         return st;
     }
     case MSG_UPDATE: {
@@ -138,9 +139,12 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
     }
     case MSG_RUN: {
         msg_run_t *run = &m->run_row;
-        run->status = MSG_RUN_RUNNING;
+        run->status = full ? MSG_RUN_FAILED : MSG_RUN_RUNNING;
         if (full)
             st = msg_set_text(&run->config, "[run]\nseed = 42\nstrategy = fedpeptao\n", err);
+        if (!st && full)
+            st =
+                msg_set_text(&run->reason, "round 9: 1 of 10 clients answered, min_clients 2", err);
         if (!st)
             st = msg_set_id(run->model, "roberta-base", err);
         if (!st)
@@ -154,7 +158,7 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
     }
     case MSG_SAVE: {
         msg_save_t *s = &m->save;
-        s->status = MSG_ROUND_OK;
+        s->status = full ? MSG_ROUND_FAILED : MSG_ROUND_OK;
         s->sampled = 4;
         s->completed = 2;
         s->dropped = 1;
@@ -188,6 +192,9 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
             st = sample_blob(&s->server_state, r, 48, err);
         for (int i = 0; i < 4; i++)
             s->rng[i] = rng_next(r);
+        s->retries = full ? 1 : 0;
+        if (!st && full)
+            st = msg_set_text(&s->reason, "2 of 4 updates by the deadline, min_clients 3", err);
         return st;
     }
     case MSG_SAVE_CLIENT:
@@ -220,6 +227,7 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
             st = msg_set_id(m->error.peer, "client-17", err);
         if (!st && full)
             st = msg_set_text(&m->error.text, "TRAIN.rows.data: 12 bytes, the shape needs 16", err);
+        m->error.final = full;
         return st;
     case MSG_PEER_STATE:
         m->peer_state.role = full ? MSG_ROLE_CLIENT : MSG_ROLE_COORDINATOR;

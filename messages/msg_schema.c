@@ -220,6 +220,7 @@ static const field_t TRAIN_FIELDS[] = {
     SCALAR("lr_total", FK_U64, train.lr_total),
     SCALAR("prox_mu", FK_F64, train.prox_mu),
     SCALAR("seed", FK_U64, train.seed),
+    FLAGGED("attempt", FK_U32, train.attempt, FF_OPTIONAL),
 };
 
 static const field_t UPDATE_FIELDS[] = {
@@ -254,6 +255,7 @@ static const field_t RUN_FIELDS[] = {
     SCALAR("seed", FK_U64, run_row.seed),
     SCALAR("clients", FK_U32, run_row.clients),
     SCALAR("rounds", FK_U32, run_row.rounds),
+    FLAGGED("reason", FK_TEXT, run_row.reason, FF_OPTIONAL),
 };
 
 #define COFF(member) offsetof(msg_client_row_t, member)
@@ -294,6 +296,8 @@ static const field_t SAVE_FIELDS[] = {
     SCALAR("rows", FK_TENSOR, save.rows),
     FLAGGED("server_state", FK_BLOB, save.server_state, FF_OPTIONAL),
     SCALAR("rng", FK_RNG, save.rng),
+    FLAGGED("retries", FK_U32, save.retries, FF_OPTIONAL),
+    FLAGGED("reason", FK_TEXT, save.reason, FF_OPTIONAL),
 };
 
 static const field_t SAVE_CLIENT_FIELDS[] = {
@@ -322,6 +326,7 @@ static const field_t ERROR_FIELDS[] = {
     ENUM("answers", error.answers, type_name_int, 0, MSG_TYPE_COUNT),
     FLAGGED("peer", FK_ID, error.peer, FF_OPTIONAL),
     FLAGGED("text", FK_TEXT, error.text, FF_OPTIONAL),
+    FLAGGED("final", FK_BOOL, error.final, FF_OPTIONAL),
 };
 
 /* ---- cross-field rules ---- */
@@ -398,6 +403,8 @@ static fp_status check_train(const msg_t *m, fp_error *err)
     if (t->lr_total && t->lr_step > t->lr_total)
         return fp_fail(err, FP_EFORMAT, "TRAIN.lr_step: %llu beyond lr_total %llu",
                        (unsigned long long)t->lr_step, (unsigned long long)t->lr_total);
+    if (t->attempt > MSG_MAX_ATTEMPT)
+        return fp_fail(err, FP_EFORMAT, "TRAIN.attempt: %u beyond %d", t->attempt, MSG_MAX_ATTEMPT);
     return FP_OK;
 }
 
@@ -444,6 +451,17 @@ static fp_status check_save(const msg_t *m, fp_error *err)
         return fp_fail(err, FP_EFORMAT,
                        "SAVE: completed %u + dropped %u + late %u exceed sampled %u", s->completed,
                        s->dropped, s->late, s->sampled);
+    if (s->retries > MSG_MAX_ATTEMPT)
+        return fp_fail(err, FP_EFORMAT, "SAVE.retries: %u beyond %d", s->retries, MSG_MAX_ATTEMPT);
+    if (s->reason && s->reason[0] && s->status == MSG_ROUND_OK)
+        return fp_fail(err, FP_EFORMAT, "SAVE.reason: a round that is ok has no failure reason");
+    return FP_OK;
+}
+
+static fp_status check_run(const msg_t *m, fp_error *err)
+{
+    if (m->run_row.reason && m->run_row.reason[0] && m->run_row.status != MSG_RUN_FAILED)
+        return fp_fail(err, FP_EFORMAT, "RUN.reason: only a failed run has a failure reason");
     return FP_OK;
 }
 
@@ -486,7 +504,7 @@ static const schema_t SCHEMAS[MSG_TYPE_COUNT] = {
     [MSG_UPDATE] = BODY("UPDATE", UPDATE_FIELDS, check_update),
     [MSG_EVAL_REQUEST] = BODY("EVAL_REQUEST", EVAL_REQUEST_FIELDS, check_eval_request),
     [MSG_EVAL_REPLY] = BODY("EVAL_REPLY", EVAL_REPLY_FIELDS, check_eval_reply),
-    [MSG_RUN] = BODY("RUN", RUN_FIELDS, NULL),
+    [MSG_RUN] = BODY("RUN", RUN_FIELDS, check_run),
     [MSG_SAVE] = BODY("SAVE", SAVE_FIELDS, check_save),
     [MSG_SAVE_CLIENT] = BODY("SAVE_CLIENT", SAVE_CLIENT_FIELDS, NULL),
     [MSG_SAVED] = BODY("SAVED", SAVED_FIELDS, check_saved),

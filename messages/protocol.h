@@ -33,6 +33,10 @@
 /* Nesting of maps and arrays allowed on the wire (a message needs 3: map, tensor, shape). */
 #define MSG_MAX_DEPTH 8
 
+/* Largest TRAIN.attempt and SAVE.retries: a round is tried at most 1 + [federation]
+ * max_retries (<= 1000) times. */
+#define MSG_MAX_ATTEMPT 1000
+
 typedef enum msg_type {
     MSG_NONE = 0,          /* not a message; ERROR.answers when the bad input had no type */
     MSG_HELLO,             /* actor -> broker: register with role and id */
@@ -217,6 +221,9 @@ typedef struct msg_train {
     uint64_t lr_total;    /* "lr_total": its length (0 = constant lr); lr_step <= lr_total */
     double prox_mu;       /* "prox_mu" >= 0: FedProx coefficient, 0 = off */
     uint64_t seed;        /* "seed": this client's shuffle/dropout stream for this round */
+    uint32_t attempt;     /* "attempt" opt: which try of the round, 0 = the first (absent = 0,
+                             so a first try encodes as before); <= MSG_MAX_ATTEMPT. The client's
+                             fault draws depend on it; a retry asks other clients. */
 } msg_train_t;
 
 typedef struct msg_update {
@@ -252,6 +259,7 @@ typedef struct msg_run {
     uint64_t seed;             /* "seed" */
     uint32_t clients;          /* "clients": N */
     uint32_t rounds;           /* "rounds": planned */
+    char *reason;              /* "reason" opt: why the run failed (status failed) */
 } msg_run_t;
 
 /* One completed round: the rounds row, its client_rounds rows and the checkpoint. */
@@ -276,6 +284,9 @@ typedef struct msg_save {
     msg_tensor_t rows;         /* "rows": w_{t+1}, the global rows after this round */
     msg_blob_t server_state;   /* "server_state" opt: opaque (momentum, control variates...) */
     uint64_t rng[4];           /* "rng": the coordinator's rng_t state after this round */
+    uint32_t retries;          /* "retries" opt: attempts before the committed one (absent = 0),
+                                  <= MSG_MAX_ATTEMPT */
+    char *reason;              /* "reason" opt: why a failed round failed */
 } msg_save_t;
 
 typedef struct msg_save_client {
@@ -306,6 +317,9 @@ typedef struct msg_error {
     msg_type answers;      /* "answers": type of the message refused, NONE if unknown */
     char peer[MSG_ID_CAP]; /* "peer" opt: the actor concerned (e.g. an unreachable client) */
     char *text;            /* "text" opt: the readable reason */
+    bool final;            /* "final" opt: asking again cannot succeed (a database that is
+                              read-only, full, damaged, or locked past the store's bound);
+                              absent = false: the code alone says whether to ask again */
 } msg_error_t;
 
 /* A message: header and the body of its type. round is on the wire only for the types where

@@ -311,8 +311,16 @@ static void train_fields_survive(void **state)
     uint8_t *buf;
     size_t len;
     encode_ok(&a, &buf, &len);
+    /* A first attempt is encoded without the key, exactly as before the key existed. */
+    assert_null(memmem(buf, len, "attempt", 7));
+    size_t first_len = len;
+    free(buf);
+    a.train.attempt = 3;
+    encode_ok(&a, &buf, &len);
+    assert_int_equal(len, first_len + 1 + 7 + 1); /* fixstr "attempt", positive fixint 3 */
     decode_ok(buf, len, &b);
     free(buf);
+    assert_int_equal(b.train.attempt, 3);
     assert_int_equal(b.type, MSG_TRAIN);
     assert_string_equal(b.run, "run-1");
     assert_string_equal(b.from, "coordinator");
@@ -366,6 +374,30 @@ static void eval_reply_and_save_fields_survive(void **state)
     assert_memory_equal(b.save.server_state.data, a.save.server_state.data, 48);
     assert_memory_equal(b.save.rng, a.save.rng, sizeof a.save.rng);
     assert_true(b.save.evaluated);
+    assert_int_equal(b.save.status, MSG_ROUND_FAILED);
+    assert_int_equal(b.save.retries, 1);
+    assert_string_equal(b.save.reason, a.save.reason);
+    msg_clear(&a);
+    msg_clear(&b);
+
+    /* A failed run's reason, and a final ERROR. */
+    assert_int_equal(msg_sample(&a, MSG_RUN, 5, true, NULL), FP_OK);
+    encode_ok(&a, &buf, &len);
+    decode_ok(buf, len, &b);
+    free(buf);
+    assert_int_equal(b.run_row.status, MSG_RUN_FAILED);
+    assert_string_equal(b.run_row.reason, a.run_row.reason);
+    msg_clear(&a);
+    msg_clear(&b);
+    assert_int_equal(msg_sample(&a, MSG_ERROR, 5, false, NULL), FP_OK);
+    encode_ok(&a, &buf, &len);
+    assert_null(memmem(buf, len, "final", 5)); /* false is absent */
+    free(buf);
+    a.error.final = true;
+    encode_ok(&a, &buf, &len);
+    decode_ok(buf, len, &b);
+    free(buf);
+    assert_true(b.error.final);
     msg_clear(&a);
     msg_clear(&b);
 }

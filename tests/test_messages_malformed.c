@@ -602,6 +602,23 @@ static void cross_field_rules_hold(void **state)
                      "TRAIN.lr_step: 4096 beyond lr_total 2000");
     replaced_refused(MSG_TRAIN, true, "lr", RAW("\xcb\xbf\xf0\0\0\0\0\0\0"), NULL, FP_EFORMAT,
                      "lr and prox_mu must be >= 0");
+    /* The attempt of a round and the retries of a saved round: at most 1000 (max_retries). */
+    replaced_refused(MSG_TRAIN, true, "attempt", RAW("\xcd\x03\xe9"), NULL, FP_EFORMAT,
+                     "TRAIN.attempt: 1001 beyond 1000");
+    replaced_refused(MSG_TRAIN, true, "attempt", RAW("\xce\xff\xff\xff\xff"), NULL, FP_EFORMAT,
+                     "TRAIN.attempt: 4294967295 beyond 1000");
+    replaced_refused(MSG_TRAIN, true, "attempt", RAW("\xff"), NULL, FP_EFORMAT, "TRAIN.attempt");
+    replaced_refused(MSG_TRAIN, true, "attempt", RAW("\xcf\0\0\0\x01\0\0\0\0"), NULL, FP_EFORMAT,
+                     "TRAIN.attempt");
+    replaced_refused(MSG_SAVE, true, "retries", RAW("\xcd\x03\xe9"), NULL, FP_EFORMAT,
+                     "SAVE.retries: 1001 beyond 1000");
+    /* A failure reason belongs to a failed round, a failed run. */
+    replaced_refused(MSG_SAVE, true, "status", RAW("\xa2ok"), NULL, FP_EFORMAT,
+                     "SAVE.reason: a round that is ok has no failure reason");
+    replaced_refused(MSG_RUN, true, "status", RAW("\xa7running"), NULL, FP_EFORMAT,
+                     "RUN.reason: only a failed run has a failure reason");
+    replaced_refused(MSG_RUN, true, "reason", RAW("\xa2\xc3\x28"), NULL, FP_EFORMAT, "RUN.reason");
+    replaced_refused(MSG_ERROR, true, "final", RAW("\x01"), NULL, FP_EFORMAT, "ERROR.final");
     raw r;
     raw_init(&r);
     const uint64_t shape[2] = {2, 3};
@@ -686,8 +703,8 @@ static void configured_limits_are_enforced(void **state)
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "TRAIN.rows: shape has more than 35",
                        "tensor elements");
     lim = msg_limits_default();
-    lim.max_array = 18; /* maps count too: TRAIN's has 19 keys */
-    expect_refused_lim(buf, len, &lim, FP_ELIMIT, "map of 19 items", "map length");
+    lim.max_array = 19; /* maps count too: TRAIN's has 20 keys */
+    expect_refused_lim(buf, len, &lim, FP_ELIMIT, "map of 20 items", "map length");
     lim = msg_limits_default();
     lim.max_objects = 20;
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "more than 20 MessagePack objects",
