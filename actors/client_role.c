@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "actors/faults.h"
+#include "actors/store.h"
 #include "fl/strategy.h"
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
@@ -24,7 +25,7 @@
 typedef struct outbox {
     bool active;
     bool saved;       /* SAVED for save_seq arrived */
-    uint64_t save_seq;
+    uint64_t first_save_seq, save_seq; /* the first and the latest send of SAVE_CLIENT */
     bool crash;       /* injected: exit instead of sending UPDATE */
     int64_t received;   /* TRAIN arrived */
     int64_t hold_until; /* UPDATE not before (stragglers) */
@@ -264,6 +265,8 @@ static fp_status send_save(client_role_t *self, actor_t *actor, fp_error *err)
 {
     fp_status st = actor_send(actor, "store", &self->out.save, err);
     self->out.save_seq = self->out.save.seq;
+    if (!st && !self->out.first_save_seq)
+        self->out.first_save_seq = self->out.save.seq;
     self->out.save_sent = actor_now_ms();
     return st;
 }
@@ -333,16 +336,27 @@ static fp_status on_train(client_role_t *self, actor_t *actor, const msg_t *req,
     const int *idx = shard(self->ptrain, self->k, &n);
     if (!st && n == 0)
         st = fp_fail(&why, FP_ESTATE, "client %u holds no training data", self->k);
+    /* Faults are drawn per (round, attempt): a retry of the round draws anew. */
+    uint32_t attempt = req->train.attempt;
     faults_round_t f = {.slowdown = 1};
     if (self->faults)
-        f = faults_for_trace(&self->cfg, self->trace, req->round, self->k);
+        f = faults_for_attempt(&self->cfg, self->trace, req->round, attempt, self->k);
     if (!st && f.drop)
-        st = fp_fail(&why, FP_ESTATE, "dropped round %u (fault injection)", req->round);
+        st = fp_fail(&why, FP_ESTATE, "dropped round %u attempt %u (fault injection)", req->round,
+                     attempt);
     if (st) {
         actor_reply_error(actor, req, st, why.msg);
         return FP_OK;
     }
+    /* The training of a round is the same in every attempt (the global rows do not move until
+     * the round commits), so a client that trained the round answers any later attempt of it —
+     * and a TRAIN sent again for the same (round, attempt) — from its saved state. */
     bool trained_now = self->c->last_round != (int64_t)req->round;
+    if (!trained_now)
+        fprintf(stderr,
+                "%s: round %u attempt %u: answered from the state it trained in this "
+                "round\n",
+                self->id, req->round, attempt);
     if (trained_now) {
         int slot;
         st = slots_acquire(self->slots, -1, &slot, err);
@@ -449,6 +463,47 @@ static fp_status on_start(void *arg, actor_t *actor, bool reconnected, fp_error 
 
 static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err);
 
+/* Whether re answers one of the sends of the SAVE_CLIENT being waited for: the store answers
+ * every copy, each maybe seconds late behind a busy database; any answer is the answer. */
+static bool answers_save(const outbox_t *o, uint64_t re)
+{
+    return o->first_save_seq && re >= o->first_save_seq && re <= o->save_seq;
+}
+
+/* The store refused the state of the round being answered. A retryable failure (a busy
+ * database) is asked again by the tick; a final one (read-only, full, damaged, locked past the
+ * store's bound, or a refusal of the message) can never be stored, so the UPDATE must not go
+ * out (a round is never committed with a client state that is not stored): the coordinator gets
+ * an ERROR with the store's code, final flag and reason instead. */
+static fp_status save_refused(client_role_t *self, actor_t *actor, const msg_error_t *e)
+{
+    outbox_t *o = &self->out;
+    bool final = store_error_is_final(e);
+    fprintf(stderr, "%s: the store %s the state of round %u: %s %s\n", self->id,
+            final ? "refused" : "could not store (will send again)", o->update.round,
+            fp_status_name(e->code), e->text ? e->text : "");
+    if (!final)
+        return FP_OK;
+    msg_t m;
+    if (msg_init(&m, MSG_ERROR, o->update.run, self->id, NULL) == FP_OK) {
+        m.re = o->update.re;
+        m.round = o->update.round;
+        m.error.code = e->code;
+        m.error.answers = MSG_TRAIN;
+        m.error.final = e->final;
+        char text[480];
+        snprintf(text, sizeof text, "%s could not store its state of round %u: %.360s", self->id,
+                 o->update.round, e->text ? e->text : fp_status_name(e->code));
+        if (msg_set_text(&m.error.text, text, NULL) == FP_OK)
+            actor_send(actor, o->to, &m, NULL);
+        msg_clear(&m);
+    }
+    msg_clear(&o->save);
+    msg_clear(&o->update);
+    o->active = false;
+    return FP_OK;
+}
+
 static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
 {
     client_role_t *self = arg;
@@ -466,13 +521,16 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
         msg_clear(&self->pending);
         return st;
     }
-    if (msg->type == MSG_SAVED && self->out.active && msg->re == self->out.save_seq) {
+    if (msg->type == MSG_SAVED && self->out.active && answers_save(&self->out, msg->re)) {
         self->out.saved = true;
         return on_tick(self, actor, actor_now_ms(), err); /* UPDATE now unless held back */
     }
     if (msg->type == MSG_ERROR) {
         if (msg->error.answers == MSG_LOAD && self->state == STATE_ASKED)
             self->state = STATE_UNKNOWN; /* the store is not there yet: asked again on tick */
+        if (msg->error.answers == MSG_SAVE_CLIENT && self->out.active && !self->out.saved &&
+            answers_save(&self->out, msg->re) && !strcmp(msg->from, "store"))
+            return save_refused(self, actor, &msg->error);
         return FP_OK;
     }
     if ((msg->type == MSG_TRAIN || msg->type == MSG_EVAL_REQUEST) && self->state != STATE_READY) {

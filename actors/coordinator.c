@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
+#include "actors/store.h"
 #include "train/model_bundle.h"
+#include "train/round_rules.h"
 #include "train/run_setup.h"
 
 coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
@@ -29,8 +31,7 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
     const fedpep_config *cfg = &self->cfg;
     self->N = cfg->federation.clients;
     self->K = cfg->federation.clients_per_round;
-    int kp = (int)ceil(cfg->federation.overselect * self->K - 1e-9);
-    self->Kp = kp < self->K ? self->K : kp > self->N ? self->N : kp;
+    self->Kp = train_round_first_ask(cfg);
     fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &self->strat, err);
     if (!st) {
         self->scfg = train_server_config(cfg, self->strat);
@@ -59,7 +60,9 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
         if (!st && !self->config_text)
             st = fp_fail(err, FP_ENOMEM, "coordinator: out of memory");
     }
-    if (!st && (!(self->slots = calloc((size_t)self->Kp, sizeof *self->slots)) ||
+    if (!st && (!(self->slots = calloc((size_t)self->N, sizeof *self->slots)) ||
+                !(self->order = calloc((size_t)self->N, sizeof *self->order)) ||
+                !(self->slot_of = calloc((size_t)self->N, sizeof *self->slot_of)) ||
                 !(self->evals = calloc((size_t)self->N, sizeof *self->evals))))
         st = fp_fail(err, FP_ENOMEM, "coordinator: out of memory");
     if (st)
@@ -74,6 +77,8 @@ void coordinator_destroy(coordinator_t **self_p)
         return;
     coordinator_slots_free(self);
     free(self->slots);
+    free(self->order);
+    free(self->slot_of);
     free(self->evals);
     free(self->layers.v);
     free(self->config_text);
@@ -135,6 +140,13 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
     case MSG_EVAL_REPLY: return coordinator_on_eval_reply(self, actor, msg, err);
     case MSG_ERROR: {
         const msg_error_t *e = &msg->error;
+        if (e->answers == MSG_TRAIN && e->final && self->phase == PH_TRAIN) {
+            /* A client could not store its state: the database refuses writes for good. */
+            char reason[REASON_CAP];
+            snprintf(reason, sizeof reason, "round %u: %s", self->round,
+                     e->text ? e->text : fp_status_name(e->code));
+            return coordinator_fail_run(self, actor, reason, err);
+        }
         if (e->answers == MSG_TRAIN || e->answers == MSG_EVAL_REQUEST) {
             const char *who = e->peer[0] ? e->peer : msg->from;
             if (strcmp(who, ACTOR_BROKER_ID))
@@ -149,17 +161,25 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
                 return coordinator_send_save(self, actor, err);
             return FP_OK;
         }
-        if (self->out.type && e->answers == self->out.type && msg->re == self->out.seq) {
-            fprintf(stderr, "coordinator: %s refused %s: %s\n", msg->from,
-                    msg_type_name(e->answers), e->text ? e->text : fp_status_name(e->code));
+        if (e->answers == self->out.type && coordinator_answers_out(self, msg->re)) {
             /* The store refusing our run or round for what it is (another config under the
-             * same name, a different committed round) will not change: stop. Anything else
-             * (a peer not registered yet, a busy database) is asked again in a second. */
-            bool final = strcmp(msg->from, ACTOR_BROKER_ID) &&
-                         (e->code == FP_ESTATE || e->code == FP_EINVAL || e->code == FP_EFORMAT);
-            if (final)
-                return fp_fail(err, e->code, "%s refused %s: %s", msg->from,
-                               msg_type_name(e->answers), e->text ? e->text : "");
+             * same name, a different committed round), or a database that cannot take the
+             * write (final), will not change: the run fails, and ends. Anything else (a peer
+             * not registered yet, a busy database) is asked again in a second. */
+            bool final =
+                strcmp(msg->from, ACTOR_BROKER_ID) &&
+                (strcmp(msg->from, "store") ? e->final || e->code == FP_ESTATE ||
+                                                  e->code == FP_EINVAL || e->code == FP_EFORMAT
+                                            : store_error_is_final(e));
+            fprintf(stderr, "coordinator: %s %s %s: %s %s\n", msg->from,
+                    final ? "refused" : "could not take (asked again)", msg_type_name(e->answers),
+                    fp_status_name(e->code), e->text ? e->text : "");
+            if (final) {
+                char reason[REASON_CAP];
+                snprintf(reason, sizeof reason, "%s refused %s: %s", msg->from,
+                         msg_type_name(e->answers), e->text ? e->text : fp_status_name(e->code));
+                return coordinator_fail_run(self, actor, reason, err);
+            }
             self->out_sent = actor_now_ms() - RESEND_MS + 1000; /* resent by the tick */
         }
         return FP_OK;
@@ -173,9 +193,9 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
  * had trained the round). */
 static fp_status client_back(coordinator_t *self, actor_t *actor, const char *id, fp_error *err)
 {
-    for (int i = 0; i < self->Kp && self->phase == PH_TRAIN; i++) {
+    for (int i = 0; i < self->n_slots && self->phase == PH_TRAIN; i++) {
         slot_t *s = &self->slots[i];
-        if (strcmp(s->id, id) || !(s->pending || s->gone))
+        if (strcmp(s->id, id) || !(s->pending || s->gone) || s->attempt != (uint32_t)self->attempt)
             continue;
         s->pending = true, s->gone = false, s->status = MSG_CLIENT_DROPPED;
         return coordinator_send_train(self, actor, id, err);
@@ -223,6 +243,14 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
         return now - self->phase_started > deadline_ms ? coordinator_send_save(self, actor, err)
                                                        : FP_OK;
     case PH_STOPPED: return FP_OK;
+    case PH_END:
+        if (now > self->end_deadline) {
+            coordinator_finish(self, actor, "the store did not acknowledge the end of the run");
+            return FP_OK;
+        }
+        if (self->out.type && now - self->out_sent > RESEND_MS)
+            coordinator_send_out(self, actor);
+        return FP_OK;
     default:
         if (self->out.type && now - self->out_sent > RESEND_MS)
             coordinator_send_out(self, actor);

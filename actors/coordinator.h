@@ -5,13 +5,21 @@
  * round after it with the stored server state (rows, momentum, variates, η_s, RNG) and
  * selection; else SCORE_REQUEST to the evaluator → SELECTION. Then it waits (at most
  * round_deadline_s) for all N clients to register, and runs rounds t:
- *   sample ceil(overselect·K) clients by fl_server_sample (a pure function of (seed, t) over
- *   all N); TRAIN to each live one (dead / unknown = dropped); the round closes when K updates
+ *   ask ceil(overselect·K) clients, the first of the round's order (train/round_rules.h: a
+ *   pure function of (seed, t) over all N, whose head is fl_server_sample's draw); TRAIN
+ *   {attempt} to each live one (dead / unknown = dropped); the attempt closes when K updates
  *   are in, nobody is pending, or round_deadline_s has passed (pending = late; an UPDATE after
- *   the close is ignored and logged). With ≥ min_clients updates: fl_server_round on them in
- *   sampling order. Fewer: [federation] on_short_round — retry (the same sample again, up to
- *   max_retries; clients that trained answer from their saved state), skip (a FAILED round
- *   row, the rows do not move) or fail (RUN failed, exit 1).
+ *   the close, or answering an earlier TRAIN, is ignored and logged). With ≥ min_clients
+ *   updates: fl_server_round on them in the order the clients were asked. Fewer:
+ *   [federation] on_short_round — retry (the updates in are kept and more clients are asked,
+ *   up to max_retries times, the last time every client without an update: the decision and
+ *   the pick are train_round_decide / train_round_pick, as in simulate), skip (a FAILED round
+ *   row with its reason, the rows do not move) or fail.
+ *   A failed run (no retry left, on_short_round = fail, or a final refusal of the store: a
+ *   database that is read-only, full, damaged or locked past the store's bound) sends RUN
+ *   {failed, reason}, prints "coordinator: error: run NAME failed: REASON" and exits 1; if
+ *   the store cannot record it either (or does not answer within END_WAIT_MS), it says so and
+ *   exits 1 anyway: a failed run always ends.
  *   Every eval.every rounds and after the last: EVAL_REQUEST to every client, the confusion
  *   matrices pooled into the task's metric (a client gone or silent past the deadline is left
  *   out).

@@ -19,6 +19,9 @@
 #include "train/client.h"
 
 #define RESEND_MS 3000
+/* How long the final RUN may stay unacknowledged before the coordinator exits anyway. */
+#define END_WAIT_MS 20000
+#define REASON_CAP 512
 
 typedef enum phase {
     PH_RUN,      /* RUN sent, waiting for SAVED */
@@ -32,8 +35,10 @@ typedef enum phase {
     PH_STOPPED
 } phase_t;
 
+/* One client asked in the round (in any attempt; a client asked again reuses its slot). */
 typedef struct slot {
     uint32_t client;
+    uint32_t attempt; /* the attempt whose TRAIN it was last sent */
     char id[MSG_ID_CAP];
     msg_client_status status;
     bool pending;
@@ -66,26 +71,33 @@ struct coordinator {
     msg_u32s_t layers; /* the run's selection (as TRAIN carries it) */
     fl_server_t *server;
     phase_t phase;
-    msg_t out;        /* the request being waited for (RUN, LOAD, SCORE_REQUEST, SAVE) */
+    msg_t out; /* the request being waited for (RUN, LOAD, SCORE_REQUEST, SAVE) */
     const char *out_to;
     int64_t out_sent;
+    uint64_t out_first_seq, out_last_seq; /* every send of `out` so far (0: none yet) */
     int64_t phase_started;
     /* the round */
     uint32_t round, first_round;
     int rounds_done, attempt;
-    slot_t *slots;        /* [Kp] */
+    int *order;    /* [N] the round's order of asking (train_round_order) */
+    int *slot_of;  /* [N] client -> its slot this round, -1 = not asked */
+    slot_t *slots; /* [N] the clients asked, in the order they were first asked */
+    int n_slots;
     int n_ok;
     int64_t round_started, deadline;
     uint64_t bytes_down, bytes_up;
     msg_round_status round_status;
+    char round_reason[REASON_CAP]; /* why a failed (skipped) round failed */
     /* evaluation */
-    eval_slot_t *evals;   /* [N] */
+    eval_slot_t *evals; /* [N] */
     int evals_pending;
     fp_confusion cm;
     double eval_loss_sum;
     bool evaluated;
     double metric;
     msg_run_status final_status;
+    char fail_reason[REASON_CAP]; /* why the run failed ("" while it has not) */
+    int64_t end_deadline;         /* PH_END: exit even without SAVED after this */
     int stop_before_save;
 };
 
@@ -116,10 +128,20 @@ fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const m
 
 /* Sends `out` (again); a failed send clears its seq and the tick sends it again. */
 void coordinator_send_out(coordinator_t *self, actor_t *actor);
+/* Whether re answers one of the sends of `out`: the store answers every copy of a request it
+ * was sent again (a busy database may hold each one seconds), and any of its answers is the
+ * answer to the request. */
+bool coordinator_answers_out(const coordinator_t *self, uint64_t re);
 fp_status coordinator_send_run(coordinator_t *self, actor_t *actor, msg_run_status status,
                                phase_t phase, fp_error *err);
 fp_status coordinator_stop_run(coordinator_t *self, actor_t *actor, msg_run_status status,
                                fp_error *err);
+/* The run failed for `reason`: RUN {failed, reason} to the store, then exit 1. Called again
+ * while that RUN is out (the store cannot record it): exits 1 at once, saying so. */
+fp_status coordinator_fail_run(coordinator_t *self, actor_t *actor, const char *reason,
+                               fp_error *err);
+/* Stops the actor (exit 1 for a failed run), printing the failure's one "error:" line. */
+void coordinator_finish(coordinator_t *self, actor_t *actor, const char *unrecorded);
 /* The rows tensor's shape: [P][K][2][d] for deep prompts, [P][d] for the input prompt. */
 uint32_t coordinator_rows_shape(const coordinator_t *self, uint32_t shape[4]);
 fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *err);

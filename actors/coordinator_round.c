@@ -1,17 +1,21 @@
-/* coordinator_round.c — the coordinator's round (sampling, TRAIN, UPDATE, drops, the close
- * and the aggregation) and its evaluation (EVAL_REQUEST to every client, the confusion matrices
- * pooled). Private to the coordinator (coordinator_internal.h). It must never start round t+1
- * before round t is committed: a finished round always goes on to the SAVE. */
+/* coordinator_round.c — the coordinator's round (the attempts: who is asked, TRAIN, UPDATE,
+ * drops, the close, the decision and the aggregation) and its evaluation (EVAL_REQUEST to every
+ * client, the confusion matrices pooled). Who is asked and what a short attempt leads to are
+ * train/round_rules.h's decisions, the ones simulate takes. Private to the coordinator
+ * (coordinator_internal.h). It must never start round t+1 before round t is committed: a
+ * finished round always goes on to the SAVE. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
+#include "actors/store.h"
+#include "train/round_rules.h"
 
 void coordinator_slots_free(coordinator_t *self)
 {
-    for (int i = 0; self->slots && i < self->Kp; i++) {
+    for (int i = 0; self->slots && i < self->n_slots; i++) {
         free(self->slots[i].rows);
         free(self->slots[i].delta_c);
         self->slots[i].rows = self->slots[i].delta_c = NULL;
@@ -69,9 +73,10 @@ fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char
     t->lr = self->cfg.client.lr;
     t->prox_mu = self->strat->prox ? self->cfg.client.fedprox_mu : 0;
     t->seed = (uint64_t)self->cfg.run.seed;
+    t->attempt = (uint32_t)self->attempt; /* only the current attempt's slots are pending */
     m.round = self->round;
     int64_t now = actor_now_ms();
-    for (int i = 0; !st && i < self->Kp; i++) {
+    for (int i = 0; !st && i < self->n_slots; i++) {
         slot_t *s = &self->slots[i];
         if (!s->pending || (only && strcmp(only, s->id)))
             continue;
@@ -89,69 +94,106 @@ fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char
     return st;
 }
 
-fp_status coordinator_start_round(coordinator_t *self, actor_t *actor, fp_error *err)
+/* Attempt self->attempt of the round: TRAIN to the clients train_round_pick chooses (new slots
+ * for clients not asked yet, the same slot for one asked again), with a fresh deadline. */
+static fp_status start_attempt(coordinator_t *self, actor_t *actor, fp_error *err)
 {
-    coordinator_slots_free(self);
-    int *ids = malloc((size_t)self->Kp * sizeof *ids);
-    if (!ids)
+    int N = self->N;
+    unsigned char *state = calloc((size_t)N, 1);
+    int *pick = malloc((size_t)N * sizeof *pick);
+    if (!state || !pick) {
+        free(state);
+        free(pick);
         return fp_fail(err, FP_ENOMEM, "round: out of memory");
-    fp_status st = fl_server_sample(self->server, self->round, self->Kp, ids, err);
-    self->n_ok = 0;
-    self->bytes_down = self->bytes_up = 0;
-    self->round_started = actor_now_ms();
-    self->deadline = self->round_started + (int64_t)(1000 * self->cfg.federation.round_deadline_s);
-    for (int i = 0; !st && i < self->Kp; i++) {
+    }
+    for (int i = 0; i < self->n_slots; i++)
+        state[self->slots[i].client] =
+            self->slots[i].status == MSG_CLIENT_OK ? TRAIN_ASK_OK : TRAIN_ASK_FAILED;
+    int n = train_round_pick(&self->cfg, self->order, state, self->attempt, self->n_ok, pick);
+    for (int j = 0; j < n; j++) {
+        int k = pick[j], i = self->slot_of[k];
+        if (i < 0)
+            i = self->slot_of[k] = self->n_slots++;
         slot_t *s = &self->slots[i];
-        *s = (slot_t){.client = (uint32_t)ids[i], .status = MSG_CLIENT_DROPPED};
+        free(s->rows);
+        free(s->delta_c);
+        *s = (slot_t){.client = (uint32_t)k,
+                      .attempt = (uint32_t)self->attempt,
+                      .status = MSG_CLIENT_DROPPED};
         actor_client_id(s->id, s->client);
         s->pending = actor_peer_alive(actor, s->id);
         s->gone = !s->pending;
     }
-    free(ids);
+    free(state);
+    free(pick);
+    if (self->attempt)
+        fprintf(stderr,
+                "coordinator: round %u attempt %d: %d update%s in, asking %d more "
+                "client%s\n",
+                self->round, self->attempt, self->n_ok, self->n_ok == 1 ? "" : "s", n,
+                n == 1 ? "" : "s");
+    self->deadline = actor_now_ms() + (int64_t)(1000 * self->cfg.federation.round_deadline_s);
     self->phase = PH_TRAIN;
-    if (!st)
-        st = coordinator_send_train(self, actor, NULL, err);
-    return st;
+    return coordinator_send_train(self, actor, NULL, err);
+}
+
+fp_status coordinator_start_round(coordinator_t *self, actor_t *actor, fp_error *err)
+{
+    coordinator_slots_free(self);
+    self->n_slots = 0;
+    for (int k = 0; k < self->N; k++)
+        self->slot_of[k] = -1;
+    self->attempt = 0;
+    self->n_ok = 0;
+    self->bytes_down = self->bytes_up = 0;
+    self->round_reason[0] = 0;
+    self->round_started = actor_now_ms();
+    fp_status st = train_round_order(self->server, self->round, self->order, err);
+    return st ? st : start_attempt(self, actor, err);
 }
 
 int coordinator_pending_count(const coordinator_t *self)
 {
     int n = 0;
-    for (int i = 0; i < self->Kp; i++)
+    for (int i = 0; i < self->n_slots; i++)
         n += self->slots[i].pending;
     return n;
 }
 
 static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err);
 
-/* The round's TRAIN phase is over: aggregate, or handle a short round. */
+/* The attempt is over: aggregate, ask more clients, skip or fail (train_round_decide). */
 fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error *err)
 {
-    for (int i = 0; i < self->Kp; i++)
+    for (int i = 0; i < self->n_slots; i++)
         if (self->slots[i].pending)
             self->slots[i].pending = false, self->slots[i].status = MSG_CLIENT_LATE;
-    int min = self->cfg.federation.min_clients;
-    if (self->n_ok < min || self->n_ok == 0) {
-        fprintf(stderr, "coordinator: round %u: %d of %d updates (min_clients %d)\n",
-                self->round, self->n_ok, self->Kp, min);
-        switch (self->cfg.federation.on_short_round) {
-        case FP_SHORT_ROUND_RETRY:
-            if (self->attempt < self->cfg.federation.max_retries) {
-                self->attempt++;
-                return coordinator_start_round(self, actor, err);
-            }
-            return coordinator_stop_run(self, actor, MSG_RUN_FAILED, err);
-        case FP_SHORT_ROUND_SKIP:
+    train_round_next next = train_round_decide(&self->cfg, self->attempt, self->n_ok);
+    if (next != TRAIN_ROUND_AGGREGATE) {
+        char why[REASON_CAP];
+        train_round_reason(why, sizeof why, &self->cfg, self->attempt, self->n_ok, self->n_slots,
+                           next);
+        fprintf(stderr, "coordinator: round %u: %s\n", self->round, why);
+        switch (next) {
+        case TRAIN_ROUND_RETRY:
+            self->attempt++;
+            return start_attempt(self, actor, err);
+        case TRAIN_ROUND_SKIP:
             self->round_status = MSG_ROUND_FAILED;
+            snprintf(self->round_reason, sizeof self->round_reason, "%s", why);
             return start_eval(self, actor, err);
-        default: return coordinator_stop_run(self, actor, MSG_RUN_FAILED, err);
+        default: {
+            char reason[REASON_CAP + 16];
+            snprintf(reason, sizeof reason, "round %u: %s", self->round, why);
+            return coordinator_fail_run(self, actor, reason, err);
+        }
         }
     }
     fl_upload *up = calloc((size_t)self->n_ok, sizeof *up);
     if (!up)
         return fp_fail(err, FP_ENOMEM, "round: out of memory");
     int n = 0;
-    for (int i = 0; i < self->Kp; i++) {
+    for (int i = 0; i < self->n_slots; i++) {
         const slot_t *s = &self->slots[i];
         if (s->status == MSG_CLIENT_OK)
             up[n++] = (fl_upload){.client = (int)s->client, .n_samples = (int64_t)s->n,
@@ -168,12 +210,16 @@ fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error 
 fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t bytes, msg_t *owned)
 {
     slot_t *s = NULL;
-    for (int i = 0; i < self->Kp && self->phase == PH_TRAIN && m->round == self->round; i++)
+    for (int i = 0; i < self->n_slots && self->phase == PH_TRAIN && m->round == self->round; i++)
         if (!strcmp(self->slots[i].id, m->from))
             s = &self->slots[i];
-    if (!s || !s->pending) {
-        fprintf(stderr, "coordinator: UPDATE of round %u from %s after its round closed; "
-                        "ignored\n", m->round, m->from);
+    /* Only the answer to the TRAIN of the open attempt counts: an update of an earlier attempt
+     * (late there) is that attempt's, whatever it holds. */
+    if (!s || !s->pending || m->re != s->seq) {
+        fprintf(stderr,
+                "coordinator: UPDATE of round %u from %s after its attempt closed; "
+                "ignored\n",
+                m->round, m->from);
         return FP_OK;
     }
     const msg_update_t *u = &m->update;
@@ -201,7 +247,7 @@ fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t byte
 void coordinator_drop_client(coordinator_t *self, const char *id, msg_client_status status,
                              bool gone)
 {
-    for (int i = 0; i < self->Kp && self->phase == PH_TRAIN; i++)
+    for (int i = 0; i < self->n_slots && self->phase == PH_TRAIN; i++)
         if (self->slots[i].pending && !strcmp(self->slots[i].id, id))
             self->slots[i].pending = false, self->slots[i].status = status,
             self->slots[i].gone = gone;

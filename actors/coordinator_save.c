@@ -38,8 +38,19 @@ static void model_id(const char *path, char out[MSG_ID_CAP])
 void coordinator_send_out(coordinator_t *self, actor_t *actor)
 {
     self->out_sent = actor_now_ms();
-    if (actor_send(actor, self->out_to, &self->out, NULL))
+    if (actor_send(actor, self->out_to, &self->out, NULL)) {
         self->out.seq = 0; /* not sent: the tick tries again */
+        return;
+    }
+    if (!self->out_first_seq)
+        self->out_first_seq = self->out.seq;
+    self->out_last_seq = self->out.seq;
+}
+
+bool coordinator_answers_out(const coordinator_t *self, uint64_t re)
+{
+    return self->out.type && self->out_first_seq && re >= self->out_first_seq &&
+           re <= self->out_last_seq;
 }
 
 static fp_status start_out(coordinator_t *self, actor_t *actor, msg_type type, const char *to,
@@ -47,6 +58,7 @@ static fp_status start_out(coordinator_t *self, actor_t *actor, msg_type type, c
 {
     msg_clear(&self->out);
     fp_status st = msg_init(&self->out, type, self->cfg.run.name, actor_id(actor), err);
+    self->out_first_seq = self->out_last_seq = 0;
     self->out_to = to;
     self->phase = phase;
     self->phase_started = actor_now_ms();
@@ -69,6 +81,10 @@ fp_status coordinator_send_run(coordinator_t *self, actor_t *actor, msg_run_stat
     r->seed = (uint64_t)self->cfg.run.seed;
     r->clients = (uint32_t)self->N;
     r->rounds = (uint32_t)self->cfg.run.rounds;
+    if (status == MSG_RUN_FAILED && self->fail_reason[0])
+        st = msg_set_text(&r->reason, self->fail_reason, err);
+    if (st)
+        return st;
     coordinator_send_out(self, actor);
     return FP_OK;
 }
@@ -77,7 +93,44 @@ fp_status coordinator_stop_run(coordinator_t *self, actor_t *actor, msg_run_stat
                                fp_error *err)
 {
     self->final_status = status;
+    self->end_deadline = actor_now_ms() + END_WAIT_MS;
     return coordinator_send_run(self, actor, status, PH_END, err);
+}
+
+void coordinator_finish(coordinator_t *self, actor_t *actor, const char *unrecorded)
+{
+    bool failed = self->final_status != MSG_RUN_DONE || unrecorded;
+    /* One "error:" line, the cause of the exit (the launcher shows it). */
+    /* The end refused for the failure's own cause: say so without repeating it. */
+    bool same = unrecorded && !strncmp(unrecorded, self->fail_reason, 40);
+    if (self->final_status != MSG_RUN_DONE)
+        fprintf(stderr, "coordinator: error: run %s failed: %s%s%s\n", self->cfg.run.name,
+                self->fail_reason,
+                same         ? " (nor could the failure be recorded in the database)"
+                : unrecorded ? "; not recorded in the database: "
+                             : "",
+                unrecorded && !same ? unrecorded : "");
+    else if (unrecorded)
+        fprintf(stderr, "coordinator: error: run %s: every round is committed, but %s\n",
+                self->cfg.run.name, unrecorded);
+    self->phase = PH_STOPPED;
+    actor_stop(actor, failed ? 1 : 0);
+}
+
+fp_status coordinator_fail_run(coordinator_t *self, actor_t *actor, const char *reason,
+                               fp_error *err)
+{
+    if (self->phase == PH_END) { /* the end itself was refused: nothing more can be recorded */
+        if (!self->fail_reason[0])
+            snprintf(self->fail_reason, sizeof self->fail_reason, "%s", reason);
+        coordinator_finish(self, actor, reason);
+        return FP_OK;
+    }
+    if (self->phase == PH_STOPPED)
+        return FP_OK;
+    snprintf(self->fail_reason, sizeof self->fail_reason, "%s", reason);
+    fprintf(stderr, "coordinator: run %s fails: %s\n", self->cfg.run.name, reason);
+    return coordinator_stop_run(self, actor, MSG_RUN_FAILED, err);
 }
 
 /* ---- selection and server ---- */
@@ -135,7 +188,9 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
     msg_save_t *s = &self->out.save;
     self->out.round = self->round;
     if (!st)
-        st = msg_client_rows_alloc(&s->clients, (uint32_t)self->Kp, err);
+        st = msg_client_rows_alloc(&s->clients, (uint32_t)self->n_slots, err);
+    if (!st && self->round_status == MSG_ROUND_FAILED && self->round_reason[0])
+        st = msg_set_text(&s->reason, self->round_reason, err);
     uint32_t shape[4], nd = coordinator_rows_shape(self, shape);
     if (!st)
         st = msg_tensor_copy(&s->rows, nd, shape, self->server->w, err);
@@ -151,10 +206,11 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
     s->server_state.n = blen;
     memcpy(s->rng, self->server->rng.s, sizeof s->rng);
     s->status = self->round_status;
-    s->sampled = (uint32_t)self->Kp;
+    s->retries = (uint32_t)self->attempt;
+    s->sampled = (uint32_t)self->n_slots; /* every client asked, over all attempts */
     double loss_sum = 0;
     uint64_t total_n = 0, slowest = 0;
-    for (int i = 0; i < self->Kp; i++) {
+    for (int i = 0; i < self->n_slots; i++) {
         const slot_t *c = &self->slots[i];
         msg_client_row_t *row = &s->clients.v[i];
         row->client = c->client;
@@ -192,7 +248,7 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
 
 fp_status coordinator_on_saved(coordinator_t *self, actor_t *actor, const msg_t *m, fp_error *err)
 {
-    if (!self->out.seq || m->re != self->out.seq)
+    if (!coordinator_answers_out(self, m->re))
         return FP_OK;
     if (self->phase == PH_RUN && m->saved.answers == MSG_RUN) {
         fp_status st = start_out(self, actor, MSG_LOAD, "store", PH_LOAD, err);
@@ -201,16 +257,18 @@ fp_status coordinator_on_saved(coordinator_t *self, actor_t *actor, const msg_t 
         return st;
     }
     if (self->phase == PH_END && m->saved.answers == MSG_RUN) {
-        self->phase = PH_STOPPED;
-        actor_stop(actor, self->final_status == MSG_RUN_DONE ? 0 : 1);
+        coordinator_finish(self, actor, NULL);
         return FP_OK;
     }
     if (self->phase != PH_SAVE || m->saved.answers != MSG_SAVE)
         return FP_OK;
     const msg_save_t *s = &self->out.save;
     if (self->log) {
-        fprintf(self->log, "round %u  clients %u/%u (dropped %u, late %u)  train loss %.4f  ",
-                self->round, s->completed, s->sampled, s->dropped, s->late, s->train_loss);
+        fprintf(self->log, "round %u%s  clients %u/%u (dropped %u, late %u)  train loss %.4f  ",
+                self->round, s->status == MSG_ROUND_OK ? "" : " FAILED", s->completed, s->sampled,
+                s->dropped, s->late, s->train_loss);
+        if (s->retries)
+            fprintf(self->log, "retries %u  ", s->retries);
         if (s->evaluated)
             fprintf(self->log, "eval %s %.4f  ", metric_name(self->task->metric), s->eval_metric);
         fprintf(self->log, "slowest %llu ms  wall %llu ms\n", (unsigned long long)s->slowest_ms,
@@ -227,7 +285,7 @@ fp_status coordinator_on_saved(coordinator_t *self, actor_t *actor, const msg_t 
 
 fp_status coordinator_on_state(coordinator_t *self, actor_t *actor, msg_t *m, fp_error *err)
 {
-    if (self->phase != PH_LOAD || m->re != self->out.seq)
+    if (self->phase != PH_LOAD || !coordinator_answers_out(self, m->re))
         return FP_OK;
     fp_status st = FP_OK;
     if (!m->state.found || !m->state.layers.n) {

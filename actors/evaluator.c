@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/store.h"
 #include "fl/layer_score.h"
 #include "fl/strategy.h"
 #include "train/model_bundle.h"
@@ -256,13 +257,6 @@ static fp_status on_reply(evaluator_t *self, actor_t *actor, const msg_t *m, fp_
     return st;
 }
 
-/* Store errors that say nothing about the message itself. */
-static bool store_failure_is_transient(fp_status code)
-{
-    return code == FP_EDB || code == FP_EIO || code == FP_ENOMEM || code == FP_ETIMEOUT ||
-           code == FP_ENET;
-}
-
 static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
 {
     evaluator_t *self = arg;
@@ -276,10 +270,11 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
         return FP_OK;
     case MSG_ERROR:
         /* The store refused the selection itself (not the broker's "store unreachable"): a
-         * refusal of the message is final, so stop re-sending and say why; a failure of the
-         * store's own (database busy, I/O, memory) passes, so the tick sends it again. */
+         * refusal of the message, or a database that cannot take the write (final), stops the
+         * re-sending, saying why (the coordinator's own writes end the run); a passing failure
+         * of the store's (database busy, memory) is sent again by the tick. */
         if (msg->error.answers == MSG_SELECTION && !strcmp(msg->from, "store")) {
-            const bool final = !store_failure_is_transient(msg->error.code);
+            const bool final = store_error_is_final(&msg->error);
             fprintf(stderr, "evaluator: the store %s the selection (%s): %s\n",
                     final ? "refused" : "could not store (will send again)",
                     fp_status_name(msg->error.code), msg->error.text ? msg->error.text : "");

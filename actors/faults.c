@@ -1,21 +1,16 @@
-/* faults.c — see faults.h. Each decision draws from its own derived stream, so enabling one
- * kind of fault never changes which clients another kind hits. */
+/* faults.c — see faults.h. Each decision draws from its own derived stream
+ * (train_fault_uniform), so enabling one kind of fault never changes which clients another
+ * kind hits, and each attempt of a round draws anew. */
 #include "actors/faults.h"
 
 #include <math.h>
 #include <stdlib.h>
 
 #include "common/rng.h"
+#include "train/round_rules.h"
 
-/* Stream tags: distinct from the (round, client) pairs the training streams use. */
-#define FAULTS_TAG 0x46415554ULL /* "FAUT" */
-
-static double draw(const fedpep_config *cfg, uint32_t round, uint32_t client, uint64_t what)
-{
-    rng_t r;
-    rng_derive(&r, (uint64_t)cfg->run.seed ^ (FAULTS_TAG << 8 | what), round, client);
-    return rng_uniform(&r);
-}
+/* The always-slow clients' stream: tag "FAUT", kind 4 (one choice for the whole run). */
+#define FAULTS_TAG 0x46415554ULL
 
 bool faults_always_slow(const fedpep_config *cfg, uint32_t client)
 {
@@ -37,18 +32,22 @@ bool faults_always_slow(const fedpep_config *cfg, uint32_t client)
     return slow;
 }
 
-faults_round_t faults_for(const fedpep_config *cfg, uint32_t round, uint32_t client)
+/* The random model. */
+static faults_round_t random_faults(const fedpep_config *cfg, uint32_t round, uint32_t attempt,
+                                    uint32_t client)
 {
     const fp_config_faults *f = &cfg->faults;
     faults_round_t out = {.slowdown = 1};
-    out.drop = f->dropout > 0 && draw(cfg, round, client, 1) < f->dropout;
-    out.crash = !out.drop && f->crash > 0 && draw(cfg, round, client, 2) < f->crash;
+    out.drop = train_fault_drops(cfg, round, attempt, client);
+    out.crash =
+        !out.drop && f->crash > 0 && train_fault_uniform(cfg, round, attempt, client, 2) < f->crash;
     out.slow = faults_always_slow(cfg, client) ||
-               (f->straggler_prob > 0 && draw(cfg, round, client, 3) < f->straggler_prob);
+               (f->straggler_prob > 0 &&
+                train_fault_uniform(cfg, round, attempt, client, 3) < f->straggler_prob);
     if (!out.slow)
         return out;
     out.slowdown = f->straggler_slowdown;
-    double u = draw(cfg, round, client, 5), mean = f->straggler_delay_s;
+    double u = train_fault_uniform(cfg, round, attempt, client, 5), mean = f->straggler_delay_s;
     switch (f->straggler_delay) {
     case FP_DELAY_EXPONENTIAL: out.delay_s = -mean * log1p(-u); break;
     case FP_DELAY_UNIFORM: out.delay_s = 2 * mean * u; break;
@@ -57,21 +56,33 @@ faults_round_t faults_for(const fedpep_config *cfg, uint32_t round, uint32_t cli
     return out;
 }
 
-faults_round_t faults_for_trace(const fedpep_config *cfg, const fault_trace_t *trace,
-                                uint32_t round, uint32_t client)
+faults_round_t faults_for_attempt(const fedpep_config *cfg, const fault_trace_t *trace,
+                                  uint32_t round, uint32_t attempt, uint32_t client)
 {
-    faults_round_t out = faults_for(cfg, round, client);
+    faults_round_t out = random_faults(cfg, round, attempt, client);
     bool available;
     double speed;
     if (!fault_trace_lookup(trace, round, client, &available, &speed))
         return out;
     const fp_config_faults *f = &cfg->faults;
     out.drop = !available;
-    out.crash = available && f->crash > 0 && draw(cfg, round, client, 2) < f->crash;
+    out.crash =
+        available && f->crash > 0 && train_fault_uniform(cfg, round, attempt, client, 2) < f->crash;
     out.slow = speed < 1;
     out.slowdown = out.slow ? 1 / speed : 1;
     out.delay_s = 0;
     return out;
+}
+
+faults_round_t faults_for(const fedpep_config *cfg, uint32_t round, uint32_t client)
+{
+    return faults_for_attempt(cfg, NULL, round, 0, client);
+}
+
+faults_round_t faults_for_trace(const fedpep_config *cfg, const fault_trace_t *trace,
+                                uint32_t round, uint32_t client)
+{
+    return faults_for_attempt(cfg, trace, round, 0, client);
 }
 
 uint64_t faults_hold_ms(const faults_round_t *f, uint64_t compute_ms)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <czmq.h>
 
@@ -20,6 +21,8 @@ struct store {
     char id[MSG_ID_CAP];
     int keep_checkpoints;
     msg_limits limits;
+    int busy_limit_ms;  /* writes finding the database locked this long are answered final */
+    int64_t busy_since; /* when the current run of busy failures began (ms); 0 = not busy */
 };
 
 /* ---- little-endian blobs ---- */
@@ -146,12 +149,22 @@ store_t *store_new(const store_options_t *options, fp_error *err)
     self->keep_checkpoints =
         options->keep_checkpoints ? options->keep_checkpoints : STORE_KEEP_CHECKPOINTS_DEFAULT;
     self->limits = options->limits ? *options->limits : msg_limits_default();
+    self->busy_limit_ms = options->busy_limit_ms;
+    const char *env = getenv(STORE_BUSY_LIMIT_ENV);
+    if (self->busy_limit_ms <= 0 && env && atoi(env) > 0)
+        self->busy_limit_ms = atoi(env);
+    if (self->busy_limit_ms <= 0)
+        self->busy_limit_ms = STORE_BUSY_LIMIT_MS_DEFAULT;
     if (msg_set_id(self->id, options->id ? options->id : "store", err) ||
         make_parent(options->db_path, err) ||
         store_db_open(&self->db, options->db_path, STORE_DB_CREATE, err)) {
         free(self);
         return NULL;
     }
+    /* One try waits at most a second for the lock (the peers re-send meanwhile, and a try
+     * that blocks longer lets their copies pile up), and never more than half the bound. */
+    int wait = self->busy_limit_ms / 2;
+    store_db_set_busy_timeout(self->db, wait < 1000 ? wait : 1000);
     return self;
 }
 
@@ -212,11 +225,12 @@ static fp_status handle_run(store_t *self, const msg_t *m, fp_error *err)
     if (st || r->status == MSG_RUN_RUNNING)
         return st;
     store_run_status to = r->status == MSG_RUN_DONE ? STORE_RUN_FINISHED : STORE_RUN_FAILED;
-    return store_db_run_set_status(self->db, run_id, to, err);
+    return store_db_run_set_status_reason(self->db, run_id, to,
+                                          to == STORE_RUN_FAILED ? r->reason : NULL, err);
 }
 
-/* A SAVE client row as stored: what did not happen is NULL (a dropped client has no steps,
- * loss or time; an errored one no steps or loss) rather than the 0 the wire carries. */
+/* A SAVE client row as stored: only an ok row's n, steps, loss and ms happened; the others are
+ * NULL (store_client_round_make, simulate's rule too) rather than the 0 the wire carries. */
 static fp_status client_row(const msg_client_row_t *c, store_client_round *out, fp_error *err)
 {
     static const store_client_status STATUS[MSG_CLIENT_STATUS_COUNT] = {
@@ -227,19 +241,14 @@ static fp_status client_row(const msg_client_row_t *c, store_client_round *out, 
     };
     if ((unsigned)c->status >= MSG_CLIENT_STATUS_COUNT)
         return fp_fail(err, FP_EINVAL, "client %u: bad status", c->client);
-    *out = (store_client_round){.status = STATUS[c->status], .loss = c->loss};
-    fp_status st = to_i32(c->client, "client", &out->client, err);
-    if (!st)
-        st = to_i64(c->n, "client n", &out->n_k, err);
-    if (!st)
-        st = to_i64(c->ms, "client ms", &out->ms, err);
-    out->steps = c->steps;
-    if (c->status == MSG_CLIENT_DROPPED || c->status == MSG_CLIENT_ERROR) {
-        out->steps = -1;
-        out->loss = NAN;
-    }
-    if (c->status == MSG_CLIENT_DROPPED)
-        out->ms = -1;
+    int32_t client = 0;
+    int64_t n = 0, ms = 0;
+    fp_status st = to_i32(c->client, "client", &client, err);
+    if (!st && c->status == MSG_CLIENT_OK)
+        st = to_i64(c->n, "client n", &n, err);
+    if (!st && c->status == MSG_CLIENT_OK)
+        st = to_i64(c->ms, "client ms", &ms, err);
+    *out = store_client_round_make(client, STATUS[c->status], n, c->steps, c->loss, ms);
     return st;
 }
 
@@ -254,7 +263,9 @@ static fp_status round_row(const msg_t *m, store_round *r, fp_error *err)
         .eval_accuracy = s->evaluated ? s->eval_accuracy : NAN,
         .eval_f1 = s->evaluated ? s->eval_f1 : NAN,
         .eval_mcc = s->evaluated ? s->eval_mcc : NAN,
+        .retries = (int32_t)s->retries, /* <= MSG_MAX_ATTEMPT, checked by the decoder */
     };
+    store_reason_set(r->reason, s->status == MSG_ROUND_OK ? NULL : s->reason);
     fp_status st = to_i32(m->round, "round", &r->round, err);
     if (!st)
         st = to_i32(s->sampled, "sampled", &r->sampled, err);
@@ -451,8 +462,8 @@ static fp_status reply_init(store_t *self, const msg_t *m, msg_type type, msg_t 
     return FP_OK;
 }
 
-static fp_status reply_error(store_t *self, const msg_t *m, const fp_error *why, msg_t *reply,
-                             fp_error *err)
+static fp_status reply_error(store_t *self, const msg_t *m, const fp_error *why, bool final,
+                             msg_t *reply, fp_error *err)
 {
     msg_clear(reply);
     fp_status st = reply_init(self, m, MSG_ERROR, reply, err);
@@ -460,7 +471,41 @@ static fp_status reply_error(store_t *self, const msg_t *m, const fp_error *why,
         return st;
     reply->error.code = why->status != FP_OK ? why->status : FP_EINVAL;
     reply->error.answers = (unsigned)m->type < MSG_TYPE_COUNT ? m->type : MSG_NONE;
+    reply->error.final = final;
     return msg_set_text(&reply->error.text, why->msg, err);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the failure of a request that started at t0 is final; says why in `why`. A busy
+ * database is retryable until writes have found it locked for busy_limit_ms. */
+static bool failure_is_final(store_t *self, int64_t t0, fp_error *why)
+{
+    switch (store_db_take_failure(self->db)) {
+    case STORE_DB_FINAL:
+        return true;
+    case STORE_DB_BUSY: {
+        if (!self->busy_since)
+            self->busy_since = t0;
+        int64_t locked = mono_ms() - self->busy_since;
+        if (locked < self->busy_limit_ms)
+            return false;
+        char was[sizeof why->msg];
+        snprintf(was, sizeof was, "%s", why->msg);
+        fp_fail(why, why->status,
+                "%.160s (the database has been locked by another connection "
+                "for %lld ms, beyond the store's limit of %d ms)",
+                was, (long long)locked, self->busy_limit_ms);
+        return true;
+    }
+    default:
+        return false;
+    }
 }
 
 fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_error *err)
@@ -474,6 +519,7 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
         return FP_OK;
 
     fp_error why = {0};
+    int64_t t0 = mono_ms();
     fp_status st = msg_validate(request, &self->limits, &why);
     msg_type answer = type == MSG_LOAD ? MSG_STATE : MSG_SAVED;
     if (!st) {
@@ -493,10 +539,19 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
         }
     }
     if (st)
-        return reply_error(self, request, &why, reply, err);
-    if (answer == MSG_SAVED)
+        return reply_error(self, request, &why, failure_is_final(self, t0, &why), reply, err);
+    store_db_take_failure(self->db); /* e.g. a failed prune after a commit: logged, not ours */
+    if (answer == MSG_SAVED) {
         reply->saved.answers = type;
+        self->busy_since = 0; /* a write went through: the lock is gone */
+    }
     return FP_OK;
+}
+
+bool store_error_is_final(const msg_error_t *e)
+{
+    return e->final || !(e->code == FP_EDB || e->code == FP_EIO || e->code == FP_ENOMEM ||
+                         e->code == FP_ETIMEOUT || e->code == FP_ENET);
 }
 
 /* ---- the actor role ---- */

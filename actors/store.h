@@ -6,9 +6,13 @@
  * (actors/actor.h) for `fedpep store`.
  *
  * Contract (docs/history.md, "The store role"):
- *  - every request is answered: SAVED / STATE on success, ERROR {code, answers, text} otherwise;
- *    a bad request never crashes the store and never leaves a partial write (a SAVE is one
- *    storage transaction);
+ *  - every request is answered: SAVED / STATE on success, ERROR {code, answers, text, final}
+ *    otherwise; a bad request never crashes the store and never leaves a partial write (a SAVE
+ *    is one storage transaction);
+ *  - a database failure says whether asking again can help: a busy database (another
+ *    connection holds the lock) is ERROR EDB, retryable, until it has been busy for
+ *    busy_limit_ms; then, and for a read-only file, a full disk, an I/O error or damaged
+ *    bytes, the ERROR is final (final = true), so the run ends instead of asking forever;
  *  - a repeated identical SAVE (after a lost SAVED) is acknowledged again; a different SAVE of a
  *    committed round is refused with ESTATE;
  *  - after each newly committed round, checkpoints older than the newest keep_checkpoints of that
@@ -20,6 +24,7 @@
 #ifndef FEDPEP_ACTORS_STORE_H
 #define FEDPEP_ACTORS_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,7 +41,14 @@ typedef struct store_options {
     const char *id;       /* our actor id, the `from` of replies; NULL = "store" */
     int keep_checkpoints; /* >= 1: checkpoints kept per run; 0 = STORE_KEEP_CHECKPOINTS_DEFAULT */
     const msg_limits *limits; /* what a request may be (the actor loop's); NULL = default */
+    int busy_limit_ms; /* > 0: how long writes may keep finding the database locked before the
+                          store answers final; 0 = $FEDPEP_STORE_BUSY_LIMIT_MS if set, else
+                          STORE_BUSY_LIMIT_MS_DEFAULT. Each try waits at most
+                          min(1000, busy_limit_ms / 2) ms for the lock. */
 } store_options_t;
+
+#define STORE_BUSY_LIMIT_MS_DEFAULT 30000
+#define STORE_BUSY_LIMIT_ENV "FEDPEP_STORE_BUSY_LIMIT_MS"
 
 /* Opens (creating if needed) the database read-write. NULL with err filled on failure (a
  * foreign or corrupt file, an unwritable folder). */
@@ -57,6 +69,11 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
  * and role MSG_ROLE_STORE. */
 #define STORE_ACTOR_ID "store"
 const actor_role_t *store_role(void);
+
+/* Whether an ERROR answered by the store means asking again cannot succeed: it says final, or
+ * it refused the request itself (any code but the transient EDB, EIO, ENOMEM, ETIMEOUT, ENET).
+ * The coordinator, the clients and the evaluator decide with it. */
+bool store_error_is_final(const msg_error_t *e);
 
 /* The client index ending an actor id ("client.12" -> 12, "client-3" -> 3), or -1 if the id
  * does not end in .K or -K with K <= INT32_MAX. */

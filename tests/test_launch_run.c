@@ -14,9 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
+#include "actors/store.h"
+#include "common/config.h"
 #include "launch/launch.h"
 #include "storage/store_db.h"
 #include "tests/test_train_fixture.h"
+#include "train/simulate.h"
 
 typedef struct fixture {
     char dir[256];
@@ -66,9 +71,10 @@ static int teardown(void **state)
     return 0;
 }
 
-static void launch_into(const fixture *f, const char *name, const char *const *over, size_t n,
-                        int kill_broker_at, int kill_store_at, double kill_clients,
-                        char *output, size_t cap)
+/* Runs `fedpep launch` into f->dir/NAME; returns the launch's exit code (status in *st). */
+static int launch_code(const fixture *f, const char *name, const char *const *over, size_t n,
+                       int kill_broker_at, int kill_store_at, double kill_clients, char *output,
+                       size_t cap, fp_status *st_out, fp_error *err_out)
 {
     char run_dir[600], out_path[700], events_path[700];
     snprintf(run_dir, sizeof run_dir, "%s/%s", f->dir, name);
@@ -91,13 +97,23 @@ static void launch_into(const fixture *f, const char *name, const char *const *o
     o.kill_store_at_round = kill_store_at;
     o.kill_clients = kill_clients;
     int code = -1;
-    fp_error err = {0};
-    fp_status st = launch_run(&o, &code, &err);
+    *st_out = launch_run(&o, &code, err_out);
     rewind(out);
     size_t len = fread(output, 1, cap - 1, out);
     output[len] = 0;
     fclose(out);
     fclose(events);
+    return code;
+}
+
+static void launch_into(const fixture *f, const char *name, const char *const *over, size_t n,
+                        int kill_broker_at, int kill_store_at, double kill_clients,
+                        char *output, size_t cap)
+{
+    fp_status st;
+    fp_error err = {0};
+    int code = launch_code(f, name, over, n, kill_broker_at, kill_store_at, kill_clients, output,
+                           cap, &st, &err);
     if (st || code != 0)
         fail_msg("launch %s: status %d code %d: %s\n%s", name, st, code, err.msg, output);
 }
@@ -351,6 +367,181 @@ static void command_line_errors(void **state)
     assert_int_not_equal(access(dir, F_OK), 0); /* a bad config creates no run folder */
 }
 
+/* The latest checkpoint of the run "tiny" in the database at path. */
+static void latest_at(const char *path, store_checkpoint *ck, store_round **rounds, size_t *n)
+{
+    store_db_t *db = NULL;
+    store_run run = {0};
+    fp_error err = {0};
+    if (store_db_open(&db, path, STORE_DB_READONLY, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(store_db_run_find(db, "tiny", &run, &err), FP_OK);
+    assert_int_equal(run.status, STORE_RUN_FINISHED);
+    assert_int_equal(store_db_checkpoint_latest(db, run.id, ck, &err), FP_OK);
+    assert_int_equal(store_db_rounds_list(db, run.id, rounds, n, &err), FP_OK);
+    store_run_clear(&run);
+    store_db_close(&db);
+}
+
+/* Dropout 0.3 with min_clients = clients_per_round = 2: about half of the first attempts are
+ * short. They are retried with other clients (and the clients' fault draws of the new
+ * attempt), so the run finishes — before, a short round was retried with the same draws and
+ * failed. Its coordinator is SIGKILLed in round 1 and resumes; the final checkpoint equals, byte
+ * for byte, that of `simulate` with the same configuration (the same round decisions). */
+static void dropout_is_retried_resumes_and_equals_simulate(void **state)
+{
+    fixture *f = *state;
+    const char *over[] = {"faults.dropout=0.3", "federation.min_clients=2",
+                          "faults.kill_coordinator_at_round=1"};
+    char out[8192], path[700];
+    launch_into(f, "dropout", over, 3, -1, -1, 0, out, sizeof out);
+    check_logs_clean(f, "dropout");
+    snprintf(path, sizeof path, "%s/dropout/logs/coordinator.log", f->dir);
+    char *log = test_read_file(path, NULL);
+    assert_non_null(log);
+    assert_non_null(strstr(strstr(log, "registered") + 1, "registered")); /* killed, restarted */
+    assert_non_null(strstr(log, "attempt 1:")); /* a short attempt asked more clients */
+    free(log);
+    fedpep_config cfg;
+    fp_error err = {0};
+    assert_int_equal(config_load(f->config, over, 2, &cfg, &err), FP_OK);
+    int w = snprintf(cfg.run.db, sizeof cfg.run.db, "%.140s/sim-dropout.db", f->dir);
+    assert_true(w > 0 && (size_t)w < sizeof cfg.run.db);
+    train_sim_options so = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    if (train_simulate(&cfg, &so, NULL, &res, &err))
+        fail_msg("simulate: %s", err.msg);
+
+    store_checkpoint ca = {0}, cb = {0};
+    store_round *ra = NULL, *rb = NULL;
+    size_t na = 0, nb = 0;
+    snprintf(path, sizeof path, "%s/dropout/fedpep.db", f->dir);
+    latest_at(path, &ca, &ra, &na);
+    latest_at(cfg.run.db, &cb, &rb, &nb);
+    assert_int_equal(na, 3);
+    assert_int_equal(nb, 3);
+    int retries = 0;
+    for (size_t i = 0; i < na; i++) {
+        assert_int_equal(ra[i].status, STORE_ROUND_OK);
+        assert_int_equal(ra[i].completed, 2);
+        /* The same clients asked, dropped and aggregated, attempt by attempt. */
+        assert_int_equal(ra[i].retries, rb[i].retries);
+        assert_int_equal(ra[i].sampled, rb[i].sampled);
+        assert_int_equal(ra[i].dropped, rb[i].dropped);
+        retries += ra[i].retries;
+    }
+    assert_true(retries > 0); /* the seed gives short attempts */
+    /* The store keeps the rows with their shape; simulate the floats alone. */
+    msg_tensor_t rows = {0};
+    assert_int_equal(store_rows_parse(ca.prompt.data, ca.prompt.size, &rows, &err), FP_OK);
+    assert_int_equal(msg_tensor_count(&rows) * sizeof(float), cb.prompt.size);
+    assert_memory_equal(rows.data, cb.prompt.data, cb.prompt.size);
+    msg_tensor_free(&rows);
+    assert_int_equal(ca.server_state.size, cb.server_state.size);
+    assert_memory_equal(ca.server_state.data, cb.server_state.data, ca.server_state.size);
+    free(ra);
+    free(rb);
+    store_checkpoint_clear(&ca);
+    store_checkpoint_clear(&cb);
+}
+
+/* A run whose database cannot take a write ends within a bounded time: exit code 1, the cause
+ * in the coordinator's "error:" line, the rounds committed before intact, a sound file.
+ * env: STORE_DB_FAULT_ENV for the store (NULL = none). */
+static void storage_failure_ends_the_run(const fixture *f, const char *name, const char *env,
+                                         const char *cause, int min_rounds, int64_t bound_ms)
+{
+    char out[8192], path[700];
+    if (env)
+        setenv(STORE_DB_FAULT_ENV, env, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fp_status st;
+    fp_error err = {0};
+    int code = launch_code(f, name, NULL, 0, -1, -1, 0, out, sizeof out, &st, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    unsetenv(STORE_DB_FAULT_ENV);
+    int64_t ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("%s: the run ended (exit %d) after %.1f s\n", name, code, (double)ms / 1000);
+    if (st || code != 1 || ms > bound_ms)
+        fail_msg("%s: status %d code %d after %lld ms: %s\n%s", name, st, code, (long long)ms,
+                 err.msg, out);
+    check_logs_clean(f, name);
+    snprintf(path, sizeof path, "%s/%s/logs/coordinator.log", f->dir, name);
+    char *log = test_read_file(path, NULL);
+    assert_non_null(log);
+    const char *line = strstr(log, "coordinator: error: run tiny failed: ");
+    if (!line || !strstr(line, cause))
+        fail_msg("%s: no error line naming \"%s\":\n%s", name, cause, log);
+    free(log);
+    snprintf(path, sizeof path, "%s/%s/fedpep.db", f->dir, name);
+    sqlite3 *raw = NULL;
+    sqlite3_stmt *q = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(raw, "PRAGMA integrity_check", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "ok");
+    sqlite3_finalize(q);
+    sqlite3_close(raw);
+    store_db_t *db = NULL;
+    store_run run = {0};
+    if (store_db_open(&db, path, STORE_DB_READONLY, &err))
+        fail_msg("%s", err.msg);
+    store_round *rounds = NULL;
+    size_t n = 0;
+    st = store_db_run_find(db, "tiny", &run, &err);
+    if (st == FP_OK)
+        assert_int_equal(store_db_rounds_list(db, run.id, &rounds, &n, &err), FP_OK);
+    else
+        assert_int_equal(st, FP_ENOTFOUND); /* the run could not even be created */
+    assert_true((int)n >= min_rounds && n < 3);
+    store_checkpoint ck = {0};
+    if (n) { /* the committed rounds are whole: the latest has its checkpoint */
+        assert_int_equal(store_db_checkpoint_latest(db, run.id, &ck, &err), FP_OK);
+        assert_int_equal(ck.round, (int)n - 1);
+        store_checkpoint_clear(&ck);
+    }
+    free(rounds);
+    store_run_clear(&run);
+    store_db_close(&db);
+}
+
+static void a_database_that_cannot_write_ends_the_run(void **state)
+{
+    fixture *f = *state;
+    /* Read-only from the start (PRAGMA query_only: SQLITE_READONLY; as root a chmod would not
+     * stop SQLite): the run cannot even be created. */
+    storage_failure_ends_the_run(f, "readonly", "readonly", "readonly database", 0, 60000);
+    /* A disk that fills up after 6 write transactions (the run, the selection, round 0's two
+     * client states, its commit and its pruning): the next client state is refused, the client
+     * tells the coordinator, the run ends with round 0 committed. */
+    storage_failure_ends_the_run(f, "full", "full:6", "database or disk is full", 1, 60000);
+}
+
+/* Another connection holds the write lock of an existing database: every write of the store
+ * finds it busy; past the store's bound (FEDPEP_STORE_BUSY_LIMIT_MS = 3 s here) the refusal is
+ * final and the run ends. */
+static void a_locked_database_ends_the_run(void **state)
+{
+    fixture *f = *state;
+    char dir[700], path[800];
+    snprintf(dir, sizeof dir, "%s/locked", f->dir);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/fedpep.db", dir);
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open(&db, path, STORE_DB_CREATE, &err), FP_OK);
+    store_db_close(&db);
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(path, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    setenv(STORE_BUSY_LIMIT_ENV, "3000", 1);
+    storage_failure_ends_the_run(f, "locked", NULL, "locked by another connection", 0, 60000);
+    unsetenv(STORE_BUSY_LIMIT_ENV);
+    assert_int_equal(sqlite3_exec(raw, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+}
+
 int main(void)
 {
     prctl(PR_SET_CHILD_SUBREAPER, 1); /* orphans would be ours to reap, never left behind */
@@ -359,6 +550,9 @@ int main(void)
         cmocka_unit_test(run_survives_store_and_broker_kills),
         cmocka_unit_test(sigterm_stops_everything),
         cmocka_unit_test(command_line_errors),
+        cmocka_unit_test(dropout_is_retried_resumes_and_equals_simulate),
+        cmocka_unit_test(a_database_that_cannot_write_ends_the_run),
+        cmocka_unit_test(a_locked_database_ends_the_run),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,6 +6,8 @@
 
 #include "tests/test_train_fixture.h"
 
+#include <math.h>
+
 #include "common/config.h"
 #include "storage/store_db.h"
 #include "train/simulate.h"
@@ -206,6 +208,147 @@ static void hessian_selection_and_input_prompt_runs_complete(void **state)
     store_db_close(&db);
 }
 
+/* Dropout 0.3 with min_clients = clients_per_round: short attempts are retried with other
+ * clients until the round has its updates; the run is deterministic and a run stopped inside a
+ * retried round (after its clients saved their states) resumes to the same bytes. */
+static void dropout_is_retried_and_resumes_exactly(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    fp_error err = {0};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    store_checkpoint ca = {0}, cb = {0};
+    size_t na, nb;
+    int stop = -1;
+    for (int pass = 0; pass < 2; pass++) {
+        sim_config(&cfg, pass ? "dropout-b.db" : "dropout-a.db", FP_STRATEGY_FEDPEPTAO);
+        cfg.faults.dropout = 0.3;
+        cfg.federation.min_clients = 2;
+        o.stop_before_commit = pass ? stop : -1;
+        fp_status st = train_simulate(&cfg, &o, NULL, &res, &err);
+        if (pass) {
+            assert_int_equal(st, FP_ESTATE); /* stopped inside the retried round */
+            o.stop_before_commit = -1;
+            st = train_simulate(&cfg, &o, NULL, &res, &err);
+            assert_int_equal(res.first_round, stop);
+        }
+        if (st)
+            fail_msg("simulate: %s", err.msg);
+        /* The first round that needed a retry, for the second pass to stop in. */
+        store_db_t *db = NULL;
+        store_run run;
+        store_round *rs = NULL;
+        size_t n = 0;
+        char path[256];
+        snprintf(path, sizeof path, "%s/dropout-a.db", g_dir);
+        assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
+        assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+        assert_int_equal(run.status, STORE_RUN_FINISHED);
+        assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
+        assert_int_equal(n, 3);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(rs[i].status, STORE_ROUND_OK);
+            assert_int_equal(rs[i].completed, 2);
+            if (rs[i].retries && stop < 0)
+                stop = (int)i;
+        }
+        free(rs);
+        store_run_clear(&run);
+        store_db_close(&db);
+        assert_true(stop >= 0); /* the seed gives a short first attempt */
+    }
+    latest("dropout-a.db", false, &ca, &na);
+    latest("dropout-b.db", false, &cb, &nb);
+    assert_int_equal(nb, 3);
+    same_checkpoint(&ca, &cb);
+    store_checkpoint_clear(&ca);
+    store_checkpoint_clear(&cb);
+}
+
+/* Every client drops (dropout 1): retried rounds fail the run, which records why; skipped
+ * rounds are committed as failed with their reason and the run finishes. Over-selection (all
+ * 4 asked for 2): the first 2 updates are aggregated, the other 2 are late, and a late row
+ * keeps nothing it did not report (NULL n_k, steps, loss and time). */
+static void short_rounds_and_late_clients_are_recorded(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    fp_error err = {0};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    char path[256];
+    store_db_t *db = NULL;
+    store_run run;
+    store_round *rs = NULL;
+    size_t n = 0;
+
+    sim_config(&cfg, "short-fail.db", FP_STRATEGY_FEDPEPTAO);
+    cfg.faults.dropout = 1;
+    cfg.federation.max_retries = 1;
+    assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_ESTATE);
+    assert_non_null(strstr(err.msg, "round 0: 0 of 2 updates (min_clients 1) after 2 attempts, "
+                                    "4 of 4 clients asked; no retry left"));
+    snprintf(path, sizeof path, "%s/short-fail.db", g_dir);
+    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    assert_int_equal(run.status, STORE_RUN_FAILED);
+    assert_non_null(strstr(run.reason, "no retry left (max_retries)"));
+    assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
+    assert_int_equal(n, 0);
+    store_run_clear(&run);
+    store_db_close(&db);
+
+    sim_config(&cfg, "short-skip.db", FP_STRATEGY_FEDPEPTAO);
+    cfg.faults.dropout = 1;
+    cfg.federation.on_short_round = FP_SHORT_ROUND_SKIP;
+    assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
+    snprintf(path, sizeof path, "%s/short-skip.db", g_dir);
+    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    assert_int_equal(run.status, STORE_RUN_FINISHED);
+    assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(rs[i].status, STORE_ROUND_FAILED);
+        assert_int_equal(rs[i].dropped, 2);
+        assert_true(isnan(rs[i].train_loss));
+        assert_string_equal(rs[i].reason, "0 of 2 updates (min_clients 1) after 1 attempt, 2 of "
+                                          "4 clients asked; skipped (on_short_round = skip)");
+    }
+    free(rs);
+    store_run_clear(&run);
+    store_db_close(&db);
+
+    sim_config(&cfg, "late.db", FP_STRATEGY_FEDPEPTAO);
+    cfg.federation.overselect = 2;
+    assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
+    snprintf(path, sizeof path, "%s/late.db", g_dir);
+    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    for (int32_t r = 0; r < 3; r++) {
+        store_client_round *cr = NULL;
+        assert_int_equal(store_db_round_clients(db, run.id, r, &cr, &n, &err), FP_OK);
+        assert_int_equal(n, 4);
+        int ok = 0, late = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (cr[i].status == STORE_CLIENT_OK) {
+                ok++;
+                assert_true(cr[i].n_k > 0 && cr[i].steps > 0 && !isnan(cr[i].loss));
+            } else {
+                late += cr[i].status == STORE_CLIENT_LATE;
+                assert_true(cr[i].n_k == -1 && cr[i].steps == -1 && isnan(cr[i].loss) &&
+                            cr[i].ms == -1);
+            }
+        }
+        assert_int_equal(ok, 2);
+        assert_int_equal(late, 2);
+        free(cr);
+    }
+    store_run_clear(&run);
+    store_db_close(&db);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -228,6 +371,8 @@ int main(void)
         cmocka_unit_test(scaffold_is_deterministic_and_resumes_exactly),
         cmocka_unit_test(a_finished_run_is_not_run_again),
         cmocka_unit_test(hessian_selection_and_input_prompt_runs_complete),
+        cmocka_unit_test(dropout_is_retried_and_resumes_exactly),
+        cmocka_unit_test(short_rounds_and_late_clients_are_recorded),
     };
     return cmocka_run_group_tests_name("simulate", tests, setup, teardown);
 }

@@ -17,6 +17,7 @@
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
 #include "train/local_round.h"
+#include "train/round_rules.h"
 #include "train/run_setup.h"
 #include "train/task_data.h"
 
@@ -165,88 +166,160 @@ static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
     return st;
 }
 
+/* One client's part in an attempt: trains it unless it dropped (the fault draw of the attempt,
+ * or no training data: the actor system's client refuses with ESTATE) or already trained this
+ * round (it answers from its saved state, as a client process does). *ok = an update. */
+static fp_status ask_client(sim *s, int r, int attempt, int k, const train_sim_options *o,
+                            train_client_t **out, fp_error *err)
+{
+    *out = NULL;
+    int n = fl_partition_size(s->ptrain, k);
+    if (n == 0 || train_fault_drops(s->cfg, (uint32_t)r, (uint32_t)attempt, (uint32_t)k))
+        return FP_OK;
+    train_client_t *c = NULL;
+    fp_status st = get_client(s, k, &c, err);
+    if (st || c->last_round == r) {
+        *out = st ? NULL : c;
+        return st;
+    }
+    train_round_in in = {.round = r,
+                         .w_global = s->server->w,
+                         .c = s->strat->scaffold_client ? s->server->c : NULL,
+                         .set = s->d.train,
+                         .idx = s->ptrain->index + s->ptrain->offset[k],
+                         .n = n,
+                         .total_steps = train_total_steps(&s->opts, n, s->cfg->run.rounds),
+                         .progress = o->progress};
+    st = train_local_round(s->w, c, &s->opts, &in, NULL, NULL, err);
+    if (!st)
+        st = save_client(s, c, r, err);
+    *out = st ? NULL : c;
+    return st;
+}
+
+/* The buffers of a round: per client (N) its slot, per slot (N, in the order the clients were
+ * first asked) its row and the row of its upload, K uploads at most. */
+typedef struct round_bufs {
+    int *order, *pick, *slot_of, *upload_of;
+    unsigned char *state;
+    float *rows;
+    fl_upload *up;
+    store_client_round *cr;
+} round_bufs;
+
+static void round_bufs_free(round_bufs *b)
+{
+    free(b->order);
+    free(b->pick);
+    free(b->slot_of);
+    free(b->upload_of);
+    free(b->state);
+    free(b->rows);
+    free(b->up);
+    free(b->cr);
+}
+
+static fp_status round_bufs_new(round_bufs *b, int N, int K, size_t dim, fp_error *err)
+{
+    *b = (round_bufs){.order = malloc((size_t)N * sizeof(int)),
+                      .pick = malloc((size_t)N * sizeof(int)),
+                      .slot_of = malloc((size_t)N * sizeof(int)),
+                      .upload_of = malloc((size_t)N * sizeof(int)),
+                      .state = calloc((size_t)N, 1),
+                      .rows = malloc((size_t)K * dim * sizeof(float)),
+                      .up = calloc((size_t)K, sizeof(fl_upload)),
+                      .cr = calloc((size_t)N, sizeof(store_client_round))};
+    if (!b->order || !b->pick || !b->slot_of || !b->upload_of || !b->state || !b->rows || !b->up ||
+        !b->cr) {
+        round_bufs_free(b);
+        return fp_fail(err, FP_ENOMEM, "round: out of memory");
+    }
+    for (int k = 0; k < N; k++)
+        b->slot_of[k] = b->upload_of[k] = -1;
+    return FP_OK;
+}
+
+/* The attempts of round r (train/round_rules.h, as the coordinator takes them): each asks the
+ * clients train_round_pick chooses; the first K updates are kept, later ones are late; a short
+ * attempt is retried, skipped or fails the run as train_round_decide says. */
 static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log, double *metric,
                            fp_error *err)
 {
     const fedpep_config *cfg = s->cfg;
-    int K = cfg->federation.clients_per_round;
+    int N = cfg->federation.clients, K = cfg->federation.clients_per_round;
     size_t dim = s->lay.n_rows;
-    int *sampled = malloc((size_t)K * sizeof(int));
-    float *rows = malloc((size_t)K * dim * sizeof(float));
-    fl_upload *up = calloc((size_t)K, sizeof *up);
-    store_client_round *cr = calloc((size_t)K, sizeof *cr);
-    fp_status st =
-        sampled && rows && up && cr ? FP_OK : fp_fail(err, FP_ENOMEM, "round: out of memory");
-    int64_t t0 = train_now_ms(), slowest = 0;
-    double loss_sum = 0;
+    round_bufs b;
+    fp_status st = round_bufs_new(&b, N, K, dim, err);
+    int64_t t0 = train_now_ms();
+    int n_slots = 0, n_ok = 0, attempt = 0;
+    train_round_next next = TRAIN_ROUND_FAIL;
     if (!st)
-        st = fl_server_sample(s->server, (uint64_t)r, K, sampled, err);
-    for (int i = 0; i < K && !st; i++) {
-        int k = sampled[i];
-        train_client_t *c = NULL;
-        st = get_client(s, k, &c, err);
-        if (st)
-            break;
-        int n = fl_partition_size(s->ptrain, k);
-        progress_span(o->progress, r + (double)i / K, r + (double)(i + 1) / K);
-        progress_label(o->progress, "round %d (%d of %d) client %d/%d", r, r + 1, cfg->run.rounds,
-                       i + 1, K);
-        if (c->last_round != r) {
-            if (n == 0) {
-                /* A client without data trains nothing and uploads the rows it received. */
-                c->last_round = r;
-                c->last = (train_round_result){0, 0, NAN, 0};
-            } else {
-                train_round_in in = {.round = r,
-                                     .w_global = s->server->w,
-                                     .c = s->strat->scaffold_client ? s->server->c : NULL,
-                                     .set = s->d.train,
-                                     .idx = s->ptrain->index + s->ptrain->offset[k],
-                                     .n = n,
-                                     .total_steps = train_total_steps(&s->opts, n, cfg->run.rounds),
-                                     .progress = o->progress};
-                st = train_local_round(s->w, c, &s->opts, &in, NULL, NULL, err);
-            }
-            if (!st)
-                st = save_client(s, c, r, err);
+        st = train_round_order(s->server, (uint32_t)r, b.order, err);
+    while (!st) {
+        int n = train_round_pick(cfg, b.order, b.state, attempt, n_ok, b.pick);
+        for (int j = 0; j < n && !st; j++) {
+            int k = b.pick[j], i = b.slot_of[k] >= 0 ? b.slot_of[k] : (b.slot_of[k] = n_slots++);
+            progress_span(o->progress, r + (double)j / n, r + (double)(j + 1) / n);
+            progress_label(o->progress, "round %d (%d of %d) client %d/%d", r, r + 1,
+                           cfg->run.rounds, j + 1, n);
+            train_client_t *c = NULL;
+            st = ask_client(s, r, attempt, k, o, &c, err);
             if (st)
                 break;
+            store_client_status status = !c         ? STORE_CLIENT_DROPPED
+                                         : n_ok < K ? STORE_CLIENT_OK
+                                                    : STORE_CLIENT_LATE; /* after K were in */
+            b.state[k] = status == STORE_CLIENT_OK ? TRAIN_ASK_OK : TRAIN_ASK_FAILED;
+            if (status == STORE_CLIENT_OK) {
+                /* The upload is E[:, S] of the client's state after round r. */
+                b.upload_of[i] = n_ok++;
+                train_layout_rows_gather(&s->lay, c->E, b.rows + (size_t)b.upload_of[i] * dim);
+                b.cr[i] = store_client_round_make(k, status, c->last.n_k, c->last.steps,
+                                                  c->last.loss, c->last.ms);
+            } else {
+                b.upload_of[i] = -1;
+                b.cr[i] = store_client_round_make(k, status, 0, 0, 0, 0);
+            }
         }
-        /* The upload is E[:, S] of the client's state after round r (fresh or restored). */
-        if (n == 0)
-            memcpy(rows + (size_t)i * dim, s->server->w, dim * sizeof(float));
-        else
-            train_layout_rows_gather(&s->lay, c->E, rows + (size_t)i * dim);
-        up[i] = (fl_upload){.client = k,
-                            .n_samples = c->last.n_k,
-                            .steps = c->last.steps,
-                            .theta = rows + (size_t)i * dim,
-                            .delta_c = s->strat->scaffold_client ? c->delta_c : NULL};
-        cr[i] = (store_client_round){.client = k,
-                                     .status = STORE_CLIENT_OK,
-                                     .n_k = c->last.n_k,
-                                     .steps = c->last.steps,
-                                     .loss = c->last.loss,
-                                     .ms = c->last.ms};
-        loss_sum += isnan(c->last.loss) ? 0 : c->last.loss * (double)c->last.n_k;
-        slowest = c->last.ms > slowest ? c->last.ms : slowest;
+        if (st)
+            break;
+        next = train_round_decide(cfg, attempt, n_ok);
+        if (next != TRAIN_ROUND_RETRY)
+            break;
+        attempt++;
     }
-    /* Clients without data cannot be averaged (n_k = 0): they are recorded, not uploaded. */
-    int n_up = 0, n_ok = 0;
-    int64_t total_n = 0;
-    for (int i = 0; i < K && !st; i++) {
-        if (up[i].n_samples > 0)
-            up[n_up++] = up[i], total_n += up[i].n_samples;
-        else
-            cr[i].status = STORE_CLIENT_DROPPED, cr[i].n_k = -1, cr[i].steps = -1;
-        n_ok += cr[i].status == STORE_CLIENT_OK;
+    /* The updates in the order the clients were first asked: the coordinator's order. */
+    int n_up = 0, dropped = 0, late = 0;
+    int64_t total_n = 0, slowest = 0;
+    double loss_sum = 0;
+    for (int i = 0; i < n_slots && !st; i++) {
+        const store_client_round *c = &b.cr[i];
+        dropped += c->status == STORE_CLIENT_DROPPED;
+        late += c->status == STORE_CLIENT_LATE;
+        if (c->status != STORE_CLIENT_OK)
+            continue;
+        const train_client_t *tc = s->clients[c->client];
+        b.up[n_up++] = (fl_upload){.client = c->client,
+                                   .n_samples = c->n_k,
+                                   .steps = c->steps,
+                                   .theta = b.rows + (size_t)b.upload_of[i] * dim,
+                                   .delta_c = s->strat->scaffold_client ? tc->delta_c : NULL};
+        total_n += c->n_k;
+        loss_sum += isnan(c->loss) ? 0 : c->loss * (double)c->n_k;
+        slowest = c->ms > slowest ? c->ms : slowest;
     }
-    if (!st && n_up == 0)
-        st = fp_fail(err, FP_ESTATE, "round %d: no sampled client holds data", r);
+    char why[512] = "";
+    if (!st && next != TRAIN_ROUND_AGGREGATE) {
+        train_round_reason(why, sizeof why, cfg, attempt, n_ok, n_slots, next);
+        if (log)
+            fprintf(log, "round %d: %s\n", r, why);
+        if (next == TRAIN_ROUND_FAIL)
+            st = fp_fail(err, FP_ESTATE, "round %d: %s", r, why);
+    }
     if (!st && r == o->stop_before_commit)
         st = fp_fail(err, FP_ESTATE, "round %d: stopped before the commit (as asked)", r);
-    if (!st)
-        st = fl_server_round(s->server, &s->scfg, up, n_up, err);
+    if (!st && next == TRAIN_ROUND_AGGREGATE)
+        st = fl_server_round(s->server, &s->scfg, b.up, n_up, err);
     bool eval_now = (r + 1) % cfg->eval.every == 0 || r + 1 == cfg->run.rounds;
     train_eval_result ev = {0}; /* read below even when no evaluation is due */
     *metric = NAN;
@@ -266,30 +339,36 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
     if (!st) {
         uint64_t total = confusion_total(&ev.cm);
         store_round rd = {.round = r,
-                          .status = STORE_ROUND_OK,
-                          .sampled = K,
+                          .status =
+                              next == TRAIN_ROUND_AGGREGATE ? STORE_ROUND_OK : STORE_ROUND_FAILED,
+                          .sampled = n_slots,
                           .completed = n_ok,
-                          .dropped = K - n_ok,
-                          .late = 0,
+                          .dropped = dropped,
+                          .late = late,
                           .train_loss = total_n ? loss_sum / (double)total_n : NAN,
                           .eval_metric = *metric,
                           .eval_loss = eval_now && total ? ev.loss_sum / (double)total : NAN,
                           .eval_accuracy = eval_now ? metric_accuracy(&ev.cm) : NAN,
                           .eval_f1 = eval_now ? metric_f1(&ev.cm, 1) : NAN,
                           .eval_mcc = eval_now ? metric_mcc(&ev.cm) : NAN,
-                          .bytes_down = (int64_t)(K * dim * sizeof(float)),
+                          .bytes_down = (int64_t)(n_slots * dim * sizeof(float)),
                           .bytes_up = (int64_t)(n_up * dim * sizeof(float)),
                           .wall_ms = train_now_ms() - t0,
-                          .slowest_client_ms = slowest};
+                          .slowest_client_ms = slowest,
+                          .retries = attempt};
+        store_reason_set(rd.reason, why);
         store_checkpoint_blobs ck = {{s->server->w, dim * sizeof(float)},
                                      {sblob, slen},
                                      {s->server->rng.s, sizeof s->server->rng.s}};
-        st = store_db_round_commit(s->db, s->run_id, &rd, cr, (size_t)K, &ck, NULL, err);
+        st = store_db_round_commit(s->db, s->run_id, &rd, b.cr, (size_t)n_slots, &ck, NULL, err);
         if (!st && o->keep_checkpoints > 0)
             st = store_db_checkpoints_prune(s->db, s->run_id, o->keep_checkpoints, err);
         progress_clear(o->progress); /* the round's line replaces it on a shared terminal */
         if (!st && log) {
-            fprintf(log, "round %d  clients %d/%d  train loss %.4f  ", r, n_ok, K, rd.train_loss);
+            fprintf(log, "round %d%s  clients %d/%d  train loss %.4f  ", r,
+                    rd.status == STORE_ROUND_OK ? "" : " FAILED", n_ok, n_slots, rd.train_loss);
+            if (attempt)
+                fprintf(log, "retries %d  ", attempt);
             if (eval_now)
                 fprintf(log, "eval %s %.4f (%lld ms)  ", metric_name(s->d.eval->task->metric),
                         *metric, (long long)eval_ms);
@@ -301,10 +380,7 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
     for (int k = 0; k < cfg->federation.clients; k++)
         train_client_destroy(&s->clients[k]);
     free(sblob);
-    free(sampled);
-    free(rows);
-    free(up);
-    free(cr);
+    round_bufs_free(&b);
     return st;
 }
 
@@ -468,8 +544,9 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     res->last_metric = track.has_last ? track.last : NAN;
     if (!st && start + res->rounds_done >= cfg->run.rounds)
         st = store_db_run_set_status(s.db, s.run_id, STORE_RUN_FINISHED, err);
-    if (st && s.db && s.run_id)
-        store_db_run_set_status(s.db, s.run_id, STORE_RUN_FAILED, NULL);
+    if (st && s.db && s.run_id) /* the run says why it failed, when the database still can */
+        store_db_run_set_status_reason(s.db, s.run_id, STORE_RUN_FAILED, err ? err->msg : NULL,
+                                       NULL);
     for (int i = 0; s.clients && i < N; i++)
         train_client_destroy(&s.clients[i]);
     free(s.clients);

@@ -4,7 +4,12 @@
  * commit to the run database. A killed run resumes from its last committed round with
  * identical results (clients' states are saved before the commit that uses them, and a client
  * that already trained the round being redone answers from its saved state).
- * No fault injection here: that is the actor system's job. */
+ * A round takes the decisions of the actor system's coordinator (train/round_rules.h): the
+ * clients it asks and in which order, [faults] dropout drawn per (round, attempt, client),
+ * over-selection (the first clients_per_round updates in asking order are kept, later ones are
+ * late), min_clients and on_short_round (retry asks more clients; skip commits a failed round
+ * with its reason; fail, or no retry left, fails the run and records why). What depends on
+ * time is the actor system's alone: crashes, stragglers, deadlines, the availability trace. */
 #ifndef FEDPEP_TRAIN_SIMULATE_H
 #define FEDPEP_TRAIN_SIMULATE_H
 
