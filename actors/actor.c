@@ -12,8 +12,8 @@
 #include <czmq.h>
 
 #include "actors/actor_agent.h"
-#include "broker/envelope.h"
 #include "common/ratelog.h"
+#include "messages/envelope.h"
 
 typedef struct peer_bytes {
     uint64_t sent;
@@ -216,7 +216,7 @@ fp_status actor_request_directory(actor_t *actor, msg_role role, fp_error *err)
     if (st)
         return st;
     m.directory_request.role = role;
-    st = actor_send(actor, ACTOR_BROKER_ID, &m, err);
+    st = actor_send(actor, ENVELOPE_BROKER_ID, &m, err);
     msg_clear(&m);
     return st;
 }
@@ -349,7 +349,7 @@ static fp_status on_payload(actor_t *actor, const char *source, zframe_t *payloa
     peer_bytes_t *b = bytes_of(actor, source);
     if (b)
         b->received += len;
-    bool broker = !strcmp(source, ACTOR_BROKER_ID);
+    bool broker = !strcmp(source, ENVELOPE_BROKER_ID);
     msg_t m;
     fp_error e = {0};
     if (msg_decode(zframe_data(payload), len, &actor->opt.limits, &m, &e)) {
@@ -410,7 +410,7 @@ static fp_status check_options(const actor_options_t *o, const actor_role_t *rol
     if (!role)
         return fp_fail(err, FP_EINVAL, "actor_run: no role");
     if (!o->id[0] || msg_set_id((char[MSG_ID_CAP]){0}, o->id, NULL) || strchr(o->id, '$') ||
-        !strcmp(o->id, ACTOR_BROKER_ID))
+        !strcmp(o->id, ENVELOPE_BROKER_ID))
         return fp_fail(err, FP_EINVAL, "actor_run: '%s' is not a valid actor id", o->id);
     if (o->role == MSG_ROLE_ANY || o->role == MSG_ROLE_BROKER || o->role >= MSG_ROLE_COUNT)
         return fp_fail(err, FP_EINVAL, "actor_run: %s: bad role", o->id);

@@ -16,7 +16,8 @@
  * Every message a role receives has been decoded and validated with the configured limits, and
  * its `from` equals the sender id the broker vouches for; anything else is logged and dropped
  * (answered with ERROR when the sender is known). Actor ids: "coordinator", "evaluator", "store",
- * "client.K" (actor_client_id), "launcher"; "broker" is the broker itself.
+ * "client.K" (actor_client_id), "launcher"; "broker" is the broker itself (ENVELOPE_BROKER_ID,
+ * messages/envelope.h).
  *
  * Callbacks run on the thread that called actor_run and may call every actor_* function below;
  * no actor_* function may be called from another thread. This module must never abort on
@@ -33,10 +34,6 @@
 #include "common/config.h"
 #include "common/status.h"
 #include "messages/protocol.h"
-
-/* The broker's own actor id: destination of HELLO/HEARTBEAT/BYE/DIRECTORY_REQUEST, source of
- * WELCOME/DIRECTORY/PEER notices and of routing ERRORs (unknown destination, full queue). */
-#define ACTOR_BROKER_ID "broker"
 
 typedef struct actor actor_t;
 

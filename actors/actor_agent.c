@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/envelope.h"
+#include "messages/envelope.h"
 #include "common/ratelog.h"
 #include "common/version.h"
 

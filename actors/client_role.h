@@ -8,7 +8,7 @@
  *   TRAIN         -> SAVE_CLIENT to the store, and once SAVED: UPDATE to the coordinator
  *                    (a TRAIN for a round it already trained is answered from its saved state);
  *   EVAL_REQUEST  -> EVAL_REPLY   personalised evaluation of the global rows on its eval shard.
- * Training waits for a slot of the launcher's pool (launch/slots.h, FEDPEP_SLOTS); the
+ * Training waits for a slot of the launcher's pool (actors/slots.h, FEDPEP_SLOTS); the
  * reported compute_ms excludes that wait. [faults] are applied per (seed, round, client)
  * (actors/faults.h) when enabled. This role must never abort on a message and never train a
  * round twice in one process. */
@@ -20,7 +20,7 @@
 
 #include "actors/actor.h"
 #include "common/config.h"
-#include "launch/slots.h"
+#include "actors/slots.h"
 
 typedef struct client_role client_role_t;
 

@@ -14,6 +14,7 @@
 
 #include "actors/coordinator_internal.h"
 #include "actors/store.h"
+#include "messages/envelope.h"
 #include "train/model_bundle.h"
 #include "train/round_rules.h"
 #include "train/run_setup.h"
@@ -149,7 +150,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
         }
         if (e->answers == MSG_TRAIN || e->answers == MSG_EVAL_REQUEST) {
             const char *who = e->peer[0] ? e->peer : msg->from;
-            if (strcmp(who, ACTOR_BROKER_ID))
+            if (strcmp(who, ENVELOPE_BROKER_ID))
                 coordinator_drop_client(self, who,
                                         e->code == FP_ESTATE || e->code == FP_ENOTFOUND
                                             ? MSG_CLIENT_DROPPED
@@ -167,7 +168,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
              * write (final), will not change: the run fails, and ends. Anything else (a peer
              * not registered yet, a busy database) is asked again in a second. */
             bool final =
-                strcmp(msg->from, ACTOR_BROKER_ID) &&
+                strcmp(msg->from, ENVELOPE_BROKER_ID) &&
                 (strcmp(msg->from, "store") ? e->final || e->code == FP_ESTATE ||
                                                   e->code == FP_EINVAL || e->code == FP_EFORMAT
                                             : store_error_is_final(e));

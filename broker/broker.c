@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "broker/broker_peers.h"
-#include "broker/envelope.h"
 #include "common/ratelog.h"
+#include "messages/envelope.h"
 
 struct broker {
     broker_options_t opt;

@@ -15,9 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "actors/slots.h"
 #include "common/rng.h"
 #include "launch/console.h"
-#include "launch/slots.h"
 #include "launch/supervisor.h"
 
 /* The one piece of process-global state: a signal handler can only talk through statics. The

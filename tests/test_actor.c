@@ -38,7 +38,7 @@ static fp_status echo_start(void *self, actor_t *actor, bool reconnected, fp_err
 static fp_status echo_message(void *self, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
 {
     echo_t *e = self;
-    if (msg->type == MSG_BYE && strcmp(msg->from, ACTOR_BROKER_ID)) {
+    if (msg->type == MSG_BYE && strcmp(msg->from, ENVELOPE_BROKER_ID)) {
         actor_stop(actor, 0);
         return FP_OK;
     }

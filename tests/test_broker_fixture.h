@@ -9,7 +9,7 @@
 #include <czmq.h>
 
 #include "broker/broker.h"
-#include "broker/envelope.h"
+#include "messages/envelope.h"
 #include "messages/protocol.h"
 
 #define FAST_HEARTBEAT_MS 100

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "launch/slots.h"
+#include "actors/slots.h"
 
 static void nap_ms(int ms)
 {

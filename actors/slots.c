@@ -1,6 +1,6 @@
 /* slots.c — the training-slot pool over flock'ed files (see slots.h). Never holds two slots in
  * one handle; never leaves a descriptor open on a released slot. */
-#include "launch/slots.h"
+#include "actors/slots.h"
 
 #include <errno.h>
 #include <fcntl.h>

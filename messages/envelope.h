@@ -5,8 +5,8 @@
  * broker's ROUTER adds/strips the connection's routing id in front. See docs/actors.md.
  * This module must never block on a full queue (every send is ZMQ_DONTWAIT) and never trust a
  * frame's length. */
-#ifndef FEDPEP_BROKER_ENVELOPE_H
-#define FEDPEP_BROKER_ENVELOPE_H
+#ifndef FEDPEP_MESSAGES_ENVELOPE_H
+#define FEDPEP_MESSAGES_ENVELOPE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,7 +17,8 @@
 #include "common/status.h"
 #include "messages/protocol.h"
 
-/* The broker's own actor id (also ACTOR_BROKER_ID in actors/actor.h). */
+/* The broker's own actor id: destination of HELLO/HEARTBEAT/BYE/DIRECTORY_REQUEST, source of
+ * WELCOME/DIRECTORY/PEER notices and of routing ERRORs (unknown destination, full queue). */
 #define ENVELOPE_BROKER_ID "broker"
 
 /* Whether a frame holds a valid actor id (1..MSG_ID_MAX bytes of [A-Za-z0-9._:-]); if so and out

@@ -1,6 +1,6 @@
 /* envelope.c — see envelope.h. Sends are all-or-nothing: ZeroMQ delivers a multipart message
  * atomically, and with ZMQ_DONTWAIT only the first frame can fail for lack of room. */
-#include "broker/envelope.h"
+#include "messages/envelope.h"
 
 #include <errno.h>
 #include <stdlib.h>

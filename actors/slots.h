@@ -10,8 +10,8 @@
  *
  * This module must never hold more than one slot per handle and never read anything but
  * FEDPEP_SLOTS from the environment. A handle belongs to one thread. */
-#ifndef FEDPEP_LAUNCH_SLOTS_H
-#define FEDPEP_LAUNCH_SLOTS_H
+#ifndef FEDPEP_ACTORS_SLOTS_H
+#define FEDPEP_ACTORS_SLOTS_H
 
 #include <stdbool.h>
 #include <stdint.h>
