@@ -27,13 +27,8 @@ EOS
 printf '#!/bin/sh\nexec "$@"\n' >"$tmp/bin/sudo"
 chmod +x "$tmp/bin/"*
 
-passed=0 failed=0
-check() { # name, then the command
-    local name=$1; shift
-    echo "[ RUN      ] $name"
-    if "$@"; then echo "[       OK ] $name"; passed=$((passed + 1))
-    else echo "[  FAILED  ] $name"; failed=$((failed + 1)); fi
-}
+# shellcheck source=tests/shell/cmocka.sh
+. "$root/tests/shell/cmocka.sh"
 first_make() {
     (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS PATH="$tmp/bin:$PATH" \
         make -j2 BUILD="$tmp/build" "$tmp/build/release/fedpep") >"$tmp/make.log" 2>&1 ||
@@ -50,7 +45,4 @@ check first_make_builds_before_the_packages_exist first_make
 check setup_installs_before_anything_compiles setup_ran_first
 check the_binary_runs binary_runs
 check a_second_make_does_nothing second_make_is_quiet
-echo "[==========] 4 test(s) run."
-[ $passed -eq 0 ] || echo "[  PASSED  ] $passed test(s)."
-[ $failed -eq 0 ] || echo "[  FAILED  ] $failed test(s), listed above:"
-[ $failed -eq 0 ]
+summary
