@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_check_layers.sh — the source folders include only the folders below them
 # (scripts/check-layers.sh), and the check can fail: a copy of one folder with a forbidden
-# include added, and a folder the layer map does not know, are both reported.
+# include added, and a folder the layer map does not know, are both reported; and every source
+# folder has its README.md.
 # Prints cmocka's summary lines so tests/run.sh counts it.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -60,7 +61,21 @@ an_unknown_folder_fails() {
     echo "$out"
     [ $rc -eq 1 ] && [[ $out == "newfolder/: a folder of C sources that is not in the layer map"* ]]
 }
+# Each source folder says in its README.md what it owns and what it may include (README.md,
+# "Layout"); tests/ and bench/ are not layers.
+every_source_folder_has_a_readme() {
+    local d ok=0
+    for d in "$root"/*/; do
+        d=${d%/}
+        case "${d##*/}" in tests | bench) continue ;; esac
+        compgen -G "$d/*.[ch]" >/dev/null || continue
+        grep -q '^May include: ' "$d/README.md" 2>/dev/null ||
+            { echo "${d##*/}/README.md is missing or has no 'May include:' line"; ok=1; }
+    done
+    return $ok
+}
 check the_tree_keeps_its_layers the_tree_keeps_its_layers
+check every_source_folder_has_a_readme every_source_folder_has_a_readme
 check a_clean_copy_passes a_clean_copy_passes
 check a_forbidden_include_fails a_forbidden_include_fails
 check an_unknown_folder_fails an_unknown_folder_fails
