@@ -37,10 +37,19 @@ struct actor {
     uint32_t peers_cap;
     zhashx_t *bytes; /* peer id -> peer_bytes_t */
     size_t last_sent_bytes;
-    /* Bad messages per sender, and ERRORs we could not send: logged at most once per
-     * RATELOG_INTERVAL_MS each (a flood of garbage must not fill the disk). */
+    /* Bad messages per sender, and the actor_warning kinds (messages we could not send, ERRORs
+     * we received): logged at most once per RATELOG_INTERVAL_MS per key each (a flood of
+     * garbage, or a peer whose queue stays full, must not fill the disk). */
     ratelog_t *bad_input;
-    ratelog_t *unsent;
+    ratelog_t *warn[ACTOR_WARN_COUNT];
+};
+
+/* What each actor_warning kind is called in its lines ("<what> <prep> <key>: <reason>"). */
+static const struct {
+    const char *what, *prep;
+} WARN_NAMES[ACTOR_WARN_COUNT] = {
+    [ACTOR_WARN_UNSENT] = {"messages not sent", "to"},
+    [ACTOR_WARN_ERROR] = {"ERRORs received", "from"},
 };
 
 /* Counts and logs (rate-limited) one bad message from `source`. */
@@ -48,6 +57,14 @@ static void bad_input(actor_t *actor, const char *source, const char *reason)
 {
     char line[512];
     if (ratelog_event(actor->bad_input, source, reason, zclock_mono(), line, sizeof line))
+        zsys_warning("%s: %s", actor->opt.id, line);
+}
+
+void actor_warn(actor_t *actor, actor_warning kind, const char *key, const char *reason)
+{
+    char line[512];
+    if ((unsigned)kind < ACTOR_WARN_COUNT &&
+        ratelog_event(actor->warn[kind], key, reason, zclock_mono(), line, sizeof line))
         zsys_warning("%s: %s", actor->opt.id, line);
 }
 
@@ -197,10 +214,11 @@ static void send_error_to(actor_t *actor, const char *to, const msg_t *request, 
     if (text)
         msg_set_text(&m.error.text, text, NULL);
     fp_error e = {0};
-    char line[512];
-    if (actor_send(actor, to, &m, &e) &&
-        ratelog_event(actor->unsent, to, e.msg, zclock_mono(), line, sizeof line))
-        zsys_warning("%s: %s", actor->opt.id, line);
+    if (actor_send(actor, to, &m, &e)) {
+        char why[sizeof e.msg + 16];
+        snprintf(why, sizeof why, "ERROR: %s", e.msg);
+        actor_warn(actor, ACTOR_WARN_UNSENT, to, why);
+    }
     msg_clear(&m);
 }
 
@@ -433,8 +451,9 @@ static void flush_logs(actor_t *actor, int64_t now)
     char line[512];
     while (ratelog_flush(actor->bad_input, now, line, sizeof line))
         zsys_warning("%s: %s", actor->opt.id, line);
-    while (ratelog_flush(actor->unsent, now, line, sizeof line))
-        zsys_warning("%s: %s", actor->opt.id, line);
+    for (int k = 0; k < ACTOR_WARN_COUNT; k++)
+        while (ratelog_flush(actor->warn[k], now, line, sizeof line))
+            zsys_warning("%s: %s", actor->opt.id, line);
 }
 
 /* actor_run, also ending (exit code 0) when `control` (may be NULL) becomes readable. */
@@ -456,13 +475,17 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
     if (actor.bytes)
         zhashx_set_destructor(actor.bytes, peer_bytes_free);
     actor.bad_input = ratelog_new("bad messages", "from", RATELOG_INTERVAL_MS);
-    actor.unsent = ratelog_new("ERROR replies not sent", "to", RATELOG_INTERVAL_MS);
-    actor.agent =
-        actor.bytes && actor.bad_input && actor.unsent ? zactor_new(actor_agent, &actor.opt) : NULL;
+    bool logs = actor.bad_input != NULL;
+    for (int k = 0; k < ACTOR_WARN_COUNT; k++) {
+        actor.warn[k] = ratelog_new(WARN_NAMES[k].what, WARN_NAMES[k].prep, RATELOG_INTERVAL_MS);
+        logs = logs && actor.warn[k];
+    }
+    actor.agent = actor.bytes && logs ? zactor_new(actor_agent, &actor.opt) : NULL;
     if (!actor.agent) {
         zhashx_destroy(&actor.bytes);
         ratelog_destroy(&actor.bad_input);
-        ratelog_destroy(&actor.unsent);
+        for (int k = 0; k < ACTOR_WARN_COUNT; k++)
+            ratelog_destroy(&actor.warn[k]);
         return fp_fail(err, FP_ENOMEM, "%s: cannot start the broker agent", options->id);
     }
     zpoller_t *poller = zpoller_new(actor.agent, control, NULL);
@@ -507,10 +530,12 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
     char line[1024];
     if (ratelog_summary(actor.bad_input, line, sizeof line))
         zsys_info("%s: %s", actor.opt.id, line);
-    if (ratelog_summary(actor.unsent, line, sizeof line))
-        zsys_info("%s: %s", actor.opt.id, line);
+    for (int k = 0; k < ACTOR_WARN_COUNT; k++) {
+        if (ratelog_summary(actor.warn[k], line, sizeof line))
+            zsys_info("%s: %s", actor.opt.id, line);
+        ratelog_destroy(&actor.warn[k]);
+    }
     ratelog_destroy(&actor.bad_input);
-    ratelog_destroy(&actor.unsent);
     zhashx_destroy(&actor.bytes);
     free(actor.peers.v);
     if (exit_code)

@@ -133,6 +133,18 @@ fp_status actor_reply(actor_t *actor, const msg_t *request, msg_t *reply, fp_err
 /* Answers request with ERROR {code, answers = request->type, text}; logs a failure to send. */
 void actor_reply_error(actor_t *actor, const msg_t *request, fp_status code, const char *text);
 
+/* Warnings about events a peer can cause at any rate (common/ratelog.h): logged at most once
+ * per RATELOG_INTERVAL_MS per key, the first with its reason and then the count since the last
+ * line, with one line of totals when the loop ends; a flood must not fill the log. */
+typedef enum actor_warning {
+    ACTOR_WARN_UNSENT, /* a message we could not send (key: its destination), e.g. queue full */
+    ACTOR_WARN_ERROR,  /* an ERROR we received (key: its sender and code, e.g. "broker ENET") */
+    ACTOR_WARN_COUNT
+} actor_warning;
+
+/* Counts one event of `kind` about key with its reason, logging it as the rule above says. */
+void actor_warn(actor_t *actor, actor_warning kind, const char *key, const char *reason);
+
 /* Asks the broker for the live actors of `role` (ANY = all); the DIRECTORY arrives through
  * on_message from "broker". */
 fp_status actor_request_directory(actor_t *actor, msg_role role, fp_error *err);

@@ -31,10 +31,13 @@ typedef struct agent {
     int64_t last_sent;
     int64_t lost_since; /* start of the current period without a broker */
     uint64_t seq;
-    /* Bad frames from the broker, and messages main could not take (its pipe full during a long
-     * callback): logged at most once per RATELOG_INTERVAL_MS each. NULL = not logged. */
+    /* Bad frames from the broker, messages main could not take (its pipe full during a long
+     * callback), and messages from main we could not send (not registered, or our queue to the
+     * broker full while it is busy): logged at most once per RATELOG_INTERVAL_MS per peer each.
+     * NULL = not logged. */
     ratelog_t *bad_input;
     ratelog_t *dropped;
+    ratelog_t *unsent;
 } agent_t;
 
 /* Logs (rate-limited) one event of log `rl` about `key`. */
@@ -187,9 +190,9 @@ static bool handle_pipe(agent_t *self)
         zframe_t *payload = zmsg_pop(msg);
         fp_error e = {0};
         if (!payload || !self->dealer || !self->welcomed)
-            zsys_debug("%s: not registered; message to %s dropped", self->opt->id, first);
+            log_limited(self, self->unsent, first, "not registered with the broker");
         else if (envelope_send_frame(self->dealer, NULL, first, &payload, NULL, &e))
-            zsys_warning("%s: message to %s dropped: %s", self->opt->id, first, e.msg);
+            log_limited(self, self->unsent, first, e.msg);
         else
             self->last_sent = zclock_mono();
         zframe_destroy(&payload);
@@ -217,7 +220,8 @@ static int64_t keep_time(agent_t *self, int64_t now)
     }
     char line[512];
     while (ratelog_flush(self->bad_input, now, line, sizeof line) ||
-           ratelog_flush(self->dropped, now, line, sizeof line))
+           ratelog_flush(self->dropped, now, line, sizeof line) ||
+           ratelog_flush(self->unsent, now, line, sizeof line))
         zsys_warning("%s: %s", self->opt->id, line);
     int64_t due = self->attempt_end - now;
     if (self->welcomed) {
@@ -242,6 +246,8 @@ void actor_agent(zsock_t *pipe, void *arg)
     self.bad_input = ratelog_new("malformed input", "from", RATELOG_INTERVAL_MS);
     self.dropped =
         ratelog_new("messages not passed to the role (it is busy)", "from", RATELOG_INTERVAL_MS);
+    self.unsent =
+        ratelog_new("messages dropped on the way to the broker", "to", RATELOG_INTERVAL_MS);
     int64_t now = zclock_mono();
     self.backoff_ms = self.opt->reconnect_min_ms;
     self.lost_since = now;
@@ -267,6 +273,9 @@ void actor_agent(zsock_t *pipe, void *arg)
         zsys_info("%s: %s", self.opt->id, line);
     if (ratelog_summary(self.dropped, line, sizeof line))
         zsys_info("%s: %s", self.opt->id, line);
+    if (ratelog_summary(self.unsent, line, sizeof line))
+        zsys_info("%s: %s", self.opt->id, line);
     ratelog_destroy(&self.bad_input);
     ratelog_destroy(&self.dropped);
+    ratelog_destroy(&self.unsent);
 }

@@ -561,9 +561,13 @@ static fp_status store_on_message(void *self, actor_t *actor, msg_t *msg, size_t
 {
     (void)bytes;
     if (msg->type == MSG_ERROR) {
-        zsys_warning("store: ERROR %s from %s about %s: %s", fp_status_name(msg->error.code),
-                     msg->from, msg_type_name(msg->error.answers),
-                     msg->error.text ? msg->error.text : "");
+        /* An answer of ours the broker could not deliver (the requester's queue is full, or it
+         * is gone): as many as our answers, so rate-limited per sender and code. */
+        char key[MSG_ID_CAP + 16], why[320];
+        snprintf(key, sizeof key, "%s %s", msg->from, fp_status_name(msg->error.code));
+        snprintf(why, sizeof why, "about %s: %s", msg_type_name(msg->error.answers),
+                 msg->error.text ? msg->error.text : "");
+        actor_warn(actor, ACTOR_WARN_ERROR, key, why);
         return FP_OK;
     }
     msg_t reply = {0};
@@ -576,8 +580,11 @@ static fp_status store_on_message(void *self, actor_t *actor, msg_t *msg, size_t
                      fp_status_name(reply.error.code), reply.error.text);
     if (reply.type != MSG_NONE) {
         fp_error send_err = {0};
-        if (actor_send(actor, msg->from, &reply, &send_err))
-            zsys_warning("store: answer to %s not sent: %s", msg->from, send_err.msg);
+        if (actor_send(actor, msg->from, &reply, &send_err)) {
+            char why[sizeof send_err.msg + 16];
+            snprintf(why, sizeof why, "%s: %s", msg_type_name(reply.type), send_err.msg);
+            actor_warn(actor, ACTOR_WARN_UNSENT, msg->from, why);
+        }
     }
     msg_clear(&reply);
     return FP_OK;

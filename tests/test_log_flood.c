@@ -4,10 +4,13 @@
  *   - real processes (`fedpep broker`, `fedpep store`, the sanitizer build, over ipc://):
  *     50,000 garbage frames at the broker from a connection that never reads, and 50,000
  *     garbage messages at an actor (the store) from a registered peer, forwarded by the broker
- *     (paced, so each is answered: all are counted), then 10,000 more unpaced. Both processes
- *     stay alive and keep routing and answering, each log stays under LOG_BOUND bytes, and each
- *     says the counts in one summary line when it stops. Before the rate limit, every garbage
- *     frame wrote one or two lines (about 5 MB of store log here). */
+ *     (paced, so each is answered: all are counted), then 10,000 more unpaced and 2,000 valid
+ *     requests, whose answers find the peer's queue full: the broker bounces each with ERROR
+ *     ENET "its queue is full" to the store, and under load the store's own queue to the broker
+ *     fills too. Both processes stay alive and keep routing and answering, each log stays under
+ *     LOG_BOUND bytes, and each says the counts in one summary line when it stops. Before the
+ *     rate limit, every garbage frame wrote one or two lines (about 5 MB of store log here), and
+ *     every bounced answer or full queue one more. */
 #include "tests/support/test.h"
 #include "tests/test_broker_fixture.h"
 
@@ -21,7 +24,8 @@
 #include "common/ratelog.h"
 
 #define FLOOD 50000
-#define WINDOW 200 /* garbage frames in flight at once toward the store */
+#define WINDOW 200   /* garbage frames in flight at once toward the store */
+#define BOUNCED 2000 /* valid requests whose answers cannot be delivered */
 #define LOG_BOUND 4096
 
 static void ratelog_limits_lines_per_key(void **state)
@@ -210,11 +214,36 @@ static void flood_keeps_logs_small(void **state)
         }
     }
     /* And a peer that never reads: what does not fit the queues on the way is dropped and
-     * counted, never logged frame by frame. */
+     * counted, never logged frame by frame. The answers to the garbage fill the queue toward
+     * the peer, so the store's answers (STATE) to the valid LOADs after them come back as
+     * ERROR ENET from the broker, as many as the LOADs. */
     for (int i = 0; i < FLOOD / 5; i++) {
         size_t n = garbage(buf, i);
         assert_int_equal(zsock_send(peer.sock, "sb", STORE_ACTOR_ID, buf, n), 0);
     }
+    for (int i = 0; i < BOUNCED; i++) { /* blocking sends, as above: none is lost on our side */
+        msg_t m;
+        assert_int_equal(msg_init(&m, MSG_LOAD, "no-such-run", peer.id, NULL), FP_OK);
+        assert_int_equal(msg_set_id(m.load.client, peer.id, NULL), FP_OK);
+        m.seq = ++peer.seq;
+        uint8_t *load = NULL;
+        size_t n = 0;
+        assert_int_equal(msg_encode(&m, NULL, &load, &n, NULL), FP_OK);
+        assert_int_equal(zsock_send(peer.sock, "sb", STORE_ACTOR_ID, load, n), 0);
+        free(load);
+        msg_clear(&m);
+    }
+    /* The queue toward us stays full until we read: wait (bounded) for the store to log the
+     * first bounce, so that answers really were bounced before we drain. */
+    bool bounced = false;
+    for (int64_t end = now_ms() + 60000; !bounced && now_ms() < end;) {
+        char *text = test_read_file(store_log, NULL);
+        bounced = text && strstr(text, "about STATE: 'client.9': its queue is full");
+        free(text);
+        if (!bounced)
+            zclock_sleep(100);
+    }
+    assert_true(bounced);
     drain(&peer);
     store_answers(&peer); /* queued behind the garbage: everything before it was handled */
     int64_t elapsed = now_ms() - t0;
@@ -251,6 +280,13 @@ static void flood_keeps_logs_small(void **state)
     if (bad < FLOOD || bad > FLOOD + FLOOD / 5)
         fail_msg("the store counted %lu bad messages", bad);
     assert_non_null(strstr(text, "bad messages from client.9: "));
+    /* The bounced answers: logged rate-limited, counted in the summary. */
+    assert_non_null(strstr(text, "ERRORs received from broker ENET: about STATE: "));
+    at = strstr(text, "ERRORs received: ");
+    assert_non_null(at);
+    assert_int_equal(sscanf(at, "ERRORs received: %lu in total", &bad), 1);
+    printf("answers bounced: %lu of %d\n", bad, BOUNCED);
+    assert_true(bad >= 1 && bad <= BOUNCED);
     assert_null(strstr(text, "Sanitizer"));
     assert_null(strstr(text, "runtime error"));
     free(text);
