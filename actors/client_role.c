@@ -10,6 +10,7 @@
 
 #include "actors/faults.h"
 #include "actors/store.h"
+#include "common/little_endian.h"
 #include "fl/strategy.h"
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
@@ -65,20 +66,6 @@ struct client_role {
     int trained;
 };
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 fp_status client_blob_pack(const uint8_t *state, size_t state_len, const uint8_t *adam,
                            size_t adam_len, uint8_t **out, size_t *out_len, fp_error *err)
 {
@@ -88,7 +75,7 @@ fp_status client_blob_pack(const uint8_t *state, size_t state_len, const uint8_t
         return fp_fail(err, FP_ENOMEM, "client state: out of memory");
     memcpy(*out, BLOB_MAGIC, 4);
     (*out)[4] = 1, (*out)[5] = (*out)[6] = (*out)[7] = 0;
-    put_u64(*out + 8, state_len);
+    le_put_u64(*out + 8, state_len);
     memcpy(*out + BLOB_HEADER, state, state_len);
     if (adam_len)
         memcpy(*out + BLOB_HEADER + state_len, adam, adam_len);
@@ -102,7 +89,7 @@ fp_status client_blob_unpack(const uint8_t *blob, size_t len, const uint8_t **st
     if (len < BLOB_HEADER || memcmp(blob, BLOB_MAGIC, 4) || blob[4] != 1 || blob[5] ||
         blob[6] || blob[7])
         return fp_fail(err, FP_EFORMAT, "client state: not an FPCB v1 blob");
-    uint64_t n = get_u64(blob + 8);
+    uint64_t n = le_get_u64(blob + 8);
     if (n > len - BLOB_HEADER)
         return fp_fail(err, FP_EFORMAT, "client state: state length %llu beyond the blob",
                        (unsigned long long)n);

@@ -14,6 +14,7 @@
 
 #include <czmq.h>
 
+#include "common/little_endian.h"
 #include "storage/store_db.h"
 
 struct store {
@@ -27,21 +28,6 @@ struct store {
 
 /* ---- little-endian blobs ---- */
 
-/* n bytes of v, least significant first. */
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 fp_status store_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err)
 {
     *blob = NULL;
@@ -53,15 +39,12 @@ fp_status store_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size
     uint8_t *p = malloc(n);
     if (!p)
         return fp_fail(err, FP_ENOMEM, "no memory for a %zu-byte rows blob", n);
-    put_le(p, rows->ndim, 4);
+    le_put_u32(p, rows->ndim);
     for (uint32_t d = 0; d < rows->ndim; d++)
-        put_le(p + 4 + 4 * d, rows->shape[d], 4);
+        le_put_u32(p + 4 + 4 * d, rows->shape[d]);
     uint8_t *data = p + 4 + 4 * rows->ndim;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t bits;
-        memcpy(&bits, &rows->data[i], 4);
-        put_le(data + 4 * i, bits, 4);
-    }
+    for (size_t i = 0; i < count; i++)
+        le_put_f32(data + 4 * i, rows->data[i]);
     *blob = p;
     *size = n;
     return FP_OK;
@@ -72,13 +55,13 @@ fp_status store_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp
     const uint8_t *p = blob;
     if (size < 4)
         return fp_fail(err, FP_EFORMAT, "rows blob of %zu bytes has no header", size);
-    uint32_t ndim = (uint32_t)get_le(p, 4);
+    uint32_t ndim = le_get_u32(p);
     if (ndim < 1 || ndim > MSG_TENSOR_MAX_DIMS || size < 4 + 4 * (size_t)ndim)
         return fp_fail(err, FP_EFORMAT, "rows blob: %u dimensions in %zu bytes", ndim, size);
     uint32_t shape[MSG_TENSOR_MAX_DIMS];
     size_t count = 1;
     for (uint32_t d = 0; d < ndim; d++) {
-        shape[d] = (uint32_t)get_le(p + 4 + 4 * d, 4);
+        shape[d] = le_get_u32(p + 4 + 4 * d);
         if (shape[d] == 0 || count > SIZE_MAX / 4 / shape[d])
             return fp_fail(err, FP_EFORMAT, "rows blob: dimension %u is %u", d, shape[d]);
         count *= shape[d];
@@ -90,10 +73,8 @@ fp_status store_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp
     fp_status st = msg_tensor_alloc(rows, ndim, shape, err);
     if (st)
         return st;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t bits = (uint32_t)get_le(p + head + 4 * i, 4);
-        memcpy(&rows->data[i], &bits, 4);
-    }
+    for (size_t i = 0; i < count; i++)
+        rows->data[i] = le_get_f32(p + head + 4 * i);
     return FP_OK;
 }
 
@@ -306,7 +287,7 @@ static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
     if (!st)
         st = store_rows_blob(&s->rows, &prompt, &prompt_size, err);
     for (int i = 0; i < 4; i++)
-        put_le(rng + 8 * i, s->rng[i], 8);
+        le_put_u64(rng + 8 * i, s->rng[i]);
     bool duplicate = false;
     if (!st) {
         store_checkpoint_blobs ckpt = {
@@ -403,7 +384,7 @@ static fp_status load_checkpoint(store_t *self, int64_t run_id, msg_t *reply, fp
     if (!st && ckpt.rng.size != 32)
         st = fp_fail(err, FP_EFORMAT, "rng blob of %zu bytes, 32 expected", ckpt.rng.size);
     for (int i = 0; !st && i < 4; i++)
-        state->rng[i] = get_le((const uint8_t *)ckpt.rng.data + 8 * i, 8);
+        state->rng[i] = le_get_u64((const uint8_t *)ckpt.rng.data + 8 * i);
     if (!st) {
         state->found = true;
         reply->round = (uint32_t)ckpt.round;
