@@ -2,45 +2,79 @@
 #include "blob.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/little_endian.h"
 
+/* Where the next n bytes go, or NULL for a measuring writer; either way len grows by n. */
+static uint8_t *room(fl_blob_writer *w, size_t n)
+{
+    size_t at = w->len;
+    w->len += n;
+    if (!w->buf)
+        return NULL;
+    assert(at <= w->cap && n <= w->cap - at);
+    return w->buf + at;
+}
+
 void fl_blob_put_u64(fl_blob_writer *w, uint64_t x)
 {
-    assert(w->len + 8 <= w->cap);
-    le_put_u64(w->buf + w->len, x);
-    w->len += 8;
+    uint8_t *p = room(w, 8);
+    if (p)
+        le_put_u64(p, x);
 }
 
 void fl_blob_put_u32(fl_blob_writer *w, uint32_t x)
 {
-    assert(w->len + 4 <= w->cap);
-    le_put_u32(w->buf + w->len, x);
-    w->len += 4;
+    uint8_t *p = room(w, 4);
+    if (p)
+        le_put_u32(p, x);
 }
 
 void fl_blob_put_f64(fl_blob_writer *w, double x)
 {
-    assert(w->len + 8 <= w->cap);
-    le_put_f64(w->buf + w->len, x);
-    w->len += 8;
+    uint8_t *p = room(w, 8);
+    if (p)
+        le_put_f64(p, x);
 }
 
 void fl_blob_put_f32s(fl_blob_writer *w, const float *x, size_t n)
 {
-    assert(n <= (w->cap - w->len) / 4);
-    for (size_t i = 0; i < n; i++)
-        le_put_f32(w->buf + w->len + 4 * i, x[i]);
-    w->len += 4 * n;
+    uint8_t *p = room(w, 4 * n);
+    if (p)
+        for (size_t i = 0; i < n; i++)
+            le_put_f32(p + 4 * i, x[i]);
 }
 
 void fl_blob_put_header(fl_blob_writer *w, const char magic[4], uint32_t version)
 {
-    assert(w->len + 8 <= w->cap);
-    memcpy(w->buf + w->len, magic, 4);
-    w->len += 4;
+    uint8_t *p = room(w, 4);
+    if (p)
+        memcpy(p, magic, 4);
     fl_blob_put_u32(w, version);
+}
+
+size_t fl_blob_measure(fl_blob_write_fn write, const void *ctx)
+{
+    fl_blob_writer w = {0};
+    write(ctx, &w);
+    return w.len;
+}
+
+fp_status fl_blob_build(fl_blob_write_fn write, const void *ctx, const char *what, uint8_t **blob,
+                        size_t *len, fp_error *err)
+{
+    size_t size = fl_blob_measure(write, ctx);
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf)
+        return fp_fail(err, FP_ENOMEM, "%s: cannot allocate a %zu-byte state blob", what, size);
+    fl_blob_writer w = {.buf = buf, .cap = size};
+    write(ctx, &w);
+    assert(w.len == size);
+    *blob = buf;
+    *len = size;
+    return FP_OK;
 }
 
 static fp_status need(fl_blob_reader *r, size_t n, fp_error *err)
