@@ -146,7 +146,7 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
 
 void client_role_destroy(client_role_t **self_p)
 {
-    client_role_t *self = *self_p;
+    client_role_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     msg_clear(&self->pending);

@@ -73,7 +73,7 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
 
 void coordinator_destroy(coordinator_t **self_p)
 {
-    coordinator_t *self = *self_p;
+    coordinator_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     coordinator_slots_free(self);

@@ -100,7 +100,7 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
 
 void evaluator_destroy(evaluator_t **self_p)
 {
-    evaluator_t *self = *self_p;
+    evaluator_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     free(self->stat);
