@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "actors/store.h"
-#include "messages/msg_sample.h"
+#include "tests/support/msg_sample.h"
 #include "messages/protocol.h"
 #include "tests/test_store_actor_fixture.h"
 
