@@ -4,7 +4,7 @@
 # folders of LIB_DIRS, tests are tests/test_*.c (one cmocka program each), fuzz targets are
 # tests/fuzz/fuzz_*.c, benchmarks bench/bench_*.c.
 
-LIB_DIRS  := common messages storage model fl data train actors broker launch
+LIB_DIRS  := common messages storage model fl data train actors broker simulate launch
 PKGS      := libczmq libzmq msgpack inih jansson sqlite3 openblas libutf8proc
 BUILD     ?= build
 

@@ -14,6 +14,7 @@
 
 #include <czmq.h>
 
+#include "actors/round_save.h"
 #include "common/little_endian.h"
 #include "storage/store_db.h"
 
@@ -169,15 +170,6 @@ static fp_status to_i32(uint64_t v, const char *what, int32_t *out, fp_error *er
     return FP_OK;
 }
 
-static fp_status to_i64(uint64_t v, const char *what, int64_t *out, fp_error *err)
-{
-    if (v > INT64_MAX)
-        return fp_fail(err, FP_EINVAL, "%s = %llu does not fit the database", what,
-                       (unsigned long long)v);
-    *out = (int64_t)v;
-    return FP_OK;
-}
-
 /* The run named by the request's header. */
 static fp_status find_run(store_t *self, const msg_t *m, int64_t *run_id, fp_error *err)
 {
@@ -212,76 +204,15 @@ static fp_status handle_run(store_t *self, const msg_t *m, fp_error *err)
 
 /* A SAVE client row as stored: only an ok row's n, steps, loss and ms happened; the others are
  * NULL (store_client_round_make, simulate's rule too) rather than the 0 the wire carries. */
-static fp_status client_row(const msg_client_row_t *c, store_client_round *out, fp_error *err)
-{
-    static const store_client_status STATUS[MSG_CLIENT_STATUS_COUNT] = {
-        [MSG_CLIENT_OK] = STORE_CLIENT_OK,
-        [MSG_CLIENT_DROPPED] = STORE_CLIENT_DROPPED,
-        [MSG_CLIENT_LATE] = STORE_CLIENT_LATE,
-        [MSG_CLIENT_ERROR] = STORE_CLIENT_ERROR,
-    };
-    if ((unsigned)c->status >= MSG_CLIENT_STATUS_COUNT)
-        return fp_fail(err, FP_EINVAL, "client %u: bad status", c->client);
-    int32_t client = 0;
-    int64_t n = 0, ms = 0;
-    fp_status st = to_i32(c->client, "client", &client, err);
-    if (!st && c->status == MSG_CLIENT_OK)
-        st = to_i64(c->n, "client n", &n, err);
-    if (!st && c->status == MSG_CLIENT_OK)
-        st = to_i64(c->ms, "client ms", &ms, err);
-    *out = store_client_round_make(client, STATUS[c->status], n, c->steps, c->loss, ms);
-    return st;
-}
-
-static fp_status round_row(const msg_t *m, store_round *r, fp_error *err)
-{
-    const msg_save_t *s = &m->save;
-    *r = (store_round){
-        .status = s->status == MSG_ROUND_OK ? STORE_ROUND_OK : STORE_ROUND_FAILED,
-        .train_loss = s->completed ? s->train_loss : NAN,
-        .eval_metric = s->evaluated ? s->eval_metric : NAN,
-        .eval_loss = s->evaluated ? s->eval_loss : NAN,
-        .eval_accuracy = s->evaluated ? s->eval_accuracy : NAN,
-        .eval_f1 = s->evaluated ? s->eval_f1 : NAN,
-        .eval_mcc = s->evaluated ? s->eval_mcc : NAN,
-        .retries = (int32_t)s->retries, /* <= MSG_MAX_ATTEMPT, checked by the decoder */
-    };
-    store_reason_set(r->reason, s->status == MSG_ROUND_OK ? NULL : s->reason);
-    fp_status st = to_i32(m->round, "round", &r->round, err);
-    if (!st)
-        st = to_i32(s->sampled, "sampled", &r->sampled, err);
-    if (!st)
-        st = to_i32(s->completed, "completed", &r->completed, err);
-    if (!st)
-        st = to_i32(s->dropped, "dropped", &r->dropped, err);
-    if (!st)
-        st = to_i32(s->late, "late", &r->late, err);
-    if (!st)
-        st = to_i64(s->bytes_down, "bytes_down", &r->bytes_down, err);
-    if (!st)
-        st = to_i64(s->bytes_up, "bytes_up", &r->bytes_up, err);
-    if (!st)
-        st = to_i64(s->wall_ms, "wall_ms", &r->wall_ms, err);
-    if (!st)
-        st = to_i64(s->slowest_ms, "slowest_ms", &r->slowest_client_ms, err);
-    return st;
-}
-
 static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
 {
     const msg_save_t *s = &m->save;
     int64_t run_id = 0;
     store_round round;
+    store_client_round *clients = NULL;
     fp_status st = find_run(self, m, &run_id, err);
     if (!st)
-        st = round_row(m, &round, err);
-    if (st)
-        return st;
-    store_client_round *clients = calloc(s->clients.n ? s->clients.n : 1, sizeof *clients);
-    if (!clients)
-        return fp_fail(err, FP_ENOMEM, "no memory for %u client rows", s->clients.n);
-    for (uint32_t i = 0; i < s->clients.n && !st; i++)
-        st = client_row(&s->clients.v[i], &clients[i], err);
+        st = round_save_rows(m, &round, &clients, err);
     uint8_t *prompt = NULL, rng[32];
     size_t prompt_size = 0;
     if (!st)
@@ -323,8 +254,8 @@ static fp_status handle_save_client(store_t *self, const msg_t *m, fp_error *err
     if (st)
         return st;
     store_blob state = {m->save_client.state.data, m->save_client.state.n};
-    return store_db_client_state_save(self->db, run_id, client, round, state,
-                                      (store_blob){NULL, 0}, err);
+    return store_db_client_state_save(self->db, run_id, client, round, state, (store_blob){NULL, 0},
+                                      err);
 }
 
 static fp_status handle_selection(store_t *self, const msg_t *m, fp_error *err)
@@ -435,8 +366,7 @@ static fp_status handle_load(store_t *self, const msg_t *m, msg_t *reply, fp_err
 static fp_status reply_init(store_t *self, const msg_t *m, msg_type type, msg_t *reply,
                             fp_error *err)
 {
-    if (msg_init(reply, type, m->run, self->id, NULL) &&
-        msg_init(reply, type, "", self->id, err))
+    if (msg_init(reply, type, m->run, self->id, NULL) && msg_init(reply, type, "", self->id, err))
         return err ? err->status : FP_EINVAL;
     reply->re = m->seq;
     reply->round = m->round;
@@ -510,11 +440,21 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
     }
     if (!st) {
         switch (type) {
-        case MSG_RUN: st = handle_run(self, request, &why); break;
-        case MSG_SAVE: st = handle_save(self, request, &why); break;
-        case MSG_SAVE_CLIENT: st = handle_save_client(self, request, &why); break;
-        case MSG_SELECTION: st = handle_selection(self, request, &why); break;
-        case MSG_LOAD: st = handle_load(self, request, reply, &why); break;
+        case MSG_RUN:
+            st = handle_run(self, request, &why);
+            break;
+        case MSG_SAVE:
+            st = handle_save(self, request, &why);
+            break;
+        case MSG_SAVE_CLIENT:
+            st = handle_save_client(self, request, &why);
+            break;
+        case MSG_SELECTION:
+            st = handle_selection(self, request, &why);
+            break;
+        case MSG_LOAD:
+            st = handle_load(self, request, reply, &why);
+            break;
         default:
             st = fp_fail(&why, FP_EINVAL, "the store does not handle %s", msg_type_name(type));
         }

@@ -21,7 +21,7 @@
 #include "launch/launch.h"
 #include "storage/store_db.h"
 #include "tests/test_train_fixture.h"
-#include "train/simulate.h"
+#include "simulate/simulate.h"
 
 typedef struct fixture {
     char dir[256];

@@ -21,7 +21,7 @@
 #include "fl/layer_score.h"
 #include "fl/server.h"
 #include "storage/store_db.h"
-#include "train/simulate.h"
+#include "simulate/simulate.h"
 
 static char g_dir[100];
 static char g_vocab[512], g_merges[512];
