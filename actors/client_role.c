@@ -118,7 +118,7 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
     self->faults = o->faults;
     actor_client_id(self->id, o->index);
     const fedpep_config *cfg = &self->cfg;
-    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &self->strat, err);
+    fp_status st = fl_strategy_for(cfg->run.strategy, &self->strat, err);
     if (!st && !(self->m = train_model_open(cfg->model.path, o->fallback_vocab,
                                             o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;

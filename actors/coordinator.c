@@ -33,7 +33,7 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
     self->N = cfg->federation.clients;
     self->K = cfg->federation.clients_per_round;
     fp_status st =
-        fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &self->strat, err);
+        fl_strategy_for(cfg->run.strategy, &self->strat, err);
     if (!st) {
         self->scfg = train_server_config(cfg, self->strat);
         self->task = task_get(cfg->data.task);

@@ -73,8 +73,7 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
     }
     self->cfg = *o->cfg;
     self->N = self->cfg.federation.clients;
-    fp_status st = fl_strategy_from_name(config_strategy_name(self->cfg.run.strategy),
-                                         &self->strat, err);
+    fp_status st = fl_strategy_for(self->cfg.run.strategy, &self->strat, err);
     train_model_t *m = NULL;
     if (!st && !(m = train_model_open(self->cfg.model.path, o->fallback_vocab, o->fallback_merges,
                                       err)))
@@ -124,7 +123,7 @@ fp_status evaluator_select_rho(const fedpep_config *cfg, int L, const double *s,
                                fp_error *err)
 {
     const fl_strategy_desc *strat;
-    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &strat, err);
+    fp_status st = fl_strategy_for(cfg->run.strategy, &strat, err);
     if (st)
         return st;
     bool scored = s && train_needs_scores(cfg, strat);

@@ -392,7 +392,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     sim s = {.cfg = cfg};
     int layers[TRAIN_MAX_LAYERS], k = 0, N = cfg->federation.clients;
     bool personalise = false, input = false;
-    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &s.strat, err);
+    fp_status st = fl_strategy_for(cfg->run.strategy, &s.strat, err);
     if (!st &&
         !(s.m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;
@@ -428,7 +428,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         st = open_run(&s, o, res, layers, k, err);
     res->n_layers_sent = k;
     int start = 0;
-    s.scfg = train_server_config(cfg, s.strat ? s.strat : fl_strategy_get(FL_FEDPEPTAO));
+    s.scfg = train_server_config(cfg, s.strat ? s.strat : fl_strategy_get(FP_STRATEGY_FEDPEPTAO));
     if (!st) {
         store_checkpoint ck = {0};
         fp_error e2;
@@ -463,7 +463,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         fprintf(log,
                 "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
                 "P %d, %s %d of %d layers sent%s%s%s\n",
-                s.strat->name, s.d.train->task->name, N, cfg->federation.clients_per_round,
+                config_strategy_name(s.strat->id), s.d.train->task->name, N, cfg->federation.clients_per_round,
                 s.d.train->n, s.d.eval->n, P,
                 input ? "input prompt, no deep prefix:" : "deep prompt,", k, s.lay.L,
                 layer_list(layers, k, list, sizeof list), personalise ? ", personalised" : "",
