@@ -32,6 +32,7 @@
 #include "train/client.h"
 #include "train/layer_stats.h"
 #include "train/model_bundle.h"
+#include "train/round.h"
 #include "train/tokenizer.h"
 
 /* fn(NULL), then fn(&p) with p NULL, which must stay NULL. */
@@ -66,6 +67,7 @@ static void every_destructor_accepts_null(void **state)
     ACCEPTS_NULL(train_worker_destroy, train_worker_t);
     ACCEPTS_NULL(train_set_destroy, train_set_t);
     ACCEPTS_NULL(train_batch_destroy, train_batch_t);
+    ACCEPTS_NULL(train_round_destroy, train_round_t);
     ACCEPTS_NULL(client_role_destroy, client_role_t);
     ACCEPTS_NULL(coordinator_destroy, coordinator_t);
     ACCEPTS_NULL(evaluator_destroy, evaluator_t);
