@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "actors/faults.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "common/little_endian.h"
 #include "fl/strategy.h"
 #include "train/evaluate.h"
@@ -465,7 +465,7 @@ static bool answers_save(const outbox_t *o, uint64_t re)
 static fp_status save_refused(client_role_t *self, actor_t *actor, const msg_error_t *e)
 {
     outbox_t *o = &self->out;
-    bool final = store_error_is_final(e);
+    bool final = store_role_error_is_final(e);
     fprintf(stderr, "%s: the store %s the state of round %u: %s %s\n", self->id,
             final ? "refused" : "could not store (will send again)", o->update.round,
             fp_status_name(e->code), e->text ? e->text : "");

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "messages/envelope.h"
 #include "train/model_bundle.h"
 #include "train/round_rules.h"
@@ -172,7 +172,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
                 strcmp(msg->from, ENVELOPE_BROKER_ID) &&
                 (strcmp(msg->from, "store") ? e->final || e->code == FP_ESTATE ||
                                                   e->code == FP_EINVAL || e->code == FP_EFORMAT
-                                            : store_error_is_final(e));
+                                            : store_role_error_is_final(e));
             fprintf(stderr, "coordinator: %s %s %s: %s %s\n", msg->from,
                     final ? "refused" : "could not take (asked again)", msg_type_name(e->answers),
                     fp_status_name(e->code), e->text ? e->text : "");

@@ -16,7 +16,7 @@
 #include "fl/server.h"
 #include "fl/strategy.h"
 #include "model/model_config.h"
-#include "train/client.h"
+#include "train/client_state.h"
 #include "train/round.h"
 
 #define RESEND_MS 3000

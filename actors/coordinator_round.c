@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
 
 /* ---- rounds ---- */
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "fl/layer_score.h"
 #include "fl/strategy.h"
 #include "train/model_bundle.h"
@@ -273,7 +273,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
          * re-sending, saying why (the coordinator's own writes end the run); a passing failure
          * of the store's (database busy, memory) is sent again by the tick. */
         if (msg->error.answers == MSG_SELECTION && !strcmp(msg->from, "store")) {
-            const bool final = store_error_is_final(&msg->error);
+            const bool final = store_role_error_is_final(&msg->error);
             fprintf(stderr, "evaluator: the store %s the selection (%s): %s\n",
                     final ? "refused" : "could not store (will send again)",
                     fp_status_name(msg->error.code), msg->error.text ? msg->error.text : "");

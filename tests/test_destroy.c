@@ -9,7 +9,7 @@
 #include "actors/coordinator.h"
 #include "actors/evaluator.h"
 #include "actors/slots.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "actors/trace.h"
 #include "broker/broker.h"
 #include "broker/broker_peers.h"
@@ -29,7 +29,7 @@
 #include "model/transformer.h"
 #include "storage/store_db.h"
 #include "train/batch.h"
-#include "train/client.h"
+#include "train/client_state.h"
 #include "train/layer_stats.h"
 #include "train/model_bundle.h"
 #include "train/round.h"
@@ -71,7 +71,7 @@ static void every_destructor_accepts_null(void **state)
     ACCEPTS_NULL(client_role_destroy, client_role_t);
     ACCEPTS_NULL(coordinator_destroy, coordinator_t);
     ACCEPTS_NULL(evaluator_destroy, evaluator_t);
-    ACCEPTS_NULL(store_destroy, store_t);
+    ACCEPTS_NULL(store_role_destroy, store_role_t);
     ACCEPTS_NULL(slots_destroy, slots_t);
     ACCEPTS_NULL(fault_trace_destroy, fault_trace_t);
     ACCEPTS_NULL(broker_peers_destroy, broker_peers_t);

@@ -12,7 +12,7 @@
 #include "common/rng.h"
 #include "fl/client_step.h"
 #include "fl/layer_score.h"
-#include "fl/local_round.h"
+#include "fl/local_schedule.h"
 #include "fl/partition.h"
 #include "fl/prompt_rows.h"
 #include "fl/server.h"

@@ -1,6 +1,6 @@
 /* client.c — layout of the trainable vector, a client's private state and its blobs, and the
  * per-thread scratch (see client.h). Never touches the model weights. */
-#include "train/client.h"
+#include "train/client_state.h"
 
 #include <stdio.h>
 #include <stdlib.h>

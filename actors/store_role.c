@@ -1,7 +1,7 @@
 /* store.c — the store role's request handler: messages in, storage/ calls, one answer out.
  * It must never write but through storage/ (one transaction per request), never answer a
  * request it could not fully commit with SAVED, and never abort on what a peer sent. */
-#include "actors/store.h"
+#include "actors/store_role.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -18,7 +18,7 @@
 #include "common/little_endian.h"
 #include "storage/store_db.h"
 
-struct store {
+struct store_role {
     store_db_t *db;
     char id[MSG_ID_CAP];
     int keep_checkpoints;
@@ -29,7 +29,7 @@ struct store {
 
 /* ---- little-endian blobs ---- */
 
-fp_status store_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err)
+fp_status store_role_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err)
 {
     *blob = NULL;
     *size = 0;
@@ -51,7 +51,7 @@ fp_status store_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size
     return FP_OK;
 }
 
-fp_status store_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp_error *err)
+fp_status store_role_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp_error *err)
 {
     const uint8_t *p = blob;
     if (size < 4)
@@ -79,7 +79,7 @@ fp_status store_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp
     return FP_OK;
 }
 
-int32_t store_client_index(const char *actor_id)
+int32_t store_role_client_index(const char *actor_id)
 {
     size_t n = actor_id ? strlen(actor_id) : 0, i = n;
     while (i > 0 && actor_id[i - 1] >= '0' && actor_id[i - 1] <= '9')
@@ -117,13 +117,13 @@ static fp_status make_parent(const char *path, fp_error *err)
     return FP_OK;
 }
 
-store_t *store_new(const store_options_t *options, fp_error *err)
+store_role_t *store_role_new(const store_role_options_t *options, fp_error *err)
 {
     if (!options || !options->db_path || !*options->db_path || options->keep_checkpoints < 0) {
         fp_fail(err, FP_EINVAL, "store: a database path and keep_checkpoints >= 0 are needed");
         return NULL;
     }
-    store_t *self = calloc(1, sizeof *self);
+    store_role_t *self = calloc(1, sizeof *self);
     if (!self) {
         fp_fail(err, FP_ENOMEM, "store: no memory");
         return NULL;
@@ -150,7 +150,7 @@ store_t *store_new(const store_options_t *options, fp_error *err)
     return self;
 }
 
-void store_destroy(store_t **self_p)
+void store_role_destroy(store_role_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -171,7 +171,7 @@ static fp_status to_i32(uint64_t v, const char *what, int32_t *out, fp_error *er
 }
 
 /* The run named by the request's header. */
-static fp_status find_run(store_t *self, const msg_t *m, int64_t *run_id, fp_error *err)
+static fp_status find_run(store_role_t *self, const msg_t *m, int64_t *run_id, fp_error *err)
 {
     if (!m->run[0])
         return fp_fail(err, FP_EINVAL, "%s without a run", msg_type_name(m->type));
@@ -182,7 +182,7 @@ static fp_status find_run(store_t *self, const msg_t *m, int64_t *run_id, fp_err
     return st;
 }
 
-static fp_status handle_run(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_run(store_role_t *self, const msg_t *m, fp_error *err)
 {
     const msg_run_t *r = &m->run_row;
     store_run_spec spec = {.name = m->run,
@@ -204,7 +204,7 @@ static fp_status handle_run(store_t *self, const msg_t *m, fp_error *err)
 
 /* A SAVE client row as stored: only an ok row's n, steps, loss and ms happened; the others are
  * NULL (store_client_round_make, simulate's rule too) rather than the 0 the wire carries. */
-static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_save(store_role_t *self, const msg_t *m, fp_error *err)
 {
     const msg_save_t *s = &m->save;
     int64_t run_id = 0;
@@ -216,7 +216,7 @@ static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
     uint8_t *prompt = NULL, rng[32];
     size_t prompt_size = 0;
     if (!st)
-        st = store_rows_blob(&s->rows, &prompt, &prompt_size, err);
+        st = store_role_rows_blob(&s->rows, &prompt, &prompt_size, err);
     for (int i = 0; i < 4; i++)
         le_put_u64(rng + 8 * i, s->rng[i]);
     bool duplicate = false;
@@ -241,9 +241,9 @@ static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
     return st;
 }
 
-static fp_status handle_save_client(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_save_client(store_role_t *self, const msg_t *m, fp_error *err)
 {
-    int32_t client = store_client_index(m->from), round = 0;
+    int32_t client = store_role_client_index(m->from), round = 0;
     if (client < 0)
         return fp_fail(err, FP_EINVAL, "SAVE_CLIENT from '%s': not a client id (client.K)",
                        m->from);
@@ -258,7 +258,7 @@ static fp_status handle_save_client(store_t *self, const msg_t *m, fp_error *err
                                       err);
 }
 
-static fp_status handle_selection(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_selection(store_role_t *self, const msg_t *m, fp_error *err)
 {
     const msg_selection_t *sel = &m->selection;
     int64_t run_id = 0;
@@ -288,7 +288,7 @@ static fp_status handle_selection(store_t *self, const msg_t *m, fp_error *err)
 }
 
 /* STATE for the run's checkpoint: rows, server state, rng, and the selected layers. */
-static fp_status load_checkpoint(store_t *self, int64_t run_id, msg_t *reply, fp_error *err)
+static fp_status load_checkpoint(store_role_t *self, int64_t run_id, msg_t *reply, fp_error *err)
 {
     store_checkpoint ckpt = {0};
     fp_status st = store_db_checkpoint_latest(self->db, run_id, &ckpt, err);
@@ -308,7 +308,7 @@ static fp_status load_checkpoint(store_t *self, int64_t run_id, msg_t *reply, fp
                 state->layers.v[i++] = (uint32_t)layers[l].layer;
     }
     if (!st)
-        st = store_rows_parse(ckpt.prompt.data, ckpt.prompt.size, &state->rows, err);
+        st = store_role_rows_parse(ckpt.prompt.data, ckpt.prompt.size, &state->rows, err);
     if (!st && ckpt.server_state.size)
         st = msg_blob_copy(&state->server_state, ckpt.server_state.data, ckpt.server_state.size,
                            err);
@@ -327,10 +327,10 @@ static fp_status load_checkpoint(store_t *self, int64_t run_id, msg_t *reply, fp
     return st;
 }
 
-static fp_status load_client(store_t *self, int64_t run_id, const char *id, msg_t *reply,
+static fp_status load_client(store_role_t *self, int64_t run_id, const char *id, msg_t *reply,
                              fp_error *err)
 {
-    int32_t client = store_client_index(id);
+    int32_t client = store_role_client_index(id);
     if (client < 0)
         return fp_fail(err, FP_EINVAL, "LOAD of '%s': not a client id (client.K)", id);
     store_client_state cs = {0};
@@ -348,7 +348,7 @@ static fp_status load_client(store_t *self, int64_t run_id, const char *id, msg_
 }
 
 /* LOAD: found = false (not an error) when the run or the state does not exist yet. */
-static fp_status handle_load(store_t *self, const msg_t *m, msg_t *reply, fp_error *err)
+static fp_status handle_load(store_role_t *self, const msg_t *m, msg_t *reply, fp_error *err)
 {
     reply->round = 0;
     int64_t run_id = 0;
@@ -363,7 +363,7 @@ static fp_status handle_load(store_t *self, const msg_t *m, msg_t *reply, fp_err
 }
 
 /* The reply header; a request whose run is not a valid id gets an answer without one. */
-static fp_status reply_init(store_t *self, const msg_t *m, msg_type type, msg_t *reply,
+static fp_status reply_init(store_role_t *self, const msg_t *m, msg_type type, msg_t *reply,
                             fp_error *err)
 {
     if (msg_init(reply, type, m->run, self->id, NULL) && msg_init(reply, type, "", self->id, err))
@@ -373,7 +373,7 @@ static fp_status reply_init(store_t *self, const msg_t *m, msg_type type, msg_t 
     return FP_OK;
 }
 
-static fp_status reply_error(store_t *self, const msg_t *m, const fp_error *why, bool final,
+static fp_status reply_error(store_role_t *self, const msg_t *m, const fp_error *why, bool final,
                              msg_t *reply, fp_error *err)
 {
     msg_clear(reply);
@@ -395,7 +395,7 @@ static int64_t mono_ms(void)
 
 /* Whether the failure of a request that started at t0 is final; says why in `why`. A busy
  * database is retryable until writes have found it locked for busy_limit_ms. */
-static bool failure_is_final(store_t *self, int64_t t0, fp_error *why)
+static bool failure_is_final(store_role_t *self, int64_t t0, fp_error *why)
 {
     switch (store_db_take_failure(self->db)) {
     case STORE_DB_FINAL:
@@ -419,7 +419,7 @@ static bool failure_is_final(store_t *self, int64_t t0, fp_error *why)
     }
 }
 
-fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_error *err)
+fp_status store_role_handle(store_role_t *self, const msg_t *request, msg_t *reply, fp_error *err)
 {
     msg_clear(reply);
     msg_type type = request->type;
@@ -469,7 +469,7 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
     return FP_OK;
 }
 
-bool store_error_is_final(const msg_error_t *e)
+bool store_role_error_is_final(const msg_error_t *e)
 {
     return e->final || !(e->code == FP_EDB || e->code == FP_EIO || e->code == FP_ENOMEM ||
                          e->code == FP_ETIMEOUT || e->code == FP_ENET);
@@ -488,7 +488,7 @@ static fp_status store_on_message(void *self, actor_t *actor, msg_t *msg, size_t
         return FP_OK;
     }
     msg_t reply = {0};
-    fp_status st = store_handle(self, msg, &reply, err);
+    fp_status st = store_role_handle(self, msg, &reply, err);
     if (st)
         return st; /* out of memory building a reply: stop rather than go silent */
     if (reply.type == MSG_ERROR)
@@ -509,7 +509,7 @@ static const actor_role_t STORE_ROLE = {
     .on_message = store_on_message,
 };
 
-const actor_role_t *store_role(void)
+const actor_role_t *store_role_actor(void)
 {
     return &STORE_ROLE;
 }
