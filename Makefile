@@ -4,7 +4,7 @@
 # folders of LIB_DIRS, tests are tests/test_*.c (one cmocka program each), fuzz targets are
 # tests/fuzz/fuzz_*.c, benchmarks bench/bench_*.c.
 
-LIB_DIRS  := common messages storage model fl data train actors broker launch
+LIB_DIRS  := common messages storage model fl data train actors broker simulate launch
 PKGS      := libczmq libzmq msgpack inih jansson sqlite3 openblas libutf8proc
 BUILD     ?= build
 
@@ -34,6 +34,7 @@ SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 LIB_SRC   := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
 TEST_HELP := $(sort $(wildcard tests/support/*.c))
+TEST_HELP_OBJ := $(TEST_HELP:tests/support/%.c=$(BUILD)/asan/test-support/%.o)
 BENCH_SRC := $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 SHELL_TESTS := $(sort $(wildcard tests/shell/test_*.sh))
@@ -79,10 +80,16 @@ $(BUILD)/asan/fedpep: cli/main.c $(wildcard cli/*.c) $(BUILD)/asan/libfedpep.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(SAN_FLAGS) $(wildcard cli/*.c) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -o $@
 
-$(BUILD)/asan/tests/%: tests/%.c $(TEST_HELP) $(BUILD)/asan/libfedpep.a $(HDRS)
+# The helpers every test links (tests/support/: paths, example messages), compiled once.
+$(TEST_HELP_OBJ): $(BUILD)/asan/test-support/%.o: tests/support/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(SAN_FLAGS) -c $< -o $@
+
+$(BUILD)/asan/tests/%: tests/%.c $(TEST_HELP_OBJ) $(BUILD)/asan/libfedpep.a $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(SAN_FLAGS) $< $(TEST_HELP) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -lcmocka -o $@
+	$(Q)$(CC) $(SAN_FLAGS) $< $(TEST_HELP_OBJ) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -lcmocka -o $@
 
 $(BUILD)/release/bench/%: bench/%.c $(BUILD)/release/libfedpep.a $(HDRS)
 	@mkdir -p $(dir $@)

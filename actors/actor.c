@@ -71,7 +71,7 @@ void actor_warn(actor_t *actor, actor_warning kind, const char *key, const char 
 void actor_options_defaults(actor_options_t *o)
 {
     memset(o, 0, sizeof *o);
-    snprintf(o->endpoint, sizeof o->endpoint, "tcp://127.0.0.1:5570");
+    snprintf(o->endpoint, sizeof o->endpoint, "%s", FP_DEFAULT_BROKER_ENDPOINT);
     o->hwm = 1000;
     o->limits = msg_limits_default();
     o->tick_ms = 100;
@@ -434,7 +434,7 @@ static fp_status check_options(const actor_options_t *o, const actor_role_t *rol
         return fp_fail(err, FP_EINVAL, "actor_run: %s: bad role", o->id);
     if (!o->endpoint[0] || !o->tick_ms || !o->reconnect_min_ms ||
         o->reconnect_max_ms < o->reconnect_min_ms || o->hwm < 0 ||
-        o->limits.max_message_bytes > INT32_MAX - 4096)
+        o->limits.max_message_bytes > INT32_MAX - ENVELOPE_FRAME_SLACK)
         return fp_fail(err, FP_EINVAL, "actor_run: %s: bad endpoint, tick, back-off or hwm", o->id);
     return FP_OK;
 }

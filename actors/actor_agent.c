@@ -87,7 +87,8 @@ static void attempt(agent_t *self, int64_t now)
     }
     zsock_set_sndhwm(self->dealer, self->opt->hwm);
     zsock_set_rcvhwm(self->dealer, self->opt->hwm);
-    zsock_set_maxmsgsize(self->dealer, (int)self->opt->limits.max_message_bytes + 1024);
+    zsock_set_maxmsgsize(self->dealer,
+                         (int)self->opt->limits.max_message_bytes + ENVELOPE_FRAME_SLACK);
     zsock_set_linger(self->dealer, 0);
     if (zsock_connect(self->dealer, "%s", self->opt->endpoint) < 0) {
         zsys_error("%s: cannot connect to %s", self->opt->id, self->opt->endpoint);

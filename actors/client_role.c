@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "actors/faults.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
+#include "common/little_endian.h"
 #include "fl/strategy.h"
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
@@ -65,20 +66,6 @@ struct client_role {
     int trained;
 };
 
-static void put_u64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 fp_status client_blob_pack(const uint8_t *state, size_t state_len, const uint8_t *adam,
                            size_t adam_len, uint8_t **out, size_t *out_len, fp_error *err)
 {
@@ -88,7 +75,7 @@ fp_status client_blob_pack(const uint8_t *state, size_t state_len, const uint8_t
         return fp_fail(err, FP_ENOMEM, "client state: out of memory");
     memcpy(*out, BLOB_MAGIC, 4);
     (*out)[4] = 1, (*out)[5] = (*out)[6] = (*out)[7] = 0;
-    put_u64(*out + 8, state_len);
+    le_put_u64(*out + 8, state_len);
     memcpy(*out + BLOB_HEADER, state, state_len);
     if (adam_len)
         memcpy(*out + BLOB_HEADER + state_len, adam, adam_len);
@@ -102,7 +89,7 @@ fp_status client_blob_unpack(const uint8_t *blob, size_t len, const uint8_t **st
     if (len < BLOB_HEADER || memcmp(blob, BLOB_MAGIC, 4) || blob[4] != 1 || blob[5] ||
         blob[6] || blob[7])
         return fp_fail(err, FP_EFORMAT, "client state: not an FPCB v1 blob");
-    uint64_t n = get_u64(blob + 8);
+    uint64_t n = le_get_u64(blob + 8);
     if (n > len - BLOB_HEADER)
         return fp_fail(err, FP_EFORMAT, "client state: state length %llu beyond the blob",
                        (unsigned long long)n);
@@ -131,7 +118,7 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
     self->faults = o->faults;
     actor_client_id(self->id, o->index);
     const fedpep_config *cfg = &self->cfg;
-    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &self->strat, err);
+    fp_status st = fl_strategy_for(cfg->run.strategy, &self->strat, err);
     if (!st && !(self->m = train_model_open(cfg->model.path, o->fallback_vocab,
                                             o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;
@@ -159,7 +146,7 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
 
 void client_role_destroy(client_role_t **self_p)
 {
-    client_role_t *self = *self_p;
+    client_role_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     msg_clear(&self->pending);
@@ -478,7 +465,7 @@ static bool answers_save(const outbox_t *o, uint64_t re)
 static fp_status save_refused(client_role_t *self, actor_t *actor, const msg_error_t *e)
 {
     outbox_t *o = &self->out;
-    bool final = store_error_is_final(e);
+    bool final = store_role_error_is_final(e);
     fprintf(stderr, "%s: the store %s the state of round %u: %s %s\n", self->id,
             final ? "refused" : "could not store (will send again)", o->update.round,
             fp_status_name(e->code), e->text ? e->text : "");

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "messages/envelope.h"
 #include "train/model_bundle.h"
 #include "train/round_rules.h"
@@ -32,13 +32,13 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
     const fedpep_config *cfg = &self->cfg;
     self->N = cfg->federation.clients;
     self->K = cfg->federation.clients_per_round;
-    self->Kp = train_round_first_ask(cfg);
-    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &self->strat, err);
+    fp_status st =
+        fl_strategy_for(cfg->run.strategy, &self->strat, err);
     if (!st) {
         self->scfg = train_server_config(cfg, self->strat);
         self->task = task_get(cfg->data.task);
-        train_model_t *m = train_model_open(cfg->model.path, o->fallback_vocab,
-                                            o->fallback_merges, err);
+        train_model_t *m =
+            train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err);
         if (!m)
             st = err ? err->status : FP_EINVAL;
         else
@@ -61,9 +61,8 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
         if (!st && !self->config_text)
             st = fp_fail(err, FP_ENOMEM, "coordinator: out of memory");
     }
-    if (!st && (!(self->slots = calloc((size_t)self->N, sizeof *self->slots)) ||
-                !(self->order = calloc((size_t)self->N, sizeof *self->order)) ||
-                !(self->slot_of = calloc((size_t)self->N, sizeof *self->slot_of)) ||
+    if (!st && (!(self->peers = calloc((size_t)self->N, sizeof *self->peers)) ||
+                !(self->ask = calloc((size_t)self->N, sizeof *self->ask)) ||
                 !(self->evals = calloc((size_t)self->N, sizeof *self->evals))))
         st = fp_fail(err, FP_ENOMEM, "coordinator: out of memory");
     if (st)
@@ -73,13 +72,12 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
 
 void coordinator_destroy(coordinator_t **self_p)
 {
-    coordinator_t *self = *self_p;
+    coordinator_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
-    coordinator_slots_free(self);
-    free(self->slots);
-    free(self->order);
-    free(self->slot_of);
+    train_round_destroy(&self->rnd);
+    free(self->peers);
+    free(self->ask);
     free(self->evals);
     free(self->layers.v);
     free(self->config_text);
@@ -128,17 +126,20 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
 {
     coordinator_t *self = arg;
     switch (msg->type) {
-    case MSG_SAVED: return coordinator_on_saved(self, actor, msg, err);
-    case MSG_STATE: return coordinator_on_state(self, actor, msg, err);
-    case MSG_SELECTION: return coordinator_on_selection(self, actor, msg, err);
+    case MSG_SAVED:
+        return coordinator_on_saved(self, actor, msg, err);
+    case MSG_STATE:
+        return coordinator_on_state(self, actor, msg, err);
+    case MSG_SELECTION:
+        return coordinator_on_selection(self, actor, msg, err);
     case MSG_UPDATE: {
         fp_status st = coordinator_on_update(self, msg, bytes, msg);
-        if (!st && self->phase == PH_TRAIN &&
-            (!coordinator_pending_count(self) || self->n_ok >= self->K))
+        if (!st && self->phase == PH_TRAIN && train_round_attempt_done(self->rnd))
             st = coordinator_close_round(self, actor, err);
         return st;
     }
-    case MSG_EVAL_REPLY: return coordinator_on_eval_reply(self, actor, msg, err);
+    case MSG_EVAL_REPLY:
+        return coordinator_on_eval_reply(self, actor, msg, err);
     case MSG_ERROR: {
         const msg_error_t *e = &msg->error;
         if (e->answers == MSG_TRAIN && e->final && self->phase == PH_TRAIN) {
@@ -156,7 +157,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
                                             ? MSG_CLIENT_DROPPED
                                             : MSG_CLIENT_ERROR,
                                         e->code == FP_ENOTFOUND);
-            if (self->phase == PH_TRAIN && !coordinator_pending_count(self))
+            if (self->phase == PH_TRAIN && train_round_attempt_done(self->rnd))
                 return coordinator_close_round(self, actor, err);
             if (self->phase == PH_EVAL && !self->evals_pending)
                 return coordinator_send_save(self, actor, err);
@@ -171,7 +172,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
                 strcmp(msg->from, ENVELOPE_BROKER_ID) &&
                 (strcmp(msg->from, "store") ? e->final || e->code == FP_ESTATE ||
                                                   e->code == FP_EINVAL || e->code == FP_EFORMAT
-                                            : store_error_is_final(e));
+                                            : store_role_error_is_final(e));
             fprintf(stderr, "coordinator: %s %s %s: %s %s\n", msg->from,
                     final ? "refused" : "could not take (asked again)", msg_type_name(e->answers),
                     fp_status_name(e->code), e->text ? e->text : "");
@@ -185,29 +186,9 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
         }
         return FP_OK;
     }
-    default: return FP_OK;
+    default:
+        return FP_OK;
     }
-}
-
-/* A client registered (first time, or a restarted process): one the current round or
- * evaluation is waiting for, or lost, is asked again (it answers from its saved state if it
- * had trained the round). */
-static fp_status client_back(coordinator_t *self, actor_t *actor, const char *id, fp_error *err)
-{
-    for (int i = 0; i < self->n_slots && self->phase == PH_TRAIN; i++) {
-        slot_t *s = &self->slots[i];
-        if (strcmp(s->id, id) || !(s->pending || s->gone) || s->attempt != (uint32_t)self->attempt)
-            continue;
-        s->pending = true, s->gone = false, s->status = MSG_CLIENT_DROPPED;
-        return coordinator_send_train(self, actor, id, err);
-    }
-    for (int k = 0; k < self->N && self->phase == PH_EVAL; k++) {
-        char cid[MSG_ID_CAP];
-        actor_client_id(cid, (uint32_t)k);
-        if (!strcmp(cid, id) && (self->evals[k].pending || self->evals[k].gone))
-            return coordinator_send_eval(self, actor, k, err);
-    }
-    return FP_OK;
 }
 
 static fp_status on_peer(void *arg, actor_t *actor, const msg_peer_t *peer, bool alive,
@@ -217,9 +198,9 @@ static fp_status on_peer(void *arg, actor_t *actor, const msg_peer_t *peer, bool
     if (peer->role != MSG_ROLE_CLIENT)
         return FP_OK;
     if (alive)
-        return client_back(self, actor, peer->id, err);
+        return coordinator_client_back(self, actor, peer->id, err);
     coordinator_drop_client(self, peer->id, MSG_CLIENT_DROPPED, true);
-    if (self->phase == PH_TRAIN && !coordinator_pending_count(self))
+    if (self->phase == PH_TRAIN && train_round_attempt_done(self->rnd))
         return coordinator_close_round(self, actor, err);
     if (self->phase == PH_EVAL && !self->evals_pending)
         return coordinator_send_save(self, actor, err);
@@ -234,7 +215,6 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
     case PH_CLIENTS:
         if (coordinator_count_clients(actor) >= self->N ||
             now - self->phase_started > deadline_ms) {
-            self->attempt = 0;
             return coordinator_start_round(self, actor, err);
         }
         return FP_OK;
@@ -243,7 +223,8 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
     case PH_EVAL:
         return now - self->phase_started > deadline_ms ? coordinator_send_save(self, actor, err)
                                                        : FP_OK;
-    case PH_STOPPED: return FP_OK;
+    case PH_STOPPED:
+        return FP_OK;
     case PH_END:
         if (now > self->end_deadline) {
             coordinator_finish(self, actor, "the store did not acknowledge the end of the run");
@@ -261,8 +242,10 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
 
 const actor_role_t *coordinator_actor(void)
 {
-    static const actor_role_t role = {.name = "coordinator", .on_start = on_start,
-                                      .on_message = on_message, .on_tick = on_tick,
+    static const actor_role_t role = {.name = "coordinator",
+                                      .on_start = on_start,
+                                      .on_message = on_message,
+                                      .on_tick = on_tick,
                                       .on_peer = on_peer};
     return &role;
 }

@@ -16,7 +16,8 @@
 #include "fl/server.h"
 #include "fl/strategy.h"
 #include "model/model_config.h"
-#include "train/client.h"
+#include "train/client_state.h"
+#include "train/round.h"
 
 #define RESEND_MS 3000
 /* How long the final RUN may stay unacknowledged before the coordinator exits anyway. */
@@ -24,32 +25,24 @@
 #define REASON_CAP 512
 
 typedef enum phase {
-    PH_RUN,      /* RUN sent, waiting for SAVED */
-    PH_LOAD,     /* LOAD sent, waiting for STATE */
-    PH_SELECT,   /* SCORE_REQUEST sent to the evaluator, waiting for SELECTION */
-    PH_CLIENTS,  /* waiting for the clients to register */
-    PH_TRAIN,    /* a round's TRAINs are out */
-    PH_EVAL,     /* EVAL_REQUESTs are out */
-    PH_SAVE,     /* SAVE sent, waiting for SAVED */
-    PH_END,      /* final RUN sent, waiting for SAVED */
+    PH_RUN,     /* RUN sent, waiting for SAVED */
+    PH_LOAD,    /* LOAD sent, waiting for STATE */
+    PH_SELECT,  /* SCORE_REQUEST sent to the evaluator, waiting for SELECTION */
+    PH_CLIENTS, /* waiting for the clients to register */
+    PH_TRAIN,   /* a round's TRAINs are out */
+    PH_EVAL,    /* EVAL_REQUESTs are out */
+    PH_SAVE,    /* SAVE sent, waiting for SAVED */
+    PH_END,     /* final RUN sent, waiting for SAVED */
     PH_STOPPED
 } phase_t;
 
-/* One client asked in the round (in any attempt; a client asked again reuses its slot). */
-typedef struct slot {
-    uint32_t client;
-    uint32_t attempt; /* the attempt whose TRAIN it was last sent */
+/* The messaging side of the round engine's slot i (train/round.h holds what it did). */
+typedef struct peer_slot {
     char id[MSG_ID_CAP];
-    msg_client_status status;
-    bool pending;
-    bool gone; /* dropped as dead or unknown: asked again if it registers during the round */
+    bool gone; /* dropped as dead or unknown: asked again if it registers during the attempt */
     uint64_t seq;
-    int64_t sent, received;
-    float *rows, *delta_c; /* owned, from the UPDATE */
-    uint64_t n, compute_ms;
-    uint32_t steps;
-    double loss;
-} slot_t;
+    int64_t sent;
+} peer_slot_t;
 
 typedef struct eval_slot {
     bool pending;
@@ -66,7 +59,7 @@ struct coordinator {
     const fp_task *task;
     model_config mc;
     bool decoder;
-    int N, K, Kp, P, head;
+    int N, K, P, head;
     train_layout lay;
     msg_u32s_t layers; /* the run's selection (as TRAIN carries it) */
     fl_server_t *server;
@@ -78,16 +71,12 @@ struct coordinator {
     int64_t phase_started;
     /* the round */
     uint32_t round, first_round;
-    int rounds_done, attempt;
-    int *order;    /* [N] the round's order of asking (train_round_order) */
-    int *slot_of;  /* [N] client -> its slot this round, -1 = not asked */
-    slot_t *slots; /* [N] the clients asked, in the order they were first asked */
-    int n_slots;
-    int n_ok;
+    int rounds_done;
+    train_round_t *rnd; /* the round engine: who is asked, what they did, the decisions */
+    peer_slot_t *peers; /* [N] the messaging side of each engine slot */
+    int *ask;           /* [N] scratch: the slots an attempt asks */
     int64_t round_started, deadline;
     uint64_t bytes_down, bytes_up;
-    msg_round_status round_status;
-    char round_reason[REASON_CAP]; /* why a failed (skipped) round failed */
     /* evaluation */
     eval_slot_t *evals; /* [N] */
     int evals_pending;
@@ -103,7 +92,6 @@ struct coordinator {
 
 /* ---- coordinator_round.c ---- */
 
-void coordinator_slots_free(coordinator_t *self);
 int coordinator_count_clients(const actor_t *actor);
 /* The next round, or RUN {done} after the last; before this process's first round it waits
  * (PH_CLIENTS) for all N clients to register. */
@@ -112,10 +100,14 @@ fp_status coordinator_next_round_or_end(coordinator_t *self, actor_t *actor, fp_
 fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char *only,
                                  fp_error *err);
 fp_status coordinator_start_round(coordinator_t *self, actor_t *actor, fp_error *err);
-int coordinator_pending_count(const coordinator_t *self);
 /* The round's TRAIN phase is over: aggregate, or handle a short round. */
 fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error *err);
 fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t bytes, msg_t *owned);
+/* A client registered (first time, or a restarted process): one the current attempt or the
+ * evaluation is waiting for, or lost, is asked again (it answers from its saved state if it
+ * had trained the round). */
+fp_status coordinator_client_back(coordinator_t *self, actor_t *actor, const char *id,
+                                  fp_error *err);
 /* A sampled client that refused (ERROR), is unknown to the broker (gone), or died (gone). */
 void coordinator_drop_client(coordinator_t *self, const char *id, msg_client_status status,
                              bool gone);

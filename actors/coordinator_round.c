@@ -10,17 +10,7 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
-#include "actors/store.h"
-#include "train/round_rules.h"
-
-void coordinator_slots_free(coordinator_t *self)
-{
-    for (int i = 0; self->slots && i < self->n_slots; i++) {
-        free(self->slots[i].rows);
-        free(self->slots[i].delta_c);
-        self->slots[i].rows = self->slots[i].delta_c = NULL;
-    }
-}
+#include "actors/store_role.h"
 
 /* ---- rounds ---- */
 
@@ -43,8 +33,23 @@ fp_status coordinator_next_round_or_end(coordinator_t *self, actor_t *actor, fp_
         self->phase_started = actor_now_ms();
         return FP_OK;
     }
-    self->attempt = 0;
     return coordinator_start_round(self, actor, err);
+}
+
+/* Whether engine slot i waits for an answer to the open attempt's TRAIN. */
+static bool pending(const coordinator_t *self, int i)
+{
+    const train_round_slot *s = train_round_slot_at(self->rnd, i);
+    return s && s->status == TRAIN_SLOT_PENDING && s->attempt == train_round_attempt(self->rnd);
+}
+
+/* The engine slot client `id` holds this round, -1 if none. */
+static int slot_of_id(const coordinator_t *self, const char *id)
+{
+    for (int i = 0; self->rnd && i < train_round_slot_count(self->rnd); i++)
+        if (!strcmp(self->peers[i].id, id))
+            return i;
+    return -1;
 }
 
 /* TRAIN to every pending slot, or only to client `only`. */
@@ -73,19 +78,20 @@ fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char
     t->lr = self->cfg.client.lr;
     t->prox_mu = self->strat->prox ? self->cfg.client.fedprox_mu : 0;
     t->seed = (uint64_t)self->cfg.run.seed;
-    t->attempt = (uint32_t)self->attempt; /* only the current attempt's slots are pending */
+    t->attempt = (uint32_t)train_round_attempt(self->rnd);
     m.round = self->round;
     int64_t now = actor_now_ms();
-    for (int i = 0; !st && i < self->n_slots; i++) {
-        slot_t *s = &self->slots[i];
-        if (!s->pending || (only && strcmp(only, s->id)))
+    for (int i = 0; !st && i < train_round_slot_count(self->rnd); i++) {
+        peer_slot_t *p = &self->peers[i];
+        if (!pending(self, i) || (only && strcmp(only, p->id)))
             continue;
-        s->sent = now;
-        if (actor_send(actor, s->id, &m, NULL) == FP_OK) {
-            s->seq = m.seq;
+        p->sent = now;
+        if (actor_send(actor, p->id, &m, NULL) == FP_OK) {
+            p->seq = m.seq;
             self->bytes_down += actor_last_sent_bytes(actor);
         } else {
-            s->pending = false, s->gone = true, s->status = MSG_CLIENT_DROPPED;
+            p->gone = true;
+            train_round_no_answer(self->rnd, i, TRAIN_SLOT_DROPPED);
         }
     }
     t->layers = (msg_u32s_t){0};
@@ -94,44 +100,28 @@ fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char
     return st;
 }
 
-/* Attempt self->attempt of the round: TRAIN to the clients train_round_pick chooses (new slots
- * for clients not asked yet, the same slot for one asked again), with a fresh deadline. */
+/* The open attempt: TRAIN to the slots the engine asks, with a fresh deadline; a client the
+ * broker does not know is dropped at once, and asked again should it register before the
+ * deadline (which closes the attempt even when nobody is left to answer). */
 static fp_status start_attempt(coordinator_t *self, actor_t *actor, fp_error *err)
 {
-    int N = self->N;
-    unsigned char *state = calloc((size_t)N, 1);
-    int *pick = malloc((size_t)N * sizeof *pick);
-    if (!state || !pick) {
-        free(state);
-        free(pick);
-        return fp_fail(err, FP_ENOMEM, "round: out of memory");
-    }
-    for (int i = 0; i < self->n_slots; i++)
-        state[self->slots[i].client] =
-            self->slots[i].status == MSG_CLIENT_OK ? TRAIN_ASK_OK : TRAIN_ASK_FAILED;
-    int n = train_round_pick(&self->cfg, self->order, state, self->attempt, self->n_ok, pick);
+    int n = train_round_ask(self->rnd, self->ask), attempt = train_round_attempt(self->rnd);
     for (int j = 0; j < n; j++) {
-        int k = pick[j], i = self->slot_of[k];
-        if (i < 0)
-            i = self->slot_of[k] = self->n_slots++;
-        slot_t *s = &self->slots[i];
-        free(s->rows);
-        free(s->delta_c);
-        *s = (slot_t){.client = (uint32_t)k,
-                      .attempt = (uint32_t)self->attempt,
-                      .status = MSG_CLIENT_DROPPED};
-        actor_client_id(s->id, s->client);
-        s->pending = actor_peer_alive(actor, s->id);
-        s->gone = !s->pending;
+        int i = self->ask[j];
+        peer_slot_t *p = &self->peers[i];
+        *p = (peer_slot_t){0};
+        actor_client_id(p->id, (uint32_t)train_round_slot_at(self->rnd, i)->client);
+        p->gone = !actor_peer_alive(actor, p->id);
+        if (p->gone)
+            train_round_no_answer(self->rnd, i, TRAIN_SLOT_DROPPED);
     }
-    free(state);
-    free(pick);
-    if (self->attempt)
+    if (attempt) {
+        int in = train_round_updates(self->rnd);
         fprintf(stderr,
                 "coordinator: round %u attempt %d: %d update%s in, asking %d more "
                 "client%s\n",
-                self->round, self->attempt, self->n_ok, self->n_ok == 1 ? "" : "s", n,
-                n == 1 ? "" : "s");
+                self->round, attempt, in, in == 1 ? "" : "s", n, n == 1 ? "" : "s");
+    }
     self->deadline = actor_now_ms() + (int64_t)(1000 * self->cfg.federation.round_deadline_s);
     self->phase = PH_TRAIN;
     return coordinator_send_train(self, actor, NULL, err);
@@ -139,49 +129,29 @@ static fp_status start_attempt(coordinator_t *self, actor_t *actor, fp_error *er
 
 fp_status coordinator_start_round(coordinator_t *self, actor_t *actor, fp_error *err)
 {
-    coordinator_slots_free(self);
-    self->n_slots = 0;
-    for (int k = 0; k < self->N; k++)
-        self->slot_of[k] = -1;
-    self->attempt = 0;
-    self->n_ok = 0;
+    if (!self->rnd &&
+        !(self->rnd = train_round_new(&self->cfg, self->server, self->strat->scaffold_client, err)))
+        return err ? err->status : FP_ENOMEM;
     self->bytes_down = self->bytes_up = 0;
-    self->round_reason[0] = 0;
     self->round_started = actor_now_ms();
-    fp_status st = train_round_order(self->server, self->round, self->order, err);
+    fp_status st = train_round_begin(self->rnd, self->round, err);
     return st ? st : start_attempt(self, actor, err);
-}
-
-int coordinator_pending_count(const coordinator_t *self)
-{
-    int n = 0;
-    for (int i = 0; i < self->n_slots; i++)
-        n += self->slots[i].pending;
-    return n;
 }
 
 static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err);
 
-/* The attempt is over: aggregate, ask more clients, skip or fail (train_round_decide). */
+/* The attempt is over: aggregate, ask more clients, skip or fail (the engine decides). */
 fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error *err)
 {
-    for (int i = 0; i < self->n_slots; i++)
-        if (self->slots[i].pending)
-            self->slots[i].pending = false, self->slots[i].status = MSG_CLIENT_LATE;
-    train_round_next next = train_round_decide(&self->cfg, self->attempt, self->n_ok);
+    train_round_next next = train_round_close(self->rnd);
     if (next != TRAIN_ROUND_AGGREGATE) {
-        char why[REASON_CAP];
-        train_round_reason(why, sizeof why, &self->cfg, self->attempt, self->n_ok, self->n_slots,
-                           next);
+        const char *why = train_round_reason_text(self->rnd);
         fprintf(stderr, "coordinator: round %u: %s\n", self->round, why);
         switch (next) {
         case TRAIN_ROUND_RETRY:
-            self->attempt++;
             return start_attempt(self, actor, err);
         case TRAIN_ROUND_SKIP:
-            self->round_status = MSG_ROUND_FAILED;
-            snprintf(self->round_reason, sizeof self->round_reason, "%s", why);
-            return start_eval(self, actor, err);
+            return start_eval(self, actor, err); /* a failed round */
         default: {
             char reason[REASON_CAP + 16];
             snprintf(reason, sizeof reason, "round %u: %s", self->round, why);
@@ -189,33 +159,18 @@ fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error 
         }
         }
     }
-    fl_upload *up = calloc((size_t)self->n_ok, sizeof *up);
-    if (!up)
-        return fp_fail(err, FP_ENOMEM, "round: out of memory");
-    int n = 0;
-    for (int i = 0; i < self->n_slots; i++) {
-        const slot_t *s = &self->slots[i];
-        if (s->status == MSG_CLIENT_OK)
-            up[n++] = (fl_upload){.client = (int)s->client, .n_samples = (int64_t)s->n,
-                                  .steps = s->steps, .theta = s->rows, .delta_c = s->delta_c};
-    }
-    fp_status st = fl_server_round(self->server, &self->scfg, up, n, err);
-    free(up);
+    fp_status st = train_round_aggregate(self->rnd, &self->scfg, err);
     if (st)
         return st;
-    self->round_status = MSG_ROUND_OK;
     return start_eval(self, actor, err);
 }
 
 fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t bytes, msg_t *owned)
 {
-    slot_t *s = NULL;
-    for (int i = 0; i < self->n_slots && self->phase == PH_TRAIN && m->round == self->round; i++)
-        if (!strcmp(self->slots[i].id, m->from))
-            s = &self->slots[i];
+    int i = self->phase == PH_TRAIN && m->round == self->round ? slot_of_id(self, m->from) : -1;
     /* Only the answer to the TRAIN of the open attempt counts: an update of an earlier attempt
      * (late there) is that attempt's, whatever it holds. */
-    if (!s || !s->pending || m->re != s->seq) {
+    if (i < 0 || !pending(self, i) || m->re != self->peers[i].seq) {
         fprintf(stderr,
                 "coordinator: UPDATE of round %u from %s after its attempt closed; "
                 "ignored\n",
@@ -228,18 +183,14 @@ fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t byte
         (scaffold && msg_tensor_count(&u->control_delta) != self->lay.n_rows)) {
         fprintf(stderr, "coordinator: UPDATE from %s has the wrong shape; counted as error\n",
                 m->from);
-        s->pending = false, s->status = MSG_CLIENT_ERROR;
+        train_round_no_answer(self->rnd, i, TRAIN_SLOT_ERROR);
         return FP_OK;
     }
-    s->pending = false;
-    s->status = MSG_CLIENT_OK;
-    s->received = actor_now_ms();
-    s->rows = owned->update.rows.data, owned->update.rows.data = NULL;
-    if (scaffold)
-        s->delta_c = owned->update.control_delta.data, owned->update.control_delta.data = NULL;
-    s->n = u->n, s->steps = u->steps, s->loss = u->loss, s->compute_ms = u->compute_ms;
-    self->bytes_up += bytes;
-    self->n_ok++;
+    int64_t wall = actor_now_ms() - self->peers[i].sent;
+    if (train_round_answer(self->rnd, i, &owned->update.rows.data,
+                           scaffold ? &owned->update.control_delta.data : NULL, (int64_t)u->n,
+                           u->steps, u->loss, wall, (int64_t)u->compute_ms) == TRAIN_SLOT_OK)
+        self->bytes_up += bytes;
     return FP_OK;
 }
 
@@ -247,16 +198,35 @@ fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t byte
 void coordinator_drop_client(coordinator_t *self, const char *id, msg_client_status status,
                              bool gone)
 {
-    for (int i = 0; i < self->n_slots && self->phase == PH_TRAIN; i++)
-        if (self->slots[i].pending && !strcmp(self->slots[i].id, id))
-            self->slots[i].pending = false, self->slots[i].status = status,
-            self->slots[i].gone = gone;
+    int i = self->phase == PH_TRAIN ? slot_of_id(self, id) : -1;
+    if (i >= 0 && pending(self, i)) {
+        train_round_no_answer(self->rnd, i,
+                              status == MSG_CLIENT_ERROR ? TRAIN_SLOT_ERROR : TRAIN_SLOT_DROPPED);
+        self->peers[i].gone = gone;
+    }
     for (int k = 0; k < self->N && self->phase == PH_EVAL; k++) {
         char cid[MSG_ID_CAP];
         actor_client_id(cid, (uint32_t)k);
         if (self->evals[k].pending && !strcmp(cid, id))
             self->evals[k].pending = false, self->evals[k].gone = gone, self->evals_pending--;
     }
+}
+
+fp_status coordinator_client_back(coordinator_t *self, actor_t *actor, const char *id,
+                                  fp_error *err)
+{
+    int i = self->phase == PH_TRAIN ? slot_of_id(self, id) : -1;
+    if (i >= 0 && (pending(self, i) || (self->peers[i].gone && train_round_reopen(self->rnd, i)))) {
+        self->peers[i].gone = false;
+        return coordinator_send_train(self, actor, id, err);
+    }
+    for (int k = 0; k < self->N && self->phase == PH_EVAL; k++) {
+        char cid[MSG_ID_CAP];
+        actor_client_id(cid, (uint32_t)k);
+        if (!strcmp(cid, id) && (self->evals[k].pending || self->evals[k].gone))
+            return coordinator_send_eval(self, actor, k, err);
+    }
+    return FP_OK;
 }
 
 /* ---- evaluation ---- */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
+#include "actors/round_save.h"
 #include "train/run_setup.h"
 
 /* A model path as a message id: its last component with anything outside [A-Za-z0-9._:-]
@@ -24,8 +25,8 @@ static void model_id(const char *path, char out[MSG_ID_CAP])
     size_t len = n - b < MSG_ID_MAX ? n - b : MSG_ID_MAX, j = 0;
     for (size_t i = 0; i < len; i++) {
         char ch = path[b + i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-                  || ch == '.' || ch == '_' || ch == ':' || ch == '-';
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' || ch == '-';
         out[j++] = ok ? ch : '_';
     }
     if (!j)
@@ -139,9 +140,8 @@ fp_status coordinator_fail_run(coordinator_t *self, actor_t *actor, const char *
 static fp_status setup_layout(coordinator_t *self, const msg_u32s_t *layers, fp_error *err)
 {
     /* Only the travelling rows are read here: the head (fixed or trained) stays with clients. */
-    fp_status st = train_selection_layout(&self->lay, &self->cfg, self->strat, &self->mc,
-                                          self->P, layers->v, (int)layers->n, self->head, NULL,
-                                          err);
+    fp_status st = train_selection_layout(&self->lay, &self->cfg, self->strat, &self->mc, self->P,
+                                          layers->v, (int)layers->n, self->head, NULL, err);
     if (!st)
         st = msg_u32s_alloc(&self->layers, layers->n, err);
     if (!st)
@@ -153,8 +153,8 @@ static fp_status setup_layout(coordinator_t *self, const msg_u32s_t *layers, fp_
     float *w0 = malloc(self->lay.n_rows * sizeof(float));
     if (fresh && w0) {
         train_layout_rows_gather(&self->lay, fresh->E, w0);
-        self->server = fl_server_new(&self->scfg, self->lay.n_rows, self->N,
-                                     (uint64_t)self->cfg.run.seed, w0);
+        self->server =
+            fl_server_new(&self->scfg, self->lay.n_rows, self->N, (uint64_t)self->cfg.run.seed, w0);
     }
     free(w0);
     train_client_destroy(&fresh);
@@ -187,10 +187,16 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
     fp_status st = start_out(self, actor, MSG_SAVE, "store", PH_SAVE, err);
     msg_save_t *s = &self->out.save;
     self->out.round = self->round;
+    train_round_record rec;
+    train_round_record_make(self->rnd, &rec);
+    if (self->evaluated)
+        train_round_record_eval(&rec, self->task->metric, &self->cm, self->eval_loss_sum);
+    self->metric = rec.eval_metric;
+    rec.bytes_down = (int64_t)self->bytes_down;
+    rec.bytes_up = (int64_t)self->bytes_up;
+    rec.wall_ms = actor_now_ms() - self->round_started;
     if (!st)
-        st = msg_client_rows_alloc(&s->clients, (uint32_t)self->n_slots, err);
-    if (!st && self->round_status == MSG_ROUND_FAILED && self->round_reason[0])
-        st = msg_set_text(&s->reason, self->round_reason, err);
+        st = round_save_fill(s, &rec, err);
     uint32_t shape[4], nd = coordinator_rows_shape(self, shape);
     if (!st)
         st = msg_tensor_copy(&s->rows, nd, shape, self->server->w, err);
@@ -205,43 +211,6 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
     s->server_state.data = blob;
     s->server_state.n = blen;
     memcpy(s->rng, self->server->rng.s, sizeof s->rng);
-    s->status = self->round_status;
-    s->retries = (uint32_t)self->attempt;
-    s->sampled = (uint32_t)self->n_slots; /* every client asked, over all attempts */
-    double loss_sum = 0;
-    uint64_t total_n = 0, slowest = 0;
-    for (int i = 0; i < self->n_slots; i++) {
-        const slot_t *c = &self->slots[i];
-        msg_client_row_t *row = &s->clients.v[i];
-        row->client = c->client;
-        row->status = c->status;
-        s->completed += c->status == MSG_CLIENT_OK;
-        s->dropped += c->status == MSG_CLIENT_DROPPED;
-        s->late += c->status == MSG_CLIENT_LATE;
-        if (c->status != MSG_CLIENT_OK)
-            continue;
-        row->n = c->n, row->steps = c->steps, row->loss = c->loss;
-        row->ms = (uint64_t)(c->received - c->sent);
-        if (!isnan(c->loss))
-            loss_sum += c->loss * (double)c->n;
-        total_n += c->n;
-        slowest = c->compute_ms > slowest ? c->compute_ms : slowest;
-    }
-    s->train_loss = total_n ? loss_sum / (double)total_n : 0;
-    s->evaluated = self->evaluated;
-    if (self->evaluated) {
-        uint64_t total = confusion_total(&self->cm);
-        self->metric = metric_value(self->task->metric, &self->cm);
-        s->eval_metric = self->metric;
-        s->eval_loss = total ? self->eval_loss_sum / (double)total : 0;
-        s->eval_accuracy = metric_accuracy(&self->cm);
-        s->eval_f1 = metric_f1(&self->cm, 1);
-        s->eval_mcc = metric_mcc(&self->cm);
-    }
-    s->bytes_down = self->bytes_down;
-    s->bytes_up = self->bytes_up;
-    s->wall_ms = (uint64_t)(actor_now_ms() - self->round_started);
-    s->slowest_ms = slowest;
     coordinator_send_out(self, actor);
     return FP_OK;
 }
@@ -306,8 +275,7 @@ fp_status coordinator_on_state(coordinator_t *self, actor_t *actor, msg_t *m, fp
     if (st)
         return st;
     self->round = self->first_round = m->round + 1;
-    fprintf(stderr, "coordinator: resuming run %s at round %u\n", self->cfg.run.name,
-            self->round);
+    fprintf(stderr, "coordinator: resuming run %s at round %u\n", self->cfg.run.name, self->round);
     msg_clear(&self->out);
     return coordinator_next_round_or_end(self, actor, err);
 }

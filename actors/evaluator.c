@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "fl/layer_score.h"
 #include "fl/strategy.h"
 #include "train/model_bundle.h"
@@ -73,8 +73,7 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
     }
     self->cfg = *o->cfg;
     self->N = self->cfg.federation.clients;
-    fp_status st = fl_strategy_from_name(config_strategy_name(self->cfg.run.strategy),
-                                         &self->strat, err);
+    fp_status st = fl_strategy_for(self->cfg.run.strategy, &self->strat, err);
     train_model_t *m = NULL;
     if (!st && !(m = train_model_open(self->cfg.model.path, o->fallback_vocab, o->fallback_merges,
                                       err)))
@@ -100,7 +99,7 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
 
 void evaluator_destroy(evaluator_t **self_p)
 {
-    evaluator_t *self = *self_p;
+    evaluator_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     free(self->stat);
@@ -124,7 +123,7 @@ fp_status evaluator_select_rho(const fedpep_config *cfg, int L, const double *s,
                                fp_error *err)
 {
     const fl_strategy_desc *strat;
-    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &strat, err);
+    fp_status st = fl_strategy_for(cfg->run.strategy, &strat, err);
     if (st)
         return st;
     bool scored = s && train_needs_scores(cfg, strat);
@@ -274,7 +273,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
          * re-sending, saying why (the coordinator's own writes end the run); a passing failure
          * of the store's (database busy, memory) is sent again by the tick. */
         if (msg->error.answers == MSG_SELECTION && !strcmp(msg->from, "store")) {
-            const bool final = store_error_is_final(&msg->error);
+            const bool final = store_role_error_is_final(&msg->error);
             fprintf(stderr, "evaluator: the store %s the selection (%s): %s\n",
                     final ? "refused" : "could not store (will send again)",
                     fp_status_name(msg->error.code), msg->error.text ? msg->error.text : "");

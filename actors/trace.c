@@ -230,7 +230,7 @@ fault_trace_t *fault_trace_load(const char *path, int clients, fp_error *err)
 
 void fault_trace_destroy(fault_trace_t **self_p)
 {
-    fault_trace_t *self = *self_p;
+    fault_trace_t *self = self_p ? *self_p : NULL;
     if (!self)
         return;
     free(self->rows);

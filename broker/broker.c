@@ -39,7 +39,7 @@ struct broker {
 void broker_options_defaults(broker_options_t *o)
 {
     memset(o, 0, sizeof *o);
-    snprintf(o->endpoint, sizeof o->endpoint, "tcp://127.0.0.1:5570");
+    snprintf(o->endpoint, sizeof o->endpoint, "%s", FP_DEFAULT_BROKER_ENDPOINT);
     o->heartbeat_ms = 1000;
     o->liveness = 5;
     o->hwm = 1000;
@@ -59,7 +59,8 @@ void broker_options_from_config(broker_options_t *o, const fedpep_config *cfg)
 broker_t *broker_new(const broker_options_t *options, fp_error *err)
 {
     if (!options || !options->heartbeat_ms || !options->liveness || options->hwm < 0 ||
-        !options->endpoint[0] || options->limits.max_message_bytes > INT32_MAX - 4096) {
+        !options->endpoint[0] ||
+        options->limits.max_message_bytes > INT32_MAX - ENVELOPE_FRAME_SLACK) {
         fp_fail(err, FP_EINVAL, "broker: bad options (heartbeat, liveness, hwm or endpoint)");
         return NULL;
     }
@@ -87,7 +88,8 @@ broker_t *broker_new(const broker_options_t *options, fp_error *err)
     zsock_set_sndhwm(self->router, options->hwm);
     zsock_set_rcvhwm(self->router, options->hwm);
     /* A frame above the limit makes libzmq drop that connection before we see a byte of it. */
-    zsock_set_maxmsgsize(self->router, (int)options->limits.max_message_bytes + 1024);
+    zsock_set_maxmsgsize(self->router,
+                         (int)options->limits.max_message_bytes + ENVELOPE_FRAME_SLACK);
     zsock_set_linger(self->router, 0);
     if (zsock_bind(self->router, "%s", options->endpoint) < 0) {
         fp_fail(err, FP_ENET, "broker: cannot bind %s: %s", options->endpoint,

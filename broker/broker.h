@@ -46,7 +46,7 @@ typedef struct broker_stats {
     uint32_t peers;      /* registered now */
 } broker_stats_t;
 
-/* heartbeat 1000 ms, liveness 5, hwm 1000, msg_limits_default, endpoint tcp://127.0.0.1:5570. */
+/* heartbeat 1000 ms, liveness 5, hwm 1000, msg_limits_default, FP_DEFAULT_BROKER_ENDPOINT. */
 void broker_options_defaults(broker_options_t *o);
 /* Defaults, then [broker] endpoint, heartbeat_ms, liveness, hwm, max_message_bytes of cfg. */
 void broker_options_from_config(broker_options_t *o, const fedpep_config *cfg);

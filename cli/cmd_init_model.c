@@ -1,6 +1,6 @@
 /* cmd_init_model.c — `fedpep init-model DIR [--layers L] [--d D] [--heads H] [--ff F]
  * [--positions P] | --like MODEL] [--std X] [--seed S]`: writes an untrained, randomly
- * initialised model (launch/init_model.h): a RoBERTa-style placeholder so the system can run
+ * initialised model (train/init_model.h): a RoBERTa-style placeholder so the system can run
  * before a pretrained model is installed, or a never-trained twin of MODEL (same config,
  * tokenizer files and heads) as the "no pretraining" baseline. Never writes over a folder's
  * files it did not write. */
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
-#include "launch/init_model.h"
+#include "train/init_model.h"
 
 static int usage(FILE *out, int code)
 {

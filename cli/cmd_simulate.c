@@ -1,5 +1,5 @@
 /* cmd_simulate.c — `fedpep simulate CONFIG [section.key=value ...] [--stop-after ROUND]`: the
- * whole federated run in one process (train/simulate.h); resumes a killed run of the same name. */
+ * whole federated run in one process (simulate/simulate.h); resumes a killed run of the same name. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include "cli/commands.h"
 #include "common/config.h"
 #include "common/progress.h"
-#include "train/simulate.h"
+#include "simulate/simulate.h"
 
 int cmd_simulate(int argc, char **argv)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "actors/actor.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "cli/commands.h"
 #include "common/config.h"
 
@@ -71,15 +71,15 @@ int cmd_store(int argc, char **argv)
          snprintf(o.endpoint, sizeof o.endpoint, "%s", endpoint) >= (int)sizeof o.endpoint))
         return cli_error("store", FP_EXIT_USAGE, "bad options: %s",
                          endpoint ? "endpoint too long" : err.msg);
-    store_options_t so = {.db_path = db ? db : cfg.run.db, .id = STORE_ACTOR_ID,
+    store_role_options_t so = {.db_path = db ? db : cfg.run.db, .id = STORE_ACTOR_ID,
                           .keep_checkpoints = keep, .limits = &o.limits};
-    store_t *store = store_new(&so, &err);
+    store_role_t *store = store_role_new(&so, &err);
     if (!store) /* not SQLite, a newer schema, unwritable: exit 78, not restarted; busy: 1 */
         return cli_error("store", fp_exit_code_for_setup(err.status), "%s", err.msg);
     fprintf(stderr, "fedpep store: database %s, broker %s\n", so.db_path, o.endpoint);
     int code = 1;
-    st = actor_run(&o, store_role(), store, &code, &err);
-    store_destroy(&store);
+    st = actor_run(&o, store_role_actor(), store, &code, &err);
+    store_role_destroy(&store);
     if (st)
         cli_error("store", code, "%s", err.msg);
     return code;

@@ -181,6 +181,10 @@ typedef struct fp_config_faults {
     char trace[FP_CONFIG_STR_MAX + 1];
 } fp_config_faults;
 
+/* The broker endpoint when none is given: [broker] endpoint's default, and that of the actor and
+ * broker options before a configuration is applied. */
+#define FP_DEFAULT_BROKER_ENDPOINT "tcp://127.0.0.1:5570"
+
 typedef struct fp_config_broker {
     char endpoint[FP_CONFIG_STR_MAX + 1];
     int heartbeat_ms;

@@ -163,7 +163,7 @@ const config_option config_options[] = {
     STR(faults, trace, "", 0,
         "availability trace CSV (client,round,available,speed); replaces the random model"),
 
-    STR(broker, endpoint, "tcp://127.0.0.1:5570", 1, "ZeroMQ endpoint of the broker"),
+    STR(broker, endpoint, FP_DEFAULT_BROKER_ENDPOINT, 1, "ZeroMQ endpoint of the broker"),
     INT(broker, heartbeat_ms, "1000", 10, 600000, "heartbeat interval"),
     INT(broker, liveness, "5", 1, 1000, "missed heartbeats before a peer is dead"),
     INT(broker, hwm, "1000", 0, 1000000, "ZeroMQ high-water mark, messages; 0 = none"),

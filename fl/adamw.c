@@ -80,26 +80,26 @@ fp_status fl_adamw_step(fl_adamw_t *self, const fl_adamw_config *cfg, float *the
     return FP_OK;
 }
 
+/* The "FPAW" blob (adamw.h), for fl_blob_measure and fl_blob_build. */
+static void adamw_write(const void *ctx, fl_blob_writer *w)
+{
+    const fl_adamw_t *self = ctx;
+    fl_blob_put_header(w, ADAMW_MAGIC, ADAMW_VERSION);
+    fl_blob_put_u64(w, self->n);
+    fl_blob_put_u64(w, self->step);
+    fl_blob_put_f32s(w, self->m, self->n);
+    fl_blob_put_f32s(w, self->v, self->n);
+}
+
 size_t fl_adamw_blob_size(size_t n)
 {
-    return 8 + 8 + 8 + 8 * n;
+    /* a measuring pass reads no value, only the sizes */
+    return fl_blob_measure(adamw_write, &(fl_adamw_t){.n = n});
 }
 
 fp_status fl_adamw_save(const fl_adamw_t *self, uint8_t **blob, size_t *len, fp_error *err)
 {
-    size_t size = fl_adamw_blob_size(self->n);
-    uint8_t *buf = malloc(size);
-    if (!buf)
-        return fp_fail(err, FP_ENOMEM, "adamw: cannot allocate a %zu-byte state blob", size);
-    fl_blob_writer w = {.buf = buf, .cap = size};
-    fl_blob_put_header(&w, ADAMW_MAGIC, ADAMW_VERSION);
-    fl_blob_put_u64(&w, self->n);
-    fl_blob_put_u64(&w, self->step);
-    fl_blob_put_f32s(&w, self->m, self->n);
-    fl_blob_put_f32s(&w, self->v, self->n);
-    *blob = buf;
-    *len = w.len;
-    return FP_OK;
+    return fl_blob_build(adamw_write, self, "adamw", blob, len, err);
 }
 
 fp_status fl_adamw_load(const uint8_t *blob, size_t len, fl_adamw_t **out, fp_error *err)

@@ -2,44 +2,79 @@
 #include "blob.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/little_endian.h"
+
+/* Where the next n bytes go, or NULL for a measuring writer; either way len grows by n. */
+static uint8_t *room(fl_blob_writer *w, size_t n)
+{
+    size_t at = w->len;
+    w->len += n;
+    if (!w->buf)
+        return NULL;
+    assert(at <= w->cap && n <= w->cap - at);
+    return w->buf + at;
+}
 
 void fl_blob_put_u64(fl_blob_writer *w, uint64_t x)
 {
-    assert(w->len + 8 <= w->cap);
-    for (int i = 0; i < 8; i++)
-        w->buf[w->len++] = (uint8_t)(x >> (8 * i));
+    uint8_t *p = room(w, 8);
+    if (p)
+        le_put_u64(p, x);
 }
 
 void fl_blob_put_u32(fl_blob_writer *w, uint32_t x)
 {
-    assert(w->len + 4 <= w->cap);
-    for (int i = 0; i < 4; i++)
-        w->buf[w->len++] = (uint8_t)(x >> (8 * i));
+    uint8_t *p = room(w, 4);
+    if (p)
+        le_put_u32(p, x);
 }
 
 void fl_blob_put_f64(fl_blob_writer *w, double x)
 {
-    uint64_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    fl_blob_put_u64(w, bits);
+    uint8_t *p = room(w, 8);
+    if (p)
+        le_put_f64(p, x);
 }
 
 void fl_blob_put_f32s(fl_blob_writer *w, const float *x, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits = 0;
-        memcpy(&bits, &x[i], sizeof bits);
-        fl_blob_put_u32(w, bits);
-    }
+    uint8_t *p = room(w, 4 * n);
+    if (p)
+        for (size_t i = 0; i < n; i++)
+            le_put_f32(p + 4 * i, x[i]);
 }
 
 void fl_blob_put_header(fl_blob_writer *w, const char magic[4], uint32_t version)
 {
-    assert(w->len + 8 <= w->cap);
-    memcpy(w->buf + w->len, magic, 4);
-    w->len += 4;
+    uint8_t *p = room(w, 4);
+    if (p)
+        memcpy(p, magic, 4);
     fl_blob_put_u32(w, version);
+}
+
+size_t fl_blob_measure(fl_blob_write_fn write, const void *ctx)
+{
+    fl_blob_writer w = {0};
+    write(ctx, &w);
+    return w.len;
+}
+
+fp_status fl_blob_build(fl_blob_write_fn write, const void *ctx, const char *what, uint8_t **blob,
+                        size_t *len, fp_error *err)
+{
+    size_t size = fl_blob_measure(write, ctx);
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf)
+        return fp_fail(err, FP_ENOMEM, "%s: cannot allocate a %zu-byte state blob", what, size);
+    fl_blob_writer w = {.buf = buf, .cap = size};
+    write(ctx, &w);
+    assert(w.len == size);
+    *blob = buf;
+    *len = size;
+    return FP_OK;
 }
 
 static fp_status need(fl_blob_reader *r, size_t n, fp_error *err)
@@ -55,10 +90,8 @@ fp_status fl_blob_get_u64(fl_blob_reader *r, uint64_t *x, fp_error *err)
     fp_status st = need(r, 8, err);
     if (st)
         return st;
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)r->buf[r->pos++] << (8 * i);
-    *x = v;
+    *x = le_get_u64(r->buf + r->pos);
+    r->pos += 8;
     return FP_OK;
 }
 
@@ -67,20 +100,19 @@ fp_status fl_blob_get_u32(fl_blob_reader *r, uint32_t *x, fp_error *err)
     fp_status st = need(r, 4, err);
     if (st)
         return st;
-    uint32_t v = 0;
-    for (int i = 0; i < 4; i++)
-        v |= (uint32_t)r->buf[r->pos++] << (8 * i);
-    *x = v;
+    *x = le_get_u32(r->buf + r->pos);
+    r->pos += 4;
     return FP_OK;
 }
 
 fp_status fl_blob_get_f64(fl_blob_reader *r, double *x, fp_error *err)
 {
-    uint64_t bits;
-    fp_status st = fl_blob_get_u64(r, &bits, err);
-    if (!st)
-        memcpy(x, &bits, sizeof bits);
-    return st;
+    fp_status st = need(r, 8, err);
+    if (st)
+        return st;
+    *x = le_get_f64(r->buf + r->pos);
+    r->pos += 8;
+    return FP_OK;
 }
 
 fp_status fl_blob_get_f32s(fl_blob_reader *r, float *x, size_t n, fp_error *err)
@@ -88,11 +120,9 @@ fp_status fl_blob_get_f32s(fl_blob_reader *r, float *x, size_t n, fp_error *err)
     if (n > (r->len - r->pos) / 4)
         return fp_fail(err, FP_EFORMAT, "state blob truncated at byte %zu (%zu floats announced)",
                        r->pos, n);
-    for (size_t i = 0; i < n; i++) {
-        uint32_t bits = 0;
-        fl_blob_get_u32(r, &bits, err);
-        memcpy(&x[i], &bits, sizeof bits);
-    }
+    for (size_t i = 0; i < n; i++)
+        x[i] = le_get_f32(r->buf + r->pos + 4 * i);
+    r->pos += 4 * n;
     return FP_OK;
 }
 

@@ -12,8 +12,8 @@
 
 #include "common/status.h"
 
-/* A writer over a caller-sized buffer; size the buffer with the *_blob_size functions.
- * Writing past cap is a programming error (asserted). */
+/* A writer over a caller-sized buffer, or, with buf NULL, a measuring writer: the puts only add
+ * to len (and read no value). Writing past cap is a programming error (asserted). */
 typedef struct fl_blob_writer {
     uint8_t *buf;
     size_t cap, len;
@@ -23,6 +23,18 @@ void fl_blob_put_u32(fl_blob_writer *w, uint32_t x);
 void fl_blob_put_u64(fl_blob_writer *w, uint64_t x);
 void fl_blob_put_f64(fl_blob_writer *w, double x);
 void fl_blob_put_f32s(fl_blob_writer *w, const float *x, size_t n);
+
+/* Writes every field of one blob of ctx into w. A blob has one such function, run once to
+ * measure and once to write, so its size and its bytes cannot disagree. */
+typedef void (*fl_blob_write_fn)(const void *ctx, fl_blob_writer *w);
+
+/* The number of bytes write(ctx, w) puts. */
+size_t fl_blob_measure(fl_blob_write_fn write, const void *ctx);
+
+/* Measures, allocates exactly that much and writes: *blob (the caller frees) and *len.
+ * FP_ENOMEM, saying "WHAT: cannot allocate ...", leaving *blob and *len untouched. */
+fp_status fl_blob_build(fl_blob_write_fn write, const void *ctx, const char *what, uint8_t **blob,
+                        size_t *len, fp_error *err);
 
 /* A reader; every get returns FP_EFORMAT (with err filled) when the blob is too short. */
 typedef struct fl_blob_reader {

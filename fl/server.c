@@ -269,37 +269,35 @@ fp_status fl_server_sample(const fl_server_t *self, uint64_t round, int k, int *
     return FP_OK;
 }
 
+/* The "FPSV" blob (server.h), for fl_blob_measure and fl_blob_build. */
+static void server_write(const void *ctx, fl_blob_writer *w)
+{
+    const fl_server_t *self = ctx;
+    fl_blob_put_header(w, SERVER_MAGIC, SERVER_VERSION);
+    fl_blob_put_u32(w, (uint32_t)self->opt);
+    fl_blob_put_u64(w, self->dim);
+    fl_blob_put_u32(w, (uint32_t)self->n_clients);
+    fl_blob_put_u64(w, self->seed);
+    fl_blob_put_u64(w, self->round);
+    fl_blob_put_f64(w, self->eta_s);
+    fl_blob_put_u32(w, (uint32_t)self->has_prev);
+    for (int i = 0; i < 4; i++)
+        fl_blob_put_u64(w, self->rng.s[i]);
+    fl_blob_put_u32(w, self->c_k != NULL);
+    /* w, m, c, delta_prev, v, c_k are contiguous in that order (server_alloc). */
+    fl_blob_put_f32s(w, self->w, 5 * self->dim);
+    if (self->c_k)
+        fl_blob_put_f32s(w, self->c_k, (size_t)self->n_clients * self->dim);
+}
+
 size_t fl_server_blob_size(const fl_server_t *self)
 {
-    size_t floats = 5 * self->dim + (self->c_k ? (size_t)self->n_clients * self->dim : 0);
-    return 8 + 4 + 8 + 4 + 8 + 8 + 8 + 4 + 32 + 4 + 4 * floats;
+    return fl_blob_measure(server_write, self);
 }
 
 fp_status fl_server_save(const fl_server_t *self, uint8_t **blob, size_t *len, fp_error *err)
 {
-    size_t size = fl_server_blob_size(self);
-    uint8_t *buf = malloc(size);
-    if (!buf)
-        return fp_fail(err, FP_ENOMEM, "server: cannot allocate a %zu-byte state blob", size);
-    fl_blob_writer w = {.buf = buf, .cap = size};
-    fl_blob_put_header(&w, SERVER_MAGIC, SERVER_VERSION);
-    fl_blob_put_u32(&w, (uint32_t)self->opt);
-    fl_blob_put_u64(&w, self->dim);
-    fl_blob_put_u32(&w, (uint32_t)self->n_clients);
-    fl_blob_put_u64(&w, self->seed);
-    fl_blob_put_u64(&w, self->round);
-    fl_blob_put_f64(&w, self->eta_s);
-    fl_blob_put_u32(&w, (uint32_t)self->has_prev);
-    for (int i = 0; i < 4; i++)
-        fl_blob_put_u64(&w, self->rng.s[i]);
-    fl_blob_put_u32(&w, self->c_k != NULL);
-    /* w, m, c, delta_prev, v, c_k are contiguous in that order (server_alloc). */
-    fl_blob_put_f32s(&w, self->w, 5 * self->dim);
-    if (self->c_k)
-        fl_blob_put_f32s(&w, self->c_k, (size_t)self->n_clients * self->dim);
-    *blob = buf;
-    *len = w.len;
-    return FP_OK;
+    return fl_blob_build(server_write, self, "server", blob, len, err);
 }
 
 fp_status fl_server_load(const uint8_t *blob, size_t len, fl_server_t **out, fp_error *err)

@@ -6,46 +6,42 @@
 
 #include "layer_score.h"
 
-static const fl_strategy_desc STRATEGIES[FL_STRATEGY_COUNT] = {
-    {FL_FEDPEPTAO, "fedpeptao", FL_TRAVEL_SELECTED, 1, 0, 0, FL_SERVER_MOMENTUM_CV, 1,
-     "scored layers, private rest, control-variate momentum server step"},
-    {FL_FEDPROMPT, "fedprompt", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_FEDAVG, 0,
-     "FedAvg of the full deep prompt"},
-    {FL_FEDAVG_INPUT, "fedavg-input", FL_TRAVEL_INPUT, 0, 0, 0, FL_SERVER_FEDAVG, 0,
-     "FedAvg of an input-only soft prompt"},
-    {FL_FEDPROX, "fedprox", FL_TRAVEL_ALL, 0, 1, 0, FL_SERVER_FEDAVG, 0,
-     "FedAvg with the proximal term mu/2 |theta - w|^2 on clients"},
-    {FL_SCAFFOLD, "scaffold", FL_TRAVEL_ALL, 0, 0, 1, FL_SERVER_SCAFFOLD, 0,
-     "classic SCAFFOLD: client correction, both variates travel"},
-    {FL_FEDAVGM, "fedavgm", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_AVGM, 0, "server momentum"},
-    {FL_FEDADAM, "fedadam", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_ADAM, 0,
-     "adaptive server optimizer (Adam)"},
-    {FL_FEDYOGI, "fedyogi", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_YOGI, 0,
-     "adaptive server optimizer (Yogi)"},
-    {FL_FEDADAGRAD, "fedadagrad", FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_ADAGRAD, 0,
-     "adaptive server optimizer (Adagrad)"},
-    {FL_RANDOM_LAYERS, "random-layers", FL_TRAVEL_RANDOM, 0, 0, 0, FL_SERVER_MOMENTUM_CV, 1,
-     "FedPepTAO with a random layer set of the same size (ablation)"},
+static const fl_strategy_desc STRATEGIES[FP_STRATEGY_COUNT] = {
+    [FP_STRATEGY_FEDPEPTAO] = {FP_STRATEGY_FEDPEPTAO, FL_TRAVEL_SELECTED, 1, 0, 0,
+                               FL_SERVER_MOMENTUM_CV, 1,
+                               "scored layers, private rest, control-variate momentum server step"},
+    [FP_STRATEGY_FEDPROMPT] = {FP_STRATEGY_FEDPROMPT, FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_FEDAVG, 0,
+                               "FedAvg of the full deep prompt"},
+    [FP_STRATEGY_FEDAVG_INPUT] = {FP_STRATEGY_FEDAVG_INPUT, FL_TRAVEL_INPUT, 0, 0, 0,
+                                  FL_SERVER_FEDAVG, 0, "FedAvg of an input-only soft prompt"},
+    [FP_STRATEGY_FEDPROX] = {FP_STRATEGY_FEDPROX, FL_TRAVEL_ALL, 0, 1, 0, FL_SERVER_FEDAVG, 0,
+                             "FedAvg with the proximal term mu/2 |theta - w|^2 on clients"},
+    [FP_STRATEGY_SCAFFOLD] = {FP_STRATEGY_SCAFFOLD, FL_TRAVEL_ALL, 0, 0, 1, FL_SERVER_SCAFFOLD, 0,
+                              "classic SCAFFOLD: client correction, both variates travel"},
+    [FP_STRATEGY_FEDAVGM] = {FP_STRATEGY_FEDAVGM, FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_AVGM, 0,
+                             "server momentum"},
+    [FP_STRATEGY_FEDADAM] = {FP_STRATEGY_FEDADAM, FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_ADAM, 0,
+                             "adaptive server optimizer (Adam)"},
+    [FP_STRATEGY_FEDYOGI] = {FP_STRATEGY_FEDYOGI, FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_YOGI, 0,
+                             "adaptive server optimizer (Yogi)"},
+    [FP_STRATEGY_FEDADAGRAD] = {FP_STRATEGY_FEDADAGRAD, FL_TRAVEL_ALL, 0, 0, 0, FL_SERVER_ADAGRAD,
+                                0, "adaptive server optimizer (Adagrad)"},
+    [FP_STRATEGY_RANDOM_LAYERS] = {FP_STRATEGY_RANDOM_LAYERS, FL_TRAVEL_RANDOM, 0, 0, 0,
+                                   FL_SERVER_MOMENTUM_CV, 1,
+                                   "FedPepTAO with a random layer set of the same size (ablation)"},
 };
 
-const fl_strategy_desc *fl_strategy_get(fl_strategy id)
+const fl_strategy_desc *fl_strategy_get(fp_strategy id)
 {
-    if ((unsigned)id >= FL_STRATEGY_COUNT)
+    if ((unsigned)id >= FP_STRATEGY_COUNT)
         return NULL;
     return &STRATEGIES[id];
 }
 
-fp_status fl_strategy_from_name(const char *name, const fl_strategy_desc **out, fp_error *err)
+fp_status fl_strategy_for(fp_strategy id, const fl_strategy_desc **out, fp_error *err)
 {
-    for (int i = 0; i < FL_STRATEGY_COUNT; i++)
-        if (name && strcmp(name, STRATEGIES[i].name) == 0) {
-            *out = &STRATEGIES[i];
-            return FP_OK;
-        }
-    return fp_fail(err, FP_ENOTFOUND,
-                   "unknown strategy '%s' (fedpeptao, fedprompt, fedavg-input, fedprox, "
-                   "scaffold, fedavgm, fedadam, fedyogi, fedadagrad, random-layers)",
-                   name ? name : "(null)");
+    *out = fl_strategy_get(id);
+    return *out ? FP_OK : fp_fail(err, FP_EINVAL, "strategy %d out of range", (int)id);
 }
 
 fl_server_config fl_strategy_server_config(const fl_strategy_desc *d)
@@ -59,7 +55,8 @@ fp_status fl_strategy_layers(const fl_strategy_desc *d, int n_layers, const doub
     switch (d->travel) {
     case FL_TRAVEL_SELECTED:
         if (!S)
-            return fp_fail(err, FP_EINVAL, "%s: layer scores are required", d->name);
+            return fp_fail(err, FP_EINVAL, "%s: layer scores are required",
+                           config_strategy_name(d->id));
         return fl_layer_select(S, n_layers, rho, layers, k, err);
     case FL_TRAVEL_RANDOM: {
         int kk = 0;
@@ -79,5 +76,5 @@ fp_status fl_strategy_layers(const fl_strategy_desc *d, int n_layers, const doub
         *k = 0;
         return FP_OK;
     }
-    return fp_fail(err, FP_EINVAL, "strategy %s: unknown travel mode", d->name);
+    return fp_fail(err, FP_EINVAL, "strategy %s: unknown travel mode", config_strategy_name(d->id));
 }

@@ -11,22 +11,9 @@
 
 #include <stdint.h>
 
+#include "common/config.h"
 #include "common/status.h"
 #include "server.h"
-
-typedef enum fl_strategy {
-    FL_FEDPEPTAO = 0,
-    FL_FEDPROMPT,
-    FL_FEDAVG_INPUT,
-    FL_FEDPROX,
-    FL_SCAFFOLD,
-    FL_FEDAVGM,
-    FL_FEDADAM,
-    FL_FEDYOGI,
-    FL_FEDADAGRAD,
-    FL_RANDOM_LAYERS,
-    FL_STRATEGY_COUNT
-} fl_strategy;
 
 typedef enum fl_travel {
     FL_TRAVEL_SELECTED = 0, /* the K best layers by the §2 score */
@@ -36,8 +23,7 @@ typedef enum fl_travel {
 } fl_travel;
 
 typedef struct fl_strategy_desc {
-    fl_strategy id;
-    const char *name; /* the config / command-line name */
+    fp_strategy id; /* its name is config_strategy_name(id), the one list of names */
     fl_travel travel;
     int needs_scores;    /* clients compute and send the §2 statistics */
     int prox;            /* FedProx proximal term on the client (μ from the config) */
@@ -47,12 +33,11 @@ typedef struct fl_strategy_desc {
     const char *summary;
 } fl_strategy_desc;
 
-/* The descriptor of a strategy; NULL if id is out of range. */
-const fl_strategy_desc *fl_strategy_get(fl_strategy id);
-
-/* By name ("fedpeptao", "fedprompt", "fedavg-input", "fedprox", "scaffold", "fedavgm",
- * "fedadam", "fedyogi", "fedadagrad", "random-layers"); FP_ENOTFOUND with the list otherwise. */
-fp_status fl_strategy_from_name(const char *name, const fl_strategy_desc **out, fp_error *err);
+/* The descriptor of a strategy (the run configuration's [run] strategy); NULL if id is out of
+ * range. */
+const fl_strategy_desc *fl_strategy_get(fp_strategy id);
+/* The same with a status: FP_EINVAL naming the value when it is out of range. */
+fp_status fl_strategy_for(fp_strategy id, const fl_strategy_desc **out, fp_error *err);
 
 /* The server config a strategy runs with: fl_server_config_defaults of its optimizer. */
 fl_server_config fl_strategy_server_config(const fl_strategy_desc *d);

@@ -21,6 +21,12 @@
  * WELCOME/DIRECTORY/PEER notices and of routing ERRORs (unknown destination, full queue). */
 #define ENVELOPE_BROKER_ID "broker"
 
+/* ZMQ_MAXMSGSIZE of every broker and actor socket is the largest message plus this slack: a frame
+ * within it reaches the decoder, which refuses an oversized message with a reason; a larger one
+ * makes libzmq drop the connection before we see a byte of it. Options are refused when
+ * max_message_bytes + ENVELOPE_FRAME_SLACK does not fit an int (ZeroMQ's option type). */
+#define ENVELOPE_FRAME_SLACK 1024
+
 /* Whether a frame holds a valid actor id (1..MSG_ID_MAX bytes of [A-Za-z0-9._:-]); if so and out
  * is not NULL, copies it NUL-terminated into out (MSG_ID_CAP bytes). */
 bool envelope_frame_id(zframe_t *frame, char *out);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/little_endian.h"
+
 _Static_assert(offsetof(msg_u32s_t, n) == sizeof(void *) &&
                    offsetof(msg_u64s_t, n) == sizeof(void *) &&
                    offsetof(msg_f64s_t, n) == sizeof(void *) && sizeof(double) == 8,
@@ -161,11 +163,8 @@ static fp_status read_tensor(decoder *d, const msgpack_object *o, const char *pa
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     memcpy(t->data, b, count * sizeof(float));
 #else
-    for (size_t i = 0; i < count; i++) {
-        uint32_t u = (uint32_t)b[4 * i] | (uint32_t)b[4 * i + 1] << 8 |
-                     (uint32_t)b[4 * i + 2] << 16 | (uint32_t)b[4 * i + 3] << 24;
-        memcpy(&t->data[i], &u, sizeof u);
-    }
+    for (size_t i = 0; i < count; i++)
+        t->data[i] = le_get_f32(b + 4 * i);
 #endif
     return FP_OK;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/little_endian.h"
+
 typedef struct encoder {
     msgpack_packer pk;
     int failed; /* a msgpack_pack_* returned non-zero: out of memory */
@@ -37,9 +39,8 @@ static void put_floats_le(encoder *e, const float *v, size_t count)
     e->failed |= msgpack_pack_bin_body(&e->pk, v, count * sizeof(float));
 #else
     for (size_t i = 0; i < count; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], sizeof u);
-        uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+        uint8_t b[4];
+        le_put_f32(b, v[i]);
         e->failed |= msgpack_pack_bin_body(&e->pk, b, sizeof b);
     }
 #endif

@@ -22,7 +22,7 @@
 #include <stddef.h>
 
 #include "common/status.h"
-#include "model/tokenizer.h"
+#include "model/token_ids.h"
 
 typedef struct bpe bpe_t;
 

@@ -21,7 +21,7 @@
 #include <stddef.h>
 
 #include "common/status.h"
-#include "model/tokenizer.h"
+#include "model/token_ids.h"
 
 typedef struct sp sp_t;
 

@@ -18,11 +18,11 @@ declare -A allowed=(
     [data]="common"
     [train]="common model fl data"
     [storage]="common"
-    [round]="common model fl data train"
-    [actors]="common messages model fl data train round storage"
+    [actors]="common messages model fl data train storage"
     [broker]="common messages"
-    [launch]="common messages model fl data train round storage actors broker"
-    [cli]="common messages model fl data train round storage actors broker launch"
+    [simulate]="common messages model fl data train storage actors"
+    [launch]="common messages model fl data train storage actors broker simulate"
+    [cli]="common messages model fl data train storage actors broker simulate launch"
 )
 # Folders that are not layers: tests and benchmarks may include any header.
 unlayered=" tests bench "

@@ -4,7 +4,7 @@
 #include "tests/test_broker_fixture.h"
 
 #include "common/rng.h"
-#include "messages/msg_sample.h"
+#include "tests/support/msg_sample.h"
 
 static void sample_to(msg_t *m, msg_type type)
 {

@@ -528,18 +528,18 @@ static void table_covers_every_field(void **state)
     assert_null(config_sections[n_sections]);
 }
 
-/* fp_strategy (config) and fl_strategy (fl/) list the same strategies in the same order, and
- * server.step matches fl_server_step_variant, so the glue may convert them by value. */
+/* Every configured strategy has its descriptor in fl/ (indexed by fp_strategy, the one list of
+ * strategies), and server.step matches fl_server_step_variant, so the glue may convert it. */
 static void strategy_enum_matches_fl(void **state)
 {
     (void)state;
-    assert_int_equal(FP_STRATEGY_COUNT, FL_STRATEGY_COUNT);
     assert_int_equal(FP_SERVER_STEP_PARALLEL, FL_STEP_PARALLEL);
     assert_int_equal(FP_SERVER_STEP_SEQUENTIAL, FL_STEP_SEQUENTIAL);
     for (int s = 0; s < FP_STRATEGY_COUNT; s++) {
-        const fl_strategy_desc *d = fl_strategy_get((fl_strategy)s);
+        const fl_strategy_desc *d = fl_strategy_get((fp_strategy)s);
         assert_non_null(d);
-        assert_string_equal(d->name, config_strategy_name((fp_strategy)s));
+        assert_int_equal(d->id, s);
+        assert_string_not_equal(config_strategy_name((fp_strategy)s), "?");
     }
 }
 

@@ -4,6 +4,7 @@
  * exactly as the original would. */
 #include "tests/support/test.h"
 
+#include "fl/blob.h"
 #include "fl/server.h"
 
 static fl_server_t *one_dim_server(fl_server_opt opt, fl_server_config *cfg)
@@ -238,6 +239,41 @@ static void restored_server_continues_exactly(void **state)
     }
 }
 
+/* fl_server_blob_size is a measuring pass of the writer fl_server_save uses, so the two agree
+ * for every optimizer and shape, and both match the layout server.h documents. */
+static void blob_size_is_measured_by_the_writer(void **state)
+{
+    (void)state;
+    fl_blob_writer m = {0}; /* measuring: counts, writes nothing, reads no value */
+    fl_blob_put_header(&m, "TEST", 1);
+    fl_blob_put_u32(&m, 1);
+    fl_blob_put_u64(&m, 2);
+    fl_blob_put_f64(&m, 3.0);
+    fl_blob_put_f32s(&m, NULL, 5);
+    assert_int_equal(m.len, 8 + 4 + 8 + 8 + 4 * 5);
+    fl_server_opt opts[] = {FL_SERVER_FEDAVG, FL_SERVER_MOMENTUM_CV, FL_SERVER_AVGM,
+                            FL_SERVER_ADAM,   FL_SERVER_YOGI,        FL_SERVER_ADAGRAD};
+    const size_t dims[] = {1, 50};
+    const int clients[] = {1, 12};
+    float w0[50] = {0};
+    for (size_t o = 0; o < sizeof opts / sizeof opts[0]; o++)
+        for (int d = 0; d < 2; d++)
+            for (int n = 0; n < 2; n++) {
+                fl_server_config cfg = fl_server_config_defaults(opts[o]);
+                fl_server_t *s = fl_server_new(&cfg, dims[d], clients[n], 7, w0);
+                assert_non_null(s);
+                uint8_t *blob;
+                size_t len;
+                assert_int_equal(fl_server_save(s, &blob, &len, NULL), FP_OK);
+                assert_int_equal(len, fl_server_blob_size(s));
+                size_t rows = 5 + (opts[o] == FL_SERVER_MOMENTUM_CV ? (size_t)clients[n] : 0);
+                assert_int_equal(len,
+                                 8 + 4 + 8 + 4 + 8 + 8 + 8 + 4 + 8 * 4 + 4 + 4 * rows * dims[d]);
+                free(blob);
+                fl_server_destroy(&s);
+            }
+}
+
 static void malformed_server_blobs_are_rejected(void **state)
 {
     (void)state;
@@ -292,6 +328,7 @@ int main(void)
         cmocka_unit_test(scaffold_server_by_hand),
         cmocka_unit_test(bad_uploads_leave_state_unchanged),
         cmocka_unit_test(restored_server_continues_exactly),
+        cmocka_unit_test(blob_size_is_measured_by_the_writer),
         cmocka_unit_test(malformed_server_blobs_are_rejected),
         cmocka_unit_test(sampling_is_a_pure_function_of_seed_and_round),
     };

@@ -12,7 +12,7 @@
 #include "common/rng.h"
 #include "fl/client_step.h"
 #include "fl/layer_score.h"
-#include "fl/local_round.h"
+#include "fl/local_schedule.h"
 #include "fl/partition.h"
 #include "fl/prompt_rows.h"
 #include "fl/server.h"
@@ -53,7 +53,7 @@ static void client_statistics(int k, double *s)
     assert_int_equal(fl_layer_statistics(z, L - 1, B, DIM, s, NULL), FP_OK);
 }
 
-static void sim_init(sim *s, fl_strategy id)
+static void sim_init(sim *s, fp_strategy id)
 {
     memset(s, 0, sizeof *s);
     s->strategy = fl_strategy_get(id);
@@ -161,8 +161,8 @@ static void fedpeptao_selects_sends_half_and_personalises(void **state)
 {
     (void)state;
     static sim pep, full;
-    sim_init(&pep, FL_FEDPEPTAO);
-    sim_init(&full, FL_FEDPROMPT);
+    sim_init(&pep, FP_STRATEGY_FEDPEPTAO);
+    sim_init(&full, FP_STRATEGY_FEDPROMPT);
     int want[3] = {1, 2, 3};
     assert_int_equal(pep.k, 3);
     assert_memory_equal(pep.layers, want, sizeof want);
@@ -192,8 +192,8 @@ static void stopped_and_restored_run_is_identical(void **state)
 {
     (void)state;
     static sim a, b;
-    sim_init(&a, FL_FEDPEPTAO);
-    sim_init(&b, FL_FEDPEPTAO);
+    sim_init(&a, FP_STRATEGY_FEDPEPTAO);
+    sim_init(&b, FP_STRATEGY_FEDPEPTAO);
     run_rounds(&a, 0, ROUNDS);
     run_rounds(&b, 0, 12);
     uint8_t *blob;

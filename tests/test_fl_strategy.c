@@ -1,49 +1,49 @@
-/* test_fl_strategy.c — the strategy table (names, descriptors, layer sets), the E[:, S]
- * gather/scatter of a [P][L][2][d] prompt, and best/last round tracking. */
+/* test_fl_strategy.c — the strategy table (descriptors by the configuration's enum, layer sets),
+ * the E[:, S] gather/scatter of a [P][L][2][d] prompt, and best/last round tracking. */
 #include "tests/support/test.h"
 
 #include "fl/prompt_rows.h"
 #include "fl/strategy.h"
 
-static void every_name_round_trips(void **state)
+static void every_strategy_has_a_descriptor(void **state)
 {
     (void)state;
-    const char *names[] = {"fedpeptao", "fedprompt", "fedavg-input", "fedprox",    "scaffold",
-                           "fedavgm",   "fedadam",   "fedyogi",      "fedadagrad", "random-layers"};
-    for (int i = 0; i < FL_STRATEGY_COUNT; i++) {
+    for (int i = 0; i < FP_STRATEGY_COUNT; i++) {
         const fl_strategy_desc *d = NULL;
-        assert_int_equal(fl_strategy_from_name(names[i], &d, NULL), FP_OK);
-        assert_int_equal(d->id, i);
-        assert_ptr_equal(fl_strategy_get((fl_strategy)i), d);
+        assert_int_equal(fl_strategy_for((fp_strategy)i, &d, NULL), FP_OK);
+        assert_int_equal(d->id, i); /* the table is indexed by the configuration's enum */
+        assert_ptr_equal(fl_strategy_get((fp_strategy)i), d);
+        assert_non_null(d->summary);
         fl_server_config cfg = fl_strategy_server_config(d);
         assert_int_equal(cfg.opt, d->server);
     }
     const fl_strategy_desc *d = NULL;
     fp_error err;
-    assert_int_equal(fl_strategy_from_name("fedsgd", &d, &err), FP_ENOTFOUND);
-    assert_non_null(strstr(err.msg, "fedpeptao"));
-    assert_int_equal(fl_strategy_from_name(NULL, &d, &err), FP_ENOTFOUND);
-    assert_null(fl_strategy_get(FL_STRATEGY_COUNT));
+    assert_int_equal(fl_strategy_for(FP_STRATEGY_COUNT, &d, &err), FP_EINVAL);
+    assert_null(d);
+    assert_non_null(strstr(err.msg, "out of range"));
+    assert_null(fl_strategy_get(FP_STRATEGY_COUNT));
+    assert_null(fl_strategy_get((fp_strategy)-1));
 }
 
 static void descriptors_say_what_each_strategy_uses(void **state)
 {
     (void)state;
-    const fl_strategy_desc *pep = fl_strategy_get(FL_FEDPEPTAO);
+    const fl_strategy_desc *pep = fl_strategy_get(FP_STRATEGY_FEDPEPTAO);
     assert_int_equal(pep->travel, FL_TRAVEL_SELECTED);
     assert_true(pep->needs_scores && pep->personalise);
     assert_int_equal(pep->server, FL_SERVER_MOMENTUM_CV);
-    const fl_strategy_desc *rnd = fl_strategy_get(FL_RANDOM_LAYERS);
+    const fl_strategy_desc *rnd = fl_strategy_get(FP_STRATEGY_RANDOM_LAYERS);
     assert_int_equal(rnd->travel, FL_TRAVEL_RANDOM);
     assert_int_equal(rnd->server, FL_SERVER_MOMENTUM_CV);
     assert_false(rnd->needs_scores);
-    assert_true(fl_strategy_get(FL_FEDPROX)->prox);
-    assert_true(fl_strategy_get(FL_SCAFFOLD)->scaffold_client);
-    assert_int_equal(fl_strategy_get(FL_SCAFFOLD)->server, FL_SERVER_SCAFFOLD);
-    assert_int_equal(fl_strategy_get(FL_FEDAVG_INPUT)->travel, FL_TRAVEL_INPUT);
-    assert_int_equal(fl_strategy_get(FL_FEDYOGI)->server, FL_SERVER_YOGI);
-    for (int i = 0; i < FL_STRATEGY_COUNT; i++) { /* only one client extra at a time */
-        const fl_strategy_desc *d = fl_strategy_get((fl_strategy)i);
+    assert_true(fl_strategy_get(FP_STRATEGY_FEDPROX)->prox);
+    assert_true(fl_strategy_get(FP_STRATEGY_SCAFFOLD)->scaffold_client);
+    assert_int_equal(fl_strategy_get(FP_STRATEGY_SCAFFOLD)->server, FL_SERVER_SCAFFOLD);
+    assert_int_equal(fl_strategy_get(FP_STRATEGY_FEDAVG_INPUT)->travel, FL_TRAVEL_INPUT);
+    assert_int_equal(fl_strategy_get(FP_STRATEGY_FEDYOGI)->server, FL_SERVER_YOGI);
+    for (int i = 0; i < FP_STRATEGY_COUNT; i++) { /* only one client extra at a time */
+        const fl_strategy_desc *d = fl_strategy_get((fp_strategy)i);
         assert_false(d->prox && d->scaffold_client);
         assert_true(d->personalise ==
                     (d->travel == FL_TRAVEL_SELECTED || d->travel == FL_TRAVEL_RANDOM));
@@ -57,27 +57,28 @@ static void layer_sets_per_strategy(void **state)
     double S[L - 1] = {0.5, 3, 1, 2, 9};
     int layers[L], k;
     assert_int_equal(
-        fl_strategy_layers(fl_strategy_get(FL_FEDPEPTAO), L, S, 0.5, 1, layers, &k, NULL), FP_OK);
+        fl_strategy_layers(fl_strategy_get(FP_STRATEGY_FEDPEPTAO), L, S, 0.5, 1, layers, &k, NULL),
+        FP_OK);
     assert_int_equal(k, 3);
     int want[3] = {1, 3, 4};
     assert_memory_equal(layers, want, sizeof want);
-    assert_int_equal(
-        fl_strategy_layers(fl_strategy_get(FL_FEDPEPTAO), L, NULL, 0.5, 1, layers, &k, NULL),
-        FP_EINVAL);
-    assert_int_equal(
-        fl_strategy_layers(fl_strategy_get(FL_RANDOM_LAYERS), L, NULL, 0.5, 1, layers, &k, NULL),
-        FP_OK);
+    assert_int_equal(fl_strategy_layers(fl_strategy_get(FP_STRATEGY_FEDPEPTAO), L, NULL, 0.5, 1,
+                                        layers, &k, NULL),
+                     FP_EINVAL);
+    assert_int_equal(fl_strategy_layers(fl_strategy_get(FP_STRATEGY_RANDOM_LAYERS), L, NULL, 0.5, 1,
+                                        layers, &k, NULL),
+                     FP_OK);
     assert_int_equal(k, 3);
     for (int i = 0; i < k; i++)
         assert_true(layers[i] < L - 1);
-    assert_int_equal(
-        fl_strategy_layers(fl_strategy_get(FL_FEDPROMPT), L, NULL, 0.5, 1, layers, &k, NULL),
-        FP_OK);
+    assert_int_equal(fl_strategy_layers(fl_strategy_get(FP_STRATEGY_FEDPROMPT), L, NULL, 0.5, 1,
+                                        layers, &k, NULL),
+                     FP_OK);
     assert_int_equal(k, L);
     assert_int_equal(layers[L - 1], L - 1);
-    assert_int_equal(
-        fl_strategy_layers(fl_strategy_get(FL_FEDAVG_INPUT), L, NULL, 0.5, 1, layers, &k, NULL),
-        FP_OK);
+    assert_int_equal(fl_strategy_layers(fl_strategy_get(FP_STRATEGY_FEDAVG_INPUT), L, NULL, 0.5, 1,
+                                        layers, &k, NULL),
+                     FP_OK);
     assert_int_equal(k, 0);
 }
 
@@ -141,7 +142,7 @@ static void best_and_last_round(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(every_name_round_trips),
+        cmocka_unit_test(every_strategy_has_a_descriptor),
         cmocka_unit_test(descriptors_say_what_each_strategy_uses),
         cmocka_unit_test(layer_sets_per_strategy),
         cmocka_unit_test(gather_and_scatter_selected_rows),

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "launch/init_model.h"
+#include "train/init_model.h"
 #include "model/bpe.h"
 #include "model/hf_config.h"
 #include "tests/test_train_fixture.h"

@@ -16,12 +16,12 @@
 
 #include <sqlite3.h>
 
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "common/config.h"
 #include "launch/launch.h"
 #include "storage/store_db.h"
 #include "tests/test_train_fixture.h"
-#include "train/simulate.h"
+#include "simulate/simulate.h"
 
 typedef struct fixture {
     char dir[256];
@@ -445,7 +445,7 @@ static void dropout_is_retried_resumes_and_equals_simulate(void **state)
     assert_true(retries > 0); /* the seed gives short attempts */
     /* The store keeps the rows with their shape; simulate the floats alone. */
     msg_tensor_t rows = {0};
-    assert_int_equal(store_rows_parse(ca.prompt.data, ca.prompt.size, &rows, &err), FP_OK);
+    assert_int_equal(store_role_rows_parse(ca.prompt.data, ca.prompt.size, &rows, &err), FP_OK);
     assert_int_equal(msg_tensor_count(&rows) * sizeof(float), cb.prompt.size);
     assert_memory_equal(rows.data, cb.prompt.data, cb.prompt.size);
     msg_tensor_free(&rows);

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "common/ratelog.h"
 
 #define FLOOD 50000

@@ -6,7 +6,7 @@
 
 #include <msgpack.h>
 
-#include "messages/msg_sample.h"
+#include "tests/support/msg_sample.h"
 #include "messages/msg_schema.h" /* the field tables, to prove msg_equal covers them all */
 #include "messages/protocol.h"
 

@@ -8,7 +8,7 @@
 #include <dirent.h>
 #include <msgpack.h>
 
-#include "messages/msg_sample.h"
+#include "tests/support/msg_sample.h"
 #include "messages/msg_schema.h"
 #include "messages/protocol.h"
 

@@ -9,7 +9,7 @@
 #include "common/config.h"
 #include "common/progress.h"
 #include "storage/store_db.h"
-#include "train/simulate.h"
+#include "simulate/simulate.h"
 #include "train/tune.h"
 
 typedef struct fake {

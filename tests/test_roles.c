@@ -15,13 +15,13 @@
 #include "actors/coordinator.h"
 #include "actors/evaluator.h"
 #include "actors/faults.h"
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "broker/broker.h"
 #include "common/config.h"
 #include "fl/layer_score.h"
 #include "fl/server.h"
 #include "storage/store_db.h"
-#include "train/simulate.h"
+#include "simulate/simulate.h"
 
 static char g_dir[100];
 static char g_vocab[512], g_merges[512];
@@ -251,7 +251,7 @@ static void db_free(db_view_t *v)
 typedef struct system {
     zactor_t *broker;
     char endpoint[150];
-    store_t *store;
+    store_role_t *store;
     evaluator_t *ev;
     client_role_t *clients[4];
     thread_run_t t_store, t_eval, t_client[4];
@@ -270,8 +270,8 @@ static void system_start(system_t *s, const fedpep_config *cfg)
     bo.liveness = 10;
     s->broker = broker_start(&bo, bound, sizeof bound, &err);
     assert_non_null(s->broker);
-    store_options_t sto = {.db_path = cfg->run.db};
-    s->store = store_new(&sto, &err);
+    store_role_options_t sto = {.db_path = cfg->run.db};
+    s->store = store_role_new(&sto, &err);
     assert_non_null(s->store);
     evaluator_options_t eo = {.cfg = cfg, .fallback_vocab = g_vocab, .fallback_merges = g_merges};
     s->ev = evaluator_new(&eo, &err);
@@ -283,7 +283,7 @@ static void system_start(system_t *s, const fedpep_config *cfg)
         if (!s->clients[k])
             fail_msg("client %u: %s", k, err.msg);
     }
-    launch(&s->t_store, s->endpoint, "store", MSG_ROLE_STORE, 0, store_role(), s->store);
+    launch(&s->t_store, s->endpoint, "store", MSG_ROLE_STORE, 0, store_role_actor(), s->store);
     launch(&s->t_eval, s->endpoint, "evaluator", MSG_ROLE_EVALUATOR, 0, evaluator_actor(), s->ev);
     for (uint32_t k = 0; k < 4; k++) {
         char id[MSG_ID_CAP];
@@ -326,7 +326,7 @@ static int system_stop(system_t *s)
         client_role_destroy(&s->clients[k]);
     }
     evaluator_destroy(&s->ev);
-    store_destroy(&s->store);
+    store_role_destroy(&s->store);
     return trained;
 }
 
@@ -369,7 +369,7 @@ static void equals_simulate(const char *path)
     assert_int_equal(a.ck.round, 2);
     assert_int_equal(b.ck.round, 2);
     msg_tensor_t rows = {0};
-    assert_int_equal(store_rows_parse(b.ck.prompt.data, b.ck.prompt.size, &rows, &err), FP_OK);
+    assert_int_equal(store_role_rows_parse(b.ck.prompt.data, b.ck.prompt.size, &rows, &err), FP_OK);
     assert_int_equal(msg_tensor_count(&rows) * sizeof(float), a.ck.prompt.size);
     assert_memory_equal(rows.data, a.ck.prompt.data, a.ck.prompt.size);
     msg_tensor_free(&rows);
@@ -439,7 +439,7 @@ static void same_layers_and_rows(const char *pa, const char *pb)
             assert_true(la[l].score == lb[l].score);
     }
     msg_tensor_t rows = {0};
-    assert_int_equal(store_rows_parse(b.ck.prompt.data, b.ck.prompt.size, &rows, &err), FP_OK);
+    assert_int_equal(store_role_rows_parse(b.ck.prompt.data, b.ck.prompt.size, &rows, &err), FP_OK);
     assert_int_equal(msg_tensor_count(&rows) * sizeof(float), a.ck.prompt.size);
     assert_memory_equal(rows.data, a.ck.prompt.data, a.ck.prompt.size);
     msg_tensor_free(&rows);

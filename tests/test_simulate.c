@@ -1,4 +1,4 @@
-/* test_simulate.c — `simulate` (train/simulate.h) on a tiny random model with 4 clients for 3
+/* test_simulate.c — `simulate` (simulate/simulate.h) on a tiny random model with 4 clients for 3
  * rounds: two runs give byte-identical checkpoints, and a run stopped after round 1 and resumed
  * gives the same checkpoint as the uninterrupted one (with a trained linear head, and with the
  * fixed label-description head of model.head = descriptions). */
@@ -10,7 +10,7 @@
 
 #include "common/config.h"
 #include "storage/store_db.h"
-#include "train/simulate.h"
+#include "simulate/simulate.h"
 
 static char g_dir[100];
 

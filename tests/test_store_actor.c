@@ -8,29 +8,29 @@
 
 #include <sys/stat.h>
 
-#include "actors/store.h"
-#include "messages/msg_sample.h"
+#include "actors/store_role.h"
+#include "tests/support/msg_sample.h"
 #include "messages/protocol.h"
 #include "tests/test_store_actor_fixture.h"
 
 
 /* ---- helpers ---- */
 
-static store_t *open_store(const char *path, int keep)
+static store_role_t *open_store(const char *path, int keep)
 {
     fp_error err = {0};
-    store_options_t o = {.db_path = path, .keep_checkpoints = keep};
-    store_t *s = store_new(&o, &err);
+    store_role_options_t o = {.db_path = path, .keep_checkpoints = keep};
+    store_role_t *s = store_role_new(&o, &err);
     if (!s)
-        fail_msg("store_new(%s): %s", path, err.msg);
+        fail_msg("store_role_new(%s): %s", path, err.msg);
     return s;
 }
 
 /* Handles req and checks the reply is well formed and answers it. */
-static void handle(store_t *s, const msg_t *req, msg_t *reply)
+static void handle(store_role_t *s, const msg_t *req, msg_t *reply)
 {
     fp_error err = {0};
-    assert_int_equal(store_handle(s, req, reply, &err), FP_OK);
+    assert_int_equal(store_role_handle(s, req, reply, &err), FP_OK);
     if (reply->type == MSG_NONE)
         return;
     msg_limits lim = msg_limits_default();
@@ -44,7 +44,7 @@ static void handle(store_t *s, const msg_t *req, msg_t *reply)
     assert_string_equal(reply->from, "store");
 }
 
-static void expect_saved(store_t *s, const msg_t *req)
+static void expect_saved(store_role_t *s, const msg_t *req)
 {
     msg_t reply = {0};
     handle(s, req, &reply);
@@ -57,7 +57,7 @@ static void expect_saved(store_t *s, const msg_t *req)
     msg_clear(&reply);
 }
 
-static void expect_error(store_t *s, const msg_t *req, fp_status code)
+static void expect_error(store_role_t *s, const msg_t *req, fp_status code)
 {
     msg_t reply = {0};
     handle(s, req, &reply);
@@ -101,14 +101,14 @@ static uint64_t fingerprint(const char *path)
     return h;
 }
 
-static void expect_error_unchanged(store_t *s, const char *path, const msg_t *req, fp_status code)
+static void expect_error_unchanged(store_role_t *s, const char *path, const msg_t *req, fp_status code)
 {
     uint64_t before = fingerprint(path);
     expect_error(s, req, code);
     assert_true(fingerprint(path) == before);
 }
 
-static void begin_run(store_t *s)
+static void begin_run(store_role_t *s)
 {
     msg_t m = {0};
     make_run(&m, MSG_RUN_RUNNING, "tiny");
@@ -116,7 +116,7 @@ static void begin_run(store_t *s)
     msg_clear(&m);
 }
 
-static void save_round(store_t *s, uint32_t r)
+static void save_round(store_role_t *s, uint32_t r)
 {
     msg_t m = {0};
     make_save(&m, r, 0);
@@ -133,7 +133,7 @@ static int64_t run_id_of(store_db_t *db)
     return id;
 }
 
-static void load(store_t *s, const char *client, msg_t *reply)
+static void load(store_role_t *s, const char *client, msg_t *reply)
 {
     msg_t m = {0};
     assert_int_equal(msg_init(&m, MSG_LOAD, RUN_NAME, "coordinator", NULL), FP_OK);
@@ -150,7 +150,7 @@ static void load(store_t *s, const char *client, msg_t *reply)
 static void test_run_create_resume_status(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     begin_run(s);
     begin_run(s); /* a restarted coordinator re-sends RUN */
     store_db_t *db = fx_open(fx->path, STORE_DB_READONLY);
@@ -177,14 +177,14 @@ static void test_run_create_resume_status(void **state)
     store_run_clear(&run);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs"), 1);
     store_db_close(&db);
-    store_destroy(&s);
+    store_role_destroy(&s);
     assert_null(s);
 }
 
 static void test_save_holds_what_was_sent(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     begin_run(s);
     msg_t m = {0};
     make_save(&m, 0, 0);
@@ -257,13 +257,13 @@ static void test_save_holds_what_was_sent(void **state)
     assert_int_equal(st.state.layers.n, 0); /* no SELECTION yet */
     msg_clear(&st);
     msg_clear(&m);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_save_not_evaluated_is_null(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     begin_run(s);
     msg_t m = {0};
     make_save(&m, 0, 0);
@@ -273,13 +273,13 @@ static void test_save_not_evaluated_is_null(void **state)
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds WHERE eval_metric IS NULL "
                                           "AND eval_loss IS NULL AND eval_mcc IS NULL"),
                      1);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_save_duplicate_and_conflict(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     begin_run(s);
     save_round(s, 0);
     uint64_t after_first = fingerprint(fx->path);
@@ -296,13 +296,13 @@ static void test_save_duplicate_and_conflict(void **state)
     msg_clear(&m);
     save_round(s, 1);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 2);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_save_invalid_leaves_file_unchanged(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     msg_t m = {0};
 
     make_save(&m, 0, 0); /* no RUN yet */
@@ -354,13 +354,13 @@ static void test_save_invalid_leaves_file_unchanged(void **state)
     make_save(&m, 2, 0); /* a finished run takes no more rounds */
     expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
     msg_clear(&m);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_client_state(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     msg_t m = {0}, reply = {0};
     const uint8_t blob[6] = {9, 8, 7, 6, 5, 4};
 
@@ -395,7 +395,7 @@ static void test_client_state(void **state)
     assert_int_equal(msg_set_id(m.load.client, "evaluator", NULL), FP_OK); /* not a client id */
     expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
     msg_clear(&m);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void make_selection(msg_t *m, uint32_t second)
@@ -413,7 +413,7 @@ static void make_selection(msg_t *m, uint32_t second)
 static void test_selection(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     begin_run(s);
     msg_t m = {0};
     make_selection(&m, 3);
@@ -446,13 +446,13 @@ static void test_selection(void **state)
     assert_int_equal(st.state.layers.v[0], 1);
     assert_int_equal(st.state.layers.v[1], 3);
     msg_clear(&st);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_load_nothing_yet(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     msg_t st = {0};
     load(s, NULL, &st); /* no such run */
     assert_false(st.state.found);
@@ -462,13 +462,13 @@ static void test_load_nothing_yet(void **state)
     load(s, NULL, &st); /* run without rounds */
     assert_false(st.state.found);
     msg_clear(&st);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_prune_keeps_last(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 2);
+    store_role_t *s = open_store(fx->path, 2);
     begin_run(s);
     for (uint32_t r = 0; r < 6; r++)
         save_round(s, r);
@@ -481,13 +481,13 @@ static void test_prune_keeps_last(void **state)
     assert_int_equal(st.round, 5);
     assert_true(st.state.rows.data[1] == (5 * 100 + 1) * 0.25f);
     msg_clear(&st);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_other_types(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     msg_t m = {0}, reply = {0};
     /* a TRAIN is not the store's business: refused */
     assert_int_equal(msg_init(&m, MSG_SCORE_REQUEST, RUN_NAME, "evaluator", NULL), FP_OK);
@@ -508,7 +508,7 @@ static void test_other_types(void **state)
     assert_int_equal(msg_init(&m, MSG_SAVE_CLIENT, RUN_NAME, "client.1", NULL), FP_OK);
     expect_error_unchanged(s, fx->path, &m, FP_EFORMAT); /* empty state */
     msg_clear(&m);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 /* Every message type, minimal and full (msg_sample), before and after a run exists: the store
@@ -516,7 +516,7 @@ static void test_other_types(void **state)
 static void test_every_sample_message(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
             begin_run(s);
@@ -543,12 +543,12 @@ static void test_every_sample_message(void **state)
                 msg_clear(&m);
             }
     }
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 /* Rounds with a 256 KiB server state each: with pruning the file stops growing (freed pages
  * are reused); without it, 30 more rounds would add 7.5 MiB. */
-static void save_big_rounds(store_t *s, uint32_t from, uint32_t to)
+static void save_big_rounds(store_role_t *s, uint32_t from, uint32_t to)
 {
     enum { BIG = 256 * 1024 };
     uint8_t *big = malloc(BIG);
@@ -574,14 +574,14 @@ static off_t file_size(const char *path)
 static void test_file_stays_bounded(void **state)
 {
     fx_db *fx = *state;
-    store_t *s = open_store(fx->path, 2);
+    store_role_t *s = open_store(fx->path, 2);
     begin_run(s);
     save_big_rounds(s, 0, 10);
-    store_destroy(&s); /* closing folds the WAL into the file */
+    store_role_destroy(&s); /* closing folds the WAL into the file */
     off_t after_10 = file_size(fx->path);
     s = open_store(fx->path, 2);
     save_big_rounds(s, 10, 40);
-    store_destroy(&s);
+    store_role_destroy(&s);
     off_t after_40 = file_size(fx->path);
     if (after_40 > after_10 + 2 * 65536)
         fail_msg("file grew from %lld to %lld bytes", (long long)after_10, (long long)after_40);
@@ -595,32 +595,32 @@ static void test_limits_apply(void **state)
     msg_limits lim = msg_limits_default();
     lim.max_tensor_elements = 10;
     fp_error err = {0};
-    store_options_t o = {.db_path = fx->path, .limits = &lim};
-    store_t *s = store_new(&o, &err);
+    store_role_options_t o = {.db_path = fx->path, .limits = &lim};
+    store_role_t *s = store_role_new(&o, &err);
     assert_non_null(s);
     begin_run(s);
     msg_t m = {0};
     make_save(&m, 0, 0); /* rows of 24 floats */
     expect_error_unchanged(s, fx->path, &m, FP_ELIMIT);
     msg_clear(&m);
-    store_destroy(&s);
+    store_role_destroy(&s);
 }
 
 static void test_client_index_and_rows_blob(void **state)
 {
     (void)state;
-    assert_int_equal(store_client_index("client.12"), 12);
-    assert_int_equal(store_client_index("client-3"), 3);
-    assert_int_equal(store_client_index("client.0"), 0);
-    assert_int_equal(store_client_index("client.2147483647"), 2147483647);
-    assert_int_equal(store_client_index("client.2147483648"), -1);
-    assert_int_equal(store_client_index("client.99999999999"), -1);
-    assert_int_equal(store_client_index("client12"), -1);
-    assert_int_equal(store_client_index("client."), -1);
-    assert_int_equal(store_client_index(".5"), -1);
-    assert_int_equal(store_client_index("coordinator"), -1);
-    assert_int_equal(store_client_index(""), -1);
-    assert_int_equal(store_client_index(NULL), -1);
+    assert_int_equal(store_role_client_index("client.12"), 12);
+    assert_int_equal(store_role_client_index("client-3"), 3);
+    assert_int_equal(store_role_client_index("client.0"), 0);
+    assert_int_equal(store_role_client_index("client.2147483647"), 2147483647);
+    assert_int_equal(store_role_client_index("client.2147483648"), -1);
+    assert_int_equal(store_role_client_index("client.99999999999"), -1);
+    assert_int_equal(store_role_client_index("client12"), -1);
+    assert_int_equal(store_role_client_index("client."), -1);
+    assert_int_equal(store_role_client_index(".5"), -1);
+    assert_int_equal(store_role_client_index("coordinator"), -1);
+    assert_int_equal(store_role_client_index(""), -1);
+    assert_int_equal(store_role_client_index(NULL), -1);
 
     msg_tensor_t t = {0}, back = {0};
     uint32_t shape[2] = {3, 2};
@@ -628,10 +628,10 @@ static void test_client_index_and_rows_blob(void **state)
     assert_int_equal(msg_tensor_copy(&t, 2, shape, v, NULL), FP_OK);
     uint8_t *blob = NULL;
     size_t n = 0;
-    assert_int_equal(store_rows_blob(&t, &blob, &n, NULL), FP_OK);
+    assert_int_equal(store_role_rows_blob(&t, &blob, &n, NULL), FP_OK);
     assert_int_equal(n, 4 + 8 + 24);
     assert_int_equal(blob[0], 2); /* little-endian ndim */
-    assert_int_equal(store_rows_parse(blob, n, &back, NULL), FP_OK);
+    assert_int_equal(store_role_rows_parse(blob, n, &back, NULL), FP_OK);
     assert_int_equal(back.ndim, 2);
     assert_memory_equal(back.shape, shape, sizeof shape);
     assert_memory_equal(back.data, v, sizeof v);
@@ -639,14 +639,14 @@ static void test_client_index_and_rows_blob(void **state)
     /* every truncation and a bad header are refused */
     fp_error err = {0};
     for (size_t cut = 0; cut < n; cut++)
-        assert_int_equal(store_rows_parse(blob, cut, &back, &err), FP_EFORMAT);
+        assert_int_equal(store_role_rows_parse(blob, cut, &back, &err), FP_EFORMAT);
     blob[0] = 0;
-    assert_int_equal(store_rows_parse(blob, n, &back, &err), FP_EFORMAT);
+    assert_int_equal(store_role_rows_parse(blob, n, &back, &err), FP_EFORMAT);
     blob[0] = 9;
-    assert_int_equal(store_rows_parse(blob, n, &back, &err), FP_EFORMAT);
+    assert_int_equal(store_role_rows_parse(blob, n, &back, &err), FP_EFORMAT);
     blob[0] = 2;
     blob[4] = 0; /* a zero dimension */
-    assert_int_equal(store_rows_parse(blob, n, &back, &err), FP_EFORMAT);
+    assert_int_equal(store_role_rows_parse(blob, n, &back, &err), FP_EFORMAT);
     assert_null(back.data);
     free(blob);
     msg_tensor_free(&t);
@@ -657,8 +657,8 @@ static void test_new_makes_folder_and_refuses_foreign(void **state)
     fx_db *fx = *state;
     char path[512];
     snprintf(path, sizeof path, "%s/runs/deeper/x.db", fx->dir);
-    store_t *s = open_store(path, 0);
-    store_destroy(&s);
+    store_role_t *s = open_store(path, 0);
+    store_role_destroy(&s);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
 
@@ -668,12 +668,12 @@ static void test_new_makes_folder_and_refuses_foreign(void **state)
     fputs("not a database, just some text that is long enough to look like a header.\n", f);
     fclose(f);
     fp_error err = {0};
-    store_options_t o = {.db_path = path};
-    assert_null(store_new(&o, &err));
+    store_role_options_t o = {.db_path = path};
+    assert_null(store_role_new(&o, &err));
     assert_int_equal(err.status, FP_EFORMAT);
     assert_non_null(strstr(err.msg, path));
     o.keep_checkpoints = -1;
-    assert_null(store_new(&o, &err));
+    assert_null(store_role_new(&o, &err));
     assert_int_equal(err.status, FP_EINVAL);
 }
 

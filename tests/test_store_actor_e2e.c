@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "storage/store_db.h"
 
 typedef struct e2e {

@@ -4,31 +4,31 @@
  * the text, the file unchanged and sound. A database locked by another connection is a
  * retryable EDB until writes have found it locked for the store's bound, then final; a write
  * that goes through again clears it. A failed run's reason and a failed round's reason and
- * retries are stored as sent. store_error_is_final reads all of it the way every role does. */
+ * retries are stored as sent. store_role_error_is_final reads all of it the way every role does. */
 #include "tests/support/test.h"
 #include "tests/test_storage_fixture.h"
 
 #include <time.h>
 
-#include "actors/store.h"
+#include "actors/store_role.h"
 #include "messages/protocol.h"
 #include "tests/test_store_actor_fixture.h"
 
-static store_t *open_store(const char *path, int busy_limit_ms)
+static store_role_t *open_store(const char *path, int busy_limit_ms)
 {
     fp_error err = {0};
-    store_options_t o = {.db_path = path, .busy_limit_ms = busy_limit_ms};
-    store_t *s = store_new(&o, &err);
+    store_role_options_t o = {.db_path = path, .busy_limit_ms = busy_limit_ms};
+    store_role_t *s = store_role_new(&o, &err);
     if (!s)
-        fail_msg("store_new(%s): %s", path, err.msg);
+        fail_msg("store_role_new(%s): %s", path, err.msg);
     return s;
 }
 
 /* The reply to req (an ERROR or a SAVED, valid and answering req). */
-static void answer(store_t *s, const msg_t *req, msg_t *reply)
+static void answer(store_role_t *s, const msg_t *req, msg_t *reply)
 {
     fp_error err = {0};
-    assert_int_equal(store_handle(s, req, reply, &err), FP_OK);
+    assert_int_equal(store_role_handle(s, req, reply, &err), FP_OK);
     msg_limits lim = msg_limits_default();
     if (msg_validate(reply, &lim, &err))
         fail_msg("reply %s invalid: %s", msg_type_name(reply->type), err.msg);
@@ -36,19 +36,19 @@ static void answer(store_t *s, const msg_t *req, msg_t *reply)
 }
 
 /* req is refused with `final` and a text containing `why`. */
-static void expect_refused(store_t *s, const msg_t *req, bool final, const char *why)
+static void expect_refused(store_role_t *s, const msg_t *req, bool final, const char *why)
 {
     msg_t reply = {0};
     answer(s, req, &reply);
     if (reply.type != MSG_ERROR || reply.error.final != final ||
-        store_error_is_final(&reply.error) != final || !strstr(reply.error.text, why))
+        store_role_error_is_final(&reply.error) != final || !strstr(reply.error.text, why))
         fail_msg("%s: got %s %s final %d \"%s\", want final %d \"%s\"", msg_type_name(req->type),
                  msg_type_name(reply.type), fp_status_name(reply.error.code), reply.error.final,
                  reply.error.text ? reply.error.text : "", final, why);
     msg_clear(&reply);
 }
 
-static void expect_saved(store_t *s, const msg_t *req)
+static void expect_saved(store_role_t *s, const msg_t *req)
 {
     msg_t reply = {0};
     answer(s, req, &reply);
@@ -86,9 +86,9 @@ static void a_read_only_database_is_final(void **state)
     make_run(&run, MSG_RUN_RUNNING, "tiny");
     make_save(&save, 0, 0);
     make_save_client(&sc, 0);
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     expect_saved(s, &run);
-    store_destroy(&s);
+    store_role_destroy(&s);
     setenv(STORE_DB_FAULT_ENV, "readonly", 1);
     s = open_store(fx->path, 0);
     unsetenv(STORE_DB_FAULT_ENV);
@@ -99,7 +99,7 @@ static void a_read_only_database_is_final(void **state)
     expect_refused(s, &run, true, "readonly");
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM client_state"), before);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 0);
-    store_destroy(&s);
+    store_role_destroy(&s);
     integrity_ok(fx->path);
     msg_clear(&run);
     msg_clear(&save);
@@ -115,13 +115,13 @@ static void a_full_disk_is_final(void **state)
     make_save(&save, 0, 0);
     make_save_client(&sc, 0);
     setenv(STORE_DB_FAULT_ENV, "full:2", 1);
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     unsetenv(STORE_DB_FAULT_ENV);
     expect_saved(s, &run);
     expect_saved(s, &sc);
     expect_refused(s, &save, true, "database or disk is full");
     expect_refused(s, &save, true, "database or disk is full"); /* and stays so */
-    store_destroy(&s);
+    store_role_destroy(&s);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds"), 0);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM client_state"), 1);
     integrity_ok(fx->path);
@@ -147,7 +147,7 @@ static void a_locked_database_is_retryable_then_final(void **state)
     make_run(&run, MSG_RUN_RUNNING, "tiny");
     make_save(&save, 0, 0);
     make_save_client(&sc, 0);
-    store_t *s = open_store(fx->path, 600);
+    store_role_t *s = open_store(fx->path, 600);
     expect_saved(s, &run);
     sqlite3 *raw = NULL;
     assert_int_equal(sqlite3_open(fx->path, &raw), SQLITE_OK);
@@ -174,7 +174,7 @@ static void a_locked_database_is_retryable_then_final(void **state)
     assert_int_equal(sqlite3_exec(raw, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(raw);
     expect_saved(s, &save);
-    store_destroy(&s);
+    store_role_destroy(&s);
     integrity_ok(fx->path);
     msg_clear(&run);
     msg_clear(&save);
@@ -188,10 +188,10 @@ static void damaged_bytes_are_final(void **state)
     msg_t run = {0}, save = {0}, load = {0};
     make_run(&run, MSG_RUN_RUNNING, "tiny");
     make_save(&save, 0, 0);
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     expect_saved(s, &run);
     expect_saved(s, &save);
-    store_destroy(&s);
+    store_role_destroy(&s);
     sqlite3 *raw = NULL;
     assert_int_equal(sqlite3_open(fx->path, &raw), SQLITE_OK);
     assert_int_equal(
@@ -202,7 +202,7 @@ static void damaged_bytes_are_final(void **state)
     assert_int_equal(msg_init(&load, MSG_LOAD, RUN_NAME, "coordinator", NULL), FP_OK);
     load.seq = 77;
     expect_refused(s, &load, true, "checksum mismatch");
-    store_destroy(&s);
+    store_role_destroy(&s);
     msg_clear(&run);
     msg_clear(&save);
     msg_clear(&load);
@@ -215,7 +215,7 @@ static void reasons_and_retries_are_recorded(void **state)
     fx_db *fx = *state;
     msg_t run = {0}, save = {0};
     make_run(&run, MSG_RUN_RUNNING, "tiny");
-    store_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0);
     expect_saved(s, &run);
     make_save(&save, 0, 0);
     save.save.status = MSG_ROUND_FAILED;
@@ -240,7 +240,7 @@ static void reasons_and_retries_are_recorded(void **state)
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs WHERE status = 'running' "
                                           "AND reason IS NULL"),
                      1);
-    store_destroy(&s);
+    store_role_destroy(&s);
     msg_clear(&run);
     msg_clear(&save);
 }
@@ -249,15 +249,15 @@ static void finality_of_an_error(void **state)
 {
     (void)state;
     msg_error_t e = {.code = FP_EDB};
-    assert_false(store_error_is_final(&e)); /* busy: ask again */
+    assert_false(store_role_error_is_final(&e)); /* busy: ask again */
     e.final = true;
-    assert_true(store_error_is_final(&e));
+    assert_true(store_role_error_is_final(&e));
     e = (msg_error_t){.code = FP_EIO};
-    assert_false(store_error_is_final(&e));
+    assert_false(store_role_error_is_final(&e));
     e.code = FP_ESTATE; /* a refusal of the message itself */
-    assert_true(store_error_is_final(&e));
+    assert_true(store_role_error_is_final(&e));
     e.code = FP_EFORMAT;
-    assert_true(store_error_is_final(&e));
+    assert_true(store_role_error_is_final(&e));
 }
 
 int main(void)

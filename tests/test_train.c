@@ -10,7 +10,7 @@
 #include "fl/client_step.h"
 #include "fl/prompt_rows.h"
 #include "train/batch.h"
-#include "train/client.h"
+#include "train/client_state.h"
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
 #include "train/local_round.h"

@@ -6,7 +6,7 @@
 #define FEDPEP_TRAIN_EVALUATE_H
 
 #include "data/metrics.h"
-#include "train/client.h"
+#include "train/client_state.h"
 
 typedef struct train_eval_result {
     fp_confusion cm;

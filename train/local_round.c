@@ -8,7 +8,7 @@
 
 #include "common/rng.h"
 #include "fl/client_step.h"
-#include "fl/local_round.h"
+#include "fl/local_schedule.h"
 #include "fl/prompt_rows.h"
 
 train_opts train_opts_from_config(const fedpep_config *cfg, bool prox, bool scaffold)

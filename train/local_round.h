@@ -13,7 +13,7 @@
 #include "common/progress.h"
 #include "common/rng.h"
 #include "fl/adamw.h"
-#include "train/client.h"
+#include "train/client_state.h"
 
 typedef struct train_opts {
     fl_adamw_config adamw; /* total_steps is set per client by train_total_steps */

@@ -2,7 +2,7 @@
  * alike, as pure functions of the run's seed: in which order a round asks the clients, which of
  * them each attempt asks, which of those the random fault model drops, and what a round does
  * once an attempt has closed. The coordinator (actors/coordinator_round.c) and simulate
- * (train/simulate.c) both call exactly these, so a run without late clients makes the same
+ * (simulate/simulate.c) both call exactly these, so a run without late clients makes the same
  * choices in both, and a resumed run makes the same choices again.
  *
  * A round is tried at most 1 + max_retries times. Attempt 0 asks the first

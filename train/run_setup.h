@@ -12,7 +12,7 @@
 #include "common/config.h"
 #include "fl/partition.h"
 #include "fl/strategy.h"
-#include "train/client.h"
+#include "train/client_state.h"
 
 /* The seeded partition of a split of n examples with labels[n] over the run's clients, per
  * [data] partition (same seed for train and eval, so each client keeps its class prior). */

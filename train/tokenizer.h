@@ -12,7 +12,7 @@
 #include "common/status.h"
 #include "model/bpe.h"
 #include "model/sentencepiece.h"
-#include "model/tokenizer.h"
+#include "model/token_ids.h"
 
 typedef struct train_tok_ops {
     /* Appends the ids of text[0..len) (no special-token matching) to out. at_start: text opens

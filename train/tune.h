@@ -8,7 +8,7 @@
 
 #include "common/config.h"
 #include "common/progress.h"
-#include "train/client.h"
+#include "train/client_state.h"
 
 typedef struct train_tune_options {
     int epochs; /* 0 = client.local_epochs */

@@ -1,5 +1,5 @@
 /* local_round.c — local step counts, the round's stream and epoch orders (see local_round.h). */
-#include "fl/local_round.h"
+#include "fl/local_schedule.h"
 
 #include <string.h>
 

@@ -1,8 +1,8 @@
 /* tokenizer.h — what every fedpep tokenizer hands out: a growable list of token ids.
  * Encoders append to a tok_ids, so a prompt template is built by encoding its pieces one after
  * another into the same list. Pure data and two inline helpers; no tokenizer logic here. */
-#ifndef FEDPEP_MODEL_TOKENIZER_H
-#define FEDPEP_MODEL_TOKENIZER_H
+#ifndef FEDPEP_MODEL_TOKEN_IDS_H
+#define FEDPEP_MODEL_TOKEN_IDS_H
 
 #include <stddef.h>
 #include <stdlib.h>

@@ -1,7 +1,8 @@
 /* client.c — layout of the trainable vector, a client's private state and its blobs, and the
  * per-thread scratch (see client.h). Never touches the model weights. */
-#include "train/client.h"
+#include "train/client_state.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,34 +208,41 @@ static size_t client_floats(const train_client_t *c)
     return c->lay->n_prompt + (c->head ? head_len(c->lay) : 0) + (c->c_k ? 2 * c->lay->n_rows : 0);
 }
 
+/* The "FPCS" blob, for fl_blob_build. */
+static void client_write(const void *ctx, fl_blob_writer *w)
+{
+    const train_client_t *c = ctx;
+    fl_blob_put_header(w, CLIENT_MAGIC, 1);
+    fl_blob_put_u64(w, (uint64_t)c->last_round);
+    fl_blob_put_u64(w, (uint64_t)c->last.n_k);
+    fl_blob_put_u64(w, (uint64_t)c->last.steps);
+    fl_blob_put_u64(w, (uint64_t)c->last.ms);
+    fl_blob_put_f64(w, c->last.loss);
+    fl_blob_put_f32s(w, c->E, c->lay->n_prompt);
+    if (c->head)
+        fl_blob_put_f32s(w, c->head, head_len(c->lay));
+    if (c->c_k) {
+        fl_blob_put_f32s(w, c->c_k, c->lay->n_rows);
+        fl_blob_put_f32s(w, c->delta_c, c->lay->n_rows);
+    }
+}
+
 fp_status train_client_save(const train_client_t *c, uint8_t **state, size_t *state_len,
                             uint8_t **adam, size_t *adam_len, fp_error *err)
 {
-    size_t len = 8 + 8 * 4 + 8 + 4 * client_floats(c);
-    uint8_t *buf = malloc(len);
-    if (!buf)
-        return fp_fail(err, FP_ENOMEM, "client %d: out of memory", c->id);
-    fl_blob_writer w = {buf, len, 0};
-    fl_blob_put_header(&w, CLIENT_MAGIC, 1);
-    fl_blob_put_u64(&w, (uint64_t)c->last_round);
-    fl_blob_put_u64(&w, (uint64_t)c->last.n_k);
-    fl_blob_put_u64(&w, (uint64_t)c->last.steps);
-    fl_blob_put_u64(&w, (uint64_t)c->last.ms);
-    fl_blob_put_f64(&w, c->last.loss);
-    fl_blob_put_f32s(&w, c->E, c->lay->n_prompt);
-    if (c->head)
-        fl_blob_put_f32s(&w, c->head, head_len(c->lay));
-    if (c->c_k) {
-        fl_blob_put_f32s(&w, c->c_k, c->lay->n_rows);
-        fl_blob_put_f32s(&w, c->delta_c, c->lay->n_rows);
-    }
-    fp_status st = fl_adamw_save(c->opt, adam, adam_len, err);
+    char what[32];
+    snprintf(what, sizeof what, "client %d", c->id);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    fp_status st = fl_blob_build(client_write, c, what, &buf, &len, err);
+    if (!st)
+        st = fl_adamw_save(c->opt, adam, adam_len, err);
     if (st) {
         free(buf);
         return st;
     }
     *state = buf;
-    *state_len = w.len;
+    *state_len = len;
     return FP_OK;
 }
 

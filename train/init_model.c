@@ -1,6 +1,6 @@
 /* init_model.c — a random model folder, of a given RoBERTa shape or like another model folder
  * (see init_model.h). Never writes into a folder holding files it did not write. */
-#include "launch/init_model.h"
+#include "train/init_model.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* msg_sample.h — valid example messages of every type, for tests, fuzz seeds and docs.
  * Never a source of real protocol traffic. */
-#ifndef FEDPEP_MESSAGES_MSG_SAMPLE_H
-#define FEDPEP_MESSAGES_MSG_SAMPLE_H
+#ifndef FEDPEP_TESTS_SUPPORT_MSG_SAMPLE_H
+#define FEDPEP_TESTS_SUPPORT_MSG_SAMPLE_H
 
 #include <stdbool.h>
 #include <stdint.h>

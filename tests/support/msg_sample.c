@@ -2,7 +2,7 @@
  * For tests (round trips, fuzz seeds, actor tests that need a realistic message) and the
  * protocol documentation. It must produce messages that pass msg_validate, and must never be
  * used to fill real protocol traffic. */
-#include "messages/msg_sample.h"
+#include "tests/support/msg_sample.h"
 
 #include <stdio.h>
 #include <string.h>

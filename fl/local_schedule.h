@@ -4,8 +4,8 @@
  * examples in each epoch. train/local_round.c trains with exactly these, so the order is a pure
  * function of (seed, client, round) and what the round drew before: a restarted client replays
  * exactly the batches it would have seen. Nothing here trains. */
-#ifndef FEDPEP_FL_LOCAL_ROUND_H
-#define FEDPEP_FL_LOCAL_ROUND_H
+#ifndef FEDPEP_FL_LOCAL_SCHEDULE_H
+#define FEDPEP_FL_LOCAL_SCHEDULE_H
 
 #include <stdint.h>
 

@@ -4,14 +4,16 @@
  * commit to the run database. A killed run resumes from its last committed round with
  * identical results (clients' states are saved before the commit that uses them, and a client
  * that already trained the round being redone answers from its saved state).
- * A round takes the decisions of the actor system's coordinator (train/round_rules.h): the
+ * A round is run by the same round engine as the actor system's coordinator (train/round.h,
+ * train/round_rules.h) and recorded through the same SAVE-to-rows mapping as the store's
+ * (actors/round_save.h), so the database holds the same rows whichever ran it: the
  * clients it asks and in which order, [faults] dropout drawn per (round, attempt, client),
  * over-selection (the first clients_per_round updates in asking order are kept, later ones are
  * late), min_clients and on_short_round (retry asks more clients; skip commits a failed round
  * with its reason; fail, or no retry left, fails the run and records why). What depends on
  * time is the actor system's alone: crashes, stragglers, deadlines, the availability trace. */
-#ifndef FEDPEP_TRAIN_SIMULATE_H
-#define FEDPEP_TRAIN_SIMULATE_H
+#ifndef FEDPEP_SIMULATE_SIMULATE_H
+#define FEDPEP_SIMULATE_SIMULATE_H
 
 #include <stdio.h>
 

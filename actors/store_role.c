@@ -1,7 +1,7 @@
 /* store.c — the store role's request handler: messages in, storage/ calls, one answer out.
  * It must never write but through storage/ (one transaction per request), never answer a
  * request it could not fully commit with SAVED, and never abort on what a peer sent. */
-#include "actors/store.h"
+#include "actors/store_role.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -14,9 +14,11 @@
 
 #include <czmq.h>
 
+#include "actors/round_save.h"
+#include "common/little_endian.h"
 #include "storage/store_db.h"
 
-struct store {
+struct store_role {
     store_db_t *db;
     char id[MSG_ID_CAP];
     int keep_checkpoints;
@@ -27,22 +29,7 @@ struct store {
 
 /* ---- little-endian blobs ---- */
 
-/* n bytes of v, least significant first. */
-static void put_le(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
-fp_status store_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err)
+fp_status store_role_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err)
 {
     *blob = NULL;
     *size = 0;
@@ -53,32 +40,29 @@ fp_status store_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size
     uint8_t *p = malloc(n);
     if (!p)
         return fp_fail(err, FP_ENOMEM, "no memory for a %zu-byte rows blob", n);
-    put_le(p, rows->ndim, 4);
+    le_put_u32(p, rows->ndim);
     for (uint32_t d = 0; d < rows->ndim; d++)
-        put_le(p + 4 + 4 * d, rows->shape[d], 4);
+        le_put_u32(p + 4 + 4 * d, rows->shape[d]);
     uint8_t *data = p + 4 + 4 * rows->ndim;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t bits;
-        memcpy(&bits, &rows->data[i], 4);
-        put_le(data + 4 * i, bits, 4);
-    }
+    for (size_t i = 0; i < count; i++)
+        le_put_f32(data + 4 * i, rows->data[i]);
     *blob = p;
     *size = n;
     return FP_OK;
 }
 
-fp_status store_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp_error *err)
+fp_status store_role_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp_error *err)
 {
     const uint8_t *p = blob;
     if (size < 4)
         return fp_fail(err, FP_EFORMAT, "rows blob of %zu bytes has no header", size);
-    uint32_t ndim = (uint32_t)get_le(p, 4);
+    uint32_t ndim = le_get_u32(p);
     if (ndim < 1 || ndim > MSG_TENSOR_MAX_DIMS || size < 4 + 4 * (size_t)ndim)
         return fp_fail(err, FP_EFORMAT, "rows blob: %u dimensions in %zu bytes", ndim, size);
     uint32_t shape[MSG_TENSOR_MAX_DIMS];
     size_t count = 1;
     for (uint32_t d = 0; d < ndim; d++) {
-        shape[d] = (uint32_t)get_le(p + 4 + 4 * d, 4);
+        shape[d] = le_get_u32(p + 4 + 4 * d);
         if (shape[d] == 0 || count > SIZE_MAX / 4 / shape[d])
             return fp_fail(err, FP_EFORMAT, "rows blob: dimension %u is %u", d, shape[d]);
         count *= shape[d];
@@ -90,14 +74,12 @@ fp_status store_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp
     fp_status st = msg_tensor_alloc(rows, ndim, shape, err);
     if (st)
         return st;
-    for (size_t i = 0; i < count; i++) {
-        uint32_t bits = (uint32_t)get_le(p + head + 4 * i, 4);
-        memcpy(&rows->data[i], &bits, 4);
-    }
+    for (size_t i = 0; i < count; i++)
+        rows->data[i] = le_get_f32(p + head + 4 * i);
     return FP_OK;
 }
 
-int32_t store_client_index(const char *actor_id)
+int32_t store_role_client_index(const char *actor_id)
 {
     size_t n = actor_id ? strlen(actor_id) : 0, i = n;
     while (i > 0 && actor_id[i - 1] >= '0' && actor_id[i - 1] <= '9')
@@ -135,13 +117,13 @@ static fp_status make_parent(const char *path, fp_error *err)
     return FP_OK;
 }
 
-store_t *store_new(const store_options_t *options, fp_error *err)
+store_role_t *store_role_new(const store_role_options_t *options, fp_error *err)
 {
     if (!options || !options->db_path || !*options->db_path || options->keep_checkpoints < 0) {
         fp_fail(err, FP_EINVAL, "store: a database path and keep_checkpoints >= 0 are needed");
         return NULL;
     }
-    store_t *self = calloc(1, sizeof *self);
+    store_role_t *self = calloc(1, sizeof *self);
     if (!self) {
         fp_fail(err, FP_ENOMEM, "store: no memory");
         return NULL;
@@ -168,7 +150,7 @@ store_t *store_new(const store_options_t *options, fp_error *err)
     return self;
 }
 
-void store_destroy(store_t **self_p)
+void store_role_destroy(store_role_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
@@ -188,17 +170,8 @@ static fp_status to_i32(uint64_t v, const char *what, int32_t *out, fp_error *er
     return FP_OK;
 }
 
-static fp_status to_i64(uint64_t v, const char *what, int64_t *out, fp_error *err)
-{
-    if (v > INT64_MAX)
-        return fp_fail(err, FP_EINVAL, "%s = %llu does not fit the database", what,
-                       (unsigned long long)v);
-    *out = (int64_t)v;
-    return FP_OK;
-}
-
 /* The run named by the request's header. */
-static fp_status find_run(store_t *self, const msg_t *m, int64_t *run_id, fp_error *err)
+static fp_status find_run(store_role_t *self, const msg_t *m, int64_t *run_id, fp_error *err)
 {
     if (!m->run[0])
         return fp_fail(err, FP_EINVAL, "%s without a run", msg_type_name(m->type));
@@ -209,7 +182,7 @@ static fp_status find_run(store_t *self, const msg_t *m, int64_t *run_id, fp_err
     return st;
 }
 
-static fp_status handle_run(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_run(store_role_t *self, const msg_t *m, fp_error *err)
 {
     const msg_run_t *r = &m->run_row;
     store_run_spec spec = {.name = m->run,
@@ -231,82 +204,21 @@ static fp_status handle_run(store_t *self, const msg_t *m, fp_error *err)
 
 /* A SAVE client row as stored: only an ok row's n, steps, loss and ms happened; the others are
  * NULL (store_client_round_make, simulate's rule too) rather than the 0 the wire carries. */
-static fp_status client_row(const msg_client_row_t *c, store_client_round *out, fp_error *err)
-{
-    static const store_client_status STATUS[MSG_CLIENT_STATUS_COUNT] = {
-        [MSG_CLIENT_OK] = STORE_CLIENT_OK,
-        [MSG_CLIENT_DROPPED] = STORE_CLIENT_DROPPED,
-        [MSG_CLIENT_LATE] = STORE_CLIENT_LATE,
-        [MSG_CLIENT_ERROR] = STORE_CLIENT_ERROR,
-    };
-    if ((unsigned)c->status >= MSG_CLIENT_STATUS_COUNT)
-        return fp_fail(err, FP_EINVAL, "client %u: bad status", c->client);
-    int32_t client = 0;
-    int64_t n = 0, ms = 0;
-    fp_status st = to_i32(c->client, "client", &client, err);
-    if (!st && c->status == MSG_CLIENT_OK)
-        st = to_i64(c->n, "client n", &n, err);
-    if (!st && c->status == MSG_CLIENT_OK)
-        st = to_i64(c->ms, "client ms", &ms, err);
-    *out = store_client_round_make(client, STATUS[c->status], n, c->steps, c->loss, ms);
-    return st;
-}
-
-static fp_status round_row(const msg_t *m, store_round *r, fp_error *err)
-{
-    const msg_save_t *s = &m->save;
-    *r = (store_round){
-        .status = s->status == MSG_ROUND_OK ? STORE_ROUND_OK : STORE_ROUND_FAILED,
-        .train_loss = s->completed ? s->train_loss : NAN,
-        .eval_metric = s->evaluated ? s->eval_metric : NAN,
-        .eval_loss = s->evaluated ? s->eval_loss : NAN,
-        .eval_accuracy = s->evaluated ? s->eval_accuracy : NAN,
-        .eval_f1 = s->evaluated ? s->eval_f1 : NAN,
-        .eval_mcc = s->evaluated ? s->eval_mcc : NAN,
-        .retries = (int32_t)s->retries, /* <= MSG_MAX_ATTEMPT, checked by the decoder */
-    };
-    store_reason_set(r->reason, s->status == MSG_ROUND_OK ? NULL : s->reason);
-    fp_status st = to_i32(m->round, "round", &r->round, err);
-    if (!st)
-        st = to_i32(s->sampled, "sampled", &r->sampled, err);
-    if (!st)
-        st = to_i32(s->completed, "completed", &r->completed, err);
-    if (!st)
-        st = to_i32(s->dropped, "dropped", &r->dropped, err);
-    if (!st)
-        st = to_i32(s->late, "late", &r->late, err);
-    if (!st)
-        st = to_i64(s->bytes_down, "bytes_down", &r->bytes_down, err);
-    if (!st)
-        st = to_i64(s->bytes_up, "bytes_up", &r->bytes_up, err);
-    if (!st)
-        st = to_i64(s->wall_ms, "wall_ms", &r->wall_ms, err);
-    if (!st)
-        st = to_i64(s->slowest_ms, "slowest_ms", &r->slowest_client_ms, err);
-    return st;
-}
-
-static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_save(store_role_t *self, const msg_t *m, fp_error *err)
 {
     const msg_save_t *s = &m->save;
     int64_t run_id = 0;
     store_round round;
+    store_client_round *clients = NULL;
     fp_status st = find_run(self, m, &run_id, err);
     if (!st)
-        st = round_row(m, &round, err);
-    if (st)
-        return st;
-    store_client_round *clients = calloc(s->clients.n ? s->clients.n : 1, sizeof *clients);
-    if (!clients)
-        return fp_fail(err, FP_ENOMEM, "no memory for %u client rows", s->clients.n);
-    for (uint32_t i = 0; i < s->clients.n && !st; i++)
-        st = client_row(&s->clients.v[i], &clients[i], err);
+        st = round_save_rows(m, &round, &clients, err);
     uint8_t *prompt = NULL, rng[32];
     size_t prompt_size = 0;
     if (!st)
-        st = store_rows_blob(&s->rows, &prompt, &prompt_size, err);
+        st = store_role_rows_blob(&s->rows, &prompt, &prompt_size, err);
     for (int i = 0; i < 4; i++)
-        put_le(rng + 8 * i, s->rng[i], 8);
+        le_put_u64(rng + 8 * i, s->rng[i]);
     bool duplicate = false;
     if (!st) {
         store_checkpoint_blobs ckpt = {
@@ -329,9 +241,9 @@ static fp_status handle_save(store_t *self, const msg_t *m, fp_error *err)
     return st;
 }
 
-static fp_status handle_save_client(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_save_client(store_role_t *self, const msg_t *m, fp_error *err)
 {
-    int32_t client = store_client_index(m->from), round = 0;
+    int32_t client = store_role_client_index(m->from), round = 0;
     if (client < 0)
         return fp_fail(err, FP_EINVAL, "SAVE_CLIENT from '%s': not a client id (client.K)",
                        m->from);
@@ -342,11 +254,11 @@ static fp_status handle_save_client(store_t *self, const msg_t *m, fp_error *err
     if (st)
         return st;
     store_blob state = {m->save_client.state.data, m->save_client.state.n};
-    return store_db_client_state_save(self->db, run_id, client, round, state,
-                                      (store_blob){NULL, 0}, err);
+    return store_db_client_state_save(self->db, run_id, client, round, state, (store_blob){NULL, 0},
+                                      err);
 }
 
-static fp_status handle_selection(store_t *self, const msg_t *m, fp_error *err)
+static fp_status handle_selection(store_role_t *self, const msg_t *m, fp_error *err)
 {
     const msg_selection_t *sel = &m->selection;
     int64_t run_id = 0;
@@ -376,7 +288,7 @@ static fp_status handle_selection(store_t *self, const msg_t *m, fp_error *err)
 }
 
 /* STATE for the run's checkpoint: rows, server state, rng, and the selected layers. */
-static fp_status load_checkpoint(store_t *self, int64_t run_id, msg_t *reply, fp_error *err)
+static fp_status load_checkpoint(store_role_t *self, int64_t run_id, msg_t *reply, fp_error *err)
 {
     store_checkpoint ckpt = {0};
     fp_status st = store_db_checkpoint_latest(self->db, run_id, &ckpt, err);
@@ -396,14 +308,14 @@ static fp_status load_checkpoint(store_t *self, int64_t run_id, msg_t *reply, fp
                 state->layers.v[i++] = (uint32_t)layers[l].layer;
     }
     if (!st)
-        st = store_rows_parse(ckpt.prompt.data, ckpt.prompt.size, &state->rows, err);
+        st = store_role_rows_parse(ckpt.prompt.data, ckpt.prompt.size, &state->rows, err);
     if (!st && ckpt.server_state.size)
         st = msg_blob_copy(&state->server_state, ckpt.server_state.data, ckpt.server_state.size,
                            err);
     if (!st && ckpt.rng.size != 32)
         st = fp_fail(err, FP_EFORMAT, "rng blob of %zu bytes, 32 expected", ckpt.rng.size);
     for (int i = 0; !st && i < 4; i++)
-        state->rng[i] = get_le((const uint8_t *)ckpt.rng.data + 8 * i, 8);
+        state->rng[i] = le_get_u64((const uint8_t *)ckpt.rng.data + 8 * i);
     if (!st) {
         state->found = true;
         reply->round = (uint32_t)ckpt.round;
@@ -415,10 +327,10 @@ static fp_status load_checkpoint(store_t *self, int64_t run_id, msg_t *reply, fp
     return st;
 }
 
-static fp_status load_client(store_t *self, int64_t run_id, const char *id, msg_t *reply,
+static fp_status load_client(store_role_t *self, int64_t run_id, const char *id, msg_t *reply,
                              fp_error *err)
 {
-    int32_t client = store_client_index(id);
+    int32_t client = store_role_client_index(id);
     if (client < 0)
         return fp_fail(err, FP_EINVAL, "LOAD of '%s': not a client id (client.K)", id);
     store_client_state cs = {0};
@@ -436,7 +348,7 @@ static fp_status load_client(store_t *self, int64_t run_id, const char *id, msg_
 }
 
 /* LOAD: found = false (not an error) when the run or the state does not exist yet. */
-static fp_status handle_load(store_t *self, const msg_t *m, msg_t *reply, fp_error *err)
+static fp_status handle_load(store_role_t *self, const msg_t *m, msg_t *reply, fp_error *err)
 {
     reply->round = 0;
     int64_t run_id = 0;
@@ -451,18 +363,17 @@ static fp_status handle_load(store_t *self, const msg_t *m, msg_t *reply, fp_err
 }
 
 /* The reply header; a request whose run is not a valid id gets an answer without one. */
-static fp_status reply_init(store_t *self, const msg_t *m, msg_type type, msg_t *reply,
+static fp_status reply_init(store_role_t *self, const msg_t *m, msg_type type, msg_t *reply,
                             fp_error *err)
 {
-    if (msg_init(reply, type, m->run, self->id, NULL) &&
-        msg_init(reply, type, "", self->id, err))
+    if (msg_init(reply, type, m->run, self->id, NULL) && msg_init(reply, type, "", self->id, err))
         return err ? err->status : FP_EINVAL;
     reply->re = m->seq;
     reply->round = m->round;
     return FP_OK;
 }
 
-static fp_status reply_error(store_t *self, const msg_t *m, const fp_error *why, bool final,
+static fp_status reply_error(store_role_t *self, const msg_t *m, const fp_error *why, bool final,
                              msg_t *reply, fp_error *err)
 {
     msg_clear(reply);
@@ -484,7 +395,7 @@ static int64_t mono_ms(void)
 
 /* Whether the failure of a request that started at t0 is final; says why in `why`. A busy
  * database is retryable until writes have found it locked for busy_limit_ms. */
-static bool failure_is_final(store_t *self, int64_t t0, fp_error *why)
+static bool failure_is_final(store_role_t *self, int64_t t0, fp_error *why)
 {
     switch (store_db_take_failure(self->db)) {
     case STORE_DB_FINAL:
@@ -508,7 +419,7 @@ static bool failure_is_final(store_t *self, int64_t t0, fp_error *why)
     }
 }
 
-fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_error *err)
+fp_status store_role_handle(store_role_t *self, const msg_t *request, msg_t *reply, fp_error *err)
 {
     msg_clear(reply);
     msg_type type = request->type;
@@ -529,11 +440,21 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
     }
     if (!st) {
         switch (type) {
-        case MSG_RUN: st = handle_run(self, request, &why); break;
-        case MSG_SAVE: st = handle_save(self, request, &why); break;
-        case MSG_SAVE_CLIENT: st = handle_save_client(self, request, &why); break;
-        case MSG_SELECTION: st = handle_selection(self, request, &why); break;
-        case MSG_LOAD: st = handle_load(self, request, reply, &why); break;
+        case MSG_RUN:
+            st = handle_run(self, request, &why);
+            break;
+        case MSG_SAVE:
+            st = handle_save(self, request, &why);
+            break;
+        case MSG_SAVE_CLIENT:
+            st = handle_save_client(self, request, &why);
+            break;
+        case MSG_SELECTION:
+            st = handle_selection(self, request, &why);
+            break;
+        case MSG_LOAD:
+            st = handle_load(self, request, reply, &why);
+            break;
         default:
             st = fp_fail(&why, FP_EINVAL, "the store does not handle %s", msg_type_name(type));
         }
@@ -548,7 +469,7 @@ fp_status store_handle(store_t *self, const msg_t *request, msg_t *reply, fp_err
     return FP_OK;
 }
 
-bool store_error_is_final(const msg_error_t *e)
+bool store_role_error_is_final(const msg_error_t *e)
 {
     return e->final || !(e->code == FP_EDB || e->code == FP_EIO || e->code == FP_ENOMEM ||
                          e->code == FP_ETIMEOUT || e->code == FP_ENET);
@@ -571,7 +492,7 @@ static fp_status store_on_message(void *self, actor_t *actor, msg_t *msg, size_t
         return FP_OK;
     }
     msg_t reply = {0};
-    fp_status st = store_handle(self, msg, &reply, err);
+    fp_status st = store_role_handle(self, msg, &reply, err);
     if (st)
         return st; /* out of memory building a reply: stop rather than go silent */
     if (reply.type == MSG_ERROR)
@@ -595,7 +516,7 @@ static const actor_role_t STORE_ROLE = {
     .on_message = store_on_message,
 };
 
-const actor_role_t *store_role(void)
+const actor_role_t *store_role_actor(void)
 {
     return &STORE_ROLE;
 }

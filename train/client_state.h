@@ -9,8 +9,8 @@
  * answered from the saved state). It saves to and loads from two blobs (store_db client state).
  * train_worker_t is one thread's scratch (activation arena, batch, gradient buffers), reused by
  * every client that thread runs. Nothing here knows about sockets or the database. */
-#ifndef FEDPEP_TRAIN_CLIENT_H
-#define FEDPEP_TRAIN_CLIENT_H
+#ifndef FEDPEP_TRAIN_CLIENT_STATE_H
+#define FEDPEP_TRAIN_CLIENT_STATE_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,9 @@
-/* simulate.c — the one-process federated run (see simulate.h). Everything random is a pure
- * function of the run seed (partition, sampling, shuffles, dropout, init), so two runs and a
- * resumed run give byte-identical checkpoints. Never sleeps, never talks to a network. */
-#include "train/simulate.h"
+/* simulate.c — the one-process federated run (see simulate.h): a driver of the round engine
+ * (train/round.h) that trains the asked clients in-process and commits to the database itself.
+ * Everything random is a pure function of the run seed (partition, sampling, shuffles, dropout,
+ * init), so two runs and a resumed run give byte-identical checkpoints. Never sleeps, never talks
+ * to a network. */
+#include "simulate/simulate.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,11 +15,12 @@
 #include "fl/prompt_rows.h"
 #include "fl/server.h"
 #include "fl/strategy.h"
+#include "actors/round_save.h"
 #include "storage/store_db.h"
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
 #include "train/local_round.h"
-#include "train/round_rules.h"
+#include "train/round.h"
 #include "train/run_setup.h"
 #include "train/task_data.h"
 
@@ -35,6 +38,7 @@ typedef struct sim {
     train_client_t *probe;    /* scratch for evaluating a client that is not loaded */
     fl_server_t *server;
     fl_server_config scfg;
+    train_round_t *rnd; /* the round engine the coordinator also drives */
     store_db_t *db;
     int64_t run_id;
     double S[TRAIN_MAX_LAYERS];
@@ -197,68 +201,55 @@ static fp_status ask_client(sim *s, int r, int attempt, int k, const train_sim_o
     return st;
 }
 
-/* The buffers of a round: per client (N) its slot, per slot (N, in the order the clients were
- * first asked) its row and the row of its upload, K uploads at most. */
-typedef struct round_bufs {
-    int *order, *pick, *slot_of, *upload_of;
-    unsigned char *state;
-    float *rows;
-    fl_upload *up;
-    store_client_round *cr;
-} round_bufs;
-
-static void round_bufs_free(round_bufs *b)
+/* Commits the round as the store would commit the coordinator's SAVE of it. */
+static fp_status commit_round(sim *s, int r, const train_round_record *rec,
+                              const train_sim_options *o, fp_error *err)
 {
-    free(b->order);
-    free(b->pick);
-    free(b->slot_of);
-    free(b->upload_of);
-    free(b->state);
-    free(b->rows);
-    free(b->up);
-    free(b->cr);
-}
-
-static fp_status round_bufs_new(round_bufs *b, int N, int K, size_t dim, fp_error *err)
-{
-    *b = (round_bufs){.order = malloc((size_t)N * sizeof(int)),
-                      .pick = malloc((size_t)N * sizeof(int)),
-                      .slot_of = malloc((size_t)N * sizeof(int)),
-                      .upload_of = malloc((size_t)N * sizeof(int)),
-                      .state = calloc((size_t)N, 1),
-                      .rows = malloc((size_t)K * dim * sizeof(float)),
-                      .up = calloc((size_t)K, sizeof(fl_upload)),
-                      .cr = calloc((size_t)N, sizeof(store_client_round))};
-    if (!b->order || !b->pick || !b->slot_of || !b->upload_of || !b->state || !b->rows || !b->up ||
-        !b->cr) {
-        round_bufs_free(b);
-        return fp_fail(err, FP_ENOMEM, "round: out of memory");
+    msg_t m;
+    store_round rd;
+    store_client_round *cr = NULL;
+    uint8_t *sblob = NULL;
+    size_t slen = 0;
+    fp_status st = msg_init(&m, MSG_SAVE, s->cfg->run.name, "simulate", err);
+    m.round = (uint32_t)r;
+    if (!st)
+        st = round_save_fill(&m.save, rec, err);
+    if (!st)
+        st = round_save_rows(&m, &rd, &cr, err);
+    if (!st)
+        st = fl_server_save(s->server, &sblob, &slen, err);
+    if (!st) {
+        store_checkpoint_blobs ck = {{s->server->w, s->lay.n_rows * sizeof(float)},
+                                     {sblob, slen},
+                                     {s->server->rng.s, sizeof s->server->rng.s}};
+        st = store_db_round_commit(s->db, s->run_id, &rd, cr, (size_t)rec->sampled, &ck, NULL, err);
     }
-    for (int k = 0; k < N; k++)
-        b->slot_of[k] = b->upload_of[k] = -1;
-    return FP_OK;
+    if (!st && o->keep_checkpoints > 0)
+        st = store_db_checkpoints_prune(s->db, s->run_id, o->keep_checkpoints, err);
+    free(sblob);
+    free(cr);
+    msg_clear(&m);
+    return st;
 }
 
-/* The attempts of round r (train/round_rules.h, as the coordinator takes them): each asks the
- * clients train_round_pick chooses; the first K updates are kept, later ones are late; a short
- * attempt is retried, skipped or fails the run as train_round_decide says. */
+/* The attempts of round r, as the coordinator runs them (train/round.h): each asks the clients
+ * the engine chooses, in order; an asked client trains (or answers from its saved state) and
+ * its update goes to the engine, which keeps the first K and counts later ones late. The record
+ * goes through the SAVE the coordinator would send and the rows the store would commit. */
 static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log, double *metric,
                            fp_error *err)
 {
     const fedpep_config *cfg = s->cfg;
-    int N = cfg->federation.clients, K = cfg->federation.clients_per_round;
     size_t dim = s->lay.n_rows;
-    round_bufs b;
-    fp_status st = round_bufs_new(&b, N, K, dim, err);
     int64_t t0 = train_now_ms();
-    int n_slots = 0, n_ok = 0, attempt = 0;
+    int *ask = malloc((size_t)cfg->federation.clients * sizeof *ask);
+    fp_status st = ask ? train_round_begin(s->rnd, (uint32_t)r, err)
+                       : fp_fail(err, FP_ENOMEM, "round: out of memory");
     train_round_next next = TRAIN_ROUND_FAIL;
-    if (!st)
-        st = train_round_order(s->server, (uint32_t)r, b.order, err);
     while (!st) {
-        int n = train_round_pick(cfg, b.order, b.state, attempt, n_ok, b.pick);
+        int attempt = train_round_attempt(s->rnd), n = train_round_ask(s->rnd, ask);
         for (int j = 0; j < n && !st; j++) {
-            int k = b.pick[j], i = b.slot_of[k] >= 0 ? b.slot_of[k] : (b.slot_of[k] = n_slots++);
+            int i = ask[j], k = train_round_slot_at(s->rnd, i)->client;
             progress_span(o->progress, r + (double)j / n, r + (double)(j + 1) / n);
             progress_label(o->progress, "round %d (%d of %d) client %d/%d", r, r + 1,
                            cfg->run.rounds, j + 1, n);
@@ -266,51 +257,35 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
             st = ask_client(s, r, attempt, k, o, &c, err);
             if (st)
                 break;
-            store_client_status status = !c         ? STORE_CLIENT_DROPPED
-                                         : n_ok < K ? STORE_CLIENT_OK
-                                                    : STORE_CLIENT_LATE; /* after K were in */
-            b.state[k] = status == STORE_CLIENT_OK ? TRAIN_ASK_OK : TRAIN_ASK_FAILED;
-            if (status == STORE_CLIENT_OK) {
-                /* The upload is E[:, S] of the client's state after round r. */
-                b.upload_of[i] = n_ok++;
-                train_layout_rows_gather(&s->lay, c->E, b.rows + (size_t)b.upload_of[i] * dim);
-                b.cr[i] = store_client_round_make(k, status, c->last.n_k, c->last.steps,
-                                                  c->last.loss, c->last.ms);
-            } else {
-                b.upload_of[i] = -1;
-                b.cr[i] = store_client_round_make(k, status, 0, 0, 0, 0);
+            if (!c) {
+                train_round_no_answer(s->rnd, i, TRAIN_SLOT_DROPPED);
+                continue;
             }
+            /* The upload is E[:, S] of the client's state after round r. */
+            float *rows = malloc(dim * sizeof(float)), *delta = NULL;
+            if (rows && s->strat->scaffold_client && (delta = malloc(dim * sizeof(float))))
+                memcpy(delta, c->delta_c, dim * sizeof(float));
+            if (!rows || (s->strat->scaffold_client && !delta)) {
+                free(rows);
+                free(delta);
+                st = fp_fail(err, FP_ENOMEM, "round: out of memory");
+                break;
+            }
+            train_layout_rows_gather(&s->lay, c->E, rows);
+            train_round_answer(s->rnd, i, &rows, &delta, c->last.n_k, c->last.steps, c->last.loss,
+                               c->last.ms, c->last.ms);
+            free(rows);
+            free(delta);
         }
         if (st)
             break;
-        next = train_round_decide(cfg, attempt, n_ok);
+        next = train_round_close(s->rnd);
         if (next != TRAIN_ROUND_RETRY)
             break;
-        attempt++;
     }
-    /* The updates in the order the clients were first asked: the coordinator's order. */
-    int n_up = 0, dropped = 0, late = 0;
-    int64_t total_n = 0, slowest = 0;
-    double loss_sum = 0;
-    for (int i = 0; i < n_slots && !st; i++) {
-        const store_client_round *c = &b.cr[i];
-        dropped += c->status == STORE_CLIENT_DROPPED;
-        late += c->status == STORE_CLIENT_LATE;
-        if (c->status != STORE_CLIENT_OK)
-            continue;
-        const train_client_t *tc = s->clients[c->client];
-        b.up[n_up++] = (fl_upload){.client = c->client,
-                                   .n_samples = c->n_k,
-                                   .steps = c->steps,
-                                   .theta = b.rows + (size_t)b.upload_of[i] * dim,
-                                   .delta_c = s->strat->scaffold_client ? tc->delta_c : NULL};
-        total_n += c->n_k;
-        loss_sum += isnan(c->loss) ? 0 : c->loss * (double)c->n_k;
-        slowest = c->ms > slowest ? c->ms : slowest;
-    }
-    char why[512] = "";
+    free(ask);
+    const char *why = train_round_reason_text(s->rnd);
     if (!st && next != TRAIN_ROUND_AGGREGATE) {
-        train_round_reason(why, sizeof why, cfg, attempt, n_ok, n_slots, next);
         if (log)
             fprintf(log, "round %d: %s\n", r, why);
         if (next == TRAIN_ROUND_FAIL)
@@ -319,9 +294,9 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
     if (!st && r == o->stop_before_commit)
         st = fp_fail(err, FP_ESTATE, "round %d: stopped before the commit (as asked)", r);
     if (!st && next == TRAIN_ROUND_AGGREGATE)
-        st = fl_server_round(s->server, &s->scfg, b.up, n_up, err);
+        st = train_round_aggregate(s->rnd, &s->scfg, err);
     bool eval_now = (r + 1) % cfg->eval.every == 0 || r + 1 == cfg->run.rounds;
-    train_eval_result ev = {0}; /* read below even when no evaluation is due */
+    train_eval_result ev = {0};
     *metric = NAN;
     int64_t eval_ms = 0;
     if (!st && eval_now) {
@@ -329,58 +304,33 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
         progress_label(o->progress, "round %d (%d of %d) evaluating", r, r + 1, cfg->run.rounds);
         st = evaluate_all(s, &ev, err);
         eval_ms = train_now_ms() - eval_ms;
-        if (!st)
-            *metric = metric_value(s->d.eval->task->metric, &ev.cm);
     }
-    uint8_t *sblob = NULL;
-    size_t slen = 0;
+    train_round_record rec;
+    train_round_record_make(s->rnd, &rec);
+    if (!st && eval_now)
+        train_round_record_eval(&rec, s->d.eval->task->metric, &ev.cm, ev.loss_sum);
+    *metric = rec.eval_metric;
+    /* Payload bytes: one row set to each client asked, one from each update. */
+    rec.bytes_down = (int64_t)((size_t)rec.sampled * dim * sizeof(float));
+    rec.bytes_up = (int64_t)((size_t)rec.completed * dim * sizeof(float));
+    rec.wall_ms = train_now_ms() - t0;
     if (!st)
-        st = fl_server_save(s->server, &sblob, &slen, err);
-    if (!st) {
-        uint64_t total = confusion_total(&ev.cm);
-        store_round rd = {.round = r,
-                          .status =
-                              next == TRAIN_ROUND_AGGREGATE ? STORE_ROUND_OK : STORE_ROUND_FAILED,
-                          .sampled = n_slots,
-                          .completed = n_ok,
-                          .dropped = dropped,
-                          .late = late,
-                          .train_loss = total_n ? loss_sum / (double)total_n : NAN,
-                          .eval_metric = *metric,
-                          .eval_loss = eval_now && total ? ev.loss_sum / (double)total : NAN,
-                          .eval_accuracy = eval_now ? metric_accuracy(&ev.cm) : NAN,
-                          .eval_f1 = eval_now ? metric_f1(&ev.cm, 1) : NAN,
-                          .eval_mcc = eval_now ? metric_mcc(&ev.cm) : NAN,
-                          .bytes_down = (int64_t)(n_slots * dim * sizeof(float)),
-                          .bytes_up = (int64_t)(n_up * dim * sizeof(float)),
-                          .wall_ms = train_now_ms() - t0,
-                          .slowest_client_ms = slowest,
-                          .retries = attempt};
-        store_reason_set(rd.reason, why);
-        store_checkpoint_blobs ck = {{s->server->w, dim * sizeof(float)},
-                                     {sblob, slen},
-                                     {s->server->rng.s, sizeof s->server->rng.s}};
-        st = store_db_round_commit(s->db, s->run_id, &rd, b.cr, (size_t)n_slots, &ck, NULL, err);
-        if (!st && o->keep_checkpoints > 0)
-            st = store_db_checkpoints_prune(s->db, s->run_id, o->keep_checkpoints, err);
-        progress_clear(o->progress); /* the round's line replaces it on a shared terminal */
-        if (!st && log) {
-            fprintf(log, "round %d%s  clients %d/%d  train loss %.4f  ", r,
-                    rd.status == STORE_ROUND_OK ? "" : " FAILED", n_ok, n_slots, rd.train_loss);
-            if (attempt)
-                fprintf(log, "retries %d  ", attempt);
-            if (eval_now)
-                fprintf(log, "eval %s %.4f (%lld ms)  ", metric_name(s->d.eval->task->metric),
-                        *metric, (long long)eval_ms);
-            fprintf(log, "slowest %lld ms  wall %lld ms\n", (long long)slowest,
-                    (long long)rd.wall_ms);
-            fflush(log);
-        }
+        st = commit_round(s, r, &rec, o, err);
+    progress_clear(o->progress); /* the round's line replaces it on a shared terminal */
+    if (!st && log) {
+        fprintf(log, "round %d%s  clients %d/%d  train loss %.4f  ", r, rec.ok ? "" : " FAILED",
+                rec.completed, rec.sampled, rec.train_loss);
+        if (rec.retries)
+            fprintf(log, "retries %d  ", rec.retries);
+        if (eval_now)
+            fprintf(log, "eval %s %.4f (%lld ms)  ", metric_name(s->d.eval->task->metric), *metric,
+                    (long long)eval_ms);
+        fprintf(log, "slowest %lld ms  wall %lld ms\n", (long long)rec.slowest_ms,
+                (long long)rec.wall_ms);
+        fflush(log);
     }
     for (int k = 0; k < cfg->federation.clients; k++)
         train_client_destroy(&s->clients[k]);
-    free(sblob);
-    round_bufs_free(&b);
     return st;
 }
 
@@ -442,7 +392,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     sim s = {.cfg = cfg};
     int layers[TRAIN_MAX_LAYERS], k = 0, N = cfg->federation.clients;
     bool personalise = false, input = false;
-    fp_status st = fl_strategy_from_name(config_strategy_name(cfg->run.strategy), &s.strat, err);
+    fp_status st = fl_strategy_for(cfg->run.strategy, &s.strat, err);
     if (!st &&
         !(s.m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;
@@ -478,7 +428,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         st = open_run(&s, o, res, layers, k, err);
     res->n_layers_sent = k;
     int start = 0;
-    s.scfg = train_server_config(cfg, s.strat ? s.strat : fl_strategy_get(FL_FEDPEPTAO));
+    s.scfg = train_server_config(cfg, s.strat ? s.strat : fl_strategy_get(FP_STRATEGY_FEDPEPTAO));
     if (!st) {
         store_checkpoint ck = {0};
         fp_error e2;
@@ -505,13 +455,15 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         }
         store_checkpoint_clear(&ck);
     }
+    if (!st && !(s.rnd = train_round_new(cfg, s.server, s.strat->scaffold_client, err)))
+        st = err ? err->status : FP_ENOMEM;
     res->first_round = start;
     char list[8 * TRAIN_MAX_LAYERS];
     if (!st && log)
         fprintf(log,
                 "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
                 "P %d, %s %d of %d layers sent%s%s%s\n",
-                s.strat->name, s.d.train->task->name, N, cfg->federation.clients_per_round,
+                config_strategy_name(s.strat->id), s.d.train->task->name, N, cfg->federation.clients_per_round,
                 s.d.train->n, s.d.eval->n, P,
                 input ? "input prompt, no deep prefix:" : "deep prompt,", k, s.lay.L,
                 layer_list(layers, k, list, sizeof list), personalise ? ", personalised" : "",
@@ -552,6 +504,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     free(s.clients);
     train_client_destroy(&s.fresh);
     train_client_destroy(&s.probe);
+    train_round_destroy(&s.rnd);
     fl_server_destroy(&s.server);
     train_worker_destroy(&s.w);
     fl_partition_destroy(&s.ptrain);

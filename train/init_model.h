@@ -6,8 +6,8 @@
  * "same shape, no pretraining" under the same tuning.
  * This module must never overwrite an existing model folder's files it did not write: it refuses
  * a folder holding any of its file names unless that folder's PLACEHOLDER.txt is its own. */
-#ifndef FEDPEP_LAUNCH_INIT_MODEL_H
-#define FEDPEP_LAUNCH_INIT_MODEL_H
+#ifndef FEDPEP_TRAIN_INIT_MODEL_H
+#define FEDPEP_TRAIN_INIT_MODEL_H
 
 #include <stdint.h>
 
