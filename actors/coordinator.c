@@ -122,6 +122,35 @@ static fp_status on_start(void *arg, actor_t *actor, bool reconnected, fp_error 
     return FP_OK;
 }
 
+/* Slots of the open attempt still waiting for an answer (0 outside PH_TRAIN). */
+static int pending_slots(const coordinator_t *self)
+{
+    int n = 0;
+    for (int i = 0; self->phase == PH_TRAIN && self->rnd && i < train_round_slot_count(self->rnd);
+         i++) {
+        const train_round_slot *s = train_round_slot_at(self->rnd, i);
+        n += s->status == TRAIN_SLOT_PENDING && s->attempt == train_round_attempt(self->rnd);
+    }
+    return n;
+}
+
+/* After an event that may have answered or dropped slots of the open attempt (`before` =
+ * pending_slots before it): closes the attempt when that event took its last pending slot, or
+ * brought the K-th update. An event that changed no pending slot (the death of a client this
+ * attempt does not ask, a stale ERROR or UPDATE of an earlier attempt) leaves it open: an
+ * attempt whose clients were all gone when it began waits for them to register again, until
+ * its deadline. Closing it on any event burnt every retry within milliseconds when the broker
+ * restarted and the directory, then the ERRORs to the first attempt's TRAINs, reported the
+ * clients gone one by one before they had registered again (the run failed: "0 of 2 updates
+ * after 4 attempts"). */
+static fp_status close_if_answered(coordinator_t *self, actor_t *actor, int before, fp_error *err)
+{
+    if (self->phase == PH_TRAIN && pending_slots(self) < before &&
+        train_round_attempt_done(self->rnd))
+        return coordinator_close_round(self, actor, err);
+    return FP_OK;
+}
+
 static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
 {
     coordinator_t *self = arg;
@@ -133,10 +162,9 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
     case MSG_SELECTION:
         return coordinator_on_selection(self, actor, msg, err);
     case MSG_UPDATE: {
+        int before = pending_slots(self);
         fp_status st = coordinator_on_update(self, msg, bytes, msg);
-        if (!st && self->phase == PH_TRAIN && train_round_attempt_done(self->rnd))
-            st = coordinator_close_round(self, actor, err);
-        return st;
+        return st ? st : close_if_answered(self, actor, before, err);
     }
     case MSG_EVAL_REPLY:
         return coordinator_on_eval_reply(self, actor, msg, err);
@@ -151,14 +179,15 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
         }
         if (e->answers == MSG_TRAIN || e->answers == MSG_EVAL_REQUEST) {
             const char *who = e->peer[0] ? e->peer : msg->from;
+            int before = pending_slots(self);
             if (strcmp(who, ENVELOPE_BROKER_ID))
                 coordinator_drop_client(self, who,
                                         e->code == FP_ESTATE || e->code == FP_ENOTFOUND
                                             ? MSG_CLIENT_DROPPED
                                             : MSG_CLIENT_ERROR,
                                         e->code == FP_ENOTFOUND);
-            if (self->phase == PH_TRAIN && train_round_attempt_done(self->rnd))
-                return coordinator_close_round(self, actor, err);
+            if (self->phase == PH_TRAIN)
+                return close_if_answered(self, actor, before, err);
             if (self->phase == PH_EVAL && !self->evals_pending)
                 return coordinator_send_save(self, actor, err);
             return FP_OK;
@@ -199,9 +228,10 @@ static fp_status on_peer(void *arg, actor_t *actor, const msg_peer_t *peer, bool
         return FP_OK;
     if (alive)
         return coordinator_client_back(self, actor, peer->id, err);
+    int before = pending_slots(self);
     coordinator_drop_client(self, peer->id, MSG_CLIENT_DROPPED, true);
-    if (self->phase == PH_TRAIN && train_round_attempt_done(self->rnd))
-        return coordinator_close_round(self, actor, err);
+    if (self->phase == PH_TRAIN)
+        return close_if_answered(self, actor, before, err);
     if (self->phase == PH_EVAL && !self->evals_pending)
         return coordinator_send_save(self, actor, err);
     return FP_OK;
