@@ -91,13 +91,23 @@ static fp_status configure_writer(store_db_t *db, fp_error *err)
     fp_status s = exec(db, "PRAGMA page_size = 65536", err);
     if (s)
         return s;
-    sqlite3_stmt *st = NULL;
-    s = db_prepare(db, "PRAGMA journal_mode = WAL", &st, err);
-    if (s)
-        return s;
-    int rc = sqlite3_step(st);
-    bool wal = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-    sqlite3_finalize(st);
+    /* Changing the journal mode needs an exclusive lock, and SQLite answers BUSY at once
+     * instead of calling the busy handler when another process holds one (several processes
+     * creating the same file at the same instant): ask again for as long as a statement would
+     * wait. */
+    int rc = SQLITE_BUSY;
+    bool wal = false;
+    for (int waited = 0; (rc & 0xff) == SQLITE_BUSY && waited <= BUSY_TIMEOUT_MS; waited += 10) {
+        if (waited)
+            sqlite3_sleep(10);
+        sqlite3_stmt *st = NULL;
+        s = db_prepare(db, "PRAGMA journal_mode = WAL", &st, err);
+        if (s)
+            return s;
+        rc = sqlite3_step(st);
+        wal = rc == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+        sqlite3_finalize(st);
+    }
     if (rc != SQLITE_ROW)
         return db_fail(db, rc, "switching to WAL", err);
     if (!wal)
