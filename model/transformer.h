@@ -116,6 +116,14 @@ fp_status tf_forward(tf_acts_t *acts, const model_config *cfg, const tf_weights 
  * dW/db. FP_ESTATE if the forward pass did not keep what is needed (opt->grad false). */
 fp_status tf_backward(tf_acts_t *acts, fp_error *err);
 
+/* tf_backward with extra gradients on the blocks' outputs: dout_layers[l] (NULL, or a NULL
+ * entry: none) is added to the gradient of block l's output [B][P_in + T][d] (before GPT-2's
+ * ln_f) — the loss of a caller that reads tf_acts_layer_output or tf_acts_hidden itself, such as
+ * distillation. Rows of padding should carry zeros. Seeds below the lowest block backward visits
+ * change nothing wanted and are not read. FP_ESTATE as tf_backward, or when the last block kept
+ * only its target rows. */
+fp_status tf_backward_seeded(tf_acts_t *acts, const float *const *dout_layers, fp_error *err);
+
 /* Views into the arena after a forward pass (valid until the next forward pass). */
 /* Logits [lm_rows][V] of the rows with a target, in (b, t) order; row r is batch row
  * row_index[r] = b·T + t. */

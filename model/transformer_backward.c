@@ -351,8 +351,24 @@ static void input_prompt_backward(tf_acts_t *a, const float *demb)
 
 fp_status tf_backward(tf_acts_t *a, fp_error *err)
 {
+    return tf_backward_seeded(a, NULL, err);
+}
+
+/* dst += src over n floats */
+static void add_into(float *restrict dst, const float *restrict src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] += src[i];
+}
+
+fp_status tf_backward_seeded(tf_acts_t *a, const float *const *dout_layers, fp_error *err)
+{
     if (!a->have_forward || !a->opt.grad)
         return fp_fail(err, FP_ESTATE, "backward: no forward pass with grad = true before it");
+    if (dout_layers && a->pruned)
+        return fp_fail(err, FP_ESTATE,
+                       "backward: block-output gradients need every row of the last block "
+                       "(the forward pass kept only its target rows)");
     const model_config *c = &a->cfg;
     const int L = c->n_layers, N = a->batch.B * a->batch.T, d = c->d_model;
     const size_t nd = (size_t)N * d;
@@ -386,6 +402,8 @@ fp_status tf_backward(tf_acts_t *a, fp_error *err)
         memcpy(dcur, a->dhidden, nd * sizeof(float));
     }
     for (int l = L - 1; l >= stop; l--) {
+        if (dout_layers && dout_layers[l])
+            add_into(dcur, dout_layers[l], nd);
         const float *x = l > 0 ? slot_of(a, l - 1)->out : a->emb;
         layer_backward(a, l, x, dcur, l > stop || G || tune_input ? dnext : NULL);
         float *t = dcur;
