@@ -49,7 +49,7 @@ FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 # `make V=1` shows the compiler command lines.
 Q := $(if $(V),,@)
 
-.PHONY: all setup test run fuzz bench clean check-reference model format FORCE
+.PHONY: all setup test run fuzz bench clean check-reference model model-deep format FORCE
 all: $(BUILD)/release/fedpep
 
 # setup itself happens through the include of $(BUILD)/packages.mk above.
@@ -129,6 +129,13 @@ run: all
 # (docs/use_lite.md). Deterministic, so it reproduces the committed model byte for byte.
 model: all
 	$(BUILD)/release/fedpep import-use-lite --to models/default
+
+# The deeper model (models/deep/MODEL.md): distilled from models/default by the shipped recipe,
+# about 7 CPU-hours on one thread. Resumable: stop it at will (Ctrl-C checkpoints first), run
+# it again to continue; DISTILL_FOR=SECONDS stops it after that much CPU time.
+model-deep: all
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/release/fedpep distill models/deep \
+	    $(if $(DISTILL_FOR),--for $(DISTILL_FOR))
 
 check-reference: all
 	@bash scripts/setup.sh --reference

@@ -8,6 +8,7 @@
 int cmd_version(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_distill(int argc, char **argv);
 int cmd_simulate(int argc, char **argv);
 int cmd_broker(int argc, char **argv);
 int cmd_store(int argc, char **argv);

@@ -20,6 +20,7 @@ static const struct command {
     {"client", cmd_client, "one federated client of a run (--id K)"},
     {"evaluator", cmd_evaluator, "the layer selection from the clients' statistics"},
     {"launch", cmd_launch, "a whole run as supervised processes on this machine"},
+    {"distill", cmd_distill, "make a deeper model by distilling the default one (resumable)"},
     {"init-model", cmd_init_model, "write an untrained random model (a placeholder)"},
     {"import-use-lite", cmd_import_use_lite, "convert the USE-lite TF.js package into a model"},
     {"history", cmd_history, "list the runs of a database, or a run's rounds (read-only)"},
