@@ -17,6 +17,10 @@ static void tune_usage(FILE *out)
                  "  --layers 0,1,2   tune exactly these layers' prefixes (others get none);\n"
                  "                   none: no prompt, the linear head alone (a probe)\n"
                  "  --fraction F     tune the top ceil(F * L) layers (default: all layers)\n"
+                 "  --select RHO     FedPepTAO's layer selection, made centrally: the scores of\n"
+                 "                   §2 at the initial prompt on 8 batches of score_batch\n"
+                 "                   training examples; tunes the K = round(RHO * L) best\n"
+                 "  --select-lowest RHO  the K layers of lowest score instead (a control)\n"
                  "  --epochs N       epochs (default client.local_epochs)\n"
                  "  --time SECONDS   training time budget; evaluates once it is spent\n"
                  "  --describe-head  (model.head = linear) start the head from the label\n"
@@ -73,7 +77,16 @@ int cmd_tune(int argc, char **argv)
             }
         } else if (!strcmp(a, "--fraction") && has_arg)
             o.layer_fraction = atof(argv[++i]);
-        else if (!strcmp(a, "--epochs") && has_arg)
+        else if ((!strcmp(a, "--select") || !strcmp(a, "--select-lowest")) && has_arg) {
+            o.select_lowest = !strcmp(a, "--select-lowest");
+            o.select_rho = atof(argv[++i]);
+            if (!(o.select_rho > 0 && o.select_rho <= 1)) {
+                fprintf(stderr, "fedpep tune: %s needs a fraction in (0, 1], not '%s'\n", a,
+                        argv[i]);
+                free(over);
+                return 2;
+            }
+        } else if (!strcmp(a, "--epochs") && has_arg)
             o.epochs = atoi(argv[++i]);
         else if (!strcmp(a, "--time") && has_arg)
             o.time_budget_s = atof(argv[++i]);

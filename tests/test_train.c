@@ -470,9 +470,32 @@ static void tune_learns_a_visible_label(void **state)
     assert_int_equal(train_tune(&cfg, &o, log, &res, &err), FP_OK);
     rewind(log);
     assert_non_null(fgets(line, sizeof line, log));
-    assert_non_null(strstr(line, "layers -1..-1 (0)"));
+    assert_non_null(strstr(line, "layers none (0)"));
     fclose(log);
     assert_true(res.best_metric >= 0.85); /* chance is ~0.5 */
+
+    /* --select: the layer of highest FedPepTAO score (K = 1 of the 2 scored layers), and with
+     * --select-lowest the other one, both as the score line printed before them ranks them. */
+    int picked[2];
+    for (int lowest = 0; lowest < 2; lowest++) {
+        o = (train_tune_options){.epochs = 1, .select_rho = 0.3, .select_lowest = lowest};
+        log = tmpfile();
+        assert_int_equal(train_tune(&cfg, &o, log, &res, &err), FP_OK);
+        rewind(log);
+        double s0 = 0, s1 = 0;
+        assert_non_null(fgets(line, sizeof line, log));
+        const char *scores = strstr(line, "): 0:");
+        assert_non_null(scores);
+        assert_int_equal(sscanf(scores, "): 0:%lf 1:%lf", &s0, &s1), 2);
+        assert_true(s0 != s1 && s0 > 0 && s1 > 0);
+        assert_non_null(fgets(line, sizeof line, log));
+        const char *at = strstr(line, "layers ");
+        assert_non_null(at);
+        assert_int_equal(sscanf(at, "layers %d (1)", &picked[lowest]), 1);
+        assert_int_equal(picked[lowest], (s1 > s0) != lowest ? 1 : 0);
+        fclose(log);
+    }
+    assert_int_not_equal(picked[0], picked[1]);
 
     /* A time budget ends training inside the first epoch, which is still evaluated. */
     o = (train_tune_options){.epochs = 50, .time_budget_s = 0.001};
@@ -567,7 +590,7 @@ static void length_buckets_permute_and_cut_padding(void **state)
             }
     long before = padded_tokens(&s, plain, N, BATCH), after = padded_tokens(&s, order, N, BATCH);
     assert_true(after * 10 < before * 7); /* at least 30% fewer padded tokens */
-    memcpy(order, plain, sizeof plain); /* 0 buckets: untouched */
+    memcpy(order, plain, sizeof plain);   /* 0 buckets: untouched */
     assert_int_equal(train_bucket_by_length(order, N, BATCH, 0, &s, &r, &err), FP_OK);
     assert_memory_equal(order, plain, sizeof plain);
     free(s.ex);

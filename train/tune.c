@@ -5,7 +5,11 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/rng.h"
 #include "data/metrics.h"
+#include "fl/layer_score.h"
+#include "train/layer_stats.h"
+#include "train/run_setup.h"
 #include "train/describe.h"
 #include "train/evaluate.h"
 #include "train/local_round.h"
@@ -35,6 +39,71 @@ static fp_status tune_layers(const train_tune_options *o, int L, int *layers, in
         layers[i] = L - n + i; /* the top layers: the cheapest backward */
     *k = n;
     return FP_OK;
+}
+
+enum { SCORE_GROUPS = 8 }; /* batches the central score averages, as equal-sized clients */
+
+/* --select: the statistic of §2 at the initial prompt on SCORE_GROUPS batches of score_batch
+ * training examples drawn with the run seed, combined as clients of equal size would be, ranked;
+ * the K best (or, select_lowest, the K worst) of layers 0..L−2. The scores go to log. */
+static fp_status tune_select(const fedpep_config *cfg, const train_tune_options *o,
+                             const train_model_t *m, int P, const train_task_data *d, int *layers,
+                             int *k, FILE *log, fp_error *err)
+{
+    const int L = m->cfg.n_layers, sb = cfg->federation.score_batch;
+    const int n = (int)d->train->n, groups = n / sb < SCORE_GROUPS ? n / sb : SCORE_GROUPS;
+    if (L < 2 || groups < 1 || sb < 2)
+        return fp_fail(err, FP_EINVAL, "--select: needs 2 layers and %d training examples", sb);
+    train_layout lay;
+    float *E0 = NULL;
+    double *stat = calloc((size_t)groups * (L - 1), sizeof(double)), S[TRAIN_MAX_LAYERS];
+    int64_t *nk = calloc((size_t)groups, sizeof(int64_t));
+    int *idx = malloc((size_t)n * sizeof(int));
+    fp_status st = stat && nk && idx ? FP_OK : fp_fail(err, FP_ENOMEM, "--select: out of memory");
+    if (!st)
+        st = train_scoring_prompt(cfg, &m->cfg, P, &lay, &E0, err);
+    if (!st) {
+        rng_t g;
+        rng_seed(&g, (uint64_t)cfg->run.seed);
+        memcpy(idx, d->all_train, (size_t)n * sizeof(int));
+        rng_shuffle_int(&g, idx, (size_t)n);
+    }
+    for (int j = 0; !st && j < groups; j++) {
+        nk[j] = sb;
+        st = train_layer_stats(m, P, E0, d->train, idx + (size_t)j * sb, sb, sb,
+                               stat + (size_t)j * (L - 1), err);
+    }
+    if (!st)
+        st = fl_layer_scores_combine(stat, nk, groups, L - 1, S, err);
+    int order[TRAIN_MAX_LAYERS];
+    if (!st) {
+        fl_layer_rank(S, L - 1, order);
+        if (log) {
+            fprintf(log, "tune: FedPepTAO layer scores (%d batches of %d):", groups, sb);
+            for (int l = 0; l < L - 1; l++)
+                fprintf(log, " %d:%.4g", l, S[l]);
+            fprintf(log, "; ranked");
+            for (int l = 0; l < L - 1; l++)
+                fprintf(log, " %d", order[l]);
+            fprintf(log, "\n");
+        }
+        st = fl_layer_count(o->select_rho, L, k, err);
+    }
+    if (!st) {
+        /* the chosen ranks, then ascending (the row order of the prompt) */
+        bool pick[TRAIN_MAX_LAYERS] = {0};
+        for (int i = 0; i < *k; i++)
+            pick[order[o->select_lowest ? L - 2 - i : i]] = true;
+        int at = 0;
+        for (int l = 0; l < L - 1; l++)
+            if (pick[l])
+                layers[at++] = l;
+    }
+    free(E0);
+    free(stat);
+    free(nk);
+    free(idx);
+    return st;
 }
 
 /* Examples one epoch trained on: every full batch, the last one partial (an epoch cut by the
@@ -79,7 +148,10 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
     if (st)
         goto out_model;
     bool linear = config_linear_head(cfg);
-    st = tune_layers(o, m->cfg.n_layers, layers, &k, err);
+    if (o->select_rho > 0 && o->n_layers == 0 && !o->no_prompt)
+        st = tune_select(cfg, o, m, P, &d, layers, &k, log, err);
+    else
+        st = tune_layers(o, m->cfg.n_layers, layers, &k, err);
     if (!st)
         st = train_layout_init(&lay, &m->cfg, P, layers, k, false, linear ? d.train->n_classes : 0,
                                err);
@@ -97,12 +169,16 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
     uint64_t total = opts.linear_schedule ? (uint64_t)(train_round_steps(&opts, n) * epochs) : 0;
     int64_t t_start = train_now_ms();
     int64_t deadline = o->time_budget_s > 0 ? t_start + (int64_t)(o->time_budget_s * 1000) : 0;
+    char layer_list[TRAIN_MAX_LAYERS * 4 + 8] = "none";
+    for (int i = 0, at = 0; i < k; i++)
+        at += snprintf(layer_list + at, sizeof layer_list - (size_t)at, "%s%d", i ? "," : "",
+                       layers[i]);
     if (!st && log)
         fprintf(log,
                 "tune: %s, %zu train / %zu eval examples (%zu / %zu truncated), P %d, "
-                "layers %d..%d (%d), %s head, %d epochs\n",
+                "layers %s (%d), %s head, %d epochs\n",
                 d.train->task->name, d.train->n, d.eval->n, d.train->truncated, d.eval->truncated,
-                P, k ? layers[0] : -1, k ? layers[k - 1] : -1, k,
+                P, layer_list, k,
                 !linear        ? "verbalizer"
                 : d.fixed_head ? "fixed label-description"
                                : "linear",

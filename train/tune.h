@@ -16,6 +16,10 @@ typedef struct train_tune_options {
     int n_layers;          /* > 0: tune exactly these layers (ascending) */
     bool no_prompt;        /* no layer at all: the linear head alone (a probe) */
     double layer_fraction; /* > 0 and n_layers 0: the top ceil(f·L) layers; else all */
+    double select_rho;     /* > 0 and n_layers 0: FedPepTAO's selection (§2) made centrally:
+                              the K = fl_layer_count(ρ, L) layers of highest score */
+    bool select_lowest;    /* with select_rho: the K scored layers of LOWEST score instead (the
+                              control of the layer-selection experiment) */
     double time_budget_s;  /* 0 = none: stop training when spent, then evaluate */
     const char *fallback_vocab, *fallback_merges; /* tokenizer for a folder without one */
     bool describe_head;   /* linear head: start from the label descriptions (train/describe.h)
