@@ -131,7 +131,8 @@ model: all
 	$(BUILD)/release/fedpep import-use-lite --to models/default
 
 # The deeper model (models/deep/MODEL.md): distilled from models/default by the shipped recipe,
-# about 7 CPU-hours on one thread. Resumable: stop it at will (Ctrl-C checkpoints first), run
+# about 7 CPU-hours on one thread with OpenBLAS's Haswell kernels, 4.3 with its AVX-512 ones
+# (OPENBLAS_CORETYPE=COOPERLAKE on AMD Zen 4; docs/benchmarks.md). Resumable: stop it at will (Ctrl-C checkpoints first), run
 # it again to continue; DISTILL_FOR=SECONDS stops it after that much CPU time.
 model-deep: all
 	OPENBLAS_NUM_THREADS=1 $(BUILD)/release/fedpep distill models/deep \

@@ -23,6 +23,7 @@
 
 #include "common/rng.h"
 #include "common/status.h"
+#include "model/blas_kernel.h"
 #include "model/model_config.h"
 #include "model/transformer.h"
 #include "model/weights.h"
@@ -337,6 +338,7 @@ static void usage(const char *prog)
 
 int main(int argc, char **argv)
 {
+    blas_use_native_kernel(argv); /* the kernels fedpep itself runs (model/blas_kernel.h) */
     const char *shapes = "small,roberta-base,gpt2-small";
     int Ts[MAX_LIST] = {64, 128}, nT = 2, ths[MAX_LIST] = {1, 2}, nth = 2, reps = 2;
     bool torch = true;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "model/blas_kernel.h"
 
 static const struct command {
     const char *name;
@@ -37,6 +38,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    blas_use_native_kernel(argv); /* first: it may run this program again (model/blas_kernel.h) */
     if (argc < 2) {
         usage(stderr);
         return 2;
