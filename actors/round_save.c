@@ -56,6 +56,13 @@ static fp_status round_row(const msg_t *m, store_round *r, fp_error *err)
         .eval_f1 = s->evaluated ? s->eval_f1 : NAN,
         .eval_mcc = s->evaluated ? s->eval_mcc : NAN,
         .retries = (int32_t)s->retries, /* <= MSG_MAX_ATTEMPT, checked by the decoder */
+        .client_cpu_ms = -1,
+        .client_cpu_max_ms = -1,
+        .global_metric = s->global_evaluated ? s->global_metric : NAN,
+        .global_loss = s->global_evaluated ? s->global_loss : NAN,
+        .global_accuracy = s->global_evaluated ? s->global_accuracy : NAN,
+        .global_f1 = s->global_evaluated ? s->global_f1 : NAN,
+        .global_mcc = s->global_evaluated ? s->global_mcc : NAN,
     };
     store_reason_set(r->reason, s->status == MSG_ROUND_OK ? NULL : s->reason);
     fp_status st = to_i32(m->round, "round", &r->round, err);
@@ -75,6 +82,10 @@ static fp_status round_row(const msg_t *m, store_round *r, fp_error *err)
         st = to_i64(s->wall_ms, "wall_ms", &r->wall_ms, err);
     if (!st)
         st = to_i64(s->slowest_ms, "slowest_ms", &r->slowest_client_ms, err);
+    if (!st && s->cpu_measured)
+        st = to_i64(s->cpu_ms, "client_cpu_ms", &r->client_cpu_ms, err);
+    if (!st && s->cpu_measured)
+        st = to_i64(s->cpu_max_ms, "client_cpu_max_ms", &r->client_cpu_max_ms, err);
     return st;
 }
 
@@ -141,6 +152,17 @@ fp_status round_save_fill(msg_save_t *s, const train_round_record *rec, fp_error
         s->eval_f1 = finite_or_zero(rec->eval_f1);
         s->eval_mcc = finite_or_zero(rec->eval_mcc);
     }
+    s->global_evaluated = rec->global_evaluated;
+    if (rec->global_evaluated) {
+        s->global_metric = finite_or_zero(rec->global.metric);
+        s->global_loss = finite_or_zero(rec->global.loss);
+        s->global_accuracy = finite_or_zero(rec->global.accuracy);
+        s->global_f1 = finite_or_zero(rec->global.f1);
+        s->global_mcc = finite_or_zero(rec->global.mcc);
+    }
+    s->cpu_measured = rec->cpu_ms >= 0;
+    if (s->cpu_measured)
+        s->cpu_ms = (uint64_t)rec->cpu_ms, s->cpu_max_ms = (uint64_t)rec->cpu_max_ms;
     s->bytes_down = (uint64_t)rec->bytes_down;
     s->bytes_up = (uint64_t)rec->bytes_up;
     s->wall_ms = (uint64_t)rec->wall_ms;

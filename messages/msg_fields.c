@@ -258,6 +258,16 @@ bool msg_field_empty(const field_t *f, const void *base)
         memcpy(&v, p, sizeof v);
         return v == 0;
     }
+    case FK_U64: {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        return v == 0;
+    }
+    case FK_F64: { /* +0.0 only: -0.0 keeps its sign on the wire */
+        uint64_t bits;
+        memcpy(&bits, p, sizeof bits);
+        return bits == 0;
+    }
     case FK_BOOL:
         return !*(const bool *)p;
     default:

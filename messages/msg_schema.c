@@ -298,6 +298,15 @@ static const field_t SAVE_FIELDS[] = {
     SCALAR("rng", FK_RNG, save.rng),
     FLAGGED("retries", FK_U32, save.retries, FF_OPTIONAL),
     FLAGGED("reason", FK_TEXT, save.reason, FF_OPTIONAL),
+    FLAGGED("cpu_measured", FK_BOOL, save.cpu_measured, FF_OPTIONAL),
+    FLAGGED("client_cpu_ms", FK_U64, save.cpu_ms, FF_OPTIONAL),
+    FLAGGED("client_cpu_max_ms", FK_U64, save.cpu_max_ms, FF_OPTIONAL),
+    FLAGGED("global_evaluated", FK_BOOL, save.global_evaluated, FF_OPTIONAL),
+    FLAGGED("global_metric", FK_F64, save.global_metric, FF_OPTIONAL),
+    FLAGGED("global_loss", FK_F64, save.global_loss, FF_OPTIONAL),
+    FLAGGED("global_accuracy", FK_F64, save.global_accuracy, FF_OPTIONAL),
+    FLAGGED("global_f1", FK_F64, save.global_f1, FF_OPTIONAL),
+    FLAGGED("global_mcc", FK_F64, save.global_mcc, FF_OPTIONAL),
 };
 
 static const field_t SAVE_CLIENT_FIELDS[] = {
@@ -455,6 +464,8 @@ static fp_status check_save(const msg_t *m, fp_error *err)
         return fp_fail(err, FP_EFORMAT, "SAVE.retries: %u beyond %d", s->retries, MSG_MAX_ATTEMPT);
     if (s->reason && s->reason[0] && s->status == MSG_ROUND_OK)
         return fp_fail(err, FP_EFORMAT, "SAVE.reason: a round that is ok has no failure reason");
+    /* cpu_* and global_* are not cross-checked: each optional field may be absent alone (an
+     * older sender); the flags say what they mean and the store checks the row it makes. */
     return FP_OK;
 }
 

@@ -287,6 +287,18 @@ typedef struct msg_save {
     uint32_t retries;          /* "retries" opt: attempts before the committed one (absent = 0),
                                   <= MSG_MAX_ATTEMPT */
     char *reason;              /* "reason" opt: why a failed round failed */
+    bool cpu_measured;         /* "cpu_measured" opt: whether cpu_ms, cpu_max_ms mean anything
+                                  (every update's CPU time was measured) */
+    uint64_t cpu_ms;           /* "client_cpu_ms" opt: the updates' training CPU time, summed */
+    uint64_t cpu_max_ms;       /* "client_cpu_max_ms" opt: the largest, <= cpu_ms */
+    bool global_evaluated;     /* "global_evaluated" opt: whether the global_* fields mean
+                                  anything */
+    double global_metric;      /* "global_metric" opt: the global model on the whole
+                                  evaluation split (eval_* pool the personalised clients) */
+    double global_loss;        /* "global_loss" opt */
+    double global_accuracy;    /* "global_accuracy" opt */
+    double global_f1;          /* "global_f1" opt */
+    double global_mcc;         /* "global_mcc" opt */
 } msg_save_t;
 
 typedef struct msg_save_client {

@@ -43,6 +43,7 @@ typedef struct sim {
     int64_t run_id;
     double S[TRAIN_MAX_LAYERS];
     bool scored;
+    int *all_eval; /* [eval n] 0, 1, ...: the whole evaluation split, for the global model */
 } sim;
 
 /* §2 step 1–2: every client's statistics, combined by n_k. */
@@ -170,6 +171,18 @@ static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
     return st;
 }
 
+/* The global model on the whole evaluation split: the global rows over the run's initial prompt
+ * (what the server holds; a personalising strategy's private layers never reach it). The same
+ * examples as evaluate_all, which pools the clients' shards of this split. */
+static fp_status evaluate_global(sim *s, train_eval_result *ev, fp_error *err)
+{
+    fp_status st = train_eval_init(ev, s->d.eval->n_classes, err);
+    if (!st)
+        st = train_evaluate_client(s->w, s->fresh, s->server->w, s->d.eval, s->all_eval,
+                                   (int)s->d.eval->n, s->opts.eval_batch, ev, err);
+    return st;
+}
+
 /* One client's part in an attempt: trains it unless it dropped (the fault draw of the attempt,
  * or no training data: the actor system's client refuses with ESTATE) or already trained this
  * round (it answers from its saved state, as a client process does). *ok = an update. */
@@ -272,8 +285,9 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
                 break;
             }
             train_layout_rows_gather(&s->lay, c->E, rows);
-            train_round_answer(s->rnd, i, &rows, &delta, c->last.n_k, c->last.steps, c->last.loss,
-                               c->last.ms, c->last.ms);
+            if (train_round_answer(s->rnd, i, &rows, &delta, c->last.n_k, c->last.steps,
+                                   c->last.loss, c->last.ms, c->last.ms) == TRAIN_SLOT_OK)
+                train_round_set_cpu(s->rnd, i, c->last.cpu_ms);
             free(rows);
             free(delta);
         }
@@ -296,19 +310,23 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
     if (!st && next == TRAIN_ROUND_AGGREGATE)
         st = train_round_aggregate(s->rnd, &s->scfg, err);
     bool eval_now = (r + 1) % cfg->eval.every == 0 || r + 1 == cfg->run.rounds;
-    train_eval_result ev = {0};
+    train_eval_result ev = {0}, gev = {0};
     *metric = NAN;
     int64_t eval_ms = 0;
     if (!st && eval_now) {
         eval_ms = train_now_ms();
         progress_label(o->progress, "round %d (%d of %d) evaluating", r, r + 1, cfg->run.rounds);
         st = evaluate_all(s, &ev, err);
+        if (!st)
+            st = evaluate_global(s, &gev, err);
         eval_ms = train_now_ms() - eval_ms;
     }
     train_round_record rec;
     train_round_record_make(s->rnd, &rec);
     if (!st && eval_now)
         train_round_record_eval(&rec, s->d.eval->task->metric, &ev.cm, ev.loss_sum);
+    if (!st && eval_now)
+        train_round_record_global(&rec, s->d.eval->task->metric, &gev.cm, gev.loss_sum);
     *metric = rec.eval_metric;
     /* Payload bytes: one row set to each client asked, one from each update. */
     rec.bytes_down = (int64_t)((size_t)rec.sampled * dim * sizeof(float));
@@ -323,7 +341,8 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
         if (rec.retries)
             fprintf(log, "retries %d  ", rec.retries);
         if (eval_now)
-            fprintf(log, "eval %s %.4f (%lld ms)  ", metric_name(s->d.eval->task->metric), *metric,
+            fprintf(log, "eval %s %.4f global %.4f (%lld ms)  ",
+                    metric_name(s->d.eval->task->metric), *metric, rec.global.metric,
                     (long long)eval_ms);
         fprintf(log, "slowest %lld ms  wall %lld ms\n", (long long)rec.slowest_ms,
                 (long long)rec.wall_ms);
@@ -418,6 +437,10 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     if (!st && !(s.w = train_worker_new(s.m, &s.lay, s.d.train, s.opts.batch_size,
                                         s.opts.eval_batch, T, err)))
         st = err ? err->status : FP_ENOMEM;
+    if (!st && !(s.all_eval = malloc((s.d.eval->n ? s.d.eval->n : 1) * sizeof(int))))
+        st = fp_fail(err, FP_ENOMEM, "out of memory");
+    for (size_t i = 0; !st && i < s.d.eval->n; i++)
+        s.all_eval[i] = (int)i;
     if (!st && (!(s.clients = calloc((size_t)N, sizeof *s.clients)) ||
                 !(s.fresh = train_client_new(&s.lay, -1, (uint64_t)cfg->run.seed,
                                              s.strat->scaffold_client, err)) ||
@@ -463,8 +486,8 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         fprintf(log,
                 "simulate: %s on %s, %d clients (%d per round), %zu train / %zu eval, "
                 "P %d, %s %d of %d layers sent%s%s%s\n",
-                config_strategy_name(s.strat->id), s.d.train->task->name, N, cfg->federation.clients_per_round,
-                s.d.train->n, s.d.eval->n, P,
+                config_strategy_name(s.strat->id), s.d.train->task->name, N,
+                cfg->federation.clients_per_round, s.d.train->n, s.d.eval->n, P,
                 input ? "input prompt, no deep prefix:" : "deep prompt,", k, s.lay.L,
                 layer_list(layers, k, list, sizeof list), personalise ? ", personalised" : "",
                 start ? ", resumed" : "");
@@ -502,6 +525,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     for (int i = 0; s.clients && i < N; i++)
         train_client_destroy(&s.clients[i]);
     free(s.clients);
+    free(s.all_eval);
     train_client_destroy(&s.fresh);
     train_client_destroy(&s.probe);
     train_round_destroy(&s.rnd);

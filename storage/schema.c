@@ -101,9 +101,26 @@ static const char SCHEMA_V2[] =
     "ALTER TABLE rounds ADD COLUMN retries INTEGER NOT NULL DEFAULT 0 CHECK (retries >= 0);\n"
     "ALTER TABLE rounds ADD COLUMN reason TEXT CHECK (length(reason) <= 511);\n";
 
+/* Version 3: what a comparison of strategies needs per round. The clients' training CPU time
+ * (sum and slowest over the aggregated updates, process CPU time of their local rounds: unlike
+ * wall time it does not grow when the machine is shared), NULL when a driver could not measure
+ * every update's; and the global model's scores on the whole evaluation split (the travelling
+ * rows over the run's initial prompt), beside the eval_* columns, which for a personalising
+ * strategy pool each client's own prompt on its own shard. NULL when not evaluated. */
+static const char SCHEMA_V3[] =
+    "ALTER TABLE rounds ADD COLUMN client_cpu_ms INTEGER CHECK (client_cpu_ms >= 0);\n"
+    "ALTER TABLE rounds ADD COLUMN client_cpu_max_ms INTEGER\n"
+    "    CHECK (client_cpu_max_ms >= 0 AND client_cpu_max_ms <= client_cpu_ms);\n"
+    "ALTER TABLE rounds ADD COLUMN global_metric REAL;\n"
+    "ALTER TABLE rounds ADD COLUMN global_loss REAL;\n"
+    "ALTER TABLE rounds ADD COLUMN global_accuracy REAL;\n"
+    "ALTER TABLE rounds ADD COLUMN global_f1 REAL;\n"
+    "ALTER TABLE rounds ADD COLUMN global_mcc REAL;\n";
+
 static const schema_step STEPS[] = {
     {1, SCHEMA_V1},
     {2, SCHEMA_V2},
+    {3, SCHEMA_V3},
 };
 
 static const schema_def CURRENT = {STEPS, sizeof STEPS / sizeof STEPS[0]};

@@ -99,6 +99,11 @@ typedef struct store_round {
     int64_t committed_ms;
     int32_t retries; /* attempts of the round before the one committed (0 = the first) */
     char reason[STORE_REASON_MAX + 1]; /* why a failed round failed; "" = none (NULL) */
+    /* The aggregated clients' training CPU time: sum and largest; -1 = not measured. */
+    int64_t client_cpu_ms, client_cpu_max_ms;
+    /* The global model on the whole evaluation split; NaN = not evaluated (the eval_* fields
+     * are the pooled personalised scores, the same model when nothing is personalised). */
+    double global_metric, global_loss, global_accuracy, global_f1, global_mcc;
 } store_round;
 
 /* One sampled client's part in a round. */

@@ -16,7 +16,8 @@
 #define ROUND_COLUMNS                                                                              \
     "round, status, sampled, completed, dropped, late, train_loss, eval_metric, eval_loss, "       \
     "eval_accuracy, eval_f1, eval_mcc, bytes_down, bytes_up, wall_ms, slowest_client_ms, "         \
-    "committed_ms, retries, reason"
+    "committed_ms, retries, reason, client_cpu_ms, client_cpu_max_ms, global_metric, "             \
+    "global_loss, global_accuracy, global_f1, global_mcc"
 #define CLIENT_COLUMNS "round, client, status, n_k, steps, loss, ms"
 
 /* ---- validation ---- */
@@ -36,6 +37,11 @@ static fp_status check_round_row(const store_round *r, fp_error *err)
         return fp_fail(err, FP_EINVAL, "round %d: negative bytes or times", r->round);
     if (r->retries < 0)
         return fp_fail(err, FP_EINVAL, "round %d: %d retries", r->round, r->retries);
+    if (r->client_cpu_ms < -1 || r->client_cpu_max_ms < -1 ||
+        (r->client_cpu_ms < 0) != (r->client_cpu_max_ms < 0) ||
+        r->client_cpu_max_ms > r->client_cpu_ms)
+        return fp_fail(err, FP_EINVAL, "round %d: client CPU %lld ms, largest %lld ms", r->round,
+                       (long long)r->client_cpu_ms, (long long)r->client_cpu_max_ms);
     if (!memchr(r->reason, '\0', sizeof r->reason))
         return fp_fail(err, FP_EINVAL, "round %d: reason not terminated", r->round);
     return FP_OK;
@@ -133,6 +139,13 @@ static fp_status read_round(store_db_t *db, sqlite3_stmt *st, store_round *r, fp
     r->committed_ms = sqlite3_column_int64(st, 16);
     r->retries = sqlite3_column_int(st, 17);
     db_column_text(st, 18, r->reason, sizeof r->reason);
+    r->client_cpu_ms = db_column_opt_int(st, 19);
+    r->client_cpu_max_ms = db_column_opt_int(st, 20);
+    r->global_metric = db_column_double(st, 21);
+    r->global_loss = db_column_double(st, 22);
+    r->global_accuracy = db_column_double(st, 23);
+    r->global_f1 = db_column_double(st, 24);
+    r->global_mcc = db_column_double(st, 25);
     return FP_OK;
 }
 
@@ -192,7 +205,13 @@ static bool same_round(const store_round *a, const store_round *b)
            db_same_double(a->eval_f1, b->eval_f1) && db_same_double(a->eval_mcc, b->eval_mcc) &&
            a->bytes_down == b->bytes_down && a->bytes_up == b->bytes_up &&
            a->wall_ms == b->wall_ms && a->slowest_client_ms == b->slowest_client_ms &&
-           a->retries == b->retries && !strcmp(a->reason, b->reason);
+           a->retries == b->retries && !strcmp(a->reason, b->reason) &&
+           a->client_cpu_ms == b->client_cpu_ms && a->client_cpu_max_ms == b->client_cpu_max_ms &&
+           db_same_double(a->global_metric, b->global_metric) &&
+           db_same_double(a->global_loss, b->global_loss) &&
+           db_same_double(a->global_accuracy, b->global_accuracy) &&
+           db_same_double(a->global_f1, b->global_f1) &&
+           db_same_double(a->global_mcc, b->global_mcc);
 }
 
 static bool same_client(const store_client_round *a, const store_client_round *b)
@@ -320,7 +339,7 @@ static fp_status insert_round(store_db_t *db, int64_t run_id, const store_round 
     fp_status s = db_prepare_keyed(db,
                                    "INSERT INTO rounds (run, " ROUND_COLUMNS ") VALUES (?1, ?2, "
                                    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-                                   "?16, ?17, ?18, ?19, ?20)",
+                                   "?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
                                    run_id, r->round, &st, err);
     if (s)
         return s;
@@ -345,6 +364,13 @@ static fp_status insert_round(store_db_t *db, int64_t run_id, const store_round 
         sqlite3_bind_text(st, 20, r->reason, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, 20);
+    db_bind_opt_int(st, 21, r->client_cpu_ms);
+    db_bind_opt_int(st, 22, r->client_cpu_max_ms);
+    db_bind_double(st, 23, r->global_metric);
+    db_bind_double(st, 24, r->global_loss);
+    db_bind_double(st, 25, r->global_accuracy);
+    db_bind_double(st, 26, r->global_f1);
+    db_bind_double(st, 27, r->global_mcc);
     s = db_exec_stmt(db, st, "writing the round", err);
     sqlite3_finalize(st);
     return s;

@@ -111,6 +111,57 @@ static void the_first_k_updates_are_kept_and_recorded(void **state)
     fx_close(&f);
 }
 
+/* The round's CPU time is over the aggregated updates only (a late one's work is not the
+ * round's), and unknown as soon as one of them was not measured; the global model's scores are
+ * recorded apart from the pooled personalised ones. */
+static void cpu_time_and_global_scores_are_recorded(void **state)
+{
+    (void)state;
+    fx f;
+    fx_open(&f, 10, 2, 1, 2.0); /* ask 4, keep the first 2 */
+    assert_int_equal(train_round_begin(f.rnd, 0, NULL), FP_OK);
+    int ask[10];
+    assert_int_equal(train_round_ask(f.rnd, ask), 4);
+    train_round_set_cpu(f.rnd, ask[0], 999); /* pending: not an update, ignored */
+    assert_int_equal(answer(&f, ask[0], 1.0f, 10, 0.5, 100), TRAIN_SLOT_OK);
+    train_round_set_cpu(f.rnd, ask[0], 700);
+    assert_int_equal(answer(&f, ask[1], 1.0f, 10, 0.5, 100), TRAIN_SLOT_OK);
+    train_round_set_cpu(f.rnd, ask[1], 1200);
+    assert_int_equal(answer(&f, ask[2], 1.0f, 10, 0.5, 100), TRAIN_SLOT_LATE);
+    train_round_set_cpu(f.rnd, ask[2], 5000); /* late: not counted */
+    train_round_no_answer(f.rnd, ask[3], TRAIN_SLOT_DROPPED);
+    assert_int_equal(train_round_close(f.rnd), TRAIN_ROUND_AGGREGATE);
+    train_round_record rec;
+    train_round_record_make(f.rnd, &rec);
+    assert_int_equal(rec.cpu_ms, 1900);
+    assert_int_equal(rec.cpu_max_ms, 1200);
+    assert_false(rec.global_evaluated);
+    assert_true(isnan(rec.global.metric) && isnan(rec.global.loss));
+
+    fp_confusion cm;
+    assert_int_equal(confusion_init(&cm, 2, NULL), FP_OK);
+    cm.count[0][0] = 3, cm.count[1][1] = 1, cm.count[0][1] = 1;
+    train_round_record_global(&rec, FP_METRIC_MCC, &cm, 1.0);
+    assert_true(rec.global_evaluated);
+    assert_false(rec.evaluated); /* the personalised scores are apart */
+    assert_close(rec.global.metric, metric_mcc(&cm), 1e-12);
+    assert_close(rec.global.accuracy, 0.8, 1e-12);
+    assert_close(rec.global.loss, 0.2, 1e-12);
+
+    /* The next round: one update measured, one not (restored, not trained): unknown. */
+    assert_int_equal(train_round_begin(f.rnd, 1, NULL), FP_OK);
+    assert_int_equal(train_round_ask(f.rnd, ask), 4);
+    assert_int_equal(answer(&f, ask[0], 1.0f, 10, 0.5, 100), TRAIN_SLOT_OK);
+    train_round_set_cpu(f.rnd, ask[0], 300);
+    assert_int_equal(answer(&f, ask[1], 1.0f, 10, 0.5, 100), TRAIN_SLOT_OK);
+    train_round_set_cpu(f.rnd, ask[1], -1);
+    assert_int_equal(train_round_close(f.rnd), TRAIN_ROUND_AGGREGATE);
+    train_round_record_make(f.rnd, &rec);
+    assert_int_equal(rec.cpu_ms, -1);
+    assert_int_equal(rec.cpu_max_ms, -1);
+    fx_close(&f);
+}
+
 static void a_short_attempt_asks_others_and_a_stale_answer_never_counts(void **state)
 {
     (void)state;
@@ -188,6 +239,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(the_first_k_updates_are_kept_and_recorded),
+        cmocka_unit_test(cpu_time_and_global_scores_are_recorded),
         cmocka_unit_test(a_short_attempt_asks_others_and_a_stale_answer_never_counts),
         cmocka_unit_test(no_retry_left_fails_and_says_why),
     };

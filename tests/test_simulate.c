@@ -33,16 +33,24 @@ static void sim_config(fedpep_config *cfg, const char *db, fp_strategy strategy)
     cfg->eval.batch_size = 16;
 }
 
-/* The latest checkpoint's bytes and the number of committed rounds. */
-static void latest(const char *db_name, bool all_layers, store_checkpoint *ck, size_t *rounds)
+/* The database g_dir/db_name, read-only, and its run "t". */
+static store_db_t *open_run(const char *db_name, store_run *run)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/%s", g_dir, db_name);
     store_db_t *db = NULL;
     fp_error err = {0};
     assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_run_find(db, "t", run, &err), FP_OK);
+    return db;
+}
+
+/* The latest checkpoint's bytes and the number of committed rounds. */
+static void latest(const char *db_name, bool all_layers, store_checkpoint *ck, size_t *rounds)
+{
+    fp_error err = {0};
     store_run run;
-    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    store_db_t *db = open_run(db_name, &run);
     assert_int_equal(store_db_checkpoint_latest(db, run.id, ck, &err), FP_OK);
     store_round *rs = NULL;
     assert_int_equal(store_db_rounds_list(db, run.id, &rs, rounds, &err), FP_OK);
@@ -349,6 +357,64 @@ static void short_rounds_and_late_clients_are_recorded(void **state)
     store_db_close(&db);
 }
 
+/* The rounds of run "t" in the database g_dir/name. */
+static store_round *rounds_of(const char *name, size_t *n)
+{
+    fp_error err = {0};
+    store_run run;
+    store_db_t *db = open_run(name, &run);
+    store_round *rs = NULL;
+    assert_int_equal(store_db_rounds_list(db, run.id, &rs, n, &err), FP_OK);
+    store_run_clear(&run);
+    store_db_close(&db);
+    return rs;
+}
+
+/* Every round records the clients' CPU time and the global model's scores on the whole
+ * evaluation split. FedPrompt keeps nothing private, so its global model is every client's
+ * model and the whole split is the union of the shards: its global scores equal the pooled
+ * personalised ones (up to the batches' float rounding). A round whose clients answered from
+ * states saved before a kill did not measure their CPU time here: NULL, not a guess. */
+static void global_scores_and_client_cpu_are_recorded(void **state)
+{
+    (void)state;
+    fedpep_config cfg;
+    fp_error err = {0};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    sim_config(&cfg, "global.db", FP_STRATEGY_FEDPROMPT);
+    cfg.model.head = FP_HEAD_DESCRIPTIONS;
+    if (train_simulate(&cfg, &o, NULL, &res, &err))
+        fail_msg("simulate: %s", err.msg);
+    size_t n = 0;
+    store_round *rs = rounds_of("global.db", &n);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_false(isnan(rs[i].global_metric) || isnan(rs[i].global_loss));
+        assert_true(fabs(rs[i].global_metric - rs[i].eval_metric) <= 2.0 / 32 + 1e-9);
+        assert_true(fabs(rs[i].global_loss - rs[i].eval_loss) <= 1e-4 * fabs(rs[i].eval_loss));
+        assert_true(rs[i].client_cpu_max_ms >= 0);
+        assert_true(rs[i].client_cpu_ms >= rs[i].client_cpu_max_ms);
+    }
+    free(rs);
+
+    /* FedPepTAO (personalised) killed inside round 1 after its clients saved, then resumed
+     * (fixed_description_head_is_deterministic_and_resumes_exactly). */
+    char name[32];
+    snprintf(name, sizeof name, "d%d-%d.db", (int)FP_STRATEGY_FEDPEPTAO, (int)FP_HEAD_DESCRIPTIONS);
+    rs = rounds_of(name, &n);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(rs[i].global_metric >= 0 && rs[i].global_metric <= 1);
+        assert_false(isnan(rs[i].global_loss));
+    }
+    assert_true(rs[0].client_cpu_ms >= rs[0].client_cpu_max_ms && rs[0].client_cpu_max_ms >= 0);
+    assert_int_equal(rs[1].client_cpu_ms, -1);
+    assert_int_equal(rs[1].client_cpu_max_ms, -1);
+    assert_true(rs[2].client_cpu_ms >= 0);
+    free(rs);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -373,6 +439,7 @@ int main(void)
         cmocka_unit_test(hessian_selection_and_input_prompt_runs_complete),
         cmocka_unit_test(dropout_is_retried_and_resumes_exactly),
         cmocka_unit_test(short_rounds_and_late_clients_are_recorded),
+        cmocka_unit_test(global_scores_and_client_cpu_are_recorded),
     };
     return cmocka_run_group_tests_name("simulate", tests, setup, teardown);
 }

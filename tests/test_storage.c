@@ -16,7 +16,7 @@ static void open_sets_up_the_file(void **state)
     store_db_close(&db); /* idempotent */
     store_db_close(NULL);
     assert_int_equal(fx_sql_int(fx->path, "PRAGMA application_id"), 0x46504550);
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 3);
     assert_int_equal(fx_sql_int(fx->path, "PRAGMA page_size"), 65536);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM sqlite_schema WHERE type = "
                                           "'table' AND name IN ('runs', 'rounds', "
@@ -170,6 +170,13 @@ static void rounds_round_trip(void **state)
         assert_int_equal(got->bytes_up, want.bytes_up);
         assert_int_equal(got->wall_ms, want.wall_ms);
         assert_int_equal(got->slowest_client_ms, want.slowest_client_ms);
+        assert_int_equal(got->client_cpu_ms, want.client_cpu_ms);
+        assert_int_equal(got->client_cpu_max_ms, want.client_cpu_max_ms);
+        assert_true(got->global_metric == want.global_metric);
+        assert_true(got->global_loss == want.global_loss);
+        assert_true(got->global_accuracy == want.global_accuracy);
+        assert_true(isnan(got->global_f1));
+        assert_true(got->global_mcc == want.global_mcc);
         assert_true(got->committed_ms >= before.created_ms);
 
         store_client_round *clients = NULL;
@@ -245,7 +252,14 @@ static void failed_round_and_empty_blobs(void **state)
                          .eval_loss = NAN,
                          .eval_accuracy = NAN,
                          .eval_f1 = NAN,
-                         .eval_mcc = NAN};
+                         .eval_mcc = NAN,
+                         .client_cpu_ms = -1,
+                         .client_cpu_max_ms = -1,
+                         .global_metric = NAN,
+                         .global_loss = NAN,
+                         .global_accuracy = NAN,
+                         .global_f1 = NAN,
+                         .global_mcc = NAN};
     store_checkpoint_blobs empty = {{NULL, 0}, {NULL, 0}, {"", 0}};
     assert_int_equal(store_db_round_commit(db, run, &round, clients, 2, &empty, NULL, &err), FP_OK);
     store_round *rounds = NULL;
@@ -254,6 +268,10 @@ static void failed_round_and_empty_blobs(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(rounds[0].status, STORE_ROUND_FAILED);
     assert_true(isnan(rounds[0].train_loss) && isnan(rounds[0].eval_metric));
+    /* Not measured and not evaluated: NULL in the file, -1 and NaN back. */
+    assert_int_equal(rounds[0].client_cpu_ms, -1);
+    assert_int_equal(rounds[0].client_cpu_max_ms, -1);
+    assert_true(isnan(rounds[0].global_metric) && isnan(rounds[0].global_mcc));
     free(rounds);
     store_checkpoint ck;
     assert_int_equal(store_db_checkpoint_latest(db, run, &ck, &err), FP_OK);
@@ -331,6 +349,14 @@ static void round_commit_refuses_broken_rounds(void **state)
     assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL, &err),
                      FP_EINVAL);
     round = fx_round(0, clients);
+    round.client_cpu_max_ms = round.client_cpu_ms + 1; /* the largest exceeds the sum */
+    assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL, &err),
+                     FP_EINVAL);
+    round = fx_round(0, clients);
+    round.client_cpu_ms = -1; /* a sum unknown beside a known largest */
+    assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL, &err),
+                     FP_EINVAL);
+    round = fx_round(0, clients);
     round.bytes_up = -1;
     assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, NULL, &err),
                      FP_EINVAL);
@@ -386,6 +412,14 @@ static void round_commit_retry_is_idempotent(void **state)
     assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, &dup, &err),
                      FP_ESTATE);
     assert_non_null(strstr(err.msg, "round row"));
+    round = fx_round(1, clients);
+    round.global_metric += 1e-9; /* the new columns are part of the round row too */
+    assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, &dup, &err),
+                     FP_ESTATE);
+    round = fx_round(1, clients);
+    round.client_cpu_ms++;
+    assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, &dup, &err),
+                     FP_ESTATE);
     round = fx_round(1, clients);
     clients[3].ms = 1; /* a dropped client that now reports a time */
     assert_int_equal(store_db_round_commit(db, run, &round, clients, FX_CLIENTS, &ck, &dup, &err),

@@ -130,6 +130,13 @@ static inline store_round fx_round(int32_t r, store_client_round clients[FX_CLIE
     round.bytes_up = 6 * 491520;
     round.wall_ms = 2000 + r;
     round.slowest_client_ms = 1090;
+    round.client_cpu_ms = 5400 + r;
+    round.client_cpu_max_ms = 1080 + r;
+    round.global_metric = 0.48 + 0.003 * r;
+    round.global_loss = 0.7 - 0.001 * r;
+    round.global_accuracy = round.global_metric;
+    round.global_f1 = NAN;
+    round.global_mcc = 0.1 + 0.002 * r;
     return round;
 }
 

@@ -117,7 +117,7 @@ static void empty_file_is_created_or_refused(void **state)
     expect_open(fx->path, STORE_DB_READONLY, FP_EFORMAT);
     store_db_t *db = fx_open(fx->path, 0); /* an empty file is an empty SQLite database */
     store_db_close(&db);
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 3);
 }
 
 /* A truncated file: the header survives, the pages do not. Reads fail with FP_EDB; VERIFY at
@@ -367,19 +367,20 @@ static void concurrent_creators_agree(void **state)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), FP_OK);
     }
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 3);
     assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM runs"), 2);
 }
 
 /* A file written by the first release (schema v1: no reasons, no retries) with a run and a
  * committed round migrates to this build's version: its rows read back unchanged, with no
- * reason and 0 retries, and it takes the next round. Then the real schema extended by a future
- * step: the file migrates and keeps working, and this build refuses it as too new. */
+ * reason, 0 retries, no CPU time and no global scores, and it takes the next round. Then the
+ * real schema extended by a future step: the file migrates and keeps working, and this build
+ * refuses it as too new. */
 static void real_schema_migrates_forward(void **state)
 {
     fx_db *fx = *state;
     const schema_def *cur = schema_current();
-    assert_int_equal(cur->n_steps, 2);
+    assert_int_equal(cur->n_steps, 3);
     schema_def v1 = {cur->steps, 1};
     struct store_db *db = NULL;
     fp_error err = {0};
@@ -396,7 +397,7 @@ static void real_schema_migrates_forward(void **state)
         "INSERT INTO client_rounds VALUES (1, 0, 0, 'ok', 5, 2, 0.5, 30);"
         "INSERT INTO checkpoints VALUES (1, 0, x'00', x'00', x'00', 0);");
     db = fx_open(fx->path, 0);
-    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 3);
     store_run run = {0};
     assert_int_equal(store_db_run_find(db, "old", &run, &err), FP_OK);
     assert_int_equal(run.status, STORE_RUN_FAILED);
@@ -409,6 +410,8 @@ static void real_schema_migrates_forward(void **state)
     assert_int_equal(rounds[0].retries, 0);
     assert_string_equal(rounds[0].reason, "");
     assert_int_equal(rounds[0].slowest_client_ms, 40);
+    assert_int_equal(rounds[0].client_cpu_ms, -1);
+    assert_true(isnan(rounds[0].global_metric));
     free(rounds);
     store_run_spec spec = {"old", "", "m", "sst2", "fedpeptao", 7};
     int64_t id = 0;
@@ -419,18 +422,75 @@ static void real_schema_migrates_forward(void **state)
     char future[400];
     snprintf(future, sizeof future, "%s/future.db", fx->dir);
     make_real_db(future, 3);
-    schema_step steps[3] = {
-        cur->steps[0], cur->steps[1], {3, "ALTER TABLE runs ADD COLUMN note TEXT"}};
-    schema_def def = {steps, 3};
+    schema_step steps[4] = {
+        cur->steps[0], cur->steps[1], cur->steps[2], {4, "ALTER TABLE runs ADD COLUMN note TEXT"}};
+    schema_def def = {steps, 4};
     assert_int_equal(store_db_open_schema(&db, future, 0, &def, &err), FP_OK);
     assert_int_equal(store_db_rounds_list(db, 1, &rounds, &n, &err), FP_OK);
     assert_int_equal(n, 3);
     free(rounds);
     fx_commit_ok(db, 1, 3);
     store_db_close(&db);
-    assert_int_equal(fx_sql_int(future, "PRAGMA user_version"), 3);
+    assert_int_equal(fx_sql_int(future, "PRAGMA user_version"), 4);
     assert_int_equal(fx_sql_int(future, "SELECT count(*) FROM runs WHERE note IS NULL"), 1);
-    expect_open(future, 0, FP_EVERSION); /* this build knows up to version 2 only */
+    expect_open(future, 0, FP_EVERSION); /* this build knows up to version 3 only */
+}
+
+/* A file of schema v2 (the release before the CPU time and global scores) whose rounds were
+ * committed by that release: opened read-only it is refused as older (a reader never
+ * migrates); opened for writing it migrates to v3, its rounds read back with the new columns
+ * NULL (not measured, not evaluated), every old value unchanged, and its next round stores the
+ * new columns, which read back as written. */
+static void v2_file_gains_cpu_and_global_columns(void **state)
+{
+    fx_db *fx = *state;
+    const schema_def *cur = schema_current();
+    schema_def v2 = {cur->steps, 2};
+    struct store_db *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open_schema(&db, fx->path, STORE_DB_CREATE, &v2, &err), FP_OK);
+    store_db_close(&db);
+    raw_exec(fx->path,
+             "INSERT INTO runs (id, name, config, model, task, strategy, seed, status, "
+             "created_ms, updated_ms) VALUES (1, 'v2', '', 'm', 'sst2', 'fedprompt', 7, "
+             "'running', 1, 2);"
+             "INSERT INTO rounds (run, round, status, sampled, completed, dropped, late, "
+             "train_loss, eval_metric, eval_loss, eval_accuracy, eval_f1, eval_mcc, bytes_down, "
+             "bytes_up, wall_ms, slowest_client_ms, committed_ms, retries) VALUES (1, 0, 'ok', "
+             "1, 1, 0, 0, 0.5, 0.75, 0.6, 0.75, NULL, NULL, 10, 20, 30, 40, 50, 2);"
+             "INSERT INTO client_rounds VALUES (1, 0, 0, 'ok', 5, 2, 0.5, 30);"
+             "INSERT INTO checkpoints VALUES (1, 0, x'00', x'00', x'00', 0);");
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 2);
+    expect_open(fx->path, STORE_DB_READONLY, FP_EVERSION);
+    db = fx_open(fx->path, 0);
+    assert_int_equal(fx_sql_int(fx->path, "PRAGMA user_version"), 3);
+    store_round *rounds = NULL;
+    size_t n = 0;
+    assert_int_equal(store_db_rounds_list(db, 1, &rounds, &n, &err), FP_OK);
+    assert_int_equal(n, 1);
+    assert_true(rounds[0].eval_metric == 0.75 && rounds[0].train_loss == 0.5);
+    assert_int_equal(rounds[0].bytes_up, 20);
+    assert_int_equal(rounds[0].retries, 2);
+    assert_int_equal(rounds[0].client_cpu_ms, -1);
+    assert_int_equal(rounds[0].client_cpu_max_ms, -1);
+    assert_true(isnan(rounds[0].global_metric) && isnan(rounds[0].global_loss) &&
+                isnan(rounds[0].global_accuracy) && isnan(rounds[0].global_f1) &&
+                isnan(rounds[0].global_mcc));
+    free(rounds);
+    fx_commit_ok(db, 1, 1);
+    assert_int_equal(store_db_rounds_list(db, 1, &rounds, &n, &err), FP_OK);
+    assert_int_equal(n, 2);
+    store_client_round want_c[FX_CLIENTS];
+    store_round want = fx_round(1, want_c);
+    assert_int_equal(rounds[1].client_cpu_ms, want.client_cpu_ms);
+    assert_int_equal(rounds[1].client_cpu_max_ms, want.client_cpu_max_ms);
+    assert_true(rounds[1].global_metric == want.global_metric);
+    assert_true(rounds[1].global_mcc == want.global_mcc);
+    free(rounds);
+    store_db_close(&db);
+    assert_int_equal(fx_sql_int(fx->path, "SELECT count(*) FROM rounds WHERE client_cpu_ms IS "
+                                          "NULL AND global_metric IS NULL"),
+                     1);
 }
 
 int main(void)
@@ -448,6 +508,7 @@ int main(void)
         FX_TEST(older_schema_is_migrated_in_one_transaction),
         FX_TEST(concurrent_creators_agree),
         FX_TEST(real_schema_migrates_forward),
+        FX_TEST(v2_file_gains_cpu_and_global_columns),
     };
     return cmocka_run_group_tests_name("storage_format", tests, NULL, NULL);
 }

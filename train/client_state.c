@@ -287,7 +287,7 @@ fp_status train_client_load(train_client_t *c, const uint8_t *state, size_t stat
     fl_adamw_destroy(&c->opt);
     c->opt = opt;
     c->last_round = (int64_t)round;
-    c->last = (train_round_result){(int64_t)n_k, (int64_t)steps, loss, (int64_t)ms};
+    c->last = (train_round_result){(int64_t)n_k, (int64_t)steps, loss, (int64_t)ms, -1};
     return FP_OK;
 }
 

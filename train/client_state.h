@@ -72,10 +72,12 @@ void train_layout_scatter(const train_layout *lay, const float *theta, float *E,
 
 /* The result of one local round (train_local_round). */
 typedef struct train_round_result {
-    int64_t n_k;   /* examples the client holds */
-    int64_t steps; /* local steps K_k */
-    double loss;   /* mean training loss over the steps */
-    int64_t ms;    /* compute time */
+    int64_t n_k;    /* examples the client holds */
+    int64_t steps;  /* local steps K_k */
+    double loss;    /* mean training loss over the steps */
+    int64_t ms;     /* compute time */
+    int64_t cpu_ms; /* this process's CPU time over the round (OpenBLAS threads included); -1 =
+                       not measured here (the state was restored from a save) */
 } train_round_result;
 
 typedef struct train_client {

@@ -52,6 +52,13 @@ int64_t train_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t train_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* One optimisation step on the examples order[0..n). */
 static fp_status train_step(train_worker_t *w, train_client_t *c, const train_opts *o,
                             const fl_adamw_config *acfg, const fl_client_extras *ex,
@@ -149,7 +156,7 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
         return fp_fail(err, FP_EINVAL, "client %d: empty shard", c->id);
     if (o->scaffold && (!in->c || !c->c_k))
         return fp_fail(err, FP_EINVAL, "client %d: scaffold needs c and c_k", c->id);
-    int64_t t0 = train_now_ms();
+    int64_t t0 = train_now_ms(), cpu0 = train_cpu_ms();
     if (in->w_global)
         train_layout_rows_scatter(lay, c->E, in->w_global);
 
@@ -216,7 +223,8 @@ fp_status train_local_round(train_worker_t *w, train_client_t *c, const train_op
     if (rows)
         memcpy(rows, up, lay->n_rows * sizeof(float));
     c->last_round = in->round;
-    c->last = (train_round_result){in->n, steps, loss_sum / (double)steps, train_now_ms() - t0};
+    c->last = (train_round_result){in->n, steps, loss_sum / (double)steps, train_now_ms() - t0,
+                                   train_cpu_ms() - cpu0};
     if (res)
         *res = c->last;
     return FP_OK;

@@ -53,6 +53,9 @@ typedef struct train_round_in {
 
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t train_now_ms(void);
+/* CPU time of this process in ms (every thread): what a local round costs, whatever else
+ * shares the machine. */
+int64_t train_cpu_ms(void);
 
 /* Runs the round; rows[n_rows] receives E[:, S] (may be NULL). The client's last_round and
  * last are set. FP_EINVAL on an empty shard; model and optimizer failures propagate (the

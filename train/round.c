@@ -99,8 +99,8 @@ int train_round_ask(train_round_t *self, int *slots)
             i = self->slot_of[k] = self->n_slots++;
         train_round_slot *s = &self->slots[i];
         slot_clear(s);
-        *s =
-            (train_round_slot){.client = k, .attempt = self->attempt, .status = TRAIN_SLOT_PENDING};
+        *s = (train_round_slot){
+            .client = k, .attempt = self->attempt, .status = TRAIN_SLOT_PENDING, .cpu_ms = -1};
         self->state[k] = TRAIN_ASK_FAILED; /* until its update is in */
         slots[j] = i;
     }
@@ -128,6 +128,12 @@ train_slot_status train_round_answer(train_round_t *self, int i, float **rows_p,
     self->state[s->client] = TRAIN_ASK_OK;
     self->n_ok++;
     return TRAIN_SLOT_OK;
+}
+
+void train_round_set_cpu(train_round_t *self, int i, int64_t cpu_ms)
+{
+    if (i >= 0 && i < self->n_slots && self->slots[i].status == TRAIN_SLOT_OK)
+        self->slots[i].cpu_ms = cpu_ms < 0 ? -1 : cpu_ms;
 }
 
 void train_round_no_answer(train_round_t *self, int i, train_slot_status status)
@@ -204,6 +210,9 @@ void train_round_record_make(const train_round_t *self, train_round_record *rec)
                                 .eval_accuracy = NAN,
                                 .eval_f1 = NAN,
                                 .eval_mcc = NAN,
+                                .cpu_ms = self->n_ok ? 0 : -1,
+                                .cpu_max_ms = self->n_ok ? 0 : -1,
+                                .global = {NAN, NAN, NAN, NAN, NAN},
                                 .clients = self->rows};
     snprintf(rec->reason, sizeof rec->reason, "%s", self->reason);
     double loss_sum = 0;
@@ -222,21 +231,40 @@ void train_round_record_make(const train_round_t *self, train_round_record *rec)
             loss_sum += s->loss * (double)s->n_k;
         total_n += s->n_k;
         rec->slowest_ms = s->compute_ms > rec->slowest_ms ? s->compute_ms : rec->slowest_ms;
+        if (s->cpu_ms < 0 || rec->cpu_ms < 0) /* one unknown makes the sum unknown */
+            rec->cpu_ms = rec->cpu_max_ms = -1;
+        else
+            rec->cpu_ms += s->cpu_ms,
+                rec->cpu_max_ms = s->cpu_ms > rec->cpu_max_ms ? s->cpu_ms : rec->cpu_max_ms;
     }
     if (total_n)
         rec->train_loss = loss_sum / (double)total_n;
 }
 
+static train_round_scores scores_of(fp_metric metric, const fp_confusion *cm, double loss_sum)
+{
+    uint64_t total = confusion_total(cm);
+    return (train_round_scores){metric_value(metric, cm), total ? loss_sum / (double)total : NAN,
+                                metric_accuracy(cm), metric_f1(cm, 1), metric_mcc(cm)};
+}
+
 void train_round_record_eval(train_round_record *rec, fp_metric metric, const fp_confusion *cm,
                              double loss_sum)
 {
-    uint64_t total = confusion_total(cm);
+    train_round_scores sc = scores_of(metric, cm, loss_sum);
     rec->evaluated = true;
-    rec->eval_metric = metric_value(metric, cm);
-    rec->eval_loss = total ? loss_sum / (double)total : NAN;
-    rec->eval_accuracy = metric_accuracy(cm);
-    rec->eval_f1 = metric_f1(cm, 1);
-    rec->eval_mcc = metric_mcc(cm);
+    rec->eval_metric = sc.metric;
+    rec->eval_loss = sc.loss;
+    rec->eval_accuracy = sc.accuracy;
+    rec->eval_f1 = sc.f1;
+    rec->eval_mcc = sc.mcc;
+}
+
+void train_round_record_global(train_round_record *rec, fp_metric metric, const fp_confusion *cm,
+                               double loss_sum)
+{
+    rec->global_evaluated = true;
+    rec->global = scores_of(metric, cm, loss_sum);
 }
 
 uint32_t train_round_number(const train_round_t *self)

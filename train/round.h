@@ -44,6 +44,7 @@ typedef struct train_round_slot {
     double loss;
     int64_t ms;         /* what the driver measured for the answer (wall or compute) */
     int64_t compute_ms; /* the client's own compute time */
+    int64_t cpu_ms;     /* CPU time of its local round; -1 = not measured */
 } train_round_slot;
 
 /* A client row as recorded: -1 / NaN where nothing happened (only an OK row has values). */
@@ -53,6 +54,11 @@ typedef struct train_round_client {
     int64_t n_k, steps, ms;
     double loss;
 } train_round_client;
+
+/* The scores of one evaluation; NaN = not measured. */
+typedef struct train_round_scores {
+    double metric, loss, accuracy, f1, mcc;
+} train_round_scores;
 
 /* What a round records (the rounds row). NaN = did not happen (no update, no evaluation). */
 typedef struct train_round_record {
@@ -64,6 +70,12 @@ typedef struct train_round_record {
     bool evaluated;                        /* the eval_* fields mean something */
     double eval_metric, eval_loss, eval_accuracy, eval_f1, eval_mcc;
     int64_t bytes_down, bytes_up, wall_ms, slowest_ms;
+    /* The updates' CPU time, summed and largest: -1 unless every update's was measured. */
+    int64_t cpu_ms, cpu_max_ms;
+    /* The global model (the rows over the initial prompt) on the whole evaluation split, beside
+     * eval_*, which pool every client's own prompt on its own shard (FEDPEPTAO.md §5). */
+    bool global_evaluated;
+    train_round_scores global;
     char reason[TRAIN_ROUND_REASON_CAP]; /* why a short round was skipped or failed; "" */
     const train_round_client *clients;   /* [sampled], borrowed from the engine */
 } train_round_record;
@@ -90,6 +102,10 @@ train_slot_status train_round_answer(train_round_t *self, int i, float **rows_p,
                                      int64_t n_k, int64_t steps, double loss, int64_t ms,
                                      int64_t compute_ms);
 
+/* The CPU time slot i's client spent on its local round (after its answer was OK; -1 = not
+ * measured, e.g. its state was restored rather than trained here). */
+void train_round_set_cpu(train_round_t *self, int i, int64_t cpu_ms);
+
 /* Slot i will not answer this attempt: DROPPED or ERROR (a pending slot only). */
 void train_round_no_answer(train_round_t *self, int i, train_slot_status status);
 
@@ -112,6 +128,9 @@ fp_status train_round_aggregate(train_round_t *self, const fl_server_config *scf
 void train_round_record_make(const train_round_t *self, train_round_record *rec);
 void train_round_record_eval(train_round_record *rec, fp_metric metric, const fp_confusion *cm,
                              double loss_sum);
+/* The same for the global model's evaluation on the whole split (the global_* fields). */
+void train_round_record_global(train_round_record *rec, fp_metric metric, const fp_confusion *cm,
+                               double loss_sum);
 
 /* Reading the engine. */
 uint32_t train_round_number(const train_round_t *self);
