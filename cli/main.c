@@ -26,6 +26,7 @@ static const struct command {
     {"import-use-lite", cmd_import_use_lite, "convert the USE-lite TF.js package into a model"},
     {"history", cmd_history, "list the runs of a database, or a run's rounds (read-only)"},
     {"plot", cmd_plot, "SVG charts of a run's metric, loss and bytes per round"},
+    {"report", cmd_report, "the comparison of the strategies in a database (Markdown + SVG)"},
 };
 
 static void usage(FILE *out)

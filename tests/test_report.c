@@ -1,0 +1,221 @@
+/* test_report.c — `fedpep report` (storage/results_report.h) on a tiny database made by real
+ * simulate runs (the train fixture's random model, 4 clients, 3 rounds): FedPrompt at two seeds,
+ * FedPepTAO, and FedPepTAO without server momentum (a variant). The page and its figures are
+ * byte-identical when generated twice, and the page's numbers are those read from the database
+ * here with SQL, independently of the report's code. */
+#include "tests/support/test.h"
+
+#include "tests/test_train_fixture.h"
+
+#include <math.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "simulate/simulate.h"
+#include "storage/results_report.h"
+#include "storage/store_db.h"
+
+static char g_dir[100];
+static char g_db[150];
+
+static void run_one(const char *name, fp_strategy strategy, int seed, double momentum)
+{
+    fedpep_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/model", g_dir);
+    snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s/data", g_dir);
+    snprintf(cfg.run.db, sizeof cfg.run.db, "%s", g_db);
+    snprintf(cfg.run.name, sizeof cfg.run.name, "%s", name);
+    cfg.run.strategy = strategy;
+    cfg.run.seed = seed;
+    cfg.run.rounds = 3;
+    cfg.model.prompt_length = 4;
+    cfg.model.max_seq_len = 32;
+    cfg.model.head = FP_HEAD_DESCRIPTIONS;
+    cfg.federation.clients = 4;
+    cfg.federation.clients_per_round = 2;
+    cfg.client.max_local_steps = 4;
+    cfg.server.momentum = momentum;
+    cfg.eval.batch_size = 16;
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    fp_error err = {0};
+    if (train_simulate(&cfg, &o, NULL, &res, &err))
+        fail_msg("simulate %s: %s", name, err.msg);
+}
+
+static const char *metric_of(const char *task)
+{
+    return !strcmp(task, "sst-2") ? "accuracy" : NULL;
+}
+
+static void generate(const char *md)
+{
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open(&db, g_db, STORE_DB_READONLY, &err), FP_OK);
+    results_report_options o = {"tiny.db", md, metric_of};
+    if (results_report_write(db, &o, &err))
+        fail_msg("report: %s", err.msg);
+    store_db_close(&db);
+}
+
+/* One number of the database by SQL. */
+static double sql_real(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open_v2(g_db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    double v = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+static double run_real(const char *what, const char *run)
+{
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "SELECT %s FROM rounds AS x JOIN runs AS r ON r.id = x.run WHERE r.name = '%s'", what,
+             run);
+    return sql_real(sql);
+}
+
+/* The page's table row that starts with "| strategy | variant |". */
+static char *row_of(const char *page, const char *strategy, const char *variant)
+{
+    char start[200];
+    snprintf(start, sizeof start, "\n| %s | %s |", strategy, variant);
+    const char *p = strstr(page, start);
+    if (!p)
+        fail_msg("no row '%s'", start + 1);
+    const char *eol = strchr(p + 1, '\n');
+    return strndup(p + 1, (size_t)(eol - p - 1));
+}
+
+static void contains(const char *row, const char *want)
+{
+    if (!strstr(row, want))
+        fail_msg("'%s' not in: %s", want, row);
+}
+
+static void report_is_deterministic_and_says_what_the_database_holds(void **state)
+{
+    (void)state;
+    char md[300], svg[320], *first_md, *first_svg;
+    snprintf(md, sizeof md, "%s/results.md", g_dir);
+    snprintf(svg, sizeof svg, "%s/results-sst-2.svg", g_dir);
+    generate(md);
+    size_t n_md = 0, n_svg = 0, n2 = 0;
+    assert_non_null(first_md = test_read_file(md, &n_md));
+    assert_non_null(first_svg = test_read_file(svg, &n_svg));
+    generate(md);
+    char *again = test_read_file(md, &n2);
+    assert_int_equal(n2, n_md);
+    assert_memory_equal(again, first_md, n_md);
+    free(again);
+    again = test_read_file(svg, &n2);
+    assert_int_equal(n2, n_svg);
+    assert_memory_equal(again, first_svg, n_svg);
+    assert_non_null(strstr(again, "<svg"));
+    assert_non_null(strstr(again, "fedpeptao"));
+    free(again);
+    snprintf(svg, sizeof svg, "%s/results-sst-2-variants.svg", g_dir);
+    assert_non_null(again = test_read_file(svg, &n2));
+    assert_non_null(strstr(again, "server.momentum=0"));
+    free(again);
+
+    const char *page = first_md;
+    contains(page, "fedpep report tiny.db --out ");
+    contains(page, "Metrics: sst-2 accuracy.");
+    contains(page, "| `run.seed` | `42`, `43` |"); /* the seeds differ between runs */
+    contains(page, "| `federation.clients` | `4` |");
+
+    /* FedPepTAO, one seed: best and last global, best pooled, CPU and bytes per round. */
+    char *row = row_of(page, "fedpeptao", ""), want[64];
+    contains(row, "| 1 | 3 |");
+    snprintf(want, sizeof want, "| %.1f |", 100 * run_real("max(global_metric)", "tao"));
+    contains(row, want);
+    snprintf(want, sizeof want, "| %.1f |", 100 * run_real("max(eval_metric)", "tao"));
+    contains(row, want);
+    snprintf(want, sizeof want, "| %.2f |", run_real("avg(client_cpu_ms) / 1000.0", "tao"));
+    contains(row, want);
+    snprintf(want, sizeof want, "| %.1f |", run_real("avg(bytes_up) / 1000.0", "tao"));
+    contains(row, want);
+    free(row);
+
+    /* FedPrompt, two seeds: mean ± sample sd of the best global metric. */
+    double a = run_real("max(global_metric)", "prompt-42");
+    double b = run_real("max(global_metric)", "prompt-43");
+    double mean = (a + b) / 2, sd = fabs(a - b) / sqrt(2.0);
+    row = row_of(page, "fedprompt", "");
+    contains(row, "| 2 | 3 |");
+    snprintf(want, sizeof want, "| %.1f ± %.1f |", 100 * mean, 100 * sd);
+    contains(row, want);
+    free(row);
+
+    /* The variant is named by the option it changes; FedPepTAO against FedPrompt in points. */
+    row = row_of(page, "fedpeptao", "server.momentum=0");
+    snprintf(want, sizeof want, "| %+.1f",
+             100 * (run_real("max(global_metric)", "tao-no-momentum") - mean));
+    contains(row, want);
+    free(row);
+
+    /* The layers FedPepTAO sent: the stored selection. */
+    snprintf(want, sizeof want, "| tao | sst-2 | fedpeptao | 42 | %d, %d |",
+             (int)sql_real("SELECT min(layer) FROM layer_scores AS l JOIN runs AS r ON r.id = "
+                           "l.run WHERE r.name = 'tao' AND selected"),
+             (int)sql_real("SELECT max(layer) FROM layer_scores AS l JOIN runs AS r ON r.id = "
+                           "l.run WHERE r.name = 'tao' AND selected"));
+    contains(page, want);
+    assert_null(strstr(page, "| prompt-42 |")); /* FedPrompt sends every layer */
+    free(first_md);
+    free(first_svg);
+}
+
+static void an_empty_database_is_refused(void **state)
+{
+    (void)state;
+    char path[300], md[300];
+    snprintf(path, sizeof path, "%s/empty.db", g_dir);
+    snprintf(md, sizeof md, "%s/empty.md", g_dir);
+    store_db_t *db = NULL;
+    fp_error err = {0};
+    assert_int_equal(store_db_open(&db, path, STORE_DB_CREATE, &err), FP_OK);
+    results_report_options o = {"empty.db", md, metric_of};
+    assert_int_equal(results_report_write(db, &o, &err), FP_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "no run"));
+    store_db_close(&db);
+    assert_int_not_equal(access(md, F_OK), 0);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    fixture_tree("report", g_dir, sizeof g_dir, 64, 32);
+    snprintf(g_db, sizeof g_db, "%s/tiny.db", g_dir);
+    run_one("prompt-42", FP_STRATEGY_FEDPROMPT, 42, 0.9);
+    run_one("tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
+    run_one("prompt-43", FP_STRATEGY_FEDPROMPT, 43, 0.9);
+    run_one("tao-no-momentum", FP_STRATEGY_FEDPEPTAO, 42, 0.0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    test_rmtree(g_dir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(report_is_deterministic_and_says_what_the_database_holds),
+        cmocka_unit_test(an_empty_database_is_refused),
+    };
+    return cmocka_run_group_tests_name("report", tests, setup, teardown);
+}
