@@ -25,11 +25,15 @@
 #
 # Budget, measured with smoke runs of the full protocol (`nice`, one OpenBLAS thread, the
 # machine's other core busy with another job; user + sys CPU of the whole simulate process):
-#   SST-2 fedpeptao 89.8 s, SST-2 fedprompt 88.2 s (30 rounds each: about 2 s of client
-#   training and, every 5th round, 2 x 400 evaluation examples; the strategy barely matters)
-# so 138 runs x ~90-110 s (pair tasks have longer inputs) = 3.5-4.2 CPU-hours, inside the 6
-# CPU-hours of the issue, on one core: runs are sequential (one writer at a time) and the
-# other core stays free. docs/results.md shows each setting's client CPU per round.
+#   SST-2 fedpeptao   89.8 s   SST-2 fedprompt 88.2 s   SST-2 fedpeptao, Hessian rho 96.5 s
+#   RTE fedpeptao    280.2 s   (sentence pairs: inputs 2-3x longer)
+# The strategy barely matters (client training is about 2 s a round on SST-2, the two
+# evaluations of 400 examples every 5th round most of the rest); the task does. Taking
+# ~100 s for the six single-sentence tasks and ~280 s for the three pair tasks (QNLI, MRPC,
+# RTE): main 60 x 100 + 30 x 280 = 14,400 s; seeds 40 x 95 = 3,800 s; ablations 6 x 95 =
+# 570 s; robustness 2 x 80 = 160 s: about 18,900 CPU-seconds = 5.3 CPU-hours, inside the 6 of
+# the issue, on one core: runs are sequential (one writer at a time) and the other core
+# stays free. docs/results.md shows each setting's client CPU per round.
 # The database stays small enough to commit: simulate keeps only the last checkpoint of a
 # running run, and a finished run's checkpoint and client states are deleted (its rounds,
 # client rows and layers, all the report reads, are a few kB).
