@@ -2,7 +2,9 @@
  * (train/round.h) that trains the asked clients in-process and commits to the database itself.
  * Everything random is a pure function of the run seed (partition, sampling, shuffles, dropout,
  * init), so two runs and a resumed run give byte-identical checkpoints. Never sleeps, never talks
- * to a network. */
+ * to a network. Of the faults it reproduces what changes the rounds' outcome without a clock:
+ * dropout and an availability trace's unavailable clients (the very draws the clients make,
+ * actors/faults.h); stragglers and a trace's speeds only delay answers, so they are ignored. */
 #include "simulate/simulate.h"
 
 #include <math.h>
@@ -15,7 +17,9 @@
 #include "fl/prompt_rows.h"
 #include "fl/server.h"
 #include "fl/strategy.h"
+#include "actors/faults.h"
 #include "actors/round_save.h"
+#include "actors/trace.h"
 #include "storage/store_db.h"
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
@@ -43,7 +47,8 @@ typedef struct sim {
     int64_t run_id;
     double S[TRAIN_MAX_LAYERS];
     bool scored;
-    int *all_eval; /* [eval n] 0, 1, ...: the whole evaluation split, for the global model */
+    int *all_eval;        /* [eval n] 0, 1, ...: the whole evaluation split, for the global model */
+    fault_trace_t *trace; /* [faults] trace, NULL when none */
 } sim;
 
 /* §2 step 1–2: every client's statistics, combined by n_k. */
@@ -191,7 +196,8 @@ static fp_status ask_client(sim *s, int r, int attempt, int k, const train_sim_o
 {
     *out = NULL;
     int n = fl_partition_size(s->ptrain, k);
-    if (n == 0 || train_fault_drops(s->cfg, (uint32_t)r, (uint32_t)attempt, (uint32_t)k))
+    if (n == 0 ||
+        faults_for_attempt(s->cfg, s->trace, (uint32_t)r, (uint32_t)attempt, (uint32_t)k).drop)
         return FP_OK;
     train_client_t *c = NULL;
     fp_status st = get_client(s, k, &c, err);
@@ -424,6 +430,9 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     if (!st)
         st = train_partition_make(cfg, s.d.eval_labels, (int)s.d.eval->n, s.d.eval->n_classes,
                                   &s.peval, err);
+    if (!st && cfg->faults.trace[0] &&
+        !(s.trace = fault_trace_load(cfg->faults.trace, cfg->federation.clients, err)))
+        st = err ? err->status : FP_EFORMAT;
     if (!st)
         st = choose_layers(&s, layers, &k, &personalise, &input, err);
     int head = config_linear_head(cfg) && s.d.train ? s.d.train->n_classes : 0;
@@ -526,6 +535,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
         train_client_destroy(&s.clients[i]);
     free(s.clients);
     free(s.all_eval);
+    fault_trace_destroy(&s.trace);
     train_client_destroy(&s.fresh);
     train_client_destroy(&s.probe);
     train_round_destroy(&s.rnd);

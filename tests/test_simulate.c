@@ -415,6 +415,56 @@ static void global_scores_and_client_cpu_are_recorded(void **state)
     free(rs);
 }
 
+/* An availability trace: clients 0, 1 and 2 are unavailable in round 0, so round 0 drops every
+ * one of them it asks (and retries until client 3 answers) and the later rounds, which the
+ * trace does not cover, drop none — as the clients of the actor system decide from the same
+ * trace (actors/faults.h). A trace that cannot be read stops the run before it starts. */
+static void an_availability_trace_drops_its_unavailable_clients(void **state)
+{
+    (void)state;
+    char trace[150]; /* fits [faults] trace */
+    snprintf(trace, sizeof trace, "%.100s/trace.csv", g_dir);
+    FILE *f = fopen(trace, "w");
+    assert_non_null(f);
+    fputs("client,round,available,speed\n0,0,0,1\n1,0,0,1\n2,0,0,1\n3,*,1,0.5\n", f);
+    fclose(f);
+    fedpep_config cfg;
+    fp_error err = {0};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    sim_config(&cfg, "trace.db", FP_STRATEGY_FEDPROMPT);
+    cfg.model.head = FP_HEAD_DESCRIPTIONS;
+    cfg.federation.max_retries = 10;
+    snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s", trace);
+    if (train_simulate(&cfg, &o, NULL, &res, &err))
+        fail_msg("simulate: %s", err.msg);
+    store_run run;
+    store_db_t *db = open_run("trace.db", &run);
+    store_round *rs = NULL;
+    size_t n = 0;
+    assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
+    assert_int_equal(n, 3);
+    for (int32_t r = 0; r < 3; r++) {
+        store_client_round *cr = NULL;
+        size_t nc = 0;
+        assert_int_equal(store_db_round_clients(db, run.id, r, &cr, &nc, &err), FP_OK);
+        for (size_t i = 0; i < nc; i++)
+            assert_int_equal(cr[i].status,
+                             r == 0 && cr[i].client < 3 ? STORE_CLIENT_DROPPED : STORE_CLIENT_OK);
+        free(cr);
+        assert_int_equal(rs[r].completed, r == 0 ? 1 : 2);
+    }
+    assert_true(rs[0].dropped >= 1); /* the first attempt asked two, at most one is client 3 */
+    free(rs);
+    store_run_clear(&run);
+    store_db_close(&db);
+
+    sim_config(&cfg, "trace-missing.db", FP_STRATEGY_FEDPROMPT);
+    snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s/no-such.csv", g_dir);
+    assert_int_not_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
+    assert_non_null(strstr(err.msg, "no-such.csv"));
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -440,6 +490,7 @@ int main(void)
         cmocka_unit_test(dropout_is_retried_and_resumes_exactly),
         cmocka_unit_test(short_rounds_and_late_clients_are_recorded),
         cmocka_unit_test(global_scores_and_client_cpu_are_recorded),
+        cmocka_unit_test(an_availability_trace_drops_its_unavailable_clients),
     };
     return cmocka_run_group_tests_name("simulate", tests, setup, teardown);
 }
