@@ -370,6 +370,23 @@ static store_round *rounds_of(const char *name, size_t *n)
     return rs;
 }
 
+/* FedPrompt with the fixed head into g_dir/db, with the availability trace at trace (NULL =
+ * none; up to 10 retries of a round it leaves short). */
+static void run_fedprompt(const char *db, const char *trace)
+{
+    fedpep_config cfg;
+    fp_error err = {0};
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
+    sim_config(&cfg, db, FP_STRATEGY_FEDPROMPT);
+    cfg.model.head = FP_HEAD_DESCRIPTIONS;
+    cfg.federation.max_retries = 10;
+    if (trace)
+        snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%.150s", trace);
+    if (train_simulate(&cfg, &o, NULL, &res, &err))
+        fail_msg("simulate: %s", err.msg);
+}
+
 /* Every round records the clients' CPU time and the global model's scores on the whole
  * evaluation split. FedPrompt keeps nothing private, so its global model is every client's
  * model and the whole split is the union of the shards: its global scores equal the pooled
@@ -378,14 +395,7 @@ static store_round *rounds_of(const char *name, size_t *n)
 static void global_scores_and_client_cpu_are_recorded(void **state)
 {
     (void)state;
-    fedpep_config cfg;
-    fp_error err = {0};
-    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
-    train_sim_result res;
-    sim_config(&cfg, "global.db", FP_STRATEGY_FEDPROMPT);
-    cfg.model.head = FP_HEAD_DESCRIPTIONS;
-    if (train_simulate(&cfg, &o, NULL, &res, &err))
-        fail_msg("simulate: %s", err.msg);
+    run_fedprompt("global.db", NULL);
     size_t n = 0;
     store_round *rs = rounds_of("global.db", &n);
     assert_int_equal(n, 3);
@@ -428,16 +438,8 @@ static void an_availability_trace_drops_its_unavailable_clients(void **state)
     assert_non_null(f);
     fputs("client,round,available,speed\n0,0,0,1\n1,0,0,1\n2,0,0,1\n3,*,1,0.5\n", f);
     fclose(f);
-    fedpep_config cfg;
+    run_fedprompt("trace.db", trace);
     fp_error err = {0};
-    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
-    train_sim_result res;
-    sim_config(&cfg, "trace.db", FP_STRATEGY_FEDPROMPT);
-    cfg.model.head = FP_HEAD_DESCRIPTIONS;
-    cfg.federation.max_retries = 10;
-    snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s", trace);
-    if (train_simulate(&cfg, &o, NULL, &res, &err))
-        fail_msg("simulate: %s", err.msg);
     store_run run;
     store_db_t *db = open_run("trace.db", &run);
     store_round *rs = NULL;
@@ -459,6 +461,9 @@ static void an_availability_trace_drops_its_unavailable_clients(void **state)
     store_run_clear(&run);
     store_db_close(&db);
 
+    fedpep_config cfg;
+    train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
+    train_sim_result res;
     sim_config(&cfg, "trace-missing.db", FP_STRATEGY_FEDPROMPT);
     snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s/no-such.csv", g_dir);
     assert_int_not_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
