@@ -167,6 +167,7 @@ typedef struct fp_config_server {
     double beta1;
     double beta2;
     double tau;
+    bool control_variates; /* false: FedPepTAO's ablation without them */
 } fp_config_server;
 
 typedef struct fp_config_faults {

@@ -149,6 +149,9 @@ const config_option config_options[] = {
         "fedavgm momentum beta; fedadam/fedyogi/fedadagrad beta1"),
     DBL(server, beta2, "0.99", 0, 0.999999, "fedadam/fedyogi beta2"),
     DBL(server, tau, "1e-3", 1e-12, 10, "fedadam/fedyogi/fedadagrad adaptivity tau"),
+    BOOL(server, control_variates, "true",
+         "FedPepTAO: the momentum step corrects each client by c+ - c_k+; false = the ablation "
+         "without control variates"),
 
     DBL(faults, dropout, "0", 0, 1, "probability a sampled client skips a round"),
     DBL(faults, crash, "0", 0, 1, "probability a client process crashes in a round (restarted)"),

@@ -166,7 +166,9 @@ static void momentum_cv_coordinate(fl_server_t *self, const fl_server_config *cf
     for (int k = 0; k < n; k++) {
         double ck = self->c_k[(size_t)up[k].client * dim + i];
         double start = cfg->variant == FL_STEP_SEQUENTIAL ? chain : m;
-        chain = mu * start + (1.0 - mu) * g + c_new - ck;
+        chain = mu * start + (1.0 - mu) * g;
+        if (!cfg->no_control_variates) /* added in this order, as before the ablation existed */
+            chain = chain + c_new - ck;
         mbar += p[k] * chain;
     }
     self->m[i] = (float)mbar;

@@ -44,6 +44,8 @@ typedef struct fl_server_config {
     double eta_s_decay; /* 0.99 per momentum step */
     double eta_s_min;   /* 1e-4 */
     double client_lr;   /* η_l, the base client lr the control variates divide by (0.04) */
+    int no_control_variates; /* ablation: M_k = μ m + (1 − μ) g, without c⁺ − c_k⁺ (the variates
+                                are still kept, so the state has one shape); 0 = as written */
     /* baselines */
     double server_lr; /* η: FedAvgM, FedAdam/Yogi/Adagrad; η_g for SCAFFOLD */
     double beta1;     /* FedAvgM momentum β, or the adaptive optimizers' β1 */

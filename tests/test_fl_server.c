@@ -7,6 +7,8 @@
 #include "fl/blob.h"
 #include "fl/server.h"
 
+#include <stdbool.h>
+
 static fl_server_t *one_dim_server(fl_server_opt opt, fl_server_config *cfg)
 {
     *cfg = fl_server_config_defaults(opt);
@@ -27,13 +29,18 @@ static fl_server_t *one_dim_server(fl_server_opt opt, fl_server_config *cfg)
  *   parallel:   M_3 = 0.06 + 0.1 − 0.3 = −0.14, M_1 = 0.06 + 0.1 − 0 = 0.16,
  *               m = 0.75(−0.14) + 0.25(0.16) = −0.065, w = 0.2 + 0.0495·0.065 = 0.2032175.
  *   sequential: M_3 = −0.14, M_1 = 0.9(−0.14) + 0.16 = 0.034,
- *               m = −0.105 + 0.0085 = −0.0965, w = 0.2 + 0.0495·0.0965 = 0.20477675. */
-static void momentum_step_by_hand(fl_server_step_variant variant, double w2, double m2)
+ *               m = −0.105 + 0.0085 = −0.0965, w = 0.2 + 0.0495·0.0965 = 0.20477675.
+ * Without control variates (the ablation) every M_k drops c⁺ − c_k⁺, the variates still move:
+ *   parallel:   M_3 = M_1 = 0.06, m = 0.06, w = 0.2 − 0.0495·0.06 = 0.19703;
+ *   sequential: M_3 = 0.06, M_1 = 0.9·0.06 + 0.06 = 0.114, m = 0.045 + 0.0285 = 0.0735,
+ *               w = 0.2 − 0.0495·0.0735 = 0.19636175. */
+static void momentum_step_by_hand(fl_server_step_variant variant, bool no_cv, double w2, double m2)
 {
     fl_server_config cfg;
     fl_server_t *s = one_dim_server(FL_SERVER_MOMENTUM_CV, &cfg);
     cfg.client_lr = 0.5;
     cfg.variant = variant;
+    cfg.no_control_variates = no_cv;
     fp_error err;
     float a = 0.6f, b = 0.2f;
     fl_upload r0[2] = {{1, 1, 2, &a, NULL}, {3, 3, 4, &b, NULL}};
@@ -63,13 +70,15 @@ static void momentum_step_by_hand(fl_server_step_variant variant, double w2, dou
 static void momentum_parallel_by_hand(void **state)
 {
     (void)state;
-    momentum_step_by_hand(FL_STEP_PARALLEL, 0.2032175, -0.065);
+    momentum_step_by_hand(FL_STEP_PARALLEL, false, 0.2032175, -0.065);
+    momentum_step_by_hand(FL_STEP_PARALLEL, true, 0.19703, 0.06);
 }
 
 static void momentum_sequential_by_hand(void **state)
 {
     (void)state;
-    momentum_step_by_hand(FL_STEP_SEQUENTIAL, 0.20477675, -0.0965);
+    momentum_step_by_hand(FL_STEP_SEQUENTIAL, false, 0.20477675, -0.0965);
+    momentum_step_by_hand(FL_STEP_SEQUENTIAL, true, 0.19636175, 0.0735);
 }
 
 static void eta_s_decays_to_its_floor(void **state)

@@ -38,6 +38,7 @@ fl_server_config train_server_config(const fedpep_config *cfg, const fl_strategy
     c.beta1 = cfg->server.beta1;
     c.beta2 = cfg->server.beta2;
     c.tau = cfg->server.tau;
+    c.no_control_variates = !cfg->server.control_variates;
     if (cfg->server.baseline_lr > 0)
         c.server_lr = cfg->server.baseline_lr;
     return c;
