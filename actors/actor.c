@@ -13,6 +13,7 @@
 
 #include "actors/actor_agent.h"
 #include "common/ratelog.h"
+#include "messages/permissions.h"
 #include "messages/envelope.h"
 
 typedef struct peer_bytes {
@@ -50,6 +51,7 @@ static const struct {
 } WARN_NAMES[ACTOR_WARN_COUNT] = {
     [ACTOR_WARN_UNSENT] = {"messages not sent", "to"},
     [ACTOR_WARN_ERROR] = {"ERRORs received", "from"},
+    [ACTOR_WARN_REFUSED] = {"messages refused", "from"},
 };
 
 /* Counts and logs (rate-limited) one bad message from `source`. */
@@ -385,6 +387,14 @@ static fp_status on_payload(actor_t *actor, const char *source, zframe_t *payloa
             send_error_to(actor, source, &m, FP_EINVAL, "'from' differs from the sender's id");
     } else if (broker) {
         st = from_broker(actor, &m, len, err);
+    } else if (!msg_role_may_send(msg_id_role(source, NULL), m.type)) {
+        /* The broker registers an id only for the role it names, so the id tells the role; a
+         * type outside that role's part of the protocol never reaches the role's code. */
+        char why[160];
+        snprintf(why, sizeof why, "%s: a %s may not send it", msg_type_name(m.type),
+                 msg_role_name(msg_id_role(source, NULL)));
+        actor_warn(actor, ACTOR_WARN_REFUSED, source, why);
+        send_error_to(actor, source, &m, FP_EINVAL, why);
     } else if (actor->role->on_message) {
         st = actor->role->on_message(actor->self, actor, &m, len, err);
     }
@@ -458,7 +468,7 @@ static void flush_logs(actor_t *actor, int64_t now)
 
 /* actor_run, also ending (exit code 0) when `control` (may be NULL) becomes readable. */
 static fp_status run_loop(const actor_options_t *options, const actor_role_t *role, void *self,
-                          zsock_t *control, int *exit_code, fp_error *err)
+                          zsock_t *control, int *exit_code, uint64_t *refused, fp_error *err)
 {
     fp_error local = {0};
     if (!err)
@@ -530,6 +540,8 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
     char line[1024];
     if (ratelog_summary(actor.bad_input, line, sizeof line))
         zsys_info("%s: %s", actor.opt.id, line);
+    if (refused)
+        *refused = ratelog_total(actor.warn[ACTOR_WARN_REFUSED]);
     for (int k = 0; k < ACTOR_WARN_COUNT; k++) {
         if (ratelog_summary(actor.warn[k], line, sizeof line))
             zsys_info("%s: %s", actor.opt.id, line);
@@ -546,7 +558,7 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
 fp_status actor_run(const actor_options_t *options, const actor_role_t *role, void *self,
                     int *exit_code, fp_error *err)
 {
-    return run_loop(options, role, self, NULL, exit_code, err);
+    return run_loop(options, role, self, NULL, exit_code, NULL, err);
 }
 
 /* ---- in a thread ---- */
@@ -563,7 +575,7 @@ static void spawned(zsock_t *pipe, void *arg)
     spawn_args_t a = *(spawn_args_t *)arg;
     zsock_signal(pipe, 0);
     actor_result_t r = {0};
-    r.status = run_loop(&a.opt, a.role, a.self, pipe, &r.exit_code, &r.err);
+    r.status = run_loop(&a.opt, a.role, a.self, pipe, &r.exit_code, &r.refused, &r.err);
     if (a.result)
         *a.result = r;
     /* The control word that stopped us ($TERM) was consumed by the loop, or the role stopped

@@ -13,8 +13,9 @@
  *     every (re-)registration, on_message for each decoded message, on_tick every tick_ms, on_peer
  *     when a watched peer joins or dies.
  *
- * Every message a role receives has been decoded and validated with the configured limits, and
- * its `from` equals the sender id the broker vouches for; anything else is logged and dropped
+ * Every message a role receives has been decoded and validated with the configured limits, its
+ * `from` equals the sender id the broker vouches for, and its type is one the sender's role may
+ * send (messages/permissions.h); anything else is logged (rate-limited), counted and dropped
  * (answered with ERROR when the sender is known). Actor ids: "coordinator", "evaluator", "store",
  * "client.K" (actor_client_id), "launcher"; "broker" is the broker itself (ENVELOPE_BROKER_ID,
  * messages/envelope.h).
@@ -110,6 +111,7 @@ typedef struct actor_result {
     fp_status status;
     int exit_code;
     fp_error err;
+    uint64_t refused; /* messages refused because the sender's role may not send their type */
 } actor_result_t;
 
 /* Runs actor_run in a thread (a zactor), for tests and for several actors in one process. The
@@ -137,8 +139,9 @@ void actor_reply_error(actor_t *actor, const msg_t *request, fp_status code, con
  * per RATELOG_INTERVAL_MS per key, the first with its reason and then the count since the last
  * line, with one line of totals when the loop ends; a flood must not fill the log. */
 typedef enum actor_warning {
-    ACTOR_WARN_UNSENT, /* a message we could not send (key: its destination), e.g. queue full */
-    ACTOR_WARN_ERROR,  /* an ERROR we received (key: its sender and code, e.g. "broker ENET") */
+    ACTOR_WARN_UNSENT,  /* a message we could not send (key: its destination), e.g. queue full */
+    ACTOR_WARN_ERROR,   /* an ERROR we received (key: its sender and code, e.g. "broker ENET") */
+    ACTOR_WARN_REFUSED, /* a message whose type the sender's role may not send (key: sender) */
     ACTOR_WARN_COUNT
 } actor_warning;
 

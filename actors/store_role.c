@@ -16,6 +16,7 @@
 
 #include "actors/round_save.h"
 #include "common/little_endian.h"
+#include "messages/permissions.h"
 #include "storage/store_db.h"
 
 struct store_role {
@@ -29,7 +30,8 @@ struct store_role {
 
 /* ---- little-endian blobs ---- */
 
-fp_status store_role_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err)
+fp_status store_role_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size,
+                               fp_error *err)
 {
     *blob = NULL;
     *size = 0;
@@ -475,6 +477,22 @@ bool store_role_error_is_final(const msg_error_t *e)
                          e->code == FP_ETIMEOUT || e->code == FP_ENET);
 }
 
+bool store_role_may_serve(const msg_t *request, char *why, size_t n)
+{
+    if (request->type != MSG_LOAD)
+        return true;
+    const char *want = request->load.client;
+    if (!want[0] && msg_id_role(request->from, NULL) != MSG_ROLE_COORDINATOR) {
+        snprintf(why, n, "LOAD of the run's checkpoint: only the coordinator may load it");
+        return false;
+    }
+    if (want[0] && strcmp(want, request->from)) {
+        snprintf(why, n, "LOAD of %s's state: a client may load only its own", want);
+        return false;
+    }
+    return true;
+}
+
 /* ---- the actor role ---- */
 
 static fp_status store_on_message(void *self, actor_t *actor, msg_t *msg, size_t bytes,
@@ -489,6 +507,12 @@ static fp_status store_on_message(void *self, actor_t *actor, msg_t *msg, size_t
         snprintf(why, sizeof why, "about %s: %s", msg_type_name(msg->error.answers),
                  msg->error.text ? msg->error.text : "");
         actor_warn(actor, ACTOR_WARN_ERROR, key, why);
+        return FP_OK;
+    }
+    char refusal[160];
+    if (!store_role_may_serve(msg, refusal, sizeof refusal)) {
+        actor_warn(actor, ACTOR_WARN_REFUSED, msg->from, refusal);
+        actor_reply_error(actor, msg, FP_EINVAL, refusal);
         return FP_OK;
     }
     msg_t reply = {0};

@@ -63,10 +63,17 @@ void store_role_destroy(store_role_t **self_p);
  * itself (FP_ENOMEM) is returned, with err filled. */
 fp_status store_role_handle(store_role_t *self, const msg_t *request, msg_t *reply, fp_error *err);
 
-/* The role table for actor_run (self = a store_role_t): every request is answered through
- * store_handle and actor_send; an answer that cannot be sent (broker gone) is logged and
- * dropped, since the requester re-sends what is unacknowledged. Run it with the id STORE_ACTOR_ID
- * and role MSG_ROLE_STORE. */
+/* Whether the store serves request to its sender (request->from, vouched for by the broker):
+ * a LOAD of a client's private state only to that client, a LOAD of the run's checkpoint only to
+ * the coordinator. Every other request is the actor loop's to authorise (messages/permissions.h).
+ * False with the reason in why (n bytes). */
+bool store_role_may_serve(const msg_t *request, char *why, size_t n);
+
+/* The role table for actor_run (self = a store_role_t): a request store_role_may_serve refuses
+ * is answered ERROR EINVAL and logged (rate-limited per sender, counted as refused); every
+ * other request is answered through store_role_handle and actor_send; an answer that cannot be sent
+ * (broker gone) is logged and dropped, since the requester re-sends what is unacknowledged. Run it
+ * with the id STORE_ACTOR_ID and role MSG_ROLE_STORE. */
 #define STORE_ACTOR_ID "store"
 const actor_role_t *store_role_actor(void);
 
@@ -80,9 +87,10 @@ bool store_role_error_is_final(const msg_error_t *e);
 int32_t store_role_client_index(const char *actor_id);
 
 /* The checkpoint prompt blob of a rows tensor: uint32 ndim, ndim uint32 dims, then the floats,
- * all little-endian. store_role_rows_blob allocates *blob (free()); store_role_rows_parse fills a fresh
- * tensor and fails with FP_EFORMAT on a blob that is not exactly that. */
-fp_status store_role_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size, fp_error *err);
+ * all little-endian. store_role_rows_blob allocates *blob (free()); store_role_rows_parse fills a
+ * fresh tensor and fails with FP_EFORMAT on a blob that is not exactly that. */
+fp_status store_role_rows_blob(const msg_tensor_t *rows, uint8_t **blob, size_t *size,
+                               fp_error *err);
 fp_status store_role_rows_parse(const void *blob, size_t size, msg_tensor_t *rows, fp_error *err);
 
 #endif

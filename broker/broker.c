@@ -19,6 +19,7 @@
 #include "broker/broker_peers.h"
 #include "common/ratelog.h"
 #include "messages/envelope.h"
+#include "messages/permissions.h"
 
 struct broker {
     broker_options_t opt;
@@ -32,6 +33,9 @@ struct broker {
      * per RATELOG_INTERVAL_MS each, so a flood of garbage cannot fill the disk. */
     ratelog_t *bad_input;
     ratelog_t *undelivered;
+    /* Registrations refused (an id that does not name the role, or one a live connection
+     * holds): logged the same way, keyed by the id claimed. */
+    ratelog_t *refused;
 };
 
 #define UNREGISTERED "an unregistered connection"
@@ -79,7 +83,8 @@ broker_t *broker_new(const broker_options_t *options, fp_error *err)
     self->router = zsock_new(ZMQ_ROUTER);
     self->bad_input = ratelog_new("malformed input", "from", RATELOG_INTERVAL_MS);
     self->undelivered = ratelog_new("messages not delivered", "to", RATELOG_INTERVAL_MS);
-    if (!self->peers || !self->router || !self->bad_input || !self->undelivered) {
+    self->refused = ratelog_new("registrations refused", "as", RATELOG_INTERVAL_MS);
+    if (!self->peers || !self->router || !self->bad_input || !self->undelivered || !self->refused) {
         fp_fail(err, FP_ENOMEM, "broker: cannot create the socket");
         broker_destroy(&self);
         return NULL;
@@ -116,6 +121,7 @@ void broker_destroy(broker_t **self_p)
     broker_peers_destroy(&self->peers);
     ratelog_destroy(&self->bad_input);
     ratelog_destroy(&self->undelivered);
+    ratelog_destroy(&self->refused);
     free(self);
     *self_p = NULL;
 }
@@ -231,10 +237,51 @@ static void send_directory(broker_t *self, broker_peer_t *to, const msg_t *reque
 
 /* ---- what is addressed to the broker ---- */
 
+/* Whether the connection of p still exists: a probe HEARTBEAT (harmless to a live peer) is
+ * refused with EHOSTUNREACH by the ROUTER (router_mandatory) once libzmq has seen that
+ * connection close, which it does as soon as the peer's process dies or closes its socket. A
+ * full queue (EAGAIN) is a live peer that is busy. */
+static bool connection_alive(broker_t *self, broker_peer_t *p, int64_t now)
+{
+    msg_t m;
+    if (msg_init(&m, MSG_HEARTBEAT, "", ENVELOPE_BROKER_ID, NULL))
+        return true; /* cannot tell: keep the id with its owner */
+    m.seq = ++self->seq;
+    int eno = 0;
+    bool alive = envelope_send_msg(self->router, p->route, ENVELOPE_BROKER_ID, &m,
+                                   &self->opt.limits, NULL, &eno, NULL) == FP_OK ||
+                 eno != EHOSTUNREACH;
+    msg_clear(&m);
+    if (alive)
+        p->last_sent = now;
+    return alive;
+}
+
+/* Refuses a HELLO: counted, logged once per claimed id per interval, answered. */
+static void refuse_hello(broker_t *self, zframe_t *route, const msg_t *m, fp_status code,
+                         const char *why)
+{
+    self->stats.refused++;
+    char line[512];
+    if (ratelog_event(self->refused, m->from, why, zclock_mono(), line, sizeof line))
+        zsys_warning("broker: %s", line);
+    send_error(self, route, m, code, NULL, why);
+}
+
 static void handle_hello(broker_t *self, zframe_t *route, const msg_t *m, int64_t now)
 {
-    if (m->hello.role == MSG_ROLE_BROKER || !strcmp(m->from, ENVELOPE_BROKER_ID)) {
-        send_error(self, route, m, FP_EINVAL, NULL, "the broker's id and role are reserved");
+    if (!msg_hello_matches_id(m->from, m->hello.role, m->hello.index)) {
+        char why[160];
+        snprintf(why, sizeof why, "the id '%s' does not name role %s index %u", m->from,
+                 msg_role_name(m->hello.role), m->hello.index);
+        refuse_hello(self, route, m, FP_EINVAL, why);
+        return;
+    }
+    /* No second HELLO takes a live id over: only a connection that is gone (a process that
+     * died or reconnected) gives its id up before liveness expires it. */
+    broker_peer_t *holder = broker_peers_find(self->peers, m->from);
+    if (holder && !zframe_eq(holder->route, route) && connection_alive(self, holder, now)) {
+        refuse_hello(self, route, m, FP_ESTATE, "the id is held by another live connection");
         return;
     }
     bool replaced = false;
@@ -414,6 +461,8 @@ static int64_t keep_time(broker_t *self, int64_t now)
         zsys_warning("broker: %s", line);
     while (ratelog_flush(self->undelivered, now, line, sizeof line))
         zsys_debug("broker: %s", line);
+    while (ratelog_flush(self->refused, now, line, sizeof line))
+        zsys_warning("broker: %s", line);
     int64_t due = self->next_beat - now;
     p = broker_peers_oldest(self->peers);
     if (p && p->last_heard + timeout - now < due)
@@ -458,12 +507,16 @@ fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
     zpoller_destroy(&poller);
     broker_stats_t s = broker_stats(self);
     zsys_info("broker: stopping; %" PRIu64 " registrations, %" PRIu64 " forwarded, %" PRIu64
-              " unroutable, %" PRIu64 " queue-full, %" PRIu64 " malformed, %" PRIu64 " expired",
-              s.registered, s.forwarded, s.unroutable, s.queue_full, s.malformed, s.expired);
+              " unroutable, %" PRIu64 " queue-full, %" PRIu64 " malformed, %" PRIu64
+              " expired, %" PRIu64 " refused",
+              s.registered, s.forwarded, s.unroutable, s.queue_full, s.malformed, s.expired,
+              s.refused);
     char line[1024];
     if (ratelog_summary(self->bad_input, line, sizeof line))
         zsys_info("broker: %s", line);
     if (ratelog_summary(self->undelivered, line, sizeof line))
+        zsys_info("broker: %s", line);
+    if (ratelog_summary(self->refused, line, sizeof line))
         zsys_info("broker: %s", line);
     return FP_OK;
 }

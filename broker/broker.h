@@ -43,6 +43,7 @@ typedef struct broker_stats {
     uint64_t malformed;  /* bad frame sets or undecodable broker messages */
     uint64_t expired;    /* peers declared dead by silence */
     uint64_t departed;   /* peers that said BYE */
+    uint64_t refused;    /* HELLOs refused: id not naming the role, or held by a live peer */
     uint32_t peers;      /* registered now */
 } broker_stats_t;
 

@@ -3,6 +3,8 @@
  * reconnection, giving up, and a clean exit with BYE on SIGTERM (in a child process). */
 #include "tests/test_broker_fixture.h"
 
+#include "messages/permissions.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -123,6 +125,7 @@ static void echo_options(actor_options_t *o, const char *ep, const char *id, msg
     memcpy(o->endpoint, ep, strlen(ep) + 1);
     snprintf(o->id, sizeof o->id, "%s", id);
     o->role = role;
+    msg_id_role(id, &o->index); /* the broker registers client.K only as client K */
     o->tick_ms = 20;
     o->reconnect_min_ms = 100;
     o->reconnect_max_ms = 400;
@@ -179,7 +182,6 @@ static void scene_open(scene_t *s, const char *id, int sleep_ms)
     s->broker = fast_broker(s->ep, sizeof s->ep);
     raw_register(&s->coord, s->ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
     echo_options(&s->r.opt, s->ep, id, MSG_ROLE_CLIENT);
-    s->r.opt.index = 1;
     start(&s->r, &s->e);
     s->e.sleep_ms = sleep_ms; /* read only when a request arrives, after the join below */
     raw_expect_peer(&s->coord, id, true);

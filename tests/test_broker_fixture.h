@@ -136,22 +136,42 @@ static inline void raw_expect(raw_peer_t *p, msg_type type, msg_t *out)
     }
 }
 
-/* Registers with HELLO and waits for WELCOME. */
-static inline void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id,
-                                    msg_role role, uint32_t index, int rcvhwm)
+/* Sends HELLO as id (role, index) on the open peer p (whose id becomes id) and returns the
+ * broker's answer: MSG_WELCOME, or MSG_ERROR with its code in *code (may be NULL). Other
+ * messages are skipped; fails the test on timeout. */
+static inline msg_type raw_hello(raw_peer_t *p, const char *id, msg_role role, uint32_t index,
+                                 fp_status *code)
 {
-    raw_open_hwm(p, endpoint, id, rcvhwm);
     msg_t m;
     assert_int_equal(msg_init(&m, MSG_HELLO, "", id, NULL), FP_OK);
     m.hello.role = role;
     m.hello.index = index;
     m.hello.pid = 1;
     assert_int_equal(msg_set_id(m.hello.software, "test", NULL), FP_OK);
+    snprintf(p->id, sizeof p->id, "%s", id);
     raw_send(p, ENVELOPE_BROKER_ID, &m);
     msg_clear(&m);
-    raw_expect(p, MSG_WELCOME, &m);
-    assert_true(m.welcome.heartbeat_ms > 0);
-    msg_clear(&m);
+    for (;;) {
+        if (!raw_recv(p, NULL, &m))
+            fail_msg("%s: no answer to HELLO", id);
+        msg_type t = m.type;
+        if (t == MSG_WELCOME)
+            assert_true(m.welcome.heartbeat_ms > 0);
+        if (t == MSG_ERROR && code)
+            *code = m.error.code;
+        msg_clear(&m);
+        if (t == MSG_WELCOME || t == MSG_ERROR)
+            return t;
+    }
+}
+
+/* Registers with HELLO and waits for WELCOME. */
+static inline void raw_register_hwm(raw_peer_t *p, const char *endpoint, const char *id,
+                                    msg_role role, uint32_t index, int rcvhwm)
+{
+    raw_open_hwm(p, endpoint, id, rcvhwm);
+    if (raw_hello(p, id, role, index, NULL) != MSG_WELCOME)
+        fail_msg("%s: HELLO refused", id);
 }
 
 static inline void raw_register(raw_peer_t *p, const char *endpoint, const char *id, msg_role role,

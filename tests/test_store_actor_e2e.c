@@ -31,8 +31,8 @@ static pid_t spawn_store(e2e *t)
     if (pid == 0) {
         freopen(log, "a", stderr);
         freopen("/dev/null", "w", stdout);
-        execl(t->bin, t->bin, "store", "--broker", t->endpoint, "--db", t->db,
-              "--keep-checkpoints", "2", "broker.heartbeat_ms=100", (char *)NULL);
+        execl(t->bin, t->bin, "store", "--broker", t->endpoint, "--db", t->db, "--keep-checkpoints",
+              "2", "broker.heartbeat_ms=100", (char *)NULL);
         _exit(127);
     }
     return pid;
@@ -103,12 +103,17 @@ static void test_store_process_through_broker(void **state)
     make_run(&m, MSG_RUN_RUNNING, "tiny");
     ask_saved(&t, &m);
     msg_clear(&m);
-    assert_int_equal(msg_init(&m, MSG_SELECTION, RUN_NAME, "coordinator", NULL), FP_OK);
+    /* the selection comes from the evaluator (only it may send SELECTION) */
+    raw_peer_t coord = t.coord;
+    raw_register(&t.coord, t.endpoint, "evaluator", MSG_ROLE_EVALUATOR, 0);
+    assert_int_equal(msg_init(&m, MSG_SELECTION, RUN_NAME, "evaluator", NULL), FP_OK);
     m.selection.num_layers = 3;
     assert_int_equal(msg_u32s_alloc(&m.selection.layers, 1, NULL), FP_OK);
     m.selection.layers.v[0] = 2;
     ask_saved(&t, &m);
     msg_clear(&m);
+    raw_close(&t.coord);
+    t.coord = coord;
     for (uint32_t r = 0; r < 3; r++)
         save(&t, r);
 
