@@ -16,6 +16,7 @@
 #include "actors/store_role.h"
 #include "messages/envelope.h"
 #include "train/model_bundle.h"
+#include "actors/update_check.h"
 #include "train/round_rules.h"
 #include "train/run_setup.h"
 
@@ -32,8 +33,7 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
     const fedpep_config *cfg = &self->cfg;
     self->N = cfg->federation.clients;
     self->K = cfg->federation.clients_per_round;
-    fp_status st =
-        fl_strategy_for(cfg->run.strategy, &self->strat, err);
+    fp_status st = fl_strategy_for(cfg->run.strategy, &self->strat, err);
     if (!st) {
         self->scfg = train_server_config(cfg, self->strat);
         self->task = task_get(cfg->data.task);
@@ -43,6 +43,12 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
             st = err ? err->status : FP_EINVAL;
         else
             self->mc = m->cfg, self->decoder = m->decoder;
+        /* Each client's n_k, so that an UPDATE claiming another weight is refused. */
+        if (!st && !(self->shard_n = calloc((size_t)self->N, sizeof *self->shard_n)))
+            st = fp_fail(err, FP_ENOMEM, "coordinator: out of memory");
+        if (!st)
+            st = update_shard_sizes(cfg, m, config_prompt_length(cfg, m->decoder), self->shard_n,
+                                    err);
         train_model_destroy(&m);
     }
     if (!st) {
@@ -76,6 +82,7 @@ void coordinator_destroy(coordinator_t **self_p)
     if (!self)
         return;
     train_round_destroy(&self->rnd);
+    free(self->shard_n);
     free(self->peers);
     free(self->ask);
     free(self->evals);

@@ -74,6 +74,7 @@ struct coordinator {
     int rounds_done;
     train_round_t *rnd; /* the round engine: who is asked, what they did, the decisions */
     peer_slot_t *peers; /* [N] the messaging side of each engine slot */
+    uint64_t *shard_n;  /* [N] each client's n_k in the seeded partition (update_check.h) */
     int *ask;           /* [N] scratch: the slots an attempt asks */
     int64_t round_started, deadline;
     uint64_t bytes_down, bytes_up;

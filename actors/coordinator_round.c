@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
+#include "actors/update_check.h"
 #include "actors/store_role.h"
 
 /* ---- rounds ---- */
@@ -179,10 +180,13 @@ fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t byte
     }
     const msg_update_t *u = &m->update;
     bool scaffold = self->strat->scaffold_client;
-    if (msg_tensor_count(&u->rows) != self->lay.n_rows ||
-        (scaffold && msg_tensor_count(&u->control_delta) != self->lay.n_rows)) {
-        fprintf(stderr, "coordinator: UPDATE from %s has the wrong shape; counted as error\n",
-                m->from);
+    int k = train_round_slot_at(self->rnd, i)->client;
+    update_expect_t want = {.control = scaffold, .n = self->shard_n[k]};
+    want.ndim = coordinator_rows_shape(self, want.shape);
+    fp_error why = {0};
+    if (update_check(u, &want, &why)) {
+        fprintf(stderr, "coordinator: UPDATE of round %u from %s refused (%s); counted as error\n",
+                m->round, m->from, why.msg);
         train_round_no_answer(self->rnd, i, TRAIN_SLOT_ERROR);
         return FP_OK;
     }

@@ -72,6 +72,7 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
     fedpep_config cfg;
     config_defaults(&cfg);
     snprintf(cfg.model.path, sizeof cfg.model.path, "%s/model", g_dir);
+    snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s/data", g_dir); /* for the shard sizes */
     snprintf(cfg.run.name, sizeof cfg.run.name, "t");
     cfg.run.rounds = 1;
     cfg.federation.clients = N_CLIENTS;
@@ -197,6 +198,9 @@ static int setup(void **state)
     snprintf(model, sizeof model, "%s/model", g_dir);
     mkdir(model, 0700);
     fixture_model(model, 2, 32, 0.05f, 7);
+    snprintf(model, sizeof model, "%s/data", g_dir);
+    mkdir(model, 0700);
+    fixture_data(model, 40, 8, 11);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
     return 0;
 }

@@ -1,0 +1,315 @@
+/* test_update_checks.c — an UPDATE is checked before aggregation (actors/update_check.h).
+ *
+ * update_check alone: the shape TRAIN sent, SCAFFOLD's control delta, finiteness and n = the
+ * client's shard size, each refused with its reason.
+ *
+ * The poisoning attack of issue #19, through the real broker and the real coordinator
+ * (actor_spawn) against raw peers: a fake store and evaluator, and four raw clients that
+ * answer every TRAIN with the global rows plus a constant of their own and their true n_k. In
+ * the attacked run client.3 answers with rows of 1000.0 and n = 10^9 (and, in another run,
+ * honest rows with a doubled n); in the reference run client.3 refuses every round (ERROR, as
+ * an injected dropout does). The attacked runs' final rows must equal the reference's byte for
+ * byte, with client.3 recorded `error` in every round; an honest client.3 changes the rows, so
+ * the comparison can tell. Before the check the poison was aggregated (max |w| ~ 1000). */
+#include "tests/support/test.h"
+
+#include <math.h>
+#include <sys/stat.h>
+
+#include "tests/test_broker_fixture.h"
+#include "tests/test_train_fixture.h"
+
+#include "actors/actor.h"
+#include "actors/coordinator.h"
+#include "actors/update_check.h"
+#include "common/config.h"
+
+#define N_CLIENTS 4
+#define ROUNDS 2
+#define ATTACKER 3
+
+static char g_dir[100];
+static char g_vocab[512], g_merges[512];
+
+/* ---- update_check alone ---- */
+
+static void update_check_refuses_what_was_not_assigned(void **state)
+{
+    (void)state;
+    update_expect_t want = {.ndim = 2, .shape = {3, 4}, .n = 17};
+    msg_update_t u = {0};
+    uint32_t shape[2] = {3, 4}, other[2] = {4, 3};
+    assert_int_equal(msg_tensor_alloc(&u.rows, 2, shape, NULL), FP_OK);
+    for (int i = 0; i < 12; i++)
+        u.rows.data[i] = 0.5f * (float)i;
+    u.n = 17;
+    fp_error err = {0};
+    assert_int_equal(update_check(&u, &want, &err), FP_OK);
+
+    u.n = 1000000000;
+    assert_int_equal(update_check(&u, &want, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "n = 1000000000, but the client holds 17"));
+    u.n = 17;
+    u.rows.data[7] = NAN;
+    assert_int_equal(update_check(&u, &want, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "rows[7] is not finite"));
+    u.rows.data[7] = INFINITY;
+    assert_int_equal(update_check(&u, &want, &err), FP_EINVAL);
+    u.rows.data[7] = 1;
+    memcpy(u.rows.shape, other, sizeof other); /* same count, another shape */
+    assert_int_equal(update_check(&u, &want, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "rows: not the shape"));
+    memcpy(u.rows.shape, shape, sizeof shape);
+    u.loss = NAN;
+    assert_int_equal(update_check(&u, &want, &err), FP_EINVAL);
+    u.loss = 0.25;
+    /* SCAFFOLD: the control delta is due, in the same shape; elsewhere it is refused. */
+    want.control = true;
+    assert_int_equal(update_check(&u, &want, &err), FP_EINVAL);
+    assert_int_equal(msg_tensor_alloc(&u.control_delta, 2, shape, NULL), FP_OK);
+    memset(u.control_delta.data, 0, 12 * sizeof(float));
+    assert_int_equal(update_check(&u, &want, &err), FP_OK);
+    want.control = false;
+    assert_int_equal(update_check(&u, &want, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "control_delta: not asked for"));
+    msg_tensor_free(&u.rows);
+    msg_tensor_free(&u.control_delta);
+}
+
+/* ---- the poisoning attack ---- */
+
+typedef enum attacker_mode { REFUSES, HONEST, POISON, LIES_ABOUT_N } attacker_mode;
+
+typedef struct outcome {
+    float *rows; /* the last SAVE's rows */
+    size_t count;
+    msg_client_status attacker[ROUNDS]; /* client.3's row in each round's SAVE */
+    float max_abs;
+} outcome_t;
+
+static void config_for(fedpep_config *cfg)
+{
+    config_defaults(cfg);
+    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", g_dir);
+    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", g_dir);
+    snprintf(cfg->run.name, sizeof cfg->run.name, "t");
+    cfg->run.rounds = ROUNDS;
+    cfg->federation.clients = N_CLIENTS;
+    cfg->federation.clients_per_round = N_CLIENTS; /* every client, every round */
+    cfg->federation.min_clients = 1;
+    cfg->federation.round_deadline_s = 60;
+    cfg->federation.on_short_round = FP_SHORT_ROUND_SKIP;
+}
+
+/* Client k's answer to TRAIN t: rows + 0.01 (k + 1), or what the attacker sends. */
+static void client_answer(raw_peer_t *c, int k, const msg_t *t, uint64_t n_k, attacker_mode mode)
+{
+    msg_t r;
+    bool attacker = k == ATTACKER;
+    if (attacker && mode == REFUSES) {
+        assert_int_equal(msg_reply_init(&r, MSG_ERROR, t, c->id, NULL), FP_OK);
+        r.error.code = FP_ESTATE;
+        r.error.answers = MSG_TRAIN;
+        raw_send(c, "coordinator", &r);
+        msg_clear(&r);
+        return;
+    }
+    assert_int_equal(msg_reply_init(&r, MSG_UPDATE, t, c->id, NULL), FP_OK);
+    assert_int_equal(
+        msg_tensor_alloc(&r.update.rows, t->train.rows.ndim, t->train.rows.shape, NULL), FP_OK);
+    size_t count = msg_tensor_count(&t->train.rows);
+    for (size_t i = 0; i < count; i++)
+        r.update.rows.data[i] =
+            attacker && mode == POISON ? 1000.0f : t->train.rows.data[i] + 0.01f * (float)(k + 1);
+    r.update.n = !attacker || mode == HONEST ? n_k : mode == POISON ? 1000000000u : 2 * n_k;
+    r.update.steps = 1;
+    r.update.loss = 0.5;
+    raw_send(c, "coordinator", &r);
+    msg_clear(&r);
+}
+
+static void eval_answer(raw_peer_t *c, const msg_t *req)
+{
+    msg_t r;
+    assert_int_equal(msg_reply_init(&r, MSG_EVAL_REPLY, req, c->id, NULL), FP_OK);
+    r.eval_reply.n = 1;
+    r.eval_reply.loss = 0.5;
+    r.eval_reply.classes = 2;
+    assert_int_equal(msg_u64s_alloc(&r.eval_reply.confusion, 4, NULL), FP_OK);
+    memset(r.eval_reply.confusion.v, 0, 4 * sizeof(uint64_t));
+    r.eval_reply.confusion.v[0] = 1;
+    raw_send(c, req->from, &r);
+    msg_clear(&r);
+}
+
+/* The fake store: RUN and SAVE acknowledged (SAVE's rows and client.3's rows kept), LOAD finds
+ * nothing. Returns true once RUN {done} came. */
+static bool store_answer(raw_peer_t *s, const msg_t *m, outcome_t *o)
+{
+    msg_t r;
+    if (m->type == MSG_LOAD) {
+        assert_int_equal(msg_reply_init(&r, MSG_STATE, m, "store", NULL), FP_OK);
+    } else {
+        assert_int_equal(msg_reply_init(&r, MSG_SAVED, m, "store", NULL), FP_OK);
+        r.saved.answers = m->type;
+    }
+    if (m->type == MSG_SAVE && m->round < ROUNDS) {
+        o->count = msg_tensor_count(&m->save.rows);
+        free(o->rows);
+        o->rows = malloc(o->count * sizeof(float));
+        assert_non_null(o->rows);
+        memcpy(o->rows, m->save.rows.data, o->count * sizeof(float));
+        for (uint32_t i = 0; i < m->save.clients.n; i++)
+            if (m->save.clients.v[i].client == ATTACKER)
+                o->attacker[m->round] = m->save.clients.v[i].status;
+    }
+    raw_send(s, m->from, &r);
+    msg_clear(&r);
+    return m->type == MSG_RUN && m->run_row.status != MSG_RUN_RUNNING;
+}
+
+static void run_world(attacker_mode mode, outcome_t *o)
+{
+    memset(o, 0, sizeof *o);
+    for (int r = 0; r < ROUNDS; r++)
+        o->attacker[r] = MSG_CLIENT_OK;
+    fedpep_config cfg;
+    config_for(&cfg);
+    fp_error err = {0};
+    uint64_t n_k[N_CLIENTS];
+    train_model_t *model = train_model_open(cfg.model.path, g_vocab, g_merges, &err);
+    assert_non_null(model);
+    assert_int_equal(
+        update_shard_sizes(&cfg, model, config_prompt_length(&cfg, model->decoder), n_k, &err),
+        FP_OK);
+    train_model_destroy(&model);
+
+    char ep[150];
+    zactor_t *broker = fixture_broker(NULL, 1000, 0, 200, 100, ep, sizeof ep);
+    raw_peer_t peers[N_CLIENTS + 2]; /* the clients, the store, the evaluator */
+    raw_peer_t *store = &peers[N_CLIENTS], *ev = &peers[N_CLIENTS + 1];
+    raw_register(store, ep, "store", MSG_ROLE_STORE, 0);
+    raw_register(ev, ep, "evaluator", MSG_ROLE_EVALUATOR, 0);
+    for (int k = 0; k < N_CLIENTS; k++) {
+        char id[MSG_ID_CAP];
+        actor_client_id(id, (uint32_t)k);
+        raw_register(&peers[k], ep, id, MSG_ROLE_CLIENT, (uint32_t)k);
+    }
+    for (int i = 0; i < N_CLIENTS + 2; i++)
+        zsock_set_rcvtimeo(peers[i].sock, 5);
+
+    coordinator_options_t co = {.cfg = &cfg,
+                                .fallback_vocab = g_vocab,
+                                .fallback_merges = g_merges,
+                                .stop_before_save = -1};
+    coordinator_t *coord = coordinator_new(&co, &err);
+    if (!coord)
+        fail_msg("coordinator_new: %s", err.msg);
+    actor_options_t ao;
+    actor_options_defaults(&ao);
+    snprintf(ao.endpoint, sizeof ao.endpoint, "%s", ep);
+    snprintf(ao.id, sizeof ao.id, "coordinator");
+    snprintf(ao.run, sizeof ao.run, "t");
+    ao.role = MSG_ROLE_COORDINATOR;
+    ao.tick_ms = 20;
+    coordinator_actor_options(&ao);
+    actor_result_t result = {0};
+    zactor_t *actor = actor_spawn(&ao, coordinator_actor(), coord, &result);
+    assert_non_null(actor);
+
+    bool done = false;
+    for (int64_t end = zclock_mono() + 60000; !done && zclock_mono() < end;)
+        for (int i = 0; i < N_CLIENTS + 2 && !done; i++) {
+            msg_t m;
+            if (!raw_recv(&peers[i], NULL, &m))
+                continue;
+            if (i == N_CLIENTS) {
+                done = store_answer(store, &m, o);
+            } else if (i == N_CLIENTS + 1 && m.type == MSG_SCORE_REQUEST) {
+                msg_t r;
+                assert_int_equal(msg_reply_init(&r, MSG_SELECTION, &m, "evaluator", NULL), FP_OK);
+                r.selection.num_layers = 2;
+                assert_int_equal(msg_u32s_alloc(&r.selection.layers, 1, NULL), FP_OK);
+                r.selection.layers.v[0] = 0;
+                raw_send(ev, m.from, &r);
+                msg_clear(&r);
+            } else if (i < N_CLIENTS && m.type == MSG_TRAIN) {
+                client_answer(&peers[i], i, &m, n_k[i], mode);
+            } else if (i < N_CLIENTS && m.type == MSG_EVAL_REQUEST) {
+                eval_answer(&peers[i], &m);
+            }
+            msg_clear(&m);
+        }
+    zactor_destroy(&actor);
+    coordinator_destroy(&coord);
+    for (int i = 0; i < N_CLIENTS + 2; i++)
+        raw_close(&peers[i]);
+    zactor_destroy(&broker);
+    assert_true(done);
+    assert_int_equal(result.status, FP_OK);
+    assert_non_null(o->rows);
+    for (size_t i = 0; i < o->count; i++)
+        o->max_abs = fmaxf(o->max_abs, fabsf(o->rows[i]));
+}
+
+static void a_poisoned_update_is_never_aggregated(void **state)
+{
+    (void)state;
+    outcome_t ref, honest, poison, liar;
+    run_world(REFUSES, &ref);
+    run_world(HONEST, &honest);
+    run_world(POISON, &poison);
+    run_world(LIES_ABOUT_N, &liar);
+    printf("max |w|: reference %.4f, honest client.3 %.4f, poisoned %.4f, lying n %.4f\n",
+           (double)ref.max_abs, (double)honest.max_abs, (double)poison.max_abs,
+           (double)liar.max_abs);
+    assert_int_equal(poison.count, ref.count);
+    assert_int_equal(liar.count, ref.count);
+    /* The comparison can tell: an honest client.3 moves the rows. */
+    assert_int_equal(honest.count, ref.count);
+    assert_true(memcmp(honest.rows, ref.rows, ref.count * sizeof(float)) != 0);
+    for (int r = 0; r < ROUNDS; r++) {
+        assert_int_equal(ref.attacker[r], MSG_CLIENT_DROPPED);
+        assert_int_equal(honest.attacker[r], MSG_CLIENT_OK);
+        assert_int_equal(poison.attacker[r], MSG_CLIENT_ERROR);
+        assert_int_equal(liar.attacker[r], MSG_CLIENT_ERROR);
+    }
+    assert_memory_equal(poison.rows, ref.rows, ref.count * sizeof(float));
+    assert_memory_equal(liar.rows, ref.rows, ref.count * sizeof(float));
+    assert_true(poison.max_abs < 10);
+    free(ref.rows);
+    free(honest.rows);
+    free(poison.rows);
+    free(liar.rows);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir("update_checks"));
+    char sub[300];
+    snprintf(sub, sizeof sub, "%s/model", g_dir);
+    mkdir(sub, 0700);
+    fixture_model(sub, 2, 32, 0.05f, 7);
+    snprintf(sub, sizeof sub, "%s/data", g_dir);
+    mkdir(sub, 0700);
+    fixture_data(sub, 40, 8, 11);
+    fixture_cache(g_vocab, g_merges, sizeof g_vocab);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    test_rmtree(g_dir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(update_check_refuses_what_was_not_assigned),
+        cmocka_unit_test(a_poisoned_update_is_never_aggregated),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
