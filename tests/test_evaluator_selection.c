@@ -208,14 +208,14 @@ static void store_answer(rig_t *r, const msg_t *selection, msg_type type, const 
 }
 
 /* Returns once the evaluator has handled everything the fake store sent before (its answer):
- * the store asks the evaluator for the selection itself, and the reply to that request comes
- * after the answer was handled, since what one connection sends reaches the evaluator in order
- * (DEALER -> broker -> DEALER -> the actor loop). Without it, the coordinator's request that
- * follows may overtake the answer at the broker (two connections are not ordered), and the
- * evaluator would rightly send the selection to the store once more. Re-sends that cross the
- * answer (sent before it was handled, e.g. on a loaded machine) are allowed: their number is
- * returned. -1: no reply within RESEND_WITHIN_MS, or something else than the same selection
- * came. Never asserts (like store_selections). */
+ * the store sends the evaluator a SCORE_REQUEST, which a store may not send, and the actor
+ * loop's refusal (ERROR, re = its seq) comes after the answer was handled, since what one
+ * connection sends reaches the evaluator in order (DEALER -> broker -> DEALER -> the actor loop).
+ * Without it, the coordinator's request that follows may overtake the answer at the broker (two
+ * connections are not ordered), and the evaluator would rightly send the selection to the store
+ * once more. Re-sends that cross the answer (sent before it was handled, e.g. on a loaded machine)
+ * are allowed: their number is returned. -1: no reply within RESEND_WITHIN_MS, or something else
+ * than the same selection came. Never asserts (like store_selections). */
 static int store_synced(rig_t *r)
 {
     msg_t m;
@@ -230,10 +230,10 @@ static int store_synced(rig_t *r)
             continue;
         bool same = same_selection(&r->answer, &m), reply = m.re == asked;
         msg_clear(&m);
-        if (!same)
-            return -1;
         if (reply)
             return crossed;
+        if (!same)
+            return -1;
         crossed++;
     }
     return -1;
