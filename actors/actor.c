@@ -13,6 +13,7 @@
 
 #include "actors/actor_agent.h"
 #include "common/ratelog.h"
+#include "messages/curve.h"
 #include "messages/permissions.h"
 #include "messages/envelope.h"
 
@@ -89,6 +90,7 @@ fp_status actor_options_from_config(actor_options_t *o, const fedpep_config *cfg
     snprintf(o->endpoint, sizeof o->endpoint, "%s", cfg->broker.endpoint);
     o->hwm = cfg->broker.hwm;
     o->limits.max_message_bytes = (size_t)cfg->broker.max_message_bytes;
+    snprintf(o->curve_dir, sizeof o->curve_dir, "%s", cfg->broker.curve_dir);
     o->role = role;
     o->index = index;
     return msg_set_id(o->id, id, err);
@@ -446,6 +448,13 @@ static fp_status check_options(const actor_options_t *o, const actor_role_t *rol
         o->reconnect_max_ms < o->reconnect_min_ms || o->hwm < 0 ||
         o->limits.max_message_bytes > INT32_MAX - ENVELOPE_FRAME_SLACK)
         return fp_fail(err, FP_EINVAL, "actor_run: %s: bad endpoint, tick, back-off or hwm", o->id);
+    if (o->curve_dir[0]) { /* missing keys stop the actor now, not at every reconnection */
+        zsock_t *probe = zsock_new(ZMQ_DEALER);
+        fp_status st = probe ? curve_client_setup(probe, o->curve_dir, o->id, err)
+                             : fp_fail(err, FP_ENOMEM, "actor_run: no socket");
+        zsock_destroy(&probe);
+        return st;
+    }
     return FP_OK;
 }
 

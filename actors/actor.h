@@ -57,6 +57,9 @@ typedef struct actor_options {
      * and death the broker pushes. Off by default; the coordinator turns it on. */
     bool watch_peers;
     msg_role watch_role;
+    /* CurveZMQ key folder (messages/curve.h): the actor's key pair is curve_dir/ID.cert_secret,
+     * the broker's public key curve_dir/broker.cert. "" = no CURVE. */
+    char curve_dir[FP_CONFIG_STR_MAX + 1];
 } actor_options_t;
 
 /* The callbacks of a role. Any may be NULL. A callback returning anything but FP_OK stops the
@@ -91,7 +94,8 @@ typedef struct actor_role {
  * no watching, empty run. id/endpoint/role must still be set. */
 void actor_options_defaults(actor_options_t *o);
 
-/* Defaults, then [broker] endpoint, hwm and max_message_bytes from cfg, then id/role/index.
+/* Defaults, then [broker] endpoint, hwm, max_message_bytes and curve_dir from cfg, then
+ * id/role/index.
  * FP_EINVAL for an id that is not a valid actor id. */
 fp_status actor_options_from_config(actor_options_t *o, const fedpep_config *cfg, msg_role role,
                                     uint32_t index, const char *id, fp_error *err);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "messages/curve.h"
 #include "messages/envelope.h"
 #include "common/ratelog.h"
 #include "common/version.h"
@@ -90,7 +91,12 @@ static void attempt(agent_t *self, int64_t now)
     zsock_set_maxmsgsize(self->dealer,
                          (int)self->opt->limits.max_message_bytes + ENVELOPE_FRAME_SLACK);
     zsock_set_linger(self->dealer, 0);
-    if (zsock_connect(self->dealer, "%s", self->opt->endpoint) < 0) {
+    fp_error e = {0};
+    if (self->opt->curve_dir[0] &&
+        curve_client_setup(self->dealer, self->opt->curve_dir, self->opt->id, &e)) {
+        zsys_error("%s: %s", self->opt->id, e.msg);
+        close_socket(self);
+    } else if (zsock_connect(self->dealer, "%s", self->opt->endpoint) < 0) {
         zsys_error("%s: cannot connect to %s", self->opt->id, self->opt->endpoint);
         close_socket(self);
     } else {

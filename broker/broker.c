@@ -18,12 +18,15 @@
 
 #include "broker/broker_peers.h"
 #include "common/ratelog.h"
+#include "messages/curve.h"
 #include "messages/envelope.h"
 #include "messages/permissions.h"
 
 struct broker {
     broker_options_t opt;
     zsock_t *router;
+    zactor_t *auth;   /* zauth, with CURVE on */
+    zsock_t *monitor; /* the router's failed handshakes, with CURVE on */
     char endpoint[FP_CONFIG_STR_MAX + 1];
     broker_peers_t *peers;
     broker_stats_t stats;
@@ -58,6 +61,7 @@ void broker_options_from_config(broker_options_t *o, const fedpep_config *cfg)
     o->liveness = (uint32_t)cfg->broker.liveness;
     o->hwm = cfg->broker.hwm;
     o->limits.max_message_bytes = (size_t)cfg->broker.max_message_bytes;
+    snprintf(o->curve_dir, sizeof o->curve_dir, "%s", cfg->broker.curve_dir);
 }
 
 broker_t *broker_new(const broker_options_t *options, fp_error *err)
@@ -96,6 +100,31 @@ broker_t *broker_new(const broker_options_t *options, fp_error *err)
     zsock_set_maxmsgsize(self->router,
                          (int)options->limits.max_message_bytes + ENVELOPE_FRAME_SLACK);
     zsock_set_linger(self->router, 0);
+    /* Authentication is in place before the socket can accept anyone. */
+    if (options->curve_dir[0] &&
+        curve_server_setup(self->router, options->curve_dir, &self->auth, err)) {
+        broker_destroy(&self);
+        return NULL;
+    }
+    if (options->curve_dir[0]) {
+        /* Refused handshakes never reach the ROUTER as messages: a monitor reports them. */
+        char mon[64];
+        snprintf(mon, sizeof mon, "inproc://broker-handshakes-%p", (void *)self);
+        if (zmq_socket_monitor(zsock_resolve(self->router), mon,
+                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+                                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                                   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) ||
+            !(self->monitor = zsock_new_pair(mon)) || zsock_connect(self->monitor, "%s", mon)) {
+            fp_fail(err, FP_ENOMEM, "broker: cannot monitor handshakes");
+            broker_destroy(&self);
+            return NULL;
+        }
+    }
+    if (!options->curve_dir[0] && !strncmp(options->endpoint, "tcp://", 6) &&
+        strncmp(options->endpoint, "tcp://127.0.0.1:", 16))
+        zsys_warning("broker: %s without CURVE: any peer that reaches it may register an id "
+                     "nobody holds ([broker] curve_dir; README, Security)",
+                     options->endpoint);
     if (zsock_bind(self->router, "%s", options->endpoint) < 0) {
         fp_fail(err, FP_ENET, "broker: cannot bind %s: %s", options->endpoint,
                 zmq_strerror(zmq_errno()));
@@ -118,6 +147,8 @@ void broker_destroy(broker_t **self_p)
         return;
     broker_t *self = *self_p;
     zsock_destroy(&self->router);
+    zsock_destroy(&self->monitor);
+    zactor_destroy(&self->auth);
     broker_peers_destroy(&self->peers);
     ratelog_destroy(&self->bad_input);
     ratelog_destroy(&self->undelivered);
@@ -268,8 +299,16 @@ static void refuse_hello(broker_t *self, zframe_t *route, const msg_t *m, fp_sta
     send_error(self, route, m, code, NULL, why);
 }
 
-static void handle_hello(broker_t *self, zframe_t *route, const msg_t *m, int64_t now)
+static void handle_hello(broker_t *self, zframe_t *route, zframe_t *payload, const msg_t *m,
+                         int64_t now)
 {
+    /* With CURVE, zauth copied the id bound to the connection's key from its allow-list
+     * certificate onto every frame: the key speaks only for that id. */
+    const char *bound = self->opt.curve_dir[0] ? zframe_meta(payload, CURVE_META_ID) : NULL;
+    if (self->opt.curve_dir[0] && (!bound || strcmp(bound, m->from))) {
+        refuse_hello(self, route, m, FP_EINVAL, "this key is not allowed to register this id");
+        return;
+    }
     if (!msg_hello_matches_id(m->from, m->hello.role, m->hello.index)) {
         char why[160];
         snprintf(why, sizeof why, "the id '%s' does not name role %s index %u", m->from,
@@ -333,7 +372,7 @@ static void handle_for_broker(broker_t *self, zframe_t *route, broker_peer_t *se
         return;
     }
     if (m.type == MSG_HELLO) {
-        handle_hello(self, route, &m, now);
+        handle_hello(self, route, payload, &m, now);
     } else if (!sender) {
         /* A connection we do not know: typically an actor whose broker restarted. */
         send_error(self, route, &m, FP_ESTATE, NULL, "not registered: send HELLO first");
@@ -470,6 +509,27 @@ static int64_t keep_time(broker_t *self, int64_t now)
     return due < 1 ? 1 : due;
 }
 
+/* A connection failed the CURVE handshake (no key, or one zauth did not find in the
+ * allow-list): counted, logged at most once per interval. */
+static void handle_monitor(broker_t *self)
+{
+    zmsg_t *event = zmsg_recv(self->monitor);
+    zframe_t *head = event ? zmsg_first(event) : NULL;
+    if (head && zframe_size(head) >= 2) {
+        uint16_t code;
+        memcpy(&code, zframe_data(head), sizeof code);
+        self->stats.unauthenticated++;
+        char line[512];
+        if (ratelog_event(self->refused, "an unauthenticated connection",
+                          code == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
+                              ? "its key is not in the allow-list"
+                              : "no CURVE handshake (no key, or not a fedpep peer)",
+                          zclock_mono(), line, sizeof line))
+            zsys_warning("broker: %s", line);
+    }
+    zmsg_destroy(&event);
+}
+
 static bool handle_pipe(broker_t *self, zsock_t *pipe)
 {
     char *cmd = zstr_recv(pipe);
@@ -490,8 +550,10 @@ static bool handle_pipe(broker_t *self, zsock_t *pipe)
 fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
 {
     zpoller_t *poller = zpoller_new(self->router, pipe, NULL);
-    if (!poller)
+    if (!poller || (self->monitor && zpoller_add(poller, self->monitor))) {
+        zpoller_destroy(&poller);
         return fp_fail(err, FP_ENOMEM, "broker: cannot create a poller");
+    }
     zsys_info("broker: routing on %s (epoch %" PRIu64 ", heartbeat %u ms x %u)", self->endpoint,
               self->opt.epoch, self->opt.heartbeat_ms, self->opt.liveness);
     self->next_beat = zclock_mono() + self->opt.heartbeat_ms;
@@ -503,14 +565,16 @@ fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
             handle_router(self, zclock_mono());
         else if (which && which == pipe)
             running = handle_pipe(self, pipe);
+        else if (which && which == self->monitor)
+            handle_monitor(self);
     }
     zpoller_destroy(&poller);
     broker_stats_t s = broker_stats(self);
     zsys_info("broker: stopping; %" PRIu64 " registrations, %" PRIu64 " forwarded, %" PRIu64
               " unroutable, %" PRIu64 " queue-full, %" PRIu64 " malformed, %" PRIu64
-              " expired, %" PRIu64 " refused",
+              " expired, %" PRIu64 " refused, %" PRIu64 " unauthenticated",
               s.registered, s.forwarded, s.unroutable, s.queue_full, s.malformed, s.expired,
-              s.refused);
+              s.refused, s.unauthenticated);
     char line[1024];
     if (ratelog_summary(self->bad_input, line, sizeof line))
         zsys_info("broker: %s", line);

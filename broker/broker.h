@@ -32,24 +32,30 @@ typedef struct broker_options {
     int hwm;               /* ZMQ_SNDHWM/RCVHWM, messages; 0 = none */
     msg_limits limits;     /* for what is addressed to the broker, and frame size */
     uint64_t epoch;        /* 0 = derived from the wall clock at start */
+    /* CurveZMQ key folder (messages/curve.h); "" = no CURVE. With it, only the keys of
+     * curve_dir/allow connect, and each may register only the id its certificate names. */
+    char curve_dir[FP_CONFIG_STR_MAX + 1];
 } broker_options_t;
 
 /* Counters since start, for tests, logs and `fedpep broker` on exit. */
 typedef struct broker_stats {
-    uint64_t registered; /* HELLOs accepted (re-registrations included) */
-    uint64_t forwarded;  /* messages delivered to another actor */
-    uint64_t unroutable; /* destination unknown: answered ERROR ENOTFOUND */
-    uint64_t queue_full; /* destination's queue at hwm: dropped, answered ERROR ENET */
-    uint64_t malformed;  /* bad frame sets or undecodable broker messages */
-    uint64_t expired;    /* peers declared dead by silence */
-    uint64_t departed;   /* peers that said BYE */
-    uint64_t refused;    /* HELLOs refused: id not naming the role, or held by a live peer */
-    uint32_t peers;      /* registered now */
+    uint64_t registered;      /* HELLOs accepted (re-registrations included) */
+    uint64_t forwarded;       /* messages delivered to another actor */
+    uint64_t unroutable;      /* destination unknown: answered ERROR ENOTFOUND */
+    uint64_t queue_full;      /* destination's queue at hwm: dropped, answered ERROR ENET */
+    uint64_t malformed;       /* bad frame sets or undecodable broker messages */
+    uint64_t expired;         /* peers declared dead by silence */
+    uint64_t departed;        /* peers that said BYE */
+    uint64_t refused;         /* HELLOs refused: id not naming the role, or held by a live peer */
+    uint64_t unauthenticated; /* with CURVE: connections refused in the handshake (no key, or
+                                 a key not in the allow-list) */
+    uint32_t peers;           /* registered now */
 } broker_stats_t;
 
 /* heartbeat 1000 ms, liveness 5, hwm 1000, msg_limits_default, FP_DEFAULT_BROKER_ENDPOINT. */
 void broker_options_defaults(broker_options_t *o);
-/* Defaults, then [broker] endpoint, heartbeat_ms, liveness, hwm, max_message_bytes of cfg. */
+/* Defaults, then [broker] endpoint, heartbeat_ms, liveness, hwm, max_message_bytes, curve_dir
+ * of cfg. */
 void broker_options_from_config(broker_options_t *o, const fedpep_config *cfg);
 
 /* Creates the ROUTER socket and binds it. NULL with err filled (FP_ENET: cannot bind, FP_EINVAL:

@@ -21,6 +21,7 @@ int cmd_import_use_lite(int argc, char **argv);
 int cmd_history(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
 
 /* The cached GPT-2 tokenizer pair ($FEDPEP_CACHE or .cache, /gpt2/{vocab.json,merges.txt}) for
  * model folders that carry none. */

@@ -27,6 +27,7 @@ static const struct command {
     {"history", cmd_history, "list the runs of a database, or a run's rounds (read-only)"},
     {"plot", cmd_plot, "SVG charts of a run's metric, loss and bytes per round"},
     {"report", cmd_report, "the comparison of the strategies in a database (Markdown + SVG)"},
+    {"keygen", cmd_keygen, "CurveZMQ keys and the broker's allow-list (DIR [--clients N])"},
 };
 
 static void usage(FILE *out)

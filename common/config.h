@@ -192,6 +192,7 @@ typedef struct fp_config_broker {
     int liveness;
     int hwm;
     int max_message_bytes;
+    char curve_dir[FP_CONFIG_STR_MAX + 1]; /* CurveZMQ keys (fedpep keygen); "" = off */
 } fp_config_broker;
 
 typedef struct fp_config_launch {

@@ -10,8 +10,8 @@
 static_assert(sizeof(fp_strategy) == sizeof(int), "enum fields must be int-sized");
 
 static const char *const STRATEGIES[] = {
-    "fedpeptao", "fedprompt", "fedavg-input", "fedprox",    "scaffold",
-    "fedavgm",   "fedadam",   "fedyogi",      "fedadagrad", "random-layers", NULL};
+    "fedpeptao", "fedprompt", "fedavg-input", "fedprox",       "scaffold", "fedavgm",
+    "fedadam",   "fedyogi",   "fedadagrad",   "random-layers", NULL};
 static_assert(sizeof STRATEGIES / sizeof *STRATEGIES == FP_STRATEGY_COUNT + 1, "strategies");
 
 static const char *const TASKS[] = {"qnli", "sst-2", "cola", "mrpc", "rte",
@@ -35,9 +35,9 @@ static_assert(sizeof SERVER_STEPS / sizeof *SERVER_STEPS == FP_SERVER_STEP_COUNT
 static_assert(sizeof DELAYS / sizeof *DELAYS == FP_DELAY_COUNT + 1, "delays");
 static_assert(sizeof RESTARTS / sizeof *RESTARTS == FP_RESTART_COUNT + 1, "restarts");
 
-const char *const config_sections[] = {"run",    "model",  "data",   "federation", "client",
-                                       "server", "faults", "broker", "launch",     "eval",
-                                       NULL};
+const char *const config_sections[] = {"run",    "model",  "data",   "federation",
+                                       "client", "server", "faults", "broker",
+                                       "launch", "eval",   NULL};
 
 const char *config_strategy_name(fp_strategy s)
 {
@@ -51,17 +51,30 @@ const char *config_task_name(fp_task_id t)
 
 /* The key is the field name, so a row cannot point at the wrong field. */
 #define FIELD(sec, key) offsetof(fedpep_config, sec.key), sizeof(((fedpep_config *)0)->sec.key)
-#define INT(sec, key, def, lo, hi, doc)                                                           \
-    {#sec, #key, CONFIG_INT, FIELD(sec, key), def, lo, hi, NULL, doc}
-#define I64(sec, key, def, lo, hi, doc)                                                           \
-    {#sec, #key, CONFIG_I64, FIELD(sec, key), def, lo, hi, NULL, doc}
-#define DBL(sec, key, def, lo, hi, doc)                                                           \
-    {#sec, #key, CONFIG_DOUBLE, FIELD(sec, key), def, lo, hi, NULL, doc}
-#define BOOL(sec, key, def, doc) {#sec, #key, CONFIG_BOOL, FIELD(sec, key), def, 0, 1, NULL, doc}
-#define STR(sec, key, def, minlen, doc)                                                           \
-    {#sec, #key, CONFIG_STRING, FIELD(sec, key), def, minlen, FP_CONFIG_STR_MAX, NULL, doc}
-#define ENUM(sec, key, def, names, doc)                                                           \
-    {#sec, #key, CONFIG_ENUM, FIELD(sec, key), def, 0, 0, names, doc}
+#define INT(sec, key, def, lo, hi, doc)                                                            \
+    {                                                                                              \
+#sec, #key, CONFIG_INT, FIELD(sec, key), def, lo, hi, NULL, doc                            \
+    }
+#define I64(sec, key, def, lo, hi, doc)                                                            \
+    {                                                                                              \
+#sec, #key, CONFIG_I64, FIELD(sec, key), def, lo, hi, NULL, doc                            \
+    }
+#define DBL(sec, key, def, lo, hi, doc)                                                            \
+    {                                                                                              \
+#sec, #key, CONFIG_DOUBLE, FIELD(sec, key), def, lo, hi, NULL, doc                         \
+    }
+#define BOOL(sec, key, def, doc)                                                                   \
+    {                                                                                              \
+#sec, #key, CONFIG_BOOL, FIELD(sec, key), def, 0, 1, NULL, doc                             \
+    }
+#define STR(sec, key, def, minlen, doc)                                                            \
+    {                                                                                              \
+#sec, #key, CONFIG_STRING, FIELD(sec, key), def, minlen, FP_CONFIG_STR_MAX, NULL, doc      \
+    }
+#define ENUM(sec, key, def, names, doc)                                                            \
+    {                                                                                              \
+#sec, #key, CONFIG_ENUM, FIELD(sec, key), def, 0, 0, names, doc                            \
+    }
 
 const config_option config_options[] = {
     STR(run, name, "default", 1, "name of the run, recorded in the database"),
@@ -116,8 +129,8 @@ const config_option config_options[] = {
     BOOL(federation, personalize, "true",
          "clients keep private prompts for the layers that are not sent"),
     INT(federation, score_batch, "8", 2, 64, "examples per client for the layer scores"),
-    INT(federation, hessian_rounds, "10",
-        0, 100000, "plain FedAvg rounds before the Hessian estimate (layer_selection = hessian)"),
+    INT(federation, hessian_rounds, "10", 0, 100000,
+        "plain FedAvg rounds before the Hessian estimate (layer_selection = hessian)"),
     INT(federation, lanczos_steps, "50", 1, 1000, "Lanczos steps of the Hessian estimate"),
 
     DBL(client, lr, "0.04", 0, 10, "AdamW learning rate"),
@@ -171,9 +184,10 @@ const config_option config_options[] = {
     INT(broker, liveness, "5", 1, 1000, "missed heartbeats before a peer is dead"),
     INT(broker, hwm, "1000", 0, 1000000, "ZeroMQ high-water mark, messages; 0 = none"),
     INT(broker, max_message_bytes, "67108864", 1024, 1073741824, "largest accepted message"),
+    STR(broker, curve_dir, "", 0,
+        "CurveZMQ key folder written by fedpep keygen (README, Security); empty = no CURVE"),
 
-    INT(launch, train_slots, "0", 0, 1024,
-        "clients training at once; 0 = number of cores"),
+    INT(launch, train_slots, "0", 0, 1024, "clients training at once; 0 = number of cores"),
     ENUM(launch, restart, "on-failure", RESTARTS, "when the launcher restarts a dead process"),
     INT(launch, max_restarts, "3", 0, 1000, "restarts per process before the run fails"),
     INT(launch, restart_delay_ms, "500", 0, 600000, "wait before a restart"),
