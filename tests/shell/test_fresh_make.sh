@@ -39,7 +39,7 @@ binary_runs() { "$tmp/build/release/fedpep" config >/dev/null; }
 second_make_is_quiet() {
     (cd "$root" && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS PATH="$tmp/bin:$PATH" \
         make BUILD="$tmp/build" "$tmp/build/release/fedpep") >"$tmp/make2.log" 2>&1 &&
-        ! grep -q 'CC\|LD\|setup:' "$tmp/make2.log" || { cat "$tmp/make2.log"; return 1; }
+        ! grep -q '^  CC\|^  LD\|^setup:' "$tmp/make2.log" || { cat "$tmp/make2.log"; return 1; }
 }
 check first_make_builds_before_the_packages_exist first_make
 check setup_installs_before_anything_compiles setup_ran_first
