@@ -16,7 +16,6 @@
 #include "actors/store_role.h"
 #include "messages/envelope.h"
 #include "train/model_bundle.h"
-#include "actors/update_check.h"
 #include "train/round_rules.h"
 #include "train/run_setup.h"
 
@@ -43,12 +42,11 @@ coordinator_t *coordinator_new(const coordinator_options_t *o, fp_error *err)
             st = err ? err->status : FP_EINVAL;
         else
             self->mc = m->cfg, self->decoder = m->decoder;
-        /* Each client's n_k, so that an UPDATE claiming another weight is refused. */
-        if (!st && !(self->shard_n = calloc((size_t)self->N, sizeof *self->shard_n)))
-            st = fp_fail(err, FP_ENOMEM, "coordinator: out of memory");
+        /* Each client's shards, so that an UPDATE or EVAL_REPLY claiming another weight is
+         * refused. */
         if (!st)
-            st = update_shard_sizes(cfg, m, config_prompt_length(cfg, m->decoder), self->shard_n,
-                                    err);
+            st =
+                shard_sizes_load(&self->shards, cfg, m, config_prompt_length(cfg, m->decoder), err);
         train_model_destroy(&m);
     }
     if (!st) {
@@ -82,7 +80,7 @@ void coordinator_destroy(coordinator_t **self_p)
     if (!self)
         return;
     train_round_destroy(&self->rnd);
-    free(self->shard_n);
+    shard_sizes_free(&self->shards);
     free(self->peers);
     free(self->ask);
     free(self->evals);

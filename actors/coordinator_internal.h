@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "actors/coordinator.h"
+#include "actors/update_check.h"
 #include "data/metrics.h"
 #include "data/task.h"
 #include "fl/server.h"
@@ -72,10 +73,10 @@ struct coordinator {
     /* the round */
     uint32_t round, first_round;
     int rounds_done;
-    train_round_t *rnd; /* the round engine: who is asked, what they did, the decisions */
-    peer_slot_t *peers; /* [N] the messaging side of each engine slot */
-    uint64_t *shard_n;  /* [N] each client's n_k in the seeded partition (update_check.h) */
-    int *ask;           /* [N] scratch: the slots an attempt asks */
+    train_round_t *rnd;   /* the round engine: who is asked, what they did, the decisions */
+    peer_slot_t *peers;   /* [N] the messaging side of each engine slot */
+    shard_sizes_t shards; /* each client's shards in the seeded partition (update_check.h) */
+    int *ask;             /* [N] scratch: the slots an attempt asks */
     int64_t round_started, deadline;
     uint64_t bytes_down, bytes_up;
     /* evaluation */

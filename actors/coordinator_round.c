@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "actors/coordinator_internal.h"
-#include "actors/update_check.h"
 #include "actors/store_role.h"
 
 /* ---- rounds ---- */
@@ -181,7 +180,7 @@ fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t byte
     const msg_update_t *u = &m->update;
     bool scaffold = self->strat->scaffold_client;
     int k = train_round_slot_at(self->rnd, i)->client;
-    update_expect_t want = {.control = scaffold, .n = self->shard_n[k]};
+    update_expect_t want = {.control = scaffold, .n = self->shards.train[k]};
     want.ndim = coordinator_rows_shape(self, want.shape);
     fp_error why = {0};
     if (update_check(u, &want, &why)) {
@@ -304,9 +303,11 @@ fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const m
     self->evals_pending--;
     const msg_eval_reply_t *e = &m->eval_reply;
     int C = self->cm.n_classes;
-    if (e->classes != (uint32_t)C) {
-        fprintf(stderr, "coordinator: %s evaluated %u classes, the task has %d; left out\n",
-                m->from, e->classes, C);
+    fp_error why = {0};
+    if (C != self->shards.classes ||
+        eval_reply_check(e, self->shards.eval + (size_t)k * (size_t)C, C, &why)) {
+        fprintf(stderr, "coordinator: EVAL_REPLY of round %u from %s: %s; left out\n", m->round,
+                m->from, C != self->shards.classes ? "the task's classes differ" : why.msg);
     } else {
         for (int t = 0; t < C; t++)
             for (int p = 0; p < C; p++)

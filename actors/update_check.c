@@ -4,6 +4,7 @@
 #include "actors/update_check.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "train/run_setup.h"
@@ -36,18 +37,57 @@ fp_status update_check(const msg_update_t *u, const update_expect_t *want, fp_er
     return st;
 }
 
-fp_status update_shard_sizes(const fedpep_config *cfg, train_model_t *m, int P, uint64_t *n,
-                             fp_error *err)
+fp_status eval_reply_check(const msg_eval_reply_t *e, const uint64_t *rows, int classes,
+                           fp_error *err)
 {
+    if (e->classes != (uint32_t)classes || e->confusion.n != (uint32_t)(classes * classes))
+        return fp_fail(err, FP_EINVAL, "%u classes, the task has %d", e->classes, classes);
+    for (int t = 0; t < classes; t++) {
+        uint64_t sum = 0;
+        for (int p = 0; p < classes; p++)
+            sum += e->confusion.v[t * classes + p];
+        if (sum != rows[t])
+            return fp_fail(err, FP_EINVAL, "%llu examples of class %d, but the client holds %llu",
+                           (unsigned long long)sum, t, (unsigned long long)rows[t]);
+    }
+    return FP_OK;
+}
+
+void shard_sizes_free(shard_sizes_t *s)
+{
+    free(s->train);
+    free(s->eval);
+    memset(s, 0, sizeof *s);
+}
+
+fp_status shard_sizes_load(shard_sizes_t *s, const fedpep_config *cfg, train_model_t *m, int P,
+                           fp_error *err)
+{
+    memset(s, 0, sizeof *s);
     train_task_data d = {0};
-    fl_partition_t *part = NULL;
+    fl_partition_t *ptrain = NULL, *peval = NULL;
     fp_status st = train_task_data_load(cfg, m, P, &d, err);
     if (!st)
-        st = train_partition_make(cfg, d.train_labels, (int)d.train->n, d.train->n_classes, &part,
+        st = train_partition_make(cfg, d.train_labels, (int)d.train->n, d.train->n_classes, &ptrain,
                                   err);
-    for (int k = 0; !st && k < cfg->federation.clients; k++)
-        n[k] = (uint64_t)fl_partition_size(part, k);
-    fl_partition_destroy(&part);
+    if (!st)
+        st = train_partition_make(cfg, d.eval_labels, (int)d.eval->n, d.eval->n_classes, &peval,
+                                  err);
+    int N = cfg->federation.clients, C = st ? 0 : d.eval->n_classes;
+    if (!st && (!(s->train = calloc((size_t)N, sizeof *s->train)) ||
+                !(s->eval = calloc((size_t)N * (size_t)C, sizeof *s->eval))))
+        st = fp_fail(err, FP_ENOMEM, "no memory for %d clients' shard sizes", N);
+    for (int k = 0; !st && k < N; k++) {
+        s->train[k] = (uint64_t)fl_partition_size(ptrain, k);
+        const int *idx = peval->index + peval->offset[k];
+        for (int i = 0; i < fl_partition_size(peval, k); i++)
+            s->eval[(size_t)k * (size_t)C + (size_t)d.eval_labels[idx[i]]]++;
+    }
+    s->clients = N, s->classes = C;
+    fl_partition_destroy(&ptrain);
+    fl_partition_destroy(&peval);
     train_task_data_free(&d);
+    if (st)
+        shard_sizes_free(s);
     return st;
 }

@@ -3,6 +3,7 @@
  * finite, and n (the weight of its rows in the average) equal to the client's shard size in the
  * run's seeded partition, which the coordinator computes at start exactly as the clients do.
  * A client that fails is recorded `error` for the round; its rows are never aggregated.
+ * Its EVAL_REPLY is bounded the same way: its confusion rows must count its evaluation shard.
  * This cannot catch a client that lies within bounds (docs/protocol.md, "Authorisation";
  * README, "Security": the threat model). */
 #ifndef FEDPEP_ACTORS_UPDATE_CHECK_H
@@ -28,10 +29,23 @@ typedef struct update_expect {
  * coordinator's log). Reads u only. */
 fp_status update_check(const msg_update_t *u, const update_expect_t *want, fp_error *err);
 
-/* n_k of every client (n[cfg->federation.clients]): the shard sizes of the run's training
- * split under the seeded partition, loaded for model m and prompt length P as a client loads
- * them (train_task_data_load, train_partition_make). err names the data on failure. */
-fp_status update_shard_sizes(const fedpep_config *cfg, train_model_t *m, int P, uint64_t *n,
-                             fp_error *err);
+/* What the run's seeded partition gives each client, computed as the clients compute it. */
+typedef struct shard_sizes {
+    int clients, classes;
+    uint64_t *train; /* [clients]: n_k, training examples */
+    uint64_t *eval;  /* [clients][classes]: evaluation examples of each true class */
+} shard_sizes_t;
+
+/* Loads the task data for model m and prompt length P (train_task_data_load) and partitions
+ * both splits (train_partition_make) to fill s. err names the data on failure; s is then empty. */
+fp_status shard_sizes_load(shard_sizes_t *s, const fedpep_config *cfg, train_model_t *m, int P,
+                           fp_error *err);
+void shard_sizes_free(shard_sizes_t *s);
+
+/* FP_OK when an EVAL_REPLY counts exactly the client's evaluation shard: `classes` classes and,
+ * for each true class t, rows[t] examples in confusion row t (so n is the shard's size and the
+ * client's weight in the pooled metric is its share). Predictions cannot be checked. */
+fp_status eval_reply_check(const msg_eval_reply_t *e, const uint64_t *rows, int classes,
+                           fp_error *err);
 
 #endif

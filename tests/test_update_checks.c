@@ -7,10 +7,12 @@
  * (actor_spawn) against raw peers: a fake store and evaluator, and four raw clients that
  * answer every TRAIN with the global rows plus a constant of their own and their true n_k. In
  * the attacked run client.3 answers with rows of 1000.0 and n = 10^9 (and, in another run,
- * honest rows with a doubled n); in the reference run client.3 refuses every round (ERROR, as
- * an injected dropout does). The attacked runs' final rows must equal the reference's byte for
- * byte, with client.3 recorded `error` in every round; an honest client.3 changes the rows, so
- * the comparison can tell. Before the check the poison was aggregated (max |w| ~ 1000). */
+ * honest rows with a doubled n), and every EVAL_REQUEST with a perfect confusion matrix of 10^6
+ * examples; in the reference run client.3 refuses every request (ERROR, as an injected dropout
+ * does). The attacked runs' final rows, evaluation metric and loss must equal the reference's
+ * byte for byte, with client.3 recorded `error` in every round; an honest client.3 changes the
+ * rows, so the comparison can tell. Without the n check the poison was aggregated (max |w| 77
+ * here, 906 in the issue's run). */
 #include "tests/support/test.h"
 
 #include <math.h>
@@ -76,6 +78,25 @@ static void update_check_refuses_what_was_not_assigned(void **state)
     msg_tensor_free(&u.control_delta);
 }
 
+static void eval_reply_check_counts_the_clients_shard(void **state)
+{
+    (void)state;
+    uint64_t rows[2] = {3, 5};
+    msg_eval_reply_t e = {.classes = 2, .n = 8};
+    assert_int_equal(msg_u64s_alloc(&e.confusion, 4, NULL), FP_OK);
+    uint64_t cells[4] = {2, 1, 0, 5};
+    memcpy(e.confusion.v, cells, sizeof cells);
+    fp_error err = {0};
+    assert_int_equal(eval_reply_check(&e, rows, 2, &err), FP_OK);
+    e.confusion.v[3] = 500000; /* more examples of class 1 than the client holds */
+    assert_int_equal(eval_reply_check(&e, rows, 2, &err), FP_EINVAL);
+    assert_non_null(strstr(err.msg, "500000 examples of class 1, but the client holds 5"));
+    e.confusion.v[3] = 5;
+    e.classes = 3;
+    assert_int_equal(eval_reply_check(&e, rows, 2, &err), FP_EINVAL);
+    free(e.confusion.v);
+}
+
 /* ---- the poisoning attack ---- */
 
 typedef enum attacker_mode { REFUSES, HONEST, POISON, LIES_ABOUT_N } attacker_mode;
@@ -83,6 +104,7 @@ typedef enum attacker_mode { REFUSES, HONEST, POISON, LIES_ABOUT_N } attacker_mo
 typedef struct outcome {
     float *rows; /* the last SAVE's rows */
     size_t count;
+    double eval_metric, eval_loss;      /* the last SAVE's */
     msg_client_status attacker[ROUNDS]; /* client.3's row in each round's SAVE */
     float max_abs;
 } outcome_t;
@@ -128,16 +150,29 @@ static void client_answer(raw_peer_t *c, int k, const msg_t *t, uint64_t n_k, at
     msg_clear(&r);
 }
 
-static void eval_answer(raw_peer_t *c, const msg_t *req)
+/* The honest answer predicts class 0 for every example of the shard (rows[t] of class t); the
+ * attacker claims 10^6 examples, all right. */
+static void eval_answer(raw_peer_t *c, int k, const msg_t *req, const uint64_t *rows, int C,
+                        attacker_mode mode)
 {
     msg_t r;
-    assert_int_equal(msg_reply_init(&r, MSG_EVAL_REPLY, req, c->id, NULL), FP_OK);
-    r.eval_reply.n = 1;
-    r.eval_reply.loss = 0.5;
-    r.eval_reply.classes = 2;
-    assert_int_equal(msg_u64s_alloc(&r.eval_reply.confusion, 4, NULL), FP_OK);
-    memset(r.eval_reply.confusion.v, 0, 4 * sizeof(uint64_t));
-    r.eval_reply.confusion.v[0] = 1;
+    bool attacker = k == ATTACKER && mode != HONEST;
+    if (attacker && mode == REFUSES) {
+        assert_int_equal(msg_reply_init(&r, MSG_ERROR, req, c->id, NULL), FP_OK);
+        r.error.code = FP_ESTATE;
+        r.error.answers = MSG_EVAL_REQUEST;
+    } else {
+        assert_int_equal(msg_reply_init(&r, MSG_EVAL_REPLY, req, c->id, NULL), FP_OK);
+        r.eval_reply.classes = (uint32_t)C;
+        assert_int_equal(msg_u64s_alloc(&r.eval_reply.confusion, (uint32_t)(C * C), NULL), FP_OK);
+        memset(r.eval_reply.confusion.v, 0, (size_t)(C * C) * sizeof(uint64_t));
+        for (int t = 0; t < C; t++) {
+            uint64_t n = attacker ? 1000000 / (uint64_t)C : rows[t];
+            r.eval_reply.confusion.v[t * C + (attacker ? t : 0)] = n;
+            r.eval_reply.n += n;
+        }
+        r.eval_reply.loss = attacker ? 0 : 0.5;
+    }
     raw_send(c, req->from, &r);
     msg_clear(&r);
 }
@@ -154,6 +189,8 @@ static bool store_answer(raw_peer_t *s, const msg_t *m, outcome_t *o)
         r.saved.answers = m->type;
     }
     if (m->type == MSG_SAVE && m->round < ROUNDS) {
+        o->eval_metric = m->save.eval_metric;
+        o->eval_loss = m->save.eval_loss;
         o->count = msg_tensor_count(&m->save.rows);
         free(o->rows);
         o->rows = malloc(o->count * sizeof(float));
@@ -176,13 +213,14 @@ static void run_world(attacker_mode mode, outcome_t *o)
     fedpep_config cfg;
     config_for(&cfg);
     fp_error err = {0};
-    uint64_t n_k[N_CLIENTS];
+    shard_sizes_t shards;
     train_model_t *model = train_model_open(cfg.model.path, g_vocab, g_merges, &err);
     assert_non_null(model);
     assert_int_equal(
-        update_shard_sizes(&cfg, model, config_prompt_length(&cfg, model->decoder), n_k, &err),
+        shard_sizes_load(&shards, &cfg, model, config_prompt_length(&cfg, model->decoder), &err),
         FP_OK);
     train_model_destroy(&model);
+    int C = shards.classes;
 
     char ep[150];
     zactor_t *broker = fixture_broker(NULL, 1000, 0, 200, 100, ep, sizeof ep);
@@ -234,9 +272,9 @@ static void run_world(attacker_mode mode, outcome_t *o)
                 raw_send(ev, m.from, &r);
                 msg_clear(&r);
             } else if (i < N_CLIENTS && m.type == MSG_TRAIN) {
-                client_answer(&peers[i], i, &m, n_k[i], mode);
+                client_answer(&peers[i], i, &m, shards.train[i], mode);
             } else if (i < N_CLIENTS && m.type == MSG_EVAL_REQUEST) {
-                eval_answer(&peers[i], &m);
+                eval_answer(&peers[i], i, &m, shards.eval + (size_t)i * (size_t)C, C, mode);
             }
             msg_clear(&m);
         }
@@ -245,6 +283,7 @@ static void run_world(attacker_mode mode, outcome_t *o)
     for (int i = 0; i < N_CLIENTS + 2; i++)
         raw_close(&peers[i]);
     zactor_destroy(&broker);
+    shard_sizes_free(&shards);
     assert_true(done);
     assert_int_equal(result.status, FP_OK);
     assert_non_null(o->rows);
@@ -275,6 +314,9 @@ static void a_poisoned_update_is_never_aggregated(void **state)
         assert_int_equal(liar.attacker[r], MSG_CLIENT_ERROR);
     }
     assert_memory_equal(poison.rows, ref.rows, ref.count * sizeof(float));
+    assert_memory_equal(&poison.eval_metric, &ref.eval_metric, sizeof(double));
+    assert_memory_equal(&poison.eval_loss, &ref.eval_loss, sizeof(double));
+    assert_true(poison.eval_metric < 0.9); /* every honest client predicts class 0 */
     assert_memory_equal(liar.rows, ref.rows, ref.count * sizeof(float));
     assert_true(poison.max_abs < 10);
     free(ref.rows);
@@ -309,6 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(update_check_refuses_what_was_not_assigned),
+        cmocka_unit_test(eval_reply_check_counts_the_clients_shard),
         cmocka_unit_test(a_poisoned_update_is_never_aggregated),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
