@@ -5,7 +5,10 @@
 # tests/fuzz/fuzz_*.c, benchmarks bench/bench_*.c.
 
 LIB_DIRS  := common messages storage model fl data train actors broker simulate launch
-PKGS      := libczmq libzmq msgpack inih jansson sqlite3 openblas libutf8proc
+# LIB:HEADER entries have no pkg-config file: oneDNN (bf16 products) and the OpenMP runtime it
+# runs on, whose thread count model/matmul_bf16.c sets.
+PKGS      := libczmq libzmq msgpack inih jansson sqlite3 openblas libutf8proc \
+             dnnl:oneapi/dnnl/dnnl.h gomp:omp.h
 BUILD     ?= build
 
 # The packages' flags come from pkg-config, but only after scripts/setup.sh has installed them:

@@ -1,12 +1,41 @@
-/* linear.c — dense layers through cblas_sgemm in both weight orientations; see linear.h.
- * Must never copy or transpose a weight: the transpose flag of sgemm does that for free. */
+/* linear.c — dense layers through cblas_sgemm in both weight orientations, or through the bf16
+ * backend where the weight has a bf16 copy; see linear.h. Must never copy or transpose a
+ * weight: the transpose flag of sgemm, and the strides oneDNN takes, do that for free. */
 #include "linear.h"
 
 #include <cblas.h>
 #include <string.h>
 
+/* The bf16 weight of the logical [in][out] product (transposed: [out][in], for dx = dy Wᵀ). */
+static mm_bf16_weight bf16_view(lin_w W, bool transposed)
+{
+    const bool rows_are_in = (W.layout == LIN_IN_OUT) != transposed;
+    return (mm_bf16_weight){W.w16, rows_are_in ? W.ld : 1, rows_are_in ? 1 : W.ld};
+}
+
+/* y (=, or += when accumulate) x · W' through the bf16 backend when W has a bf16 copy; false
+ * when the caller must compute it in fp32 (no backend, no copy, or the backend failed: then y is
+ * unchanged, and the failure is counted where the tests and the benchmark read it). */
+static bool try_bf16(mm_bf16_t *mm, float *y, int ldy, const float *x, int ldx, mm_bf16_weight w,
+                     int M, int K, int N, bool accumulate)
+{
+    if (!mm || !w.w)
+        return false;
+    fp_error err = {0};
+    if (mm_bf16_gemm(mm, y, ldy, x, ldx, w, M, K, N, accumulate, &err) == FP_OK)
+        return true;
+    mm_bf16_note_fallback(mm, &err);
+    return false;
+}
+
 void linear_forward(float *y, int ldy, const float *x, int ldx, lin_w W, const float *b, int N,
                     int in, int out, bool accumulate)
+{
+    linear_forward_mm(NULL, y, ldy, x, ldx, W, b, N, in, out, accumulate);
+}
+
+void linear_forward_mm(mm_bf16_t *mm, float *y, int ldy, const float *x, int ldx, lin_w W,
+                       const float *b, int N, int in, int out, bool accumulate)
 {
     float beta = 0.0f;
     if (accumulate) {
@@ -24,6 +53,8 @@ void linear_forward(float *y, int ldy, const float *x, int ldx, lin_w W, const f
         }
         beta = 1.0f;
     }
+    if (try_bf16(mm, y, ldy, x, ldx, bf16_view(W, false), N, in, out, beta != 0.0f))
+        return;
     /* x [N][in] · W [in][out]: for [out][in] storage that is x · (stored)ᵀ. */
     CBLAS_TRANSPOSE tw = W.layout == LIN_OUT_IN ? CblasTrans : CblasNoTrans;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, N, out, in, 1.0f, x, ldx, W.w, W.ld, beta, y,
@@ -33,6 +64,14 @@ void linear_forward(float *y, int ldy, const float *x, int ldx, lin_w W, const f
 void linear_backward_input(float *dx, int lddx, const float *dy, int lddy, lin_w W, int N,
                            int in, int out, bool accumulate)
 {
+    linear_backward_input_mm(NULL, dx, lddx, dy, lddy, W, N, in, out, accumulate);
+}
+
+void linear_backward_input_mm(mm_bf16_t *mm, float *dx, int lddx, const float *dy, int lddy,
+                              lin_w W, int N, int in, int out, bool accumulate)
+{
+    if (try_bf16(mm, dx, lddx, dy, lddy, bf16_view(W, true), N, out, in, accumulate))
+        return;
     /* dx [N][in] = dy [N][out] · Wᵀ [out][in]; for [out][in] storage Wᵀ is the stored matrix. */
     CBLAS_TRANSPOSE tw = W.layout == LIN_OUT_IN ? CblasNoTrans : CblasTrans;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, N, in, out, 1.0f, dy, lddy, W.w, W.ld,

@@ -138,16 +138,17 @@ static fp_status check_inputs(tf_acts_t *a, const model_config *c, const tf_prom
 
 /* qkv [N][3d] = x [N][d] · [Wq | Wk | Wv] + [bq | bk | bv]: one sgemm when the three are column
  * blocks of one [d][3d] matrix (GPT-2 c_attn), else three into the column blocks. */
-static void qkv_forward(float *qkv, const float *x, const tf_layer_weights *y, int N, int d)
+static void qkv_forward(mm_bf16_t *mm, float *qkv, const float *x, const tf_layer_weights *y, int N,
+                        int d)
 {
     if (y->q.layout == LIN_IN_OUT && y->q.ld == 3 * d && y->k.w == y->q.w + d &&
         y->v.w == y->q.w + 2 * d && y->k_b == y->q_b + d && y->v_b == y->q_b + 2 * d) {
-        linear_forward(qkv, 3 * d, x, d, y->q, y->q_b, N, d, 3 * d, false);
+        linear_forward_mm(mm, qkv, 3 * d, x, d, y->q, y->q_b, N, d, 3 * d, false);
         return;
     }
-    linear_forward(qkv, 3 * d, x, d, y->q, y->q_b, N, d, d, false);
-    linear_forward(qkv + d, 3 * d, x, d, y->k, y->k_b, N, d, d, false);
-    linear_forward(qkv + 2 * d, 3 * d, x, d, y->v, y->v_b, N, d, d, false);
+    linear_forward_mm(mm, qkv, 3 * d, x, d, y->q, y->q_b, N, d, d, false);
+    linear_forward_mm(mm, qkv + d, 3 * d, x, d, y->k, y->k_b, N, d, d, false);
+    linear_forward_mm(mm, qkv + 2 * d, 3 * d, x, d, y->v, y->v_b, N, d, d, false);
 }
 
 /* dst[r] = src[idx[r]] for rows of d floats. */
@@ -170,7 +171,7 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
         layernorm_forward(s->attn_in, s->ln1_mean, s->ln1_rstd, x, y->ln1_w, y->ln1_b, N, di, eps);
         attn_in = s->attn_in;
     }
-    qkv_forward(s->qkv, attn_in, y, N, di);
+    qkv_forward(a->mm, s->qkv, attn_in, y, N, di);
     attention_forward(s->att, s->A, a->attn_scratch, s->qkv, prefix_of(a, l), a->batch.mask,
                       shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
     const float *att = s->att;
@@ -181,19 +182,19 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
         att = a->patt;
         N = a->lm_rows;
     }
-    linear_forward(s->res_a, d, att, di, y->o, y->o_b, N, di, d, false);
+    linear_forward_mm(a->mm, s->res_a, d, att, di, y->o, y->o_b, N, di, d, false);
     dropout_forward(s->res_a, s->res_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
     if (y->in_proj.w) /* the residual changes width: res_a += x Wp + bp */
-        linear_forward(s->res_a, d, x, di, y->in_proj, y->in_proj_b, N, di, d, true);
+        linear_forward_mm(a->mm, s->res_a, d, x, di, y->in_proj, y->in_proj_b, N, di, d, true);
     else
         residual_forward(s->res_a, s->res_a, x, N * d); /* x is not read after this line */
     layernorm_forward(s->mlp_in, s->ln2_mean, s->ln2_rstd, s->res_a, y->ln2_w, y->ln2_b, N, d, eps);
-    linear_forward(s->fc, f, s->mlp_in, d, y->fc, y->fc_b, N, d, f, false);
+    linear_forward_mm(a->mm, s->fc, f, s->mlp_in, d, y->fc, y->fc_b, N, d, f, false);
     if (c->hidden_act == MODEL_ACT_RELU)
         relu_forward(s->gelu, s->fc, N * f);
     else
         gelu_forward(s->gelu, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
-    linear_forward(s->res_m, d, s->gelu, f, y->proj, y->proj_b, N, f, d, false);
+    linear_forward_mm(a->mm, s->res_m, d, s->gelu, f, y->proj, y->proj_b, N, f, d, false);
     dropout_forward(s->res_m, s->res_m, N * d, p, seed, site(a, l, SITE_MLP_OUT), 0);
     residual_forward(s->res_m, s->res_m, c->pre_ln ? s->res_a : s->mlp_in, N * d);
     if (!c->pre_ln)
@@ -222,15 +223,16 @@ static void lm_head_forward(tf_acts_t *a)
         gather_rows(a->h_rows, a->hidden, a->row_index, R, d);
     const float *top = a->h_rows;
     if (c->arch == MODEL_ARCH_ROBERTA) {
-        linear_forward(a->t1, d, a->h_rows, d, w->head_dense, w->head_dense_b, R, d, d, false);
+        linear_forward_mm(a->mm, a->t1, d, a->h_rows, d, w->head_dense, w->head_dense_b, R, d, d,
+                          false);
         gelu_forward(a->t2, a->t1, R * d, false);
         layernorm_forward(a->t3, a->t3_mean, a->t3_rstd, a->t2, w->head_ln_w, w->head_ln_b, R, d,
                           c->layer_norm_eps);
         top = a->t3;
     }
-    lin_w dec = {w->wte, d, LIN_OUT_IN}; /* tied decoder: wte [V][d] is [out][in] */
-    linear_forward(a->logits, V, top, d, dec, c->arch == MODEL_ARCH_ROBERTA ? w->head_bias : NULL,
-                   R, d, V, false);
+    lin_w dec = {w->wte, d, LIN_OUT_IN, w->wte16}; /* tied decoder: wte [V][d] is [out][in] */
+    linear_forward_mm(a->mm, a->logits, V, top, d, dec,
+                      c->arch == MODEL_ARCH_ROBERTA ? w->head_bias : NULL, R, d, V, false);
     memset(a->ex_loss, 0, (size_t)a->batch.B * sizeof(float));
     int *counts = a->ex_rows;
     memset(counts, 0, (size_t)a->batch.B * sizeof *counts);
@@ -268,8 +270,8 @@ static void cls_head_forward(tf_acts_t *a)
         for (int i = 0; i < d; i++)
             pool[i] *= inv;
     }
-    lin_w W = {a->head.W, d, LIN_OUT_IN};
-    linear_forward(a->cls_logits, C, a->pooled, d, W, a->head.b, B, d, C, false);
+    lin_w W = {a->head.W, d, LIN_OUT_IN, NULL}; /* trained: fp32 */
+    linear_forward_mm(a->mm, a->cls_logits, C, a->pooled, d, W, a->head.b, B, d, C, false);
     double total = 0;
     if (a->batch.labels)
         for (int b = 0; b < B; b++)
@@ -324,6 +326,12 @@ fp_status tf_forward(tf_acts_t *a, const model_config *c, const tf_weights *w,
     if (opt->grads && (!opt->grad || !a->spec.weight_grads))
         return fp_fail(err, FP_EINVAL,
                        "forward: weight gradients need grad = true and an arena made for them");
+    if (w->bf16_block && opt->grads) /* a step would leave the bf16 copies stale */
+        return fp_fail(err, FP_EINVAL,
+                       "forward: weight gradients need fp32-only weights; these "
+                       "carry bf16 copies, which are for frozen weights");
+    if (w->bf16_block && !a->mm && !(a->mm = mm_bf16_new(err)))
+        return fp_wrap(err, "forward: ");
     /* a trainable input prompt or weight gradients need backward through every block */
     const bool to_bottom = opt->grads || (a->P_in > 0 && prompt->d_input);
     a->save_from = opt->keep_all_layers || (opt->grad && to_bottom) ? 0

@@ -143,6 +143,10 @@ const float *tf_acts_layer_output(const tf_acts_t *self, int l);
  * lets tests prove that layers below the lowest trainable one do no backward work. */
 int tf_acts_backward_layers(const tf_acts_t *self, int *lowest);
 
+/* What the bf16 products of this arena did so far (all zero when its weights had no bf16
+ * copies): primitives made, products run, products that had to fall back to fp32. */
+mm_bf16_stats tf_acts_bf16_stats(const tf_acts_t *self);
+
 /* Index of E[p][l][s][0] in the [P][L][2][d] layout. */
 static inline size_t tf_prompt_index(int L, int d, int p, int l, int s)
 {

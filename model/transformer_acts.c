@@ -157,6 +157,7 @@ void tf_acts_destroy(tf_acts_t **self_p)
     free(a->block);
     free(a->ints);
     free(a->slots);
+    mm_bf16_destroy(&a->mm);
     free(a);
     *self_p = NULL;
 }
@@ -204,6 +205,11 @@ const float *tf_acts_layer_output(const tf_acts_t *self, int l)
         return self->slots[l - self->save_from].out;
     /* the scratch slot holds the last block that ran without keeping activations */
     return l == self->save_from - 1 ? self->slots[self->spec.saved_layers].out : NULL;
+}
+
+mm_bf16_stats tf_acts_bf16_stats(const tf_acts_t *self)
+{
+    return self->mm ? mm_bf16_get_stats(self->mm) : (mm_bf16_stats){0};
 }
 
 int tf_acts_backward_layers(const tf_acts_t *self, int *lowest)

@@ -41,13 +41,13 @@ static void lm_head_backward(tf_acts_t *a)
                               a->row_target[r], 1.0f / (float)R);
     const tf_weights *G = a->opt.grads;
     const bool enc = c->arch == MODEL_ARCH_ROBERTA;
-    lin_w dec = {w->wte, d, LIN_OUT_IN};
+    lin_w dec = {w->wte, d, LIN_OUT_IN, w->wte16};
     if (G) { /* tied decoder: its gradient lands in wte's */
-        lin_w gdec = {G->wte, d, LIN_OUT_IN};
+        lin_w gdec = {G->wte, d, LIN_OUT_IN, NULL};
         linear_backward_weight(mut(G->wte), gdec, enc ? mut(G->head_bias) : NULL,
                                enc ? a->t3 : a->h_rows, d, a->dlogits, V, R, d, V);
     }
-    linear_backward_input(a->dt3, d, a->dlogits, V, dec, R, d, V, false);
+    linear_backward_input_mm(a->mm, a->dt3, d, a->dlogits, V, dec, R, d, V, false);
     const float *drows = a->dt3;
     if (enc) {
         memset(a->dt2, 0, (size_t)R * d * sizeof(float));
@@ -58,7 +58,7 @@ static void lm_head_backward(tf_acts_t *a)
         if (G)
             linear_backward_weight(mut(G->head_dense.w), G->head_dense, mut(G->head_dense_b),
                                    a->h_rows, d, a->dt1, d, R, d, d);
-        linear_backward_input(a->dt2, d, a->dt1, d, w->head_dense, R, d, d, false);
+        linear_backward_input_mm(a->mm, a->dt2, d, a->dt1, d, w->head_dense, R, d, d, false);
         drows = a->dt2;
     }
     if (a->pruned) {
@@ -80,11 +80,11 @@ static void cls_head_backward(tf_acts_t *a)
     if (a->head.dW) {
         memset(a->head.dW, 0, (size_t)C * d * sizeof(float));
         memset(a->head.db, 0, (size_t)C * sizeof(float));
-        lin_w dW = {a->head.dW, d, LIN_OUT_IN};
+        lin_w dW = {a->head.dW, d, LIN_OUT_IN, NULL};
         linear_backward_weight(a->head.dW, dW, a->head.db, a->pooled, d, a->dcls, C, B, d, C);
     }
-    lin_w W = {a->head.W, d, LIN_OUT_IN};
-    linear_backward_input(a->dpooled, d, a->dcls, C, W, B, d, C, false);
+    lin_w W = {a->head.W, d, LIN_OUT_IN, NULL}; /* trained: fp32 */
+    linear_backward_input_mm(a->mm, a->dpooled, d, a->dcls, C, W, B, d, C, false);
     for (int b = 0; b < B; b++) {
         int n = 0;
         for (int t = a->P_in; t < T; t++)
@@ -163,17 +163,17 @@ static void prefix_dropout_backward(tf_acts_t *a)
                        sum + tf_prompt_index(L, d, p, l, 0), 2 * (size_t)d * sizeof(float));
 }
 
-static void qkv_backward_input(float *dx, const float *dqkv, const tf_layer_weights *y, int N,
-                               int d)
+static void qkv_backward_input(mm_bf16_t *mm, float *dx, const float *dqkv,
+                               const tf_layer_weights *y, int N, int d)
 {
     if (y->q.layout == LIN_IN_OUT && y->q.ld == 3 * d && y->k.w == y->q.w + d &&
         y->v.w == y->q.w + 2 * d) {
-        linear_backward_input(dx, d, dqkv, 3 * d, y->q, N, d, 3 * d, false);
+        linear_backward_input_mm(mm, dx, d, dqkv, 3 * d, y->q, N, d, 3 * d, false);
         return;
     }
-    linear_backward_input(dx, d, dqkv, 3 * d, y->q, N, d, d, false);
-    linear_backward_input(dx, d, dqkv + d, 3 * d, y->k, N, d, d, true);
-    linear_backward_input(dx, d, dqkv + 2 * d, 3 * d, y->v, N, d, d, true);
+    linear_backward_input_mm(mm, dx, d, dqkv, 3 * d, y->q, N, d, d, false);
+    linear_backward_input_mm(mm, dx, d, dqkv + d, 3 * d, y->k, N, d, d, true);
+    linear_backward_input_mm(mm, dx, d, dqkv + 2 * d, 3 * d, y->v, N, d, d, true);
 }
 
 /* Weight gradients of the fused or separate Q/K/V projections (G in the weights' layout). */
@@ -220,7 +220,7 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     if (G)
         linear_backward_weight(mut(G->proj.w), G->proj, mut(G->proj_b), s->gelu, f, a->dtmp, d, N,
                                f, d);
-    linear_backward_input(a->dg, f, a->dtmp, d, y->proj, N, f, d, false);
+    linear_backward_input_mm(a->mm, a->dg, f, a->dtmp, d, y->proj, N, f, d, false);
     memset(a->dfc, 0, (size_t)N * f * sizeof(float));
     if (c->hidden_act == MODEL_ACT_RELU)
         relu_backward(a->dfc, a->dg, s->fc, N * f);
@@ -228,7 +228,7 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
         gelu_backward(a->dfc, a->dg, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
     if (G)
         linear_backward_weight(mut(G->fc.w), G->fc, mut(G->fc_b), s->mlp_in, d, a->dfc, f, N, d, f);
-    linear_backward_input(a->dmlp_in, d, a->dfc, f, y->fc, N, d, f, false);
+    linear_backward_input_mm(a->mm, a->dmlp_in, d, a->dfc, f, y->fc, N, d, f, false);
     if (!c->pre_ln) /* post-LN: the MLP residual starts from mlp_in */
         residual_forward(a->dmlp_in, a->dmlp_in, dres_m, N * d);
     /* mlp_in = LN2(res_a) */
@@ -245,9 +245,9 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
         linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), N == NT ? s->att : a->patt, di,
                                a->dtmp, d, N, di, d);
     if (N == NT) {
-        linear_backward_input(a->datt, di, a->dtmp, d, y->o, N, di, d, false);
+        linear_backward_input_mm(a->mm, a->datt, di, a->dtmp, d, y->o, N, di, d, false);
     } else { /* pruned: only the target rows of the attention output have a gradient */
-        linear_backward_input(a->pdatt, di, a->dtmp, d, y->o, N, di, d, false);
+        linear_backward_input_mm(a->mm, a->pdatt, di, a->dtmp, d, y->o, N, di, d, false);
         memset(a->datt, 0, (size_t)NT * di * sizeof(float));
         scatter_add_rows(a->datt, a->pdatt, a->row_index, N, di);
     }
@@ -268,11 +268,11 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     if (!dx)
         return;
     /* dx = d(residual)/dx · dres_a + d(attn_in)/dx · dattn_in */
-    qkv_backward_input(a->dattn_in, dqkv, y, NT, di);
+    qkv_backward_input(a->mm, a->dattn_in, dqkv, y, NT, di);
     const float *dres = a->dres_a; /* the residual's gradient in x's width, N rows */
     if (y->in_proj.w) {
         /* dtmp (the attention output's gradient) is no longer needed */
-        linear_backward_input(a->dtmp, di, a->dres_a, d, y->in_proj, N, di, d, false);
+        linear_backward_input_mm(a->mm, a->dtmp, di, a->dres_a, d, y->in_proj, N, di, d, false);
         dres = a->dtmp;
     }
     if (N == NT) {

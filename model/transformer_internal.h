@@ -36,7 +36,9 @@ struct tf_acts {
     tf_acts_spec spec;
     float *block; /* the one float allocation */
     size_t n_floats;
-    int *ints; /* the one int allocation: positions, row index, row targets */
+    int *ints;     /* the one int allocation: positions, row index, row targets */
+    mm_bf16_t *mm; /* the bf16 products' context, made by the first forward pass over weights
+                      with bf16 copies (NULL until then: every product runs in fp32) */
 
     float *emb;                           /* [N][d] embedding output (block 0 input) */
     float *emb_mean, *emb_rstd;           /* [N] RoBERTa embedding LN */

@@ -147,7 +147,7 @@ static fp_status kernel(converter *cv, lin_w *slot, bool conv, int in, int out, 
         conv ? get(cv, &src, 4, dims, fmt, layer) : get(cv, &src, 2, dims + 2, fmt, layer);
     if (st)
         return st;
-    *slot = (lin_w){transpose_block(cv, src, in, out, 0, out), in, LIN_OUT_IN};
+    *slot = (lin_w){transpose_block(cv, src, in, out, 0, out), in, LIN_OUT_IN, NULL};
     return FP_OK;
 }
 
@@ -189,9 +189,9 @@ static fp_status convert_layer(converter *cv, const model_config *c, tf_layer_we
                  l);
     if (st)
         return st;
-    y->q = (lin_w){transpose_block(cv, qkv, w, 3 * w, 0, w), w, LIN_OUT_IN};
-    y->k = (lin_w){transpose_block(cv, qkv, w, 3 * w, w, w), w, LIN_OUT_IN};
-    y->v = (lin_w){transpose_block(cv, qkv, w, 3 * w, 2 * w, w), w, LIN_OUT_IN};
+    y->q = (lin_w){transpose_block(cv, qkv, w, 3 * w, 0, w), w, LIN_OUT_IN, NULL};
+    y->k = (lin_w){transpose_block(cv, qkv, w, 3 * w, w, w), w, LIN_OUT_IN, NULL};
+    y->v = (lin_w){transpose_block(cv, qkv, w, 3 * w, 2 * w, w), w, LIN_OUT_IN, NULL};
     float *b = take(&cv->mem, 3 * (size_t)w);
     memcpy(b, qkv_b, 3 * (size_t)w * sizeof *b);
     y->q_b = b;

@@ -213,12 +213,12 @@ static void assign(const tf_tensor_spec *s, const float *data, int d)
         *s->vec = data;
         break;
     case TF_SLOT_LIN:
-        *s->lin = (lin_w){data, (int)s->shape[1], s->layout};
+        *s->lin = (lin_w){data, (int)s->shape[1], s->layout, NULL};
         break;
     case TF_SLOT_QKV_W: /* [d][3d] Conv1D: Q, K, V are column blocks with ld 3d */
-        s->layer->q = (lin_w){data, 3 * d, LIN_IN_OUT};
-        s->layer->k = (lin_w){data + d, 3 * d, LIN_IN_OUT};
-        s->layer->v = (lin_w){data + 2 * d, 3 * d, LIN_IN_OUT};
+        s->layer->q = (lin_w){data, 3 * d, LIN_IN_OUT, NULL};
+        s->layer->k = (lin_w){data + d, 3 * d, LIN_IN_OUT, NULL};
+        s->layer->v = (lin_w){data + 2 * d, 3 * d, LIN_IN_OUT, NULL};
         break;
     case TF_SLOT_QKV_B:
         s->layer->q_b = data;
@@ -477,5 +477,6 @@ void tf_weights_free(tf_weights *w)
     free(w->converted);
     free(w->layers);
     free(w->block);
+    free(w->bf16_block);
     memset(w, 0, sizeof *w);
 }

@@ -52,6 +52,11 @@ typedef struct tf_weights {
     lin_w sentence_dense;     /* USE-lite's sentence head: tanh(mean pool · W + b) [d] -> [d],
                                  frozen; zero-shot by cosine to label descriptions */
     const float *sentence_dense_b;
+    /* bf16 copies of the frozen matrices (tf_weights_to_bf16): every lin_w's w16 and wte16 point
+     * into bf16_block; NULL when the weights are used in fp32 only */
+    const uint16_t *wte16;
+    uint16_t *bf16_block;
+    size_t bf16_bytes;
     /* ownership */
     float *block;       /* the one allocation of random weights, or NULL */
     float **converted;  /* F16/BF16 → F32 copies made while loading */
@@ -112,6 +117,13 @@ fp_status tf_weights_from_safetensors(tf_weights *w, const model_config *cfg,
 /* Writes the weights under their canonical names (a checkpoint Hugging Face can read). */
 fp_status tf_weights_save(const tf_weights *w, const model_config *cfg, const char *path,
                           fp_error *err);
+
+/* Makes a bf16 copy (round to nearest even) of every weight matrix of the table and of the
+ * word embeddings (the tied decoder) in one allocation beside the fp32 views, which stay: the
+ * embeddings, biases and norms are read in fp32, and a caller may still run fp32 products.
+ * Costs half the bytes of those matrices (w->bf16_bytes). Only for FROZEN weights: tf_forward
+ * refuses weight gradients on them. A second call does nothing. FP_ENOMEM. */
+fp_status tf_weights_to_bf16(tf_weights *w, const model_config *cfg, fp_error *err);
 
 /* Frees what w owns and zeroes it; safe on a zeroed or already freed struct. */
 void tf_weights_free(tf_weights *w);

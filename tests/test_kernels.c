@@ -218,7 +218,7 @@ typedef struct lin_ctx {
 static lin_w lin_view(lin_ctx *c)
 {
     /* a strided view: ld larger than the logical row, as for a column block of c_attn */
-    return (lin_w){c->w, LI_LD, c->layout};
+    return (lin_w){c->w, LI_LD, c->layout, NULL};
 }
 
 static double lin_loss(void *p)

@@ -221,7 +221,7 @@ fp_status distill_loss_eval(distill_loss_t *s, const distill_batch *x, distill_w
             return fp_fail(err, FP_EINVAL, "distillation loss: example %d has no real token", b);
         n_real += s->count[b];
     }
-    const lin_w M = {x->M, s->d_s, LIN_OUT_IN};
+    const lin_w M = {x->M, s->d_s, LIN_OUT_IN, NULL};
     linear_forward(s->Z, s->d_t, x->h_s, s->d_s, M, x->b, N, s->d_s, s->d_t, false);
     const bool grad = dh_s != NULL;
     out->tok = token_part(s, x, n_real, w.tok);
