@@ -122,6 +122,8 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
     if (!st && !(self->m = train_model_open(cfg->model.path, o->fallback_vocab,
                                             o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;
+    if (!st)
+        st = train_model_set_precision(self->m, cfg->model.precision, stderr, err);
     if (!st) {
         self->P = config_prompt_length(cfg, self->m->decoder);
         st = train_task_data_load(cfg, self->m, self->P, &self->d, err);

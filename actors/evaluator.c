@@ -78,6 +78,8 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
     if (!st && !(m = train_model_open(self->cfg.model.path, o->fallback_vocab, o->fallback_merges,
                                       err)))
         st = err ? err->status : FP_EINVAL;
+    if (!st)
+        st = train_model_set_precision(m, self->cfg.model.precision, stderr, err);
     self->rho = self->cfg.federation.layer_fraction;
     if (m)
         self->L = m->cfg.n_layers;

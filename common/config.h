@@ -58,6 +58,10 @@ typedef enum fp_head {
     FP_HEAD_DESCRIPTIONS,
     FP_HEAD_COUNT
 } fp_head;
+/* Arithmetic of the frozen weights' products (model/matmul_bf16.h): fp32 through OpenBLAS, or
+ * bf16 operands with fp32 accumulation through oneDNN where the CPU has bf16 instructions (fp32
+ * with one log line where it has not). The prompt, its gradient and the optimizer stay fp32. */
+typedef enum fp_precision { FP_PRECISION_FP32, FP_PRECISION_BF16, FP_PRECISION_COUNT } fp_precision;
 typedef enum fp_partition {
     FP_PARTITION_DIRICHLET,
     FP_PARTITION_IID,
@@ -112,6 +116,7 @@ typedef struct fp_config_model {
     double prefix_dropout; /* on the deep prompt */
     int max_seq_len;
     fp_head head;
+    fp_precision precision;
 } fp_config_model;
 
 typedef struct fp_config_data {

@@ -19,6 +19,7 @@ static const char *const TASKS[] = {"qnli", "sst-2", "cola", "mrpc", "rte",
 static_assert(sizeof TASKS / sizeof *TASKS == FP_TASK_COUNT + 1, "tasks");
 
 static const char *const HEADS[] = {"verbalizer", "linear", "descriptions", NULL};
+static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};
 static const char *const PARTITIONS[] = {"dirichlet", "iid", "shards", NULL};
 static const char *const SHORT_ROUNDS[] = {"retry", "fail", "skip", NULL};
 static const char *const LAYER_SELECTIONS[] = {"score", "hessian", "random", "all", NULL};
@@ -27,6 +28,7 @@ static const char *const SERVER_STEPS[] = {"parallel", "sequential", NULL};
 static const char *const DELAYS[] = {"fixed", "exponential", "uniform", NULL};
 static const char *const RESTARTS[] = {"never", "on-failure", "always", NULL};
 static_assert(sizeof HEADS / sizeof *HEADS == FP_HEAD_COUNT + 1, "heads");
+static_assert(sizeof PRECISIONS / sizeof *PRECISIONS == FP_PRECISION_COUNT + 1, "precisions");
 static_assert(sizeof PARTITIONS / sizeof *PARTITIONS == FP_PARTITION_COUNT + 1, "partitions");
 static_assert(sizeof SHORT_ROUNDS / sizeof *SHORT_ROUNDS == FP_SHORT_ROUND_COUNT + 1, "short");
 static_assert(sizeof LAYER_SELECTIONS / sizeof *LAYER_SELECTIONS == FP_LAYERS_COUNT + 1, "layers");
@@ -95,6 +97,9 @@ const config_option config_options[] = {
          "output: masked-LM / generative verbalizer over label words, a linear classifier "
          "trained with the prompt, or a fixed head of label descriptions (only the prompt "
          "trains)"),
+    ENUM(model, precision, "fp32", PRECISIONS,
+         "frozen weights' products: fp32 (OpenBLAS), or bf16 operands with fp32 sums (oneDNN; "
+         "fp32 with a log line on a CPU without bf16); prompt and optimizer stay fp32"),
 
     ENUM(data, task, "sst-2", TASKS, "task (docs/tasks.md)"),
     STR(data, dir, "", 0,

@@ -42,6 +42,7 @@ static void defaults_are_the_documented_protocol(void **state)
     assert_int_equal(c.run.rounds, 100);
     assert_string_equal(c.model.path, "models/default");
     assert_int_equal(c.model.prompt_length, 0);
+    assert_int_equal(c.model.precision, FP_PRECISION_FP32);
     assert_int_equal(config_prompt_length(&c, false), 20);
     assert_int_equal(config_prompt_length(&c, true), 5);
     assert_true(c.model.dropout == 0.1);
@@ -285,6 +286,9 @@ static void bad_values_name_file_line_section_and_key(void **state)
     expect_fail("[run]\nstrategy = fedsgd\n", FP_EFORMAT,
                 "t.ini:2: [run] strategy: 'fedsgd' is not one of: fedpeptao, fedprompt");
     expect_fail("[data]\ntask = boolq\n", FP_EFORMAT, "t.ini:2: [data] task: 'boolq' is not one");
+    expect_fail("[model]\nprecision = fp16\n", FP_EFORMAT,
+                "t.ini:2: [model] precision: 'fp16' is not one of: fp32, bf16");
+    expect_fail("[model]\nprecision =\n", FP_EFORMAT, "[model] precision:");
     expect_fail("[run]\nname = a;b\n", FP_EFORMAT, "t.ini:2: [run] name:");
     expect_fail("[federation]\nclients = 5\nclients_per_round = 6\n", FP_ELIMIT,
                 "t.ini:3: [federation] clients_per_round = 6 is more than [federation] "

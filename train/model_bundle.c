@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "model/hf_config.h"
+#include "model/matmul_bf16.h"
 #include "model/sentencepiece.h"
 
 /* The unigram tokenizer of dir (with <pad>, <mask> appended): its ids must fit the model's
@@ -82,4 +83,22 @@ void train_model_destroy(train_model_t **self_p)
     train_tok_destroy(&self->tok);
     free(self);
     *self_p = NULL;
+}
+
+fp_status train_model_set_precision(train_model_t *self, fp_precision precision, FILE *log,
+                                    fp_error *err)
+{
+    if (precision != FP_PRECISION_BF16)
+        return FP_OK;
+    char isa[32];
+    if (!mm_bf16_supported(isa, sizeof isa)) {
+        fprintf(log,
+                "model: precision = bf16, but this CPU has no bf16 instructions (oneDNN ISA %s): "
+                "the products stay fp32\n",
+                isa);
+        return FP_OK;
+    }
+    if (tf_weights_to_bf16(&self->w, &self->cfg, err))
+        return fp_wrap(err, "model: precision = bf16: ");
+    return FP_OK;
 }

@@ -5,7 +5,9 @@
 #define FEDPEP_TRAIN_MODEL_BUNDLE_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
+#include "common/config.h"
 #include "common/status.h"
 #include "model/model_config.h"
 #include "model/safetensors.h"
@@ -27,5 +29,12 @@ typedef struct train_model {
 train_model_t *train_model_open(const char *dir, const char *fallback_vocab,
                                 const char *fallback_merges, fp_error *err);
 void train_model_destroy(train_model_t **self_p);
+
+/* Applies [model] precision: bf16 makes the frozen weights' bf16 copies (tf_weights_to_bf16;
+ * half the matrices' bytes more per process) when the CPU multiplies bf16 natively; on a CPU
+ * that does not, the weights stay fp32 and one line on log says so. fp32 does nothing. Call once
+ * after train_model_open, before any forward pass. FP_ENOMEM. */
+fp_status train_model_set_precision(train_model_t *self, fp_precision precision, FILE *log,
+                                    fp_error *err);
 
 #endif
