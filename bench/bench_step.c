@@ -2,18 +2,20 @@
  * deep prompt E, frozen weights) against the same step in PyTorch and against OpenBLAS sgemm,
  * all measured in this one run with the same thread count.
  *
- *   bench_step [--quick] [--shapes small,roberta-base,gpt2-small] [--T 64,128]
+ *   bench_step [--quick] [--shapes small,roberta-base,gpt2-small,use-lite] [--T 64,128]
  *              [--threads 1,2] [--reps N] [--no-torch]
  *   env FEDPEP_PYTHON (default /usr/bin/python3), FEDPEP_BENCH_TORCH (default
  *   bench/torch_step.py; run from the repository root).
  *
- * Per (shape, T, threads) it prints: examples/s of the C step and of PyTorch and their ratio;
- * the C step's achieved GFLOP/s (analytic count, see step_flops) and its ratio to sgemm GFLOP/s
- * measured on the step's own GEMM shapes; the backward/forward time ratio with all layers tuned
- * and with the upper half tuned. Times are the best of --reps steps after one warm-up (the
- * machine is shared: the best run is the least disturbed one); with 1 thread they are process
- * CPU time, with more wall time (PyTorch's side does the same). Batch 8, random weights.
- * Never asserts on timings and is never part of `make test`. */
+ * Per (shape, T, threads) it prints: examples/s of the C step in fp32 and with the frozen
+ * weights' products in bf16 (model/matmul_bf16.h; where the CPU has bf16 instructions), of
+ * PyTorch, and their ratios; the share of each C step's time outside the weight products (the
+ * same products timed alone, products_seconds); the fp32 C step's achieved GFLOP/s (analytic count,
+ * see step_flops) and its ratio to sgemm GFLOP/s measured on the step's own GEMM shapes; the
+ * backward/forward time ratio with all layers tuned and with the upper half tuned. Times are the
+ * best of --reps steps after one warm-up (the machine is shared: the best run is the least
+ * disturbed one); with 1 thread they are process CPU time, with more wall time (PyTorch's side does
+ * the same). Batch 8, random weights. Never asserts on timings and is never part of `make test`. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include "common/rng.h"
 #include "common/status.h"
 #include "model/blas_kernel.h"
+#include "model/matmul_bf16.h"
 #include "model/model_config.h"
 #include "model/transformer.h"
 #include "model/weights.h"
@@ -39,14 +42,19 @@ typedef struct shape {
     const char *name;
     model_arch arch;
     int L, d, H, ff, V, P;
+    int d_embed; /* USE-lite: embeddings and block 0 this wide, pre-LN, ReLU, no LM head (the
+                    step is scored by a 2-class linear head); 0 otherwise */
 } shape;
 
-/* RoBERTa-base, GPT-2 small, and a small default-sized encoder (6 layers, d 256). */
+/* RoBERTa-base, GPT-2 small, a small default-sized encoder (6 layers, d 256), and the default
+ * model's own shape (USE-lite: 2 blocks, d_embed 256 → 512, 4 heads, FFN 1536, vocab 8000). */
 static const shape SHAPES[] = {
-    {"small", MODEL_ARCH_ROBERTA, 6, 256, 4, 1024, 50265, 20},
-    {"roberta-base", MODEL_ARCH_ROBERTA, 12, 768, 12, 3072, 50265, 20},
-    {"gpt2-small", MODEL_ARCH_GPT2, 12, 768, 12, 3072, 50257, 5},
+    {"small", MODEL_ARCH_ROBERTA, 6, 256, 4, 1024, 50265, 20, 0},
+    {"roberta-base", MODEL_ARCH_ROBERTA, 12, 768, 12, 3072, 50265, 20, 0},
+    {"gpt2-small", MODEL_ARCH_GPT2, 12, 768, 12, 3072, 50257, 5, 0},
+    {"use-lite", MODEL_ARCH_ROBERTA, 2, 512, 4, 1536, 8000, 20, 256},
 };
+#define CLASSES 2
 
 /* With one thread the clock is the process's CPU time, so time spent waiting for a core on a
  * shared machine is not counted; with more threads it is wall time (OpenBLAS workers spin while
@@ -84,6 +92,13 @@ static model_config config_of(const shape *s, int max_T)
         .mask_token_id = enc ? s->V - 1 : -1,
         .position_offset = enc ? 2 : 0,
     };
+    if (s->d_embed) {
+        c.d_embed = s->d_embed;
+        c.pre_ln = true;
+        c.hidden_act = MODEL_ACT_RELU;
+        c.no_embedding_ln = true;
+        c.prefix_keeps_positions = true;
+    }
     return c;
 }
 
@@ -120,8 +135,9 @@ static double sgemm_gflops(const shape *s, int T, clockid_t clk)
 {
     const int M = BATCH * T, d = s->d, f = s->ff;
     const int dims[3][2] = {{d, 3 * d}, {d, f}, {f, d}}; /* in, out */
-    const bool trans = s->arch == MODEL_ARCH_ROBERTA;     /* nn.Linear [out][in] */
-    float *x = malloc(sizeof(float) * (size_t)M * f), *w = malloc(sizeof(float) * (size_t)f * 3 * d);
+    const bool trans = s->arch == MODEL_ARCH_ROBERTA;    /* nn.Linear [out][in] */
+    float *x = malloc(sizeof(float) * (size_t)M * f),
+          *w = malloc(sizeof(float) * (size_t)f * 3 * d);
     float *y = malloc(sizeof(float) * (size_t)M * (f > 3 * d ? f : 3 * d));
     if (!x || !w || !y) {
         free(x), free(w), free(y);
@@ -162,6 +178,8 @@ typedef struct bench_model {
     int *tokens, *targets;
     bool *present, *tuned;
     tf_acts_t *acts;
+    int labels[BATCH]; /* the linear head of a model without LM head */
+    float head_W[CLASSES * 1024], head_b[CLASSES], head_dW[CLASSES * 1024], head_db[CLASSES];
 } bench_model;
 
 static void bench_model_free(bench_model *m)
@@ -194,8 +212,16 @@ static fp_status bench_model_init(bench_model *m, const shape *s, int max_T, fp_
         m->E[i] = 0.02f * (float)rng_normal(&rng);
     for (int l = 0; l < s->L; l++)
         m->present[l] = true;
-    tf_acts_spec spec = {.B = BATCH, .T = max_T, .P = s->P, .saved_layers = s->L,
-                         .max_lm_rows = BATCH * rows_per_example(s->arch)};
+    for (int i = 0; i < CLASSES * s->d; i++)
+        m->head_W[i] = 0.02f * (float)rng_normal(&rng);
+    for (int b = 0; b < BATCH; b++)
+        m->labels[b] = b % CLASSES;
+    tf_acts_spec spec = {.B = BATCH,
+                         .T = max_T,
+                         .P = s->P,
+                         .saved_layers = s->L,
+                         .max_lm_rows = BATCH * rows_per_example(s->arch),
+                         .max_classes = CLASSES};
     m->acts = tf_acts_new(&m->cfg, spec, err);
     return m->acts ? FP_OK : err->status;
 }
@@ -223,6 +249,60 @@ static void fill_batch(bench_model *m, int T)
     }
 }
 
+/* Seconds of the step's weight products alone (all layers tuned, as time_step with lowest 0):
+ * the same linear_*_mm calls, shapes and weights as model/transformer*.c, on scratch buffers,
+ * best of 3. 1 − this / the step's time is the share of the step outside the weight products. */
+static double products_seconds(const bench_model *m, int T, mm_bf16_t *mm, clockid_t clk)
+{
+    const shape *s = &m->s;
+    const int N = BATCH * T, d = s->d, f = s->ff, L = s->L;
+    const bool lm = m->w.has_lm_head || s->arch == MODEL_ARCH_GPT2;
+    const int R = lm ? BATCH * rows_per_example(s->arch) : 0;
+    const size_t cap = (size_t)N * (f > 3 * d ? f : 3 * d) + (size_t)R * s->V;
+    float *x = calloc(cap, sizeof *x), *y = calloc(cap, sizeof *y);
+    double best = INFINITY;
+    for (int r = 0; x && y && r < 4; r++) {
+        const double t0 = now_s(clk);
+        for (int l = 0; l < L; l++) {
+            const tf_layer_weights *w = &m->w.layers[l];
+            const int di = model_layer_width(&m->cfg, l), n = lm && l == L - 1 ? R : N;
+            const bool fused = w->k.w == w->q.w + di && w->q.ld == 3 * di;
+            linear_forward_mm(mm, y, 3 * di, x, di, w->q, NULL, N, di, fused ? 3 * di : di, false);
+            if (!fused) {
+                linear_forward_mm(mm, y + di, 3 * di, x, di, w->k, NULL, N, di, di, false);
+                linear_forward_mm(mm, y + 2 * di, 3 * di, x, di, w->v, NULL, N, di, di, false);
+            }
+            linear_forward_mm(mm, y, d, x, di, w->o, NULL, n, di, d, false);
+            if (w->in_proj.w)
+                linear_forward_mm(mm, y, d, x, di, w->in_proj, NULL, n, di, d, true);
+            linear_forward_mm(mm, y, f, x, d, w->fc, NULL, n, d, f, false);
+            linear_forward_mm(mm, y, d, x, f, w->proj, NULL, n, f, d, false);
+            /* backward: dx of every product; the lowest tuned layer needs no dx below Q/K/V */
+            linear_backward_input_mm(mm, y, f, x, d, w->proj, n, f, d, false);
+            linear_backward_input_mm(mm, y, d, x, f, w->fc, n, d, f, false);
+            linear_backward_input_mm(mm, y, di, x, d, w->o, n, di, d, false);
+            if (w->in_proj.w)
+                linear_backward_input_mm(mm, y, di, x, d, w->in_proj, n, di, d, true);
+            if (l > 0)
+                linear_backward_input_mm(mm, y, di, x, 3 * di, w->q, N, di, 3 * di, false);
+        }
+        if (lm) { /* head at the target rows, forward and backward */
+            const lin_w dec = {m->w.wte, d, LIN_OUT_IN, m->w.wte16};
+            if (s->arch == MODEL_ARCH_ROBERTA) {
+                linear_forward_mm(mm, y, d, x, d, m->w.head_dense, NULL, R, d, d, false);
+                linear_backward_input_mm(mm, y, d, x, d, m->w.head_dense, R, d, d, false);
+            }
+            linear_forward_mm(mm, y, s->V, x, d, dec, NULL, R, d, s->V, false);
+            linear_backward_input_mm(mm, y, d, x, s->V, dec, R, d, s->V, false);
+        }
+        const double t = now_s(clk) - t0;
+        if (r > 0 && t < best) /* the first run makes the primitives */
+            best = t;
+    }
+    free(x), free(y);
+    return best;
+}
+
 /* Best forward and backward seconds over reps steps (after one warm-up) with layers
  * [lowest, L) tuned. */
 static fp_status time_step(bench_model *m, int T, int lowest, int reps, clockid_t clk,
@@ -230,16 +310,22 @@ static fp_status time_step(bench_model *m, int T, int lowest, int reps, clockid_
 {
     for (int l = 0; l < m->s.L; l++)
         m->tuned[l] = l >= lowest;
-    tf_prompt prompt = {.P = m->s.P, .E = m->E, .present = m->present, .trainable = m->tuned,
-                        .dE = m->dE};
-    tf_batch batch = {.B = BATCH, .T = T, .tokens = m->tokens, .targets = m->targets};
+    tf_prompt prompt = {
+        .P = m->s.P, .E = m->E, .present = m->present, .trainable = m->tuned, .dE = m->dE};
+    const bool lm = m->w.has_lm_head || m->s.arch == MODEL_ARCH_GPT2;
+    tf_batch batch = {.B = BATCH,
+                      .T = T,
+                      .tokens = m->tokens,
+                      .targets = lm ? m->targets : NULL,
+                      .labels = lm ? NULL : m->labels};
+    tf_cls_head head = {CLASSES, m->head_W, m->head_b, m->head_dW, m->head_db};
     tf_options opt = {.grad = true};
     tf_result res;
     *fwd_s = *bwd_s = INFINITY;
     for (int r = 0; r <= reps; r++) {
         double t0 = now_s(clk);
-        fp_status st = tf_forward(m->acts, &m->cfg, &m->w, &prompt, NULL, &batch, &opt, &res,
-                                  err);
+        fp_status st = tf_forward(m->acts, &m->cfg, &m->w, &prompt, lm ? NULL : &head, &batch, &opt,
+                                  &res, err);
         double t1 = now_s(clk);
         if (st || (st = tf_backward(m->acts, err)))
             return st;
@@ -269,11 +355,9 @@ static void torch_examples_per_s(const shape *s, const int *Ts, int nT, const in
         getenv("FEDPEP_BENCH_TORCH") ? getenv("FEDPEP_BENCH_TORCH") : "bench/torch_step.py";
     char tlist[64] = "", hlist[64] = "", cmd[1024];
     for (int i = 0; i < nT; i++)
-        snprintf(tlist + strlen(tlist), sizeof tlist - strlen(tlist), "%s%d", i ? "," : "",
-                 Ts[i]);
+        snprintf(tlist + strlen(tlist), sizeof tlist - strlen(tlist), "%s%d", i ? "," : "", Ts[i]);
     for (int i = 0; i < nth; i++)
-        snprintf(hlist + strlen(hlist), sizeof hlist - strlen(hlist), "%s%d", i ? "," : "",
-                 ths[i]);
+        snprintf(hlist + strlen(hlist), sizeof hlist - strlen(hlist), "%s%d", i ? "," : "", ths[i]);
     snprintf(cmd, sizeof cmd,
              "%s %s --arch %s --L %d --d %d --H %d --ff %d --V %d --P %d --B %d --T %s "
              "--threads %s --steps %d --min-time 0",
@@ -331,7 +415,7 @@ static bool in_list(const char *list, const char *name)
 static void usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s [--quick] [--shapes small,roberta-base,gpt2-small] [--T 64,128] "
+            "usage: %s [--quick] [--shapes small,roberta-base,gpt2-small,use-lite] [--T 64,128] "
             "[--threads 1,2] [--reps N] [--no-torch]\n",
             prog);
 }
@@ -339,7 +423,7 @@ static void usage(const char *prog)
 int main(int argc, char **argv)
 {
     blas_use_native_kernel(argv); /* the kernels fedpep itself runs (model/blas_kernel.h) */
-    const char *shapes = "small,roberta-base,gpt2-small";
+    const char *shapes = "small,roberta-base,gpt2-small,use-lite";
     int Ts[MAX_LIST] = {64, 128}, nT = 2, ths[MAX_LIST] = {1, 2}, nth = 2, reps = 2;
     bool torch = true;
     for (int i = 1; i < argc; i++) {
@@ -379,48 +463,74 @@ int main(int argc, char **argv)
         printf("load average at start: %s", load);
     if (la)
         fclose(la);
-    printf("%-12s %4s %3s | %8s %8s %5s | %6s %6s %6s %5s | %7s %7s\n", "shape", "T", "thr",
-           "C ex/s", "torch", "C/pt", "C", "torch", "sgemm", "C/sg", "bwd/fwd", "bwd/fwd");
-    printf("%-12s %4s %3s | %8s %8s %5s | %6s %6s %6s %5s | %7s %7s\n", "", "", "", "", "ex/s", "",
-           "GF/s", "GF/s", "GF/s", "", "all", "half");
+    printf("%-12s %4s %3s | %8s %8s %5s | %8s %5s | %5s %5s | %6s %6s %5s | %7s %7s\n", "shape",
+           "T", "thr", "C fp32", "C bf16", "bf/fp", "torch", "bf/pt", "out%", "out%", "C GF/s",
+           "sgemm", "C/sg", "bwd/fwd", "bwd/fwd");
+    printf("%-12s %4s %3s | %8s %8s %5s | %8s %5s | %5s %5s | %6s %6s %5s | %7s %7s\n", "", "", "",
+           "ex/s", "ex/s", "", "ex/s", "", "fp32", "bf16", "fp32", "GF/s", "", "all", "half");
     int status = 0;
+    char isa[32];
+    const bool bf16 = mm_bf16_supported(isa, sizeof isa);
+    printf("oneDNN ISA: %s%s\n", isa, bf16 ? "" : " (no bf16: the bf16 column is not measured)");
     for (size_t k = 0; k < sizeof SHAPES / sizeof *SHAPES; k++) {
         const shape *s = &SHAPES[k];
         if (!in_list(shapes, s->name))
             continue;
         bench_model m;
         fp_error err = {0};
-        double pt[MAX_LIST][MAX_LIST];
-        double c_eps[MAX_LIST][MAX_LIST], gf[MAX_LIST][MAX_LIST], sg[MAX_LIST][MAX_LIST];
+        double pt[MAX_LIST][MAX_LIST], eps[2][MAX_LIST][MAX_LIST], out[2][MAX_LIST][MAX_LIST];
+        double gf[MAX_LIST][MAX_LIST], sg[MAX_LIST][MAX_LIST];
         double r_all[MAX_LIST][MAX_LIST], r_half[MAX_LIST][MAX_LIST];
-        if (bench_model_init(&m, s, max_T, &err)) {
+        mm_bf16_t *mm = bf16 ? mm_bf16_new(&err) : NULL;
+        if ((bf16 && !mm) || bench_model_init(&m, s, max_T, &err)) {
             fprintf(stderr, "bench %s: %s\n", s->name, err.msg);
             bench_model_free(&m);
+            mm_bf16_destroy(&mm);
             status = 1;
             continue;
         }
-        for (int i = 0; i < nT; i++) {
-            fill_batch(&m, Ts[i]);
-            for (int j = 0; j < nth; j++) {
-                openblas_set_num_threads(ths[j]);
-                double fa, ba, fh, bh, flf, flb;
-                const clockid_t clk = clock_for(ths[j]);
-                if (time_step(&m, Ts[i], 0, reps, clk, &fa, &ba, &err) ||
-                    time_step(&m, Ts[i], s->L / 2, reps, clk, &fh, &bh, &err)) {
-                    fprintf(stderr, "bench %s: %s\n", s->name, err.msg);
-                    status = 1;
-                    fa = ba = fh = bh = NAN;
+        /* fp32 first, then the same weights with their bf16 copies */
+        for (int p = 0; p < 2; p++) {
+            if (p == 1 && (!bf16 || tf_weights_to_bf16(&m.w, &m.cfg, &err))) {
+                for (int i = 0; i < MAX_LIST; i++)
+                    for (int j = 0; j < MAX_LIST; j++)
+                        eps[1][i][j] = out[1][i][j] = NAN;
+                break;
+            }
+            for (int i = 0; i < nT; i++) {
+                fill_batch(&m, Ts[i]);
+                for (int j = 0; j < nth; j++) {
+                    openblas_set_num_threads(ths[j]);
+                    double fa, ba, fh, bh, flf, flb;
+                    const clockid_t clk = clock_for(ths[j]);
+                    if (time_step(&m, Ts[i], 0, reps, clk, &fa, &ba, &err) ||
+                        time_step(&m, Ts[i], s->L / 2, reps, clk, &fh, &bh, &err)) {
+                        fprintf(stderr, "bench %s: %s\n", s->name, err.msg);
+                        status = 1;
+                        fa = ba = fh = bh = NAN;
+                    }
+                    eps[p][i][j] = BATCH / (fa + ba);
+                    out[p][i][j] =
+                        1.0 - products_seconds(&m, Ts[i], p ? mm : NULL, clk) / (fa + ba);
+                    if (p == 1)
+                        continue;
+                    step_flops(s, Ts[i], 0, &flf, &flb);
+                    gf[i][j] = (flf + flb) / (fa + ba) * 1e-9;
+                    sg[i][j] = sgemm_gflops(s, Ts[i], clk);
+                    r_all[i][j] = ba / fa;
+                    r_half[i][j] = bh / fh;
                 }
-                step_flops(s, Ts[i], 0, &flf, &flb);
-                c_eps[i][j] = BATCH / (fa + ba);
-                gf[i][j] = (flf + flb) / (fa + ba) * 1e-9;
-                sg[i][j] = sgemm_gflops(s, Ts[i], clk);
-                r_all[i][j] = ba / fa;
-                r_half[i][j] = bh / fh;
             }
         }
+        const mm_bf16_stats st = tf_acts_bf16_stats(m.acts);
+        if (st.fallbacks)
+            fprintf(stderr, "bench %s: %zu bf16 products fell back to fp32: %s\n", s->name,
+                    st.fallbacks, st.first_failure);
+        printf("%-12s bf16 copies %.1f MB, %zu primitives\n", s->name, m.w.bf16_bytes / 1e6,
+               st.primitives);
         bench_model_free(&m); /* free the C model before PyTorch loads its own copy */
-        if (torch)
+        mm_bf16_destroy(&mm);
+        if (torch && !s->d_embed)
             torch_examples_per_s(s, Ts, nT, ths, nth, reps, pt);
         else
             for (int i = 0; i < MAX_LIST; i++)
@@ -428,9 +538,11 @@ int main(int argc, char **argv)
                     pt[i][j] = NAN;
         for (int i = 0; i < nT; i++)
             for (int j = 0; j < nth; j++)
-                printf("%-12s %4d %3d | %8.2f %8.2f %5.2f | %6.1f %6.1f %6.1f %5.2f | %7.2f %7.2f\n",
-                       s->name, Ts[i], ths[j], c_eps[i][j], pt[i][j], c_eps[i][j] / pt[i][j],
-                       gf[i][j], gf[i][j] * pt[i][j] / c_eps[i][j], sg[i][j],
+                printf("%-12s %4d %3d | %8.2f %8.2f %5.2f | %8.2f %5.2f | %5.1f %5.1f | %6.1f "
+                       "%6.1f %5.2f | %7.2f %7.2f\n",
+                       s->name, Ts[i], ths[j], eps[0][i][j], eps[1][i][j],
+                       eps[1][i][j] / eps[0][i][j], pt[i][j], eps[1][i][j] / pt[i][j],
+                       100 * out[0][i][j], 100 * out[1][i][j], gf[i][j], sg[i][j],
                        gf[i][j] / sg[i][j], r_all[i][j], r_half[i][j]);
         fflush(stdout);
     }
