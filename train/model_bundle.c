@@ -92,7 +92,9 @@ fp_status train_model_set_precision(train_model_t *self, fp_precision precision,
         return FP_OK;
     char isa[32];
     if (!mm_bf16_supported(isa, sizeof isa)) {
-        fprintf(log,
+        if (log)
+            fprintf(
+                log,
                 "model: precision = bf16, but this CPU has no bf16 instructions (oneDNN ISA %s): "
                 "the products stay fp32\n",
                 isa);
@@ -100,5 +102,10 @@ fp_status train_model_set_precision(train_model_t *self, fp_precision precision,
     }
     if (tf_weights_to_bf16(&self->w, &self->cfg, err))
         return fp_wrap(err, "model: precision = bf16: ");
+    if (log)
+        fprintf(log,
+                "model: precision = bf16 (oneDNN ISA %s): bf16 copies of the frozen weights, "
+                "%.1f MB beside the fp32 map\n",
+                isa, (double)self->w.bf16_bytes / 1e6);
     return FP_OK;
 }

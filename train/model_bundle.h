@@ -32,7 +32,7 @@ void train_model_destroy(train_model_t **self_p);
 
 /* Applies [model] precision: bf16 makes the frozen weights' bf16 copies (tf_weights_to_bf16;
  * half the matrices' bytes more per process) when the CPU multiplies bf16 natively; on a CPU
- * that does not, the weights stay fp32 and one line on log says so. fp32 does nothing. Call once
+ * that does not, the weights stay fp32; either way one line on log (when not NULL) says which. fp32 does nothing. Call once
  * after train_model_open, before any forward pass. FP_ENOMEM. */
 fp_status train_model_set_precision(train_model_t *self, fp_precision precision, FILE *log,
                                     fp_error *err);

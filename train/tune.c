@@ -138,6 +138,10 @@ fp_status train_tune(const fedpep_config *cfg, const train_tune_options *o, FILE
         train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err);
     if (!m)
         return err ? err->status : FP_EINVAL;
+    if (train_model_set_precision(m, cfg->model.precision, log, err)) {
+        train_model_destroy(&m);
+        return err->status;
+    }
     int P = config_prompt_length(cfg, m->decoder);
     train_task_data d;
     train_layout lay;
