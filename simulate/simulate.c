@@ -421,6 +421,8 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     if (!st &&
         !(s.m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;
+    if (!st) /* [model] precision, as the clients and the evaluator apply it */
+        st = train_model_set_precision(s.m, cfg->model.precision, stderr, err);
     int P = s.m ? config_prompt_length(cfg, s.m->decoder) : 0;
     if (!st)
         st = train_task_data_load(cfg, s.m, P, &s.d, err);
