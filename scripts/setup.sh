@@ -9,7 +9,7 @@ CACHE="${FEDPEP_CACHE:-.cache}"
 
 PACKAGES=(build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev libopenblas-dev
           libsqlite3-dev sqlite3 libinih-dev libjansson-dev libcmocka-dev clang
-          libclang-rt-14-dev npm libutf8proc-dev libdnnl-dev)
+          libclang-rt-14-dev npm libutf8proc-dev libdnnl-dev iproute2)
 if [ "${1:-}" = "--reference" ]; then
     PACKAGES+=(python3-torch python3-numpy)
 fi
