@@ -134,7 +134,7 @@ model: all
 	$(BUILD)/release/fedpep import-use-lite --to models/default
 
 # The deeper model (models/deep/MODEL.md): distilled from models/default by the shipped recipe,
-# about 7 CPU-hours on one thread with OpenBLAS's Haswell kernels, 4.3 with its AVX-512 ones
+# about 8 CPU-hours on one thread with OpenBLAS's Haswell kernels, 4.3 with its AVX-512 ones
 # (OPENBLAS_CORETYPE=COOPERLAKE on AMD Zen 4; docs/benchmarks.md). Resumable: stop it at will (Ctrl-C checkpoints first), run
 # it again to continue; DISTILL_FOR=SECONDS stops it after that much CPU time.
 model-deep: all
