@@ -15,6 +15,7 @@
 #   JOBS=2 ...                                        # two at a time (one thread each)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. research/lib/tune_runs.sh
 fedpep=${FEDPEP:-build/release/fedpep}
 model=${1:-models/deep}
 name=$(basename "$model")
@@ -23,7 +24,7 @@ jobs=${JOBS:-1}
 only=${ONLY:-all}
 never=.cache/research/never-trained-$name
 mkdir -p "$out" .cache/research
-[ -x "$fedpep" ] || make -s build/release/fedpep
+[ -x "$fedpep" ] || make -s build/release/fedpep >&2
 [ -e "$never/config.json" ] || "$fedpep" init-model "$never" --like "$model" > /dev/null
 L=$(sed -n 's/.*"num_hidden_layers": *\([0-9]*\).*/\1/p' "$model/config.json")
 
@@ -57,38 +58,10 @@ if [ -n "${LIST:-}" ]; then
     exit 0
 fi
 
-one() {
-    set -- $1
-    local task=$1 name=$2
-    shift 2
-    local log="$out/$task-$name.log"
-    if [ -s "$log" ] && grep -q '^best ' "$log" && grep -q '^wall ' "$log"; then
-        return 0
-    fi
-    local TIMEFORMAT='wall %R s  cpu %U+%S s'
-    { time "$fedpep" tune configs/tune-default.ini data.task="$task" "$@"; } > "$log.tmp" 2>&1
-    mv "$log.tmp" "$log"
-}
-export -f one
-export fedpep out
 export OPENBLAS_NUM_THREADS=1
-printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'one "$@"' _ {}
+tune_all "$jobs" "${runs[@]}"
 
-# metric after each epoch (percent), the last one, the zero-shot figure, examples per second
-fig() {
-    local log="$out/$1.log"
-    [ -s "$log" ] || { echo "–"; return; }
-    sed -n 's/^epoch [1-9].*  eval [a-z+]* \([0-9.]*\)  eval loss.*/\1/p' "$log" |
-        awk '{ s = s (NR > 1 ? " → " : "") sprintf("%.1f", 100 * $1) } END { printf "%s%%", s }'
-}
-last() {
-    sed -n 's/^epoch [1-9].*  eval [a-z+]* \([0-9.]*\)  eval loss.*/\1/p' "$out/$1.log" 2>/dev/null | tail -1
-}
-zs() {
-    local z
-    z=$(sed -n 's/.*(zero-shot)  eval [a-z+]* \([0-9.]*\).*/\1/p' "$out/$1.log" 2>/dev/null)
-    [ -n "$z" ] && awk -v z="$z" 'BEGIN { printf "%.1f%%", 100 * z }' || echo "–"
-}
+# examples per second, the mean over the epochs
 exs() {
     sed -n 's/^epoch [1-9].*  \([0-9.]*\) ex\/s.*/\1/p' "$out/$1.log" 2>/dev/null |
         awk '{ s += $1; n++ } END { if (n) printf "%.0f", s / n; else printf "–" }'

@@ -11,14 +11,15 @@
 #   LIST=1 research/default_model/c_table.sh     # the runs (task, log name, arguments), no run
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-fedpep=build/release/fedpep
+. research/lib/tune_runs.sh
+fedpep=${FEDPEP:-build/release/fedpep}
 out=${OUT:-research/default_model/c_logs}
 jobs=${JOBS:-1}
 tasks=${ONLY:-sst-2 mr subj trec}
 never=.cache/research/never-trained
 mkdir -p "$out" .cache/research
-[ -x "$fedpep" ] || make -s build/release/fedpep
-[ -e "$never/config.json" ] || "$fedpep" init-model "$never" --like models/default
+[ -x "$fedpep" ] || make -s build/release/fedpep >&2
+[ -e "$never/config.json" ] || "$fedpep" init-model "$never" --like models/default > /dev/null
 
 runs=()
 # The recipe (configs/tune-default.ini: fixed label-description head, only the prompt trains)
@@ -57,43 +58,10 @@ if [ -n "${LIST:-}" ]; then
     exit 0
 fi
 
-one() {
-    set -- $1
-    local task=$1 name=$2
-    shift 2
-    local log="$out/$task-$name.log"
-    if [ -s "$log" ] && grep -q '^best ' "$log" && grep -q '^wall ' "$log"; then
-        return 0 # finished before: the script resumes where it stopped
-    fi
-    local TIMEFORMAT='wall %R s  cpu %U+%S s'
-    { time "$fedpep" tune configs/tune-default.ini data.task="$task" "$@"; } > "$log.tmp" 2>&1
-    mv "$log.tmp" "$log"
-}
-export -f one
-export fedpep out
 if [ "$jobs" -gt 1 ]; then
     export OPENBLAS_NUM_THREADS=1
 fi
-printf '%s\n' "${runs[@]}" | xargs -P "$jobs" -I{} bash -c 'one "$@"' _ {}
-
-# metric after each epoch of one log, as percentages
-fig() {
-    local log="$out/$1.log"
-    [ -s "$log" ] || { echo "–"; return; }
-    local ep
-    ep=$(sed -n 's/^epoch [1-9].*  eval [a-z+]* \([0-9.]*\)  eval loss.*/\1/p' "$log")
-    awk -v e="$ep" 'BEGIN {
-        n = split(e, v, "\n"); s = ""
-        for (i = 1; i <= n; i++) s = s (i > 1 ? " → " : "") sprintf("%.1f", 100 * v[i])
-        printf "%s%%", s }'
-}
-# the zero-shot figure: the fixed head before any training (epoch 0)
-zs() {
-    local z
-    z=$(sed -n 's/.*(zero-shot)  eval [a-z+]* \([0-9.]*\).*/\1/p' "$out/$1.log" 2>/dev/null)
-    [ -n "$z" ] && awk -v z="$z" 'BEGIN { printf "%.1f%%", 100 * z }' || echo "–"
-}
-wall() { sed -n 's/^wall \([0-9]*\).*/\1 s/p' "$out/$1.log" 2>/dev/null; }
+tune_all "$jobs" "${runs[@]}"
 
 echo "| task (eval set) | zero-shot | prompt, both layers | layer 0 only | layer 1 only | never trained: zero-shot | never trained: prompt | trained head, no prompt | trained head + prompt |"
 echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
