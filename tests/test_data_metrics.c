@@ -2,6 +2,8 @@
  * computed by hand, the degenerate cases (0, never NaN), and pooling by merge. */
 #include "tests/support/test.h"
 
+#include "tests/support/confusion_check.h"
+
 #include "data/metrics.h"
 
 /* Builds a binary matrix from tp, fn (true 1), fp, tn (true 0); class 1 is positive. */
@@ -14,17 +16,6 @@ static fp_confusion binary(uint64_t tp, uint64_t fn, uint64_t fp, uint64_t tn)
     cm.count[0][1] = fp;
     cm.count[0][0] = tn;
     return cm;
-}
-
-/* Field by field: the bytes of an fp_confusion include padding after n_classes. */
-static void assert_confusion_equal(const fp_confusion *a, const fp_confusion *b)
-{
-    assert_int_equal(a->n_classes, b->n_classes);
-    for (int t = 0; t < FP_TASK_MAX_CLASSES; t++)
-        for (int p = 0; p < FP_TASK_MAX_CLASSES; p++)
-            if (a->count[t][p] != b->count[t][p])
-                fail_msg("count[%d][%d]: %llu != %llu", t, p, (unsigned long long)a->count[t][p],
-                         (unsigned long long)b->count[t][p]);
 }
 
 static void binary_metrics_match_hand_computation(void **state)
