@@ -10,6 +10,7 @@
 
 #include "actors/faults.h"
 #include "actors/store_role.h"
+#include "actors/wire_tensor.h"
 #include "common/little_endian.h"
 #include "fl/strategy.h"
 #include "train/evaluate.h"
@@ -17,6 +18,7 @@
 #include "train/local_round.h"
 #include "train/run_setup.h"
 #include "train/task_data.h"
+#include "train/wire_rows.h"
 
 #define BLOB_MAGIC "FPCB"
 #define BLOB_HEADER 16 /* magic, u32 version, u64 state length */
@@ -31,6 +33,10 @@ typedef struct outbox {
     int64_t received;   /* TRAIN arrived */
     int64_t hold_until; /* UPDATE not before (stragglers) */
     int64_t save_sent;  /* last SAVE_CLIENT sent, for the retry */
+    /* Where the time from TRAIN to UPDATE went (the round's line in the client's log): */
+    int64_t slot_wait;  /* waiting for a training slot */
+    int64_t computed;   /* local training done, SAVE_CLIENT about to go out */
+    int64_t saved_at;   /* SAVED arrived */
     msg_t save;       /* SAVE_CLIENT */
     msg_t update;     /* UPDATE, re/round set */
     char to[MSG_ID_CAP];
@@ -55,6 +61,7 @@ struct client_role {
     train_layout lay;
     train_worker_t *w;
     train_client_t *c;
+    float *rows, *control; /* [n_rows]: received rows (and control variate) at full width */
     /* private state from the store: requested at start, applied when the layout is known */
     enum { STATE_UNKNOWN, STATE_ASKED, STATE_READY } state;
     uint64_t load_seq;
@@ -156,6 +163,8 @@ void client_role_destroy(client_role_t **self_p)
     msg_clear(&self->out.save);
     msg_clear(&self->out.update);
     free(self->layers.v);
+    free(self->rows);
+    free(self->control);
     free(self->blob);
     train_client_destroy(&self->c);
     train_worker_destroy(&self->w);
@@ -201,6 +210,10 @@ static fp_status ensure_client(client_role_t *self, const msg_u32s_t *layers, fp
                                             (uint64_t)self->cfg.run.seed,
                                             self->strat->scaffold_client, err)))
         st = err ? err->status : FP_ENOMEM;
+    size_t n_rows = self->lay.n_rows ? self->lay.n_rows : 1;
+    if (!st && (!(self->rows = malloc(n_rows * sizeof(float))) ||
+                !(self->control = malloc(n_rows * sizeof(float)))))
+        st = fp_fail(err, FP_ENOMEM, "client %u: out of memory", self->k);
     if (!st && self->blob) {
         const uint8_t *s, *a;
         size_t sn, an;
@@ -216,6 +229,8 @@ static fp_status ensure_client(client_role_t *self, const msg_u32s_t *layers, fp
     if (st) {
         train_client_destroy(&self->c);
         train_worker_destroy(&self->w);
+        free(self->rows), self->rows = NULL;
+        free(self->control), self->control = NULL;
         return st;
     }
     self->have_layout = true;
@@ -288,13 +303,12 @@ static fp_status prepare_answer(client_role_t *self, const msg_t *req, int64_t r
     msg_update_t *u = &o->update.update;
     if (!st)
         st = msg_reply_init(&o->update, MSG_UPDATE, req, self->id, err);
-    if (!st)
-        st = msg_tensor_alloc(&u->rows, req->train.rows.ndim, req->train.rows.shape, err);
-    if (!st)
-        train_layout_rows_gather(&self->lay, self->c->E, u->rows.data);
+    if (!st) {
+        train_layout_rows_gather(&self->lay, self->c->E, self->rows);
+        st = wire_tensor_pack(&self->lay, self->rows, &u->rows, NULL, err);
+    }
     if (!st && self->strat->scaffold_client)
-        st = msg_tensor_copy(&u->control_delta, req->train.rows.ndim, req->train.rows.shape,
-                             self->c->delta_c, err);
+        st = wire_tensor_pack(&self->lay, self->c->delta_c, &u->control_delta, NULL, err);
     if (st) {
         msg_clear(&o->save);
         msg_clear(&o->update);
@@ -314,12 +328,11 @@ static fp_status on_train(client_role_t *self, actor_t *actor, const msg_t *req,
 {
     int64_t received = actor_now_ms();
     fp_error why = {0};
-    fp_status st = ensure_client(self, &req->train.layers, &why);
-    if (!st && msg_tensor_count(&req->train.rows) != self->lay.n_rows)
-        st = fp_fail(&why, FP_EINVAL, "TRAIN: %zu rows, the layout has %zu",
-                     msg_tensor_count(&req->train.rows), self->lay.n_rows);
-    if (!st && self->strat->scaffold_client &&
-        msg_tensor_count(&req->train.control) != self->lay.n_rows)
+    const msg_train_t *t = &req->train;
+    fp_status st = ensure_client(self, &t->layers, &why);
+    if (!st)
+        st = wire_tensor_check(&self->lay, "TRAIN", &t->widths, &t->rows, &why);
+    if (!st && self->strat->scaffold_client && !t->control.ndim)
         st = fp_fail(&why, FP_EINVAL, "TRAIN: scaffold needs the control variate");
     int n;
     const int *idx = shard(self->ptrain, self->k, &n);
@@ -346,13 +359,18 @@ static fp_status on_train(client_role_t *self, actor_t *actor, const msg_t *req,
                 "%s: round %u attempt %u: answered from the state it trained in this "
                 "round\n",
                 self->id, req->round, attempt);
+    int64_t slot_wait = 0;
     if (trained_now) {
         int slot;
         st = slots_acquire(self->slots, -1, &slot, err);
         if (st)
             return st;
-        train_round_in in = {.round = req->round, .w_global = req->train.rows.data,
-                             .c = self->strat->scaffold_client ? req->train.control.data : NULL,
+        slot_wait = actor_now_ms() - received;
+        train_wire_unpack(&self->lay, t->rows.data, self->rows);
+        if (self->strat->scaffold_client)
+            train_wire_unpack(&self->lay, t->control.data, self->control);
+        train_round_in in = {.round = req->round, .w_global = self->rows,
+                             .c = self->strat->scaffold_client ? self->control : NULL,
                              .set = self->d.train, .idx = idx, .n = n,
                              .total_steps = train_total_steps(&self->opts, n,
                                                               self->cfg.run.rounds)};
@@ -367,6 +385,8 @@ static fp_status on_train(client_role_t *self, actor_t *actor, const msg_t *req,
     }
     uint64_t hold = faults_hold_ms(&f, (uint64_t)self->c->last.ms);
     st = prepare_answer(self, req, received, (int64_t)hold, f.crash && trained_now, err);
+    self->out.slot_wait = slot_wait;
+    self->out.computed = actor_now_ms();
     if (!st)
         send_save(self, actor, NULL); /* a failed send is retried on tick */
     return st;
@@ -376,10 +396,10 @@ static fp_status on_eval(client_role_t *self, actor_t *actor, const msg_t *req, 
 {
     int64_t t0 = actor_now_ms();
     fp_error why = {0};
-    fp_status st = ensure_client(self, &req->eval_request.layers, &why);
-    if (!st && msg_tensor_count(&req->eval_request.rows) != self->lay.n_rows)
-        st = fp_fail(&why, FP_EINVAL, "EVAL_REQUEST: %zu rows, the layout has %zu",
-                     msg_tensor_count(&req->eval_request.rows), self->lay.n_rows);
+    const msg_eval_request_t *e = &req->eval_request;
+    fp_status st = ensure_client(self, &e->layers, &why);
+    if (!st)
+        st = wire_tensor_check(&self->lay, "EVAL_REQUEST", &e->widths, &e->rows, &why);
     if (st) {
         actor_reply_error(actor, req, st, why.msg);
         return FP_OK;
@@ -388,9 +408,11 @@ static fp_status on_eval(client_role_t *self, actor_t *actor, const msg_t *req, 
     const int *idx = shard(self->peval, self->k, &n);
     train_eval_result ev;
     st = train_eval_init(&ev, self->d.eval->n_classes, err);
-    if (!st && n > 0)
-        st = train_evaluate_client(self->w, self->c, req->eval_request.rows.data, self->d.eval,
-                                   idx, n, self->opts.eval_batch, &ev, err);
+    if (!st && n > 0) {
+        train_wire_unpack(&self->lay, e->rows.data, self->rows);
+        st = train_evaluate_client(self->w, self->c, self->rows, self->d.eval, idx, n,
+                                   self->opts.eval_batch, &ev, err);
+    }
     if (st)
         return st;
     msg_t reply;
@@ -512,6 +534,7 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
     }
     if (msg->type == MSG_SAVED && self->out.active && answers_save(&self->out, msg->re)) {
         self->out.saved = true;
+        self->out.saved_at = actor_now_ms();
         return on_tick(self, actor, actor_now_ms(), err); /* UPDATE now unless held back */
     }
     if (msg->type == MSG_ERROR) {
@@ -555,6 +578,12 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
     }
     o->update.update.wall_ms = (uint64_t)(now - o->received);
     if (actor_send(actor, o->to, &o->update, NULL) == FP_OK) {
+        fprintf(stderr,
+                "%s: round %u: UPDATE %llu ms after TRAIN: slot wait %lld, compute %llu, "
+                "state stored in %lld, held %lld ms\n",
+                self->id, o->update.round, (unsigned long long)o->update.update.wall_ms,
+                (long long)o->slot_wait, (unsigned long long)o->update.update.compute_ms,
+                (long long)(o->saved_at - o->computed), (long long)(now - o->saved_at));
         o->active = false;
         msg_clear(&o->save);
         msg_clear(&o->update);

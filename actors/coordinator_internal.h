@@ -78,6 +78,9 @@ struct coordinator {
     shard_sizes_t shards; /* each client's shards in the seeded partition (update_check.h) */
     int *ask;             /* [N] scratch: the slots an attempt asks */
     int64_t round_started, deadline;
+    /* When the round's phases ended (actor_now_ms; 0 = not reached): the last attempt closed,
+     * the aggregate was done, the evaluation began and ended, the SAVE went out. */
+    int64_t t_closed, t_aggregated, t_eval_start, t_eval_end, t_save_sent;
     uint64_t bytes_down, bytes_up;
     /* evaluation */
     eval_slot_t *evals; /* [N] */

@@ -11,6 +11,8 @@
 
 #include "actors/coordinator_internal.h"
 #include "actors/store_role.h"
+#include "actors/wire_tensor.h"
+#include "train/wire_rows.h"
 
 /* ---- rounds ---- */
 
@@ -59,17 +61,12 @@ fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char
     msg_t m;
     fp_status st = msg_init(&m, MSG_TRAIN, self->cfg.run.name, actor_id(actor), err);
     msg_train_t *t = &m.train;
-    uint32_t shape[4], nd = coordinator_rows_shape(self, shape);
-    /* The rows are borrowed from the server for the sends, never freed through m. */
+    /* The layers are borrowed, never freed through m; the rows travel at each block's width. */
     t->layers = self->layers;
-    t->rows.ndim = nd;
-    memcpy(t->rows.shape, shape, sizeof shape);
-    t->rows.data = self->server->w;
-    if (self->strat->scaffold_client) {
-        t->control.ndim = nd;
-        memcpy(t->control.shape, shape, sizeof shape);
-        t->control.data = self->server->c;
-    }
+    if (!st)
+        st = wire_tensor_pack(&self->lay, self->server->w, &t->rows, &t->widths, err);
+    if (!st && self->strat->scaffold_client)
+        st = wire_tensor_pack(&self->lay, self->server->c, &t->control, NULL, err);
     double dl = 1000 * self->cfg.federation.round_deadline_s;
     t->deadline_ms = dl > 4e9 ? 4000000000u : (uint32_t)dl;
     t->epochs = (uint32_t)self->cfg.client.local_epochs;
@@ -95,7 +92,6 @@ fp_status coordinator_send_train(coordinator_t *self, actor_t *actor, const char
         }
     }
     t->layers = (msg_u32s_t){0};
-    t->rows.data = t->control.data = NULL;
     msg_clear(&m);
     return st;
 }
@@ -134,6 +130,7 @@ fp_status coordinator_start_round(coordinator_t *self, actor_t *actor, fp_error 
         return err ? err->status : FP_ENOMEM;
     self->bytes_down = self->bytes_up = 0;
     self->round_started = actor_now_ms();
+    self->t_closed = self->t_aggregated = self->t_eval_start = self->t_eval_end = 0;
     fp_status st = train_round_begin(self->rnd, self->round, err);
     return st ? st : start_attempt(self, actor, err);
 }
@@ -159,10 +156,22 @@ fp_status coordinator_close_round(coordinator_t *self, actor_t *actor, fp_error 
         }
         }
     }
+    self->t_closed = actor_now_ms();
     fp_status st = train_round_aggregate(self->rnd, &self->scfg, err);
     if (st)
         return st;
+    self->t_aggregated = actor_now_ms();
     return start_eval(self, actor, err);
+}
+
+/* The packed rows t at full width in a fresh buffer (the round engine takes it). */
+static fp_status unpacked(const train_layout *lay, const msg_tensor_t *t, float **out,
+                          fp_error *err)
+{
+    if (!(*out = malloc(lay->n_rows * sizeof **out)))
+        return fp_fail(err, FP_ENOMEM, "no memory for %zu rows", lay->n_rows);
+    train_wire_unpack(lay, t->data, *out);
+    return FP_OK;
 }
 
 fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t bytes, msg_t *owned)
@@ -181,18 +190,26 @@ fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t byte
     bool scaffold = self->strat->scaffold_client;
     int k = train_round_slot_at(self->rnd, i)->client;
     update_expect_t want = {.control = scaffold, .n = self->shards.train[k]};
-    want.ndim = coordinator_rows_shape(self, want.shape);
+    want.ndim = wire_tensor_shape(&self->lay, want.shape);
     fp_error why = {0};
-    if (update_check(u, &want, &why)) {
+    float *rows = NULL, *delta = NULL;
+    fp_status st = update_check(u, &want, &why);
+    if (!st)
+        st = unpacked(&self->lay, &u->rows, &rows, &why);
+    if (!st && scaffold)
+        st = unpacked(&self->lay, &u->control_delta, &delta, &why);
+    if (st) {
         fprintf(stderr, "coordinator: UPDATE of round %u from %s refused (%s); counted as error\n",
                 m->round, m->from, why.msg);
         train_round_no_answer(self->rnd, i, TRAIN_SLOT_ERROR);
+        free(rows);
         return FP_OK;
     }
+    msg_tensor_free(&owned->update.rows);
+    msg_tensor_free(&owned->update.control_delta);
     int64_t wall = actor_now_ms() - self->peers[i].sent;
-    if (train_round_answer(self->rnd, i, &owned->update.rows.data,
-                           scaffold ? &owned->update.control_delta.data : NULL, (int64_t)u->n,
-                           u->steps, u->loss, wall, (int64_t)u->compute_ms) == TRAIN_SLOT_OK)
+    if (train_round_answer(self->rnd, i, &rows, scaffold ? &delta : NULL, (int64_t)u->n, u->steps,
+                           u->loss, wall, (int64_t)u->compute_ms) == TRAIN_SLOT_OK)
         self->bytes_up += bytes;
     return FP_OK;
 }
@@ -241,23 +258,20 @@ fp_status coordinator_send_eval(coordinator_t *self, actor_t *actor, int k, fp_e
     fp_status st = msg_init(&m, MSG_EVAL_REQUEST, self->cfg.run.name, actor_id(actor), err);
     if (st)
         return st;
-    uint32_t shape[4], nd = coordinator_rows_shape(self, shape);
-    m.eval_request.layers = self->layers;
-    m.eval_request.rows.ndim = nd;
-    memcpy(m.eval_request.rows.shape, shape, sizeof shape);
-    m.eval_request.rows.data = self->server->w;
+    m.eval_request.layers = self->layers; /* borrowed */
+    st = wire_tensor_pack(&self->lay, self->server->w, &m.eval_request.rows, &m.eval_request.widths,
+                          err);
     m.round = self->round;
     char id[MSG_ID_CAP];
     actor_client_id(id, (uint32_t)k);
-    if (actor_send(actor, id, &m, NULL) == FP_OK) {
+    if (!st && actor_send(actor, id, &m, NULL) == FP_OK) {
         if (!self->evals[k].pending)
             self->evals_pending++;
         self->evals[k] = (eval_slot_t){.pending = true, .seq = m.seq};
     }
     m.eval_request.layers = (msg_u32s_t){0};
-    m.eval_request.rows.data = NULL;
     msg_clear(&m);
-    return FP_OK;
+    return st;
 }
 
 static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
@@ -273,7 +287,7 @@ static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
     if (st)
         return st;
     self->phase = PH_EVAL;
-    self->phase_started = actor_now_ms();
+    self->phase_started = self->t_eval_start = actor_now_ms();
     self->evals_pending = 0;
     for (int k = 0; !st && k < self->N; k++) {
         char id[MSG_ID_CAP];

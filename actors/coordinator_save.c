@@ -184,6 +184,8 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
         actor_stop(actor, 1);
         return FP_OK;
     }
+    if (self->t_eval_start)
+        self->t_eval_end = actor_now_ms();
     fp_status st = start_out(self, actor, MSG_SAVE, "store", PH_SAVE, err);
     msg_save_t *s = &self->out.save;
     self->out.round = self->round;
@@ -212,7 +214,26 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
     s->server_state.n = blen;
     memcpy(s->rng, self->server->rng.s, sizeof s->rng);
     coordinator_send_out(self, actor);
+    self->t_save_sent = actor_now_ms();
     return FP_OK;
+}
+
+/* Where the round's time went, ending the round's log line: the round from its first TRAIN to
+ * SAVED, its overhead (that, less the slowest client's compute and the evaluation), then the
+ * phases: training (TRAIN out to the last attempt's close), aggregation, evaluation, building
+ * and sending the SAVE, and the commit (SAVE out to SAVED). */
+static void log_phases(const coordinator_t *self, uint64_t slowest_ms)
+{
+    int64_t now = actor_now_ms(), closed = self->t_closed ? self->t_closed : self->round_started;
+    int64_t agg = self->t_aggregated ? self->t_aggregated : closed;
+    int64_t eval = self->t_eval_start ? self->t_eval_end - self->t_eval_start : 0;
+    int64_t round = now - self->round_started, over = round - (int64_t)slowest_ms - eval;
+    fprintf(self->log,
+            "  round %lld ms, overhead %lld ms (%.1f%%): train %lld, aggregate %lld, eval %lld, "
+            "save %lld, commit %lld ms\n",
+            (long long)round, (long long)over, round > 0 ? 100.0 * (double)over / (double)round : 0,
+            (long long)(closed - self->round_started), (long long)(agg - closed), (long long)eval,
+            (long long)(self->t_save_sent - agg - eval), (long long)(now - self->t_save_sent));
 }
 
 fp_status coordinator_on_saved(coordinator_t *self, actor_t *actor, const msg_t *m, fp_error *err)
@@ -240,8 +261,9 @@ fp_status coordinator_on_saved(coordinator_t *self, actor_t *actor, const msg_t 
             fprintf(self->log, "retries %u  ", s->retries);
         if (s->evaluated)
             fprintf(self->log, "eval %s %.4f  ", metric_name(self->task->metric), s->eval_metric);
-        fprintf(self->log, "slowest %llu ms  wall %llu ms\n", (unsigned long long)s->slowest_ms,
+        fprintf(self->log, "slowest %llu ms  wall %llu ms", (unsigned long long)s->slowest_ms,
                 (unsigned long long)s->wall_ms);
+        log_phases(self, s->slowest_ms);
         fflush(self->log);
     }
     msg_clear(&self->out);

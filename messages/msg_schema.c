@@ -209,6 +209,7 @@ static const field_t SELECTION_FIELDS[] = {
 
 static const field_t TRAIN_FIELDS[] = {
     FLAGGED("layers", FK_U32S, train.layers, FF_NONEMPTY),
+    FLAGGED("widths", FK_U32S, train.widths, FF_OPTIONAL),
     SCALAR("rows", FK_TENSOR, train.rows),
     FLAGGED("control", FK_TENSOR, train.control, FF_OPTIONAL),
     SCALAR("deadline_ms", FK_U32, train.deadline_ms),
@@ -235,6 +236,7 @@ static const field_t UPDATE_FIELDS[] = {
 
 static const field_t EVAL_REQUEST_FIELDS[] = {
     FLAGGED("layers", FK_U32S, eval_request.layers, FF_NONEMPTY),
+    FLAGGED("widths", FK_U32S, eval_request.widths, FF_OPTIONAL),
     SCALAR("rows", FK_TENSOR, eval_request.rows),
 };
 
@@ -393,10 +395,31 @@ static fp_status check_selection(const msg_t *m, fp_error *err)
     return FP_OK;
 }
 
+/* Widths, when present: each >= 1, rows 2-D, at most one per layer. Whether they are the
+ * model's is the receiver's check (actors/wire_tensor.h). */
+static fp_status widths_valid(const msg_u32s_t *widths, const msg_u32s_t *layers,
+                              const msg_tensor_t *rows, const char *where, fp_error *err)
+{
+    if (!widths->n)
+        return FP_OK;
+    if (widths->n > layers->n)
+        return fp_fail(err, FP_EFORMAT, "%s.widths: %u widths for %u layers", where, widths->n,
+                       layers->n);
+    for (uint32_t i = 0; i < widths->n; i++)
+        if (widths->v[i] == 0)
+            return fp_fail(err, FP_EFORMAT, "%s.widths: [%u] is 0", where, i);
+    if (rows->ndim != 2)
+        return fp_fail(err, FP_EFORMAT, "%s.rows: %u dimensions, with widths it is [P][floats]",
+                       where, rows->ndim);
+    return FP_OK;
+}
+
 static fp_status check_train(const msg_t *m, fp_error *err)
 {
     const msg_train_t *t = &m->train;
     fp_status st = layers_increasing(&t->layers, "TRAIN", err);
+    if (!st)
+        st = widths_valid(&t->widths, &t->layers, &t->rows, "TRAIN", err);
     if (st)
         return st;
     if (t->control.ndim && !same_shape(&t->control, &t->rows))
@@ -429,7 +452,9 @@ static fp_status check_update(const msg_t *m, fp_error *err)
 
 static fp_status check_eval_request(const msg_t *m, fp_error *err)
 {
-    return layers_increasing(&m->eval_request.layers, "EVAL_REQUEST", err);
+    const msg_eval_request_t *e = &m->eval_request;
+    fp_status st = layers_increasing(&e->layers, "EVAL_REQUEST", err);
+    return st ? st : widths_valid(&e->widths, &e->layers, &e->rows, "EVAL_REQUEST", err);
 }
 
 static fp_status check_eval_reply(const msg_t *m, fp_error *err)

@@ -210,7 +210,10 @@ typedef struct msg_selection {
 
 typedef struct msg_train {
     msg_u32s_t layers;    /* "layers": the selected set S, strictly increasing, non-empty */
-    msg_tensor_t rows;    /* "rows": w_t = E[:, S], e.g. [P][|S|][2][d] */
+    msg_u32s_t widths;    /* "widths" opt: floats of each row of each layer of S (one entry per
+                             layer; one for an input prompt), each >= 1; then rows is 2-D */
+    msg_tensor_t rows;    /* "rows": w_t = E[:, S]; with widths [P][Σ_k 2·widths[k]], each row
+                             cut to its block's width (docs/protocol.md, "Rows on the wire") */
     msg_tensor_t control; /* "control" opt: server control variate c (scaffold), rows' shape */
     uint32_t deadline_ms; /* "deadline_ms" > 0: time budget after receipt (clocks differ) */
     uint32_t epochs;      /* "epochs": local epochs */
@@ -238,7 +241,8 @@ typedef struct msg_update {
 
 typedef struct msg_eval_request {
     msg_u32s_t layers; /* "layers": strictly increasing, non-empty */
-    msg_tensor_t rows; /* "rows": global rows written over the client's own prompt */
+    msg_u32s_t widths; /* "widths" opt: as TRAIN's */
+    msg_tensor_t rows; /* "rows": global rows written over the client's own prompt (as TRAIN's) */
 } msg_eval_request_t;
 
 typedef struct msg_eval_reply {

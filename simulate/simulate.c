@@ -27,6 +27,7 @@
 #include "train/round.h"
 #include "train/run_setup.h"
 #include "train/task_data.h"
+#include "train/wire_rows.h"
 
 typedef struct sim {
     const fedpep_config *cfg;
@@ -334,9 +335,11 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
     if (!st && eval_now)
         train_round_record_global(&rec, s->d.eval->task->metric, &gev.cm, gev.loss_sum);
     *metric = rec.eval_metric;
-    /* Payload bytes: one row set to each client asked, one from each update. */
-    rec.bytes_down = (int64_t)((size_t)rec.sampled * dim * sizeof(float));
-    rec.bytes_up = (int64_t)((size_t)rec.completed * dim * sizeof(float));
+    /* Payload bytes: one row set to each client asked, one from each update, each row at its
+     * block's width as the actors send them (train/wire_rows.h). */
+    size_t wire = train_wire_floats(&s->lay);
+    rec.bytes_down = (int64_t)((size_t)rec.sampled * wire * sizeof(float));
+    rec.bytes_up = (int64_t)((size_t)rec.completed * wire * sizeof(float));
     rec.wall_ms = train_now_ms() - t0;
     if (!st)
         st = commit_round(s, r, &rec, o, err);

@@ -699,12 +699,12 @@ static void configured_limits_are_enforced(void **state)
     lim.max_message_bytes = len - 1;
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "bytes, at most", "message bytes");
     lim = msg_limits_default();
-    lim.max_tensor_elements = 35; /* the sample's rows have 2*3*2*3 = 36 */
+    lim.max_tensor_elements = 35; /* the sample's rows have 2 * 2 * (3 + 3 + 5) = 44 */
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "TRAIN.rows: shape has more than 35",
                        "tensor elements");
     lim = msg_limits_default();
-    lim.max_array = 19; /* maps count too: TRAIN's has 20 keys */
-    expect_refused_lim(buf, len, &lim, FP_ELIMIT, "map of 20 items", "map length");
+    lim.max_array = 20; /* maps count too: TRAIN's has 21 keys */
+    expect_refused_lim(buf, len, &lim, FP_ELIMIT, "map of 21 items", "map length");
     lim = msg_limits_default();
     lim.max_objects = 20;
     expect_refused_lim(buf, len, &lim, FP_ELIMIT, "more than 20 MessagePack objects",

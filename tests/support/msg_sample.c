@@ -23,6 +23,21 @@ static fp_status sample_tensor(msg_tensor_t *t, rng_t *r, uint32_t layers, fp_er
     return st;
 }
 
+/* Rows at each block's width ([P][Σ 2·w_k], docs/protocol.md "Rows on the wire"): widths
+ * {3, 3, 5} for the three sample layers, a toy P = 2. */
+static fp_status sample_packed(msg_tensor_t *t, msg_u32s_t *widths, rng_t *r, fp_error *err)
+{
+    const uint32_t w[3] = {3, 3, 5}, shape[2] = {2, 2 * (3 + 3 + 5)};
+    fp_status st = widths ? msg_u32s_alloc(widths, 3, err) : FP_OK;
+    for (int i = 0; !st && widths && i < 3; i++)
+        widths->v[i] = w[i];
+    if (!st)
+        st = msg_tensor_alloc(t, 2, shape, err);
+    for (size_t i = 0; !st && i < msg_tensor_count(t); i++)
+        t->data[i] = small_float(r);
+    return st;
+}
+
 static fp_status sample_layers(msg_u32s_t *a, fp_error *err)
 {
     fp_status st = msg_u32s_alloc(a, 3, err);
@@ -94,9 +109,10 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
         msg_train_t *t = &m->train;
         st = sample_layers(&t->layers, err);
         if (!st)
-            st = sample_tensor(&t->rows, r, 3, err);
+            st = full ? sample_packed(&t->rows, &t->widths, r, err)
+                      : sample_tensor(&t->rows, r, 3, err);
         if (!st && full)
-            st = sample_tensor(&t->control, r, 3, err);
+            st = sample_packed(&t->control, NULL, r, err);
         t->deadline_ms = 60000;
         t->epochs = 2;
         t->max_steps = full ? 100 : 0;
@@ -123,6 +139,8 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
     }
     case MSG_EVAL_REQUEST:
         st = sample_layers(&m->eval_request.layers, err);
+        if (!st && full)
+            return sample_packed(&m->eval_request.rows, &m->eval_request.widths, r, err);
         return st ? st : sample_tensor(&m->eval_request.rows, r, 3, err);
     case MSG_EVAL_REPLY: {
         msg_eval_reply_t *e = &m->eval_reply;
