@@ -409,9 +409,16 @@ static fp_status on_eval(client_role_t *self, actor_t *actor, const msg_t *req, 
     train_eval_result ev;
     st = train_eval_init(&ev, self->d.eval->n_classes, err);
     if (!st && n > 0) {
-        train_wire_unpack(&self->lay, e->rows.data, self->rows);
-        st = train_evaluate_client(self->w, self->c, self->rows, self->d.eval, idx, n,
-                                   self->opts.eval_batch, &ev, err);
+        /* In a training slot, as training is: every client evaluates at once, and N processes
+         * (each with its BLAS threads) on a few cores thrash; the numbers do not change. */
+        int slot;
+        st = slots_acquire(self->slots, -1, &slot, err);
+        if (!st) {
+            train_wire_unpack(&self->lay, e->rows.data, self->rows);
+            st = train_evaluate_client(self->w, self->c, self->rows, self->d.eval, idx, n,
+                                       self->opts.eval_batch, &ev, err);
+            slots_release(self->slots);
+        }
     }
     if (st)
         return st;
