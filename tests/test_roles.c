@@ -2,7 +2,9 @@
  * decisions, the client state blob, the evaluator's selection), and a whole run through the real
  * broker on ipc:// with the store, the evaluator, the coordinator and 4 clients each in its own
  * thread running actor_run: every round is committed with consistent counts, and the final
- * checkpoint (rows, server state, RNG) is byte-identical to `simulate` with the same config. */
+ * checkpoint (rows, server state, RNG) is byte-identical to `simulate` with the same config.
+ * The model has USE-lite's shape (block 0 narrower than the stream), so the rows travel at two
+ * widths and come back exactly. */
 #include "tests/support/test.h"
 
 #include <math.h>
@@ -635,6 +637,13 @@ static int setup(void **state)
     (void)state;
     fixture_tree("roles", g_dir, sizeof g_dir, 64, 32);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
+    /* USE-lite's shape: block 0 reads 16 of each 32-float prompt row, so the two travelling
+     * layers go over the wire at widths 16 and 32 (docs/protocol.md, "Rows on the wire"). */
+    char m[300];
+    snprintf(m, sizeof m, "%s/model", g_dir);
+    model_config c = fixture_roberta_config(3, 32);
+    c.d_embed = 16;
+    fixture_write_model(m, &c, 0.05f, 7, true);
     return 0;
 }
 

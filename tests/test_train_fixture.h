@@ -47,25 +47,31 @@ static inline void fixture_write_model(const char *dir, const model_config *c, f
     bpe_destroy(&tok);
 }
 
+/* A RoBERTa-style model's config: L layers of width d. */
+static inline model_config fixture_roberta_config(int L, int d)
+{
+    return (model_config){.arch = MODEL_ARCH_ROBERTA,
+                          .vocab_size = 50262,
+                          .max_positions = 130,
+                          .n_layers = L,
+                          .d_model = d,
+                          .n_heads = 4,
+                          .d_ff = 2 * d,
+                          .type_vocab_size = 1,
+                          .layer_norm_eps = 1e-5f,
+                          .pre_ln = false,
+                          .final_ln = false,
+                          .pad_token_id = 1,
+                          .bos_token_id = 0,
+                          .eos_token_id = 2,
+                          .mask_token_id = 50261,
+                          .position_offset = 2};
+}
+
 /* Writes a RoBERTa-style model with L layers of width d into dir. */
 static inline void fixture_model(const char *dir, int L, int d, float std, uint64_t seed)
 {
-    model_config c = {.arch = MODEL_ARCH_ROBERTA,
-                      .vocab_size = 50262,
-                      .max_positions = 130,
-                      .n_layers = L,
-                      .d_model = d,
-                      .n_heads = 4,
-                      .d_ff = 2 * d,
-                      .type_vocab_size = 1,
-                      .layer_norm_eps = 1e-5f,
-                      .pre_ln = false,
-                      .final_ln = false,
-                      .pad_token_id = 1,
-                      .bos_token_id = 0,
-                      .eos_token_id = 2,
-                      .mask_token_id = 50261,
-                      .position_offset = 2};
+    model_config c = fixture_roberta_config(L, d);
     fixture_write_model(dir, &c, std, seed, true);
 }
 
