@@ -3,7 +3,7 @@
  * all measured in this one run with the same thread count.
  *
  *   bench_step [--quick] [--shapes small,roberta-base,gpt2-small,use-lite] [--T 64,128]
- *              [--threads 1,2] [--reps N] [--no-torch]
+ *              [--threads 1,2] [--reps N] [--no-torch] [--precision fp32|bf16|both]
  *   env FEDPEP_PYTHON (default /usr/bin/python3), FEDPEP_BENCH_TORCH (default
  *   bench/torch_step.py; run from the repository root).
  *
@@ -416,7 +416,7 @@ static void usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s [--quick] [--shapes small,roberta-base,gpt2-small,use-lite] [--T 64,128] "
-            "[--threads 1,2] [--reps N] [--no-torch]\n",
+            "[--threads 1,2] [--reps N] [--no-torch] [--precision fp32|bf16|both]\n",
             prog);
 }
 
@@ -426,12 +426,17 @@ int main(int argc, char **argv)
     const char *shapes = "small,roberta-base,gpt2-small,use-lite";
     int Ts[MAX_LIST] = {64, 128}, nT = 2, ths[MAX_LIST] = {1, 2}, nth = 2, reps = 2;
     bool torch = true;
+    int first_precision = 0, last_precision = 1; /* 0 fp32, 1 bf16 */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--quick")) {
             shapes = "small", nT = 1, nth = 1, Ts[0] = 64, ths[0] = 1;
         } else if (!strcmp(a, "--no-torch")) {
             torch = false;
+        } else if (!strcmp(a, "--precision") && v) {
+            first_precision = strcmp(v, "bf16") == 0;
+            last_precision = strcmp(v, "fp32") != 0;
+            i++;
         } else if (!strcmp(a, "--shapes") && v) {
             shapes = v, i++;
         } else if (!strcmp(a, "--T") && v) {
@@ -494,7 +499,13 @@ int main(int argc, char **argv)
             continue;
         }
         /* fp32 first, then the same weights with their bf16 copies */
-        for (int p = 0; p < 2; p++) {
+        for (int i = 0; i < MAX_LIST; i++)
+            for (int j = 0; j < MAX_LIST; j++)
+                eps[0][i][j] = eps[1][i][j] = out[0][i][j] = out[1][i][j] = gf[i][j] = sg[i][j] =
+                    r_all[i][j] = r_half[i][j] = NAN;
+        for (int p = 0; p <= last_precision; p++) {
+            if (p < first_precision)
+                continue;
             if (p == 1 && (!bf16 || tf_weights_to_bf16(&m.w, &m.cfg, &err))) {
                 for (int i = 0; i < MAX_LIST; i++)
                     for (int j = 0; j < MAX_LIST; j++)
@@ -536,7 +547,7 @@ int main(int argc, char **argv)
         mm_bf16_destroy(&mm);
         /* tests/reference/torch_model.py has no d_embed < d (USE-lite's block 0) */
         for (int p = 0; p < 2; p++)
-            if (torch && !s->d_embed)
+            if (torch && !s->d_embed && p >= first_precision && p <= last_precision)
                 torch_examples_per_s(s, Ts, nT, ths, nth, reps, p == 1, pt[p]);
             else
                 for (int i = 0; i < MAX_LIST; i++)

@@ -11,6 +11,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <string.h>
 
 #include "kernels.h"
 #include "model/fastmath.h"
@@ -18,32 +19,45 @@
 size_t attention_scratch_floats(attn_shape s) { return 2 * (size_t)s.T * (size_t)(s.P + s.T); }
 
 /* Masks then softmaxes one head's score block S [T][W] in place (W = P + T). A row whose every
- * column is masked (impossible with a prefix, possible for P = 0 padding rows) becomes zeros. */
+ * column is masked (impossible with a prefix, possible for P = 0 padding rows) becomes zeros.
+ * Causal rows stop at their own column: the rest is set to 0 without an exponential. */
 static void masked_softmax(float *S, const int *mask_b, int T, int P, bool causal)
 {
-    int W = P + T;
+    const int W = P + T;
     for (int i = 0; i < T; i++) {
         float *restrict row = S + (size_t)i * W;
-        for (int j = 0; j < T; j++)
-            if ((mask_b && !mask_b[j]) || (causal && j > i))
-                row[P + j] = -INFINITY;
+        const int n = causal ? P + i + 1 : W; /* columns that may be nonzero */
+        if (mask_b)
+            for (int j = 0; j < n - P; j++)
+                row[P + j] = mask_b[j] ? row[P + j] : -INFINITY;
         float mx = -INFINITY;
-        for (int j = 0; j < W; j++)
+        for (int j = 0; j < n; j++)
             mx = row[j] > mx ? row[j] : mx;
         if (mx == -INFINITY) {
-            for (int j = 0; j < W; j++)
-                row[j] = 0.0f;
+            memset(row, 0, (size_t)W * sizeof *row);
             continue;
         }
-        float sum = 0.0f;
-        for (int j = 0; j < W; j++) {
-            float e = fm_expf(row[j] - mx); /* exactly 0 for masked (-inf) columns */
-            row[j] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
-        for (int j = 0; j < W; j++)
+        /* exactly 0 for masked (-inf) columns */
+        const float inv = 1.0f / fm_exp_shift_sum(row, n, mx);
+        for (int j = 0; j < n; j++)
             row[j] *= inv;
+        memset(row + n, 0, (size_t)(W - n) * sizeof *row);
+    }
+}
+
+/* dS = A ⊙ (dA − rowsum(A ⊙ dA)) over T rows of W, in place (dS holds dA). Causal rows are zero
+ * beyond their own column, as A is. */
+static void softmax_backward(float *dS, const float *A, int T, int P, bool causal)
+{
+    const int W = P + T;
+    for (int i = 0; i < T; i++) {
+        const float *restrict a = A + (size_t)i * W;
+        float *restrict g = dS + (size_t)i * W;
+        const int n = causal ? P + i + 1 : W;
+        const float dot = fm_dot(a, g, n);
+        for (int j = 0; j < n; j++)
+            g[j] = a[j] * (g[j] - dot);
+        memset(g + n, 0, (size_t)(W - n) * sizeof *g);
     }
 }
 
@@ -142,15 +156,7 @@ void attention_backward(float *dqkv, attn_prefix_grad dpre, float *scratch, cons
             /* through the dropout mask (same stream), then the softmax Jacobian, in place */
             if (drop_p > 0.0f)
                 dropout_forward(dS, dS, T * W, drop_p, seed, site, (uint64_t)b * s.H + h);
-            for (int i = 0; i < T; i++) {
-                const float *restrict a = Ab + (size_t)i * W;
-                float *restrict g = dS + (size_t)i * W;
-                float dot = 0.0f;
-                for (int j = 0; j < W; j++)
-                    dot += a[j] * g[j];
-                for (int j = 0; j < W; j++)
-                    g[j] = a[j] * (g[j] - dot);
-            }
+            softmax_backward(dS, Ab, T, P, s.causal);
             /* dPK += c dS[:, :P]ᵀ Q ; dK += c dS[:, P:]ᵀ Q ; dQ += c dS [PK ; K] */
             if (want_prefix)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, P, dh, T, c, dS, W, Q, 3 * d,

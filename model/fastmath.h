@@ -59,4 +59,46 @@ static inline float fm_tanhf(float x)
     return 1.0f - 2.0f / (fm_expf(2.0f * xc) + 1.0f);
 }
 
+/* Sums in FM_LANES independent partial sums: a float reduction written as one running sum stays
+ * scalar unless the compiler may reassociate (-ffast-math, which fedpep does not use), and keeps
+ * the exponentials beside it scalar too. */
+#define FM_LANES 16
+
+/* x[j] = exp(x[j] − shift) for j < n, in place; returns their sum. */
+static inline float fm_exp_shift_sum(float *x, int n, float shift)
+{
+    float lane[FM_LANES] = {0};
+    int j = 0;
+    for (; j + FM_LANES <= n; j += FM_LANES)
+        for (int k = 0; k < FM_LANES; k++) {
+            const float e = fm_expf(x[j + k] - shift);
+            x[j + k] = e;
+            lane[k] += e;
+        }
+    for (; j < n; j++) {
+        x[j] = fm_expf(x[j] - shift);
+        lane[0] += x[j];
+    }
+    float sum = 0.0f;
+    for (int k = 0; k < FM_LANES; k++)
+        sum += lane[k];
+    return sum;
+}
+
+/* Σ a[j] b[j] for j < n. */
+static inline float fm_dot(const float *a, const float *b, int n)
+{
+    float lane[FM_LANES] = {0};
+    int j = 0;
+    for (; j + FM_LANES <= n; j += FM_LANES)
+        for (int k = 0; k < FM_LANES; k++)
+            lane[k] += a[j + k] * b[j + k];
+    for (; j < n; j++)
+        lane[0] += a[j] * b[j];
+    float sum = 0.0f;
+    for (int k = 0; k < FM_LANES; k++)
+        sum += lane[k];
+    return sum;
+}
+
 #endif

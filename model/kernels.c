@@ -13,6 +13,7 @@
 
 #include "common/rng.h"
 #include "model/fastmath.h"
+#include "model/matmul_bf16.h"
 
 void embedding_forward(float *restrict out, const int *tok, const int *pos,
                        const float *restrict wte, const float *restrict wpe,
@@ -48,23 +49,49 @@ void embedding_backward(float *restrict dwte, float *restrict dwpe, const float 
     }
 }
 
+/* Σ x[i] and Σ (x[i] − m)² over a row, each in FM_LANES float partial sums added in double:
+ * vectorised, and as accurate as one double sum for rows of a few thousand. */
+static double row_sum(const float *restrict x, int d)
+{
+    float lane[FM_LANES] = {0};
+    int i = 0;
+    for (; i + FM_LANES <= d; i += FM_LANES)
+        for (int k = 0; k < FM_LANES; k++)
+            lane[k] += x[i + k];
+    double s = 0;
+    for (; i < d; i++)
+        s += x[i];
+    for (int k = 0; k < FM_LANES; k++)
+        s += lane[k];
+    return s;
+}
+
+static double row_sq_dev(const float *restrict x, float m, int d)
+{
+    float lane[FM_LANES] = {0};
+    int i = 0;
+    for (; i + FM_LANES <= d; i += FM_LANES)
+        for (int k = 0; k < FM_LANES; k++) {
+            const float c = x[i + k] - m;
+            lane[k] += c * c;
+        }
+    double v = 0;
+    for (; i < d; i++)
+        v += (double)(x[i] - m) * (x[i] - m);
+    for (int k = 0; k < FM_LANES; k++)
+        v += lane[k];
+    return v;
+}
+
 void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int N, int d, float eps)
 {
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * d;
         float *o = out + (size_t)n * d;
-        /* Two passes in float with a double accumulator: stable enough for d up to thousands. */
-        double s = 0;
-        for (int i = 0; i < d; i++)
-            s += xr[i];
-        float m = (float)(s / d);
-        double v = 0;
-        for (int i = 0; i < d; i++) {
-            float c = xr[i] - m;
-            v += (double)c * c;
-        }
-        float r = (float)(1.0 / sqrt(v / d + eps));
+        /* two passes (mean, then squared deviations): stable where x has a large mean */
+        const float m = (float)(row_sum(xr, d) / d);
+        const float r = (float)(1.0 / sqrt(row_sq_dev(xr, m, d) / d + eps));
         for (int i = 0; i < d; i++)
             o[i] = (xr[i] - m) * r * w[i] + b[i];
         mean[n] = m;
@@ -74,32 +101,42 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *x, con
 
 void layernorm_backward(float *restrict dx, float *restrict dw, float *restrict db,
                         const float *restrict dout, const float *restrict x,
-                        const float *restrict w, const float *mean, const float *rstd, int N,
-                        int d)
+                        const float *restrict w, const float *mean, const float *rstd, int N, int d)
 {
     for (int n = 0; n < N; n++) {
         const float *restrict g = dout + (size_t)n * d;
         const float *restrict xr = x + (size_t)n * d;
-        float m = mean[n], r = rstd[n];
-        /* mean(g·w) and mean(g·w·xhat) over the row */
-        float sg = 0, sgx = 0;
-        for (int i = 0; i < d; i++) {
-            float xhat = (xr[i] - m) * r;
-            float gw = g[i] * w[i];
-            sg += gw;
-            sgx += gw * xhat;
+        const float m = mean[n], r = rstd[n];
+        /* mean(g·w) and mean(g·w·xhat) over the row, in partial sums (see row_sum) */
+        float lg[FM_LANES] = {0}, lx[FM_LANES] = {0};
+        int i = 0;
+        for (; i + FM_LANES <= d; i += FM_LANES)
+            for (int k = 0; k < FM_LANES; k++) {
+                const float gw = g[i + k] * w[i + k];
+                lg[k] += gw;
+                lx[k] += gw * ((xr[i + k] - m) * r);
+            }
+        for (; i < d; i++) {
+            const float gw = g[i] * w[i];
+            lg[0] += gw;
+            lx[0] += gw * ((xr[i] - m) * r);
         }
+        float sg = 0, sgx = 0;
+        for (int k = 0; k < FM_LANES; k++)
+            sg += lg[k], sgx += lx[k];
         sg /= d;
         sgx /= d;
-        for (int i = 0; i < d; i++) {
-            float xhat = (xr[i] - m) * r;
-            if (dx)
-                dx[(size_t)n * d + i] += r * (g[i] * w[i] - sg - xhat * sgx);
-            if (dw)
-                dw[i] += g[i] * xhat;
-            if (db)
-                db[i] += g[i];
+        if (dx) {
+            float *restrict dxr = dx + (size_t)n * d;
+            for (i = 0; i < d; i++)
+                dxr[i] += r * (g[i] * w[i] - sg - (xr[i] - m) * r * sgx);
         }
+        if (dw)
+            for (i = 0; i < d; i++)
+                dw[i] += g[i] * ((xr[i] - m) * r);
+        if (db)
+            for (i = 0; i < d; i++)
+                db[i] += g[i];
     }
 }
 
@@ -157,6 +194,51 @@ void relu_backward(float *restrict dx, const float *restrict dout, const float *
     for (int n = 0; n < N; n++)
         if (x[n] > 0.0f)
             dx[n] += dout[n];
+}
+
+/* Blocks small enough for L1: the fp32 values live only in tmp between the two loops. */
+#define BF16_BLOCK 256
+
+void gelu_forward_bf16(uint16_t *out, const float *x, int N, bool tanh_approx)
+{
+    float tmp[BF16_BLOCK];
+    for (int i = 0; i < N; i += BF16_BLOCK) {
+        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
+        gelu_forward(tmp, x + i, m, tanh_approx);
+        mm_bf16_from_f32(out + i, tmp, (size_t)m);
+    }
+}
+
+void gelu_backward_bf16(uint16_t *dx, const float *dout, const float *x, int N, bool tanh_approx)
+{
+    float tmp[BF16_BLOCK];
+    for (int i = 0; i < N; i += BF16_BLOCK) {
+        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
+        memset(tmp, 0, (size_t)m * sizeof *tmp);
+        gelu_backward(tmp, dout + i, x + i, m, tanh_approx);
+        mm_bf16_from_f32(dx + i, tmp, (size_t)m);
+    }
+}
+
+void relu_forward_bf16(uint16_t *out, const float *x, int N)
+{
+    float tmp[BF16_BLOCK];
+    for (int i = 0; i < N; i += BF16_BLOCK) {
+        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
+        relu_forward(tmp, x + i, m);
+        mm_bf16_from_f32(out + i, tmp, (size_t)m);
+    }
+}
+
+void relu_backward_bf16(uint16_t *dx, const float *dout, const float *x, int N)
+{
+    float tmp[BF16_BLOCK];
+    for (int i = 0; i < N; i += BF16_BLOCK) {
+        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
+        memset(tmp, 0, (size_t)m * sizeof *tmp);
+        relu_backward(tmp, dout + i, x + i, m);
+        mm_bf16_from_f32(dx + i, tmp, (size_t)m);
+    }
 }
 
 void residual_forward(float *out, const float *a, const float *b, int N)

@@ -34,6 +34,14 @@ void gelu_forward(float *out, const float *x, int N, bool tanh_approx);
 /* dx[n] += dout[n] · gelu'(x[n]); x is the GELU input. */
 void gelu_backward(float *dx, const float *dout, const float *x, int N, bool tanh_approx);
 
+/* The same activations and their input gradients written in bf16 for the next bf16 product
+ * (mm_bf16_input): out = bf16(act(x)), dx = bf16(dout · act'(x)) — dx OVERWRITTEN here, not
+ * accumulated. Bit-equal to the fp32 kernel followed by mm_bf16_from_f32, in one pass. */
+void gelu_forward_bf16(uint16_t *out, const float *x, int N, bool tanh_approx);
+void gelu_backward_bf16(uint16_t *dx, const float *dout, const float *x, int N, bool tanh_approx);
+void relu_forward_bf16(uint16_t *out, const float *x, int N);
+void relu_backward_bf16(uint16_t *dx, const float *dout, const float *x, int N);
+
 /* ReLU (USE-lite's FFN): out[n] = max(x[n], 0); out may alias x. */
 void relu_forward(float *out, const float *x, int N);
 /* dx[n] += dout[n] where x[n] > 0 (the subgradient 0 at the kink); x is the ReLU input. */

@@ -17,15 +17,39 @@ static mm_bf16_weight bf16_view(lin_w W, bool transposed)
  * when the caller must compute it in fp32 (no backend, no copy, or the backend failed: then y is
  * unchanged, and the failure is counted where the tests and the benchmark read it). */
 static bool try_bf16(mm_bf16_t *mm, float *y, int ldy, const float *x, int ldx, mm_bf16_weight w,
-                     int M, int K, int N, bool accumulate)
+                     int M, int K, int N, const float *bias, bool accumulate)
 {
     if (!mm || !w.w)
         return false;
     fp_error err = {0};
-    if (mm_bf16_gemm(mm, y, ldy, x, ldx, w, M, K, N, accumulate, &err) == FP_OK)
+    if (mm_bf16_gemm(mm, y, ldy, x, ldx, w, M, K, N, bias, accumulate, &err) == FP_OK)
         return true;
     mm_bf16_note_fallback(mm, &err);
     return false;
+}
+
+static bool bf16_input(mm_bf16_t *mm, float *y, int ldy, mm_bf16_weight w, int M, int K, int N,
+                       const float *bias, bool accumulate)
+{
+    if (!mm || !w.w)
+        return false;
+    fp_error err = {0};
+    if (mm_bf16_gemm_input(mm, y, ldy, w, M, K, N, bias, accumulate, &err) == FP_OK)
+        return true;
+    mm_bf16_note_fallback(mm, &err);
+    return false;
+}
+
+bool linear_forward_bf16_input(mm_bf16_t *mm, float *y, int ldy, lin_w W, const float *b, int N,
+                               int in, int out, bool accumulate)
+{
+    return bf16_input(mm, y, ldy, bf16_view(W, false), N, in, out, b, accumulate);
+}
+
+bool linear_backward_input_bf16_input(mm_bf16_t *mm, float *dx, int lddx, lin_w W, int N, int in,
+                                      int out, bool accumulate)
+{
+    return bf16_input(mm, dx, lddx, bf16_view(W, true), N, out, in, NULL, accumulate);
 }
 
 void linear_forward(float *y, int ldy, const float *x, int ldx, lin_w W, const float *b, int N,
@@ -37,6 +61,9 @@ void linear_forward(float *y, int ldy, const float *x, int ldx, lin_w W, const f
 void linear_forward_mm(mm_bf16_t *mm, float *y, int ldy, const float *x, int ldx, lin_w W,
                        const float *b, int N, int in, int out, bool accumulate)
 {
+    /* bf16: the bias rides in the product's epilogue (no pass seeding y) */
+    if (try_bf16(mm, y, ldy, x, ldx, bf16_view(W, false), N, in, out, b, accumulate))
+        return;
     float beta = 0.0f;
     if (accumulate) {
         beta = 1.0f;
@@ -53,8 +80,6 @@ void linear_forward_mm(mm_bf16_t *mm, float *y, int ldy, const float *x, int ldx
         }
         beta = 1.0f;
     }
-    if (try_bf16(mm, y, ldy, x, ldx, bf16_view(W, false), N, in, out, beta != 0.0f))
-        return;
     /* x [N][in] · W [in][out]: for [out][in] storage that is x · (stored)ᵀ. */
     CBLAS_TRANSPOSE tw = W.layout == LIN_OUT_IN ? CblasTrans : CblasNoTrans;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, N, out, in, 1.0f, x, ldx, W.w, W.ld, beta, y,
@@ -70,7 +95,7 @@ void linear_backward_input(float *dx, int lddx, const float *dy, int lddy, lin_w
 void linear_backward_input_mm(mm_bf16_t *mm, float *dx, int lddx, const float *dy, int lddy,
                               lin_w W, int N, int in, int out, bool accumulate)
 {
-    if (try_bf16(mm, dx, lddx, dy, lddy, bf16_view(W, true), N, out, in, accumulate))
+    if (try_bf16(mm, dx, lddx, dy, lddy, bf16_view(W, true), N, out, in, NULL, accumulate))
         return;
     /* dx [N][in] = dy [N][out] · Wᵀ [out][in]; for [out][in] storage Wᵀ is the stored matrix. */
     CBLAS_TRANSPOSE tw = W.layout == LIN_OUT_IN ? CblasNoTrans : CblasTrans;

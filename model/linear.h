@@ -43,6 +43,15 @@ void linear_backward_input(float *dx, int lddx, const float *dy, int lddy, lin_w
 void linear_backward_input_mm(mm_bf16_t *mm, float *dx, int lddx, const float *dy, int lddy,
                               lin_w W, int N, int in, int out, bool accumulate);
 
+/* The bf16 products from an input the caller has already rounded into mm_bf16_input(mm, N, in)
+ * (forward) or mm_bf16_input(mm, N, out) (input gradient), dense: true when done; false (y
+ * unchanged, a failure counted) when W has no bf16 copy or oneDNN failed — the caller then
+ * computes the product in fp32 from its fp32 input. */
+bool linear_forward_bf16_input(mm_bf16_t *mm, float *y, int ldy, lin_w W, const float *b, int N,
+                               int in, int out, bool accumulate);
+bool linear_backward_input_bf16_input(mm_bf16_t *mm, float *dx, int lddx, lin_w W, int N, int in,
+                                      int out, bool accumulate);
+
 /* Parameter gradients (only for full-weight training): dW += xᵀ dy in W's own layout (dW is
  * dense with W.ld as its row stride), db[out] += column sums of dy (db may be NULL). */
 void linear_backward_weight(float *dW, lin_w W, float *db, const float *x, int ldx,

@@ -23,7 +23,9 @@ typedef struct mm_bf16 mm_bf16_t;
  * when isa is not NULL. */
 bool mm_bf16_supported(char *isa, size_t n);
 
-/* fp32 → bf16, rounded to nearest even (NaN stays NaN): dst[i] for i < n. */
+/* fp32 → bf16, rounded to nearest even (NaN stays NaN; subnormal inputs become signed zero, as
+ * the CPU's conversion instruction, which this uses where the build has it, makes them): dst[i]
+ * for i < n. */
 void mm_bf16_from_f32(uint16_t *dst, const float *src, size_t n);
 /* bf16 → fp32 (exact). */
 float mm_bf16_to_f32(uint16_t v);
@@ -40,13 +42,22 @@ typedef struct mm_bf16_weight {
     int rs, cs;
 } mm_bf16_weight;
 
-/* y[M][N] (row stride ldy) = x[M][K] (row stride ldx) · W, or += when accumulate. Threads: as
+/* y[M][N] (row stride ldy) = x[M][K] (row stride ldx) · W (+ bias[N] when not NULL, fp32,
+ * added in the product's epilogue), or += when accumulate. Threads: as
  * many as OpenBLAS uses (openblas_set_num_threads / OPENBLAS_NUM_THREADS), so one setting
  * governs both backends. On failure to make a primitive or the input copy (out of memory,
  * oneDNN refusing a shape) y is unchanged and the caller can compute the product another way;
  * oneDNN failing to run a primitive it accepted (FP_ESTATE "failed on") would be a bug here. */
 fp_status mm_bf16_gemm(mm_bf16_t *self, float *y, int ldy, const float *x, int ldx,
-                       mm_bf16_weight W, int M, int K, int N, bool accumulate, fp_error *err);
+                       mm_bf16_weight W, int M, int K, int N, const float *bias, bool accumulate,
+                       fp_error *err);
+
+/* The same product from an input already in bf16: the caller fills mm_bf16_input(self, M, K)
+ * (dense [M][K], valid until the next call on self) — e.g. an activation function writing bf16
+ * directly, which saves the fp32 write and the rounding pass — then calls mm_bf16_gemm_input. */
+uint16_t *mm_bf16_input(mm_bf16_t *self, int M, int K, fp_error *err);
+fp_status mm_bf16_gemm_input(mm_bf16_t *self, float *y, int ldy, mm_bf16_weight W, int M, int K,
+                             int N, const float *bias, bool accumulate, fp_error *err);
 
 /* Counters for tests and the benchmark: primitives created so far, products run, and products
  * the caller had to compute in fp32 because mm_bf16_gemm failed (mm_bf16_note_fallback), with

@@ -158,6 +158,31 @@ static void gather_rows(float *dst, const float *src, const int *idx, int R, int
         memcpy(dst + (size_t)r * d, src + (size_t)idx[r] * d, (size_t)d * sizeof(float));
 }
 
+/* res_m = act(fc) W2 + b2. In bf16 the activation is written in bf16 straight into the
+ * product's input (its fp32 values are read only by weight gradients, which bf16 weights never
+ * have); in fp32, or when the bf16 product fails, through s->gelu. */
+static void mlp_out_forward(tf_acts_t *a, const tf_layer_weights *y, layer_acts *s, int N)
+{
+    const model_config *c = &a->cfg;
+    const int d = c->d_model, f = c->d_ff;
+    const bool relu = c->hidden_act == MODEL_ACT_RELU, tanh = c->arch == MODEL_ARCH_GPT2;
+    fp_error ignored = {0};
+    uint16_t *x16 = a->mm && y->proj.w16 ? mm_bf16_input(a->mm, N, f, &ignored) : NULL;
+    if (x16) {
+        if (relu)
+            relu_forward_bf16(x16, s->fc, N * f);
+        else
+            gelu_forward_bf16(x16, s->fc, N * f, tanh);
+        if (linear_forward_bf16_input(a->mm, s->res_m, d, y->proj, y->proj_b, N, f, d, false))
+            return;
+    }
+    if (relu)
+        relu_forward(s->gelu, s->fc, N * f);
+    else
+        gelu_forward(s->gelu, s->fc, N * f, tanh);
+    linear_forward_mm(a->mm, s->res_m, d, s->gelu, f, y->proj, y->proj_b, N, f, d, false);
+}
+
 static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
 {
     const model_config *c = &a->cfg;
@@ -190,11 +215,7 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
         residual_forward(s->res_a, s->res_a, x, N * d); /* x is not read after this line */
     layernorm_forward(s->mlp_in, s->ln2_mean, s->ln2_rstd, s->res_a, y->ln2_w, y->ln2_b, N, d, eps);
     linear_forward_mm(a->mm, s->fc, f, s->mlp_in, d, y->fc, y->fc_b, N, d, f, false);
-    if (c->hidden_act == MODEL_ACT_RELU)
-        relu_forward(s->gelu, s->fc, N * f);
-    else
-        gelu_forward(s->gelu, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
-    linear_forward_mm(a->mm, s->res_m, d, s->gelu, f, y->proj, y->proj_b, N, f, d, false);
+    mlp_out_forward(a, y, s, N);
     dropout_forward(s->res_m, s->res_m, N * d, p, seed, site(a, l, SITE_MLP_OUT), 0);
     residual_forward(s->res_m, s->res_m, c->pre_ln ? s->res_a : s->mlp_in, N * d);
     if (!c->pre_ln)

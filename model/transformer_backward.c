@@ -190,6 +190,35 @@ static void qkv_backward_weight(const tf_layer_weights *G, const float *x, const
     linear_backward_weight(mut(G->v.w), G->v, mut(G->v_b), x, d, dqkv + 2 * d, 3 * d, N, d, d);
 }
 
+/* dmlp_in = (dg ⊙ act'(fc)) W1ᵀ (and, pretraining, W1's gradient). In bf16 the activation's
+ * gradient is written in bf16 straight into the product's input (no fp32 dfc: weight gradients
+ * never meet bf16 weights); in fp32, or when the bf16 product fails, through a->dfc. */
+static void mlp_in_backward(tf_acts_t *a, const tf_layer_weights *y, const layer_acts *s,
+                            const tf_layer_weights *G, int N)
+{
+    const model_config *c = &a->cfg;
+    const int d = c->d_model, f = c->d_ff;
+    const bool relu = c->hidden_act == MODEL_ACT_RELU, tanh = c->arch == MODEL_ARCH_GPT2;
+    fp_error ignored = {0};
+    uint16_t *g16 = a->mm && y->fc.w16 && !G ? mm_bf16_input(a->mm, N, f, &ignored) : NULL;
+    if (g16) {
+        if (relu)
+            relu_backward_bf16(g16, a->dg, s->fc, N * f);
+        else
+            gelu_backward_bf16(g16, a->dg, s->fc, N * f, tanh);
+        if (linear_backward_input_bf16_input(a->mm, a->dmlp_in, d, y->fc, N, d, f, false))
+            return;
+    }
+    memset(a->dfc, 0, (size_t)N * f * sizeof(float));
+    if (relu)
+        relu_backward(a->dfc, a->dg, s->fc, N * f);
+    else
+        gelu_backward(a->dfc, a->dg, s->fc, N * f, tanh);
+    if (G)
+        linear_backward_weight(mut(G->fc.w), G->fc, mut(G->fc_b), s->mlp_in, d, a->dfc, f, N, d, f);
+    linear_backward_input_mm(a->mm, a->dmlp_in, d, a->dfc, f, y->fc, N, d, f, false);
+}
+
 /* Backward through block l: dout = dL/d(out_l) in; dx = dL/d(x_l) out (NULL at the lowest tuned
  * block, which only needs its prefix gradient). x is the block's input. */
 static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dout, float *dx)
@@ -221,14 +250,7 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
         linear_backward_weight(mut(G->proj.w), G->proj, mut(G->proj_b), s->gelu, f, a->dtmp, d, N,
                                f, d);
     linear_backward_input_mm(a->mm, a->dg, f, a->dtmp, d, y->proj, N, f, d, false);
-    memset(a->dfc, 0, (size_t)N * f * sizeof(float));
-    if (c->hidden_act == MODEL_ACT_RELU)
-        relu_backward(a->dfc, a->dg, s->fc, N * f);
-    else
-        gelu_backward(a->dfc, a->dg, s->fc, N * f, c->arch == MODEL_ARCH_GPT2);
-    if (G)
-        linear_backward_weight(mut(G->fc.w), G->fc, mut(G->fc_b), s->mlp_in, d, a->dfc, f, N, d, f);
-    linear_backward_input_mm(a->mm, a->dmlp_in, d, a->dfc, f, y->fc, N, d, f, false);
+    mlp_in_backward(a, y, s, G, N);
     if (!c->pre_ln) /* post-LN: the MLP residual starts from mlp_in */
         residual_forward(a->dmlp_in, a->dmlp_in, dres_m, N * d);
     /* mlp_in = LN2(res_a) */

@@ -45,6 +45,21 @@ static void rounding_is_nearest_even(void **state)
     memcpy(&f, &low_nan, sizeof f);
     assert_true(isnan(mm_bf16_to_f32(bits(f))));
     assert_true(mm_bf16_to_f32(bits(0.1f)) == 0.10009765625f);
+    assert_int_equal(bits(1e-39f), 0x0000);  /* subnormal: flushed */
+    assert_int_equal(bits(-1e-39f), 0x8000); /* keeping its sign */
+    /* the 16-wide path (where built) rounds every value as the one-value path does */
+    float many[37];
+    uint16_t wide[37];
+    const float special[6] = {1.0f + 0x1p-8f, 1.0f + 0x1p-7f + 0x1p-8f, 3.4e38f, -1e-39f, NAN,
+                              -INFINITY};
+    for (int i = 0; i < 37; i++)
+        many[i] = i < 6 ? special[i] : (float)(i - 18) * 0.377f;
+    mm_bf16_from_f32(wide, many, 37);
+    for (int i = 0; i < 37; i++)
+        if (isnan(many[i]))
+            assert_true(isnan(mm_bf16_to_f32(wide[i])));
+        else
+            assert_int_equal(wide[i], bits(many[i]));
 }
 
 enum { GM = 70, GK = 40, GN = 24, LDX = 45, LDY = 30 };
@@ -61,7 +76,7 @@ static void gemm_matches_reference(void **state)
     assert_non_null(mm);
     rng_t r;
     rng_seed(&r, 3);
-    static float x[GM * LDX], w[GK * GN], y[GM * LDY], y0[GM * LDY];
+    static float x[GM * LDX], w[GK * GN], y[GM * LDY], y0[GM * LDY], bias[GN];
     static uint16_t w16[GK * GN];
     for (size_t i = 0; i < GM * LDX; i++)
         x[i] = (float)rng_normal(&r);
@@ -69,17 +84,21 @@ static void gemm_matches_reference(void **state)
         w[i] = (float)rng_normal(&r);
     for (size_t i = 0; i < GM * LDY; i++)
         y0[i] = (float)rng_normal(&r);
+    for (size_t i = 0; i < GN; i++)
+        bias[i] = (float)rng_normal(&r);
     mm_bf16_from_f32(w16, w, GK * GN);
     for (int transposed = 0; transposed < 2; transposed++)
         for (int acc = 0; acc < 2; acc++) {
-            /* W [K][N] row-major, or the same numbers read as a row-major Wᵀ */
+            /* W [K][N] row-major, or the same numbers read as a row-major Wᵀ; a bias with the
+             * transposed layout */
             mm_bf16_weight W = {w16, transposed ? 1 : GN, transposed ? GK : 1};
+            const float *b = transposed ? bias : NULL;
             memcpy(y, y0, sizeof y);
-            assert_int_equal(mm_bf16_gemm(mm, y, LDY, x, LDX, W, GM, GK, GN, acc, &err), FP_OK);
+            assert_int_equal(mm_bf16_gemm(mm, y, LDY, x, LDX, W, GM, GK, GN, b, acc, &err), FP_OK);
             double worst = 0, scale = 0;
             for (int m = 0; m < GM; m++)
                 for (int n = 0; n < GN; n++) {
-                    double ref = acc ? y0[m * LDY + n] : 0.0;
+                    double ref = (acc ? y0[m * LDY + n] : 0.0) + (b ? b[n] : 0.0);
                     for (int k = 0; k < GK; k++)
                         ref += (double)mm_bf16_to_f32(bits(x[m * LDX + k])) *
                                mm_bf16_to_f32(w16[k * W.rs + n * W.cs]);
@@ -289,6 +308,7 @@ static void primitives_are_reused(void **state)
     const mm_bf16_stats b = tf_acts_bf16_stats(s.acts);
     assert_int_equal(b.primitives, a.primitives);
     assert_int_equal(b.calls, 3 * a.calls);
+    assert_int_equal(b.fallbacks, 0);
     /* T 36: B·T = 144 = 128 + 16 rows, the same fixed-M part as 160 = 128 + 32 and a run-time
      * M tail: nothing new. */
     step_run(&s, 36, NULL, NULL, NULL);

@@ -7,6 +7,7 @@
 #include "model/fastmath.h"
 #include "model/kernels.h"
 #include "model/linear.h"
+#include "model/matmul_bf16.h"
 #include "tests/test_gradcheck.h"
 
 static void fill(float *x, int n, rng_t *r, float scale)
@@ -182,6 +183,46 @@ static double relu_loss(void *p)
 
 /* Values, the zero subgradient at the kink, and dx against finite differences at points at
  * least 0.125 from the kink (a central difference across 0 would average the two slopes). */
+/* The bf16-writing activations equal the fp32 kernel followed by the rounding, bit for bit
+ * (N = 600: two full blocks and a tail); the backward ones overwrite. */
+static void activations_written_in_bf16(void **state)
+{
+    (void)state;
+    enum { BN = 600 };
+    static float x[BN], g[BN], y[BN], dx[BN];
+    static uint16_t want[BN], got[BN];
+    rng_t r;
+    rng_seed(&r, 41);
+    fill(x, BN, &r, 3.0f);
+    fill(g, BN, &r, 1.0f);
+    for (int kind = 0; kind < 3; kind++) { /* erf GELU, tanh GELU, ReLU */
+        if (kind < 2)
+            gelu_forward(y, x, BN, kind == 1);
+        else
+            relu_forward(y, x, BN);
+        mm_bf16_from_f32(want, y, BN);
+        if (kind < 2)
+            gelu_forward_bf16(got, x, BN, kind == 1);
+        else
+            relu_forward_bf16(got, x, BN);
+        for (int i = 0; i < BN; i++)
+            assert_int_equal(got[i], want[i]);
+        memset(dx, 0, sizeof dx);
+        if (kind < 2)
+            gelu_backward(dx, g, x, BN, kind == 1);
+        else
+            relu_backward(dx, g, x, BN);
+        mm_bf16_from_f32(want, dx, BN);
+        memset(got, 0xff, sizeof got); /* overwritten, not accumulated */
+        if (kind < 2)
+            gelu_backward_bf16(got, g, x, BN, kind == 1);
+        else
+            relu_backward_bf16(got, g, x, BN);
+        for (int i = 0; i < BN; i++)
+            assert_int_equal(got[i], want[i]);
+    }
+}
+
 static void relu_values_and_gradients(void **state)
 {
     (void)state;
@@ -488,6 +529,7 @@ int main(void)
         cmocka_unit_test(layernorm_matches_definition_and_gradients),
         cmocka_unit_test(gelu_both_forms_values_and_gradients),
         cmocka_unit_test(relu_values_and_gradients),
+        cmocka_unit_test(activations_written_in_bf16),
         cmocka_unit_test(linear_both_layouts_values_and_gradients),
         cmocka_unit_test(crossentropy_value_and_gradient),
         cmocka_unit_test(dropout_mask_is_reproducible_and_unbiased),
