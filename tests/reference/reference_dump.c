@@ -2,8 +2,11 @@
  * through fedpep's loaders, runs one case (batch + deep prompt) through the transformer forward
  * and prompt backward, and writes what it computed for compare.py.
  *
- *   reference_dump MODEL_DIR CASE.input.safetensors OUT.got.safetensors [GRADS.safetensors]
+ *   reference_dump [--bf16] MODEL_DIR CASE.input.safetensors OUT.got.safetensors
+ *                  [GRADS.safetensors]
  *
+ * --bf16: the weights get their bf16 copies first (tf_weights_to_bf16, [model] precision = bf16),
+ * so every frozen product runs in bf16 with fp32 accumulation; refused without bf16 instructions.
  * Input tensors (all F32, integers exact): ids [B][T], lengths [B] (right padding), E [P][L][2][d],
  * active [L], trainable [L]; RoBERTa: mask_pos [B], label [B]; GPT-2: targets [B][T] (-1 none);
  * weight_grads [1] when full-weight gradients are wanted too; I [P_in][d], an input soft prompt
@@ -22,6 +25,7 @@
 
 #include "common/status.h"
 #include "model/hf_config.h"
+#include "model/matmul_bf16.h"
 #include "model/model_config.h"
 #include "model/safetensors.h"
 #include "model/transformer.h"
@@ -105,7 +109,7 @@ static fp_status all_layers(dump *d, const tf_prompt *prompt, const tf_batch *ba
 }
 
 static fp_status run(dump *d, const char *model_dir, const char *in_path, const char *out_path,
-                     const char *grads_path, fp_error *err)
+                     const char *grads_path, bool bf16, fp_error *err)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/config.json", model_dir);
@@ -117,6 +121,13 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
         return err->status;
     if ((st = tf_weights_from_safetensors(&d->w, &d->cfg, d->model, err)))
         return st;
+    if (bf16) { /* [model] precision = bf16: the frozen products in bf16 */
+        char isa[32];
+        if (!mm_bf16_supported(isa, sizeof isa))
+            return fp_fail(err, FP_ESTATE, "--bf16: no bf16 instructions (oneDNN ISA %s)", isa);
+        if ((st = tf_weights_to_bf16(&d->w, &d->cfg, err)))
+            return st;
+    }
     if (!(d->input = st_open(in_path, err)))
         return err->status;
 
@@ -237,16 +248,19 @@ static fp_status run(dump *d, const char *model_dir, const char *in_path, const 
 
 int main(int argc, char **argv)
 {
+    const bool bf16 = argc > 1 && strcmp(argv[1], "--bf16") == 0;
+    argv += bf16, argc -= bf16;
     if (argc != 4 && argc != 5) {
         fprintf(stderr,
-                "usage: %s MODEL_DIR CASE.input.safetensors OUT.got.safetensors "
+                "usage: %s [--bf16] MODEL_DIR CASE.input.safetensors OUT.got.safetensors "
                 "[GRADS.safetensors]\n",
                 argv[0]);
         return 2;
     }
     dump d = {0};
     fp_error err = {0};
-    fp_status st = run(&d, argv[1], argv[2], argv[3], argc == 5 ? argv[4] : NULL, &err);
+    fp_status st =
+        run(&d, argv[1], argv[2], argv[3], argc == 5 ? argv[4] : NULL, bf16, &err);
     dump_free(&d);
     if (st) {
         fprintf(stderr, "reference_dump %s: %s: %s\n", argv[2], fp_status_name(st), err.msg);
