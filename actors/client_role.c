@@ -319,6 +319,9 @@ static fp_status prepare_answer(client_role_t *self, const msg_t *req, int64_t r
     u->steps = (uint32_t)self->c->last.steps;
     u->loss = self->c->last.loss;
     u->compute_ms = (uint64_t)self->c->last.ms;
+    /* -1 when the state was restored from the store rather than trained here (simulate's rule) */
+    u->cpu_measured = self->c->last.cpu_ms >= 0;
+    u->cpu_ms = u->cpu_measured ? (uint64_t)self->c->last.cpu_ms : 0;
     o->received = received;
     o->hold_until = received + hold_ms;
     return FP_OK;

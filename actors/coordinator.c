@@ -124,6 +124,8 @@ static fp_status on_start(void *arg, actor_t *actor, bool reconnected, fp_error 
     for (int k = 0; k < self->N && self->phase == PH_EVAL; k++)
         if (self->evals[k].pending)
             coordinator_send_eval(self, actor, k, err);
+    if (self->phase == PH_EVAL && self->global_pending)
+        coordinator_send_global_eval(self, actor);
     return FP_OK;
 }
 
@@ -193,7 +195,10 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
                                         e->code == FP_ENOTFOUND);
             if (self->phase == PH_TRAIN)
                 return close_if_answered(self, actor, before, err);
-            if (self->phase == PH_EVAL && !self->evals_pending)
+            if (self->phase == PH_EVAL && e->answers == MSG_EVAL_REQUEST &&
+                !strcmp(who, "evaluator"))
+                coordinator_global_refused(self, msg->re);
+            if (self->phase == PH_EVAL && !coordinator_eval_waiting(self))
                 return coordinator_send_save(self, actor, err);
             return FP_OK;
         }
@@ -237,7 +242,7 @@ static fp_status on_peer(void *arg, actor_t *actor, const msg_peer_t *peer, bool
     coordinator_drop_client(self, peer->id, MSG_CLIENT_DROPPED, true);
     if (self->phase == PH_TRAIN)
         return close_if_answered(self, actor, before, err);
-    if (self->phase == PH_EVAL && !self->evals_pending)
+    if (self->phase == PH_EVAL && !coordinator_eval_waiting(self))
         return coordinator_send_save(self, actor, err);
     return FP_OK;
 }
@@ -256,8 +261,13 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
     case PH_TRAIN:
         return now > self->deadline ? coordinator_close_round(self, actor, err) : FP_OK;
     case PH_EVAL:
-        return now - self->phase_started > deadline_ms ? coordinator_send_save(self, actor, err)
-                                                       : FP_OK;
+        if (now - self->phase_started > deadline_ms)
+            return coordinator_send_save(self, actor, err);
+        /* The evaluator may have restarted, or the request been lost: ask again (a request it
+         * answered is answered again from its last result). */
+        if (self->global_pending && now - self->global_sent > RESEND_MS)
+            coordinator_send_global_eval(self, actor);
+        return FP_OK;
     case PH_STOPPED:
         return FP_OK;
     case PH_END:

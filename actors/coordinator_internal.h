@@ -89,6 +89,14 @@ struct coordinator {
     double eval_loss_sum;
     bool evaluated;
     double metric;
+    /* the global model on the whole evaluation split, asked of the evaluator (EVAL_REQUEST to
+     * "evaluator", evaluator_global.h): sent again every RESEND_MS while pending; given up for
+     * the round when the evaluator refuses or is unknown (global_* then stay NULL) */
+    bool global_pending, global_evaluated;
+    uint64_t global_first_seq, global_seq; /* the sends of this round's request */
+    int64_t global_sent;
+    fp_confusion global_cm;
+    double global_loss_sum;
     msg_run_status final_status;
     char fail_reason[REASON_CAP]; /* why the run failed ("" while it has not) */
     int64_t end_deadline;         /* PH_END: exit even without SAVED after this */
@@ -120,6 +128,13 @@ void coordinator_drop_client(coordinator_t *self, const char *id, msg_client_sta
 fp_status coordinator_send_eval(coordinator_t *self, actor_t *actor, int k, fp_error *err);
 fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const msg_t *m,
                                     fp_error *err);
+/* EVAL_REQUEST {layers, w_{t+1}} to the evaluator for the global model (again). */
+void coordinator_send_global_eval(coordinator_t *self, actor_t *actor);
+/* The evaluator refused the global evaluation, or the broker does not know it (re = the
+ * refused message's seq): the round goes without it. */
+void coordinator_global_refused(coordinator_t *self, uint64_t re);
+/* Whether the evaluation phase still waits for a client's or the evaluator's answer. */
+bool coordinator_eval_waiting(const coordinator_t *self);
 
 /* ---- coordinator_save.c ---- */
 

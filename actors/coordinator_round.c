@@ -209,8 +209,11 @@ fp_status coordinator_on_update(coordinator_t *self, const msg_t *m, size_t byte
     msg_tensor_free(&owned->update.control_delta);
     int64_t wall = actor_now_ms() - self->peers[i].sent;
     if (train_round_answer(self->rnd, i, &rows, scaffold ? &delta : NULL, (int64_t)u->n, u->steps,
-                           u->loss, wall, (int64_t)u->compute_ms) == TRAIN_SLOT_OK)
+                           u->loss, wall, (int64_t)u->compute_ms) == TRAIN_SLOT_OK) {
         self->bytes_up += bytes;
+        train_round_set_cpu(self->rnd, i,
+                            u->cpu_measured && u->cpu_ms <= INT64_MAX ? (int64_t)u->cpu_ms : -1);
+    }
     return FP_OK;
 }
 
@@ -251,8 +254,10 @@ fp_status coordinator_client_back(coordinator_t *self, actor_t *actor, const cha
 
 /* ---- evaluation ---- */
 
-/* EVAL_REQUEST {layers, w_{t+1}} to client k; pending on success. */
-fp_status coordinator_send_eval(coordinator_t *self, actor_t *actor, int k, fp_error *err)
+/* EVAL_REQUEST {layers, widths, w_{t+1}} to `to`; *seq its sequence number, 0 when it could
+ * not be sent. Fails only when the message cannot be made. */
+static fp_status send_eval_request(coordinator_t *self, actor_t *actor, const char *to,
+                                   uint64_t *seq, fp_error *err)
 {
     msg_t m;
     fp_status st = msg_init(&m, MSG_EVAL_REQUEST, self->cfg.run.name, actor_id(actor), err);
@@ -262,28 +267,75 @@ fp_status coordinator_send_eval(coordinator_t *self, actor_t *actor, int k, fp_e
     st = wire_tensor_pack(&self->lay, self->server->w, &m.eval_request.rows, &m.eval_request.widths,
                           err);
     m.round = self->round;
-    char id[MSG_ID_CAP];
-    actor_client_id(id, (uint32_t)k);
-    if (!st && actor_send(actor, id, &m, NULL) == FP_OK) {
-        if (!self->evals[k].pending)
-            self->evals_pending++;
-        self->evals[k] = (eval_slot_t){.pending = true, .seq = m.seq};
-    }
+    *seq = !st && actor_send(actor, to, &m, NULL) == FP_OK ? m.seq : 0;
     m.eval_request.layers = (msg_u32s_t){0};
     msg_clear(&m);
     return st;
 }
 
+/* EVAL_REQUEST {layers, w_{t+1}} to client k; pending on success (a client that cannot be sent
+ * to stays unasked: it is asked again if it registers). */
+fp_status coordinator_send_eval(coordinator_t *self, actor_t *actor, int k, fp_error *err)
+{
+    char id[MSG_ID_CAP];
+    actor_client_id(id, (uint32_t)k);
+    uint64_t seq = 0;
+    fp_status st = send_eval_request(self, actor, id, &seq, err);
+    if (!st && seq) {
+        if (!self->evals[k].pending)
+            self->evals_pending++;
+        self->evals[k] = (eval_slot_t){.pending = true, .seq = seq};
+    }
+    return st;
+}
+
+void coordinator_send_global_eval(coordinator_t *self, actor_t *actor)
+{
+    uint64_t seq = 0;
+    self->global_sent = actor_now_ms();
+    if (send_eval_request(self, actor, "evaluator", &seq, NULL) == FP_OK && seq) {
+        if (!self->global_first_seq)
+            self->global_first_seq = seq;
+        self->global_seq = seq;
+    }
+}
+
+static bool answers_global(const coordinator_t *self, uint64_t re)
+{
+    return self->global_pending && self->global_first_seq && re >= self->global_first_seq &&
+           re <= self->global_seq;
+}
+
+void coordinator_global_refused(coordinator_t *self, uint64_t re)
+{
+    if (self->phase != PH_EVAL || !answers_global(self, re))
+        return;
+    fprintf(stderr,
+            "coordinator: round %u: no global evaluation (the evaluator refused or is not "
+            "there)\n",
+            self->round);
+    self->global_pending = false;
+}
+
+bool coordinator_eval_waiting(const coordinator_t *self)
+{
+    return self->evals_pending > 0 || self->global_pending;
+}
+
 static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
 {
     int r = (int)self->round, every = self->cfg.eval.every;
-    self->evaluated = false;
+    self->evaluated = self->global_evaluated = self->global_pending = false;
     self->metric = NAN;
-    self->eval_loss_sum = 0;
+    self->eval_loss_sum = self->global_loss_sum = 0;
+    self->global_first_seq = self->global_seq = 0;
     bool due = (every > 0 && (r + 1) % every == 0) || r + 1 == self->cfg.run.rounds;
     if (!due)
         return coordinator_send_save(self, actor, err);
-    fp_status st = confusion_init(&self->cm, self->task ? self->task->n_classes : 2, err);
+    int C = self->task ? self->task->n_classes : 2;
+    fp_status st = confusion_init(&self->cm, C, err);
+    if (!st)
+        st = confusion_init(&self->global_cm, C, err);
     if (st)
         return st;
     self->phase = PH_EVAL;
@@ -298,12 +350,41 @@ static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
     }
     if (st)
         return st;
-    return self->evals_pending ? FP_OK : coordinator_send_save(self, actor, err);
+    self->global_pending = true;
+    coordinator_send_global_eval(self, actor);
+    return coordinator_eval_waiting(self) ? FP_OK : coordinator_send_save(self, actor, err);
+}
+
+/* The evaluator's EVAL_REPLY: kept when its confusion rows count exactly the whole evaluation
+ * split (every client's shard, per true class). */
+static fp_status on_global_reply(coordinator_t *self, actor_t *actor, const msg_t *m, fp_error *err)
+{
+    self->global_pending = false;
+    int C = self->global_cm.n_classes;
+    uint64_t whole[FP_TASK_MAX_CLASSES] = {0};
+    for (int k = 0; k < self->shards.clients && C == self->shards.classes; k++)
+        for (int t = 0; t < C; t++)
+            whole[t] += self->shards.eval[(size_t)k * (size_t)C + (size_t)t];
+    const msg_eval_reply_t *e = &m->eval_reply;
+    fp_error why = {0};
+    if (C != self->shards.classes || eval_reply_check(e, whole, C, &why)) {
+        fprintf(stderr, "coordinator: the evaluator's EVAL_REPLY of round %u: %s; left out\n",
+                m->round, C != self->shards.classes ? "the task's classes differ" : why.msg);
+    } else {
+        for (int t = 0; t < C; t++)
+            for (int p = 0; p < C; p++)
+                self->global_cm.count[t][p] += e->confusion.v[t * C + p];
+        self->global_loss_sum = e->loss * (double)e->n;
+        self->global_evaluated = true;
+    }
+    return coordinator_eval_waiting(self) ? FP_OK : coordinator_send_save(self, actor, err);
 }
 
 fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const msg_t *m,
                                     fp_error *err)
 {
+    if (self->phase == PH_EVAL && !strcmp(m->from, "evaluator") && answers_global(self, m->re))
+        return on_global_reply(self, actor, m, err);
     int k = -1;
     for (int i = 0; i < self->N && k < 0; i++) {
         char id[MSG_ID_CAP];
@@ -329,5 +410,5 @@ fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const m
         self->eval_loss_sum += e->loss * (double)e->n;
         self->evaluated = true;
     }
-    return self->evals_pending ? FP_OK : coordinator_send_save(self, actor, err);
+    return coordinator_eval_waiting(self) ? FP_OK : coordinator_send_save(self, actor, err);
 }

@@ -193,6 +193,9 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
     train_round_record_make(self->rnd, &rec);
     if (self->evaluated)
         train_round_record_eval(&rec, self->task->metric, &self->cm, self->eval_loss_sum);
+    if (self->global_evaluated)
+        train_round_record_global(&rec, self->task->metric, &self->global_cm,
+                                  self->global_loss_sum);
     self->metric = rec.eval_metric;
     rec.bytes_down = (int64_t)self->bytes_down;
     rec.bytes_up = (int64_t)self->bytes_up;

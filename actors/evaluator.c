@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/evaluator_global.h"
 #include "actors/store_role.h"
 #include "fl/layer_score.h"
 #include "fl/strategy.h"
@@ -33,6 +34,7 @@ struct evaluator {
     int64_t stored_asked; /* when the SELECTION was last sent to the store (ms) */
     char requester[MSG_ID_CAP];
     msg_t request;    /* the coordinator's SCORE_REQUEST header, to reply to */
+    evaluator_global_t *global; /* the global model's evaluation (evaluator_global.h) */
 };
 
 /* layer_selection = hessian: ρ exactly as simulate estimates it (train_hessian_rho), from the
@@ -88,6 +90,9 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
         st = hessian_ratio(self, m, err);
     train_model_destroy(&m);
     size_t N = (size_t)self->N;
+    if (!st && !(self->global =
+                     evaluator_global_new(&self->cfg, o->fallback_vocab, o->fallback_merges, err)))
+        st = err && err->status ? err->status : FP_ENOMEM;
     if (!st && (!(self->stat = calloc(N * (size_t)(self->L > 1 ? self->L - 1 : 1),
                                       sizeof(double))) ||
                 !(self->n = calloc(N, sizeof(int64_t))) ||
@@ -110,6 +115,7 @@ void evaluator_destroy(evaluator_t **self_p)
     free(self->seq);
     msg_clear(&self->selection);
     msg_clear(&self->request);
+    evaluator_global_destroy(&self->global);
     free(self);
     *self_p = NULL;
 }
@@ -258,6 +264,24 @@ static fp_status on_reply(evaluator_t *self, actor_t *actor, const msg_t *m, fp_
     return st;
 }
 
+/* The coordinator's EVAL_REQUEST: the global model on the whole evaluation split. A request
+ * that does not fit the run is answered with an ERROR saying why (the round's global_* stay
+ * NULL); the evaluator goes on. */
+static fp_status on_eval_request(evaluator_t *self, actor_t *actor, const msg_t *req)
+{
+    msg_t reply;
+    fp_error why = {0};
+    fp_status st = evaluator_global_answer(self->global, req, "evaluator", &reply, &why);
+    if (st) {
+        fprintf(stderr, "evaluator: global evaluation of round %u: %s\n", req->round, why.msg);
+        actor_reply_error(actor, req, st, why.msg);
+        return FP_OK;
+    }
+    actor_reply(actor, req, &reply, NULL); /* lost: the coordinator asks again */
+    msg_clear(&reply);
+    return FP_OK;
+}
+
 static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes, fp_error *err)
 {
     evaluator_t *self = arg;
@@ -265,6 +289,8 @@ static fp_status on_message(void *arg, actor_t *actor, msg_t *msg, size_t bytes,
     switch (msg->type) {
     case MSG_SCORE_REQUEST: return on_request(self, actor, msg, err);
     case MSG_SCORE_REPLY: return on_reply(self, actor, msg, err);
+    case MSG_EVAL_REQUEST:
+        return on_eval_request(self, actor, msg);
     case MSG_SAVED:
         if (!strcmp(msg->from, "store") && msg->saved.answers == MSG_SELECTION)
             self->stored = true;

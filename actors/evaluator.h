@@ -11,8 +11,9 @@
  * answer at once. The selection is computed once per process and repeated to later requests.
  * layer_selection = hessian: evaluator_new loads the task data and partition like a client and
  * estimates ρ with train_hessian_rho, exactly as simulate does, then selects K = ρ·L layers by
- * the clients' combined scores as usual (so the selection equals simulate's). Evaluation is
- * pooled by the coordinator, not here (docs/roles.md).
+ * the clients' combined scores as usual (so the selection equals simulate's). The personalised
+ * evaluation is pooled by the coordinator; the global model's, on the whole evaluation split,
+ * is done here when the coordinator sends an EVAL_REQUEST (evaluator_global.h).
  * This role must never abort on a message. */
 #ifndef FEDPEP_ACTORS_EVALUATOR_H
 #define FEDPEP_ACTORS_EVALUATOR_H

@@ -232,6 +232,8 @@ static const field_t UPDATE_FIELDS[] = {
     SCALAR("loss", FK_F64, update.loss),
     SCALAR("compute_ms", FK_U64, update.compute_ms),
     SCALAR("wall_ms", FK_U64, update.wall_ms),
+    FLAGGED("cpu_measured", FK_BOOL, update.cpu_measured, FF_OPTIONAL),
+    FLAGGED("cpu_ms", FK_U64, update.cpu_ms, FF_OPTIONAL),
 };
 
 static const field_t EVAL_REQUEST_FIELDS[] = {

@@ -237,6 +237,9 @@ typedef struct msg_update {
     double loss;                /* "loss": mean training loss over the local steps */
     uint64_t compute_ms;        /* "compute_ms": time spent training */
     uint64_t wall_ms;           /* "wall_ms": TRAIN received to UPDATE sent (incl. delays) */
+    bool cpu_measured;          /* "cpu_measured" opt: whether cpu_ms means anything (the
+                                   client trained the round in this process; absent = no) */
+    uint64_t cpu_ms;            /* "cpu_ms" opt: the process CPU time of the local round */
 } msg_update_t;
 
 typedef struct msg_eval_request {

@@ -22,6 +22,7 @@
 #include "actors/trace.h"
 #include "storage/store_db.h"
 #include "train/evaluate.h"
+#include "train/global_eval.h"
 #include "train/layer_stats.h"
 #include "train/local_round.h"
 #include "train/round.h"
@@ -48,7 +49,7 @@ typedef struct sim {
     int64_t run_id;
     double S[TRAIN_MAX_LAYERS];
     bool scored;
-    int *all_eval;        /* [eval n] 0, 1, ...: the whole evaluation split, for the global model */
+    train_global_eval_t global; /* the global model on the whole evaluation split */
     fault_trace_t *trace; /* [faults] trace, NULL when none */
 } sim;
 
@@ -174,18 +175,6 @@ static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
                                        s->peval->index + s->peval->offset[k], n, s->opts.eval_batch,
                                        ev, err);
     }
-    return st;
-}
-
-/* The global model on the whole evaluation split: the global rows over the run's initial prompt
- * (what the server holds; a personalising strategy's private layers never reach it). The same
- * examples as evaluate_all, which pools the clients' shards of this split. */
-static fp_status evaluate_global(sim *s, train_eval_result *ev, fp_error *err)
-{
-    fp_status st = train_eval_init(ev, s->d.eval->n_classes, err);
-    if (!st)
-        st = train_evaluate_client(s->w, s->fresh, s->server->w, s->d.eval, s->all_eval,
-                                   (int)s->d.eval->n, s->opts.eval_batch, ev, err);
     return st;
 }
 
@@ -325,7 +314,8 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
         progress_label(o->progress, "round %d (%d of %d) evaluating", r, r + 1, cfg->run.rounds);
         st = evaluate_all(s, &ev, err);
         if (!st)
-            st = evaluate_global(s, &gev, err);
+            st = train_global_eval_run(&s->global, s->w, s->server->w, s->d.eval,
+                                       s->opts.eval_batch, &gev, err);
         eval_ms = train_now_ms() - eval_ms;
     }
     train_round_record rec;
@@ -451,10 +441,9 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     if (!st && !(s.w = train_worker_new(s.m, &s.lay, s.d.train, s.opts.batch_size,
                                         s.opts.eval_batch, T, err)))
         st = err ? err->status : FP_ENOMEM;
-    if (!st && !(s.all_eval = malloc((s.d.eval->n ? s.d.eval->n : 1) * sizeof(int))))
-        st = fp_fail(err, FP_ENOMEM, "out of memory");
-    for (size_t i = 0; !st && i < s.d.eval->n; i++)
-        s.all_eval[i] = (int)i;
+    if (!st) /* the evaluator's code in the actor system (train/global_eval.h) */
+        st = train_global_eval_init(&s.global, &s.lay, (uint64_t)cfg->run.seed,
+                                    s.strat->scaffold_client, (int)s.d.eval->n, err);
     if (!st && (!(s.clients = calloc((size_t)N, sizeof *s.clients)) ||
                 !(s.fresh = train_client_new(&s.lay, -1, (uint64_t)cfg->run.seed,
                                              s.strat->scaffold_client, err)) ||
@@ -539,7 +528,7 @@ fp_status train_simulate(const fedpep_config *cfg, const train_sim_options *o, F
     for (int i = 0; s.clients && i < N; i++)
         train_client_destroy(&s.clients[i]);
     free(s.clients);
-    free(s.all_eval);
+    train_global_eval_free(&s.global);
     fault_trace_destroy(&s.trace);
     train_client_destroy(&s.fresh);
     train_client_destroy(&s.probe);

@@ -216,15 +216,15 @@ typedef struct rounds_args {
 
 static fp_status rounds_report(store_db_t *db, void *arg, fp_error *err)
 {
-    static const char *const HEADER[] = {"round",      "status",   "sampled",  "ok",
-                                         "dropped",    "late",     "train_loss", "metric",
-                                         "bytes_down", "bytes_up", "wall_s",   "slowest_s"};
+    static const char *const HEADER[] = {
+        "round",  "status",     "sampled",  "ok",     "dropped",   "late",   "train_loss",
+        "metric", "bytes_down", "bytes_up", "wall_s", "slowest_s", "global", "cpu_s"};
     rounds_args *a = arg;
     store_run run = {0};
     fp_status st = store_report_find_run(db, a->run, &run, err);
     if (st)
         return st;
-    table t = {.cols = 12, .header = HEADER, .right = "rlrrrrrrrrrr"};
+    table t = {.cols = 14, .header = HEADER, .right = "rlrrrrrrrrrrrr"};
     store_round *rounds = NULL;
     size_t n = 0;
     st = store_db_rounds_list(db, run.id, &rounds, &n, err);
@@ -245,6 +245,8 @@ static fp_status rounds_report(store_db_t *db, void *arg, fp_error *err)
         put_int(&t, 9, r->bytes_up, a->format);
         put_seconds(&t, 10, r->wall_ms, a->format);
         put_seconds(&t, 11, r->slowest_client_ms, a->format);
+        put_real(&t, 12, r->global_metric, "%.4f", a->format);
+        put_seconds(&t, 13, r->client_cpu_ms, a->format);
     }
     if (!st && a->format == STORE_REPORT_TEXT) {
         char best[32];

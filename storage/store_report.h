@@ -29,7 +29,9 @@ fp_status store_report_runs(store_db_t *db, FILE *out, store_report_format forma
 fp_status store_report_find_run(store_db_t *db, const char *run, store_run *out, fp_error *err);
 
 /* The round table of a run: round, status, sampled, ok, dropped, late, train_loss, metric,
- * bytes_down, bytes_up, wall_s, slowest_s; in text preceded by a line describing the run. */
+ * bytes_down, bytes_up, wall_s, slowest_s, global (the global model's metric on the whole
+ * evaluation split), cpu_s (the aggregated clients' training CPU seconds, summed); in text
+ * preceded by a line describing the run. */
 fp_status store_report_rounds(store_db_t *db, const char *run, FILE *out,
                               store_report_format format, fp_error *err);
 

@@ -46,13 +46,13 @@ static const char RUNS_TEXT[] =
 static const char ROUNDS_TEXT[] =
     "run alpha (id 1): tiny, sst2, fedpeptao, seed 7, running, 3 rounds, best metric 0.7500\n"
     "round  status  sampled  ok  dropped  late  train_loss  metric  bytes_down  bytes_up  wall_s"
-    "  slowest_s\n"
+    "  slowest_s  global  cpu_s\n"
     "    0  ok            3   3        0     0      0.7500       -       30000     29000    4.25"
-    "       3.12\n"
+    "       3.12       -   2.50\n"
     "    1  ok            3   3        0     0      0.6250  0.6250       31000     30000    4.25"
-    "       3.12\n"
+    "       3.12  0.5000      -\n"
     "    2  ok            3   1        1     1      0.5000  0.7500       32000     31000    4.25"
-    "       3.12\n"
+    "       3.12  0.6250   3.50\n"
     "round 1: ok after 2 retries\n";
 
 static const char CLIENTS_TEXT[] = "run alpha, round 2: 3 sampled clients\n"
@@ -115,7 +115,7 @@ static void test_rounds_csv_parses_back(void **state)
     for (char *save = NULL, *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save), line_no++) {
         char *f[16];
-        assert_int_equal(csv_fields(line, f, 16), 12);
+        assert_int_equal(csv_fields(line, f, 16), 14);
         if (line_no == 0) {
             assert_string_equal(f[0], "round");
             assert_string_equal(f[7], "metric");
@@ -134,6 +134,14 @@ static void test_rounds_csv_parses_back(void **state)
         assert_int_equal(atoll(f[8]), 30000 + 1000 * r);
         assert_int_equal(atoll(f[9]), 29000 + 1000 * r);
         assert_close(strtod(f[10], NULL), 4.25, 0.01);
+        if (r == 0)
+            assert_string_equal(f[12], "");
+        else
+            assert_close(strtod(f[12], NULL), 0.375 + 0.125 * r, 1e-4);
+        if (r == 1)
+            assert_string_equal(f[13], ""); /* CPU not measured: NULL */
+        else
+            assert_close(strtod(f[13], NULL), 2.5 + 0.5 * r, 1e-3);
     }
     assert_int_equal(line_no, 1 + HX_ALPHA_ROUNDS);
     free(text);
@@ -190,7 +198,8 @@ static void test_reads_beside_a_writer(void **state)
     hx_commit_round(writer, run.id, 3);
     store_run_clear(&run);
     HX_CAPTURE(&text, store_report_rounds(h->db, "alpha", out, STORE_REPORT_CSV, &err_));
-    assert_non_null(strstr(text, "\n3,ok,3,3,0,0,0.3750,0.8750,33000,32000,4.25,3.12\n"));
+    assert_non_null(
+        strstr(text, "\n3,ok,3,3,0,0,0.3750,0.8750,33000,32000,4.25,3.12,0.7500,4.00\n"));
     free(text);
     store_db_close(&writer);
     /* and the reader never wrote: a read-only handle refuses writes */

@@ -26,11 +26,21 @@ static inline void hx_commit_round(store_db_t *db, int64_t run, int32_t r)
         .late = r == 2 ? 1 : 0,
         .train_loss = 0.75 - 0.125 * r,
         .eval_metric = r == 0 ? NAN : 0.5 + 0.125 * r,
-        .eval_loss = NAN, .eval_accuracy = NAN, .eval_f1 = NAN, .eval_mcc = NAN,
+        .eval_loss = NAN,
+        .eval_accuracy = NAN,
+        .eval_f1 = NAN,
+        .eval_mcc = NAN,
         .bytes_down = 30000 + 1000 * r,
         .bytes_up = 29000 + 1000 * r,
         .wall_ms = 4250 + r,
         .slowest_client_ms = 3125,
+        .client_cpu_ms = r == 1 ? -1 : 2500 + 500 * r, /* round 1: not measured */
+        .client_cpu_max_ms = r == 1 ? -1 : 1000,
+        .global_metric = r == 0 ? NAN : 0.375 + 0.125 * r,
+        .global_loss = NAN,
+        .global_accuracy = NAN,
+        .global_f1 = NAN,
+        .global_mcc = NAN,
     };
     store_client_round cl[3] = {
         {.client = 2, .status = STORE_CLIENT_OK, .n_k = 120, .steps = 8, .loss = 0.5, .ms = 3125},

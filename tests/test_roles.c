@@ -350,6 +350,40 @@ static const char *simulated(void)
     return path;
 }
 
+/* The same value, NaN (NULL) included. */
+static void same_double(double a, double b)
+{
+    assert_int_equal(isnan(a), isnan(b));
+    if (!isnan(a))
+        assert_true(a == b);
+}
+
+/* Round r of a (simulate) and b (the actor system): the global model's evaluation equal, value
+ * for value (the loss up to its trip over the wire as a mean: sum / n * n / n), and the
+ * clients' CPU time recorded by both, plausibly — measured, so never equal. */
+static void same_global_and_cpu(const store_round *a, const store_round *b)
+{
+    same_double(a->global_metric, b->global_metric);
+    same_double(a->global_accuracy, b->global_accuracy);
+    same_double(a->global_f1, b->global_f1);
+    same_double(a->global_mcc, b->global_mcc);
+    assert_int_equal(isnan(a->global_loss), isnan(b->global_loss));
+    if (!isnan(a->global_loss))
+        assert_true(fabs(a->global_loss - b->global_loss) <= 1e-12 * fabs(a->global_loss));
+    /* Evaluated rounds (every 2nd and the last) have a global metric in both. */
+    assert_int_equal(isnan(b->global_metric), isnan(b->eval_metric));
+    const store_round *both[2] = {a, b};
+    for (int i = 0; i < 2; i++) {
+        const store_round *r = both[i];
+        assert_true(r->client_cpu_ms >= 0); /* measured: NULL is -1 */
+        assert_true(r->client_cpu_max_ms >= 0 && r->client_cpu_max_ms <= r->client_cpu_ms);
+        /* 2 clients of 4 local steps on a tiny model: well under 10 CPU-s, and the sum is at
+         * most the clients' count times the largest */
+        assert_true(r->client_cpu_ms < 10000);
+        assert_true(r->client_cpu_ms <= (int64_t)r->completed * r->client_cpu_max_ms);
+    }
+}
+
 /* The database at path has 3 consistent rounds and simulate's final checkpoint. */
 static void equals_simulate(const char *path)
 {
@@ -367,7 +401,9 @@ static void equals_simulate(const char *path)
         assert_int_equal(isnan(a.rounds[i].eval_metric), isnan(b.rounds[i].eval_metric));
         if (!isnan(a.rounds[i].eval_metric))
             assert_true(a.rounds[i].eval_metric == b.rounds[i].eval_metric);
+        same_global_and_cpu(&a.rounds[i], &b.rounds[i]);
     }
+    assert_false(isnan(b.rounds[1].global_metric)); /* eval.every = 2: rounds 1 and 2 */
     assert_int_equal(a.ck.round, 2);
     assert_int_equal(b.ck.round, 2);
     msg_tensor_t rows = {0};

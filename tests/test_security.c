@@ -54,7 +54,7 @@ static void ids_name_roles_and_the_table_follows_the_protocol(void **state)
         {MSG_TRAIN, {MSG_ROLE_COORDINATOR}},
         {MSG_UPDATE, {MSG_ROLE_CLIENT}},
         {MSG_EVAL_REQUEST, {MSG_ROLE_COORDINATOR, MSG_ROLE_EVALUATOR}},
-        {MSG_EVAL_REPLY, {MSG_ROLE_CLIENT}},
+        {MSG_EVAL_REPLY, {MSG_ROLE_CLIENT, MSG_ROLE_EVALUATOR}},
         {MSG_RUN, {MSG_ROLE_COORDINATOR}},
         {MSG_SAVE, {MSG_ROLE_COORDINATOR}},
         {MSG_SAVE_CLIENT, {MSG_ROLE_CLIENT}},

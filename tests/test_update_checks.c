@@ -271,6 +271,15 @@ static void run_world(attacker_mode mode, outcome_t *o)
                 r.selection.layers.v[0] = 0;
                 raw_send(ev, m.from, &r);
                 msg_clear(&r);
+            } else if (i == N_CLIENTS + 1 && m.type == MSG_EVAL_REQUEST) {
+                /* The global model's evaluation is not what this test is about: refused, the
+                 * coordinator records the rounds without it. */
+                msg_t r;
+                assert_int_equal(msg_reply_init(&r, MSG_ERROR, &m, "evaluator", NULL), FP_OK);
+                r.error.code = FP_ESTATE;
+                r.error.answers = MSG_EVAL_REQUEST;
+                raw_send(ev, m.from, &r);
+                msg_clear(&r);
             } else if (i < N_CLIENTS && m.type == MSG_TRAIN) {
                 client_answer(&peers[i], i, &m, shards.train[i], mode);
             } else if (i < N_CLIENTS && m.type == MSG_EVAL_REQUEST) {

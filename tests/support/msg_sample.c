@@ -135,6 +135,8 @@ static fp_status sample_body(msg_t *m, rng_t *r, bool full, fp_error *err)
         u->loss = 0.6931;
         u->compute_ms = 5123;
         u->wall_ms = 5301;
+        u->cpu_measured = full;
+        u->cpu_ms = full ? 4987 : 0;
         return st;
     }
     case MSG_EVAL_REQUEST:
