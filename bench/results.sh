@@ -3,7 +3,8 @@
 # ablations and robustness, each run through `fedpep simulate` (byte-identical to the actor
 # system) into ONE database, then `fedpep report` writes docs/results.md and its figures.
 #
-#   bench/results.sh [GROUP ...]     GROUP: main seeds ablations robustness report (default: all)
+#   bench/results.sh [GROUP ...]     GROUP: main seeds ablations robustness personal report
+#                                    (default: all)
 #   FEDPEP=build/release/fedpep  DB=bench/results.db  OUT=docs/results.md  (environment)
 #   bench/results.sh --list [GROUP ...]   print the runs and their state, run nothing
 #   Run it from the repository root (the configuration's paths are relative to it).
@@ -24,6 +25,9 @@
 #   robustness  FedPepTAO and FedPrompt on SST-2 with 30% client dropout and 20% stragglers
 #               (faults.dropout=0.3, faults.straggler_prob=0.2, seeded), and from an
 #               availability trace (bench/availability.csv, written by this script) 4 runs
+#   personal    the personalised FedPrompt baseline (run.strategy = fedprompt-personal: FedAvg of
+#               FedPepTAO's scored layers, the rest private, scored pooled like FedPepTAO) on the
+#               9 tasks at seed 42 and on SST-2 and TREC at seeds 43 and 44      13 runs
 #   report      fedpep report DB --out OUT (also run after every other group)
 #
 # Budget, measured with smoke runs of the full protocol (`nice`, one OpenBLAS thread, the
@@ -34,9 +38,9 @@
 # evaluations of 400 examples every 5th round most of the rest); the task does. Taking
 # ~100 s for the six single-sentence tasks and ~280 s for the three pair tasks (QNLI, MRPC,
 # RTE): main 60 x 100 + 30 x 280 = 14,400 s; seeds 40 x 95 = 3,800 s; ablations 7 x 95 =
-# 665 s; robustness 4 x 80 = 320 s: about 19,200 CPU-seconds = 5.3 CPU-hours, inside the 6 of
-# the issue, on one core: runs are sequential (one writer at a time) and the other core
-# stays free. docs/results.md shows each setting's client CPU per round.
+# 665 s; robustness 4 x 80 = 320 s: about 19,200 CPU-seconds = 5.3 CPU-hours; personal
+# 10 x 100 + 3 x 280 = 1,840 s more: 21,000 CPU-seconds = 5.8 CPU-hours, inside the 6 of the
+# issue, on one core: runs are sequential (one writer at a time) and the other core stays free. docs/results.md shows each setting's client CPU per round.
 # The database stays small enough to commit: simulate keeps only the last checkpoint of a
 # running run, and a finished run's checkpoint and client states are deleted (its rounds,
 # client rows and layers, all the report reads, are a few kB).
@@ -69,7 +73,7 @@ if [ "${1:-}" = "--list" ]; then
     LIST=1
     shift
 fi
-GROUPS_WANTED=${*:-main seeds ablations robustness report}
+GROUPS_WANTED=${*:-main seeds ablations robustness personal report}
 
 # Every run of a group as "name|override override ..." lines.
 runs_of() {
@@ -108,9 +112,20 @@ runs_of() {
             echo "trace.sst-2.$s.s42|data.task=sst-2 run.strategy=$s faults.trace=$TRACE"
         done
         ;;
+    personal)
+        # The personalised FedPrompt: its own setting (strategy), seeds as main's and seeds'.
+        for t in $TASKS; do
+            echo "personal.$t.s42|data.task=$t run.strategy=fedprompt-personal"
+        done
+        for t in sst-2 trec; do
+            for seed in 43 44; do
+                echo "personal.$t.s$seed|data.task=$t run.strategy=fedprompt-personal run.seed=$seed"
+            done
+        done
+        ;;
     report) ;;
     *)
-        echo "bench/results.sh: unknown group '$1' (main seeds ablations robustness report)" >&2
+        echo "bench/results.sh: unknown group '$1' (main seeds ablations robustness personal report)" >&2
         exit 2
         ;;
     esac

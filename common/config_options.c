@@ -10,8 +10,8 @@
 static_assert(sizeof(fp_strategy) == sizeof(int), "enum fields must be int-sized");
 
 static const char *const STRATEGIES[] = {
-    "fedpeptao", "fedprompt", "fedavg-input", "fedprox",       "scaffold", "fedavgm",
-    "fedadam",   "fedyogi",   "fedadagrad",   "random-layers", NULL};
+    "fedpeptao", "fedprompt", "fedavg-input", "fedprox",       "scaffold",           "fedavgm",
+    "fedadam",   "fedyogi",   "fedadagrad",   "random-layers", "fedprompt-personal", NULL};
 static_assert(sizeof STRATEGIES / sizeof *STRATEGIES == FP_STRATEGY_COUNT + 1, "strategies");
 
 static const char *const TASKS[] = {"qnli", "sst-2", "cola", "mrpc", "rte",

@@ -29,6 +29,13 @@ static const fl_strategy_desc STRATEGIES[FP_STRATEGY_COUNT] = {
     [FP_STRATEGY_RANDOM_LAYERS] = {FP_STRATEGY_RANDOM_LAYERS, FL_TRAVEL_RANDOM, 0, 0, 0,
                                    FL_SERVER_MOMENTUM_CV, 1,
                                    "FedPepTAO with a random layer set of the same size (ablation)"},
+    /* The personalised FedPrompt baseline: FedPepTAO's travelling layers and private rest, its
+     * pooled personalised evaluation, but FedPrompt's plain FedAvg server step. Against it,
+     * FedPepTAO's pooled metric differs only by its adaptive optimisation (docs/report.md). */
+    [FP_STRATEGY_FEDPROMPT_PERSONAL] = {FP_STRATEGY_FEDPROMPT_PERSONAL, FL_TRAVEL_SELECTED, 1, 0, 0,
+                                        FL_SERVER_FEDAVG, 1,
+                                        "FedAvg of FedPepTAO's scored layers, the rest private "
+                                        "(personalised FedPrompt)"},
 };
 
 const fl_strategy_desc *fl_strategy_get(fp_strategy id)

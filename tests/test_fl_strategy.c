@@ -37,6 +37,12 @@ static void descriptors_say_what_each_strategy_uses(void **state)
     assert_int_equal(rnd->travel, FL_TRAVEL_RANDOM);
     assert_int_equal(rnd->server, FL_SERVER_MOMENTUM_CV);
     assert_false(rnd->needs_scores);
+    /* The personalised FedPrompt: FedPepTAO's layers and private rest, FedPrompt's server. */
+    const fl_strategy_desc *pp = fl_strategy_get(FP_STRATEGY_FEDPROMPT_PERSONAL);
+    assert_int_equal(pp->travel, pep->travel);
+    assert_true(pp->needs_scores && pp->personalise);
+    assert_int_equal(pp->server, fl_strategy_get(FP_STRATEGY_FEDPROMPT)->server);
+    assert_false(pp->prox || pp->scaffold_client);
     assert_true(fl_strategy_get(FP_STRATEGY_FEDPROX)->prox);
     assert_true(fl_strategy_get(FP_STRATEGY_SCAFFOLD)->scaffold_client);
     assert_int_equal(fl_strategy_get(FP_STRATEGY_SCAFFOLD)->server, FL_SERVER_SCAFFOLD);

@@ -425,6 +425,55 @@ static void global_scores_and_client_cpu_are_recorded(void **state)
     free(rs);
 }
 
+/* The personalised FedPrompt baseline (strategy fedprompt-personal) is FedPepTAO with
+ * FedPrompt's FedAvg server step: the same scored layers travel and the rest stay private, and
+ * since FedPepTAO's round 0 is plain FedAvg (FEDPEPTAO.md §4.4) the two runs train the same
+ * rounds 0 and 1 (round 1 starts from the same w_1); from round 2 on FedPepTAO's momentum and
+ * control variates move its rows elsewhere. It is deterministic and resumes exactly. */
+static void fedprompt_personal_is_fedpeptao_with_a_fedavg_server(void **state)
+{
+    (void)state;
+    check_strategy(FP_STRATEGY_FEDPROMPT_PERSONAL, FP_HEAD_LINEAR);
+    char pep[32], pp[32];
+    snprintf(pep, sizeof pep, "a%d-%d.db", (int)FP_STRATEGY_FEDPEPTAO, (int)FP_HEAD_LINEAR);
+    snprintf(pp, sizeof pp, "a%d-%d.db", (int)FP_STRATEGY_FEDPROMPT_PERSONAL, (int)FP_HEAD_LINEAR);
+    size_t na = 0, nb = 0;
+    store_round *a = rounds_of(pep, &na), *b = rounds_of(pp, &nb);
+    assert_int_equal(na, 3);
+    assert_int_equal(nb, 3);
+    for (int r = 0; r < 2; r++) {
+        assert_true(a[r].train_loss == b[r].train_loss);
+        assert_int_equal(isnan(a[r].eval_metric), isnan(b[r].eval_metric));
+    }
+    assert_true(a[0].eval_metric == b[0].eval_metric || isnan(a[0].eval_metric));
+    assert_true(a[2].train_loss != b[2].train_loss);
+    free(a);
+    free(b);
+    fp_error err = {0};
+    store_run ra, rb;
+    store_db_t *da = open_run(pep, &ra), *db = open_run(pp, &rb);
+    store_layer *la = NULL, *lb = NULL;
+    size_t nla = 0, nlb = 0;
+    assert_int_equal(store_db_layers_load(da, ra.id, &la, &nla, &err), FP_OK);
+    assert_int_equal(store_db_layers_load(db, rb.id, &lb, &nlb, &err), FP_OK);
+    assert_int_equal(nla, nlb);
+    for (size_t l = 0; l < nla; l++)
+        assert_int_equal(la[l].selected, lb[l].selected);
+    store_checkpoint ca = {0}, cb = {0};
+    assert_int_equal(store_db_checkpoint_latest(da, ra.id, &ca, &err), FP_OK);
+    assert_int_equal(store_db_checkpoint_latest(db, rb.id, &cb, &err), FP_OK);
+    assert_int_equal(ca.prompt.size, cb.prompt.size);
+    assert_true(memcmp(ca.prompt.data, cb.prompt.data, ca.prompt.size) != 0);
+    store_checkpoint_clear(&ca);
+    store_checkpoint_clear(&cb);
+    free(la);
+    free(lb);
+    store_run_clear(&ra);
+    store_run_clear(&rb);
+    store_db_close(&da);
+    store_db_close(&db);
+}
+
 /* An availability trace: clients 0, 1 and 2 are unavailable in round 0, so round 0 drops every
  * one of them it asks (and retries until client 3 answers) and the later rounds, which the
  * trace does not cover, drop none — as the clients of the actor system decide from the same
@@ -496,6 +545,7 @@ int main(void)
         cmocka_unit_test(short_rounds_and_late_clients_are_recorded),
         cmocka_unit_test(global_scores_and_client_cpu_are_recorded),
         cmocka_unit_test(an_availability_trace_drops_its_unavailable_clients),
+        cmocka_unit_test(fedprompt_personal_is_fedpeptao_with_a_fedavg_server),
     };
     return cmocka_run_group_tests_name("simulate", tests, setup, teardown);
 }
