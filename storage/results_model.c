@@ -357,3 +357,35 @@ const rm_setting *rm_main_setting(const rm_model *m, int task, const char *strat
     }
     return NULL;
 }
+
+rm_gap rm_compare(rm_stat a, rm_stat b, double typical_sd)
+{
+    rm_gap g = {NAN, RM_UNMEASURED, false};
+    if (!a.n || !b.n)
+        return g;
+    g.d = a.mean - b.mean;
+    g.one_seed = a.n < 2 || b.n < 2;
+    double spread = g.one_seed ? 2 * typical_sd : a.sd + b.sd;
+    if (isnan(spread))
+        g.v = RM_NOISE_UNKNOWN;
+    else if (fabs(g.d) <= RM_NOISE_SDS * spread)
+        g.v = RM_WITHIN;
+    else
+        g.v = g.d > 0 ? RM_HIGHER : RM_LOWER;
+    return g;
+}
+
+double rm_typical_sd(const rm_model *m, rm_measure which)
+{
+    double sum = 0;
+    int n = 0;
+    for (size_t i = 0; i < m->n_settings; i++) {
+        const rm_setting *s = &m->settings[i];
+        if (s->variant[0] || s->n_runs < 2)
+            continue;
+        rm_stat st = rm_setting_stat(m, s, which);
+        if (st.n > 1 && isfinite(st.sd))
+            sum += st.sd, n++;
+    }
+    return n ? sum / n : NAN;
+}

@@ -5,6 +5,7 @@
 #ifndef FEDPEP_STORAGE_RESULTS_MODEL_H
 #define FEDPEP_STORAGE_RESULTS_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/status.h"
@@ -78,6 +79,33 @@ rm_stat rm_stat_of(const double *v, int n);
 
 /* The measure over a setting's runs. */
 rm_stat rm_setting_stat(const rm_model *m, const rm_setting *s, rm_measure which);
+
+/* How far two settings' means are apart, and whether that is more than their seeds' spread. */
+typedef enum rm_verdict {
+    RM_UNMEASURED,    /* either side measured nothing */
+    RM_NOISE_UNKNOWN, /* one seed on a side and no typical spread to compare with */
+    RM_WITHIN,        /* the gap is at most the spread */
+    RM_HIGHER,        /* a above b beyond the spread */
+    RM_LOWER,         /* a below b beyond the spread */
+} rm_verdict;
+
+typedef struct rm_gap {
+    double d; /* a.mean - b.mean */
+    rm_verdict v;
+    bool one_seed; /* judged against typical_sd: a side had a single seed */
+} rm_gap;
+
+/* The spread two settings' means may differ by without meaning anything, in standard
+ * deviations: their gap against the sum of their sample standard deviations. */
+#define RM_NOISE_SDS 1.0
+
+/* a against b. Both with several seeds: within noise when |d| <= RM_NOISE_SDS (sd_a + sd_b).
+ * A side with one seed: the same against typical_sd for each side's sd (NaN: not judged). */
+rm_gap rm_compare(rm_stat a, rm_stat b, double typical_sd);
+
+/* The mean sample standard deviation of `which` over the settings without variant that have
+ * several seeds; NaN when there is none. */
+double rm_typical_sd(const rm_model *m, rm_measure which);
 
 /* The setting of the task with this strategy and no variant; NULL when there is none. */
 const rm_setting *rm_main_setting(const rm_model *m, int task, const char *strategy);

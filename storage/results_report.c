@@ -10,10 +10,8 @@
 #include <unistd.h>
 
 #include "storage/results_model.h"
+#include "storage/results_wins.h"
 #include "storage/svg_plot.h"
-
-/* Two settings' means differ by no more than their seeds' spread. */
-#define NOISE_SDS 1.0
 
 typedef fp_status file_writer(FILE *out, void *ctx, fp_error *err);
 
@@ -103,10 +101,11 @@ static const char *fmt_vs_fedprompt(char *buf, size_t n, const page *p, const rm
         snprintf(buf, n, "-");
         return buf;
     }
-    double d = (me.mean - ref.mean) * 100;
-    bool seeds = ref.n > 1 && me.n > 1;
-    bool noise = seeds && fabs(d) <= NOISE_SDS * (ref.sd + me.sd) * 100;
-    snprintf(buf, n, "%+.1f%s", d, !seeds ? "" : noise ? " (within noise)" : " (beyond noise)");
+    rm_gap g = rm_compare(me, ref, NAN); /* judged only when both have seeds */
+    snprintf(buf, n, "%+.1f%s", g.d * 100,
+             g.v == RM_NOISE_UNKNOWN ? ""
+             : g.v == RM_WITHIN      ? " (within noise)"
+                                     : " (beyond noise)");
     return buf;
 }
 
@@ -262,6 +261,7 @@ static fp_status write_page(FILE *out, void *ctx, fp_error *err)
     write_protocol(out, p);
     for (size_t t = 0; t < m->n_tasks; t++)
         write_task_table(out, p, (int)t);
+    results_write_wins(out, m);
     write_layers(out, p);
     return ferror(out) ? fp_fail(err, FP_EIO, "report: cannot write the page") : FP_OK;
 }

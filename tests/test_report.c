@@ -164,6 +164,34 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
     contains(row, want);
     free(row);
 
+    /* Wins and losses: FedPepTAO (1 seed) against FedPrompt (2 seeds) is judged against twice
+     * the typical spread, here FedPrompt's own sd (the only setting with seeds); FedPepTAO
+     * without momentum is a variant, not a baseline. */
+    double tao_g = run_real("max(global_metric)", "tao"),
+           tao_q = run_real("max(eval_metric)", "tao");
+    double qa = run_real("max(eval_metric)", "prompt-42"),
+           qb = run_real("max(eval_metric)", "prompt-43");
+    double q_mean = (qa + qb) / 2, q_sd = fabs(qa - qb) / sqrt(2.0);
+    double dg = tao_g - mean, dq = tao_q - q_mean;
+    const char *vg = fabs(dg) <= 2 * sd ? "within noise" : dg > 0 ? "win" : "loss";
+    const char *vq = fabs(dq) <= 2 * q_sd ? "within noise" : dq > 0 ? "win" : "loss";
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "| fedprompt | sst-2 | 1, 2 | %+.1f | %s (1 seed) | %+.1f | %s (1 seed) |", 100 * dg,
+             vg, 100 * dq, vq);
+    contains(page, detail);
+    snprintf(detail, sizeof detail,
+             "twice the typical standard deviation instead — the mean over the "
+             "settings with several seeds: %.1f points global, %.1f pooled",
+             100 * sd, 100 * q_sd);
+    contains(page, detail);
+    row = row_of(page, "fedprompt", "1");
+    snprintf(want, sizeof want, "| %d / %d / %d | %+.1f |", !strcmp(vg, "win"), !strcmp(vg, "loss"),
+             !strcmp(vg, "within noise"), 100 * dg);
+    contains(row, want);
+    free(row);
+    assert_null(strstr(page, "| fedpeptao | sst-2 | 1, 1 |")); /* never against itself */
+
     /* The layers FedPepTAO sent: the stored selection. */
     snprintf(want, sizeof want, "| tao | sst-2 | fedpeptao | 42 | %d, %d |",
              (int)sql_real("SELECT min(layer) FROM layer_scores AS l JOIN runs AS r ON r.id = "
