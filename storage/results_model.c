@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/config.h"
+#include "common/config_table.h"
+
 /* What identifies a run but not its setting: seeds of one setting differ only there. */
 static bool per_run_key(const char *key)
 {
@@ -67,6 +70,35 @@ static fp_status parse_config(const char *text, rm_kv **kv, size_t *n, fp_error 
     }
     if (!*kv)
         return fp_fail(err, FP_ENOMEM, "report: no memory for a run's configuration");
+    return FP_OK;
+}
+
+/* Options the run's binary did not have yet (added to fedpep since) read as their default: the
+ * behaviour from before the option existed, and what a newer run dumps when it leaves them. So
+ * runs of one setting made by binaries of different ages are still one setting. */
+static fp_status add_missing_defaults(rm_kv **kv, size_t *n, fp_error *err)
+{
+    if (!*n)
+        return FP_OK;
+    fedpep_config d;
+    config_defaults(&d);
+    for (size_t o = 0; o < config_option_count; o++) {
+        const config_option *opt = &config_options[o];
+        char key[64];
+        snprintf(key, sizeof key, "%.30s.%.32s", opt->section, opt->key);
+        size_t i = 0;
+        while (i < *n && strcmp((*kv)[i].key, key))
+            i++;
+        if (i < *n)
+            continue;
+        rm_kv *grown = realloc(*kv, (*n + 1) * sizeof **kv);
+        if (!grown)
+            return fp_fail(err, FP_ENOMEM, "report: no memory for a run's configuration");
+        *kv = grown;
+        rm_kv *e = &(*kv)[(*n)++];
+        snprintf(e->key, sizeof e->key, "%s", key);
+        config_format_value(&d, opt, e->value, sizeof e->value);
+    }
     return FP_OK;
 }
 
@@ -205,6 +237,8 @@ static fp_status load_run(store_db_t *db, rm_run *r, fp_error *err)
         st = store_db_layers_load(db, r->run.id, &r->layers, &r->n_layers, err);
     if (!st)
         st = parse_config(r->run.config ? r->run.config : "", &r->kv, &r->n_kv, err);
+    if (!st)
+        st = add_missing_defaults(&r->kv, &r->n_kv, err);
     return st;
 }
 

@@ -133,6 +133,7 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
     contains(page, "Metrics: sst-2 accuracy.");
     contains(page, "| `run.seed` | `42`, `43` |"); /* the seeds differ between runs */
     contains(page, "| `federation.clients` | `4` |");
+    contains(page, "| `model.precision` | `fp32` |"); /* prompt-43's by default */
 
     /* FedPepTAO, one seed: best and last global, best pooled, CPU and bytes per round. */
     char *row = row_of(page, "fedpeptao", ""), want[64];
@@ -228,6 +229,17 @@ static int setup(void **state)
     run_one("prompt-42", FP_STRATEGY_FEDPROMPT, 42, 0.9);
     run_one("tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
     run_one("prompt-43", FP_STRATEGY_FEDPROMPT, 43, 0.9);
+    /* prompt-43 as a binary from before [model] precision existed stored it: its setting is
+     * still prompt-42's (a missing option reads as its default). */
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(g_db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "UPDATE runs SET config = replace(config, 'precision = fp32' || "
+                                  "char(10), '') WHERE name = 'prompt-43'",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_changes(db), 1);
+    sqlite3_close(db);
     run_one("tao-no-momentum", FP_STRATEGY_FEDPEPTAO, 42, 0.0);
     return 0;
 }
