@@ -90,3 +90,8 @@ uint64_t faults_hold_ms(const faults_round_t *f, uint64_t compute_ms)
     double extra = (f->slowdown - 1) * (double)compute_ms + 1000 * f->delay_s;
     return extra > 0 ? (uint64_t)extra : 0;
 }
+
+bool faults_misses_deadline(const faults_round_t *f, double deadline_s)
+{
+    return f->slow && f->delay_s >= deadline_s;
+}

@@ -50,4 +50,12 @@ bool faults_always_slow(const fedpep_config *cfg, uint32_t client);
 /* Milliseconds to hold back an answer whose training took compute_ms. */
 uint64_t faults_hold_ms(const faults_round_t *f, uint64_t compute_ms);
 
+/* Whether an answer held back by f misses a round deadline of deadline_s seconds whatever the
+ * client's compute time: its delay alone reaches the deadline (a straggler's hold is
+ * (slowdown - 1) x compute + delay, and the TRAIN went out before the deadline started). The
+ * actor system decides lateness by its clock; simulate, which has none, by this — the same
+ * outcome unless deadline_s - delay is within the client's slowdown x compute time plus
+ * transport (docs/report.md, "Stragglers"). */
+bool faults_misses_deadline(const faults_round_t *f, double deadline_s);
+
 #endif

@@ -3,8 +3,9 @@
  * Everything random is a pure function of the run seed (partition, sampling, shuffles, dropout,
  * init), so two runs and a resumed run give byte-identical checkpoints. Never sleeps, never talks
  * to a network. Of the faults it reproduces what changes the rounds' outcome without a clock:
- * dropout and an availability trace's unavailable clients (the very draws the clients make,
- * actors/faults.h); stragglers and a trace's speeds only delay answers, so they are ignored. */
+ * dropout, an availability trace's unavailable clients and stragglers whose delay alone passes
+ * the deadline (the very draws the clients make, actors/faults.h); a slowdown and a trace's
+ * speeds only delay answers, so they only order them. */
 #include "simulate/simulate.h"
 
 #include <math.h>
@@ -179,15 +180,16 @@ static fp_status evaluate_all(sim *s, train_eval_result *ev, fp_error *err)
 }
 
 /* One client's part in an attempt: trains it unless it dropped (the fault draw of the attempt,
- * or no training data: the actor system's client refuses with ESTATE) or already trained this
- * round (it answers from its saved state, as a client process does). *ok = an update. */
+ * *f, or no training data: the actor system's client refuses with ESTATE) or already trained
+ * this round (it answers from its saved state, as a client process does). *out = the client
+ * that has an update (NULL: dropped). */
 static fp_status ask_client(sim *s, int r, int attempt, int k, const train_sim_options *o,
-                            train_client_t **out, fp_error *err)
+                            train_client_t **out, faults_round_t *f, fp_error *err)
 {
     *out = NULL;
     int n = fl_partition_size(s->ptrain, k);
-    if (n == 0 ||
-        faults_for_attempt(s->cfg, s->trace, (uint32_t)r, (uint32_t)attempt, (uint32_t)k).drop)
+    *f = faults_for_attempt(s->cfg, s->trace, (uint32_t)r, (uint32_t)attempt, (uint32_t)k);
+    if (n == 0 || f->drop)
         return FP_OK;
     train_client_t *c = NULL;
     fp_status st = get_client(s, k, &c, err);
@@ -241,52 +243,74 @@ static fp_status commit_round(sim *s, int r, const train_round_record *rec,
     return st;
 }
 
+/* Client c's update (E[:, S] of its state after round r) to engine slot i, as it arrives: its
+ * row's time is its compute time plus a straggler's hold (faults.h), as the coordinator
+ * measures TRAIN sent to UPDATE received. */
+static fp_status answer(sim *s, int i, const train_client_t *c, const faults_round_t *f,
+                        fp_error *err)
+{
+    size_t dim = s->lay.n_rows;
+    float *rows = malloc(dim * sizeof(float)), *delta = NULL;
+    if (rows && s->strat->scaffold_client && (delta = malloc(dim * sizeof(float))))
+        memcpy(delta, c->delta_c, dim * sizeof(float));
+    if (!rows || (s->strat->scaffold_client && !delta)) {
+        free(rows);
+        free(delta);
+        return fp_fail(err, FP_ENOMEM, "round: out of memory");
+    }
+    train_layout_rows_gather(&s->lay, c->E, rows);
+    int64_t ms = c->last.ms + (int64_t)faults_hold_ms(f, (uint64_t)c->last.ms);
+    if (train_round_answer(s->rnd, i, &rows, &delta, c->last.n_k, c->last.steps, c->last.loss, ms,
+                           c->last.ms) == TRAIN_SLOT_OK)
+        train_round_set_cpu(s->rnd, i, c->last.cpu_ms);
+    free(rows);
+    free(delta);
+    return FP_OK;
+}
+
 /* The attempts of round r, as the coordinator runs them (train/round.h): each asks the clients
  * the engine chooses, in order; an asked client trains (or answers from its saved state) and
- * its update goes to the engine, which keeps the first K and counts later ones late. The record
- * goes through the SAVE the coordinator would send and the rows the store would commit. */
+ * its update goes to the engine, which keeps the first K and counts later ones late. Stragglers
+ * as the actor system's clients make them (faults.h), without a clock: one whose hold alone
+ * reaches the round's deadline trains and saves its state but its update is late (the slot
+ * stays pending until the close); the others answer after every client that is not slow, in
+ * asking order. The record goes through the SAVE the coordinator would send and the rows the
+ * store would commit. */
 static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log, double *metric,
                            fp_error *err)
 {
     const fedpep_config *cfg = s->cfg;
-    size_t dim = s->lay.n_rows;
     int64_t t0 = train_now_ms();
-    int *ask = malloc((size_t)cfg->federation.clients * sizeof *ask);
-    fp_status st = ask ? train_round_begin(s->rnd, (uint32_t)r, err)
-                       : fp_fail(err, FP_ENOMEM, "round: out of memory");
+    int N = cfg->federation.clients, *ask = malloc((size_t)N * sizeof *ask),
+        *slow = malloc((size_t)N * sizeof *slow);
+    faults_round_t *slow_f = malloc((size_t)N * sizeof *slow_f);
+    fp_status st = ask && slow && slow_f ? train_round_begin(s->rnd, (uint32_t)r, err)
+                                         : fp_fail(err, FP_ENOMEM, "round: out of memory");
     train_round_next next = TRAIN_ROUND_FAIL;
     while (!st) {
-        int attempt = train_round_attempt(s->rnd), n = train_round_ask(s->rnd, ask);
+        int attempt = train_round_attempt(s->rnd), n = train_round_ask(s->rnd, ask), n_slow = 0;
         for (int j = 0; j < n && !st; j++) {
             int i = ask[j], k = train_round_slot_at(s->rnd, i)->client;
             progress_span(o->progress, r + (double)j / n, r + (double)(j + 1) / n);
             progress_label(o->progress, "round %d (%d of %d) client %d/%d", r, r + 1,
                            cfg->run.rounds, j + 1, n);
             train_client_t *c = NULL;
-            st = ask_client(s, r, attempt, k, o, &c, err);
+            faults_round_t f;
+            st = ask_client(s, r, attempt, k, o, &c, &f, err);
             if (st)
                 break;
-            if (!c) {
+            if (!c)
                 train_round_no_answer(s->rnd, i, TRAIN_SLOT_DROPPED);
-                continue;
-            }
-            /* The upload is E[:, S] of the client's state after round r. */
-            float *rows = malloc(dim * sizeof(float)), *delta = NULL;
-            if (rows && s->strat->scaffold_client && (delta = malloc(dim * sizeof(float))))
-                memcpy(delta, c->delta_c, dim * sizeof(float));
-            if (!rows || (s->strat->scaffold_client && !delta)) {
-                free(rows);
-                free(delta);
-                st = fp_fail(err, FP_ENOMEM, "round: out of memory");
-                break;
-            }
-            train_layout_rows_gather(&s->lay, c->E, rows);
-            if (train_round_answer(s->rnd, i, &rows, &delta, c->last.n_k, c->last.steps,
-                                   c->last.loss, c->last.ms, c->last.ms) == TRAIN_SLOT_OK)
-                train_round_set_cpu(s->rnd, i, c->last.cpu_ms);
-            free(rows);
-            free(delta);
+            else if (faults_misses_deadline(&f, cfg->federation.round_deadline_s))
+                continue; /* trained and saved; its UPDATE comes after the close */
+            else if (f.slow)
+                slow_f[n_slow] = f, slow[n_slow++] = i;
+            else
+                st = answer(s, i, c, &f, err);
         }
+        for (int j = 0; j < n_slow && !st; j++) /* still in this round's cache */
+            st = answer(s, slow[j], s->clients[train_round_slot_at(s->rnd, slow[j])->client],
+                        &slow_f[j], err);
         if (st)
             break;
         next = train_round_close(s->rnd);
@@ -294,6 +318,8 @@ static fp_status run_round(sim *s, int r, const train_sim_options *o, FILE *log,
             break;
     }
     free(ask);
+    free(slow);
+    free(slow_f);
     const char *why = train_round_reason_text(s->rnd);
     if (!st && next != TRAIN_ROUND_AGGREGATE) {
         if (log)

@@ -10,8 +10,10 @@
  * clients it asks and in which order, [faults] dropout drawn per (round, attempt, client),
  * over-selection (the first clients_per_round updates in asking order are kept, later ones are
  * late), min_clients and on_short_round (retry asks more clients; skip commits a failed round
- * with its reason; fail, or no retry left, fails the run and records why). What depends on
- * time is the actor system's alone: crashes, stragglers, deadlines, the availability trace. */
+ * with its reason; fail, or no retry left, fails the run and records why), and stragglers: one
+ * whose delay alone passes the round deadline is late (faults_misses_deadline), the others
+ * answer after the clients that are not slow. What depends on time alone is the actor
+ * system's: crashes, a straggler's slowdown, the trace's speeds. */
 #ifndef FEDPEP_SIMULATE_SIMULATE_H
 #define FEDPEP_SIMULATE_SIMULATE_H
 
