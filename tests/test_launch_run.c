@@ -441,6 +441,11 @@ static void dropout_is_retried_resumes_and_equals_simulate(void **state)
         assert_int_equal(ra[i].retries, rb[i].retries);
         assert_int_equal(ra[i].sampled, rb[i].sampled);
         assert_int_equal(ra[i].dropped, rb[i].dropped);
+        /* The global model, evaluated by the evaluator process: simulate's value for value. */
+        assert_int_equal(isnan(ra[i].global_metric), isnan(rb[i].global_metric));
+        assert_int_equal(isnan(ra[i].global_metric), isnan(ra[i].eval_metric));
+        if (!isnan(rb[i].global_metric))
+            assert_true(ra[i].global_metric == rb[i].global_metric);
         retries += ra[i].retries;
     }
     assert_true(retries > 0); /* the seed gives short attempts */
