@@ -16,6 +16,9 @@ BUILD     ?= build
 # writes them into $(BUILD)/packages.mk, which is included below; GNU make remakes an included
 # makefile before anything else (also under -j) and re-reads itself when it changed. Goals that
 # need no compiler (clean, format) skip it.
+# The rule that makes packages.mk comes first in this file; without this line it would be the
+# default goal and a plain `make` would build nothing.
+.DEFAULT_GOAL := all
 NO_SETUP_GOALS := clean format
 ifneq ($(filter-out $(NO_SETUP_GOALS),$(or $(MAKECMDGOALS),all)),)
 include $(BUILD)/packages.mk
