@@ -8,6 +8,7 @@
 
 #include "actors/evaluator_global.h"
 #include "actors/store_role.h"
+#include "actors/update_check.h"
 #include "fl/layer_score.h"
 #include "fl/strategy.h"
 #include "train/model_bundle.h"
@@ -35,6 +36,8 @@ struct evaluator {
     char requester[MSG_ID_CAP];
     msg_t request;    /* the coordinator's SCORE_REQUEST header, to reply to */
     evaluator_global_t *global; /* the global model's evaluation (evaluator_global.h) */
+    shard_sizes_t shards; /* each client's n_k, to bound its SCORE_REPLY (update_check.h) */
+    int refused;          /* SCORE_REPLYs refused (score_reply_check) */
 };
 
 /* layer_selection = hessian: ρ exactly as simulate estimates it (train_hessian_rho), from the
@@ -66,6 +69,11 @@ double evaluator_rho(const evaluator_t *self)
     return self->rho;
 }
 
+int evaluator_refused(const evaluator_t *self)
+{
+    return self->refused;
+}
+
 evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
 {
     evaluator_t *self = calloc(1, sizeof *self);
@@ -88,6 +96,9 @@ evaluator_t *evaluator_new(const evaluator_options_t *o, fp_error *err)
     if (!st && self->cfg.federation.layer_selection == FP_LAYERS_HESSIAN &&
         train_travel_desc(&self->cfg, self->strat).travel == FL_TRAVEL_SELECTED)
         st = hessian_ratio(self, m, err);
+    if (!st && train_needs_scores(&self->cfg, self->strat))
+        st = shard_sizes_load(&self->shards, &self->cfg, m,
+                              config_prompt_length(&self->cfg, m->decoder), err);
     train_model_destroy(&m);
     size_t N = (size_t)self->N;
     if (!st && !(self->global =
@@ -116,6 +127,7 @@ void evaluator_destroy(evaluator_t **self_p)
     msg_clear(&self->selection);
     msg_clear(&self->request);
     evaluator_global_destroy(&self->global);
+    shard_sizes_free(&self->shards);
     free(self);
     *self_p = NULL;
 }
@@ -248,14 +260,19 @@ static fp_status on_reply(evaluator_t *self, actor_t *actor, const msg_t *m, fp_
         }
     if (k < 0 || self->n[k] >= 0 || self->done)
         return FP_OK;
-    if (m->score_reply.scores.n != (uint32_t)(self->L - 1)) {
-        fprintf(stderr, "evaluator: %s sent %u scores for %d layers; ignored\n", m->from,
-                m->score_reply.scores.n, self->L);
-        return FP_OK;
+    fp_error why = {0};
+    if (score_reply_check(&m->score_reply, self->L - 1, self->shards.train[k],
+                          (uint32_t)self->cfg.federation.score_batch, &why)) {
+        /* never combined: the client weighs 0, as one that did not answer by the deadline */
+        fprintf(stderr, "evaluator: SCORE_REPLY from %s refused (%s); it weighs 0\n", m->from,
+                why.msg);
+        self->refused++;
+        self->n[k] = 0;
+    } else {
+        memcpy(self->stat + (size_t)k * (self->L - 1), m->score_reply.scores.v,
+               (size_t)(self->L - 1) * sizeof(double));
+        self->n[k] = (int64_t)m->score_reply.n;
     }
-    memcpy(self->stat + (size_t)k * (self->L - 1), m->score_reply.scores.v,
-           (size_t)(self->L - 1) * sizeof(double));
-    self->n[k] = (int64_t)m->score_reply.n;
     if (++self->answered < self->N)
         return FP_OK;
     fp_status st = finish(self, err);

@@ -7,7 +7,8 @@
  * travelling layers per strategy (train_pick_layers: scored top-K, random, all), sends SELECTION
  * to the store and answers the coordinator with the same SELECTION. A client that is not
  * registered yet (ERROR ENOTFOUND from the broker) is asked again every second; one that has
- * not answered after [federation] round_deadline_s weighs 0. Strategies that score nothing
+ * not answered after [federation] round_deadline_s weighs 0, and so does one whose reply is
+ * out of bounds (update_check.h: n other than its n_k, a statistic outside its range). Strategies that score nothing
  * answer at once. The selection is computed once per process and repeated to later requests.
  * layer_selection = hessian: evaluator_new loads the task data and partition like a client and
  * estimates ρ with train_hessian_rho, exactly as simulate does, then selects K = ρ·L layers by
@@ -44,5 +45,9 @@ fp_status evaluator_select_rho(const fedpep_config *cfg, int L, const double *s,
 
 /* The fraction the evaluator selects with: layer_fraction, or its Hessian estimate. */
 double evaluator_rho(const evaluator_t *self);
+
+/* SCORE_REPLYs refused so far: outside what the client's shard gives (score_reply_check, a
+ * message in the log for each); such a client weighs 0 in the selection. */
+int evaluator_refused(const evaluator_t *self);
 
 #endif

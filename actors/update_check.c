@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fl/layer_score.h"
 #include "train/run_setup.h"
 #include "train/task_data.h"
 
@@ -49,6 +50,29 @@ fp_status eval_reply_check(const msg_eval_reply_t *e, const uint64_t *rows, int 
         if (sum != rows[t])
             return fp_fail(err, FP_EINVAL, "%llu examples of class %d, but the client holds %llu",
                            (unsigned long long)sum, t, (unsigned long long)rows[t]);
+    }
+    return FP_OK;
+}
+
+fp_status score_reply_check(const msg_score_reply_t *r, int n_scored, uint64_t n_k,
+                            uint32_t score_batch, fp_error *err)
+{
+    uint64_t n = n_k >= 2 ? n_k : 0;
+    if (r->scores.n != (uint32_t)n_scored)
+        return fp_fail(err, FP_EINVAL, "%u scores for %d scored layers", r->scores.n, n_scored);
+    if (r->batch != score_batch)
+        return fp_fail(err, FP_EINVAL, "batch = %u, the run scores %u", r->batch, score_batch);
+    if (r->n != n)
+        return fp_fail(err, FP_EINVAL, "n = %llu, but the client holds %llu examples",
+                       (unsigned long long)r->n, (unsigned long long)n);
+    double lo = 0, hi = 0;
+    fl_layer_statistic_range((int)(n < score_batch ? n : score_batch), &lo, &hi);
+    for (uint32_t l = 0; l < r->scores.n; l++) {
+        double s = r->scores.v[l];
+        if (!isfinite(s))
+            return fp_fail(err, FP_EINVAL, "scores[%u] is not finite", l);
+        if (n && (s < lo || s > hi))
+            return fp_fail(err, FP_EINVAL, "scores[%u] = %g, outside [%g, %g]", l, s, lo, hi);
     }
     return FP_OK;
 }

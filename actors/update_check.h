@@ -3,7 +3,9 @@
  * finite, and n (the weight of its rows in the average) equal to the client's shard size in the
  * run's seeded partition, which the coordinator computes at start exactly as the clients do.
  * A client that fails is recorded `error` for the round; its rows are never aggregated.
- * Its EVAL_REPLY is bounded the same way: its confusion rows must count its evaluation shard.
+ * Its EVAL_REPLY is bounded the same way: its confusion rows must count its evaluation shard;
+ * and the evaluator bounds its SCORE_REPLY: n_k again, and each statistic finite and inside the
+ * range the statistic can take (fl_layer_statistic_range).
  * This cannot catch a client that lies within bounds (docs/protocol.md, "Authorisation";
  * README, "Security": the threat model). */
 #ifndef FEDPEP_ACTORS_UPDATE_CHECK_H
@@ -47,5 +49,12 @@ void shard_sizes_free(shard_sizes_t *s);
  * client's weight in the pooled metric is its share). Predictions cannot be checked. */
 fp_status eval_reply_check(const msg_eval_reply_t *e, const uint64_t *rows, int classes,
                            fp_error *err);
+
+/* FP_OK when a SCORE_REPLY is what a client holding n_k training examples sends: n_scored
+ * statistics, the run's score_batch, n = n_k (0 for a shard of fewer than 2 examples, which
+ * scores nothing), each statistic finite and, when n > 0, inside fl_layer_statistic_range for
+ * its batch min(n_k, score_batch). Else FP_EINVAL naming the first thing wrong. */
+fp_status score_reply_check(const msg_score_reply_t *r, int n_scored, uint64_t n_k,
+                            uint32_t score_batch, fp_error *err);
 
 #endif

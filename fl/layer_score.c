@@ -44,6 +44,13 @@ double fl_layer_statistic_from_eigen(const double *lambda, int b)
     return s;
 }
 
+void fl_layer_statistic_range(int b, double *lo, double *hi)
+{
+    const double slack = 1e-9;
+    *lo = (double)b * (1.0 - slack);
+    *hi = (double)b * (log(FL_LAYER_SCORE_EPS) + 1.0 / FL_LAYER_SCORE_EPS) * (1.0 + slack);
+}
+
 fp_status fl_layer_statistic(const float *z, int b, size_t dim, double *s, fp_error *err)
 {
     double c[FL_LAYER_SCORE_MAX_BATCH * FL_LAYER_SCORE_MAX_BATCH], lambda[FL_LAYER_SCORE_MAX_BATCH];

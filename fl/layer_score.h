@@ -26,6 +26,12 @@ fp_status fl_cosine_similarity(const float *z, int b, size_t dim, double *c, fp_
 /* s_l from eigenvalues λ[b] (negative round-off below 0 is clamped to 0: C is PSD). */
 double fl_layer_statistic_from_eigen(const double *lambda, int b);
 
+/* The range every s_l of a batch of b examples lies in, [*lo, *hi] = b·[1, ln ε + 1/ε] widened
+ * by 1e−9 for round-off: each term ln x + 1/x (x = λ + ε in [ε, b + ε]) is at least 1 (its
+ * minimum, at x = 1) and at most its value at x = ε (for b <= FL_LAYER_SCORE_MAX_BATCH). The
+ * evaluator refuses a client's statistic outside it (actors/update_check.h). */
+void fl_layer_statistic_range(int b, double *lo, double *hi);
+
 /* s_l for one layer's hidden states z[b][dim], 1 <= b <= FL_LAYER_SCORE_MAX_BATCH. */
 #define FL_LAYER_SCORE_MAX_BATCH 64
 fp_status fl_layer_statistic(const float *z, int b, size_t dim, double *s, fp_error *err);

@@ -16,6 +16,7 @@
 
 #include "actors/actor.h"
 #include "actors/evaluator.h"
+#include "actors/update_check.h"
 #include "common/config.h"
 
 /* Broker heartbeat 200 ms x liveness 100: raw peers the test leaves idle for seconds are never
@@ -31,8 +32,10 @@
 static char g_dir[100];
 static char g_vocab[512], g_merges[512];
 
-/* The scores client.0 reports for the L - 1 = 2 scored layers of the 3-layer fixture model. */
-static const double CLIENT_SCORES[2] = {0.25, 4.0};
+/* The scores client.0 reports for the L - 1 = 2 scored layers of the 3-layer fixture model:
+ * inside the statistic's range for a batch of 8 ([8, 8 (ln 1e-5 + 1e5)], fl/layer_score.h), or
+ * the evaluator would refuse them. */
+static const double CLIENT_SCORES[2] = {10.25, 40.0};
 
 typedef struct rig {
     zactor_t *broker;
@@ -53,6 +56,22 @@ static void rig_register_store(rig_t *r)
     r->store_up = true;
 }
 
+/* client.0's training examples in cfg's partition (its only client). */
+static uint64_t client_examples(const fedpep_config *cfg)
+{
+    fp_error err = {0};
+    shard_sizes_t shards;
+    train_model_t *m = train_model_open(cfg->model.path, g_vocab, g_merges, &err);
+    assert_non_null(m);
+    assert_int_equal(shard_sizes_load(&shards, cfg, m, config_prompt_length(cfg, m->decoder), &err),
+                     FP_OK);
+    train_model_destroy(&m);
+    uint64_t n = shards.train[0];
+    shard_sizes_free(&shards);
+    assert_true(n >= 8);
+    return n;
+}
+
 /* Broker, raw coordinator and client.0 (and the fake store when store_first), the evaluator
  * role in a thread; then one selection: the coordinator asks, client.0 reports its scores, the
  * coordinator gets its SELECTION into r->answer. */
@@ -67,6 +86,7 @@ static void rig_start(rig_t *r, bool store_first)
 
     config_defaults(&r->cfg);
     snprintf(r->cfg.model.path, sizeof r->cfg.model.path, "%s/model", g_dir);
+    snprintf(r->cfg.data.dir, sizeof r->cfg.data.dir, "%s/data", g_dir);
     snprintf(r->cfg.run.name, sizeof r->cfg.run.name, "t");
     r->cfg.federation.clients = 1;
     r->cfg.federation.clients_per_round = 1;
@@ -90,6 +110,9 @@ static void rig_start(rig_t *r, bool store_first)
     assert_non_null(r->actor);
     raw_expect_peer(&r->coord, "evaluator", true); /* the broker tells coordinators of joins */
 
+    /* n_k, as the evaluator checks it; known before the SELECTION is sent, so that the timing
+     * of the store's copies is not delayed by loading the data */
+    uint64_t n_k = client_examples(&r->cfg);
     msg_t m;
     assert_int_equal(msg_init(&m, MSG_SCORE_REQUEST, "t", "coordinator", NULL), FP_OK);
     m.score_request.batch = 1;
@@ -101,8 +124,8 @@ static void rig_start(rig_t *r, bool store_first)
     assert_int_equal(msg_reply_init(&rep, MSG_SCORE_REPLY, &req, "client.0", NULL), FP_OK);
     assert_int_equal(msg_f64s_alloc(&rep.score_reply.scores, 2, NULL), FP_OK);
     memcpy(rep.score_reply.scores.v, CLIENT_SCORES, sizeof CLIENT_SCORES);
-    rep.score_reply.n = 10;
-    rep.score_reply.batch = 1;
+    rep.score_reply.n = n_k;
+    rep.score_reply.batch = (uint32_t)r->cfg.federation.score_batch;
     raw_send(&r->client, "evaluator", &rep);
     msg_clear(&rep);
     msg_clear(&req);
@@ -112,7 +135,7 @@ static void rig_start(rig_t *r, bool store_first)
     /* The selection is the pure one of client.0's scores (a single client: S = its scores). */
     int layers[3], k;
     double S[3];
-    int64_t n = 10;
+    int64_t n = (int64_t)n_k;
     assert_int_equal(evaluator_select(&r->cfg, 3, CLIENT_SCORES, &n, layers, &k, S, &err), FP_OK);
     const msg_selection_t *sel = &r->answer.selection;
     assert_int_equal(sel->num_layers, 3);
@@ -422,11 +445,7 @@ static void a_store_that_comes_late_still_gets_the_selection(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir("evaluator_selection"));
-    char model[300];
-    snprintf(model, sizeof model, "%s/model", g_dir);
-    mkdir(model, 0700);
-    fixture_model(model, 3, 32, 0.05f, 7);
+    fixture_tree("evaluator_selection", g_dir, sizeof g_dir, 40, 8);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
     return 0;
 }

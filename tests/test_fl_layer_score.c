@@ -105,6 +105,10 @@ static void statistic_of_orthogonal_examples(void **state)
     double want = B * (log(1 + 1e-5) + 1 / (1 + 1e-5));
     assert_close(s, want, 1e-12);
     assert_close(s, B, 1e-9); /* the minimum of ln x + 1/x is 1 at x = 1 */
+    double lo, hi;
+    fl_layer_statistic_range(B, &lo, &hi); /* the minimum is inside the range, at its edge */
+    assert_true(lo <= s && s < B * 1.000001);
+    assert_close(hi, B * (log(1e-5) + 1e5), 1e-6 * hi);
 }
 
 /* As the examples become collinear, the eigenvalues spread to (b, 0, ..., 0) and s grows
@@ -140,6 +144,9 @@ static void statistic_grows_with_collinearity(void **state)
     double top = B + 1e-5, want = log(top) + 1 / top + (B - 1) * (log(1e-5) + 1e5);
     assert_close(s, want, 1e-6 * want);
     assert_true(s > prev);
+    double lo, hi; /* the most collinear batch is still inside the range, near its top */
+    fl_layer_statistic_range(B, &lo, &hi);
+    assert_true(s >= lo && s <= hi && s > 0.8 * hi);
 }
 
 static void statistic_is_scale_invariant_and_checks_input(void **state)
