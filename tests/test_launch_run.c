@@ -20,56 +20,17 @@
 #include "common/config.h"
 #include "launch/launch.h"
 #include "storage/store_db.h"
-#include "tests/test_train_fixture.h"
+#include "tests/test_launch_fixture.h"
 #include "simulate/simulate.h"
-
-typedef struct fixture {
-    char dir[256];
-    char config[512];
-    char exe[512];
-} fixture;
 
 static int setup(void **state)
 {
-    static fixture f;
-    snprintf(f.dir, sizeof f.dir, "%s", test_tmpdir("launch"));
-    char path[300]; /* the fixtures append to it in 512-byte buffers */
-    snprintf(path, sizeof path, "%s/model", f.dir);
-    mkdir(path, 0700);
-    fixture_model(path, 2, 32, 0.05f, 3);
-    snprintf(path, sizeof path, "%s/data", f.dir);
-    mkdir(path, 0700);
-    fixture_data(path, 160, 40, 5);
-    snprintf(f.config, sizeof f.config, "%s/tiny.ini", f.dir);
-    FILE *out = fopen(f.config, "w");
-    assert_non_null(out);
-    fprintf(out,
-            "[run]\nname = tiny\nseed = 11\nrounds = 3\n"
-            "[model]\npath = %s/model\nmax_seq_len = 24\nprompt_length = 2\n"
-            "[data]\ntask = sst-2\ndir = %s/data\n"
-            "[federation]\nclients = 4\nclients_per_round = 2\nmin_clients = 1\n"
-            "round_deadline_s = 60\nscore_batch = 4\n"
-            "[client]\nmax_local_steps = 2\nbatch_size = 4\nlocal_epochs = 1\n"
-            "[eval]\nbatch_size = 8\n"
-            "[launch]\ntrain_slots = 2\nrestart_delay_ms = 100\n",
-            f.dir, f.dir);
-    fclose(out);
-    const char *build = getenv("BUILD");
-    snprintf(f.exe, sizeof f.exe, "%s/asan/fedpep", build && *build ? build : "build");
-    if (access(f.exe, X_OK)) {
-        fprintf(stderr, "test_launch_run: %s missing (make build/asan/fedpep)\n", f.exe);
-        return -1;
-    }
-    *state = &f;
-    return 0;
+    return launch_fixture_setup(state, "launch", 3, 4);
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    if (f) /* NULL when the set-up failed (cmocka still calls the teardown) */
-        test_rmtree(f->dir);
-    return 0;
+    return launch_fixture_teardown(state);
 }
 
 /* Runs `fedpep launch` into f->dir/NAME; returns the launch's exit code (status in *st). */
