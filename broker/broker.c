@@ -1,4 +1,5 @@
-/* broker.c — the ROUTER loop: registration, forwarding by actor id, liveness, watchers.
+/* broker.c — the ROUTER loop: registration, forwarding by actor id, liveness, watchers
+ * (authentication: broker_auth.c; the broker in a thread: broker_thread.c).
  *
  * Liveness is constant-cost per frame (the zloop ticket idea): every peer has the same timeout,
  * so keeping peers in a list ordered by last activity — a frame moves its sender to the tail in
@@ -16,17 +17,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/broker_auth.h"
 #include "broker/broker_peers.h"
 #include "common/ratelog.h"
-#include "messages/curve.h"
 #include "messages/envelope.h"
 #include "messages/permissions.h"
 
 struct broker {
     broker_options_t opt;
     zsock_t *router;
-    zactor_t *auth;   /* zauth, with CURVE on */
-    zsock_t *monitor; /* the router's failed handshakes, with CURVE on */
+    broker_auth_t auth; /* zauth and the handshake monitor, with CURVE on */
     char endpoint[FP_CONFIG_STR_MAX + 1];
     broker_peers_t *peers;
     broker_stats_t stats;
@@ -101,30 +101,10 @@ broker_t *broker_new(const broker_options_t *options, fp_error *err)
                          (int)options->limits.max_message_bytes + ENVELOPE_FRAME_SLACK);
     zsock_set_linger(self->router, 0);
     /* Authentication is in place before the socket can accept anyone. */
-    if (options->curve_dir[0] &&
-        curve_server_setup(self->router, options->curve_dir, &self->auth, err)) {
+    if (broker_auth_setup(&self->auth, self->router, options, err)) {
         broker_destroy(&self);
         return NULL;
     }
-    if (options->curve_dir[0]) {
-        /* Refused handshakes never reach the ROUTER as messages: a monitor reports them. */
-        char mon[64];
-        snprintf(mon, sizeof mon, "inproc://broker-handshakes-%p", (void *)self);
-        if (zmq_socket_monitor(zsock_resolve(self->router), mon,
-                               ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
-                                   ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                                   ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) ||
-            !(self->monitor = zsock_new_pair(mon)) || zsock_connect(self->monitor, "%s", mon)) {
-            fp_fail(err, FP_ENOMEM, "broker: cannot monitor handshakes");
-            broker_destroy(&self);
-            return NULL;
-        }
-    }
-    if (!options->curve_dir[0] && !strncmp(options->endpoint, "tcp://", 6) &&
-        strncmp(options->endpoint, "tcp://127.0.0.1:", 16))
-        zsys_warning("broker: %s without CURVE: any peer that reaches it may register an id "
-                     "nobody holds ([broker] curve_dir; README, Security)",
-                     options->endpoint);
     if (zsock_bind(self->router, "%s", options->endpoint) < 0) {
         fp_fail(err, FP_ENET, "broker: cannot bind %s: %s", options->endpoint,
                 zmq_strerror(zmq_errno()));
@@ -147,8 +127,7 @@ void broker_destroy(broker_t **self_p)
         return;
     broker_t *self = *self_p;
     zsock_destroy(&self->router);
-    zsock_destroy(&self->monitor);
-    zactor_destroy(&self->auth);
+    broker_auth_teardown(&self->auth);
     broker_peers_destroy(&self->peers);
     ratelog_destroy(&self->bad_input);
     ratelog_destroy(&self->undelivered);
@@ -302,10 +281,7 @@ static void refuse_hello(broker_t *self, zframe_t *route, const msg_t *m, fp_sta
 static void handle_hello(broker_t *self, zframe_t *route, zframe_t *payload, const msg_t *m,
                          int64_t now)
 {
-    /* With CURVE, zauth copied the id bound to the connection's key from its allow-list
-     * certificate onto every frame: the key speaks only for that id. */
-    const char *bound = self->opt.curve_dir[0] ? zframe_meta(payload, CURVE_META_ID) : NULL;
-    if (self->opt.curve_dir[0] && (!bound || strcmp(bound, m->from))) {
+    if (!broker_auth_may_register(&self->opt, payload, m->from)) {
         refuse_hello(self, route, m, FP_EINVAL, "this key is not allowed to register this id");
         return;
     }
@@ -513,21 +489,14 @@ static int64_t keep_time(broker_t *self, int64_t now)
  * allow-list): counted, logged at most once per interval. */
 static void handle_monitor(broker_t *self)
 {
-    zmsg_t *event = zmsg_recv(self->monitor);
-    zframe_t *head = event ? zmsg_first(event) : NULL;
-    if (head && zframe_size(head) >= 2) {
-        uint16_t code;
-        memcpy(&code, zframe_data(head), sizeof code);
-        self->stats.unauthenticated++;
-        char line[512];
-        if (ratelog_event(self->refused, "an unauthenticated connection",
-                          code == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH
-                              ? "its key is not in the allow-list"
-                              : "no CURVE handshake (no key, or not a fedpep peer)",
-                          zclock_mono(), line, sizeof line))
-            zsys_warning("broker: %s", line);
-    }
-    zmsg_destroy(&event);
+    const char *why = NULL;
+    if (!broker_auth_refused(&self->auth, &why))
+        return;
+    self->stats.unauthenticated++;
+    char line[512];
+    if (ratelog_event(self->refused, "an unauthenticated connection", why, zclock_mono(), line,
+                      sizeof line))
+        zsys_warning("broker: %s", line);
 }
 
 static bool handle_pipe(broker_t *self, zsock_t *pipe)
@@ -550,7 +519,7 @@ static bool handle_pipe(broker_t *self, zsock_t *pipe)
 fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
 {
     zpoller_t *poller = zpoller_new(self->router, pipe, NULL);
-    if (!poller || (self->monitor && zpoller_add(poller, self->monitor))) {
+    if (!poller || (self->auth.monitor && zpoller_add(poller, self->auth.monitor))) {
         zpoller_destroy(&poller);
         return fp_fail(err, FP_ENOMEM, "broker: cannot create a poller");
     }
@@ -565,7 +534,7 @@ fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
             handle_router(self, zclock_mono());
         else if (which && which == pipe)
             running = handle_pipe(self, pipe);
-        else if (which && which == self->monitor)
+        else if (which && which == self->auth.monitor)
             handle_monitor(self);
     }
     zpoller_destroy(&poller);
@@ -583,55 +552,4 @@ fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
     if (ratelog_summary(self->refused, line, sizeof line))
         zsys_info("broker: %s", line);
     return FP_OK;
-}
-
-/* ---- in a thread ---- */
-
-typedef struct start_args {
-    const broker_options_t *opt;
-    fp_error *err;
-} start_args_t;
-
-/* The zactor body: binds, reports the endpoint ("" on failure) instead of a bare signal, runs. */
-static void broker_actor_fn(zsock_t *pipe, void *arg)
-{
-    start_args_t *a = arg;
-    broker_t *self = broker_new(a->opt, a->err);
-    zsock_signal(pipe, 0); /* zactor_new waits for this */
-    zstr_send(pipe, self ? broker_endpoint(self) : "");
-    if (!self)
-        return;
-    broker_run(self, pipe, NULL);
-    broker_destroy(&self);
-}
-
-zactor_t *broker_start(const broker_options_t *options, char *endpoint_out, size_t n, fp_error *err)
-{
-    start_args_t a = {options, err};
-    zactor_t *actor = zactor_new(broker_actor_fn, &a);
-    if (!actor) {
-        fp_fail(err, FP_ENOMEM, "broker: cannot start its thread");
-        return NULL;
-    }
-    char *ep = zstr_recv(actor);
-    bool ok = ep && ep[0];
-    if (ok && endpoint_out)
-        snprintf(endpoint_out, n, "%s", ep);
-    zstr_free(&ep);
-    if (!ok) {
-        zactor_destroy(&actor);
-        return NULL;
-    }
-    return actor;
-}
-
-broker_stats_t broker_actor_stats(zactor_t *broker)
-{
-    broker_stats_t s = {0};
-    zstr_send(broker, "STATS");
-    zframe_t *f = zframe_recv(broker);
-    if (f && zframe_size(f) == sizeof s)
-        memcpy(&s, zframe_data(f), sizeof s);
-    zframe_destroy(&f);
-    return s;
 }
