@@ -49,6 +49,7 @@ typedef struct eval_slot {
     bool pending;
     bool gone; /* dead or unknown: asked again if it registers during the evaluation */
     uint64_t seq;
+    double loss_sum; /* its accepted reply's loss x n (0 without one): pooled in client order */
 } eval_slot_t;
 
 struct coordinator {
@@ -86,7 +87,6 @@ struct coordinator {
     eval_slot_t *evals; /* [N] */
     int evals_pending;
     fp_confusion cm;
-    double eval_loss_sum;
     bool evaluated;
     double metric;
     /* the global model on the whole evaluation split, asked of the evaluator (EVAL_REQUEST to

@@ -327,7 +327,7 @@ static fp_status start_eval(coordinator_t *self, actor_t *actor, fp_error *err)
     int r = (int)self->round, every = self->cfg.eval.every;
     self->evaluated = self->global_evaluated = self->global_pending = false;
     self->metric = NAN;
-    self->eval_loss_sum = self->global_loss_sum = 0;
+    self->global_loss_sum = 0;
     self->global_first_seq = self->global_seq = 0;
     bool due = (every > 0 && (r + 1) % every == 0) || r + 1 == self->cfg.run.rounds;
     if (!due)
@@ -407,7 +407,7 @@ fp_status coordinator_on_eval_reply(coordinator_t *self, actor_t *actor, const m
         for (int t = 0; t < C; t++)
             for (int p = 0; p < C; p++)
                 self->cm.count[t][p] += e->confusion.v[t * C + p];
-        self->eval_loss_sum += e->loss * (double)e->n;
+        self->evals[k].loss_sum = e->loss * (double)e->n;
         self->evaluated = true;
     }
     return coordinator_eval_waiting(self) ? FP_OK : coordinator_send_save(self, actor, err);

@@ -191,8 +191,13 @@ fp_status coordinator_send_save(coordinator_t *self, actor_t *actor, fp_error *e
     self->out.round = self->round;
     train_round_record rec;
     train_round_record_make(self->rnd, &rec);
+    /* Summed in client order, not in the order the replies came: the pooled loss is the same
+     * whatever the timing (floating-point addition is not associative). */
+    double loss_sum = 0;
+    for (int k = 0; k < self->N; k++)
+        loss_sum += self->evals[k].loss_sum;
     if (self->evaluated)
-        train_round_record_eval(&rec, self->task->metric, &self->cm, self->eval_loss_sum);
+        train_round_record_eval(&rec, self->task->metric, &self->cm, loss_sum);
     if (self->global_evaluated)
         train_round_record_global(&rec, self->task->metric, &self->global_cm,
                                   self->global_loss_sum);
