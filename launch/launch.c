@@ -19,6 +19,7 @@
 #include "common/rng.h"
 #include "launch/console.h"
 #include "launch/supervisor.h"
+#include "messages/curve.h"
 
 /* The one piece of process-global state: a signal handler can only talk through statics. The
  * handler writes the signal number into a pipe the loop reads (self-pipe trick), which wakes
@@ -182,6 +183,11 @@ static fp_status plan_run(const launch_options *o, launch_plan *plan, bool *bad_
         return fp_fail(err, FP_EIO, "launch: cannot remove %s: %s", plan->dir, strerror(errno));
     snprintf(plan->logs, sizeof plan->logs, "%s/logs", plan->dir);
     if ((st = mkdir_p(plan->logs, err)))
+        return st;
+    /* CURVE on: the keys of this machine's topology, so that a CURVE run is still one command
+     * (keys already in the folder are kept, as `fedpep keygen` keeps them). */
+    if (cfg->broker.curve_dir[0] &&
+        (st = curve_keygen(cfg->broker.curve_dir, (uint32_t)cfg->federation.clients, err)))
         return st;
     /* The datasets folder as this launcher resolves it, so every child reads the same one
      * whatever its environment (absolute when it exists and fits). */

@@ -31,7 +31,7 @@
 #include "launch/launch.h"
 #include "storage/store_db.h"
 
-#define ROUNDS 4
+#define ROUNDS 8
 #define N_CLIENTS 4
 
 static int setup(void **state)
@@ -48,6 +48,8 @@ static int teardown(void **state)
 
 typedef struct launched {
     const fixture *f;
+    const char *const *over; /* overrides of tiny.ini */
+    size_t n_over;
     char run_dir[600], db[700];
     pthread_t thread;
     fp_status status;
@@ -65,6 +67,8 @@ static void *launch_main(void *arg)
     launch_options o;
     launch_options_defaults(&o);
     o.config_path = l->f->config;
+    o.overrides = l->over;
+    o.n_overrides = l->n_over;
     o.exe = l->f->exe;
     o.run_dir = l->run_dir;
     o.grace_ms = 3000;
@@ -79,10 +83,13 @@ static void *launch_main(void *arg)
     return NULL;
 }
 
-static void launch_start(launched_t *l, const fixture *f, const char *name)
+static void launch_start(launched_t *l, const fixture *f, const char *name, const char *const *over,
+                         size_t n_over)
 {
     memset(l, 0, sizeof *l);
     l->f = f;
+    l->over = over;
+    l->n_over = n_over;
     snprintf(l->run_dir, sizeof l->run_dir, "%s/%s", f->dir, name);
     snprintf(l->db, sizeof l->db, "%s/fedpep.db", l->run_dir);
     assert_int_equal(pthread_create(&l->thread, NULL, launch_main, l), 0);
@@ -232,11 +239,11 @@ static void attack(const char *endpoint, uint32_t round)
 
 /* ---- what the runs stored ---- */
 
-static void same_double(double a, double b)
+/* The same value, NaN included; `what` and `at` (a round, a layer) name it on failure. */
+static void same_double(const char *what, int at, double a, double b)
 {
-    assert_int_equal(isnan(a), isnan(b));
-    if (!isnan(a))
-        assert_true(a == b);
+    if (isnan(a) != isnan(b) || (!isnan(a) && a != b))
+        fail_msg("%s of %d: %.17g and %.17g", what, at, a, b);
 }
 
 static void same_bytes(const char *what, const store_bytes *a, const store_bytes *b)
@@ -279,12 +286,12 @@ static void same_rounds(store_db_t *da, int64_t ra, store_db_t *db, int64_t rb)
         assert_int_equal(a[i].dropped, b[i].dropped);
         assert_int_equal(a[i].late, b[i].late);
         assert_int_equal(a[i].retries, b[i].retries);
-        same_double(a[i].train_loss, b[i].train_loss);
-        same_double(a[i].eval_metric, b[i].eval_metric);
-        same_double(a[i].eval_loss, b[i].eval_loss);
-        same_double(a[i].eval_accuracy, b[i].eval_accuracy);
-        same_double(a[i].eval_f1, b[i].eval_f1);
-        same_double(a[i].eval_mcc, b[i].eval_mcc);
+        same_double("round train_loss", (int)i, a[i].train_loss, b[i].train_loss);
+        same_double("round eval_metric", (int)i, a[i].eval_metric, b[i].eval_metric);
+        same_double("round eval_loss", (int)i, a[i].eval_loss, b[i].eval_loss);
+        same_double("round eval_accuracy", (int)i, a[i].eval_accuracy, b[i].eval_accuracy);
+        same_double("round eval_f1", (int)i, a[i].eval_f1, b[i].eval_f1);
+        same_double("round eval_mcc", (int)i, a[i].eval_mcc, b[i].eval_mcc);
         store_client_round *ca = NULL, *cb = NULL;
         size_t nca = 0, ncb = 0;
         assert_int_equal(store_db_round_clients(da, ra, (int32_t)i, &ca, &nca, NULL), FP_OK);
@@ -295,7 +302,7 @@ static void same_rounds(store_db_t *da, int64_t ra, store_db_t *db, int64_t rb)
             assert_int_equal(ca[j].status, cb[j].status);
             assert_int_equal(ca[j].n_k, cb[j].n_k);
             assert_int_equal(ca[j].steps, cb[j].steps);
-            same_double(ca[j].loss, cb[j].loss);
+            same_double("a client's loss in round", (int)i, ca[j].loss, cb[j].loss);
         }
         free(ca);
         free(cb);
@@ -315,7 +322,7 @@ static void same_layers(store_db_t *da, int64_t ra, store_db_t *db, int64_t rb)
     for (size_t l = 0; l < na; l++) {
         assert_int_equal(a[l].layer, b[l].layer);
         assert_int_equal(a[l].selected, b[l].selected);
-        same_double(a[l].score, b[l].score);
+        same_double("the score", (int)l, a[l].score, b[l].score);
     }
     free(a);
     free(b);
@@ -373,6 +380,19 @@ static void same_results(const char *pa, const char *pb)
     store_db_close(&db);
 }
 
+/* Waits for round 0 to be committed: every actor is registered then. Returns the round under
+ * way. */
+static int round_under_way(const launched_t *l)
+{
+    int committed = -1;
+    for (int i = 0; i < 6000 && committed < 1; i++) { /* up to 10 min on a loaded machine */
+        zclock_sleep(100);
+        committed = rounds_committed(l->db);
+    }
+    assert_true(committed >= 1);
+    return committed;
+}
+
 static bool log_says(const char *run_dir, const char *actor, const char *text)
 {
     char path[800];
@@ -387,16 +407,11 @@ static void an_attacked_run_stores_what_an_unattacked_run_does(void **state)
 {
     const fixture *f = *state;
     launched_t clean, attacked;
-    launch_start(&clean, f, "clean");
+    launch_start(&clean, f, "clean", NULL, 0);
     launch_wait(&clean);
 
-    launch_start(&attacked, f, "attacked");
-    int committed = -1;
-    for (int i = 0; i < 6000 && committed < 1; i++) { /* up to 10 min on a loaded machine */
-        zclock_sleep(100);
-        committed = rounds_committed(attacked.db);
-    }
-    assert_true(committed >= 1);
+    launch_start(&attacked, f, "attacked", NULL, 0);
+    int committed = round_under_way(&attacked);
     char endpoint[700];
     snprintf(endpoint, sizeof endpoint, "ipc://%s/broker.ipc", attacked.run_dir);
     attack(endpoint, (uint32_t)committed);
@@ -412,10 +427,45 @@ static void an_attacked_run_stores_what_an_unattacked_run_does(void **state)
     assert_true(log_says(attacked.run_dir, "coordinator", "refused from client.9"));
 }
 
+/* Needs the "clean" run of the test before. With [broker] curve_dir (keys written by the
+ * launcher for its topology: one command), a peer without a key gets no answer at all, not even
+ * to HELLO (the handshake fails; the broker counts and logs it), and the run stores what the
+ * run without CURVE stored. */
+static void a_curve_run_refuses_a_keyless_peer_and_stores_the_same(void **state)
+{
+    const fixture *f = *state;
+    char clean_db[700], keys[400], over_curve[450];
+    snprintf(clean_db, sizeof clean_db, "%s/clean/fedpep.db", f->dir);
+    assert_true(rounds_committed(clean_db) == ROUNDS);
+    snprintf(keys, sizeof keys, "%s/keys", f->dir);
+    snprintf(over_curve, sizeof over_curve, "broker.curve_dir=%s", keys);
+    const char *over[] = {over_curve};
+    launched_t curve;
+    launch_start(&curve, f, "curve", over, 1);
+    int under_way = round_under_way(&curve);
+    char endpoint[700];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/broker.ipc", curve.run_dir);
+    raw_peer_t rogue;
+    raw_open(&rogue, endpoint, "rogue");
+    zsock_set_rcvtimeo(rogue.sock, 1000);
+    /* the HELLO waits for a connection that never completes (a second send would find the
+     * queue full) */
+    assert_int_equal(raw_hello(&rogue, "client.0", MSG_ROLE_CLIENT, 0, NULL), MSG_NONE);
+    raw_close(&rogue);
+    printf("keyless peer tried during round %d\n", under_way);
+    launch_wait(&curve);
+    char path[500];
+    snprintf(path, sizeof path, "%s/allow/client.3.cert", keys);
+    assert_int_equal(access(path, R_OK), 0); /* the launcher wrote the keys */
+    assert_true(log_says(curve.run_dir, "broker", "unauthenticated connection"));
+    same_results(clean_db, curve.db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(an_attacked_run_stores_what_an_unattacked_run_does),
+        cmocka_unit_test(a_curve_run_refuses_a_keyless_peer_and_stores_the_same),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
