@@ -51,6 +51,7 @@ SAN_OBJ   := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(BUILD)/asan/tests/%)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/release/bench/%)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/asan/fuzz-replay/%)
 
 # `make V=1` shows the compiler command lines.
 Q := $(if $(V),,@)
@@ -109,9 +110,15 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(HDRS)
 	$(Q)clang -O1 -g -fsanitize=fuzzer,address,undefined $(INC) -std=c11 -D_GNU_SOURCE \
 	    $< $(LIB_SRC) $(PKG_LIBS) -o $@
 
+# Each fuzz target without libFuzzer, replaying its seeds in the test suite (tests/fuzz/replay_main.c).
+$(BUILD)/asan/fuzz-replay/%: tests/fuzz/%.c tests/fuzz/replay_main.c $(BUILD)/asan/libfedpep.a $(HDRS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(SAN_FLAGS) $< tests/fuzz/replay_main.c $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -o $@
+
 # The test suite: sanitizer builds of the library, the binary and every test program.
 # The release build is part of the test: -O3 finds warnings (-Werror) that -O1 does not.
-test: $(BUILD)/release/fedpep $(BUILD)/asan/fedpep $(TEST_BIN)
+test: $(BUILD)/release/fedpep $(BUILD)/asan/fedpep $(TEST_BIN) $(FUZZ_REPLAY)
 	@BUILD=$(BUILD) bash tests/run.sh $(TEST_BIN) $(SHELL_TESTS)
 
 fuzz: $(FUZZ_BIN)
@@ -129,7 +136,8 @@ run: all
 	         "($$model): the run works end to end, its accuracy is chance"; \
 	    [ -e $$model/config.json ] || $(BUILD)/release/fedpep init-model $$model || exit 1; \
 	fi; \
-	$(BUILD)/release/fedpep launch configs/default.ini --fresh model.path=$$model
+	$(BUILD)/release/fedpep launch configs/default.ini --fresh model.path=$$model \
+	    $(if $(CURVE),broker.curve_dir=$(CURVE))
 
 # The default model: USE-lite's TF.js package (fetched by setup.sh) converted to models/default
 # (docs/use_lite.md). Deterministic, so it reproduces the committed model byte for byte.
