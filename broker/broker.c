@@ -523,8 +523,10 @@ fp_status broker_run(broker_t *self, zsock_t *pipe, fp_error *err)
         zpoller_destroy(&poller);
         return fp_fail(err, FP_ENOMEM, "broker: cannot create a poller");
     }
-    zsys_info("broker: routing on %s (epoch %" PRIu64 ", heartbeat %u ms x %u)", self->endpoint,
-              self->opt.epoch, self->opt.heartbeat_ms, self->opt.liveness);
+    zsys_info("broker: routing on %s (epoch %" PRIu64 ", heartbeat %u ms x %u; %s%s)",
+              self->endpoint, self->opt.epoch, self->opt.heartbeat_ms, self->opt.liveness,
+              self->opt.curve_dir[0] ? "CURVE on, keys in " : "CURVE off",
+              self->opt.curve_dir[0] ? self->opt.curve_dir : "");
     self->next_beat = zclock_mono() + self->opt.heartbeat_ms;
     bool running = true;
     while (running && !zsys_interrupted) {
