@@ -148,9 +148,15 @@ write_trace() {
 }
 
 # The run's status in the database: finished, running, failed, or absent.
+# A query that fails (the database busy past the timeout, damaged) stops the script: read as
+# "absent", it once sent a finished run to simulate again.
 status_of() {
     [ -f "$DB" ] || { echo absent; return; }
-    s=$(sqlite3 -readonly "$DB" "SELECT status FROM runs WHERE name = '$1'" 2>/dev/null || true)
+    if ! s=$(sqlite3 -readonly -cmd '.timeout 60000' "$DB" \
+                 "SELECT status FROM runs WHERE name = '$1'"); then
+        echo "results.sh: cannot read the status of $1 in $DB" >&2
+        exit 1
+    fi
     echo "${s:-absent}"
 }
 

@@ -7,6 +7,7 @@
 #include "tests/test_train_fixture.h"
 
 #include <math.h>
+#include <sqlite3.h>
 
 #include "common/config.h"
 #include "storage/store_db.h"
@@ -169,6 +170,26 @@ static void a_finished_run_is_not_run_again(void **state)
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
     assert_int_equal(res.first_round, 3);
     assert_int_equal(res.rounds_done, 0);
+    /* Nor once its checkpoints are gone (bench/results.sh deletes a finished run's): it stays
+     * finished with its rounds, instead of starting again at round 0 and failing on them. */
+    /* (on a copy: later tests read this run's checkpoints) */
+    char copy[sizeof cfg.run.db + 8], sql[2 * sizeof copy];
+    snprintf(copy, sizeof copy, "%s.copy", cfg.run.db);
+    snprintf(sql, sizeof sql, "VACUUM INTO '%s'", copy);
+    sqlite3 *raw = NULL;
+    assert_int_equal(sqlite3_open(cfg.run.db, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(raw);
+    assert_int_equal(sqlite3_open(copy, &raw), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(raw, "DELETE FROM checkpoints", NULL, NULL, NULL), SQLITE_OK);
+    assert_true(sqlite3_changes(raw) > 0);
+    sqlite3_close(raw);
+    assert_true(strlen(copy) < sizeof cfg.run.db);
+    memcpy(cfg.run.db, copy, strlen(copy) + 1);
+    assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
+    assert_int_equal(res.first_round, 3);
+    assert_int_equal(res.rounds_done, 0);
+    assert_false(isnan(res.best_metric));
     /* A different seed under the same name is refused by the store. */
     cfg.run.seed = 7;
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_ESTATE);
