@@ -3,7 +3,7 @@
 # ablations and robustness, each run through `fedpep simulate` (byte-identical to the actor
 # system) into ONE database, then `fedpep report` writes docs/results.md and its figures.
 #
-#   bench/results.sh [GROUP ...]     GROUP: main seeds ablations robustness personal report
+#   bench/results.sh [GROUP ...]     GROUP: main seeds ablations robustness personal deep report
 #                                    (default: all)
 #   FEDPEP=build/release/fedpep  DB=bench/results.db  OUT=docs/results.md  (environment)
 #   bench/results.sh --list [GROUP ...]   print the runs and their state, run nothing
@@ -30,6 +30,11 @@
 #   personal    the personalised FedPrompt baseline (run.strategy = fedprompt-personal: FedAvg of
 #               FedPepTAO's scored layers, the rest private, scored pooled like FedPepTAO) on the
 #               9 tasks at seed 42 and on SST-2 and TREC at seeds 43 and 44      13 runs
+#   deep        the deeper model (models/deep, issue 15): the 10 strategies and the personalised
+#               FedPrompt on SST-2, MR and TREC, and FedPepTAO on SST-2 with rho = 0.25 / 0.75
+#               and all layers (on 6 blocks these differ); the report shows them beside the
+#               default model's rows. Skipped, with a message, until models/deep/config.json
+#               exists                                                             36 runs
 #   report      fedpep report DB --out OUT (also run after every other group)
 #
 # Budget, measured with smoke runs of the full protocol (`nice`, one OpenBLAS thread, the
@@ -75,7 +80,8 @@ if [ "${1:-}" = "--list" ]; then
     LIST=1
     shift
 fi
-GROUPS_WANTED=${*:-main seeds ablations robustness personal report}
+GROUPS_WANTED=${*:-main seeds ablations robustness personal deep report}
+DEEP=models/deep
 
 # Every run of a group as "name|override override ..." lines.
 runs_of() {
@@ -125,9 +131,25 @@ runs_of() {
             done
         done
         ;;
+    deep)
+        if [ ! -f "$DEEP/config.json" ]; then
+            echo "bench/results.sh: group deep skipped: no $DEEP/config.json (make model-deep)" >&2
+            return
+        fi
+        d="model.path=$DEEP"
+        for t in sst-2 mr trec; do
+            for s in $STRATEGIES fedprompt-personal; do
+                echo "deep.$t.$s.s42|data.task=$t run.strategy=$s $d"
+            done
+        done
+        a="data.task=sst-2 run.strategy=fedpeptao $d"
+        echo "deep.ablation.sst-2.rho-0.25.s42|$a federation.layer_fraction=0.25"
+        echo "deep.ablation.sst-2.rho-0.75.s42|$a federation.layer_fraction=0.75"
+        echo "deep.ablation.sst-2.all-layers.s42|$a federation.layer_selection=all"
+        ;;
     report) ;;
     *)
-        echo "bench/results.sh: unknown group '$1' (main seeds ablations robustness personal report)" >&2
+        echo "bench/results.sh: unknown group '$1' (main seeds ablations robustness personal deep report)" >&2
         exit 2
         ;;
     esac

@@ -130,18 +130,24 @@ static bool same_setting(const rm_run *a, const rm_run *b)
     return true;
 }
 
-/* The value of key most runs of the task hold (the first such in run order on a tie). */
-static const char *common_value(const rm_model *m, const char *task, const char *key)
+/* Whether two runs belong to one table: the same task on the same model. */
+static bool same_table(const rm_run *a, const rm_run *b)
+{
+    return !strcmp(a->run.task, b->run.task) && !strcmp(a->run.model, b->run.model);
+}
+
+/* The value of key most runs of r's table hold (the first such in run order on a tie). */
+static const char *common_value(const rm_model *m, const rm_run *r, const char *key)
 {
     const char *best = NULL;
     int best_count = 0;
     for (size_t i = 0; i < m->n_runs; i++) {
-        if (strcmp(m->runs[i].run.task, task))
+        if (!same_table(&m->runs[i], r))
             continue;
         const char *v = rm_value(&m->runs[i], key);
         int count = 0;
         for (size_t j = 0; v && j < m->n_runs; j++) {
-            const char *w = strcmp(m->runs[j].run.task, task) ? NULL : rm_value(&m->runs[j], key);
+            const char *w = same_table(&m->runs[j], r) ? rm_value(&m->runs[j], key) : NULL;
             count += w && !strcmp(v, w);
         }
         if (count > best_count)
@@ -158,7 +164,7 @@ static void describe_variant(const rm_model *m, rm_setting *s)
     for (size_t i = 0; i < r->n_kv; i++) {
         if (labelled_key(r->kv[i].key))
             continue;
-        const char *common = common_value(m, r->run.task, r->kv[i].key);
+        const char *common = common_value(m, r, r->kv[i].key);
         if (common && !strcmp(common, r->kv[i].value))
             continue;
         if (at + 1 < sizeof s->variant)
@@ -169,12 +175,46 @@ static void describe_variant(const rm_model *m, rm_setting *s)
         memcpy(s->variant + sizeof s->variant - 4, "...", 4);
 }
 
-static int task_index(rm_model *m, const char *task)
+/* The model most runs used: tables on it are named by their task alone. */
+static const char *main_model_of(const rm_model *m)
+{
+    const char *best = NULL;
+    size_t best_count = 0;
+    for (size_t i = 0; i < m->n_runs; i++) {
+        size_t count = 0;
+        for (size_t j = 0; j < m->n_runs; j++)
+            count += !strcmp(m->runs[i].run.model, m->runs[j].run.model);
+        if (count > best_count)
+            best = m->runs[i].run.model, best_count = count;
+    }
+    return best ? best : "";
+}
+
+/* "sst-2-deep" for sst-2 on models/deep: the model's last path component, and only the
+ * characters a file name may safely hold. */
+static void make_slug(char *out, size_t n, const char *task, const char *model, bool main)
+{
+    const char *base = strrchr(model, '/');
+    base = base && base[1] ? base + 1 : model;
+    snprintf(out, n, "%s%s%s", task, main ? "" : "-", main ? "" : base);
+    for (char *c = out; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+              *c == '-' || *c == '_' || *c == '.'))
+            *c = '_';
+}
+
+static int task_index(rm_model *m, const rm_run *r)
 {
     for (size_t i = 0; i < m->n_tasks; i++)
-        if (!strcmp(m->tasks[i], task))
+        if (!strcmp(m->tasks[i].task, r->run.task) && !strcmp(m->tasks[i].model, r->run.model))
             return (int)i;
-    m->tasks[m->n_tasks] = task;
+    rm_task *t = &m->tasks[m->n_tasks];
+    t->task = r->run.task;
+    t->model = r->run.model;
+    bool main = !strcmp(r->run.model, m->main_model);
+    snprintf(t->label, sizeof t->label, "%s%s%s", r->run.task, main ? "" : " on ",
+             main ? "" : r->run.model);
+    make_slug(t->slug, sizeof t->slug, r->run.task, r->run.model, main);
     return (int)m->n_tasks++;
 }
 
@@ -207,6 +247,7 @@ static fp_status group(rm_model *m, fp_error *err)
     m->tasks = calloc(m->n_runs ? m->n_runs : 1, sizeof *m->tasks);
     if (!m->settings || !m->tasks)
         return fp_fail(err, FP_ENOMEM, "report: out of memory");
+    m->main_model = main_model_of(m);
     for (size_t i = 0; i < m->n_runs; i++) {
         rm_run *r = &m->runs[i];
         size_t s = 0;
@@ -215,7 +256,7 @@ static fp_status group(rm_model *m, fp_error *err)
         rm_setting *set = &m->settings[s];
         if (s == m->n_settings) {
             m->n_settings++;
-            set->task = task_index(m, r->run.task);
+            set->task = task_index(m, r);
             if (!(set->runs = malloc(m->n_runs * sizeof *set->runs)))
                 return fp_fail(err, FP_ENOMEM, "report: out of memory");
         }
@@ -370,6 +411,17 @@ rm_stat rm_stat_of(const double *v, int n)
             ss += (v[i] - s.mean) * (v[i] - s.mean);
     s.sd = sqrt(ss / (s.n - 1));
     return s;
+}
+
+const char *rm_format_stat(char *buf, size_t n, rm_stat s, double scale, int decimals)
+{
+    if (!s.n)
+        snprintf(buf, n, "-");
+    else if (s.n < 2)
+        snprintf(buf, n, "%.*f", decimals, s.mean * scale);
+    else
+        snprintf(buf, n, "%.*f ± %.*f", decimals, s.mean * scale, decimals, s.sd * scale);
+    return buf;
 }
 
 rm_stat rm_setting_stat(const rm_model *m, const rm_setting *s, rm_measure which)

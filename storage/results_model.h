@@ -28,6 +28,16 @@ typedef struct rm_run {
     int setting; /* index into rm_model.settings */
 } rm_run;
 
+/* One table of the page: the runs of one task on one model. A database may hold a task on
+ * several models (issue 16: the deeper model's rows beside the default's); each is its own
+ * table, with its own FedPrompt reference. */
+typedef struct rm_task {
+    const char *task;                   /* data.task, borrowed from its runs */
+    const char *model;                  /* the runs' model, borrowed */
+    char label[2 * STORE_TEXT_MAX + 8]; /* "sst-2"; "sst-2 on models/deep" off the main model */
+    char slug[2 * STORE_TEXT_MAX + 8];  /* the label in file names: "sst-2", "sst-2-deep" */
+} rm_task;
+
 typedef struct rm_setting {
     int task;          /* index into rm_model.tasks */
     char variant[512]; /* "key=value, ..." where it departs from its task's common values */
@@ -40,8 +50,9 @@ typedef struct rm_model {
     size_t n_runs;
     rm_setting *settings; /* by task, then the settings without a variant, then first run */
     size_t n_settings;
-    const char **tasks; /* borrowed from the runs, in the order they first appear */
+    rm_task *tasks; /* in the order they first appear */
     size_t n_tasks;
+    const char *main_model; /* the model most runs used (the first such on a tie), borrowed */
 } rm_model;
 
 /* Loads every run with a committed round, in one read snapshot. */
@@ -76,6 +87,9 @@ typedef struct rm_stat {
     int n;
 } rm_stat;
 rm_stat rm_stat_of(const double *v, int n);
+
+/* "81.2" or "81.2 ± 0.4" (scaled); "-" when nothing was measured. Returns buf. */
+const char *rm_format_stat(char *buf, size_t n, rm_stat s, double scale, int decimals);
 
 /* The measure over a setting's runs. */
 rm_stat rm_setting_stat(const rm_model *m, const rm_setting *s, rm_measure which);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "storage/results_beside.h"
 #include "storage/results_model.h"
 #include "storage/results_wins.h"
 #include "storage/svg_plot.h"
@@ -43,18 +44,6 @@ typedef struct page {
     bool variants;    /* ... of the settings with a variant (else those without) */
 } page;
 
-/* "81.2" or "81.2 ± 0.4" (x scaled); "-" when nothing was measured. */
-static const char *fmt_stat(char *buf, size_t n, rm_stat s, double scale, int decimals)
-{
-    if (!s.n)
-        snprintf(buf, n, "-");
-    else if (s.n < 2)
-        snprintf(buf, n, "%.*f", decimals, s.mean * scale);
-    else
-        snprintf(buf, n, "%.*f ± %.*f", decimals, s.mean * scale, decimals, s.sd * scale);
-    return buf;
-}
-
 static const char *strategy_of(const page *p, const rm_setting *s)
 {
     return p->m->runs[s->runs[0]].run.strategy;
@@ -87,7 +76,7 @@ static const char *fmt_rounds_to(char *buf, size_t n, const page *p, const rm_se
         most = r->n_rounds > most ? r->n_rounds : most;
     }
     if (reached == k)
-        return fmt_stat(buf, n, rm_stat_of(v, k), 1, k > 1 ? 1 : 0);
+        return rm_format_stat(buf, n, rm_stat_of(v, k), 1, k > 1 ? 1 : 0);
     snprintf(buf, n, "not in %zu (%d of %d seeds)", most, reached, k);
     return buf;
 }
@@ -153,9 +142,15 @@ static fp_status write_protocol(FILE *out, const page *p)
         fprintf(out, "%s |\n", more ? ", ..." : "");
     }
     fprintf(out, "\nMetrics:");
-    for (size_t t = 0; t < m->n_tasks; t++) {
-        const char *name = p->o->metric_name ? p->o->metric_name(m->tasks[t]) : NULL;
-        fprintf(out, "%s %s %s", t ? ";" : "", m->tasks[t], name ? name : "(unknown metric)");
+    for (size_t t = 0, shown = 0; t < m->n_tasks; t++) {
+        const char *task = m->tasks[t].task;
+        bool seen = false; /* a task on several models is named once */
+        for (size_t u = 0; u < t && !seen; u++)
+            seen = !strcmp(m->tasks[u].task, task);
+        if (seen)
+            continue;
+        const char *name = p->o->metric_name ? p->o->metric_name(task) : NULL;
+        fprintf(out, "%s %s %s", shown++ ? ";" : "", task, name ? name : "(unknown metric)");
     }
     fprintf(out, ".\n\n");
     return FP_OK;
@@ -170,7 +165,7 @@ static void write_task_table(FILE *out, const page *p, int task)
             "best (global) | client CPU s / round | slowest client CPU s / round | kB down / "
             "round | kB up / round |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
             "| ---: | ---: | ---: | ---: | ---: |\n",
-            m->tasks[task]);
+            m->tasks[task].label);
     static const rm_measure COLS[] = {RM_BEST_GLOBAL, RM_LAST_GLOBAL, RM_BEST_POOLED,
                                       RM_LAST_POOLED};
     for (size_t i = 0; i < m->n_settings; i++) {
@@ -186,19 +181,24 @@ static void write_task_table(FILE *out, const page *p, int task)
                 s->n_runs, rounds);
         for (size_t c = 0; c < sizeof COLS / sizeof COLS[0]; c++)
             fprintf(out, " %s |",
-                    fmt_stat(buf, sizeof buf, rm_setting_stat(m, s, COLS[c]), 100, 1));
+                    rm_format_stat(buf, sizeof buf, rm_setting_stat(m, s, COLS[c]), 100, 1));
         fprintf(out, " %s |", fmt_vs_fedprompt(buf, sizeof buf, p, s));
         fprintf(out, " %s |", fmt_rounds_to(buf, sizeof buf, p, s));
-        fprintf(out, " %s |", fmt_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_CPU_S), 1, 2));
-        fprintf(out, " %s |", fmt_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_CPU_MAX_S), 1, 2));
-        fprintf(out, " %s |", fmt_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_KB_DOWN), 1, 1));
-        fprintf(out, " %s |\n", fmt_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_KB_UP), 1, 1));
+        fprintf(out, " %s |",
+                rm_format_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_CPU_S), 1, 2));
+        fprintf(out, " %s |",
+                rm_format_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_CPU_MAX_S), 1, 2));
+        fprintf(out, " %s |",
+                rm_format_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_KB_DOWN), 1, 1));
+        fprintf(out, " %s |\n",
+                rm_format_stat(buf, sizeof buf, rm_setting_stat(m, s, RM_KB_UP), 1, 1));
     }
-    fprintf(out, "\n![%s: metric per round](%s-%s.svg)\n", m->tasks[task], p->base, m->tasks[task]);
+    fprintf(out, "\n![%s: metric per round](%s-%s.svg)\n", m->tasks[task].label, p->base,
+            m->tasks[task].slug);
     for (size_t i = 0; i < m->n_settings; i++)
         if (m->settings[i].task == task && m->settings[i].variant[0]) {
-            fprintf(out, "![%s variants: metric per round](%s-%s-variants.svg)\n", m->tasks[task],
-                    p->base, m->tasks[task]);
+            fprintf(out, "![%s variants: metric per round](%s-%s-variants.svg)\n",
+                    m->tasks[task].label, p->base, m->tasks[task].slug);
             break;
         }
     fprintf(out, "\n");
@@ -219,7 +219,8 @@ static void write_layers(FILE *out, const page *p)
             sent += r->layers[l].selected;
         if (!r->n_layers || sent == r->n_layers)
             continue;
-        fprintf(out, "| %s | %s | %s | %llu | ", r->run.name, r->run.task, r->run.strategy,
+        fprintf(out, "| %s | %s | %s | %llu | ", r->run.name,
+                m->tasks[m->settings[r->setting].task].label, r->run.strategy,
                 (unsigned long long)r->run.seed);
         for (size_t l = 0, k = 0; l < r->n_layers; l++)
             if (r->layers[l].selected)
@@ -261,6 +262,7 @@ static fp_status write_page(FILE *out, void *ctx, fp_error *err)
     write_protocol(out, p);
     for (size_t t = 0; t < m->n_tasks; t++)
         write_task_table(out, p, (int)t);
+    results_write_beside(out, m);
     results_write_wins(out, m);
     write_layers(out, p);
     return ferror(out) ? fp_fail(err, FP_EIO, "report: cannot write the page") : FP_OK;
@@ -311,9 +313,9 @@ static fp_status write_figure(FILE *out, void *ctx, fp_error *err)
         if (!yg || !yq)
             st = fp_fail(err, FP_ENOMEM, "report: out of memory");
     }
-    char title[300];
+    char title[sizeof m->tasks[0].label + 64];
     snprintf(title, sizeof title, "%s%s: metric x100 per round (mean over seeds)",
-             m->tasks[p->task], p->variants ? " variants" : "");
+             m->tasks[p->task].label, p->variants ? " variants" : "");
     svg_panel panels[2] = {
         {"global model, whole evaluation split", "round", "metric x100", g, k, 1, 0},
         {"pooled, each client's own prompt", "round", "metric x100", q, k, 1, 0},
@@ -355,8 +357,9 @@ fp_status results_report_write(store_db_t *db, const results_report_options *o, 
                 any |= m.settings[i].task == (int)t && (m.settings[i].variant[0] != 0) == v;
             if (!any)
                 continue;
-            char path[1200];
-            snprintf(path, sizeof path, "%s-%s%s.svg", p.stem, m.tasks[t], v ? "-variants" : "");
+            char path[sizeof p.stem + sizeof m.tasks[0].slug + 16];
+            snprintf(path, sizeof path, "%s-%s%s.svg", p.stem, m.tasks[t].slug,
+                     v ? "-variants" : "");
             p.task = (int)t, p.variants = v;
             st = write_file(path, write_figure, &p, err);
         }

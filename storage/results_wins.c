@@ -137,7 +137,8 @@ void results_write_wins(FILE *out, const rm_model *m)
                                   rm_setting_stat(m, base, RM_BEST_GLOBAL), sd_g);
             rm_gap q = rm_compare(rm_setting_stat(m, ref, RM_BEST_POOLED),
                                   rm_setting_stat(m, base, RM_BEST_POOLED), sd_p);
-            fprintf(out, "| %s | %s | %d, %d |", names[b], m->tasks[t], ref->n_runs, base->n_runs);
+            fprintf(out, "| %s | %s | %d, %d |", names[b], m->tasks[t].label, ref->n_runs,
+                    base->n_runs);
             if (g.v == RM_UNMEASURED)
                 fprintf(out, " - | - |");
             else

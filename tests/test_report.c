@@ -18,14 +18,16 @@
 
 static char g_dir[100];
 static char g_db[150];
+static char g_db2[150]; /* one task on two models */
 
-static void run_one(const char *name, fp_strategy strategy, int seed, double momentum)
+static void run_in(const char *db, const char *model, const char *name, fp_strategy strategy,
+                   int seed, double momentum)
 {
     fedpep_config cfg;
     config_defaults(&cfg);
-    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/model", g_dir);
+    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/%s", g_dir, model);
     snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s/data", g_dir);
-    snprintf(cfg.run.db, sizeof cfg.run.db, "%s", g_db);
+    snprintf(cfg.run.db, sizeof cfg.run.db, "%s", db);
     snprintf(cfg.run.name, sizeof cfg.run.name, "%s", name);
     cfg.run.strategy = strategy;
     cfg.run.seed = seed;
@@ -45,28 +47,38 @@ static void run_one(const char *name, fp_strategy strategy, int seed, double mom
         fail_msg("simulate %s: %s", name, err.msg);
 }
 
+static void run_one(const char *name, fp_strategy strategy, int seed, double momentum)
+{
+    run_in(g_db, "model", name, strategy, seed, momentum);
+}
+
 static const char *metric_of(const char *task)
 {
     return !strcmp(task, "sst-2") ? "accuracy" : NULL;
 }
 
-static void generate(const char *md)
+static void generate_from(const char *path, const char *md)
 {
     store_db_t *db = NULL;
     fp_error err = {0};
-    assert_int_equal(store_db_open(&db, g_db, STORE_DB_READONLY, &err), FP_OK);
+    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
     results_report_options o = {"tiny.db", md, metric_of};
     if (results_report_write(db, &o, &err))
         fail_msg("report: %s", err.msg);
     store_db_close(&db);
 }
 
-/* One number of the database by SQL. */
-static double sql_real(const char *sql)
+static void generate(const char *md)
+{
+    generate_from(g_db, md);
+}
+
+/* One number of a database by SQL. */
+static double sql_real_in(const char *path, const char *sql)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    assert_int_equal(sqlite3_open_v2(g_db, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
     double v = sqlite3_column_type(st, 0) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 0);
@@ -75,13 +87,23 @@ static double sql_real(const char *sql)
     return v;
 }
 
-static double run_real(const char *what, const char *run)
+static double sql_real(const char *sql)
+{
+    return sql_real_in(g_db, sql);
+}
+
+static double run_real_in(const char *path, const char *what, const char *run)
 {
     char sql[400];
     snprintf(sql, sizeof sql,
              "SELECT %s FROM rounds AS x JOIN runs AS r ON r.id = x.run WHERE r.name = '%s'", what,
              run);
-    return sql_real(sql);
+    return sql_real_in(path, sql);
+}
+
+static double run_real(const char *what, const char *run)
+{
+    return run_real_in(g_db, what, run);
 }
 
 /* The page's table row that starts with "| strategy | variant |". */
@@ -205,6 +227,61 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
     free(first_svg);
 }
 
+/* The same task on a second model (issue 16: the deeper model's rows beside the default's): a
+ * table of its own, named by the model, whose "vs FedPrompt" and wins are against FedPrompt on
+ * that model; its model is not a variant there; and one side-by-side table of both models. */
+static void a_task_on_two_models_gets_a_table_each_and_one_side_by_side(void **state)
+{
+    (void)state;
+    char md[300], path[320];
+    snprintf(md, sizeof md, "%s/two.md", g_dir);
+    generate_from(g_db2, md);
+    size_t n = 0;
+    char *page = test_read_file(md, &n), want[400];
+    assert_non_null(page);
+    snprintf(path, sizeof path, "%s/two-sst-2-model2.svg", g_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/two-sst-2.svg", g_dir);
+    assert_int_equal(access(path, F_OK), 0);
+    contains(page, "Metrics: sst-2 accuracy.\n"); /* the task once */
+
+    double a_tao = run_real_in(g_db2, "max(global_metric)", "a-tao");
+    double b_tao = run_real_in(g_db2, "max(global_metric)", "b-tao");
+    double b_prompt = run_real_in(g_db2, "max(global_metric)", "b-prompt");
+    double b_pooled = run_real_in(g_db2, "max(eval_metric)", "b-tao");
+    snprintf(want, sizeof want, "\n## sst-2 on %s/model2\n", g_dir);
+    const char *second = strstr(page, want);
+    assert_non_null(second);
+    assert_non_null(strstr(page, "\n## sst-2\n"));
+    /* its FedPepTAO row: no variant, compared with FedPrompt on the same model */
+    char *row = row_of(second, "fedpeptao", "");
+    snprintf(want, sizeof want, "| %+.1f |", 100 * (b_tao - b_prompt));
+    contains(row, want);
+    free(row);
+    snprintf(want, sizeof want, "| fedprompt | sst-2 on %s/model2 | 1, 1 | %+.1f |", g_dir,
+             100 * (b_tao - b_prompt));
+    contains(page, want);
+
+    const char *beside = strstr(page, "\n## Models side by side\n");
+    assert_non_null(beside);
+    snprintf(want, sizeof want, "| strategy | best global: %s/model | best global: %s/model2 |",
+             g_dir, g_dir);
+    contains(beside, want);
+    snprintf(want, sizeof want, "\n| fedpeptao | %.1f | %.1f |", 100 * a_tao, 100 * b_tao);
+    contains(beside, want);
+    snprintf(want, sizeof want, "| %.1f | %.1f | %.1f | %.1f |", 100 * a_tao, 100 * b_tao,
+             100 * run_real_in(g_db2, "max(eval_metric)", "a-tao"), 100 * b_pooled);
+    contains(beside, want);
+    free(page);
+
+    /* one model only: no side-by-side section */
+    snprintf(md, sizeof md, "%s/one.md", g_dir);
+    generate(md);
+    assert_non_null(page = test_read_file(md, &n));
+    assert_null(strstr(page, "Models side by side"));
+    free(page);
+}
+
 static void an_empty_database_is_refused(void **state)
 {
     (void)state;
@@ -241,6 +318,16 @@ static int setup(void **state)
     assert_int_equal(sqlite3_changes(db), 1);
     sqlite3_close(db);
     run_one("tao-no-momentum", FP_STRATEGY_FEDPEPTAO, 42, 0.0);
+
+    /* the second model: the same files under another name, as a run names its model */
+    char link[200];
+    snprintf(link, sizeof link, "%s/model2", g_dir);
+    assert_int_equal(symlink("model", link), 0);
+    snprintf(g_db2, sizeof g_db2, "%s/two.db", g_dir);
+    run_in(g_db2, "model", "a-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9);
+    run_in(g_db2, "model", "a-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
+    run_in(g_db2, "model2", "b-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9);
+    run_in(g_db2, "model2", "b-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
     return 0;
 }
 
@@ -255,6 +342,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(report_is_deterministic_and_says_what_the_database_holds),
+        cmocka_unit_test(a_task_on_two_models_gets_a_table_each_and_one_side_by_side),
         cmocka_unit_test(an_empty_database_is_refused),
     };
     return cmocka_run_group_tests_name("report", tests, setup, teardown);
