@@ -13,7 +13,6 @@
 
 #include "actors/actor_agent.h"
 #include "common/ratelog.h"
-#include "messages/curve.h"
 #include "messages/permissions.h"
 #include "messages/envelope.h"
 
@@ -69,36 +68,6 @@ void actor_warn(actor_t *actor, actor_warning kind, const char *key, const char 
     if ((unsigned)kind < ACTOR_WARN_COUNT &&
         ratelog_event(actor->warn[kind], key, reason, zclock_mono(), line, sizeof line))
         zsys_warning("%s: %s", actor->opt.id, line);
-}
-
-void actor_options_defaults(actor_options_t *o)
-{
-    memset(o, 0, sizeof *o);
-    snprintf(o->endpoint, sizeof o->endpoint, "%s", FP_DEFAULT_BROKER_ENDPOINT);
-    o->hwm = 1000;
-    o->limits = msg_limits_default();
-    o->tick_ms = 100;
-    o->reconnect_min_ms = 1000;
-    o->reconnect_max_ms = 32000;
-    o->watch_role = MSG_ROLE_ANY;
-}
-
-fp_status actor_options_from_config(actor_options_t *o, const fedpep_config *cfg, msg_role role,
-                                    uint32_t index, const char *id, fp_error *err)
-{
-    actor_options_defaults(o);
-    snprintf(o->endpoint, sizeof o->endpoint, "%s", cfg->broker.endpoint);
-    o->hwm = cfg->broker.hwm;
-    o->limits.max_message_bytes = (size_t)cfg->broker.max_message_bytes;
-    snprintf(o->curve_dir, sizeof o->curve_dir, "%s", cfg->broker.curve_dir);
-    o->role = role;
-    o->index = index;
-    return msg_set_id(o->id, id, err);
-}
-
-void actor_client_id(char out[MSG_ID_CAP], uint32_t index)
-{
-    snprintf(out, MSG_ID_CAP, "client.%" PRIu32, index);
 }
 
 int64_t actor_now_ms(void)
@@ -435,29 +404,6 @@ static fp_status handle_agent(actor_t *actor, fp_error *err)
     return st;
 }
 
-static fp_status check_options(const actor_options_t *o, const actor_role_t *role, fp_error *err)
-{
-    if (!role)
-        return fp_fail(err, FP_EINVAL, "actor_run: no role");
-    if (!o->id[0] || msg_set_id((char[MSG_ID_CAP]){0}, o->id, NULL) || strchr(o->id, '$') ||
-        !strcmp(o->id, ENVELOPE_BROKER_ID))
-        return fp_fail(err, FP_EINVAL, "actor_run: '%s' is not a valid actor id", o->id);
-    if (o->role == MSG_ROLE_ANY || o->role == MSG_ROLE_BROKER || o->role >= MSG_ROLE_COUNT)
-        return fp_fail(err, FP_EINVAL, "actor_run: %s: bad role", o->id);
-    if (!o->endpoint[0] || !o->tick_ms || !o->reconnect_min_ms ||
-        o->reconnect_max_ms < o->reconnect_min_ms || o->hwm < 0 ||
-        o->limits.max_message_bytes > INT32_MAX - ENVELOPE_FRAME_SLACK)
-        return fp_fail(err, FP_EINVAL, "actor_run: %s: bad endpoint, tick, back-off or hwm", o->id);
-    if (o->curve_dir[0]) { /* missing keys stop the actor now, not at every reconnection */
-        zsock_t *probe = zsock_new(ZMQ_DEALER);
-        fp_status st = probe ? curve_client_setup(probe, o->curve_dir, o->id, err)
-                             : fp_fail(err, FP_ENOMEM, "actor_run: no socket");
-        zsock_destroy(&probe);
-        return st;
-    }
-    return FP_OK;
-}
-
 static void peer_bytes_free(void **item)
 {
     free(*item);
@@ -484,7 +430,7 @@ static fp_status run_loop(const actor_options_t *options, const actor_role_t *ro
         err = &local;
     if (exit_code)
         *exit_code = 1;
-    fp_status st = check_options(options, role, err);
+    fp_status st = actor_options_check(options, role, err);
     if (st)
         return st;
     /* CZMQ's SIGINT/SIGTERM handler sets zsys_interrupted, which ends the loop below. */

@@ -103,6 +103,12 @@ fp_status actor_options_from_config(actor_options_t *o, const fedpep_config *cfg
 /* "client.K" into out (MSG_ID_CAP bytes). */
 void actor_client_id(char out[MSG_ID_CAP], uint32_t index);
 
+/* What actor_run checks before it starts: a role, a valid actor id that is not the broker's, a
+ * role other than ANY and BROKER, an endpoint, tick, back-off, hwm and message limit that make
+ * sense, and with a curve_dir the actor's keys in it. FP_EINVAL (or the key's error) with the
+ * reason; nothing is opened for long (a probe socket for the keys). */
+fp_status actor_options_check(const actor_options_t *o, const actor_role_t *role, fp_error *err);
+
 /* Runs the loop until actor_stop, SIGINT/SIGTERM (zsys_interrupted; exit code 0), a failing
  * callback (its status, exit code 1) or give_up_ms without a broker (FP_ENET, exit code 1).
  * Sends BYE to the broker on the way out when connected. *exit_code (may be NULL) gets the

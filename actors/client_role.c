@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actors/client_blob.h"
 #include "actors/faults.h"
 #include "actors/store_role.h"
 #include "actors/wire_tensor.h"
-#include "common/little_endian.h"
 #include "fl/strategy.h"
 #include "train/evaluate.h"
 #include "train/layer_stats.h"
@@ -20,25 +20,22 @@
 #include "train/task_data.h"
 #include "train/wire_rows.h"
 
-#define BLOB_MAGIC "FPCB"
-#define BLOB_HEADER 16 /* magic, u32 version, u64 state length */
-
 /* What the client must still send for the round it last trained: SAVE_CLIENT until the store
  * acknowledges it, then UPDATE once hold_until has passed (stragglers). */
 typedef struct outbox {
     bool active;
-    bool saved;       /* SAVED for save_seq arrived */
+    bool saved;                        /* SAVED for save_seq arrived */
     uint64_t first_save_seq, save_seq; /* the first and the latest send of SAVE_CLIENT */
-    bool crash;       /* injected: exit instead of sending UPDATE */
-    int64_t received;   /* TRAIN arrived */
-    int64_t hold_until; /* UPDATE not before (stragglers) */
-    int64_t save_sent;  /* last SAVE_CLIENT sent, for the retry */
+    bool crash;                        /* injected: exit instead of sending UPDATE */
+    int64_t received;                  /* TRAIN arrived */
+    int64_t hold_until;                /* UPDATE not before (stragglers) */
+    int64_t save_sent;                 /* last SAVE_CLIENT sent, for the retry */
     /* Where the time from TRAIN to UPDATE went (the round's line in the client's log): */
-    int64_t slot_wait;  /* waiting for a training slot */
-    int64_t computed;   /* local training done, SAVE_CLIENT about to go out */
-    int64_t saved_at;   /* SAVED arrived */
-    msg_t save;       /* SAVE_CLIENT */
-    msg_t update;     /* UPDATE, re/round set */
+    int64_t slot_wait; /* waiting for a training slot */
+    int64_t computed;  /* local training done, SAVE_CLIENT about to go out */
+    int64_t saved_at;  /* SAVED arrived */
+    msg_t save;        /* SAVE_CLIENT */
+    msg_t update;      /* UPDATE, re/round set */
     char to[MSG_ID_CAP];
 } outbox_t;
 
@@ -73,40 +70,6 @@ struct client_role {
     int trained;
 };
 
-fp_status client_blob_pack(const uint8_t *state, size_t state_len, const uint8_t *adam,
-                           size_t adam_len, uint8_t **out, size_t *out_len, fp_error *err)
-{
-    *out_len = BLOB_HEADER + state_len + adam_len;
-    *out = malloc(*out_len);
-    if (!*out)
-        return fp_fail(err, FP_ENOMEM, "client state: out of memory");
-    memcpy(*out, BLOB_MAGIC, 4);
-    (*out)[4] = 1, (*out)[5] = (*out)[6] = (*out)[7] = 0;
-    le_put_u64(*out + 8, state_len);
-    memcpy(*out + BLOB_HEADER, state, state_len);
-    if (adam_len)
-        memcpy(*out + BLOB_HEADER + state_len, adam, adam_len);
-    return FP_OK;
-}
-
-fp_status client_blob_unpack(const uint8_t *blob, size_t len, const uint8_t **state,
-                             size_t *state_len, const uint8_t **adam, size_t *adam_len,
-                             fp_error *err)
-{
-    if (len < BLOB_HEADER || memcmp(blob, BLOB_MAGIC, 4) || blob[4] != 1 || blob[5] ||
-        blob[6] || blob[7])
-        return fp_fail(err, FP_EFORMAT, "client state: not an FPCB v1 blob");
-    uint64_t n = le_get_u64(blob + 8);
-    if (n > len - BLOB_HEADER)
-        return fp_fail(err, FP_EFORMAT, "client state: state length %llu beyond the blob",
-                       (unsigned long long)n);
-    *state = blob + BLOB_HEADER;
-    *state_len = (size_t)n;
-    *adam = blob + BLOB_HEADER + n;
-    *adam_len = len - BLOB_HEADER - (size_t)n;
-    return FP_OK;
-}
-
 client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
 {
     if ((int)o->index >= o->cfg->federation.clients) {
@@ -126,8 +89,8 @@ client_role_t *client_role_new(const client_role_options_t *o, fp_error *err)
     actor_client_id(self->id, o->index);
     const fedpep_config *cfg = &self->cfg;
     fp_status st = fl_strategy_for(cfg->run.strategy, &self->strat, err);
-    if (!st && !(self->m = train_model_open(cfg->model.path, o->fallback_vocab,
-                                            o->fallback_merges, err)))
+    if (!st &&
+        !(self->m = train_model_open(cfg->model.path, o->fallback_vocab, o->fallback_merges, err)))
         st = err ? err->status : FP_EINVAL;
     if (!st)
         st = train_model_set_precision(self->m, cfg->model.precision, stderr, err);
@@ -197,17 +160,15 @@ static fp_status ensure_client(client_role_t *self, const msg_u32s_t *layers, fp
             return fp_fail(err, FP_EINVAL, "the run's travelling layers changed");
         return FP_OK;
     }
-    fp_status st = train_selection_layout(&self->lay, &self->cfg, self->strat, &self->m->cfg,
-                                          self->P, layers->v, (int)layers->n, self->head,
-                                          self->d.fixed_head, err);
+    fp_status st =
+        train_selection_layout(&self->lay, &self->cfg, self->strat, &self->m->cfg, self->P,
+                               layers->v, (int)layers->n, self->head, self->d.fixed_head, err);
     int T = self->d.train->max_len > self->d.eval->max_len ? self->d.train->max_len
                                                            : self->d.eval->max_len;
     if (!st && !(self->w = train_worker_new(self->m, &self->lay, self->d.train,
-                                            self->opts.batch_size, self->opts.eval_batch, T,
-                                            err)))
+                                            self->opts.batch_size, self->opts.eval_batch, T, err)))
         st = err ? err->status : FP_ENOMEM;
-    if (!st && !(self->c = train_client_new(&self->lay, (int)self->k,
-                                            (uint64_t)self->cfg.run.seed,
+    if (!st && !(self->c = train_client_new(&self->lay, (int)self->k, (uint64_t)self->cfg.run.seed,
                                             self->strat->scaffold_client, err)))
         st = err ? err->status : FP_ENOMEM;
     size_t n_rows = self->lay.n_rows ? self->lay.n_rows : 1;
@@ -372,11 +333,14 @@ static fp_status on_train(client_role_t *self, actor_t *actor, const msg_t *req,
         train_wire_unpack(&self->lay, t->rows.data, self->rows);
         if (self->strat->scaffold_client)
             train_wire_unpack(&self->lay, t->control.data, self->control);
-        train_round_in in = {.round = req->round, .w_global = self->rows,
+        train_round_in in = {.round = req->round,
+                             .w_global = self->rows,
                              .c = self->strat->scaffold_client ? self->control : NULL,
-                             .set = self->d.train, .idx = idx, .n = n,
-                             .total_steps = train_total_steps(&self->opts, n,
-                                                              self->cfg.run.rounds)};
+                             .set = self->d.train,
+                             .idx = idx,
+                             .n = n,
+                             .total_steps =
+                                 train_total_steps(&self->opts, n, self->cfg.run.rounds)};
         st = train_local_round(self->w, self->c, &self->opts, &in, NULL, NULL, err);
         slots_release(self->slots);
         if (st) {
@@ -449,10 +413,14 @@ static fp_status on_eval(client_role_t *self, actor_t *actor, const msg_t *req, 
 static fp_status dispatch(client_role_t *self, actor_t *actor, msg_t *msg, fp_error *err)
 {
     switch (msg->type) {
-    case MSG_SCORE_REQUEST: return on_score(self, actor, msg, err);
-    case MSG_TRAIN: return on_train(self, actor, msg, err);
-    case MSG_EVAL_REQUEST: return on_eval(self, actor, msg, err);
-    default: return FP_OK;
+    case MSG_SCORE_REQUEST:
+        return on_score(self, actor, msg, err);
+    case MSG_TRAIN:
+        return on_train(self, actor, msg, err);
+    case MSG_EVAL_REQUEST:
+        return on_eval(self, actor, msg, err);
+    default:
+        return FP_OK;
     }
 }
 
@@ -582,8 +550,7 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
     if (now < o->hold_until)
         return FP_OK;
     if (o->crash) {
-        fprintf(stderr, "%s: crashing in round %u (fault injection)\n", self->id,
-                o->update.round);
+        fprintf(stderr, "%s: crashing in round %u (fault injection)\n", self->id, o->update.round);
         exit(3);
     }
     o->update.update.wall_ms = (uint64_t)(now - o->received);
@@ -603,7 +570,7 @@ static fp_status on_tick(void *arg, actor_t *actor, int64_t now, fp_error *err)
 
 const actor_role_t *client_role_actor(void)
 {
-    static const actor_role_t role = {.name = "client", .on_start = on_start,
-                                      .on_message = on_message, .on_tick = on_tick};
+    static const actor_role_t role = {
+        .name = "client", .on_start = on_start, .on_message = on_message, .on_tick = on_tick};
     return &role;
 }

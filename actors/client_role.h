@@ -25,12 +25,12 @@
 typedef struct client_role client_role_t;
 
 typedef struct client_role_options {
-    const fedpep_config *cfg;    /* copied */
-    uint32_t index;              /* K, < federation.clients */
-    const char *fallback_vocab;  /* tokenizer for a model folder without one (may be NULL) */
+    const fedpep_config *cfg;   /* copied */
+    uint32_t index;             /* K, < federation.clients */
+    const char *fallback_vocab; /* tokenizer for a model folder without one (may be NULL) */
     const char *fallback_merges;
-    slots_t *slots;              /* training-slot pool (borrowed; NULL = no limit) */
-    bool faults;                 /* apply [faults] (drop, crash, straggle) */
+    slots_t *slots; /* training-slot pool (borrowed; NULL = no limit) */
+    bool faults;    /* apply [faults] (drop, crash, straggle) */
 } client_role_options_t;
 
 /* Loads model, task, partition. NULL with err on failure (bad index, model, data). */
@@ -42,14 +42,5 @@ const actor_role_t *client_role_actor(void);
 
 /* Rounds this process trained (not answered from saved state). */
 int client_role_trained(const client_role_t *self);
-
-/* Packs a client's two state blobs (train_client_save) into the one SAVE_CLIENT carries:
- * "FPCB" u32 version 1, u64 state length, state, adam (little-endian lengths). *out malloc'ed. */
-fp_status client_blob_pack(const uint8_t *state, size_t state_len, const uint8_t *adam,
-                           size_t adam_len, uint8_t **out, size_t *out_len, fp_error *err);
-/* The two parts of a packed blob, pointing into blob. FP_EFORMAT if it is not one. */
-fp_status client_blob_unpack(const uint8_t *blob, size_t len, const uint8_t **state,
-                             size_t *state_len, const uint8_t **adam, size_t *adam_len,
-                             fp_error *err);
 
 #endif

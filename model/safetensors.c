@@ -1,4 +1,5 @@
-/* safetensors.c — reads and writes the safetensors weights format; see safetensors.h.
+/* safetensors.c — reads the safetensors weights format; see safetensors.h (st_write is in
+ * safetensors_write.c).
  *
  * Reading trusts nothing: the header length, every dtype, shape and offset is checked against
  * the bytes actually present before a tensor is handed out, so a truncated, hostile or merely
@@ -17,15 +18,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/file_io.h"
-
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host (the format is little-endian)"
 #endif
 
 /* Hugging Face refuses headers above 100 MB; so do we (a header that size is an attack). */
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
-#define METADATA_KEY "__metadata__"
 
 struct st_file {
     void *map; /* the mmap'd file, or NULL for st_open_memory */
@@ -138,7 +136,7 @@ void st_close(st_file_t **self_p)
 static fp_status parse_metadata(st_file_t *self, json_t *obj, fp_error *err)
 {
     if (!json_is_object(obj))
-        return fp_fail(err, FP_EFORMAT, "safetensors: %s is not an object", METADATA_KEY);
+        return fp_fail(err, FP_EFORMAT, "safetensors: %s is not an object", ST_METADATA_KEY);
     size_t n = json_object_size(obj);
     self->meta = calloc(2 * n + 1, sizeof *self->meta);
     if (!self->meta)
@@ -149,7 +147,7 @@ static fp_status parse_metadata(st_file_t *self, json_t *obj, fp_error *err)
     {
         if (!json_is_string(value))
             return fp_fail(err, FP_EFORMAT, "safetensors: %s value of '%s' is not a string",
-                           METADATA_KEY, key);
+                           ST_METADATA_KEY, key);
         char **kv = &self->meta[2 * self->n_meta];
         kv[0] = strdup(key);
         kv[1] = strdup(json_string_value(value));
@@ -265,7 +263,7 @@ static fp_status parse_tensors(st_file_t *self, json_t *root, const uint8_t *dat
     json_t *value;
     json_object_foreach(root, key, value)
     {
-        if (strcmp(key, METADATA_KEY) == 0) {
+        if (strcmp(key, ST_METADATA_KEY) == 0) {
             st = parse_metadata(self, value, err);
         } else {
             st_tensor *t = &self->tensors[self->n];
@@ -465,138 +463,4 @@ fp_status st_get_f32(const st_file_t *self, const char *name, int ndim, const in
     *values = out;
     *owned = out;
     return FP_OK;
-}
-
-/* --- writing ---------------------------------------------------------------------------- */
-
-static int write_cmp_name(const void *a, const void *b)
-{
-    const st_write_tensor *x = *(const st_write_tensor *const *)a;
-    const st_write_tensor *y = *(const st_write_tensor *const *)b;
-    return strcmp(x->name, y->name);
-}
-
-static size_t write_numel(const st_write_tensor *t)
-{
-    size_t n = 1;
-    for (int d = 0; d < t->ndim; d++)
-        n *= (size_t)t->shape[d];
-    return n;
-}
-
-/* Checks the caller's tensors and returns them sorted by name in *sorted (malloc'd). */
-static fp_status sort_and_check(const st_write_tensor *tensors, size_t n,
-                                const st_write_tensor ***sorted, fp_error *err)
-{
-    const st_write_tensor **v = malloc((n ? n : 1) * sizeof *v);
-    if (!v)
-        return fp_fail(err, FP_ENOMEM, "st_write: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const st_write_tensor *t = &tensors[i];
-        v[i] = t;
-        fp_status st = FP_OK;
-        if (!t->name || strcmp(t->name, METADATA_KEY) == 0)
-            st = fp_fail(err, FP_EINVAL, "st_write: tensor %zu has no usable name", i);
-        else if (t->ndim < 0 || t->ndim > ST_MAX_DIMS)
-            st = fp_fail(err, FP_EINVAL, "st_write: tensor '%s': ndim %d", t->name, t->ndim);
-        size_t numel = 1;
-        for (int d = 0; !st && d < t->ndim; d++)
-            if (t->shape[d] < 0 || __builtin_mul_overflow(numel, (size_t)t->shape[d], &numel) ||
-                numel > SIZE_MAX / 4)
-                st = fp_fail(err, FP_EINVAL, "st_write: tensor '%s': bad shape", t->name);
-        if (!st && numel > 0 && !t->data)
-            st = fp_fail(err, FP_EINVAL, "st_write: tensor '%s': NULL data", t->name);
-        if (st) {
-            free(v);
-            return st;
-        }
-    }
-    qsort(v, n, sizeof *v, write_cmp_name);
-    for (size_t i = 1; i < n; i++)
-        if (strcmp(v[i]->name, v[i - 1]->name) == 0) {
-            fp_status st = fp_fail(err, FP_EINVAL, "st_write: tensor '%s' given twice", v[i]->name);
-            free(v);
-            return st;
-        }
-    *sorted = v;
-    return FP_OK;
-}
-
-/* Builds the header JSON text, padded with spaces so the data starts 8-byte aligned. */
-static fp_status build_header(const st_write_tensor **v, size_t n, const char *const *meta_kv,
-                              size_t n_meta, char **header, size_t *hlen, fp_error *err)
-{
-    json_t *root = json_object();
-    bool ok = root != NULL;
-    if (ok && n_meta > 0) {
-        json_t *meta = json_object();
-        ok = meta && json_object_set_new(root, METADATA_KEY, meta) == 0;
-        for (size_t i = 0; ok && i < n_meta; i++)
-            ok = meta_kv[2 * i] && meta_kv[2 * i + 1] &&
-                 json_object_set_new(meta, meta_kv[2 * i], json_string(meta_kv[2 * i + 1])) == 0;
-    }
-    size_t offset = 0;
-    for (size_t i = 0; ok && i < n; i++) {
-        json_t *shape = json_array();
-        for (int d = 0; shape && d < v[i]->ndim; d++)
-            json_array_append_new(shape, json_integer(v[i]->shape[d]));
-        size_t bytes = write_numel(v[i]) * 4;
-        json_t *t = json_pack("{s:s, s:o, s:[I, I]}", "dtype", "F32", "shape", shape,
-                              "data_offsets", (json_int_t)offset, (json_int_t)(offset + bytes));
-        ok = t && json_object_set_new(root, v[i]->name, t) == 0;
-        offset += bytes;
-    }
-    char *text = ok ? json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    json_decref(root);
-    if (!text)
-        return fp_fail(err, ok ? FP_ENOMEM : FP_EINVAL, "st_write: cannot build the header (%s)",
-                       ok ? "out of memory" : "bad metadata or tensor name");
-    size_t len = strlen(text);
-    size_t padded = (8 + len + 7) / 8 * 8 - 8;
-    char *out = realloc(text, padded + 1);
-    if (!out) {
-        free(text);
-        return fp_fail(err, FP_ENOMEM, "st_write: out of memory");
-    }
-    memset(out + len, ' ', padded - len);
-    out[padded] = '\0';
-    *header = out;
-    *hlen = padded;
-    return FP_OK;
-}
-
-fp_status st_write(const char *path, const st_write_tensor *tensors, size_t n_tensors,
-                   const char *const *meta_kv, size_t n_meta, fp_error *err)
-{
-    if (!path || (n_tensors && !tensors) || (n_meta && !meta_kv))
-        return fp_fail(err, FP_EINVAL, "st_write: NULL argument");
-    const st_write_tensor **v = NULL;
-    fp_status st = sort_and_check(tensors, n_tensors, &v, err);
-    if (st)
-        return st;
-    size_t hlen = 0;
-    char *header = NULL;
-    st = build_header(v, n_tensors, meta_kv, n_meta, &header, &hlen, err);
-    /* The parts in file order: header length, header, each tensor's bytes. */
-    const void **parts = malloc((n_tensors + 2) * sizeof *parts);
-    size_t *sizes = malloc((n_tensors + 2) * sizeof *sizes);
-    if (!st && (!parts || !sizes))
-        st = fp_fail(err, FP_ENOMEM, "st_write: out of memory");
-    if (!st) {
-        uint64_t h64 = hlen;
-        parts[0] = &h64;
-        sizes[0] = sizeof h64;
-        parts[1] = header;
-        sizes[1] = hlen;
-        for (size_t i = 0; i < n_tensors; i++) {
-            parts[i + 2] = v[i]->data;
-            sizes[i + 2] = write_numel(v[i]) * sizeof(float);
-        }
-        st = fp_file_write_atomic(path, parts, sizes, n_tensors + 2, err);
-    }
-    free(parts);
-    free(sizes);
-    free(header);
-    free(v);
-    return st;
 }

@@ -20,6 +20,8 @@
 #include "common/status.h"
 
 #define ST_MAX_DIMS 8
+/* The header key of the string metadata; no tensor may have this name. */
+#define ST_METADATA_KEY "__metadata__"
 
 typedef enum st_dtype { ST_F32 = 1, ST_F16, ST_BF16, ST_OTHER } st_dtype;
 

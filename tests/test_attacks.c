@@ -27,7 +27,7 @@
 #include "tests/test_launch_fixture.h"
 
 #include "actors/actor.h"
-#include "actors/client_role.h"
+#include "actors/client_blob.h"
 #include "launch/launch.h"
 #include "storage/store_db.h"
 

@@ -14,8 +14,6 @@
  * coordinator of every join and departure in the order it handled them. */
 #include "tests/support/test.h"
 
-#include <sys/stat.h>
-
 #include "tests/test_broker_fixture.h"
 #include "tests/test_train_fixture.h"
 
@@ -70,9 +68,7 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
         client_register(&cl[k], ep, k);
 
     fedpep_config cfg;
-    config_defaults(&cfg);
-    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/model", g_dir);
-    snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s/data", g_dir); /* for the shard sizes */
+    fixture_config(&cfg, g_dir); /* for the shard sizes */
     snprintf(cfg.run.name, sizeof cfg.run.name, "t");
     cfg.run.rounds = 1;
     cfg.federation.clients = N_CLIENTS;
@@ -193,14 +189,7 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir("coordinator_retry"));
-    char model[300];
-    snprintf(model, sizeof model, "%s/model", g_dir);
-    mkdir(model, 0700);
-    fixture_model(model, 2, 32, 0.05f, 7);
-    snprintf(model, sizeof model, "%s/data", g_dir);
-    mkdir(model, 0700);
-    fixture_data(model, 40, 8, 11);
+    fixture_tree_layers("coordinator_retry", g_dir, sizeof g_dir, 2, 40, 8);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
     return 0;
 }

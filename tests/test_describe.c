@@ -83,9 +83,7 @@ static void descriptions_setup(const char *tag, int n_train, int n_dev, char *di
                                fedpep_config *cfg)
 {
     fixture_tree(tag, dir, n, n_train, n_dev);
-    config_defaults(cfg);
-    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", dir);
-    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", dir);
+    fixture_config(cfg, dir);
     cfg->data.task = FP_TASK_SST2;
     cfg->model.prompt_length = 4;
     cfg->model.max_seq_len = 32;

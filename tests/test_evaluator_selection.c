@@ -84,9 +84,7 @@ static void rig_start(rig_t *r, bool store_first)
     raw_register(&r->coord, r->ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
     raw_register(&r->client, r->ep, "client.0", MSG_ROLE_CLIENT, 0);
 
-    config_defaults(&r->cfg);
-    snprintf(r->cfg.model.path, sizeof r->cfg.model.path, "%s/model", g_dir);
-    snprintf(r->cfg.data.dir, sizeof r->cfg.data.dir, "%s/data", g_dir);
+    fixture_config(&r->cfg, g_dir);
     snprintf(r->cfg.run.name, sizeof r->cfg.run.name, "t");
     r->cfg.federation.clients = 1;
     r->cfg.federation.clients_per_round = 1;
@@ -445,7 +443,7 @@ static void a_store_that_comes_late_still_gets_the_selection(void **state)
 static int setup(void **state)
 {
     (void)state;
-    fixture_tree("evaluator_selection", g_dir, sizeof g_dir, 40, 8);
+    fixture_tree_layers("evaluator_selection", g_dir, sizeof g_dir, 3, 40, 8);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
     return 0;
 }

@@ -24,13 +24,7 @@ static inline int launch_fixture_setup(void **state, const char *tag, int rounds
 {
     static fixture f;
     snprintf(f.dir, sizeof f.dir, "%s", test_tmpdir(tag));
-    char path[300]; /* the fixtures append to it in 512-byte buffers */
-    snprintf(path, sizeof path, "%s/model", f.dir);
-    mkdir(path, 0700);
-    fixture_model(path, 2, 32, 0.05f, 3);
-    snprintf(path, sizeof path, "%s/data", f.dir);
-    mkdir(path, 0700);
-    fixture_data(path, 160, 40, 5);
+    fixture_tree_in(f.dir, 2, 3, 160, 40, 5);
     snprintf(f.config, sizeof f.config, "%s/tiny.ini", f.dir);
     FILE *out = fopen(f.config, "w");
     assert_non_null(out);

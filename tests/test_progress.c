@@ -252,21 +252,9 @@ static int64_t ticking_clock(void *ctx)
 
 static void tiny_run_config(fedpep_config *cfg, const char *dir, const char *db)
 {
-    config_defaults(cfg);
-    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", dir);
-    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", dir);
-    snprintf(cfg->run.db, sizeof cfg->run.db, "%s/%s", dir, db);
-    snprintf(cfg->run.name, sizeof cfg->run.name, "t");
-    cfg->run.rounds = 3;
-    cfg->model.prompt_length = 4;
-    cfg->model.max_seq_len = 32;
-    cfg->model.head = FP_HEAD_LINEAR;
+    fixture_run_config(cfg, dir, db);
     cfg->client.batch_size = 8;
     cfg->client.max_local_steps = 6;
-    cfg->federation.clients = 4;
-    cfg->federation.clients_per_round = 2;
-    cfg->federation.min_clients = 1;
-    cfg->eval.batch_size = 16;
 }
 
 /* The latest checkpoint and every round row of run "t" in dir/db. */

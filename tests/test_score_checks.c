@@ -23,7 +23,7 @@
 #include "common/config.h"
 #include "fl/layer_score.h"
 
-#define L_LAYERS 3 /* the fixture model's */
+#define L_LAYERS 3 /* the fixture model's layers */
 
 static char g_dir[100];
 static char g_vocab[512], g_merges[512];
@@ -100,9 +100,7 @@ typedef struct outcome {
 
 static void config_for(fedpep_config *cfg)
 {
-    config_defaults(cfg);
-    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", g_dir);
-    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", g_dir);
+    fixture_config(cfg, g_dir);
     snprintf(cfg->run.name, sizeof cfg->run.name, "t");
     cfg->federation.clients = 2;
     cfg->federation.clients_per_round = 2;
@@ -234,7 +232,7 @@ static void an_out_of_bounds_score_reply_is_never_combined(void **state)
 static int setup(void **state)
 {
     (void)state;
-    fixture_tree("score_checks", g_dir, sizeof g_dir, 40, 8);
+    fixture_tree_layers("score_checks", g_dir, sizeof g_dir, L_LAYERS, 40, 8);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
     return 0;
 }

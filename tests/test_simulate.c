@@ -17,21 +17,9 @@ static char g_dir[100];
 
 static void sim_config(fedpep_config *cfg, const char *db, fp_strategy strategy)
 {
-    config_defaults(cfg);
-    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", g_dir);
-    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", g_dir);
-    snprintf(cfg->run.db, sizeof cfg->run.db, "%s/%s", g_dir, db);
-    snprintf(cfg->run.name, sizeof cfg->run.name, "t");
+    fixture_run_config(cfg, g_dir, db);
     cfg->run.strategy = strategy;
-    cfg->run.rounds = 3;
-    cfg->model.prompt_length = 4;
-    cfg->model.max_seq_len = 32;
-    cfg->model.head = FP_HEAD_LINEAR;
-    cfg->federation.clients = 4;
-    cfg->federation.clients_per_round = 2;
-    cfg->federation.min_clients = 1;
     cfg->client.max_local_steps = 6;
-    cfg->eval.batch_size = 16;
 }
 
 /* The database g_dir/db_name, read-only, and its run "t". */

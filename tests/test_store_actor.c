@@ -1,156 +1,19 @@
-/* test_store_actor.c — the store role's handler on every request type, without sockets:
- * valid requests leave exactly what was sent in the database; invalid ones are answered with
- * ERROR and leave the file unchanged (a fingerprint of every table before and after); a repeated
- * SAVE is acknowledged, a conflicting one refused; old checkpoints are pruned. Every reply must
- * itself be a valid, encodable message. */
-#include "tests/support/test.h"
-#include "tests/test_storage_fixture.h"
+/* test_store_actor.c — the store role's handler on RUN and SAVE, without sockets
+ * (test_store_role_fixture.h): valid requests leave exactly what was sent in the database;
+ * invalid ones are answered with ERROR and leave the file unchanged; a repeated SAVE is
+ * acknowledged, a conflicting one refused; old checkpoints are pruned and the file stays bounded;
+ * requests that are not the store's are refused or ignored, every sample message answered with a
+ * valid message. SAVE_CLIENT, SELECTION and LOAD are in test_store_actor_load.c. */
+#include "tests/test_store_role_fixture.h"
 
 #include <sys/stat.h>
 
-#include "actors/store_role.h"
 #include "tests/support/msg_sample.h"
-#include "messages/protocol.h"
-#include "tests/test_store_actor_fixture.h"
-
-
-/* ---- helpers ---- */
-
-static store_role_t *open_store(const char *path, int keep)
-{
-    fp_error err = {0};
-    store_role_options_t o = {.db_path = path, .keep_checkpoints = keep};
-    store_role_t *s = store_role_new(&o, &err);
-    if (!s)
-        fail_msg("store_role_new(%s): %s", path, err.msg);
-    return s;
-}
-
-/* Handles req and checks the reply is well formed and answers it. */
-static void handle(store_role_t *s, const msg_t *req, msg_t *reply)
-{
-    fp_error err = {0};
-    assert_int_equal(store_role_handle(s, req, reply, &err), FP_OK);
-    if (reply->type == MSG_NONE)
-        return;
-    msg_limits lim = msg_limits_default();
-    if (msg_validate(reply, &lim, &err))
-        fail_msg("reply %s invalid: %s", msg_type_name(reply->type), err.msg);
-    uint8_t *bytes = NULL;
-    size_t n = 0;
-    assert_int_equal(msg_encode(reply, &lim, &bytes, &n, &err), FP_OK);
-    free(bytes);
-    assert_int_equal(reply->re, req->seq);
-    assert_string_equal(reply->from, "store");
-}
-
-static void expect_saved(store_role_t *s, const msg_t *req)
-{
-    msg_t reply = {0};
-    handle(s, req, &reply);
-    if (reply.type == MSG_ERROR)
-        fail_msg("%s refused: %s %s", msg_type_name(req->type), fp_status_name(reply.error.code),
-                 reply.error.text);
-    assert_int_equal(reply.type, MSG_SAVED);
-    assert_int_equal(reply.saved.answers, req->type);
-    assert_int_equal(reply.round, req->round);
-    msg_clear(&reply);
-}
-
-static void expect_error(store_role_t *s, const msg_t *req, fp_status code)
-{
-    msg_t reply = {0};
-    handle(s, req, &reply);
-    assert_int_equal(reply.type, MSG_ERROR);
-    if (reply.error.code != code)
-        fail_msg("expected %s, got %s: %s", fp_status_name(code),
-                 fp_status_name(reply.error.code), reply.error.text);
-    assert_int_equal(reply.error.answers, req->type);
-    assert_non_null(reply.error.text);
-    assert_true(strlen(reply.error.text) > 0);
-    msg_clear(&reply);
-}
-
-/* FNV-1a over every row of every table, in key order: equal before and after = unchanged. */
-static uint64_t fingerprint(const char *path)
-{
-    static const char *const TABLES[] = {"runs", "rounds", "client_rounds", "layer_scores",
-                                         "checkpoints", "client_state"};
-    sqlite3 *raw = NULL;
-    assert_int_equal(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    uint64_t h = 1469598103934665603ull;
-    for (size_t t = 0; t < sizeof TABLES / sizeof *TABLES; t++) {
-        char sql[128];
-        snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY 1, 2, 3", TABLES[t]);
-        sqlite3_stmt *st = NULL;
-        assert_int_equal(sqlite3_prepare_v2(raw, sql, -1, &st, NULL), SQLITE_OK);
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            for (int c = 0; c < sqlite3_column_count(st); c++) {
-                const unsigned char *p = sqlite3_column_blob(st, c);
-                int n = sqlite3_column_bytes(st, c);
-                h = (h ^ (uint64_t)sqlite3_column_type(st, c)) * 1099511628211ull;
-                for (int i = 0; i < n; i++)
-                    h = (h ^ p[i]) * 1099511628211ull;
-            }
-            h = (h ^ 0xff) * 1099511628211ull;
-        }
-        sqlite3_finalize(st);
-        h = (h ^ 0xfe) * 1099511628211ull;
-    }
-    sqlite3_close(raw);
-    return h;
-}
-
-static void expect_error_unchanged(store_role_t *s, const char *path, const msg_t *req, fp_status code)
-{
-    uint64_t before = fingerprint(path);
-    expect_error(s, req, code);
-    assert_true(fingerprint(path) == before);
-}
-
-static void begin_run(store_role_t *s)
-{
-    msg_t m = {0};
-    make_run(&m, MSG_RUN_RUNNING, "tiny");
-    expect_saved(s, &m);
-    msg_clear(&m);
-}
-
-static void save_round(store_role_t *s, uint32_t r)
-{
-    msg_t m = {0};
-    make_save(&m, r, 0);
-    expect_saved(s, &m);
-    msg_clear(&m);
-}
-
-static int64_t run_id_of(store_db_t *db)
-{
-    store_run run = {0};
-    assert_int_equal(store_db_run_find(db, RUN_NAME, &run, NULL), FP_OK);
-    int64_t id = run.id;
-    store_run_clear(&run);
-    return id;
-}
-
-static void load(store_role_t *s, const char *client, msg_t *reply)
-{
-    msg_t m = {0};
-    assert_int_equal(msg_init(&m, MSG_LOAD, RUN_NAME, "coordinator", NULL), FP_OK);
-    m.seq = 77;
-    if (client)
-        assert_int_equal(msg_set_id(m.load.client, client, NULL), FP_OK);
-    handle(s, &m, reply);
-    assert_int_equal(reply->type, MSG_STATE);
-    msg_clear(&m);
-}
-
-/* ---- tests ---- */
 
 static void test_run_create_resume_status(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     begin_run(s);
     begin_run(s); /* a restarted coordinator re-sends RUN */
     store_db_t *db = fx_open(fx->path, STORE_DB_READONLY);
@@ -184,7 +47,7 @@ static void test_run_create_resume_status(void **state)
 static void test_save_holds_what_was_sent(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     begin_run(s);
     msg_t m = {0};
     make_save(&m, 0, 0);
@@ -263,7 +126,7 @@ static void test_save_holds_what_was_sent(void **state)
 static void test_save_not_evaluated_is_null(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     begin_run(s);
     msg_t m = {0};
     make_save(&m, 0, 0);
@@ -279,7 +142,7 @@ static void test_save_not_evaluated_is_null(void **state)
 static void test_save_duplicate_and_conflict(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     begin_run(s);
     save_round(s, 0);
     uint64_t after_first = fingerprint(fx->path);
@@ -302,7 +165,7 @@ static void test_save_duplicate_and_conflict(void **state)
 static void test_save_invalid_leaves_file_unchanged(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     msg_t m = {0};
 
     make_save(&m, 0, 0); /* no RUN yet */
@@ -357,118 +220,10 @@ static void test_save_invalid_leaves_file_unchanged(void **state)
     store_role_destroy(&s);
 }
 
-static void test_client_state(void **state)
-{
-    fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
-    msg_t m = {0}, reply = {0};
-    const uint8_t blob[6] = {9, 8, 7, 6, 5, 4};
-
-    assert_int_equal(msg_init(&m, MSG_SAVE_CLIENT, RUN_NAME, "client.4", NULL), FP_OK);
-    m.round = 2;
-    assert_int_equal(msg_blob_copy(&m.save_client.state, blob, sizeof blob, NULL), FP_OK);
-    expect_error_unchanged(s, fx->path, &m, FP_ENOTFOUND); /* no run */
-    begin_run(s);
-    expect_saved(s, &m);
-
-    load(s, "client.4", &reply);
-    assert_true(reply.state.found);
-    assert_int_equal(reply.round, 2);
-    assert_int_equal(reply.state.client_state.n, sizeof blob);
-    assert_memory_equal(reply.state.client_state.data, blob, sizeof blob);
-    assert_int_equal(reply.state.rows.ndim, 0);
-    msg_clear(&reply);
-    load(s, "client.5", &reply); /* never saved */
-    assert_false(reply.state.found);
-    msg_clear(&reply);
-
-    m.round = 1; /* a stale save must not roll the client back */
-    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
-    m.round = 3;
-    expect_saved(s, &m);
-    assert_int_equal(fx_sql_int(fx->path, "SELECT round FROM client_state WHERE client = 4"), 3);
-    assert_int_equal(msg_set_id(m.from, "coordinator", NULL), FP_OK); /* not a client */
-    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
-    msg_clear(&m);
-
-    assert_int_equal(msg_init(&m, MSG_LOAD, RUN_NAME, "evaluator", NULL), FP_OK);
-    assert_int_equal(msg_set_id(m.load.client, "evaluator", NULL), FP_OK); /* not a client id */
-    expect_error_unchanged(s, fx->path, &m, FP_EINVAL);
-    msg_clear(&m);
-    store_role_destroy(&s);
-}
-
-static void make_selection(msg_t *m, uint32_t second)
-{
-    assert_int_equal(msg_init(m, MSG_SELECTION, RUN_NAME, "evaluator", NULL), FP_OK);
-    m->selection.num_layers = 4;
-    assert_int_equal(msg_u32s_alloc(&m->selection.layers, 2, NULL), FP_OK);
-    m->selection.layers.v[0] = 1;
-    m->selection.layers.v[1] = second;
-    assert_int_equal(msg_f64s_alloc(&m->selection.scores, 3, NULL), FP_OK);
-    for (int l = 0; l < 3; l++)
-        m->selection.scores.v[l] = 0.5 * l + 0.25;
-}
-
-static void test_selection(void **state)
-{
-    fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
-    begin_run(s);
-    msg_t m = {0};
-    make_selection(&m, 3);
-    expect_saved(s, &m);
-    expect_saved(s, &m); /* identical again: fine */
-    msg_clear(&m);
-    make_selection(&m, 2); /* the selection is fixed for a run */
-    expect_error_unchanged(s, fx->path, &m, FP_ESTATE);
-    msg_clear(&m);
-
-    store_db_t *db = fx_open(fx->path, STORE_DB_READONLY);
-    store_layer *layers = NULL;
-    size_t n = 0;
-    assert_int_equal(store_db_layers_load(db, run_id_of(db), &layers, &n, NULL), FP_OK);
-    assert_int_equal(n, 4);
-    for (int l = 0; l < 3; l++)
-        assert_true(layers[l].score == 0.5 * l + 0.25);
-    assert_true(isnan(layers[3].score));
-    assert_false(layers[0].selected);
-    assert_true(layers[1].selected);
-    assert_false(layers[2].selected);
-    assert_true(layers[3].selected);
-    free(layers);
-    store_db_close(&db);
-
-    save_round(s, 0);
-    msg_t st = {0};
-    load(s, NULL, &st);
-    assert_int_equal(st.state.layers.n, 2);
-    assert_int_equal(st.state.layers.v[0], 1);
-    assert_int_equal(st.state.layers.v[1], 3);
-    msg_clear(&st);
-    store_role_destroy(&s);
-}
-
-static void test_load_nothing_yet(void **state)
-{
-    fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
-    msg_t st = {0};
-    load(s, NULL, &st); /* no such run */
-    assert_false(st.state.found);
-    assert_int_equal(st.round, 0);
-    msg_clear(&st);
-    begin_run(s);
-    load(s, NULL, &st); /* run without rounds */
-    assert_false(st.state.found);
-    msg_clear(&st);
-    store_role_destroy(&s);
-}
-
 static void test_prune_keeps_last(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 2);
+    store_role_t *s = open_store(fx->path, 2, 0);
     begin_run(s);
     for (uint32_t r = 0; r < 6; r++)
         save_round(s, r);
@@ -487,7 +242,7 @@ static void test_prune_keeps_last(void **state)
 static void test_other_types(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     msg_t m = {0}, reply = {0};
     /* a TRAIN is not the store's business: refused */
     assert_int_equal(msg_init(&m, MSG_SCORE_REQUEST, RUN_NAME, "evaluator", NULL), FP_OK);
@@ -516,7 +271,7 @@ static void test_other_types(void **state)
 static void test_every_sample_message(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     for (int pass = 0; pass < 2; pass++) {
         if (pass == 1)
             begin_run(s);
@@ -574,12 +329,12 @@ static off_t file_size(const char *path)
 static void test_file_stays_bounded(void **state)
 {
     fx_db *fx = *state;
-    store_role_t *s = open_store(fx->path, 2);
+    store_role_t *s = open_store(fx->path, 2, 0);
     begin_run(s);
     save_big_rounds(s, 0, 10);
     store_role_destroy(&s); /* closing folds the WAL into the file */
     off_t after_10 = file_size(fx->path);
-    s = open_store(fx->path, 2);
+    s = open_store(fx->path, 2, 0);
     save_big_rounds(s, 10, 40);
     store_role_destroy(&s);
     off_t after_40 = file_size(fx->path);
@@ -606,58 +361,12 @@ static void test_limits_apply(void **state)
     store_role_destroy(&s);
 }
 
-static void test_client_index_and_rows_blob(void **state)
-{
-    (void)state;
-    assert_int_equal(store_role_client_index("client.12"), 12);
-    assert_int_equal(store_role_client_index("client-3"), 3);
-    assert_int_equal(store_role_client_index("client.0"), 0);
-    assert_int_equal(store_role_client_index("client.2147483647"), 2147483647);
-    assert_int_equal(store_role_client_index("client.2147483648"), -1);
-    assert_int_equal(store_role_client_index("client.99999999999"), -1);
-    assert_int_equal(store_role_client_index("client12"), -1);
-    assert_int_equal(store_role_client_index("client."), -1);
-    assert_int_equal(store_role_client_index(".5"), -1);
-    assert_int_equal(store_role_client_index("coordinator"), -1);
-    assert_int_equal(store_role_client_index(""), -1);
-    assert_int_equal(store_role_client_index(NULL), -1);
-
-    msg_tensor_t t = {0}, back = {0};
-    uint32_t shape[2] = {3, 2};
-    float v[6] = {1, -2, 3.5f, 0, 1e-30f, -0.0f};
-    assert_int_equal(msg_tensor_copy(&t, 2, shape, v, NULL), FP_OK);
-    uint8_t *blob = NULL;
-    size_t n = 0;
-    assert_int_equal(store_role_rows_blob(&t, &blob, &n, NULL), FP_OK);
-    assert_int_equal(n, 4 + 8 + 24);
-    assert_int_equal(blob[0], 2); /* little-endian ndim */
-    assert_int_equal(store_role_rows_parse(blob, n, &back, NULL), FP_OK);
-    assert_int_equal(back.ndim, 2);
-    assert_memory_equal(back.shape, shape, sizeof shape);
-    assert_memory_equal(back.data, v, sizeof v);
-    msg_tensor_free(&back);
-    /* every truncation and a bad header are refused */
-    fp_error err = {0};
-    for (size_t cut = 0; cut < n; cut++)
-        assert_int_equal(store_role_rows_parse(blob, cut, &back, &err), FP_EFORMAT);
-    blob[0] = 0;
-    assert_int_equal(store_role_rows_parse(blob, n, &back, &err), FP_EFORMAT);
-    blob[0] = 9;
-    assert_int_equal(store_role_rows_parse(blob, n, &back, &err), FP_EFORMAT);
-    blob[0] = 2;
-    blob[4] = 0; /* a zero dimension */
-    assert_int_equal(store_role_rows_parse(blob, n, &back, &err), FP_EFORMAT);
-    assert_null(back.data);
-    free(blob);
-    msg_tensor_free(&t);
-}
-
 static void test_new_makes_folder_and_refuses_foreign(void **state)
 {
     fx_db *fx = *state;
     char path[512];
     snprintf(path, sizeof path, "%s/runs/deeper/x.db", fx->dir);
-    store_role_t *s = open_store(path, 0);
+    store_role_t *s = open_store(path, 0, 0);
     store_role_destroy(&s);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
@@ -685,15 +394,11 @@ int main(void)
         FX_TEST(test_save_not_evaluated_is_null),
         FX_TEST(test_save_duplicate_and_conflict),
         FX_TEST(test_save_invalid_leaves_file_unchanged),
-        FX_TEST(test_client_state),
-        FX_TEST(test_selection),
-        FX_TEST(test_load_nothing_yet),
         FX_TEST(test_prune_keeps_last),
         FX_TEST(test_other_types),
         FX_TEST(test_every_sample_message),
         FX_TEST(test_limits_apply),
         FX_TEST(test_file_stays_bounded),
-        cmocka_unit_test(test_client_index_and_rows_blob),
         FX_TEST(test_new_makes_folder_and_refuses_foreign),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

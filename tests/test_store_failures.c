@@ -5,56 +5,20 @@
  * retryable EDB until writes have found it locked for the store's bound, then final; a write
  * that goes through again clears it. A failed run's reason and a failed round's reason and
  * retries are stored as sent. store_role_error_is_final reads all of it the way every role does. */
-#include "tests/support/test.h"
-#include "tests/test_storage_fixture.h"
+#include "tests/test_store_role_fixture.h"
 
 #include <time.h>
-
-#include "actors/store_role.h"
-#include "messages/protocol.h"
-#include "tests/test_store_actor_fixture.h"
-
-static store_role_t *open_store(const char *path, int busy_limit_ms)
-{
-    fp_error err = {0};
-    store_role_options_t o = {.db_path = path, .busy_limit_ms = busy_limit_ms};
-    store_role_t *s = store_role_new(&o, &err);
-    if (!s)
-        fail_msg("store_role_new(%s): %s", path, err.msg);
-    return s;
-}
-
-/* The reply to req (an ERROR or a SAVED, valid and answering req). */
-static void answer(store_role_t *s, const msg_t *req, msg_t *reply)
-{
-    fp_error err = {0};
-    assert_int_equal(store_role_handle(s, req, reply, &err), FP_OK);
-    msg_limits lim = msg_limits_default();
-    if (msg_validate(reply, &lim, &err))
-        fail_msg("reply %s invalid: %s", msg_type_name(reply->type), err.msg);
-    assert_int_equal(reply->re, req->seq);
-}
 
 /* req is refused with `final` and a text containing `why`. */
 static void expect_refused(store_role_t *s, const msg_t *req, bool final, const char *why)
 {
     msg_t reply = {0};
-    answer(s, req, &reply);
+    handle(s, req, &reply);
     if (reply.type != MSG_ERROR || reply.error.final != final ||
         store_role_error_is_final(&reply.error) != final || !strstr(reply.error.text, why))
         fail_msg("%s: got %s %s final %d \"%s\", want final %d \"%s\"", msg_type_name(req->type),
                  msg_type_name(reply.type), fp_status_name(reply.error.code), reply.error.final,
                  reply.error.text ? reply.error.text : "", final, why);
-    msg_clear(&reply);
-}
-
-static void expect_saved(store_role_t *s, const msg_t *req)
-{
-    msg_t reply = {0};
-    answer(s, req, &reply);
-    if (reply.type != MSG_SAVED)
-        fail_msg("%s refused: %s", msg_type_name(req->type),
-                 reply.type == MSG_ERROR ? reply.error.text : "?");
     msg_clear(&reply);
 }
 
@@ -86,11 +50,11 @@ static void a_read_only_database_is_final(void **state)
     make_run(&run, MSG_RUN_RUNNING, "tiny");
     make_save(&save, 0, 0);
     make_save_client(&sc, 0);
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     expect_saved(s, &run);
     store_role_destroy(&s);
     setenv(STORE_DB_FAULT_ENV, "readonly", 1);
-    s = open_store(fx->path, 0);
+    s = open_store(fx->path, 0, 0);
     unsetenv(STORE_DB_FAULT_ENV);
     int before = fx_sql_int(fx->path, "SELECT count(*) FROM client_state");
     expect_refused(s, &sc, true, "attempt to write a readonly database");
@@ -115,7 +79,7 @@ static void a_full_disk_is_final(void **state)
     make_save(&save, 0, 0);
     make_save_client(&sc, 0);
     setenv(STORE_DB_FAULT_ENV, "full:2", 1);
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     unsetenv(STORE_DB_FAULT_ENV);
     expect_saved(s, &run);
     expect_saved(s, &sc);
@@ -147,7 +111,7 @@ static void a_locked_database_is_retryable_then_final(void **state)
     make_run(&run, MSG_RUN_RUNNING, "tiny");
     make_save(&save, 0, 0);
     make_save_client(&sc, 0);
-    store_role_t *s = open_store(fx->path, 600);
+    store_role_t *s = open_store(fx->path, 0, 600);
     expect_saved(s, &run);
     sqlite3 *raw = NULL;
     assert_int_equal(sqlite3_open(fx->path, &raw), SQLITE_OK);
@@ -158,7 +122,7 @@ static void a_locked_database_is_retryable_then_final(void **state)
     bool final = false;
     for (int i = 0; i < 10 && !final; i++) {
         msg_t reply = {0};
-        answer(s, &save, &reply);
+        handle(s, &save, &reply);
         assert_int_equal(reply.type, MSG_ERROR);
         final = reply.error.final;
         assert_non_null(strstr(reply.error.text,
@@ -188,7 +152,7 @@ static void damaged_bytes_are_final(void **state)
     msg_t run = {0}, save = {0}, load = {0};
     make_run(&run, MSG_RUN_RUNNING, "tiny");
     make_save(&save, 0, 0);
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     expect_saved(s, &run);
     expect_saved(s, &save);
     store_role_destroy(&s);
@@ -198,7 +162,7 @@ static void damaged_bytes_are_final(void **state)
         sqlite3_exec(raw, "UPDATE checkpoints SET checksum = checksum + 1", NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(raw);
-    s = open_store(fx->path, 0);
+    s = open_store(fx->path, 0, 0);
     assert_int_equal(msg_init(&load, MSG_LOAD, RUN_NAME, "coordinator", NULL), FP_OK);
     load.seq = 77;
     expect_refused(s, &load, true, "checksum mismatch");
@@ -215,7 +179,7 @@ static void reasons_and_retries_are_recorded(void **state)
     fx_db *fx = *state;
     msg_t run = {0}, save = {0};
     make_run(&run, MSG_RUN_RUNNING, "tiny");
-    store_role_t *s = open_store(fx->path, 0);
+    store_role_t *s = open_store(fx->path, 0, 0);
     expect_saved(s, &run);
     make_save(&save, 0, 0);
     save.save.status = MSG_ROUND_FAILED;

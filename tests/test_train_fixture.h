@@ -1,12 +1,14 @@
 /* test_train_fixture.h — a tiny random RoBERTa-style model folder (config.json,
  * model.safetensors, GPT-2's BPE files with RoBERTa's specials) and a synthetic SST-2-shaped
- * dataset folder whose label is visible in the words, for the train/ tests. */
+ * dataset folder whose label is visible in the words, the tree of both that the train/, simulate,
+ * actor-role and launch tests share, and configurations over that tree. */
 #ifndef FEDPEP_TESTS_TEST_TRAIN_FIXTURE_H
 #define FEDPEP_TESTS_TEST_TRAIN_FIXTURE_H
 
 #include <stdio.h>
 #include <sys/stat.h>
 
+#include "common/config.h"
 #include "common/rng.h"
 #include "model/hf_config.h"
 #include "model/weights.h"
@@ -36,8 +38,8 @@ static inline void fixture_write_model(const char *dir, const model_config *c, f
         fail_msg("save: %s", err.msg);
     tf_weights_free(&w);
     fixture_cache(vocab, merges, sizeof vocab);
-    bpe_t *tok = roberta_layout ? bpe_new_roberta(vocab, merges, &err)
-                                : bpe_new(vocab, merges, &err);
+    bpe_t *tok =
+        roberta_layout ? bpe_new_roberta(vocab, merges, &err) : bpe_new(vocab, merges, &err);
     if (!tok)
         fail_msg("tokenizer: %s", err.msg);
     snprintf(v2, sizeof v2, "%s/vocab.json", dir);
@@ -123,19 +125,60 @@ static inline void fixture_data(const char *dir, int n_train, int n_dev, uint64_
     }
 }
 
-/* A fresh temporary folder `dir` (n bytes) holding model/ (3 layers of width 32, weights
- * N(0, 0.05²), seed 7) and data/ (n_train / n_dev synthetic sst-2 rows, seed 11): the standard
- * tree of the train/, simulate and actor-role tests. */
-static inline void fixture_tree(const char *tag, char *dir, size_t n, int n_train, int n_dev)
+/* dir/model (n_layers layers of width 32, weights N(0, 0.05²), model_seed) and dir/data
+ * (n_train / n_dev synthetic sst-2 rows, data_seed) in the existing folder dir. */
+static inline void fixture_tree_in(const char *dir, int n_layers, uint64_t model_seed, int n_train,
+                                   int n_dev, uint64_t data_seed)
 {
-    snprintf(dir, n, "%s", test_tmpdir(tag));
-    char m[300], d[300];
+    char m[300], d[300]; /* the fixtures append to them in 512-byte buffers */
     snprintf(m, sizeof m, "%s/model", dir);
     snprintf(d, sizeof d, "%s/data", dir);
     mkdir(m, 0700);
     mkdir(d, 0700);
-    fixture_model(m, 3, 32, 0.05f, 7);
-    fixture_data(d, n_train, n_dev, 11);
+    fixture_model(m, n_layers, 32, 0.05f, model_seed);
+    fixture_data(d, n_train, n_dev, data_seed);
+}
+
+/* A fresh temporary folder `dir` (n bytes) holding model/ (n_layers layers of width 32, weights
+ * N(0, 0.05²), seed 7) and data/ (n_train / n_dev synthetic sst-2 rows, seed 11). */
+static inline void fixture_tree_layers(const char *tag, char *dir, size_t n, int n_layers,
+                                       int n_train, int n_dev)
+{
+    snprintf(dir, n, "%s", test_tmpdir(tag));
+    fixture_tree_in(dir, n_layers, 7, n_train, n_dev, 11);
+}
+
+/* fixture_tree_layers with 3 layers: the standard tree of the train/, simulate and actor-role
+ * tests. */
+static inline void fixture_tree(const char *tag, char *dir, size_t n, int n_train, int n_dev)
+{
+    fixture_tree_layers(tag, dir, n, 3, n_train, n_dev);
+}
+
+/* The defaults, with the model and data of the tree in dir (fixture_tree_in). */
+static inline void fixture_config(fedpep_config *cfg, const char *dir)
+{
+    config_defaults(cfg);
+    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", dir);
+    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", dir);
+}
+
+/* A tiny run over the tree in dir, its database dir/db: run "t" of 3 rounds, 4 clients with 2 a
+ * round (at least 1), a prompt of 4, sequences of 32 tokens, a linear head, evaluation batches of
+ * 16; the rest the defaults. */
+static inline void fixture_run_config(fedpep_config *cfg, const char *dir, const char *db)
+{
+    fixture_config(cfg, dir);
+    snprintf(cfg->run.db, sizeof cfg->run.db, "%s/%s", dir, db);
+    snprintf(cfg->run.name, sizeof cfg->run.name, "t");
+    cfg->run.rounds = 3;
+    cfg->model.prompt_length = 4;
+    cfg->model.max_seq_len = 32;
+    cfg->model.head = FP_HEAD_LINEAR;
+    cfg->federation.clients = 4;
+    cfg->federation.clients_per_round = 2;
+    cfg->federation.min_clients = 1;
+    cfg->eval.batch_size = 16;
 }
 
 #endif

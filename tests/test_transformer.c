@@ -1,266 +1,9 @@
-/* test_transformer.c — the whole model core on tiny random RoBERTa- and GPT-2-style models:
- * forward against an independent double-precision reference, dL/dE and the linear head's
- * gradients against finite differences (prefix in all layers, in some, only some trainable; with
- * dropout on), that untrainable rows are untouched and lower layers do no backward work, the
- * invariances (padding, causality, P = 0) and the input errors. */
-#include "tests/support/test.h"
-
-#include "common/rng.h"
-#include "model/transformer.h"
-#include "tests/test_gradcheck.h"
-#include "tests/test_transformer_reference.h"
-
-enum { L = 3, D = 8, V = 29, B = 3, T = 6, P = 3, C = 4 };
-
-typedef struct fixture {
-    model_config cfg;
-    tf_weights w;
-    tf_acts_t *acts;
-    int tokens[B * T], mask[B * T], targets[B * T], labels[B];
-    float E[P * L * 2 * D], dE[P * L * 2 * D];
-    bool present[L], trainable[L];
-    float W[C * D], bias[C], dW[C * D], db[C];
-    tf_prompt prompt;
-    tf_cls_head head;
-    bool use_head, use_targets, use_labels;
-    tf_batch batch;
-    tf_options opt;
-} fixture;
-
-/* A tiny USE-lite-style encoder: RoBERTa's tables and MLM head, but pre-LN without a final
- * LayerNorm, ReLU, no embedding LayerNorm, and a deep prompt that does not shift positions. */
-static model_config uselite_config(void)
-{
-    model_config c = tiny_config(MODEL_ARCH_ROBERTA, L, D, V, 40, 12);
-    c.pre_ln = true;
-    c.hidden_act = MODEL_ACT_RELU;
-    c.no_embedding_ln = true;
-    c.prefix_keeps_positions = true;
-    return c;
-}
-
-/* USE-lite's shape: embeddings (and block 0's input and attention) half as wide as the stream,
- * with block 0's projected residual; pad_token_id beyond the position table; no LM head. */
-static model_config narrow_config(void)
-{
-    model_config c = uselite_config();
-    c.max_positions = 20;
-    c.d_embed = D / 2;
-    c.position_offset = 0;
-    c.pad_token_id = 25;
-    c.hidden_act = MODEL_ACT_ARCH; /* ReLU's kinks defeat finite differences of wpe here;
-                                      uselite_config covers ReLU */
-    return c;
-}
-
-/* Fills a fixture: random weights, a batch whose last example is padded, targets per arch. */
-static fixture *fixture_new_cfg(model_config cfg, unsigned present_bits, unsigned trainable_bits)
-{
-    fixture *f = calloc(1, sizeof *f);
-    const model_arch arch = cfg.arch;
-    f->cfg = cfg;
-    fp_error err;
-    assert_int_equal(tf_weights_init_random(&f->w, &f->cfg, 0.3f, 7 + arch, &err), FP_OK);
-    rng_t r;
-    rng_seed(&r, 11 + arch);
-    for (int i = 0; i < B * T; i++) {
-        f->tokens[i] = 5 + (int)rng_below(&r, V - 5);
-        f->mask[i] = 1;
-        f->targets[i] = -1;
-    }
-    for (int t = T - 2; t < T; t++) { /* example 2 has 4 real tokens and 2 pads */
-        f->mask[2 * T + t] = 0;
-        f->tokens[2 * T + t] = arch == MODEL_ARCH_ROBERTA ? 1 : 0;
-    }
-    if (arch == MODEL_ARCH_ROBERTA) {
-        for (int b = 0; b < B; b++) { /* a <mask> at t = 2 with a label word target */
-            f->tokens[b * T + 2] = f->cfg.mask_token_id;
-            f->targets[b * T + 2] = 5 + b;
-        }
-    } else {
-        for (int b = 0; b < B; b++) { /* the rows before the last two real tokens */
-            int len = b == 2 ? T - 2 : T;
-            for (int t = len - 3; t < len - 1; t++)
-                f->targets[b * T + t] = f->tokens[b * T + t + 1];
-        }
-    }
-    for (int i = 0; i < P * L * 2 * D; i++)
-        f->E[i] = 0.5f * (float)rng_normal(&r);
-    for (int i = 0; i < C * D; i++)
-        f->W[i] = 0.5f * (float)rng_normal(&r);
-    for (int i = 0; i < C; i++) {
-        f->bias[i] = 0.1f * (float)rng_normal(&r);
-        f->labels[i % B] = i % C;
-    }
-    int lowest = L;
-    for (int l = 0; l < L; l++) {
-        f->present[l] = present_bits >> l & 1;
-        f->trainable[l] = trainable_bits >> l & 1;
-        if (f->trainable[l] && lowest == L)
-            lowest = l;
-    }
-    f->prompt = (tf_prompt){P, f->E, f->present, f->trainable, f->dE, 0, NULL, NULL};
-    f->head = (tf_cls_head){C, f->W, f->bias, f->dW, f->db};
-    f->use_targets = !model_has_input_projection(&cfg); /* a narrow model has no LM head */
-    f->opt = (tf_options){.grad = true};
-    tf_acts_spec spec = {B, T, P, L - lowest, B * T, C, false, 0};
-    f->acts = tf_acts_new(&f->cfg, spec, &err);
-    assert_non_null(f->acts);
-    return f;
-}
-
-static fixture *fixture_new(model_arch arch, unsigned present_bits, unsigned trainable_bits)
-{
-    return fixture_new_cfg(tiny_config(arch, L, D, V, 40, 12), present_bits, trainable_bits);
-}
-
-static void fixture_free(fixture *f)
-{
-    tf_acts_destroy(&f->acts);
-    tf_weights_free(&f->w);
-    free(f);
-}
-
-static fp_status fixture_forward(fixture *f, tf_result *res, fp_error *err)
-{
-    f->batch = (tf_batch){B, T, f->tokens, f->mask, f->use_targets ? f->targets : NULL,
-                          f->use_labels ? f->labels : NULL};
-    return tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, f->use_head ? &f->head : NULL,
-                      &f->batch, &f->opt, res, err);
-}
-
-static double fixture_loss(void *p)
-{
-    fixture *f = p;
-    tf_result res;
-    fp_error err;
-    if (fixture_forward(f, &res, &err))
-        fail_msg("forward: %s", err.msg);
-    return res.loss;
-}
-
-/* A float forward pass of a loss ~3 is exact to ~1 ulp (2.4e-7), so with steps of 1e-2 a
- * finite difference is quantised to ~1.2e-5: per-element slack 5e-5 + 3%, and 1% on the whole
- * gradient (all trainable rows together). */
-static const gc_tol MODEL_TOL = {1e-2f, 5e-5, 3e-2, 1e-2};
-
-/* dE (and the head) against finite differences; untrainable rows untouched; backward stops at
- * the lowest trainable layer. */
-static void check_cfg_gradients(model_config cfg, unsigned present, unsigned trainable,
-                                float dropout, bool head)
-{
-    fixture *f = fixture_new_cfg(cfg, present, trainable);
-    f->opt.dropout = dropout;
-    f->opt.prefix_dropout = dropout;
-    f->opt.seed = 99;
-    f->use_head = f->use_labels = head;
-    fp_error err;
-    for (int i = 0; i < P * L * 2 * D; i++)
-        f->dE[i] = 777.0f;
-    tf_result res;
-    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
-    assert_true(isfinite(res.loss) && res.loss > 0);
-    assert_int_equal(tf_backward(f->acts, &err), FP_OK);
-
-    int lowest = L, touched = tf_acts_backward_layers(f->acts, &lowest), want_lowest = L;
-    for (int l = L - 1; l >= 0; l--)
-        if (f->trainable[l])
-            want_lowest = l;
-    assert_int_equal(lowest, want_lowest);
-    assert_int_equal(touched, L - want_lowest);
-
-    char what[64];
-    gc_sums sums = {0};
-    for (int p = 0; p < P; p++)
-        for (int l = 0; l < L; l++)
-            for (int s = 0; s < 2; s++) {
-                size_t at = tf_prompt_index(L, D, p, l, s);
-                if (!f->trainable[l]) {
-                    for (int i = 0; i < D; i++)
-                        assert_true(f->dE[at + i] == 777.0f);
-                    continue;
-                }
-                const int width = model_layer_width(&f->cfg, l); /* rows beyond it unused */
-                for (int i = width; i < D; i++)
-                    assert_true(f->dE[at + i] == 0.0f);
-                snprintf(what, sizeof what, "dE[p=%d][l=%d][s=%d]", p, l, s);
-                gradcheck_into(what, f->E + at, f->dE + at, D, 1, fixture_loss, f, MODEL_TOL,
-                               &sums);
-            }
-    if (want_lowest < L)
-        gc_sums_check("dE", sums, MODEL_TOL.vrel);
-    else /* no trainable layer: no row was measured, and every one kept its 777 above */
-        assert_true(sums.num2 == 0 && sums.ana2 == 0);
-    if (head) {
-        gradcheck("head dW", f->W, f->dW, C * D, 1, fixture_loss, f, MODEL_TOL);
-        gradcheck("head db", f->bias, f->db, C, 1, fixture_loss, f, MODEL_TOL);
-    }
-    fixture_free(f);
-}
-
-static void check_prompt_gradients(model_arch arch, unsigned present, unsigned trainable,
-                                   float dropout, bool head)
-{
-    check_cfg_gradients(tiny_config(arch, L, D, V, 40, 12), present, trainable, dropout, head);
-}
-
-static void uselite_prompt_gradients(void **state)
-{
-    (void)state;
-    check_cfg_gradients(uselite_config(), 07, 07, 0.0f, false);
-    check_cfg_gradients(uselite_config(), 05, 04, 0.0f, false);
-    check_cfg_gradients(uselite_config(), 07, 03, 0.1f, true);
-}
-
-/* Full-weight gradients of the USE-lite-style encoder (the pretraining path through the
- * switches: ReLU, the pre-LN encoder's LN1/LN2, embeddings without LayerNorm), a sample of every
- * tensor against finite differences. */
-static void check_weight_gradients(model_config cfg)
-{
-    fixture *f = fixture_new_cfg(cfg, 07, 07);
-    f->use_head = f->use_labels = !f->use_targets;
-    fp_error err;
-    tf_weights g;
-    assert_int_equal(tf_weights_init_zero(&g, &f->cfg, &err), FP_OK);
-    tf_acts_destroy(&f->acts);
-    f->acts = tf_acts_new(&f->cfg, (tf_acts_spec){B, T, P, L, B * T, C, true, 0}, &err);
-    assert_non_null(f->acts);
-    f->opt.grads = &g;
-    tf_result res;
-    assert_int_equal(fixture_forward(f, &res, &err), FP_OK);
-    assert_int_equal(tf_backward(f->acts, &err), FP_OK);
-    size_t n = tf_weights_table(&f->cfg, &f->w, NULL, 0), off = 0;
-    tf_tensor_spec *specs = calloc(n, sizeof *specs);
-    tf_weights_table(&f->cfg, &f->w, specs, n);
-    gc_sums sums = {0};
-    for (size_t i = 0; i < n; i++) { /* every tensor, about 8 coordinates of each */
-        int numel = (int)specs[i].numel;
-        gradcheck_into(specs[i].name, f->w.block + off, g.block + off, numel, numel / 8 + 1,
-                       fixture_loss, f, MODEL_TOL, &sums);
-        off += specs[i].numel;
-    }
-    gc_sums_check("weights", sums, MODEL_TOL.vrel);
-    free(specs);
-    tf_weights_free(&g);
-    fixture_free(f);
-}
-
-static void uselite_weight_gradients(void **state)
-{
-    (void)state;
-    check_weight_gradients(uselite_config());
-}
-
-/* Block 0 changing width: every weight (the input projection included) and the prompt, whose
- * block-0 rows are read and written only in their first d_embed floats. */
-static void narrow_embedding_gradients(void **state)
-{
-    (void)state;
-    check_weight_gradients(narrow_config());
-    check_cfg_gradients(narrow_config(), 07, 07, 0.0f, true);
-    check_cfg_gradients(narrow_config(), 07, 01, 0.0f, true);
-    check_cfg_gradients(narrow_config(), 05, 05, 0.1f, true);
-}
+/* test_transformer.c — the model core's forward pass on tiny random RoBERTa- and GPT-2-style
+ * models (test_transformer_fixture.h): against an independent double-precision reference, the
+ * invariances (padding, causality, P = 0, an absent prompt with kept positions, a pruned last
+ * block), dropout that changes with the seed only, the layer outputs kept on request, and the
+ * input errors. Gradients are in test_transformer_gradients.c. */
+#include "tests/test_transformer_fixture.h"
 
 /* Hidden states of the narrow model (a padded example included) against the double reference. */
 static void narrow_embedding_matches_reference(void **state)
@@ -276,42 +19,12 @@ static void narrow_embedding_matches_reference(void **state)
     assert_non_null(hidden);
     double *ref = malloc(sizeof(double) * T * D);
     for (int b = 0; b < B; b++) {
-        ref_hidden(ref, &f->cfg, &f->w, f->tokens + b * T, f->mask + b * T, T, P, f->E,
-                   f->present);
+        ref_hidden(ref, &f->cfg, &f->w, f->tokens + b * T, f->mask + b * T, T, P, f->E, f->present);
         for (int i = 0; i < T * D; i++)
             assert_close(hidden[b * T * D + i], ref[i], 1e-4 * (1 + fabs(ref[i])));
     }
     free(ref);
     fixture_free(f);
-}
-
-static void roberta_prompt_gradients(void **state)
-{
-    (void)state;
-    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 07, 0.0f, false); /* all layers */
-    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 06, 0.0f, false); /* top two trainable */
-    check_prompt_gradients(MODEL_ARCH_ROBERTA, 05, 04, 0.0f, false); /* prefix in 0, 2; tune 2 */
-    check_prompt_gradients(MODEL_ARCH_ROBERTA, 06, 02, 0.0f, false); /* 2 present, not tuned */
-    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 05, 0.1f, false); /* with dropout */
-}
-
-static void gpt2_prompt_gradients(void **state)
-{
-    (void)state;
-    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 07, 0.0f, false);
-    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 06, 0.0f, false);
-    check_prompt_gradients(MODEL_ARCH_GPT2, 05, 04, 0.0f, false);
-    check_prompt_gradients(MODEL_ARCH_GPT2, 06, 02, 0.0f, false);
-    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 03, 0.1f, false);
-}
-
-static void linear_head_gradients(void **state)
-{
-    (void)state;
-    /* head alone (targets kept: LM + head losses summed), and head with no prompt training */
-    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 06, 0.0f, true);
-    check_prompt_gradients(MODEL_ARCH_GPT2, 07, 07, 0.1f, true);
-    check_prompt_gradients(MODEL_ARCH_ROBERTA, 07, 00, 0.0f, true);
 }
 
 /* Logits at the target rows and (GPT-2) hidden states against the double reference. */
@@ -329,8 +42,7 @@ static void check_cfg_against_reference(model_config cfg, unsigned present)
     double *hid = malloc(sizeof(double) * T * D), ref[V], loss = 0;
     for (int r = 0; r < n; r++) {
         int b = rows[r] / T, t = rows[r] % T;
-        ref_hidden(hid, &f->cfg, &f->w, f->tokens + b * T, f->mask + b * T, T, P, f->E,
-                   f->present);
+        ref_hidden(hid, &f->cfg, &f->w, f->tokens + b * T, f->mask + b * T, T, P, f->E, f->present);
         ref_lm_logits(ref, &f->cfg, &f->w, hid + t * D);
         double mx = -INFINITY, z = 0;
         for (int v = 0; v < V; v++) {
@@ -389,9 +101,9 @@ static void no_prompt_is_the_plain_model(void **state)
         /* the same with prompt = NULL */
         f->batch.targets = f->targets;
         tf_result res2;
-        assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, NULL, NULL, &f->batch, &f->opt,
-                                    &res2, &err),
-                         FP_OK);
+        assert_int_equal(
+            tf_forward(f->acts, &f->cfg, &f->w, NULL, NULL, &f->batch, &f->opt, &res2, &err),
+            FP_OK);
         assert_close(res2.loss, res.loss, 0);
         free(hid);
         fixture_free(f);
@@ -409,8 +121,7 @@ static void check_padding_invariance(model_config cfg)
     int tok1[4] = {0, 9, 4, 2}, tgt1[4] = {-1, -1, 7, -1};
     tf_batch b1 = {1, 4, tok1, NULL, tgt1, NULL};
     tf_result r1;
-    assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &b1, &f->opt, &r1,
-                                &err),
+    assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &b1, &f->opt, &r1, &err),
                      FP_OK);
     float alone[V];
     memcpy(alone, tf_acts_lm_logits(f->acts, NULL, NULL), sizeof alone);
@@ -420,8 +131,7 @@ static void check_padding_invariance(model_config cfg)
     int tgt2[2 * 6] = {-1, -1, -1, 5, -1, -1, -1, -1, 7, -1, -1, -1};
     tf_batch b2 = {2, 6, tok2, msk2, tgt2, NULL};
     tf_result r2;
-    assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &b2, &f->opt, &r2,
-                                &err),
+    assert_int_equal(tf_forward(f->acts, &f->cfg, &f->w, &f->prompt, NULL, &b2, &f->opt, &r2, &err),
                      FP_OK);
     const float *batched = tf_acts_lm_logits(f->acts, NULL, NULL) + V; /* second row */
     for (int v = 0; v < V; v++)
@@ -624,19 +334,12 @@ static void pruned_last_block_changes_nothing(void **state)
         fixture_free(f);
     }
 }
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(forward_matches_reference),
         cmocka_unit_test(no_prompt_is_the_plain_model),
-        cmocka_unit_test(roberta_prompt_gradients),
-        cmocka_unit_test(gpt2_prompt_gradients),
-        cmocka_unit_test(uselite_prompt_gradients),
-        cmocka_unit_test(uselite_weight_gradients),
-        cmocka_unit_test(narrow_embedding_gradients),
         cmocka_unit_test(narrow_embedding_matches_reference),
-        cmocka_unit_test(linear_head_gradients),
         cmocka_unit_test(encoder_padding_invariance),
         cmocka_unit_test(kept_positions_make_an_absent_prompt_invisible),
         cmocka_unit_test(decoder_is_causal),

@@ -16,7 +16,6 @@
 #include "tests/support/test.h"
 
 #include <math.h>
-#include <sys/stat.h>
 
 #include "tests/test_broker_fixture.h"
 #include "tests/test_train_fixture.h"
@@ -111,9 +110,7 @@ typedef struct outcome {
 
 static void config_for(fedpep_config *cfg)
 {
-    config_defaults(cfg);
-    snprintf(cfg->model.path, sizeof cfg->model.path, "%s/model", g_dir);
-    snprintf(cfg->data.dir, sizeof cfg->data.dir, "%s/data", g_dir);
+    fixture_config(cfg, g_dir);
     snprintf(cfg->run.name, sizeof cfg->run.name, "t");
     cfg->run.rounds = ROUNDS;
     cfg->federation.clients = N_CLIENTS;
@@ -337,14 +334,7 @@ static void a_poisoned_update_is_never_aggregated(void **state)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir("update_checks"));
-    char sub[300];
-    snprintf(sub, sizeof sub, "%s/model", g_dir);
-    mkdir(sub, 0700);
-    fixture_model(sub, 2, 32, 0.05f, 7);
-    snprintf(sub, sizeof sub, "%s/data", g_dir);
-    mkdir(sub, 0700);
-    fixture_data(sub, 40, 8, 11);
+    fixture_tree_layers("update_checks", g_dir, sizeof g_dir, 2, 40, 8);
     fixture_cache(g_vocab, g_merges, sizeof g_vocab);
     return 0;
 }
