@@ -65,15 +65,7 @@ static void *launch_main(void *arg)
     snprintf(events_path, sizeof events_path, "%s.events", l->run_dir);
     FILE *out = fopen(out_path, "w"), *events = fopen(events_path, "w");
     launch_options o;
-    launch_options_defaults(&o);
-    o.config_path = l->f->config;
-    o.overrides = l->over;
-    o.n_overrides = l->n_over;
-    o.exe = l->f->exe;
-    o.run_dir = l->run_dir;
-    o.grace_ms = 3000;
-    o.out = out;
-    o.events = events;
+    launch_fixture_options(&o, l->f, l->over, l->n_over, l->run_dir, out, events);
     l->code = -1;
     l->status = out && events ? launch_run(&o, &l->code, &l->err) : FP_EIO;
     if (out)

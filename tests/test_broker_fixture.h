@@ -1,6 +1,7 @@
-/* test_broker_fixture.h — shared by test_broker.c and test_actor.c: a broker in a thread on an
- * ephemeral port with fast heartbeats, and "raw" peers — bare DEALER sockets driven frame by
- * frame, so tests control exactly what goes on the wire. */
+/* test_broker_fixture.h — shared by the tests that talk to a real broker (test_broker.c,
+ * test_actor.c, the role tests): a broker in a thread on an ephemeral port with fast heartbeats,
+ * "raw" peers — bare DEALER sockets driven frame by frame, so tests control exactly what goes on
+ * the wire — and the options of a role under test. */
 #ifndef FEDPEP_TESTS_TEST_BROKER_FIXTURE_H
 #define FEDPEP_TESTS_TEST_BROKER_FIXTURE_H
 
@@ -8,6 +9,7 @@
 
 #include <czmq.h>
 
+#include "actors/actor.h"
 #include "broker/broker.h"
 #include "messages/envelope.h"
 #include "messages/protocol.h"
@@ -38,6 +40,20 @@ static inline zactor_t *fixture_broker(const char *endpoint, int hwm, size_t max
 static inline zactor_t *fast_broker(char *bound, size_t n)
 {
     return fixture_broker(NULL, 1000, 0, FAST_HEARTBEAT_MS, FAST_LIVENESS, bound, n);
+}
+
+/* The options of a role under test on endpoint ep: its id and role, the run it names in its
+ * messages (NULL: none) and a 20 ms tick, so that its deadlines and re-sends are checked often. */
+static inline void fixture_actor_options(actor_options_t *o, const char *ep, const char *id,
+                                         msg_role role, const char *run)
+{
+    actor_options_defaults(o);
+    snprintf(o->endpoint, sizeof o->endpoint, "%s", ep);
+    snprintf(o->id, sizeof o->id, "%s", id);
+    if (run)
+        snprintf(o->run, sizeof o->run, "%s", run);
+    o->role = role;
+    o->tick_ms = 20;
 }
 
 /* A raw peer: a DEALER with a receive timeout, and its own sequence counter. */

@@ -23,8 +23,7 @@
 
 #define N_CLIENTS 4
 
-static char g_dir[100];
-static char g_vocab[512], g_merges[512];
+static fixture_files g_fx;
 
 /* Answers request with a reply of type (its header from the request) filled by the caller. */
 static void answer(raw_peer_t *p, const msg_t *request, msg_t *reply)
@@ -68,7 +67,7 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
         client_register(&cl[k], ep, k);
 
     fedpep_config cfg;
-    fixture_config(&cfg, g_dir); /* for the shard sizes */
+    fixture_config(&cfg, g_fx.dir); /* for the shard sizes */
     snprintf(cfg.run.name, sizeof cfg.run.name, "t");
     cfg.run.rounds = 1;
     cfg.federation.clients = N_CLIENTS;
@@ -79,19 +78,14 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
     cfg.federation.max_retries = 3;
     fp_error err = {0};
     coordinator_options_t co = {.cfg = &cfg,
-                                .fallback_vocab = g_vocab,
-                                .fallback_merges = g_merges,
+                                .fallback_vocab = g_fx.vocab,
+                                .fallback_merges = g_fx.merges,
                                 .stop_before_save = -1};
     coordinator_t *coord = coordinator_new(&co, &err);
     if (!coord)
         fail_msg("coordinator_new: %s", err.msg);
     actor_options_t o;
-    actor_options_defaults(&o);
-    snprintf(o.endpoint, sizeof o.endpoint, "%s", ep);
-    snprintf(o.id, sizeof o.id, "coordinator");
-    snprintf(o.run, sizeof o.run, "t");
-    o.role = MSG_ROLE_COORDINATOR;
-    o.tick_ms = 20;
+    fixture_actor_options(&o, ep, "coordinator", MSG_ROLE_COORDINATOR, "t");
     coordinator_actor_options(&o);
     actor_result_t result = {0};
     zactor_t *actor = actor_spawn(&o, coordinator_actor(), coord, &result);
@@ -188,17 +182,7 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
 
 static int setup(void **state)
 {
-    (void)state;
-    fixture_tree_layers("coordinator_retry", g_dir, sizeof g_dir, 2, 40, 8);
-    fixture_cache(g_vocab, g_merges, sizeof g_vocab);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_rmtree(g_dir);
-    return 0;
+    return fixture_files_setup(state, &g_fx, "coordinator_retry", 2, 40, 8);
 }
 
 int main(void)
@@ -206,5 +190,5 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_retry_waits_for_its_clients_to_come_back),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fixture_files_teardown);
 }

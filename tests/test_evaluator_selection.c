@@ -29,8 +29,7 @@
 /* Silence that proves re-sending stopped: more than two re-send periods. */
 #define QUIET_MS 2200
 
-static char g_dir[100];
-static char g_vocab[512], g_merges[512];
+static fixture_files g_fx;
 
 /* The scores client.0 reports for the L - 1 = 2 scored layers of the 3-layer fixture model:
  * inside the statistic's range for a batch of 8 ([8, 8 (ln 1e-5 + 1e5)], fl/layer_score.h), or
@@ -61,7 +60,7 @@ static uint64_t client_examples(const fedpep_config *cfg)
 {
     fp_error err = {0};
     shard_sizes_t shards;
-    train_model_t *m = train_model_open(cfg->model.path, g_vocab, g_merges, &err);
+    train_model_t *m = train_model_open(cfg->model.path, g_fx.vocab, g_fx.merges, &err);
     assert_non_null(m);
     assert_int_equal(shard_sizes_load(&shards, cfg, m, config_prompt_length(cfg, m->decoder), &err),
                      FP_OK);
@@ -84,7 +83,7 @@ static void rig_start(rig_t *r, bool store_first)
     raw_register(&r->coord, r->ep, "coordinator", MSG_ROLE_COORDINATOR, 0);
     raw_register(&r->client, r->ep, "client.0", MSG_ROLE_CLIENT, 0);
 
-    fixture_config(&r->cfg, g_dir);
+    fixture_config(&r->cfg, g_fx.dir);
     snprintf(r->cfg.run.name, sizeof r->cfg.run.name, "t");
     r->cfg.federation.clients = 1;
     r->cfg.federation.clients_per_round = 1;
@@ -92,17 +91,12 @@ static void rig_start(rig_t *r, bool store_first)
     r->cfg.federation.round_deadline_s = 60; /* the selection waits for client.0's scores */
     fp_error err = {0};
     evaluator_options_t eo = {
-        .cfg = &r->cfg, .fallback_vocab = g_vocab, .fallback_merges = g_merges};
+        .cfg = &r->cfg, .fallback_vocab = g_fx.vocab, .fallback_merges = g_fx.merges};
     r->ev = evaluator_new(&eo, &err);
     if (!r->ev)
         fail_msg("evaluator_new: %s", err.msg);
     actor_options_t o;
-    actor_options_defaults(&o);
-    snprintf(o.endpoint, sizeof o.endpoint, "%s", r->ep);
-    snprintf(o.id, sizeof o.id, "evaluator");
-    snprintf(o.run, sizeof o.run, "t");
-    o.role = MSG_ROLE_EVALUATOR;
-    o.tick_ms = 20;
+    fixture_actor_options(&o, r->ep, "evaluator", MSG_ROLE_EVALUATOR, "t");
     o.reconnect_min_ms = 100;
     r->actor = actor_spawn(&o, evaluator_actor(), r->ev, &r->result);
     assert_non_null(r->actor);
@@ -360,7 +354,7 @@ static void a_refused_selection_is_logged_and_not_sent_again(void **state)
     assert_true(first.all_same);
 
     char log[300];
-    snprintf(log, sizeof log, "%s/refusal.log", g_dir);
+    snprintf(log, sizeof log, "%s/refusal.log", g_fx.dir);
     int saved = stderr_to(log);
     store_answer(&r, &first.last, MSG_ERROR, "run t is not known");
     int crossed = store_synced(&r);
@@ -393,7 +387,7 @@ static void a_store_failure_is_retried(void **state)
     store_selections(&r, RESEND_WITHIN_MS, 1, &first);
     assert_int_equal(first.selections, 1);
     char log[300];
-    snprintf(log, sizeof log, "%s/busy.log", g_dir);
+    snprintf(log, sizeof log, "%s/busy.log", g_fx.dir);
     int saved = stderr_to(log);
     store_answer_code(&r, &first.last, MSG_ERROR, FP_EDB, "database is locked");
     store_selections(&r, RESEND_WITHIN_MS, 1, &again);
@@ -442,17 +436,7 @@ static void a_store_that_comes_late_still_gets_the_selection(void **state)
 
 static int setup(void **state)
 {
-    (void)state;
-    fixture_tree_layers("evaluator_selection", g_dir, sizeof g_dir, 3, 40, 8);
-    fixture_cache(g_vocab, g_merges, sizeof g_vocab);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_rmtree(g_dir);
-    return 0;
+    return fixture_files_setup(state, &g_fx, "evaluator_selection", 3, 40, 8);
 }
 
 int main(void)
@@ -463,5 +447,5 @@ int main(void)
         cmocka_unit_test(a_store_failure_is_retried),
         cmocka_unit_test(a_store_that_comes_late_still_gets_the_selection),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fixture_files_teardown);
 }

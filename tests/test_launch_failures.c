@@ -50,34 +50,19 @@ typedef struct outcome {
 static void launch_case(const fixture *f, const char *name, const char *const *over, size_t n,
                         bool fresh, outcome *r)
 {
-    char run_dir[600], out_path[700], events_path[700];
-    snprintf(run_dir, sizeof run_dir, "%s/%s", f->dir, name);
-    snprintf(out_path, sizeof out_path, "%s/%s.out", f->dir, name);
-    snprintf(events_path, sizeof events_path, "%s/%s.events", f->dir, name);
-    FILE *out = fopen(out_path, "w+"), *events = fopen(events_path, "w+");
-    assert_non_null(out);
-    assert_non_null(events);
-    launch_options o;
-    launch_options_defaults(&o);
-    o.config_path = f->config;
-    o.overrides = over;
-    o.n_overrides = n;
-    o.exe = f->exe;
-    o.run_dir = run_dir;
-    o.fresh = fresh;
-    o.grace_ms = 3000;
-    o.out = out;
-    o.events = events;
+    launch_case_t c;
+    launch_case_open(&c, f, name, over, n);
+    c.o.fresh = fresh;
     fp_error err = {0};
     double t0 = now_s();
-    fp_status st = launch_run(&o, &r->code, &err);
+    fp_status st = launch_run(&c.o, &r->code, &err);
     r->seconds = now_s() - t0;
-    rewind(out);
-    r->out[fread(r->out, 1, sizeof r->out - 1, out)] = 0;
-    rewind(events);
-    r->events[fread(r->events, 1, sizeof r->events - 1, events)] = 0;
-    fclose(out);
-    fclose(events);
+    rewind(c.out);
+    r->out[fread(r->out, 1, sizeof r->out - 1, c.out)] = 0;
+    rewind(c.events);
+    r->events[fread(r->events, 1, sizeof r->events - 1, c.events)] = 0;
+    fclose(c.out);
+    fclose(c.events);
     if (st)
         fail_msg("launch %s: %s", name, err.msg);
     printf("-- %s: exit %d after %.1f s\n%s", name, r->code, r->seconds, r->out);

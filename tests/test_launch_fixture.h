@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "launch/launch.h"
 #include "tests/test_train_fixture.h"
 
 typedef struct fixture {
@@ -47,6 +48,46 @@ static inline int launch_fixture_setup(void **state, const char *tag, int rounds
     }
     *state = &f;
     return 0;
+}
+
+/* `fedpep launch` options for f's config with the overrides over[0..n), run in run_dir, its
+ * console into out and its process events into events: the fixture's sanitizer binary, and 3 s
+ * for the children to stop when asked. */
+static inline void launch_fixture_options(launch_options *o, const fixture *f,
+                                          const char *const *over, size_t n, const char *run_dir,
+                                          FILE *out, FILE *events)
+{
+    launch_options_defaults(o);
+    o->config_path = f->config;
+    o->overrides = over;
+    o->n_overrides = n;
+    o->exe = f->exe;
+    o->run_dir = run_dir;
+    o->grace_ms = 3000;
+    o->out = out;
+    o->events = events;
+}
+
+/* One launch of f's config into the run folder f->dir/NAME, its console and process events
+ * into f->dir/NAME.out and NAME.events, opened for reading back; the caller closes them. */
+typedef struct launch_case_t {
+    char run_dir[600];
+    FILE *out, *events;
+    launch_options o;
+} launch_case_t;
+
+static inline void launch_case_open(launch_case_t *c, const fixture *f, const char *name,
+                                    const char *const *over, size_t n)
+{
+    char out_path[700], events_path[700];
+    snprintf(c->run_dir, sizeof c->run_dir, "%s/%s", f->dir, name);
+    snprintf(out_path, sizeof out_path, "%s/%s.out", f->dir, name);
+    snprintf(events_path, sizeof events_path, "%s/%s.events", f->dir, name);
+    c->out = fopen(out_path, "w+");
+    c->events = fopen(events_path, "w+");
+    assert_non_null(c->out);
+    assert_non_null(c->events);
+    launch_fixture_options(&c->o, f, over, n, c->run_dir, c->out, c->events);
 }
 
 static inline int launch_fixture_teardown(void **state)

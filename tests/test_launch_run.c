@@ -38,39 +38,24 @@ static int launch_code(const fixture *f, const char *name, const char *const *ov
                        int kill_broker_at, int kill_store_at, double kill_clients, char *output,
                        size_t cap, fp_status *st_out, fp_error *err_out)
 {
-    char run_dir[600], out_path[700], events_path[700];
-    snprintf(run_dir, sizeof run_dir, "%s/%s", f->dir, name);
-    snprintf(out_path, sizeof out_path, "%s/%s.out", f->dir, name);
-    snprintf(events_path, sizeof events_path, "%s/%s.events", f->dir, name);
-    FILE *out = fopen(out_path, "w+"), *events = fopen(events_path, "w");
-    assert_non_null(out);
-    assert_non_null(events);
-    launch_options o;
-    launch_options_defaults(&o);
-    o.config_path = f->config;
-    o.overrides = over;
-    o.n_overrides = n;
-    o.exe = f->exe;
-    o.run_dir = run_dir;
-    o.grace_ms = 3000;
-    o.out = out;
-    o.events = events;
-    o.kill_broker_at_round = kill_broker_at;
-    o.kill_store_at_round = kill_store_at;
-    o.kill_clients = kill_clients;
+    launch_case_t c;
+    launch_case_open(&c, f, name, over, n);
+    c.o.kill_broker_at_round = kill_broker_at;
+    c.o.kill_store_at_round = kill_store_at;
+    c.o.kill_clients = kill_clients;
     int code = -1;
-    *st_out = launch_run(&o, &code, err_out);
-    rewind(out);
-    size_t len = fread(output, 1, cap - 1, out);
+    *st_out = launch_run(&c.o, &code, err_out);
+    rewind(c.out);
+    size_t len = fread(output, 1, cap - 1, c.out);
     output[len] = 0;
-    fclose(out);
-    fclose(events);
+    fclose(c.out);
+    fclose(c.events);
     return code;
 }
 
 static void launch_into(const fixture *f, const char *name, const char *const *over, size_t n,
-                        int kill_broker_at, int kill_store_at, double kill_clients,
-                        char *output, size_t cap)
+                        int kill_broker_at, int kill_store_at, double kill_clients, char *output,
+                        size_t cap)
 {
     fp_status st;
     fp_error err = {0};
@@ -83,8 +68,8 @@ static void launch_into(const fixture *f, const char *name, const char *const *o
 /* No child process reported a sanitizer error (they are the sanitizer build). */
 static void check_logs_clean(const fixture *f, const char *name)
 {
-    const char *actors[] = {"broker", "store", "evaluator", "coordinator",
-                            "client.0", "client.1", "client.2", "client.3"};
+    const char *actors[] = {"broker",   "store",    "evaluator", "coordinator",
+                            "client.0", "client.1", "client.2",  "client.3"};
     for (size_t i = 0; i < sizeof actors / sizeof actors[0]; i++) {
         char path[800];
         snprintf(path, sizeof path, "%s/%s/logs/%s.log", f->dir, name, actors[i]);
@@ -124,8 +109,7 @@ static void check_rounds(store_db_t *db, const store_run *run, int expect, bool 
             assert_int_equal(rounds[i].sampled, 2);
         else
             assert_int_equal(rounds[i].sampled, 4);
-        assert_true(rounds[i].completed + rounds[i].dropped + rounds[i].late ==
-                    rounds[i].sampled);
+        assert_true(rounds[i].completed + rounds[i].dropped + rounds[i].late == rounds[i].sampled);
         if (rounds[i].status == STORE_ROUND_OK)
             assert_true(rounds[i].completed >= 1); /* min_clients */
         if (all_ok) {
@@ -236,22 +220,6 @@ static void run_survives_store_and_broker_kills(void **state)
     store_db_close(&db);
 }
 
-static bool alive(pid_t pid)
-{
-    if (kill(pid, 0))
-        return false;
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *rp = strrchr(buf, ')');
-    return !(rp && (rp[2] == 'Z' || rp[2] == 'X'));
-}
-
 /* `fedpep launch` as a process: SIGTERM mid-run stops every child and exits 143. */
 static void sigterm_stops_everything(void **state)
 {
@@ -267,8 +235,8 @@ static void sigterm_stops_everything(void **state)
         FILE *o = freopen("/dev/null", "w", stdout);
         if (!e || !o)
             _exit(99);
-        execl(f->exe, f->exe, "launch", f->config, "run.rounds=100", "--dir", run_dir,
-              "--grace-ms", "3000", (char *)NULL);
+        execl(f->exe, f->exe, "launch", f->config, "run.rounds=100", "--dir", run_dir, "--grace-ms",
+              "3000", (char *)NULL);
         _exit(98);
     }
     /* Wait until the run has started (its database exists), then interrupt. */
@@ -288,11 +256,11 @@ static void sigterm_stops_everything(void **state)
     for (const char *p = text; (p = strstr(p, "started (pid ")); p++) {
         pid_t child = (pid_t)atoi(p + strlen("started (pid "));
         assert_true(child > 0);
-        for (int t = 0; t < 100 && alive(child); t++) {
+        for (int t = 0; t < 100 && test_pid_alive(child); t++) {
             struct timespec ts = {0, 10 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
-        if (alive(child))
+        if (test_pid_alive(child))
             fail_msg("child %d outlived the launcher\n%s", (int)child, text);
         started++;
     }
@@ -331,11 +299,9 @@ static void command_line_errors(void **state)
     assert_int_equal(launch_exit_code(f, (const char *[]){"--bogus", NULL}), 2);
     assert_int_equal(launch_exit_code(f, (const char *[]){"a.ini", "b.ini", NULL}), 2);
     assert_int_equal(launch_exit_code(f, (const char *[]){"--kill-clients", "1.5", NULL}), 2);
-    assert_int_equal(launch_exit_code(f, (const char *[]){f->config, "run.rounds=0", "--dir", dir,
-                                                          NULL}),
-                     2);
-    assert_int_equal(launch_exit_code(f, (const char *[]){f->config, "--dir", long_dir, NULL}),
-                     2);
+    assert_int_equal(
+        launch_exit_code(f, (const char *[]){f->config, "run.rounds=0", "--dir", dir, NULL}), 2);
+    assert_int_equal(launch_exit_code(f, (const char *[]){f->config, "--dir", long_dir, NULL}), 2);
     assert_int_equal(launch_exit_code(f, (const char *[]){"/nonexistent.ini", NULL}), 2);
     assert_int_equal(launch_exit_code(f, (const char *[]){"--help", NULL}), 0);
     assert_int_not_equal(access(dir, F_OK), 0); /* a bad config creates no run folder */

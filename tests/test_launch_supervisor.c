@@ -20,34 +20,14 @@ static void nap_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Alive = exists and is not a zombie (an orphan's zombie may wait for a busy init). */
-static bool alive(pid_t pid)
-{
-    if (pid <= 0 || kill(pid, 0))
-        return false;
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return false;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    const char *rp = strrchr(buf, ')');
-    return !(rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X'));
-}
-
 static sup_options quiet_options(int max_restarts)
 {
-    sup_options o = {.max_restarts = max_restarts, .restart_delay_ms = 0, .grace_ms = 300,
-                     .wake_fd = -1, .events = NULL, .env = NULL};
+    sup_options o = {.max_restarts = max_restarts,
+                     .restart_delay_ms = 0,
+                     .grace_ms = 300,
+                     .wake_fd = -1,
+                     .events = NULL,
+                     .env = NULL};
     return o;
 }
 
@@ -55,8 +35,12 @@ static int add_sh(sup_t *sup, const char *name, const char *script, fp_restart r
                   bool final_exit, int stage, const char *log)
 {
     const char *argv[] = {"/bin/sh", "-c", script, NULL};
-    sup_spec spec = {.name = name, .argv = argv, .restart = restart, .final_exit = final_exit,
-                     .stop_stage = stage, .log_path = log};
+    sup_spec spec = {.name = name,
+                     .argv = argv,
+                     .restart = restart,
+                     .final_exit = final_exit,
+                     .stop_stage = stage,
+                     .log_path = log};
     fp_error err = {0};
     int i = sup_add(sup, &spec, &err);
     assert_true(i >= 0);
@@ -67,8 +51,8 @@ static int add_sh(sup_t *sup, const char *name, const char *script, fp_restart r
 /* Polls until child i reaches a state other than RUNNING/RESTARTING, or fails after 10 s. */
 static void settle(sup_t *sup, int i)
 {
-    int64_t end = now_ms() + 10000;
-    while (now_ms() < end) {
+    int64_t end = test_now_ms() + 10000;
+    while (test_now_ms() < end) {
         sup_state s = sup_state_of(sup, i);
         if (s != SUP_RUNNING && s != SUP_RESTARTING)
             return;
@@ -87,9 +71,10 @@ static void crash_restarts_up_to_the_limit(void **state)
     int sig = add_sh(sup, "sig", "kill -9 $$", FP_RESTART_ALWAYS, false, 0, NULL);
     int ok = add_sh(sup, "ok", "exit 0", FP_RESTART_ON_FAILURE, false, 0, NULL);
     int never = add_sh(sup, "never", "exit 5", FP_RESTART_NEVER, false, 0, NULL);
-    int missing = sup_add(sup, &(sup_spec){.name = "missing",
-                                           .argv = (const char *[]){"/nonexistent/x", NULL},
-                                           .restart = FP_RESTART_NEVER},
+    int missing = sup_add(sup,
+                          &(sup_spec){.name = "missing",
+                                      .argv = (const char *[]){"/nonexistent/x", NULL},
+                                      .restart = FP_RESTART_NEVER},
                           NULL);
     assert_int_equal(sup_start(sup, missing, NULL), FP_OK);
     for (int i = 0; i < sup_count(sup); i++)
@@ -142,15 +127,15 @@ static void injected_kills_restart_without_counting(void **state)
     fp_error err = {0};
     for (int k = 0; k < 3; k++) {
         pid_t before = sup_pid(sup, c);
-        assert_true(alive(before));
+        assert_true(test_pid_alive(before));
         assert_int_equal(sup_kill(sup, c, SIGKILL, true, &err), FP_OK);
-        int64_t end = now_ms() + 5000;
-        while (sup_starts(sup, c) < k + 2 && now_ms() < end)
+        int64_t end = test_now_ms() + 5000;
+        while (sup_starts(sup, c) < k + 2 && test_now_ms() < end)
             assert_int_equal(sup_poll(sup, 50, NULL, &err), FP_OK);
         assert_int_equal(sup_starts(sup, c), k + 2);
         assert_int_equal(sup_state_of(sup, c), SUP_RUNNING);
         assert_true(sup_pid(sup, c) != before);
-        assert_false(alive(before));
+        assert_false(test_pid_alive(before));
     }
     assert_int_equal(sup_restarts(sup, c), 0);
     /* An ordinary kill now uses up the (zero) budget. */
@@ -313,8 +298,8 @@ static void shutdown_in_order_and_nothing_left(void **state)
     snprintf(second, sizeof second,
              "trap 'echo second >> %s; exit 0' TERM; while :; do sleep 0.02; done", order);
     snprintf(stubborn, sizeof stubborn,
-             "trap '' TERM; sleep 30 & echo $! > %s.tmp; mv %s.tmp %s; wait", gpid_path,
-             gpid_path, gpid_path);
+             "trap '' TERM; sleep 30 & echo $! > %s.tmp; mv %s.tmp %s; wait", gpid_path, gpid_path,
+             gpid_path);
     sup_options o = quiet_options(3);
     o.grace_ms = 300;
     sup_t *sup = sup_new(&o, NULL);
@@ -329,17 +314,17 @@ static void shutdown_in_order_and_nothing_left(void **state)
     pid_t grandchild = (pid_t)atoi(gp);
     free(gp);
     nap_ms(50); /* let the shells install their traps */
-    assert_true(alive(grandchild));
-    int64_t t0 = now_ms();
+    assert_true(test_pid_alive(grandchild));
+    int64_t t0 = test_now_ms();
     sup_shutdown(sup);
-    int64_t took = now_ms() - t0;
+    int64_t took = test_now_ms() - t0;
     assert_true(took >= 250 && took < 5000);
-    assert_false(alive(pa));
-    assert_false(alive(pb));
-    assert_false(alive(ps));
-    for (int t = 0; t < 100 && alive(grandchild); t++)
+    assert_false(test_pid_alive(pa));
+    assert_false(test_pid_alive(pb));
+    assert_false(test_pid_alive(ps));
+    for (int t = 0; t < 100 && test_pid_alive(grandchild); t++)
         nap_ms(10);
-    assert_false(alive(grandchild));
+    assert_false(test_pid_alive(grandchild));
     assert_int_equal(sup_state_of(sup, a), SUP_EXITED);
     assert_int_equal(sup_last_status(sup, a), 0);
     assert_int_equal(sup_last_status(sup, s), -SIGKILL);
@@ -376,13 +361,13 @@ static void children_die_with_the_supervisor(void **state)
     }
     pid_t child = 0;
     assert_int_equal(read(fds[0], &child, sizeof child), (ssize_t)sizeof child);
-    assert_true(alive(child));
+    assert_true(test_pid_alive(child));
     kill(mid, SIGKILL);
     int ws = 0;
     assert_int_equal(waitpid(mid, &ws, 0), mid);
-    for (int t = 0; t < 200 && alive(child); t++)
+    for (int t = 0; t < 200 && test_pid_alive(child); t++)
         nap_ms(10);
-    assert_false(alive(child));
+    assert_false(test_pid_alive(child));
     close(fds[0]);
     close(fds[1]);
 }

@@ -72,13 +72,6 @@ static void ratelog_limits_lines_per_key(void **state)
     ratelog_destroy(&rl);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Starts `fedpep ARGS...` with stdout and stderr appended to log. */
 static pid_t spawn(const char *exe, const char *log, const char *const *args)
 {
@@ -183,7 +176,7 @@ static void flood_keeps_logs_small(void **state)
     raw_register(&peer, ep, "client.9", MSG_ROLE_CLIENT, 9);
     store_answers(&peer);
 
-    int64_t t0 = now_ms();
+    int64_t t0 = test_now_ms();
     /* At the broker: frame sets of one frame, and undecodable messages addressed to it. */
     zsock_t *rogue = zsock_new(ZMQ_DEALER);
     assert_non_null(rogue);
@@ -236,7 +229,7 @@ static void flood_keeps_logs_small(void **state)
     /* The queue toward us stays full until we read: wait (bounded) for the store to log the
      * first bounce, so that answers really were bounced before we drain. */
     bool bounced = false;
-    for (int64_t end = now_ms() + 60000; !bounced && now_ms() < end;) {
+    for (int64_t end = test_now_ms() + 60000; !bounced && test_now_ms() < end;) {
         char *text = test_read_file(store_log, NULL);
         bounced = text && strstr(text, "about STATE: 'client.9': its queue is full");
         free(text);
@@ -246,7 +239,7 @@ static void flood_keeps_logs_small(void **state)
     assert_true(bounced);
     drain(&peer);
     store_answers(&peer); /* queued behind the garbage: everything before it was handled */
-    int64_t elapsed = now_ms() - t0;
+    int64_t elapsed = test_now_ms() - t0;
     assert_int_equal(kill(broker, 0), 0);
     assert_int_equal(kill(store, 0), 0);
     zsock_destroy(&rogue);

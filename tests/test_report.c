@@ -16,7 +16,7 @@
 #include "storage/results_report.h"
 #include "storage/store_db.h"
 
-static char g_dir[100];
+static fixture_files g_fx;
 static char g_db[150];
 static char g_db2[150]; /* one task on two models */
 
@@ -25,8 +25,8 @@ static void run_in(const char *db, const char *model, const char *name, fp_strat
 {
     fedpep_config cfg;
     config_defaults(&cfg);
-    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/%s", g_dir, model);
-    snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s/data", g_dir);
+    snprintf(cfg.model.path, sizeof cfg.model.path, "%s/%s", g_fx.dir, model);
+    snprintf(cfg.data.dir, sizeof cfg.data.dir, "%s/data", g_fx.dir);
     snprintf(cfg.run.db, sizeof cfg.run.db, "%s", db);
     snprintf(cfg.run.name, sizeof cfg.run.name, "%s", name);
     cfg.run.strategy = strategy;
@@ -128,8 +128,8 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
 {
     (void)state;
     char md[300], svg[320], *first_md, *first_svg;
-    snprintf(md, sizeof md, "%s/results.md", g_dir);
-    snprintf(svg, sizeof svg, "%s/results-sst-2.svg", g_dir);
+    snprintf(md, sizeof md, "%s/results.md", g_fx.dir);
+    snprintf(svg, sizeof svg, "%s/results-sst-2.svg", g_fx.dir);
     generate(md);
     size_t n_md = 0, n_svg = 0, n2 = 0;
     assert_non_null(first_md = test_read_file(md, &n_md));
@@ -145,7 +145,7 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
     assert_non_null(strstr(again, "<svg"));
     assert_non_null(strstr(again, "fedpeptao"));
     free(again);
-    snprintf(svg, sizeof svg, "%s/results-sst-2-variants.svg", g_dir);
+    snprintf(svg, sizeof svg, "%s/results-sst-2-variants.svg", g_fx.dir);
     assert_non_null(again = test_read_file(svg, &n2));
     assert_non_null(strstr(again, "server.momentum=0"));
     free(again);
@@ -234,14 +234,14 @@ static void a_task_on_two_models_gets_a_table_each_and_one_side_by_side(void **s
 {
     (void)state;
     char md[300], path[320];
-    snprintf(md, sizeof md, "%s/two.md", g_dir);
+    snprintf(md, sizeof md, "%s/two.md", g_fx.dir);
     generate_from(g_db2, md);
     size_t n = 0;
     char *page = test_read_file(md, &n), want[400];
     assert_non_null(page);
-    snprintf(path, sizeof path, "%s/two-sst-2-model2.svg", g_dir);
+    snprintf(path, sizeof path, "%s/two-sst-2-model2.svg", g_fx.dir);
     assert_int_equal(access(path, F_OK), 0);
-    snprintf(path, sizeof path, "%s/two-sst-2.svg", g_dir);
+    snprintf(path, sizeof path, "%s/two-sst-2.svg", g_fx.dir);
     assert_int_equal(access(path, F_OK), 0);
     contains(page, "Metrics: sst-2 accuracy.\n"); /* the task once */
 
@@ -249,7 +249,7 @@ static void a_task_on_two_models_gets_a_table_each_and_one_side_by_side(void **s
     double b_tao = run_real_in(g_db2, "max(global_metric)", "b-tao");
     double b_prompt = run_real_in(g_db2, "max(global_metric)", "b-prompt");
     double b_pooled = run_real_in(g_db2, "max(eval_metric)", "b-tao");
-    snprintf(want, sizeof want, "\n## sst-2 on %s/model2\n", g_dir);
+    snprintf(want, sizeof want, "\n## sst-2 on %s/model2\n", g_fx.dir);
     const char *second = strstr(page, want);
     assert_non_null(second);
     assert_non_null(strstr(page, "\n## sst-2\n"));
@@ -258,14 +258,14 @@ static void a_task_on_two_models_gets_a_table_each_and_one_side_by_side(void **s
     snprintf(want, sizeof want, "| %+.1f |", 100 * (b_tao - b_prompt));
     contains(row, want);
     free(row);
-    snprintf(want, sizeof want, "| fedprompt | sst-2 on %s/model2 | 1, 1 | %+.1f |", g_dir,
+    snprintf(want, sizeof want, "| fedprompt | sst-2 on %s/model2 | 1, 1 | %+.1f |", g_fx.dir,
              100 * (b_tao - b_prompt));
     contains(page, want);
 
     const char *beside = strstr(page, "\n## Models side by side\n");
     assert_non_null(beside);
     snprintf(want, sizeof want, "| strategy | best global: %s/model | best global: %s/model2 |",
-             g_dir, g_dir);
+             g_fx.dir, g_fx.dir);
     contains(beside, want);
     snprintf(want, sizeof want, "\n| fedpeptao | %.1f | %.1f |", 100 * a_tao, 100 * b_tao);
     contains(beside, want);
@@ -275,7 +275,7 @@ static void a_task_on_two_models_gets_a_table_each_and_one_side_by_side(void **s
     free(page);
 
     /* one model only: no side-by-side section */
-    snprintf(md, sizeof md, "%s/one.md", g_dir);
+    snprintf(md, sizeof md, "%s/one.md", g_fx.dir);
     generate(md);
     assert_non_null(page = test_read_file(md, &n));
     assert_null(strstr(page, "Models side by side"));
@@ -286,8 +286,8 @@ static void an_empty_database_is_refused(void **state)
 {
     (void)state;
     char path[300], md[300];
-    snprintf(path, sizeof path, "%s/empty.db", g_dir);
-    snprintf(md, sizeof md, "%s/empty.md", g_dir);
+    snprintf(path, sizeof path, "%s/empty.db", g_fx.dir);
+    snprintf(md, sizeof md, "%s/empty.md", g_fx.dir);
     store_db_t *db = NULL;
     fp_error err = {0};
     assert_int_equal(store_db_open(&db, path, STORE_DB_CREATE, &err), FP_OK);
@@ -300,9 +300,8 @@ static void an_empty_database_is_refused(void **state)
 
 static int setup(void **state)
 {
-    (void)state;
-    fixture_tree("report", g_dir, sizeof g_dir, 64, 32);
-    snprintf(g_db, sizeof g_db, "%s/tiny.db", g_dir);
+    fixture_files_setup(state, &g_fx, "report", 3, 64, 32);
+    snprintf(g_db, sizeof g_db, "%s/tiny.db", g_fx.dir);
     run_one("prompt-42", FP_STRATEGY_FEDPROMPT, 42, 0.9);
     run_one("tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
     run_one("prompt-43", FP_STRATEGY_FEDPROMPT, 43, 0.9);
@@ -321,20 +320,13 @@ static int setup(void **state)
 
     /* the second model: the same files under another name, as a run names its model */
     char link[200];
-    snprintf(link, sizeof link, "%s/model2", g_dir);
+    snprintf(link, sizeof link, "%s/model2", g_fx.dir);
     assert_int_equal(symlink("model", link), 0);
-    snprintf(g_db2, sizeof g_db2, "%s/two.db", g_dir);
+    snprintf(g_db2, sizeof g_db2, "%s/two.db", g_fx.dir);
     run_in(g_db2, "model", "a-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9);
     run_in(g_db2, "model", "a-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
     run_in(g_db2, "model2", "b-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9);
     run_in(g_db2, "model2", "b-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_rmtree(g_dir);
     return 0;
 }
 
@@ -345,5 +337,5 @@ int main(void)
         cmocka_unit_test(a_task_on_two_models_gets_a_table_each_and_one_side_by_side),
         cmocka_unit_test(an_empty_database_is_refused),
     };
-    return cmocka_run_group_tests_name("report", tests, setup, teardown);
+    return cmocka_run_group_tests_name("report", tests, setup, fixture_files_teardown);
 }

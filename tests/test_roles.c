@@ -21,8 +21,8 @@ static const char *simulated(void)
     run_config(&cfg, "sim.db");
     train_sim_options so = {.stop_after_round = -1,
                             .stop_before_commit = -1,
-                            .fallback_vocab = g_vocab,
-                            .fallback_merges = g_merges};
+                            .fallback_vocab = g_fx.vocab,
+                            .fallback_merges = g_fx.merges};
     train_sim_result res;
     if (train_simulate(&cfg, &so, NULL, &res, &err))
         fail_msg("simulate: %s", err.msg);
@@ -127,14 +127,14 @@ static void a_hessian_selection_equals_simulate(void **state)
     cfg.federation.layer_fraction = 0.9; /* what a score selection would use: K = 2 of 3 */
     train_sim_options so = {.stop_after_round = -1,
                             .stop_before_commit = -1,
-                            .fallback_vocab = g_vocab,
-                            .fallback_merges = g_merges};
+                            .fallback_vocab = g_fx.vocab,
+                            .fallback_merges = g_fx.merges};
     train_sim_result res;
     if (train_simulate(&cfg, &so, NULL, &res, &err))
         fail_msg("simulate: %s", err.msg);
     char sim_db[sizeof cfg.run.db];
     snprintf(sim_db, sizeof sim_db, "%s", cfg.run.db);
-    snprintf(cfg.run.db, sizeof cfg.run.db, "%s/hessian.db", g_dir);
+    snprintf(cfg.run.db, sizeof cfg.run.db, "%s/hessian.db", g_fx.dir);
     system_t s;
     system_start(&s, &cfg);
     /* The estimate differs enough from layer_fraction to change K, so a selection at
@@ -158,5 +158,5 @@ int main(void)
         cmocka_unit_test(a_coordinator_stopped_inside_a_round_resumes_exactly),
         cmocka_unit_test(a_hessian_selection_equals_simulate),
     };
-    return cmocka_run_group_tests(tests, roles_setup, roles_teardown);
+    return cmocka_run_group_tests(tests, roles_setup, fixture_files_teardown);
 }

@@ -88,11 +88,11 @@ static void dropouts_and_stragglers_are_recorded_exactly(void **state)
 
     run_and_check_statuses(&cfg, want);
     fedpep_config sim = cfg;
-    snprintf(sim.run.db, sizeof sim.run.db, "%s/faults-sim.db", g_dir);
+    snprintf(sim.run.db, sizeof sim.run.db, "%s/faults-sim.db", g_fx.dir);
     train_sim_options so = {.stop_after_round = -1,
                             .stop_before_commit = -1,
-                            .fallback_vocab = g_vocab,
-                            .fallback_merges = g_merges};
+                            .fallback_vocab = g_fx.vocab,
+                            .fallback_merges = g_fx.merges};
     train_sim_result res;
     fp_error err = {0};
     if (train_simulate(&sim, &so, NULL, &res, &err))
@@ -111,7 +111,7 @@ static void a_trace_replaces_the_random_model_in_the_clients(void **state)
     run_config(&cfg, "trace.db");
     cfg.faults.dropout = 1;
     cfg.federation.on_short_round = FP_SHORT_ROUND_SKIP;
-    snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s/trace.csv", g_dir);
+    snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s/trace.csv", g_fx.dir);
     FILE *f = fopen(cfg.faults.trace, "w");
     assert_non_null(f);
     fputs("client,round,available,speed\n0,*,0,1\n1,*,1,1\n2-3,*,1,1\n", f);
@@ -119,8 +119,8 @@ static void a_trace_replaces_the_random_model_in_the_clients(void **state)
     fp_error err = {0};
     client_role_options_t o = {.cfg = &cfg,
                                .index = 0,
-                               .fallback_vocab = g_vocab,
-                               .fallback_merges = g_merges,
+                               .fallback_vocab = g_fx.vocab,
+                               .fallback_merges = g_fx.merges,
                                .faults = true};
     client_role_t *c = client_role_new(&o, &err);
     assert_null(c);
@@ -183,5 +183,5 @@ int main(void)
         cmocka_unit_test(a_trace_replaces_the_random_model_in_the_clients),
         cmocka_unit_test(a_short_round_fails_the_run_when_configured),
     };
-    return cmocka_run_group_tests(tests, roles_setup, roles_teardown);
+    return cmocka_run_group_tests(tests, roles_setup, fixture_files_teardown);
 }

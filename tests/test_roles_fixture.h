@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <czmq.h>
 
+#include "tests/test_broker_fixture.h"
 #include "tests/test_train_fixture.h"
 
 #include "actors/client_role.h"
@@ -21,8 +22,7 @@
 #include "common/config.h"
 #include "storage/store_db.h"
 
-static char g_dir[100];
-static char g_vocab[512], g_merges[512];
+static fixture_files g_fx;
 
 typedef struct thread_run {
     pthread_t thread;
@@ -44,13 +44,8 @@ static inline void *thread_main(void *arg)
 static inline void launch(thread_run_t *t, const char *endpoint, const char *id, msg_role role,
                           uint32_t index, const actor_role_t *r, void *self)
 {
-    actor_options_defaults(&t->opt);
-    snprintf(t->opt.endpoint, sizeof t->opt.endpoint, "%s", endpoint);
-    snprintf(t->opt.id, sizeof t->opt.id, "%s", id);
-    snprintf(t->opt.run, sizeof t->opt.run, "t");
-    t->opt.role = role;
+    fixture_actor_options(&t->opt, endpoint, id, role, "t");
     t->opt.index = index;
-    t->opt.tick_ms = 20;
     t->opt.reconnect_min_ms = 100;
     t->opt.reconnect_max_ms = 400;
     t->opt.give_up_ms = 1500;
@@ -63,7 +58,7 @@ static inline void launch(thread_run_t *t, const char *endpoint, const char *id,
 
 static inline void run_config(fedpep_config *cfg, const char *db)
 {
-    fixture_run_config(cfg, g_dir, db);
+    fixture_run_config(cfg, g_fx.dir, db);
     cfg->run.seed = 5;
     cfg->federation.round_deadline_s = 60;
     cfg->client.max_local_steps = 4;
@@ -124,7 +119,7 @@ static inline void system_start(system_t *s, const fedpep_config *cfg)
     fp_error err = {0};
     char bound[256];
     memset(s, 0, sizeof *s);
-    snprintf(s->endpoint, sizeof s->endpoint, "ipc://%s/broker.ipc", g_dir);
+    snprintf(s->endpoint, sizeof s->endpoint, "ipc://%s/broker.ipc", g_fx.dir);
     broker_options_t bo;
     broker_options_defaults(&bo);
     snprintf(bo.endpoint, sizeof bo.endpoint, "%s", s->endpoint);
@@ -135,14 +130,15 @@ static inline void system_start(system_t *s, const fedpep_config *cfg)
     store_role_options_t sto = {.db_path = cfg->run.db};
     s->store = store_role_new(&sto, &err);
     assert_non_null(s->store);
-    evaluator_options_t eo = {.cfg = cfg, .fallback_vocab = g_vocab, .fallback_merges = g_merges};
+    evaluator_options_t eo = {
+        .cfg = cfg, .fallback_vocab = g_fx.vocab, .fallback_merges = g_fx.merges};
     s->ev = evaluator_new(&eo, &err);
     assert_non_null(s->ev);
     for (uint32_t k = 0; k < 4; k++) {
         client_role_options_t o = {.cfg = cfg,
                                    .index = k,
-                                   .fallback_vocab = g_vocab,
-                                   .fallback_merges = g_merges,
+                                   .fallback_vocab = g_fx.vocab,
+                                   .fallback_merges = g_fx.merges,
                                    .faults = true};
         s->clients[k] = client_role_new(&o, &err);
         if (!s->clients[k])
@@ -164,8 +160,8 @@ static inline int run_coordinator(system_t *s, const fedpep_config *cfg, int sto
 {
     fp_error err = {0};
     coordinator_options_t co = {.cfg = cfg,
-                                .fallback_vocab = g_vocab,
-                                .fallback_merges = g_merges,
+                                .fallback_vocab = g_fx.vocab,
+                                .fallback_merges = g_fx.merges,
                                 .stop_before_save = stop_before_save};
     coordinator_t *coord = coordinator_new(&co, &err);
     assert_non_null(coord);
@@ -269,26 +265,17 @@ static inline void equal_runs(const char *sim, const char *actors)
     db_free(&b);
 }
 
-/* cmocka group setup: the tree in g_dir, its model in USE-lite's shape. */
+/* cmocka group setup: the tree in g_fx.dir, its model in USE-lite's shape. */
 static inline int roles_setup(void **state)
 {
-    (void)state;
-    fixture_tree("roles", g_dir, sizeof g_dir, 64, 32);
-    fixture_cache(g_vocab, g_merges, sizeof g_vocab);
+    fixture_files_setup(state, &g_fx, "roles", 3, 64, 32);
     /* USE-lite's shape: block 0 reads 16 of each 32-float prompt row, so the two travelling
      * layers go over the wire at widths 16 and 32 (docs/protocol.md, "Rows on the wire"). */
     char m[300];
-    snprintf(m, sizeof m, "%s/model", g_dir);
+    snprintf(m, sizeof m, "%s/model", g_fx.dir);
     model_config c = fixture_roberta_config(3, 32);
     c.d_embed = 16;
     fixture_write_model(m, &c, 0.05f, 7, true);
-    return 0;
-}
-
-static inline int roles_teardown(void **state)
-{
-    (void)state;
-    test_rmtree(g_dir);
     return 0;
 }
 

@@ -25,8 +25,7 @@
 
 #define L_LAYERS 3 /* the fixture model's layers */
 
-static char g_dir[100];
-static char g_vocab[512], g_merges[512];
+static fixture_files g_fx;
 
 /* ---- score_reply_check alone ---- */
 
@@ -100,7 +99,7 @@ typedef struct outcome {
 
 static void config_for(fedpep_config *cfg)
 {
-    fixture_config(cfg, g_dir);
+    fixture_config(cfg, g_fx.dir);
     snprintf(cfg->run.name, sizeof cfg->run.name, "t");
     cfg->federation.clients = 2;
     cfg->federation.clients_per_round = 2;
@@ -135,17 +134,13 @@ static void select_with(attacker_mode mode, const uint64_t *n_k, outcome_t *o)
     raw_register(&clients[0], ep, "client.0", MSG_ROLE_CLIENT, 0);
     raw_register(&clients[1], ep, "client.1", MSG_ROLE_CLIENT, 1);
     fp_error err = {0};
-    evaluator_options_t eo = {.cfg = &cfg, .fallback_vocab = g_vocab, .fallback_merges = g_merges};
+    evaluator_options_t eo = {
+        .cfg = &cfg, .fallback_vocab = g_fx.vocab, .fallback_merges = g_fx.merges};
     evaluator_t *ev = evaluator_new(&eo, &err);
     if (!ev)
         fail_msg("evaluator_new: %s", err.msg);
     actor_options_t ao;
-    actor_options_defaults(&ao);
-    snprintf(ao.endpoint, sizeof ao.endpoint, "%s", ep);
-    snprintf(ao.id, sizeof ao.id, "evaluator");
-    snprintf(ao.run, sizeof ao.run, "t");
-    ao.role = MSG_ROLE_EVALUATOR;
-    ao.tick_ms = 20;
+    fixture_actor_options(&ao, ep, "evaluator", MSG_ROLE_EVALUATOR, "t");
     actor_result_t result = {0};
     zactor_t *actor = actor_spawn(&ao, evaluator_actor(), ev, &result);
     assert_non_null(actor);
@@ -190,7 +185,7 @@ static void an_out_of_bounds_score_reply_is_never_combined(void **state)
     config_for(&cfg);
     fp_error err = {0};
     shard_sizes_t shards;
-    train_model_t *m = train_model_open(cfg.model.path, g_vocab, g_merges, &err);
+    train_model_t *m = train_model_open(cfg.model.path, g_fx.vocab, g_fx.merges, &err);
     assert_non_null(m);
     assert_int_equal(
         shard_sizes_load(&shards, &cfg, m, config_prompt_length(&cfg, m->decoder), &err), FP_OK);
@@ -231,17 +226,7 @@ static void an_out_of_bounds_score_reply_is_never_combined(void **state)
 
 static int setup(void **state)
 {
-    (void)state;
-    fixture_tree_layers("score_checks", g_dir, sizeof g_dir, L_LAYERS, 40, 8);
-    fixture_cache(g_vocab, g_merges, sizeof g_vocab);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_rmtree(g_dir);
-    return 0;
+    return fixture_files_setup(state, &g_fx, "score_checks", L_LAYERS, 40, 8);
 }
 
 int main(void)
@@ -250,5 +235,5 @@ int main(void)
         cmocka_unit_test(score_reply_check_refuses_what_the_shard_cannot_give),
         cmocka_unit_test(an_out_of_bounds_score_reply_is_never_combined),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fixture_files_teardown);
 }

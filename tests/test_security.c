@@ -180,11 +180,7 @@ static void store_scene_start(store_scene_t *s)
     if (!s->store)
         fail_msg("store: %s", err.msg);
     actor_options_t o;
-    actor_options_defaults(&o);
-    snprintf(o.endpoint, sizeof o.endpoint, "%s", s->ep);
-    snprintf(o.id, sizeof o.id, STORE_ACTOR_ID);
-    o.role = MSG_ROLE_STORE;
-    o.tick_ms = 20;
+    fixture_actor_options(&o, s->ep, STORE_ACTOR_ID, MSG_ROLE_STORE, NULL);
     s->store_actor = actor_spawn(&o, store_role_actor(), s->store, &s->result);
     assert_non_null(s->store_actor);
 }
@@ -325,11 +321,7 @@ static void a_client_cannot_forge_the_stores_answers(void **state)
     zactor_t *broker = fast_broker(ep, sizeof ep);
     int saved = 0;
     actor_options_t o;
-    actor_options_defaults(&o);
-    snprintf(o.endpoint, sizeof o.endpoint, "%s", ep);
-    snprintf(o.id, sizeof o.id, "coordinator");
-    o.role = MSG_ROLE_COORDINATOR;
-    o.tick_ms = 20;
+    fixture_actor_options(&o, ep, "coordinator", MSG_ROLE_COORDINATOR, NULL);
     actor_result_t result;
     zactor_t *coord = actor_spawn(&o, &COUNTER, &saved, &result);
     assert_non_null(coord);

@@ -13,20 +13,20 @@
 #include "storage/store_db.h"
 #include "simulate/simulate.h"
 
-static char g_dir[100];
+static fixture_files g_fx;
 
 static void sim_config(fedpep_config *cfg, const char *db, fp_strategy strategy)
 {
-    fixture_run_config(cfg, g_dir, db);
+    fixture_run_config(cfg, g_fx.dir, db);
     cfg->run.strategy = strategy;
     cfg->client.max_local_steps = 6;
 }
 
-/* The database g_dir/db_name, read-only, and its run "t". */
+/* The database g_fx.dir/db_name, read-only, and its run "t". */
 static store_db_t *open_run(const char *db_name, store_run *run)
 {
     char path[256];
-    snprintf(path, sizeof path, "%s/%s", g_dir, db_name);
+    snprintf(path, sizeof path, "%s/%s", g_fx.dir, db_name);
     store_db_t *db = NULL;
     fp_error err = {0};
     assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
@@ -212,12 +212,8 @@ static void hessian_selection_and_input_prompt_runs_complete(void **state)
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
     assert_int_equal(res.n_layers_sent, 0);
     store_checkpoint ck = {0};
-    char path[256];
-    snprintf(path, sizeof path, "%s/i.db", g_dir);
-    store_db_t *db = NULL;
     store_run run;
-    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
-    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    store_db_t *db = open_run("i.db", &run);
     assert_int_equal(store_db_checkpoint_latest(db, run.id, &ck, &err), FP_OK);
     assert_int_equal(ck.prompt.size, 4 * 32 * sizeof(float)); /* I [P][d] */
     store_checkpoint_clear(&ck);
@@ -257,10 +253,7 @@ static void dropout_is_retried_and_resumes_exactly(void **state)
         store_run run;
         store_round *rs = NULL;
         size_t n = 0;
-        char path[256];
-        snprintf(path, sizeof path, "%s/dropout-a.db", g_dir);
-        assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
-        assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+        db = open_run("dropout-a.db", &run);
         assert_int_equal(run.status, STORE_RUN_FINISHED);
         assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
         assert_int_equal(n, 3);
@@ -294,7 +287,6 @@ static void short_rounds_and_late_clients_are_recorded(void **state)
     fp_error err = {0};
     train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
-    char path[256];
     store_db_t *db = NULL;
     store_run run;
     store_round *rs = NULL;
@@ -306,9 +298,7 @@ static void short_rounds_and_late_clients_are_recorded(void **state)
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_ESTATE);
     assert_non_null(strstr(err.msg, "round 0: 0 of 2 updates (min_clients 1) after 2 attempts, "
                                     "4 of 4 clients asked; no retry left"));
-    snprintf(path, sizeof path, "%s/short-fail.db", g_dir);
-    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
-    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    db = open_run("short-fail.db", &run);
     assert_int_equal(run.status, STORE_RUN_FAILED);
     assert_non_null(strstr(run.reason, "no retry left (max_retries)"));
     assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
@@ -320,9 +310,7 @@ static void short_rounds_and_late_clients_are_recorded(void **state)
     cfg.faults.dropout = 1;
     cfg.federation.on_short_round = FP_SHORT_ROUND_SKIP;
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
-    snprintf(path, sizeof path, "%s/short-skip.db", g_dir);
-    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
-    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    db = open_run("short-skip.db", &run);
     assert_int_equal(run.status, STORE_RUN_FINISHED);
     assert_int_equal(store_db_rounds_list(db, run.id, &rs, &n, &err), FP_OK);
     assert_int_equal(n, 3);
@@ -340,9 +328,7 @@ static void short_rounds_and_late_clients_are_recorded(void **state)
     sim_config(&cfg, "late.db", FP_STRATEGY_FEDPEPTAO);
     cfg.federation.overselect = 2;
     assert_int_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
-    snprintf(path, sizeof path, "%s/late.db", g_dir);
-    assert_int_equal(store_db_open(&db, path, STORE_DB_READONLY, &err), FP_OK);
-    assert_int_equal(store_db_run_find(db, "t", &run, &err), FP_OK);
+    db = open_run("late.db", &run);
     for (int32_t r = 0; r < 3; r++) {
         store_client_round *cr = NULL;
         assert_int_equal(store_db_round_clients(db, run.id, r, &cr, &n, &err), FP_OK);
@@ -366,7 +352,7 @@ static void short_rounds_and_late_clients_are_recorded(void **state)
     store_db_close(&db);
 }
 
-/* The rounds of run "t" in the database g_dir/name. */
+/* The rounds of run "t" in the database g_fx.dir/name. */
 static store_round *rounds_of(const char *name, size_t *n)
 {
     fp_error err = {0};
@@ -379,7 +365,7 @@ static store_round *rounds_of(const char *name, size_t *n)
     return rs;
 }
 
-/* FedPrompt with the fixed head into g_dir/db, with the availability trace at trace (NULL =
+/* FedPrompt with the fixed head into g_fx.dir/db, with the availability trace at trace (NULL =
  * none; up to 10 retries of a round it leaves short). */
 static void run_fedprompt(const char *db, const char *trace)
 {
@@ -491,7 +477,7 @@ static void an_availability_trace_drops_its_unavailable_clients(void **state)
 {
     (void)state;
     char trace[150]; /* fits [faults] trace */
-    snprintf(trace, sizeof trace, "%.100s/trace.csv", g_dir);
+    snprintf(trace, sizeof trace, "%.100s/trace.csv", g_fx.dir);
     FILE *f = fopen(trace, "w");
     assert_non_null(f);
     fputs("client,round,available,speed\n0,0,0,1\n1,0,0,1\n2,0,0,1\n3,*,1,0.5\n", f);
@@ -523,23 +509,14 @@ static void an_availability_trace_drops_its_unavailable_clients(void **state)
     train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
     sim_config(&cfg, "trace-missing.db", FP_STRATEGY_FEDPROMPT);
-    snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s/no-such.csv", g_dir);
+    snprintf(cfg.faults.trace, sizeof cfg.faults.trace, "%s/no-such.csv", g_fx.dir);
     assert_int_not_equal(train_simulate(&cfg, &o, NULL, &res, &err), FP_OK);
     assert_non_null(strstr(err.msg, "no-such.csv"));
 }
 
 static int setup(void **state)
 {
-    (void)state;
-    fixture_tree("simulate", g_dir, sizeof g_dir, 64, 32);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_rmtree(g_dir);
-    return 0;
+    return fixture_files_setup(state, &g_fx, "simulate", 3, 64, 32);
 }
 
 int main(void)
@@ -556,5 +533,5 @@ int main(void)
         cmocka_unit_test(an_availability_trace_drops_its_unavailable_clients),
         cmocka_unit_test(fedprompt_personal_is_fedpeptao_with_a_fedavg_server),
     };
-    return cmocka_run_group_tests_name("simulate", tests, setup, teardown);
+    return cmocka_run_group_tests_name("simulate", tests, setup, fixture_files_teardown);
 }

@@ -94,13 +94,6 @@ static void a_full_disk_is_final(void **state)
     msg_clear(&sc);
 }
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Another connection holds the write lock: retryable EDB (each try waits half the bound), final
  * once writes have found it locked for 600 ms; after the lock is gone a write passes and the
  * count starts again. */
@@ -116,9 +109,9 @@ static void a_locked_database_is_retryable_then_final(void **state)
     sqlite3 *raw = NULL;
     assert_int_equal(sqlite3_open(fx->path, &raw), SQLITE_OK);
     assert_int_equal(sqlite3_exec(raw, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
-    int64_t t0 = now_ms();
+    int64_t t0 = test_now_ms();
     expect_refused(s, &sc, false, "database is locked");
-    assert_true(now_ms() - t0 >= 250); /* it waited for the lock, at most half the bound */
+    assert_true(test_now_ms() - t0 >= 250); /* it waited for the lock, at most half the bound */
     bool final = false;
     for (int i = 0; i < 10 && !final; i++) {
         msg_t reply = {0};
@@ -130,7 +123,7 @@ static void a_locked_database_is_retryable_then_final(void **state)
         msg_clear(&reply);
     }
     assert_true(final);
-    assert_true(now_ms() - t0 < 5000);
+    assert_true(test_now_ms() - t0 < 5000);
     assert_int_equal(sqlite3_exec(raw, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     expect_saved(s, &sc);
     assert_int_equal(sqlite3_exec(raw, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);

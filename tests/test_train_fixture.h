@@ -155,6 +155,33 @@ static inline void fixture_tree(const char *tag, char *dir, size_t n, int n_trai
     fixture_tree_layers(tag, dir, n, 3, n_train, n_dev);
 }
 
+/* What a test program's actors share: its tree (fixture_tree_layers) and the BPE files a model
+ * folder without its own tokenizer falls back on (fixture_cache). */
+typedef struct fixture_files {
+    char dir[100];
+    char vocab[512], merges[512];
+} fixture_files;
+
+/* For a cmocka group setup: makes f (a fresh folder named after tag holding n_layers layers and
+ * n_train / n_dev rows) and hands it to fixture_files_teardown through *state. */
+static inline int fixture_files_setup(void **state, fixture_files *f, const char *tag, int n_layers,
+                                      int n_train, int n_dev)
+{
+    fixture_tree_layers(tag, f->dir, sizeof f->dir, n_layers, n_train, n_dev);
+    fixture_cache(f->vocab, f->merges, sizeof f->vocab);
+    *state = f;
+    return 0;
+}
+
+/* The cmocka group teardown of fixture_files_setup: removes the tree. */
+static inline int fixture_files_teardown(void **state)
+{
+    fixture_files *f = *state;
+    if (f) /* NULL when the set-up failed */
+        test_rmtree(f->dir);
+    return 0;
+}
+
 /* The defaults, with the model and data of the tree in dir (fixture_tree_in). */
 static inline void fixture_config(fedpep_config *cfg, const char *dir)
 {

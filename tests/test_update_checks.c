@@ -29,8 +29,7 @@
 #define ROUNDS 2
 #define ATTACKER 3
 
-static char g_dir[100];
-static char g_vocab[512], g_merges[512];
+static fixture_files g_fx;
 
 /* ---- update_check alone ---- */
 
@@ -110,7 +109,7 @@ typedef struct outcome {
 
 static void config_for(fedpep_config *cfg)
 {
-    fixture_config(cfg, g_dir);
+    fixture_config(cfg, g_fx.dir);
     snprintf(cfg->run.name, sizeof cfg->run.name, "t");
     cfg->run.rounds = ROUNDS;
     cfg->federation.clients = N_CLIENTS;
@@ -211,7 +210,7 @@ static void run_world(attacker_mode mode, outcome_t *o)
     config_for(&cfg);
     fp_error err = {0};
     shard_sizes_t shards;
-    train_model_t *model = train_model_open(cfg.model.path, g_vocab, g_merges, &err);
+    train_model_t *model = train_model_open(cfg.model.path, g_fx.vocab, g_fx.merges, &err);
     assert_non_null(model);
     assert_int_equal(
         shard_sizes_load(&shards, &cfg, model, config_prompt_length(&cfg, model->decoder), &err),
@@ -234,19 +233,14 @@ static void run_world(attacker_mode mode, outcome_t *o)
         zsock_set_rcvtimeo(peers[i].sock, 5);
 
     coordinator_options_t co = {.cfg = &cfg,
-                                .fallback_vocab = g_vocab,
-                                .fallback_merges = g_merges,
+                                .fallback_vocab = g_fx.vocab,
+                                .fallback_merges = g_fx.merges,
                                 .stop_before_save = -1};
     coordinator_t *coord = coordinator_new(&co, &err);
     if (!coord)
         fail_msg("coordinator_new: %s", err.msg);
     actor_options_t ao;
-    actor_options_defaults(&ao);
-    snprintf(ao.endpoint, sizeof ao.endpoint, "%s", ep);
-    snprintf(ao.id, sizeof ao.id, "coordinator");
-    snprintf(ao.run, sizeof ao.run, "t");
-    ao.role = MSG_ROLE_COORDINATOR;
-    ao.tick_ms = 20;
+    fixture_actor_options(&ao, ep, "coordinator", MSG_ROLE_COORDINATOR, "t");
     coordinator_actor_options(&ao);
     actor_result_t result = {0};
     zactor_t *actor = actor_spawn(&ao, coordinator_actor(), coord, &result);
@@ -333,17 +327,7 @@ static void a_poisoned_update_is_never_aggregated(void **state)
 
 static int setup(void **state)
 {
-    (void)state;
-    fixture_tree_layers("update_checks", g_dir, sizeof g_dir, 2, 40, 8);
-    fixture_cache(g_vocab, g_merges, sizeof g_vocab);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    test_rmtree(g_dir);
-    return 0;
+    return fixture_files_setup(state, &g_fx, "update_checks", 2, 40, 8);
 }
 
 int main(void)
@@ -353,5 +337,5 @@ int main(void)
         cmocka_unit_test(eval_reply_check_counts_the_clients_shard),
         cmocka_unit_test(a_poisoned_update_is_never_aggregated),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, fixture_files_teardown);
 }
