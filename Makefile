@@ -87,7 +87,8 @@ $(BUILD)/asan/fedpep: cli/main.c $(wildcard cli/*.c) $(BUILD)/asan/libfedpep.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(SAN_FLAGS) $(wildcard cli/*.c) $(BUILD)/asan/libfedpep.a $(PKG_LIBS) -o $@
 
-# The helpers every test links (tests/support/: paths, example messages), compiled once.
+# The helpers every test links (tests/support/: paths, files, clock and processes, example
+# messages), compiled once.
 $(TEST_HELP_OBJ): $(BUILD)/asan/test-support/%.o: tests/support/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
