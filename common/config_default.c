@@ -48,5 +48,8 @@ const char config_default_ini[] =
     "straggler_slowdown = 2\n"
     "\n"
     "[launch]\n"
-    "train_slots = 2\n"
+    "# One slot per client of a round: the OS time-shares the 3 clients on 2 cores, where 2 slots\n"
+    "# left a core idle while the third client waited a whole compute (docs/benchmarks.md,\n"
+    "# \"Round overhead\").\n"
+    "train_slots = 3\n"
     ;
