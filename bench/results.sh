@@ -7,6 +7,7 @@
 #                                    (default: all)
 #   FEDPEP=build/release/fedpep  DB=bench/results.db  OUT=docs/results.md  (environment)
 #   bench/results.sh --list [GROUP ...]   print the runs and their state, run nothing
+#   JOBS=2 bench/results.sh ...      two runs at a time (two workers over the plan, one core each)
 #   Run it from the repository root (the configuration's paths are relative to it).
 #
 # Protocol (bench/results.ini, the same for every strategy): 100 clients, 10 per round, client
@@ -71,6 +72,7 @@ OUT=${OUT:-docs/results.md}
 INI=${INI:-bench/results.ini}
 TRACE=${TRACE:-bench/availability.csv}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+JOBS=${JOBS:-1} # runs at a time (one OpenBLAS thread each); they share the database (WAL)
 
 STRATEGIES="fedpeptao fedprompt fedavg-input fedprox scaffold fedavgm fedadam fedyogi fedadagrad random-layers"
 TASKS="sst-2 qnli cola mrpc rte mpqa subj trec mr"
@@ -187,47 +189,65 @@ case " $GROUPS_WANTED " in
 esac
 plan=$(for g in $GROUPS_WANTED; do runs_of "$g" | sed "s/^/$g|/"; done)
 total=$(printf '%s\n' "$plan" | grep -c . || true)
-k=0
-done_runs=0
-spent=0
 start=$(date +%s)
-printf '%s\n' "$plan" | while IFS='|' read -r group name over; do
-    [ -n "$name" ] || continue
-    k=$((k + 1))
-    state=$(status_of "$name")
-    if [ $LIST = 1 ]; then
-        echo "[$k/$total] $group $name: $state"
-        continue
-    fi
-    if [ "$state" = finished ]; then
-        echo "[$k/$total] $group $name: finished, skipped"
-        continue
-    fi
-    now=$(date +%s)
-    eta="?"
-    [ $done_runs -gt 0 ] && eta="$(((total - k + 1) * spent / done_runs / 60)) min"
-    verb=starting
-    [ "$state" = absent ] || verb="resuming ($state)"
-    echo "[$k/$total] $group $name ($over): $verb, $(((now - start) / 60)) min so far, ETA $eta"
-    t0=$(date +%s)
-    # shellcheck disable=SC2086 # the overrides are words
-    "$FEDPEP" simulate "$INI" --keep-checkpoints 1 run.name="$name" run.db="$DB" $over
-    # A finished run is never resumed (this script skips it), and the report reads only runs,
-    # rounds, client rows and layers: its clients' private states (100 prompts with their Adam
-    # moments, ~45 MB) and its last checkpoint (FedPepTAO's holds 100 clients' control
-    # variates, 8.6 MB) go, so the database stays small enough to commit.
-    sqlite3 "$DB" "DELETE FROM client_state WHERE run IN
-                       (SELECT id FROM runs WHERE name = '$name' AND status = 'finished');
-                   DELETE FROM checkpoints WHERE run IN
-                       (SELECT id FROM runs WHERE name = '$name' AND status = 'finished');"
-    done_runs=$((done_runs + 1))
-    spent=$((spent + $(date +%s) - t0))
+[ $LIST = 1 ] && JOBS=1
+
+# work W: worker W of JOBS takes the plan's runs k with (k - 1) mod JOBS = W, so no two workers
+# ever touch one run; each prints its own progress and ETA.
+work() {
+    k=0
+    done_runs=0
+    spent=0
+    printf '%s\n' "$plan" | while IFS='|' read -r group name over; do
+        [ -n "$name" ] || continue
+        k=$((k + 1))
+        [ $(((k - 1) % JOBS)) -eq "$1" ] || continue
+        state=$(status_of "$name")
+        if [ $LIST = 1 ]; then
+            echo "[$k/$total] $group $name: $state"
+            continue
+        fi
+        if [ "$state" = finished ]; then
+            echo "[$k/$total] $group $name: finished, skipped"
+            continue
+        fi
+        now=$(date +%s)
+        eta="?"
+        [ $done_runs -gt 0 ] && eta="$(((total - k + 1) * spent / done_runs / JOBS / 60)) min"
+        verb=starting
+        [ "$state" = absent ] || verb="resuming ($state)"
+        echo "[$k/$total] $group $name ($over): $verb, $(((now - start) / 60)) min so far, ETA $eta"
+        t0=$(date +%s)
+        # shellcheck disable=SC2086 # the overrides are words
+        "$FEDPEP" simulate "$INI" --keep-checkpoints 1 run.name="$name" run.db="$DB" $over
+        # A finished run is never resumed (this script skips it), and the report reads only runs,
+        # rounds, client rows and layers: its clients' private states (100 prompts with their Adam
+        # moments, ~45 MB) and its last checkpoint (FedPepTAO's holds 100 clients' control
+        # variates, 8.6 MB) go, so the database stays small enough to commit.
+        sqlite3 -cmd '.timeout 60000' "$DB" "DELETE FROM client_state WHERE run IN
+                           (SELECT id FROM runs WHERE name = '$name' AND status = 'finished');
+                       DELETE FROM checkpoints WHERE run IN
+                           (SELECT id FROM runs WHERE name = '$name' AND status = 'finished');"
+        done_runs=$((done_runs + 1))
+        spent=$((spent + $(date +%s) - t0))
+    done
+}
+
+w=0
+pids=
+while [ $w -lt "$JOBS" ]; do
+    work $w &
+    pids="$pids $!"
+    w=$((w + 1))
 done
+failed=0
+for pid in $pids; do wait "$pid" || failed=1; done
+[ $failed = 0 ] || { echo "results.sh: a worker stopped on an error (above)" >&2; exit 1; }
 [ $LIST = 1 ] && exit 0
 case " $GROUPS_WANTED " in
 *" report "*) ;;
 *) [ -f "$DB" ] || exit 0 ;;
 esac
 mkdir -p "$(dirname "$OUT")"
-sqlite3 "$DB" "VACUUM" # give the deleted states' pages back: the database is committed
+sqlite3 -cmd '.timeout 60000' "$DB" "VACUUM" # give the deleted states' pages back: the database is committed
 "$FEDPEP" report "$DB" --out "$OUT"
