@@ -33,8 +33,9 @@ WARN      := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prot
 INC       := -I. $(PKG_CFLAGS)
 # EXTRA_CFLAGS adds to both builds, e.g. `make test BUILD=build/pattern
 # EXTRA_CFLAGS=-ftrivial-auto-var-init=pattern` fills every uninitialised variable with a pattern.
-REL_FLAGS := -O3 -march=native -g $(WARN) $(INC) $(EXTRA_CFLAGS)
-SAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+# -fopenmp: the model core's own loops run on OpenMP threads (model/parallel.h).
+REL_FLAGS := -O3 -march=native -g -fopenmp $(WARN) $(INC) $(EXTRA_CFLAGS)
+SAN_FLAGS := -O1 -g -fopenmp -fno-omit-frame-pointer -fsanitize=address,undefined \
              -fno-sanitize-recover=all $(WARN) $(INC) $(EXTRA_CFLAGS)
 
 LIB_SRC   := $(sort $(wildcard $(addsuffix /*.c,$(LIB_DIRS))))

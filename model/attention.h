@@ -43,20 +43,22 @@ typedef struct attn_prefix_grad {
     size_t batch_stride;
 } attn_prefix_grad;
 
-/* Scratch floats attention_forward/backward need: 2 · T · (P + T). */
+/* Scratch floats attention_forward/backward need per thread: 2 · T · (P + T). They run the heads
+ * on up to `slots` threads (parallel.h), so scratch holds slots times that many. */
 size_t attention_scratch_floats(attn_shape s);
 
 /* out [B][T][d]; A [B][H][T][P+T]; qkv [B][T][3d] (Q | K | V, each [d] = H heads of d_head);
  * mask [B][T] nonzero = real token (NULL: all real). drop_p > 0 applies attention dropout with
  * the mask stream of (seed, site, b·H + h). */
-void attention_forward(float *out, float *A, float *scratch, const float *qkv, attn_prefix pre,
-                       const int *mask, attn_shape s, float drop_p, uint64_t seed, uint64_t site);
+void attention_forward(float *out, float *A, float *scratch, int slots, const float *qkv,
+                       attn_prefix pre, const int *mask, attn_shape s, float drop_p, uint64_t seed,
+                       uint64_t site);
 
 /* Accumulates into dqkv [B][T][3d] (skipped when NULL: the lowest tuned layer needs no input
  * gradient) and writes/accumulates prefix gradients into dpre (skipped when dpre.k is NULL).
  * Prefix gradients are ADDED to dpre, so the caller zeroes them once per step. */
-void attention_backward(float *dqkv, attn_prefix_grad dpre, float *scratch, const float *dout,
-                        const float *qkv, const float *A, attn_prefix pre, attn_shape s,
-                        float drop_p, uint64_t seed, uint64_t site);
+void attention_backward(float *dqkv, attn_prefix_grad dpre, float *scratch, int slots,
+                        const float *dout, const float *qkv, const float *A, attn_prefix pre,
+                        attn_shape s, float drop_p, uint64_t seed, uint64_t site);
 
 #endif

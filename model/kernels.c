@@ -14,6 +14,7 @@
 #include "common/rng.h"
 #include "model/fastmath.h"
 #include "model/matmul_bf16.h"
+#include "model/parallel.h"
 
 void embedding_forward(float *restrict out, const int *tok, const int *pos,
                        const float *restrict wte, const float *restrict wpe,
@@ -86,6 +87,8 @@ static double row_sq_dev(const float *restrict x, float m, int d)
 void layernorm_forward(float *out, float *mean, float *rstd, const float *x, const float *w,
                        const float *b, int N, int d, float eps)
 {
+    const int threads = par_threads((size_t)N, (size_t)d);
+    PAR_FOR(threads)
     for (int n = 0; n < N; n++) {
         const float *xr = x + (size_t)n * d;
         float *o = out + (size_t)n * d;
@@ -103,6 +106,9 @@ void layernorm_backward(float *restrict dx, float *restrict dw, float *restrict 
                         const float *restrict dout, const float *restrict x,
                         const float *restrict w, const float *mean, const float *rstd, int N, int d)
 {
+    /* dw and db are sums over rows, whose order a split would change: rows split only without */
+    const int threads = dw || db ? 1 : par_threads((size_t)N, (size_t)d);
+    PAR_FOR(threads)
     for (int n = 0; n < N; n++) {
         const float *restrict g = dout + (size_t)n * d;
         const float *restrict xr = x + (size_t)n * d;
@@ -145,7 +151,7 @@ void layernorm_backward(float *restrict dx, float *restrict dw, float *restrict 
 #define GELU_INV_SQRT2PI 0.3989422804014327f
 
 /* fastmath.h versions of tanh/erf/exp keep these loops vectorised (libm calls would not). */
-void gelu_forward(float *out, const float *x, int N, bool tanh_approx)
+static void gelu_forward_run(float *out, const float *x, int N, bool tanh_approx)
 {
     if (tanh_approx) {
         for (int n = 0; n < N; n++) {
@@ -161,8 +167,8 @@ void gelu_forward(float *out, const float *x, int N, bool tanh_approx)
     }
 }
 
-void gelu_backward(float *restrict dx, const float *restrict dout, const float *restrict x, int N,
-                   bool tanh_approx)
+static void gelu_backward_run(float *restrict dx, const float *restrict dout,
+                              const float *restrict x, int N, bool tanh_approx)
 {
     if (tanh_approx) {
         for (int n = 0; n < N; n++) {
@@ -183,13 +189,14 @@ void gelu_backward(float *restrict dx, const float *restrict dout, const float *
     }
 }
 
-void relu_forward(float *out, const float *x, int N)
+static void relu_forward_run(float *out, const float *x, int N)
 {
     for (int n = 0; n < N; n++)
         out[n] = x[n] > 0.0f ? x[n] : 0.0f;
 }
 
-void relu_backward(float *restrict dx, const float *restrict dout, const float *restrict x, int N)
+static void relu_backward_run(float *restrict dx, const float *restrict dout,
+                              const float *restrict x, int N)
 {
     for (int n = 0; n < N; n++)
         if (x[n] > 0.0f)
@@ -199,52 +206,115 @@ void relu_backward(float *restrict dx, const float *restrict dout, const float *
 /* Blocks small enough for L1: the fp32 values live only in tmp between the two loops. */
 #define BF16_BLOCK 256
 
-void gelu_forward_bf16(uint16_t *out, const float *x, int N, bool tanh_approx)
+static void gelu_forward_bf16_run(uint16_t *out, const float *x, int N, bool tanh_approx)
 {
     float tmp[BF16_BLOCK];
     for (int i = 0; i < N; i += BF16_BLOCK) {
         const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
-        gelu_forward(tmp, x + i, m, tanh_approx);
+        gelu_forward_run(tmp, x + i, m, tanh_approx);
         mm_bf16_from_f32(out + i, tmp, (size_t)m);
     }
+}
+
+static void gelu_backward_bf16_run(uint16_t *dx, const float *dout, const float *x, int N,
+                                   bool tanh_approx)
+{
+    float tmp[BF16_BLOCK];
+    for (int i = 0; i < N; i += BF16_BLOCK) {
+        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
+        memset(tmp, 0, (size_t)m * sizeof *tmp);
+        gelu_backward_run(tmp, dout + i, x + i, m, tanh_approx);
+        mm_bf16_from_f32(dx + i, tmp, (size_t)m);
+    }
+}
+
+static void relu_forward_bf16_run(uint16_t *out, const float *x, int N)
+{
+    float tmp[BF16_BLOCK];
+    for (int i = 0; i < N; i += BF16_BLOCK) {
+        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
+        relu_forward_run(tmp, x + i, m);
+        mm_bf16_from_f32(out + i, tmp, (size_t)m);
+    }
+}
+
+static void relu_backward_bf16_run(uint16_t *dx, const float *dout, const float *x, int N)
+{
+    float tmp[BF16_BLOCK];
+    for (int i = 0; i < N; i += BF16_BLOCK) {
+        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
+        memset(tmp, 0, (size_t)m * sizeof *tmp);
+        relu_backward_run(tmp, dout + i, x + i, m);
+        mm_bf16_from_f32(dx + i, tmp, (size_t)m);
+    }
+}
+
+static void residual_forward_run(float *out, const float *a, const float *b, int N)
+{
+    for (int n = 0; n < N; n++)
+        out[n] = a[n] + b[n];
+}
+
+/* ---------------------------------------------------------------- element-wise, split */
+
+/* Each kernel above runs on blocks of EW_BLOCK elements, one thread per block (parallel.h): an
+ * element's value does not depend on which block or thread computes it. A multiple of
+ * BF16_BLOCK and of the vector width. */
+#define EW_BLOCK 8192
+#define EW_SPLIT(N, i, m, call)                                                                    \
+    do {                                                                                           \
+        const int nb_ = ((N) + EW_BLOCK - 1) / EW_BLOCK;                                           \
+        const int threads_ = par_threads((size_t)nb_, EW_BLOCK);                                   \
+        PAR_FOR(threads_)                                                                          \
+        for (int k_ = 0; k_ < nb_; k_++) {                                                         \
+            const int i = k_ * EW_BLOCK, m = (N)-i < EW_BLOCK ? (N)-i : EW_BLOCK;                  \
+            call;                                                                                  \
+        }                                                                                          \
+    } while (0)
+
+void gelu_forward(float *out, const float *x, int N, bool tanh_approx)
+{
+    EW_SPLIT(N, i, m, gelu_forward_run(out + i, x + i, m, tanh_approx));
+}
+
+void gelu_backward(float *dx, const float *dout, const float *x, int N, bool tanh_approx)
+{
+    EW_SPLIT(N, i, m, gelu_backward_run(dx + i, dout + i, x + i, m, tanh_approx));
+}
+
+void relu_forward(float *out, const float *x, int N)
+{
+    EW_SPLIT(N, i, m, relu_forward_run(out + i, x + i, m));
+}
+
+void relu_backward(float *dx, const float *dout, const float *x, int N)
+{
+    EW_SPLIT(N, i, m, relu_backward_run(dx + i, dout + i, x + i, m));
+}
+
+void gelu_forward_bf16(uint16_t *out, const float *x, int N, bool tanh_approx)
+{
+    EW_SPLIT(N, i, m, gelu_forward_bf16_run(out + i, x + i, m, tanh_approx));
 }
 
 void gelu_backward_bf16(uint16_t *dx, const float *dout, const float *x, int N, bool tanh_approx)
 {
-    float tmp[BF16_BLOCK];
-    for (int i = 0; i < N; i += BF16_BLOCK) {
-        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
-        memset(tmp, 0, (size_t)m * sizeof *tmp);
-        gelu_backward(tmp, dout + i, x + i, m, tanh_approx);
-        mm_bf16_from_f32(dx + i, tmp, (size_t)m);
-    }
+    EW_SPLIT(N, i, m, gelu_backward_bf16_run(dx + i, dout + i, x + i, m, tanh_approx));
 }
 
 void relu_forward_bf16(uint16_t *out, const float *x, int N)
 {
-    float tmp[BF16_BLOCK];
-    for (int i = 0; i < N; i += BF16_BLOCK) {
-        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
-        relu_forward(tmp, x + i, m);
-        mm_bf16_from_f32(out + i, tmp, (size_t)m);
-    }
+    EW_SPLIT(N, i, m, relu_forward_bf16_run(out + i, x + i, m));
 }
 
 void relu_backward_bf16(uint16_t *dx, const float *dout, const float *x, int N)
 {
-    float tmp[BF16_BLOCK];
-    for (int i = 0; i < N; i += BF16_BLOCK) {
-        const int m = N - i < BF16_BLOCK ? N - i : BF16_BLOCK;
-        memset(tmp, 0, (size_t)m * sizeof *tmp);
-        relu_backward(tmp, dout + i, x + i, m);
-        mm_bf16_from_f32(dx + i, tmp, (size_t)m);
-    }
+    EW_SPLIT(N, i, m, relu_backward_bf16_run(dx + i, dout + i, x + i, m));
 }
 
 void residual_forward(float *out, const float *a, const float *b, int N)
 {
-    for (int n = 0; n < N; n++)
-        out[n] = a[n] + b[n];
+    EW_SPLIT(N, i, m, residual_forward_run(out + i, a + i, b + i, m));
 }
 
 /* Keep decisions: 16 random bits per element (four per 64-bit draw) compared to
@@ -253,8 +323,8 @@ void residual_forward(float *out, const float *a, const float *b, int N)
  * (the only serial part), then applied by a loop the compiler vectorises. out may alias x. */
 #define DROP_BLOCK 256
 
-static void dropout_apply(float *out, const float *x, int N, float p, uint64_t seed,
-                          uint64_t site, uint64_t index, bool accumulate)
+static void dropout_apply(float *out, const float *x, int N, float p, uint64_t seed, uint64_t site,
+                          uint64_t index, bool accumulate)
 {
     rng_t r;
     rng_derive(&r, seed, site, index);
@@ -291,13 +361,12 @@ void dropout_forward(float *out, const float *x, int N, float p, uint64_t seed, 
     dropout_apply(out, x, N, p, seed, site, index, false);
 }
 
-void dropout_backward(float *dx, const float *dout, int N, float p, uint64_t seed,
-                      uint64_t site, uint64_t index)
+void dropout_backward(float *dx, const float *dout, int N, float p, uint64_t seed, uint64_t site,
+                      uint64_t index)
 {
     assert(p >= 0.0f && p < 1.0f);
     if (p == 0.0f) {
-        for (int n = 0; n < N; n++)
-            dx[n] += dout[n];
+        EW_SPLIT(N, i, m, residual_forward_run(dx + i, dx + i, dout + i, m));
         return;
     }
     dropout_apply(dx, dout, N, p, seed, site, index, true);

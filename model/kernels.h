@@ -2,7 +2,8 @@
  * beside its backward (llm.c style), on flat float32 buffers whose shapes the comments state.
  * Matrix products live in linear.h, attention in attention.h.
  * These functions never allocate, never fail and never touch global state: the caller owns every
- * buffer and guarantees the sizes (asserts only). Backward kernels ACCUMULATE into their input
+ * buffer and guarantees the sizes (asserts only). Large calls split their rows or elements over
+ * the model core's threads (parallel.h) with bit-identical results; sums over rows never split. Backward kernels ACCUMULATE into their input
  * gradients (+=) unless their comment says otherwise, so a residual fan-out needs no extra pass. */
 #ifndef FEDPEP_MODEL_KERNELS_H
 #define FEDPEP_MODEL_KERNELS_H

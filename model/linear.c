@@ -6,6 +6,46 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "model/parallel.h"
+
+/* fp32 products on the model core's threads (parallel.h), so that one pool — OpenMP's, which
+ * oneDNN and the core's own loops run on — does the whole step: OpenBLAS's own pthread workers,
+ * spinning beside OpenMP's on the same cores, made two threads slower than one. Each thread
+ * computes a block of output columns with a one-thread sgemm. An element's value depends only
+ * on K's blocking, not on which columns share its call, as long as every call takes OpenBLAS's
+ * blocked path: its small-matrix and direct kernels (M·N·K below 10^6, and below 28·512² for
+ * one thread) are other code, so a product is split only when each block stays above SPLIT_MNK.
+ * Blocks are whole multiples of SPLIT_COLS columns. */
+#define SPLIT_MNK (8.0 * 1024 * 1024)
+#define SPLIT_COLS 64
+
+/* y[M][N] = x[M][K] · op(w) + beta · y, op(w) = w [K][N] (NoTrans) or wᵀ of a stored [N][K]. */
+static void sgemm_columns(CBLAS_TRANSPOSE tw, int M, int N, int K, const float *x, int ldx,
+                          const float *w, int ldw, float beta, float *y, int ldy)
+{
+    int threads = openblas_get_num_threads();
+    const double mnk = (double)M * N * K;
+    while (threads > 1 && (mnk / threads < SPLIT_MNK || N / threads < SPLIT_COLS))
+        threads--;
+    if (threads == 1) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, M, N, K, 1.0f, x, ldx, w, ldw, beta, y, ldy);
+        return;
+    }
+    const int blocks = (N + SPLIT_COLS - 1) / SPLIT_COLS;
+    const int per = (blocks + threads - 1) / threads * SPLIT_COLS;
+    const int saved = par_blas_serial_begin();
+    PAR_FOR(threads)
+    for (int t = 0; t < threads; t++) {
+        const int n0 = t * per, n = N - n0 < per ? N - n0 : per;
+        if (n <= 0)
+            continue;
+        const float *wb = w + (size_t)n0 * (tw == CblasNoTrans ? 1 : (size_t)ldw);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, M, n, K, 1.0f, x, ldx, wb, ldw, beta, y + n0,
+                    ldy);
+    }
+    par_blas_serial_end(saved);
+}
+
 /* The bf16 weight of the logical [in][out] product (transposed: [out][in], for dx = dy Wᵀ). */
 static mm_bf16_weight bf16_view(lin_w W, bool transposed)
 {
@@ -82,12 +122,11 @@ void linear_forward_mm(mm_bf16_t *mm, float *y, int ldy, const float *x, int ldx
     }
     /* x [N][in] · W [in][out]: for [out][in] storage that is x · (stored)ᵀ. */
     CBLAS_TRANSPOSE tw = W.layout == LIN_OUT_IN ? CblasTrans : CblasNoTrans;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, N, out, in, 1.0f, x, ldx, W.w, W.ld, beta, y,
-                ldy);
+    sgemm_columns(tw, N, out, in, x, ldx, W.w, W.ld, beta, y, ldy);
 }
 
-void linear_backward_input(float *dx, int lddx, const float *dy, int lddy, lin_w W, int N,
-                           int in, int out, bool accumulate)
+void linear_backward_input(float *dx, int lddx, const float *dy, int lddy, lin_w W, int N, int in,
+                           int out, bool accumulate)
 {
     linear_backward_input_mm(NULL, dx, lddx, dy, lddy, W, N, in, out, accumulate);
 }
@@ -99,12 +138,11 @@ void linear_backward_input_mm(mm_bf16_t *mm, float *dx, int lddx, const float *d
         return;
     /* dx [N][in] = dy [N][out] · Wᵀ [out][in]; for [out][in] storage Wᵀ is the stored matrix. */
     CBLAS_TRANSPOSE tw = W.layout == LIN_OUT_IN ? CblasNoTrans : CblasTrans;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, tw, N, in, out, 1.0f, dy, lddy, W.w, W.ld,
-                accumulate ? 1.0f : 0.0f, dx, lddx);
+    sgemm_columns(tw, N, in, out, dy, lddy, W.w, W.ld, accumulate ? 1.0f : 0.0f, dx, lddx);
 }
 
-void linear_backward_weight(float *dW, lin_w W, float *db, const float *x, int ldx,
-                            const float *dy, int lddy, int N, int in, int out)
+void linear_backward_weight(float *dW, lin_w W, float *db, const float *x, int ldx, const float *dy,
+                            int lddy, int N, int in, int out)
 {
     if (W.layout == LIN_OUT_IN) /* dW [out][in] += dyᵀ x */
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, lddy, x, ldx,

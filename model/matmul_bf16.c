@@ -11,6 +11,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "model/parallel.h"
+
 /* After the model headers: OpenBLAS's cblas.h pulls in <complex.h> (see bench_step.c). */
 #include <cblas.h>
 
@@ -303,6 +305,9 @@ fp_status mm_bf16_gemm(mm_bf16_t *self, float *y, int ldy, const float *x, int l
     uint16_t *xb = mm_bf16_input(self, M, K, err);
     if (!xb)
         return err->status;
+    /* the rounding is element-wise: rows split over threads round as one thread would */
+    const int threads = par_threads((size_t)M, (size_t)K);
+    PAR_FOR(threads)
     for (int m = 0; m < M; m++)
         mm_bf16_from_f32(xb + (size_t)m * K, x + (size_t)m * ldx, (size_t)K);
     return mm_bf16_gemm_input(self, y, ldy, W, M, K, N, bias, accumulate, err);

@@ -197,8 +197,8 @@ static void layer_forward(tf_acts_t *a, int l, const float *x, layer_acts *s)
         attn_in = s->attn_in;
     }
     qkv_forward(a->mm, s->qkv, attn_in, y, N, di);
-    attention_forward(s->att, s->A, a->attn_scratch, s->qkv, prefix_of(a, l), a->batch.mask,
-                      shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
+    attention_forward(s->att, s->A, a->attn_scratch, a->attn_slots, s->qkv, prefix_of(a, l),
+                      a->batch.mask, shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
     const float *att = s->att;
     if (rows_of(a, l) != N) { /* pruned last block: continue on the target rows only */
         gather_rows(a->px, x, a->row_index, a->lm_rows, di);

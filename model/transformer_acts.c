@@ -4,6 +4,7 @@
  * Must never touch the numbers in the buffers, and never allocate after tf_acts_new. */
 #include <stdlib.h>
 
+#include "model/parallel.h"
 #include "model/transformer_internal.h"
 
 /* Sizing pass then assignment pass over the same list of buffers. */
@@ -63,7 +64,9 @@ static void layout(tf_acts_t *a, carve *c)
         y->gelu = own ? take(c, N * f) : a->gelu;
     }
     attn_shape sh = {s->B, (int)Tx, g->n_heads, g->d_model / g->n_heads, s->P, false};
-    a->attn_scratch = take(c, attention_scratch_floats(sh));
+    /* one scratch per thread that can run a head (attention.h) */
+    a->attn_slots = par_max_threads() < g->n_heads ? par_max_threads() : g->n_heads;
+    a->attn_scratch = take(c, (size_t)a->attn_slots * attention_scratch_floats(sh));
     a->Ed = take(c, (size_t)s->B * prompt);
     a->dEd = take(c, (size_t)s->B * prompt);
     a->hidden = take(c, N * d);

@@ -278,8 +278,8 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
         dqkv = a->dqkv;
         memset(dqkv, 0, (size_t)NT * 3 * di * sizeof(float));
     }
-    attention_backward(dqkv, prefix_grad_of(a, l), a->attn_scratch, a->datt, s->qkv, s->A,
-                       prefix_of(a, l), shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
+    attention_backward(dqkv, prefix_grad_of(a, l), a->attn_scratch, a->attn_slots, a->datt, s->qkv,
+                       s->A, prefix_of(a, l), shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
     a->backward_layers++;
     a->backward_lowest = l;
     if (G)

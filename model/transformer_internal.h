@@ -44,7 +44,8 @@ struct tf_acts {
     float *emb_mean, *emb_rstd;           /* [N] RoBERTa embedding LN */
     layer_acts *slots;                    /* [saved_layers + 1]; the last one is the scratch */
     float *attn_in, *att, *mlp_in, *gelu; /* shared work buffers [N][d] ×3, [N][f] */
-    float *attn_scratch;                  /* attention_scratch_floats */
+    float *attn_scratch;                  /* attn_slots × attention_scratch_floats */
+    int attn_slots;                       /* threads attention may run its heads on */
     float *Ed, *dEd;                      /* [B][P][L][2][d] per-example dropped prefix and grad */
     float *hidden, *lnf_mean, *lnf_rstd;  /* [N][d], [N] GPT-2 ln_f; [R][d] when pruned */
     float *px, *patt, *pdatt;             /* [R][d] target rows of the last block's input, attention

@@ -124,8 +124,8 @@ static void layernorm_matches_definition_and_gradients(void **state)
         for (int i = 0; i < LN_D; i++)
             v += (c.x[n * LN_D + i] - m) * (c.x[n * LN_D + i] - m) / LN_D;
         for (int i = 0; i < LN_D; i++)
-            assert_close(out[n * LN_D + i], (c.x[n * LN_D + i] - m) / sqrt(v + 1e-5) * c.w[i] + c.b[i],
-                         1e-5);
+            assert_close(out[n * LN_D + i],
+                         (c.x[n * LN_D + i] - m) / sqrt(v + 1e-5) * c.w[i] + c.b[i], 1e-5);
     }
     float dx[LN_N * LN_D] = {0}, dw[LN_D] = {0}, db[LN_D] = {0};
     layernorm_backward(dx, dw, db, c.r, c.x, c.w, mean, rstd, LN_N, LN_D);
@@ -288,8 +288,7 @@ static void linear_both_layouts_values_and_gradients(void **state)
             for (int o = 0; o < LI_OUT; o++) {
                 double s = c.b[o];
                 for (int i = 0; i < LI_IN; i++)
-                    s += (double)c.x[n * LI_IN + i] *
-                         (k ? c.w[i * LI_LD + o] : c.w[o * LI_LD + i]);
+                    s += (double)c.x[n * LI_IN + i] * (k ? c.w[i * LI_LD + o] : c.w[o * LI_LD + i]);
                 assert_close(y[n * LI_OUT + o], s, 1e-5);
             }
         /* accumulate mode adds */
@@ -422,7 +421,7 @@ static double at_loss(void *p)
 {
     at_ctx *c = p;
     float out[AT_B * AT_T * AT_D];
-    attention_forward(out, c->A, c->scratch, c->qkv, at_prefix(c), c->mask, c->s, c->drop, 9, 1);
+    attention_forward(out, c->A, c->scratch, 1, c->qkv, at_prefix(c), c->mask, c->s, c->drop, 9, 1);
     return gc_dot(out, c->r, AT_B * AT_T * AT_D);
 }
 
@@ -473,7 +472,7 @@ static void attention_case(bool causal, int P, bool per_example, float drop)
     c->mask[1 * AT_T + 4] = c->mask[1 * AT_T + 3] = 0; /* example 1 is padded */
     if (drop == 0.0f) {
         float out[AT_B * AT_T * AT_D];
-        attention_forward(out, c->A, c->scratch, c->qkv, at_prefix(c), c->mask, c->s, 0, 9, 1);
+        attention_forward(out, c->A, c->scratch, 1, c->qkv, at_prefix(c), c->mask, c->s, 0, 9, 1);
         for (int b = 0; b < AT_B; b++)
             for (int h = 0; h < AT_H; h++)
                 for (int i = 0; i < AT_T; i++) {
@@ -489,7 +488,7 @@ static void attention_case(bool causal, int P, bool per_example, float drop)
     at_loss(c); /* fills A */
     attn_prefix_grad g = {dpre, dpre + 2 * AT_D, AT_PSTRIDE,
                           per_example ? (size_t)AT_P * AT_PSTRIDE : 0};
-    attention_backward(dqkv, g, c->scratch, c->r, c->qkv, c->A, at_prefix(c), c->s, drop, 9, 1);
+    attention_backward(dqkv, g, c->scratch, 1, c->r, c->qkv, c->A, at_prefix(c), c->s, drop, 9, 1);
     gradcheck("attention dqkv", c->qkv, dqkv, AT_B * AT_T * 3 * AT_D, 1, at_loss, c, TOL);
     if (P > 0)
         gradcheck("attention dprefix", c->prefix, dpre, AT_B * AT_P * AT_PSTRIDE, 1, at_loss, c,
@@ -498,7 +497,7 @@ static void attention_case(bool causal, int P, bool per_example, float drop)
     float dpre2[AT_B * AT_P * AT_PSTRIDE] = {0};
     g.k = dpre2;
     g.v = dpre2 + 2 * AT_D;
-    attention_backward(NULL, g, c->scratch, c->r, c->qkv, c->A, at_prefix(c), c->s, drop, 9, 1);
+    attention_backward(NULL, g, c->scratch, 1, c->r, c->qkv, c->A, at_prefix(c), c->s, drop, 9, 1);
     for (int i = 0; i < AT_B * AT_P * AT_PSTRIDE; i++)
         assert_close(dpre2[i], dpre[i], 1e-6);
     free(c);
