@@ -312,6 +312,17 @@ void relu_backward_bf16(uint16_t *dx, const float *dout, const float *x, int N)
     EW_SPLIT(N, i, m, relu_backward_bf16_run(dx + i, dout + i, x + i, m));
 }
 
+void zero_floats(float *x, size_t N)
+{
+    const size_t nb = (N + EW_BLOCK - 1) / EW_BLOCK;
+    const int threads = par_threads(nb, EW_BLOCK);
+    PAR_FOR(threads)
+    for (size_t k = 0; k < nb; k++) {
+        const size_t i = k * EW_BLOCK, m = N - i < EW_BLOCK ? N - i : EW_BLOCK;
+        memset(x + i, 0, m * sizeof *x);
+    }
+}
+
 void residual_forward(float *out, const float *a, const float *b, int N)
 {
     EW_SPLIT(N, i, m, residual_forward_run(out + i, a + i, b + i, m));

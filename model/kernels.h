@@ -3,12 +3,14 @@
  * Matrix products live in linear.h, attention in attention.h.
  * These functions never allocate, never fail and never touch global state: the caller owns every
  * buffer and guarantees the sizes (asserts only). Large calls split their rows or elements over
- * the model core's threads (parallel.h) with bit-identical results; sums over rows never split. Backward kernels ACCUMULATE into their input
- * gradients (+=) unless their comment says otherwise, so a residual fan-out needs no extra pass. */
+ * the model core's threads (parallel.h) with bit-identical results; sums over rows never split.
+ * Backward kernels ACCUMULATE into their input gradients (+=) unless their comment says otherwise,
+ * so a residual fan-out needs no extra pass. */
 #ifndef FEDPEP_MODEL_KERNELS_H
 #define FEDPEP_MODEL_KERNELS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* out[n][d] = wte[tok[n]][d] + wpe[pos[n]][d] (+ wtt[d] if wtt, the token-type row 0).
@@ -17,8 +19,8 @@ void embedding_forward(float *out, const int *tok, const int *pos, const float *
                        const float *wpe, const float *wtt, int N, int d);
 /* Scatter-add of dout into the tables (only used when embedding weights are trained):
  * dwte[tok[n]] += dout[n], dwpe[pos[n]] += dout[n] (either table may be NULL). */
-void embedding_backward(float *dwte, float *dwpe, const float *dout, const int *tok,
-                        const int *pos, int N, int d);
+void embedding_backward(float *dwte, float *dwpe, const float *dout, const int *tok, const int *pos,
+                        int N, int d);
 
 /* out[n] = (x[n] - mean) * rstd * w + b over rows of d; saves mean[n], rstd[n] for backward.
  * out may alias x. */
@@ -48,6 +50,9 @@ void relu_forward(float *out, const float *x, int N);
 /* dx[n] += dout[n] where x[n] > 0 (the subgradient 0 at the kink); x is the ReLU input. */
 void relu_backward(float *dx, const float *dout, const float *x, int N);
 
+/* x[n] = 0 for n < N. */
+void zero_floats(float *x, size_t N);
+
 /* out[n] = a[n] + b[n]; out may alias a or b. */
 void residual_forward(float *out, const float *a, const float *b, int N);
 
@@ -57,8 +62,8 @@ void residual_forward(float *out, const float *a, const float *b, int N);
 void dropout_forward(float *out, const float *x, int N, float p, uint64_t seed, uint64_t site,
                      uint64_t index);
 /* dx[n] = (dx accumulates) keep ? dout[n] / (1 - p) : 0, the same mask as the forward call. */
-void dropout_backward(float *dx, const float *dout, int N, float p, uint64_t seed,
-                      uint64_t site, uint64_t index);
+void dropout_backward(float *dx, const float *dout, int N, float p, uint64_t seed, uint64_t site,
+                      uint64_t index);
 
 /* Softmax cross-entropy of one row of logits [V] against target:
  * returns -log softmax(logits)[target] (computed in double, stable). */

@@ -110,6 +110,8 @@ void linear_forward_mm(mm_bf16_t *mm, float *y, int ldy, const float *x, int ldx
     }
     if (b) {
         /* Seed y with the bias (added to the old y when accumulating), then y += x W. */
+        const int threads = par_threads((size_t)N, (size_t)out);
+        PAR_FOR(threads)
         for (int n = 0; n < N; n++) {
             float *restrict yr = y + (size_t)n * ldy;
             if (accumulate)

@@ -8,6 +8,7 @@
 
 #include "model/kernels.h"
 #include "model/linear.h"
+#include "model/parallel.h"
 #include "model/transformer_internal.h"
 
 /* ---------------------------------------------------------------- backward */
@@ -36,6 +37,8 @@ static void lm_head_backward(tf_acts_t *a)
     const model_config *c = &a->cfg;
     const tf_weights *w = a->w;
     const int R = a->lm_rows, d = c->d_model, V = c->vocab_size;
+    const int threads = par_threads((size_t)R, (size_t)V);
+    PAR_FOR(threads)
     for (int r = 0; r < R; r++)
         crossentropy_backward(a->dlogits + (size_t)r * V, a->logits + (size_t)r * V, V,
                               a->row_target[r], 1.0f / (float)R);
@@ -209,7 +212,7 @@ static void mlp_in_backward(tf_acts_t *a, const tf_layer_weights *y, const layer
         if (linear_backward_input_bf16_input(a->mm, a->dmlp_in, d, y->fc, N, d, f, false))
             return;
     }
-    memset(a->dfc, 0, (size_t)N * f * sizeof(float));
+    zero_floats(a->dfc, (size_t)N * f);
     if (relu)
         relu_backward(a->dfc, a->dg, s->fc, N * f);
     else
@@ -238,13 +241,13 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     /* out = pre ? res_m : LN3(res_m) */
     const float *dres_m = dout;
     if (!c->pre_ln) {
-        memset(a->dres_m, 0, nd * sizeof(float));
+        zero_floats(a->dres_m, nd);
         layernorm_backward(a->dres_m, G ? mut(G->ln3_w) : NULL, G ? mut(G->ln3_b) : NULL, dout,
                            s->res_m, y->ln3_w, s->ln3_mean, s->ln3_rstd, N, d);
         dres_m = a->dres_m;
     }
     /* res_m = base + drop(gelu(fc) W2 + b2) */
-    memset(a->dtmp, 0, nd * sizeof(float));
+    zero_floats(a->dtmp, nd);
     dropout_backward(a->dtmp, dres_m, N * d, p, seed, site(a, l, SITE_MLP_OUT), 0);
     if (G)
         linear_backward_weight(mut(G->proj.w), G->proj, mut(G->proj_b), s->gelu, f, a->dtmp, d, N,
@@ -257,11 +260,11 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     if (c->pre_ln) /* pre-LN: the MLP residual starts from res_a */
         memcpy(a->dres_a, dres_m, nd * sizeof(float));
     else
-        memset(a->dres_a, 0, nd * sizeof(float));
+        zero_floats(a->dres_a, nd);
     layernorm_backward(a->dres_a, G ? mut(G->ln2_w) : NULL, G ? mut(G->ln2_b) : NULL, a->dmlp_in,
                        s->res_a, y->ln2_w, s->ln2_mean, s->ln2_rstd, N, d);
     /* res_a = x + drop(att Wo + bo) */
-    memset(a->dtmp, 0, nd * sizeof(float));
+    zero_floats(a->dtmp, nd);
     dropout_backward(a->dtmp, a->dres_a, N * d, p, seed, site(a, l, SITE_ATTN_OUT), 0);
     if (G) /* the output projection's input: all rows, or the gathered target rows */
         linear_backward_weight(mut(G->o.w), G->o, mut(G->o_b), N == NT ? s->att : a->patt, di,
@@ -270,13 +273,13 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
         linear_backward_input_mm(a->mm, a->datt, di, a->dtmp, d, y->o, N, di, d, false);
     } else { /* pruned: only the target rows of the attention output have a gradient */
         linear_backward_input_mm(a->mm, a->pdatt, di, a->dtmp, d, y->o, N, di, d, false);
-        memset(a->datt, 0, (size_t)NT * di * sizeof(float));
+        zero_floats(a->datt, (size_t)NT * di);
         scatter_add_rows(a->datt, a->pdatt, a->row_index, N, di);
     }
     float *dqkv = NULL;
     if (dx || G) {
         dqkv = a->dqkv;
-        memset(dqkv, 0, (size_t)NT * 3 * di * sizeof(float));
+        zero_floats(dqkv, (size_t)NT * 3 * di);
     }
     attention_backward(dqkv, prefix_grad_of(a, l), a->attn_scratch, a->attn_slots, a->datt, s->qkv,
                        s->A, prefix_of(a, l), shape_of(a, l), p, seed, site(a, l, SITE_ATTN));
@@ -300,7 +303,7 @@ static void layer_backward(tf_acts_t *a, int l, const float *x, const float *dou
     if (N == NT) {
         memcpy(dx, dres, (size_t)N * di * sizeof(float));
     } else {
-        memset(dx, 0, (size_t)NT * di * sizeof(float));
+        zero_floats(dx, (size_t)NT * di);
         scatter_add_rows(dx, dres, a->row_index, N, di);
     }
     if (c->pre_ln) {
@@ -320,9 +323,9 @@ static void embeddings_backward(tf_acts_t *a, const float *demb)
     const int N = a->batch.B * a->batch.T, d = model_embed_width(c);
     const size_t nd = (size_t)N * d;
     float *dsum = a->dres_a, *sum = a->dtmp; /* free at this point */
-    memset(dsum, 0, nd * sizeof(float));
+    zero_floats(dsum, nd);
     if (has_embedding_ln(c)) {
-        memset(a->dmlp_in, 0, nd * sizeof(float));
+        zero_floats(a->dmlp_in, nd);
         dropout_backward(a->dmlp_in, demb, N * d, a->opt.dropout, a->opt.seed,
                          site(a, c->n_layers, 0), 0);
         embedding_forward(sum, a->batch.tokens, a->pos, w->wte, w->wpe, w->wtt, N, d);
@@ -405,7 +408,7 @@ fp_status tf_backward_seeded(tf_acts_t *a, const float *const *dout_layers, fp_e
     if (tune_prompt)
         zero_prefix_grads(a);
 
-    memset(a->dhidden, 0, nd * sizeof(float));
+    zero_floats(a->dhidden, nd);
     if (a->lm_rows > 0)
         lm_head_backward(a);
     if (a->has_head)
@@ -416,7 +419,7 @@ fp_status tf_backward_seeded(tf_acts_t *a, const float *const *dout_layers, fp_e
     /* through ln_f (GPT-2) into the last block's output */
     float *dcur = a->dcur, *dnext = a->dnext;
     if (c->final_ln) {
-        memset(dcur, 0, nd * sizeof(float));
+        zero_floats(dcur, nd);
         const float *xL = slot_of(a, L - 1)->out;
         layernorm_backward(dcur, G ? mut(G->lnf_w) : NULL, G ? mut(G->lnf_b) : NULL, a->dhidden, xL,
                            a->w->lnf_w, a->lnf_mean, a->lnf_rstd, rows_of(a, L - 1), d);
