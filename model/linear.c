@@ -14,8 +14,10 @@
  * computes a block of output columns with a one-thread sgemm. An element's value depends only
  * on K's blocking, not on which columns share its call, as long as every call takes OpenBLAS's
  * blocked path: its small-matrix and direct kernels (M·N·K below 10^6, and below 28·512² for
- * one thread) are other code, so a product is split only when each block stays above SPLIT_MNK.
- * Blocks are whole multiples of SPLIT_COLS columns. */
+ * one thread) are other code, so a product is split only when each block stays above SPLIT_MNK,
+ * and only with kernels whose results do not depend on the split (par_blas_split_exact; with the
+ * others, OpenBLAS's own threads run it, as before). Blocks are whole multiples of SPLIT_COLS
+ * columns. */
 #define SPLIT_MNK (8.0 * 1024 * 1024)
 #define SPLIT_COLS 64
 
@@ -23,7 +25,7 @@
 static void sgemm_columns(CBLAS_TRANSPOSE tw, int M, int N, int K, const float *x, int ldx,
                           const float *w, int ldw, float beta, float *y, int ldy)
 {
-    int threads = openblas_get_num_threads();
+    int threads = par_blas_split_exact() ? openblas_get_num_threads() : 1;
     const double mnk = (double)M * N * K;
     while (threads > 1 && (mnk / threads < SPLIT_MNK || N / threads < SPLIT_COLS))
         threads--;

@@ -31,7 +31,9 @@
 typedef struct mm_key {
     int64_t dims[3][2], strides[3][2];
     bool accumulate;
-    bool bias; /* + b[N] (fp32), fused in the product */
+    bool bias;   /* + b[N] (fp32), fused in the product */
+    int threads; /* oneDNN splits the work for the thread count at creation and keeps that split:
+                    a primitive made for one thread runs on one thread even when two are set */
 } mm_key;
 
 typedef struct mm_entry {
@@ -201,7 +203,7 @@ static dnnl_status_t create(const mm_bf16_t *self, const mm_key *k, dnnl_primiti
 
 static bool key_equal(const mm_key *a, const mm_key *b)
 {
-    if (a->accumulate != b->accumulate || a->bias != b->bias)
+    if (a->accumulate != b->accumulate || a->bias != b->bias || a->threads != b->threads)
         return false;
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 2; j++)
@@ -274,11 +276,12 @@ static fp_status run(mm_bf16_t *self, dnnl_primitive_t prim, const mm_key *k, in
 }
 
 /* One thread count for OpenBLAS and oneDNN (oneDNN's OpenMP reads the calling thread's). */
-static void match_threads(void)
+static int match_threads(void)
 {
     const int threads = openblas_get_num_threads();
     if (omp_get_max_threads() != threads)
         omp_set_num_threads(threads);
+    return threads;
 }
 
 uint16_t *mm_bf16_input(mm_bf16_t *self, int M, int K, fp_error *err)
@@ -321,7 +324,7 @@ fp_status mm_bf16_gemm_input(mm_bf16_t *self, float *y, int ldy, mm_bf16_weight 
     if ((size_t)M * K > self->xb_cap)
         return fp_fail(err, FP_EINVAL, "bf16 matmul: input buffer holds %zu, not %d x %d",
                        self->xb_cap, M, K);
-    match_threads();
+    const int threads = match_threads();
 
     /* Both primitives first: a failure to make one (shape refused, memory) leaves y unchanged,
      * so the caller can still compute the product in fp32, even when accumulating. */
@@ -329,7 +332,8 @@ fp_status mm_bf16_gemm_input(mm_bf16_t *self, float *y, int ldy, mm_bf16_weight 
     mm_key k_main = {.dims = {{main_rows, K}, {K, N}, {main_rows, N}},
                      .strides = {{K, 1}, {W.rs, W.cs}, {ldy, 1}},
                      .accumulate = accumulate,
-                     .bias = bias != NULL},
+                     .bias = bias != NULL,
+                     .threads = threads},
            k_rest = k_main;
     k_rest.dims[0][0] = k_rest.dims[2][0] = 0;
     dnnl_primitive_t p_main = NULL, p_rest = NULL;

@@ -5,7 +5,11 @@
 #include <omp.h>
 #endif
 
+#include <string.h>
+
 #include <cblas.h>
+
+#include "model/blas_kernel.h"
 
 int par_threads(size_t n, size_t work)
 {
@@ -46,4 +50,10 @@ void par_blas_serial_end(int saved)
 {
     if (saved > 1)
         openblas_set_num_threads(saved);
+}
+
+bool par_blas_split_exact(void)
+{
+    const char *k = blas_kernel_name();
+    return !strcmp(k, "SkylakeX") || !strcmp(k, "Cooperlake");
 }
