@@ -14,8 +14,7 @@
  * coordinator of every join and departure in the order it handled them. */
 #include "tests/support/test.h"
 
-#include "tests/test_broker_fixture.h"
-#include "tests/test_train_fixture.h"
+#include "tests/test_coordinator_fixture.h"
 
 #include "actors/actor.h"
 #include "actors/coordinator.h"
@@ -76,20 +75,8 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
     cfg.federation.round_deadline_s = 60; /* never reached here */
     cfg.federation.on_short_round = FP_SHORT_ROUND_RETRY;
     cfg.federation.max_retries = 3;
-    fp_error err = {0};
-    coordinator_options_t co = {.cfg = &cfg,
-                                .fallback_vocab = g_fx.vocab,
-                                .fallback_merges = g_fx.merges,
-                                .stop_before_save = -1};
-    coordinator_t *coord = coordinator_new(&co, &err);
-    if (!coord)
-        fail_msg("coordinator_new: %s", err.msg);
-    actor_options_t o;
-    fixture_actor_options(&o, ep, "coordinator", MSG_ROLE_COORDINATOR, "t");
-    coordinator_actor_options(&o);
-    actor_result_t result = {0};
-    zactor_t *actor = actor_spawn(&o, coordinator_actor(), coord, &result);
-    assert_non_null(actor);
+    fixture_coordinator co;
+    fixture_coordinator_start(&co, &cfg, &g_fx, ep);
 
     /* The start: the run is new, the evaluator selects layer 0 of the 2. */
     msg_t m, r;
@@ -167,8 +154,7 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
         msg_clear(&m);
     }
 
-    zactor_destroy(&actor);
-    coordinator_destroy(&coord);
+    fixture_coordinator_stop(&co);
     raw_close(&cl[others[0]]);
     raw_close(&ev);
     raw_close(&store);
@@ -177,7 +163,7 @@ static void a_retry_waits_for_its_clients_to_come_back(void **state)
         fail_msg("the coordinator sent RUN (status %d) to the store: the run ended", run_status);
     assert_int_equal(train_round, 0);
     assert_int_equal(train_attempt, 1);
-    assert_int_equal(result.status, FP_OK);
+    assert_int_equal(co.result.status, FP_OK);
 }
 
 static int setup(void **state)

@@ -17,8 +17,7 @@
 
 #include <math.h>
 
-#include "tests/test_broker_fixture.h"
-#include "tests/test_train_fixture.h"
+#include "tests/test_coordinator_fixture.h"
 
 #include "actors/actor.h"
 #include "actors/coordinator.h"
@@ -232,19 +231,8 @@ static void run_world(attacker_mode mode, outcome_t *o)
     for (int i = 0; i < N_CLIENTS + 2; i++)
         zsock_set_rcvtimeo(peers[i].sock, 5);
 
-    coordinator_options_t co = {.cfg = &cfg,
-                                .fallback_vocab = g_fx.vocab,
-                                .fallback_merges = g_fx.merges,
-                                .stop_before_save = -1};
-    coordinator_t *coord = coordinator_new(&co, &err);
-    if (!coord)
-        fail_msg("coordinator_new: %s", err.msg);
-    actor_options_t ao;
-    fixture_actor_options(&ao, ep, "coordinator", MSG_ROLE_COORDINATOR, "t");
-    coordinator_actor_options(&ao);
-    actor_result_t result = {0};
-    zactor_t *actor = actor_spawn(&ao, coordinator_actor(), coord, &result);
-    assert_non_null(actor);
+    fixture_coordinator co;
+    fixture_coordinator_start(&co, &cfg, &g_fx, ep);
 
     bool done = false;
     for (int64_t end = zclock_mono() + 60000; !done && zclock_mono() < end;)
@@ -278,14 +266,13 @@ static void run_world(attacker_mode mode, outcome_t *o)
             }
             msg_clear(&m);
         }
-    zactor_destroy(&actor);
-    coordinator_destroy(&coord);
+    fixture_coordinator_stop(&co);
     for (int i = 0; i < N_CLIENTS + 2; i++)
         raw_close(&peers[i]);
     zactor_destroy(&broker);
     shard_sizes_free(&shards);
     assert_true(done);
-    assert_int_equal(result.status, FP_OK);
+    assert_int_equal(co.result.status, FP_OK);
     assert_non_null(o->rows);
     for (size_t i = 0; i < o->count; i++)
         o->max_abs = fmaxf(o->max_abs, fabsf(o->rows[i]));
