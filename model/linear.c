@@ -25,7 +25,9 @@
 static void sgemm_columns(CBLAS_TRANSPOSE tw, int M, int N, int K, const float *x, int ldx,
                           const float *w, int ldw, float beta, float *y, int ldy)
 {
-    int threads = par_blas_split_exact() ? openblas_get_num_threads() : 1;
+    int threads = openblas_get_num_threads();
+    if (threads > 1 && !par_blas_split_exact())
+        threads = 1;
     const double mnk = (double)M * N * K;
     while (threads > 1 && (mnk / threads < SPLIT_MNK || N / threads < SPLIT_COLS))
         threads--;
