@@ -1,12 +1,11 @@
 /* cmd_simulate.c — `fedpep simulate CONFIG [section.key=value ...] [--stop-after ROUND]`: the
- * whole federated run in one process (simulate/simulate.h); resumes a killed run of the same name. */
+ * whole federated run in one process (simulate/simulate.h); resumes a killed run of its name. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "common/config.h"
-#include "common/progress.h"
 #include "simulate/simulate.h"
 
 int cmd_simulate(int argc, char **argv)
@@ -36,21 +35,18 @@ int cmd_simulate(int argc, char **argv)
             over[n_over++] = argv[i];
     }
     fedpep_config cfg;
-    int rc = cli_load_config("simulate", argv[1], over, n_over, &cfg);
+    cli_run_setup run;
+    int rc = cli_run_setup_open(&run, "simulate", argv[1], over, n_over, &cfg);
     free(over);
     if (rc)
         return rc;
     fp_error err = {0};
-    char vocab[4200], merges[4200];
-    cli_fallback_tokenizer(vocab, merges, sizeof vocab);
-    o.fallback_vocab = vocab;
-    o.fallback_merges = merges;
+    o.fallback_vocab = run.vocab;
+    o.fallback_merges = run.merges;
+    o.progress = run.progress;
     train_sim_result res;
-    /* Progress inside the rounds on stderr: live on a terminal, every 10 s into a file. */
-    o.progress = progress_new(
-        &(progress_options){.out = stderr, .prefix = "simulate: ", .tty = PROGRESS_TTY_AUTO});
     fp_status st = train_simulate(&cfg, &o, stdout, &res, &err);
-    progress_destroy(&o.progress);
+    cli_run_setup_close(&run);
     if (st) {
         fprintf(stderr, "fedpep simulate: %s\n", err.msg);
         return 1;

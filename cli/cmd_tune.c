@@ -6,7 +6,6 @@
 
 #include "cli/commands.h"
 #include "common/config.h"
-#include "common/progress.h"
 #include "train/tune.h"
 
 static void tune_usage(FILE *out)
@@ -42,16 +41,6 @@ static int parse_layers(const char *s, train_tune_options *o)
             return -1;
     }
     return o->n_layers ? 0 : -1;
-}
-
-/* The cached GPT-2 tokenizer pair, for model folders that carry none. */
-void cli_fallback_tokenizer(char *vocab, char *merges, size_t n)
-{
-    const char *cache = getenv("FEDPEP_CACHE");
-    if (!cache || !*cache)
-        cache = ".cache";
-    snprintf(vocab, n, "%s/gpt2/vocab.json", cache);
-    snprintf(merges, n, "%s/gpt2/merges.txt", cache);
 }
 
 int cmd_tune(int argc, char **argv)
@@ -103,22 +92,19 @@ int cmd_tune(int argc, char **argv)
             over[n_over++] = a;
     }
     fedpep_config cfg;
-    int rc = cli_load_config("tune", argv[1], over, n_over, &cfg);
+    cli_run_setup run;
+    int rc = cli_run_setup_open(&run, "tune", argv[1], over, n_over, &cfg);
     free(over);
     if (rc)
         return rc;
     fp_error err = {0};
-    char vocab[4200], merges[4200];
-    cli_fallback_tokenizer(vocab, merges, sizeof vocab);
-    o.fallback_vocab = vocab;
-    o.fallback_merges = merges;
+    o.fallback_vocab = run.vocab;
+    o.fallback_merges = run.merges;
+    o.progress = run.progress;
     train_tune_result res;
     setvbuf(stdout, NULL, _IOLBF, 0); /* one line per epoch as it ends, also into a pipe */
-    /* Progress inside the epochs on stderr: live on a terminal, every 10 s into a file. */
-    o.progress = progress_new(
-        &(progress_options){.out = stderr, .prefix = "tune: ", .tty = PROGRESS_TTY_AUTO});
     fp_status st = train_tune(&cfg, &o, stdout, &res, &err);
-    progress_destroy(&o.progress);
+    cli_run_setup_close(&run);
     if (st) {
         fprintf(stderr, "fedpep tune: %s\n", err.msg);
         return 1;
