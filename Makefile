@@ -147,11 +147,14 @@ model: all
 	$(BUILD)/release/fedpep import-use-lite --to models/default
 
 # The deeper model (models/deep/MODEL.md): distilled from models/default by the shipped recipe,
-# about 8 CPU-hours on one thread with OpenBLAS's Haswell kernels, 4.3 with its AVX-512 ones
-# (OPENBLAS_CORETYPE=COOPERLAKE on AMD Zen 4; docs/benchmarks.md). Resumable: stop it at will (Ctrl-C checkpoints first), run
-# it again to continue; DISTILL_FOR=SECONDS stops it after that much CPU time.
+# 6.2 CPU-hours as shipped with OpenBLAS's AVX-512 kernels (OPENBLAS_CORETYPE=COOPERLAKE on AMD
+# Zen 4; about 1.6x more with its Haswell ones; docs/distill.md "Cost"). It writes DEEP_OUT
+# (default .cache/deep, so that a rerun never overwrites the committed models/deep with an early
+# checkpoint; DEEP_OUT=models/deep to replace it). Resumable: stop it at will (Ctrl-C checkpoints
+# first), run it again to continue; DISTILL_FOR=SECONDS stops it after that much CPU time.
+DEEP_OUT ?= .cache/deep
 model-deep: all
-	OPENBLAS_NUM_THREADS=1 $(BUILD)/release/fedpep distill models/deep \
+	OPENBLAS_NUM_THREADS=1 $(BUILD)/release/fedpep distill $(DEEP_OUT) \
 	    $(if $(DISTILL_FOR),--for $(DISTILL_FOR))
 
 check-reference: all

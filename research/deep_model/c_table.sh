@@ -70,7 +70,7 @@ layers() { sed -n 's/.*, layers \([0-9,]*\) (.*/\1/p' "$out/$1.log" 2>/dev/null 
 mean_sd() { # mean ± sd (percent) of the last metrics of the logs named
     for n in "$@"; do last "$n"; done | awk '$1 != "" { x[NR] = 100 * $1; s += x[NR]; n++ }
         END { if (!n) { printf "–"; exit } m = s / n; for (i in x) v += (x[i] - m) ^ 2
-              printf "%.1f ± %.1f", m, n > 1 ? sqrt(v / (n - 1)) : 0 }'
+              printf "%.1f ± %.1f", m, (n > 1 ? sqrt(v / (n - 1)) : 0) }'
 }
 
 echo "Model: $model ($L blocks). Logs: $out"
