@@ -34,8 +34,8 @@
 #   deep        the deeper model (models/deep, issue 15): the 10 strategies and the personalised
 #               FedPrompt on SST-2, MR and TREC, and FedPepTAO on SST-2 with rho = 0.25 / 0.75
 #               and all layers (on 6 blocks these differ); the report shows them beside the
-#               default model's rows. Skipped, with a message, until models/deep/config.json
-#               exists                                                             36 runs
+#               default model's rows. Skipped, with a message, if models/deep/config.json
+#               is missing (it is committed)                                       36 runs
 #   report      fedpep report DB --out OUT (also run after every other group)
 #
 # Budget, measured with smoke runs of the full protocol (`nice`, one OpenBLAS thread, the
@@ -135,7 +135,7 @@ runs_of() {
         ;;
     deep)
         if [ ! -f "$DEEP/config.json" ]; then
-            echo "bench/results.sh: group deep skipped: no $DEEP/config.json (make model-deep)" >&2
+            echo "bench/results.sh: group deep skipped: no $DEEP/config.json (the committed model; make model-deep DEEP_OUT=$DEEP rebuilds it)" >&2
             return
         fi
         d="model.path=$DEEP"
