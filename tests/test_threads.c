@@ -1,7 +1,8 @@
 /* test_threads.c — the model core gives bit-identical results whatever the thread count
  * (model/parallel.h): attention with its heads on two threads against one, and the whole step
- * (loss, logits, last hidden states, dE, the linear head's dW/db) with OpenBLAS, oneDNN and the
- * core's own loops on two threads against one, in fp32 and bf16, with and without dropout.
+ * (loss, logits, last hidden states, dE, the linear head's dW/db, and on the full-weight path
+ * every weight's gradient) with OpenBLAS, oneDNN and the core's own loops on two threads against
+ * one, in fp32 and bf16, with and without dropout.
  * Kill -9 recovery and reproducible runs rely on this. The shapes are above PAR_MIN_FLOATS, so
  * every split loop does split; with one processor the threads take turns, and the results must
  * still be equal. Values are compared bit by bit, element by element. fp32 is compared only with
@@ -125,6 +126,7 @@ typedef struct step_model {
     float E[P * L * 2 * D], W[C * D], bias[C];
     bool trainable[L];
     bool use_head;
+    tf_weights grads; /* full-weight training (the distillation's path) when grads.block */
     tf_acts_spec spec;
 } step_model;
 
@@ -159,6 +161,7 @@ static void model_free(step_model *m)
 {
     tf_acts_destroy(&m->acts);
     tf_weights_free(&m->w);
+    tf_weights_free(&m->grads);
 }
 
 static void step_once(step_model *m, int threads, float dropout, step_out *o)
@@ -176,7 +179,10 @@ static void step_once(step_model *m, int threads, float dropout, step_out *o)
                       .keep_all_layers = true,
                       .dropout = dropout,
                       .prefix_dropout = dropout,
-                      .seed = 99};
+                      .seed = 99,
+                      .grads = m->grads.block ? &m->grads : NULL};
+    if (m->grads.block)
+        memset(m->grads.block, 0, tf_weights_numel(&m->cfg) * sizeof(float));
     tf_result res;
     fp_error err = {0};
     openblas_set_num_threads(threads);
@@ -203,6 +209,16 @@ static void assert_same_step(const step_out *two, const step_out *one)
     assert_same_bits(two->db, one->db, C, "head db");
 }
 
+/* fp32 is compared only where a split product rounds as the whole one does. */
+static void skip_unless_split_exact(void)
+{
+    if (!par_blas_split_exact()) {
+        print_message("OpenBLAS's %s kernels round a split product differently: skipped\n",
+                      blas_kernel_name());
+        skip();
+    }
+}
+
 static void step_case(model_arch arch, bool head, bool bf16, float dropout)
 {
     char isa[32];
@@ -210,11 +226,8 @@ static void step_case(model_arch arch, bool head, bool bf16, float dropout)
         print_message("no bf16 on this CPU (oneDNN ISA %s): skipped\n", isa);
         skip();
     }
-    if (!bf16 && !par_blas_split_exact()) {
-        print_message("OpenBLAS's %s kernels round a split product differently: skipped\n",
-                      blas_kernel_name());
-        skip();
-    }
+    if (!bf16)
+        skip_unless_split_exact();
     step_model *m = malloc(sizeof *m);
     step_out *one = malloc(sizeof *one), *two = malloc(sizeof *two);
     assert_true(m && one && two);
@@ -238,6 +251,41 @@ static void step_case(model_arch arch, bool head, bool bf16, float dropout)
     assert_same_step(two, one);
     if (bf16)
         assert_int_equal(tf_acts_bf16_stats(m->acts).fallbacks, 0);
+    model_free(m);
+    free(m);
+    free(one);
+    free(two);
+}
+
+/* The full-weight path (tf_options.grads: the distillation's): every weight's gradient, the
+ * products dW += dyᵀ x among them, bit-identical at 1 and 2 threads. */
+static void roberta_weight_grads_fp32(void **state)
+{
+    (void)state;
+    skip_unless_split_exact();
+    step_model *m = malloc(sizeof *m);
+    step_out *one = malloc(sizeof *one), *two = malloc(sizeof *two);
+    assert_true(m && one && two);
+    model_init(m, MODEL_ARCH_ROBERTA);
+    fp_error err = {0};
+    tf_acts_destroy(&m->acts);
+    m->spec.weight_grads = true;
+    m->acts = tf_acts_new(&m->cfg, m->spec, &err);
+    assert_non_null(m->acts);
+    assert_int_equal(tf_weights_init_zero(&m->grads, &m->cfg, &err), FP_OK);
+    const size_t n = tf_weights_numel(&m->cfg);
+    float *g1 = malloc(n * sizeof *g1);
+    assert_non_null(g1);
+    step_once(m, 1, 0.1f, one);
+    memcpy(g1, m->grads.block, n * sizeof *g1);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < n; i++)
+        nonzero += g1[i] != 0.0f;
+    assert_true(nonzero > n / 2); /* the comparison below compares real gradients */
+    step_once(m, 2, 0.1f, two);
+    assert_same_step(two, one);
+    assert_same_bits(m->grads.block, g1, n, "weight gradients");
+    free(g1);
     model_free(m);
     free(m);
     free(one);
@@ -287,6 +335,7 @@ int main(void)
         cmocka_unit_test(attention_per_example_prefix_dropout),
         cmocka_unit_test(roberta_fp32),
         cmocka_unit_test(roberta_fp32_dropout),
+        cmocka_unit_test(roberta_weight_grads_fp32),
         cmocka_unit_test(gpt2_fp32),
         cmocka_unit_test(roberta_head_fp32),
         cmocka_unit_test(roberta_bf16),
