@@ -186,10 +186,10 @@ static void step_once(step_model *m, int threads, float dropout, step_out *o)
     tf_result res;
     fp_error err = {0};
     openblas_set_num_threads(threads);
-    assert_int_equal(
-        tf_forward(m->acts, &m->cfg, &m->w, &pr, m->use_head ? &head : NULL, &bt, &opt, &res, &err),
-        FP_OK);
-    assert_int_equal(tf_backward(m->acts, &err), FP_OK);
+    if (tf_forward(m->acts, &m->cfg, &m->w, &pr, m->use_head ? &head : NULL, &bt, &opt, &res,
+                   &err) ||
+        tf_backward(m->acts, &err))
+        fail_msg("step on %d threads: %s", threads, err.msg);
     openblas_set_num_threads(1);
     o->loss = res.loss;
     int rows = 0;
@@ -257,11 +257,14 @@ static void step_case(model_arch arch, bool head, bool bf16, float dropout)
     free(two);
 }
 
-/* The full-weight path (tf_options.grads: the distillation's): every weight's gradient, the
- * products dW += dyᵀ x among them, bit-identical at 1 and 2 threads. */
-static void roberta_weight_grads_fp32(void **state)
+/* The full-weight path (tf_options.grads): every weight's gradient, the products dW += dyᵀ x
+ * among them, bit-identical at 1 and 2 threads. */
+/* d_embed 0: the distillation's student (pre_ln: pre-LN without the embedding LayerNorm, as the
+ * shipped recipe) with every weight's gradient; d_embed > 0: its teacher's shape (USE-lite's
+ * narrower embeddings and in_proj), which the distillation runs forward with the prompt's
+ * gradients only (full-weight gradients do not take an in_proj). */
+static void weight_grads_case(bool pre_ln, int d_embed)
 {
-    (void)state;
     skip_unless_split_exact();
     step_model *m = malloc(sizeof *m);
     step_out *one = malloc(sizeof *one), *two = malloc(sizeof *two);
@@ -269,27 +272,57 @@ static void roberta_weight_grads_fp32(void **state)
     model_init(m, MODEL_ARCH_ROBERTA);
     fp_error err = {0};
     tf_acts_destroy(&m->acts);
-    m->spec.weight_grads = true;
+    tf_weights_free(&m->w);
+    m->cfg.pre_ln = m->cfg.no_embedding_ln = pre_ln;
+    m->cfg.d_embed = d_embed;
+    assert_int_equal(tf_weights_init_random(&m->w, &m->cfg, 0.1f, 7, &err), FP_OK);
+    const bool full = d_embed == 0;
+    m->use_head = !full; /* no LM head can tie to embeddings narrower than the blocks */
+    m->spec.weight_grads = full;
     m->acts = tf_acts_new(&m->cfg, m->spec, &err);
     assert_non_null(m->acts);
-    assert_int_equal(tf_weights_init_zero(&m->grads, &m->cfg, &err), FP_OK);
-    const size_t n = tf_weights_numel(&m->cfg);
-    float *g1 = malloc(n * sizeof *g1);
-    assert_non_null(g1);
+    const size_t n = full ? tf_weights_numel(&m->cfg) : 0;
+    float *g1 = NULL;
+    if (full) {
+        assert_int_equal(tf_weights_init_zero(&m->grads, &m->cfg, &err), FP_OK);
+        g1 = malloc(n * sizeof *g1);
+        assert_non_null(g1);
+    }
     step_once(m, 1, 0.1f, one);
-    memcpy(g1, m->grads.block, n * sizeof *g1);
-    size_t nonzero = 0;
-    for (size_t i = 0; i < n; i++)
-        nonzero += g1[i] != 0.0f;
-    assert_true(nonzero > n / 2); /* the comparison below compares real gradients */
+    if (full) {
+        memcpy(g1, m->grads.block, n * sizeof *g1);
+        size_t nonzero = 0;
+        for (size_t i = 0; i < n; i++)
+            nonzero += g1[i] != 0.0f;
+        assert_true(nonzero > n / 2); /* the comparison below compares real gradients */
+    }
     step_once(m, 2, 0.1f, two);
     assert_same_step(two, one);
-    assert_same_bits(m->grads.block, g1, n, "weight gradients");
+    if (full)
+        assert_same_bits(m->grads.block, g1, n, "weight gradients");
     free(g1);
     model_free(m);
     free(m);
     free(one);
     free(two);
+}
+
+static void roberta_weight_grads_fp32(void **state)
+{
+    (void)state;
+    weight_grads_case(false, 0);
+}
+
+static void pre_ln_weight_grads_fp32(void **state)
+{
+    (void)state;
+    weight_grads_case(true, 0);
+}
+
+static void narrow_embedding_fp32(void **state)
+{
+    (void)state;
+    weight_grads_case(true, D / 2);
 }
 
 static void roberta_fp32(void **state)
@@ -336,6 +369,8 @@ int main(void)
         cmocka_unit_test(roberta_fp32),
         cmocka_unit_test(roberta_fp32_dropout),
         cmocka_unit_test(roberta_weight_grads_fp32),
+        cmocka_unit_test(pre_ln_weight_grads_fp32),
+        cmocka_unit_test(narrow_embedding_fp32),
         cmocka_unit_test(gpt2_fp32),
         cmocka_unit_test(roberta_head_fp32),
         cmocka_unit_test(roberta_bf16),
