@@ -44,14 +44,13 @@ int cli_load_config(const char *cmd, const char *path, const char *const *over, 
  * terminal, every 10 s into a file). */
 struct progress;
 typedef struct cli_run_setup {
-    struct fedpep_config *cfg; /* the caller's */
     char vocab[4200], merges[4200];
     char prefix[32]; /* the progress line's, "CMD: " */
     struct progress *progress;
 } cli_run_setup;
 
-/* cli_load_config into cfg, then the tokenizer pair and the progress line; returns 0, or the
- * exit code after printing the cause. cli_run_setup_close frees the progress line. */
+/* cli_load_config into cfg (the caller's), then the tokenizer pair and the progress line; returns
+ * 0, or the exit code after printing the cause. cli_run_setup_close frees the progress line. */
 int cli_run_setup_open(cli_run_setup *s, const char *cmd, const char *path, const char *const *over,
                        size_t n_over, struct fedpep_config *cfg);
 void cli_run_setup_close(cli_run_setup *s);

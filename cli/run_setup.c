@@ -20,7 +20,6 @@ void cli_fallback_tokenizer(char *vocab, char *merges, size_t n)
 int cli_run_setup_open(cli_run_setup *s, const char *cmd, const char *path, const char *const *over,
                        size_t n_over, fedpep_config *cfg)
 {
-    s->cfg = cfg;
     s->progress = NULL;
     int rc = cli_load_config(cmd, path, over, n_over, cfg);
     if (rc)

@@ -130,11 +130,24 @@ typedef struct step_model {
     tf_acts_spec spec;
 } step_model;
 
-static void model_init(step_model *m, model_arch arch)
+/* The shape beyond the architecture: the distillation's student is pre-LN without the embedding
+ * LayerNorm, its teacher (USE-lite) has narrower embeddings (d_embed < D, an in_proj), and
+ * full-weight training keeps every weight's gradient in m->grads. */
+typedef struct step_shape {
+    bool pre_ln;
+    int d_embed;
+    bool weight_grads;
+} step_shape;
+
+static void model_init(step_model *m, model_arch arch, step_shape shape)
 {
     memset(m, 0, sizeof *m);
     m->cfg = tiny_config(arch, L, D, V, MAXPOS, F);
     m->cfg.n_heads = 4;
+    if (shape.pre_ln) /* GPT-2's tiny config is pre-LN already: only ever switch it on */
+        m->cfg.pre_ln = m->cfg.no_embedding_ln = true;
+    if (shape.d_embed)
+        m->cfg.d_embed = shape.d_embed;
     fp_error err = {0};
     assert_int_equal(tf_weights_init_random(&m->w, &m->cfg, 0.1f, 7, &err), FP_OK);
     rng_t r;
@@ -151,10 +164,17 @@ static void model_init(step_model *m, model_arch arch)
     for (int b = 0; b < B; b++)
         m->labels[b] = b % C;
     m->trainable[0] = m->trainable[1] = true;
-    m->spec = (tf_acts_spec){
-        .B = B, .T = T, .P = P, .saved_layers = L, .max_lm_rows = B * T, .max_classes = C};
+    m->spec = (tf_acts_spec){.B = B,
+                             .T = T,
+                             .P = P,
+                             .saved_layers = L,
+                             .max_lm_rows = B * T,
+                             .max_classes = C,
+                             .weight_grads = shape.weight_grads};
     m->acts = tf_acts_new(&m->cfg, m->spec, &err);
     assert_non_null(m->acts);
+    if (shape.weight_grads)
+        assert_int_equal(tf_weights_init_zero(&m->grads, &m->cfg, &err), FP_OK);
 }
 
 static void model_free(step_model *m)
@@ -231,7 +251,7 @@ static void step_case(model_arch arch, bool head, bool bf16, float dropout)
     step_model *m = malloc(sizeof *m);
     step_out *one = malloc(sizeof *one), *two = malloc(sizeof *two);
     assert_true(m && one && two);
-    model_init(m, arch);
+    model_init(m, arch, (step_shape){0});
     m->use_head = head;
     fp_error err = {0};
     if (bf16)
@@ -257,39 +277,23 @@ static void step_case(model_arch arch, bool head, bool bf16, float dropout)
     free(two);
 }
 
-/* The full-weight path (tf_options.grads): every weight's gradient, the products dW += dyᵀ x
- * among them, bit-identical at 1 and 2 threads. */
-/* d_embed 0: the distillation's student (pre_ln: pre-LN without the embedding LayerNorm, as the
- * shipped recipe) with every weight's gradient; d_embed > 0: its teacher's shape (USE-lite's
- * narrower embeddings and in_proj), which the distillation runs forward with the prompt's
- * gradients only (full-weight gradients do not take an in_proj). */
-static void weight_grads_case(bool pre_ln, int d_embed)
+/* The distillation's shapes at 1 and 2 threads: with full-weight training (tf_options.grads)
+ * every weight's gradient, the products dW += dyᵀ x among them, must be bit-identical too; the
+ * teacher's narrow embeddings run with the prompt's gradients only (full-weight gradients do not
+ * take an in_proj, and no LM head ties to embeddings narrower than the blocks). */
+static void distill_shape_case(step_shape shape)
 {
     skip_unless_split_exact();
     step_model *m = malloc(sizeof *m);
     step_out *one = malloc(sizeof *one), *two = malloc(sizeof *two);
     assert_true(m && one && two);
-    model_init(m, MODEL_ARCH_ROBERTA);
-    fp_error err = {0};
-    tf_acts_destroy(&m->acts);
-    tf_weights_free(&m->w);
-    m->cfg.pre_ln = m->cfg.no_embedding_ln = pre_ln;
-    m->cfg.d_embed = d_embed;
-    assert_int_equal(tf_weights_init_random(&m->w, &m->cfg, 0.1f, 7, &err), FP_OK);
-    const bool full = d_embed == 0;
-    m->use_head = !full; /* no LM head can tie to embeddings narrower than the blocks */
-    m->spec.weight_grads = full;
-    m->acts = tf_acts_new(&m->cfg, m->spec, &err);
-    assert_non_null(m->acts);
-    const size_t n = full ? tf_weights_numel(&m->cfg) : 0;
-    float *g1 = NULL;
-    if (full) {
-        assert_int_equal(tf_weights_init_zero(&m->grads, &m->cfg, &err), FP_OK);
-        g1 = malloc(n * sizeof *g1);
-        assert_non_null(g1);
-    }
+    model_init(m, MODEL_ARCH_ROBERTA, shape);
+    m->use_head = shape.d_embed != 0;
+    const size_t n = shape.weight_grads ? tf_weights_numel(&m->cfg) : 0;
+    float *g1 = malloc((n ? n : 1) * sizeof *g1);
+    assert_non_null(g1);
     step_once(m, 1, 0.1f, one);
-    if (full) {
+    if (n) {
         memcpy(g1, m->grads.block, n * sizeof *g1);
         size_t nonzero = 0;
         for (size_t i = 0; i < n; i++)
@@ -298,7 +302,7 @@ static void weight_grads_case(bool pre_ln, int d_embed)
     }
     step_once(m, 2, 0.1f, two);
     assert_same_step(two, one);
-    if (full)
+    if (n)
         assert_same_bits(m->grads.block, g1, n, "weight gradients");
     free(g1);
     model_free(m);
@@ -310,19 +314,19 @@ static void weight_grads_case(bool pre_ln, int d_embed)
 static void roberta_weight_grads_fp32(void **state)
 {
     (void)state;
-    weight_grads_case(false, 0);
+    distill_shape_case((step_shape){.weight_grads = true});
 }
 
 static void pre_ln_weight_grads_fp32(void **state)
 {
     (void)state;
-    weight_grads_case(true, 0);
+    distill_shape_case((step_shape){.pre_ln = true, .weight_grads = true});
 }
 
 static void narrow_embedding_fp32(void **state)
 {
     (void)state;
-    weight_grads_case(true, D / 2);
+    distill_shape_case((step_shape){.pre_ln = true, .d_embed = D / 2});
 }
 
 static void roberta_fp32(void **state)

@@ -3,6 +3,7 @@
 # (fixed label-description head, only the prompt trains) on a model folder:
 #   1. SST-2, MR, Subj, TREC: zero-shot (epoch 0), the prompt in every layer over the whole
 #      training split (2 epochs), and the same on a never-trained twin (`init-model --like`);
+#      SST-2 again at seeds 2 and 3;
 #   2. layer selection (issue 15): SST-2 and MR, 4,000 training examples × 2 epochs, seeds 1–3:
 #      the half FedPepTAO's score selects (--select 0.5), the lowest-scored half
 #      (--select-lowest 0.5), three random halves of the scored layers 0..L−2, and all layers;
@@ -39,6 +40,8 @@ if [ "$only" != select ]; then
         runs+=("$t all model.path=$model")
         runs+=("$t never-all model.path=$never")
     done
+    # SST-2's bar (82%) at two more seeds: seed 42 is the configuration's
+    for seed in 2 3; do runs+=("sst-2 all-seed$seed model.path=$model run.seed=$seed"); done
 fi
 if [ "$only" != tasks ] && [ "$L" -ge 3 ]; then
     few="model.path=$model data.max_train_examples=4000 --epochs 2"
@@ -81,6 +84,8 @@ if [ "$only" != select ]; then
     for t in sst-2 mr subj trec; do
         echo "| $t | $(zs $t-all) | $(fig $t-all) | $(exs $t-all) | $(zs $t-never-all) | $(fig $t-never-all) |"
     done
+    echo
+    echo "SST-2, prompt in all layers, seeds 42, 2, 3: $(mean_sd sst-2-all sst-2-all-seed2 sst-2-all-seed3)%"
 fi
 if [ "$only" != tasks ] && [ "$L" -ge 3 ]; then
     echo
