@@ -3,7 +3,8 @@
 # ablations and robustness, each run through `fedpep simulate` (byte-identical to the actor
 # system) into ONE database, then `fedpep report` writes docs/results.md and its figures.
 #
-#   bench/results.sh [GROUP ...]     GROUP: main seeds ablations robustness personal deep report
+#   bench/results.sh [GROUP ...]     GROUP: main seeds ablations robustness personal deep deep-seeds
+#                                    report
 #                                    (default: all)
 #   FEDPEP=build/release/fedpep  DB=bench/results.db  OUT=docs/results.md  (environment)
 #   bench/results.sh --list [GROUP ...]   print the runs and their state, run nothing
@@ -36,6 +37,9 @@
 #               and all layers (on 6 blocks these differ); the report shows them beside the
 #               default model's rows. Skipped, with a message, if models/deep/config.json
 #               is missing (it is committed)                                       36 runs
+#   deep-seeds  the deep group's 10 strategies and the personalised FedPrompt on SST-2 and TREC
+#               at seeds 43 and 44, so the deeper model's gaps are judged against its own
+#               seeds' spread (skipped like deep)                                  44 runs
 #   report      fedpep report DB --out OUT (also run after every other group)
 #
 # Budget, measured with smoke runs of the full protocol (`nice`, one OpenBLAS thread, the
@@ -82,7 +86,7 @@ if [ "${1:-}" = "--list" ]; then
     LIST=1
     shift
 fi
-GROUPS_WANTED=${*:-main seeds ablations robustness personal deep report}
+GROUPS_WANTED=${*:-main seeds ablations robustness personal deep deep-seeds report}
 DEEP=models/deep
 
 # Every run of a group as "name|override override ..." lines.
@@ -133,12 +137,22 @@ runs_of() {
             done
         done
         ;;
-    deep)
+    deep | deep-seeds)
         if [ ! -f "$DEEP/config.json" ]; then
-            echo "bench/results.sh: group deep skipped: no $DEEP/config.json (the committed model; make model-deep DEEP_OUT=$DEEP rebuilds it)" >&2
+            echo "bench/results.sh: group $1 skipped: no $DEEP/config.json (the committed model; make model-deep DEEP_OUT=$DEEP rebuilds it)" >&2
             return
         fi
         d="model.path=$DEEP"
+        if [ "$1" = deep-seeds ]; then
+            for t in sst-2 trec; do
+                for seed in 43 44; do
+                    for s in $STRATEGIES fedprompt-personal; do
+                        echo "deep.$t.$s.s$seed|data.task=$t run.strategy=$s run.seed=$seed $d"
+                    done
+                done
+            done
+            return
+        fi
         for t in sst-2 mr trec; do
             for s in $STRATEGIES fedprompt-personal; do
                 echo "deep.$t.$s.s42|data.task=$t run.strategy=$s $d"
@@ -151,7 +165,7 @@ runs_of() {
         ;;
     report) ;;
     *)
-        echo "bench/results.sh: unknown group '$1' (main seeds ablations robustness personal deep report)" >&2
+        echo "bench/results.sh: unknown group '$1' (main seeds ablations robustness personal deep deep-seeds report)" >&2
         exit 2
         ;;
     esac
