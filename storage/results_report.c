@@ -98,15 +98,24 @@ static const char *fmt_vs_fedprompt(char *buf, size_t n, const page *p, const rm
     return buf;
 }
 
+/* run.name and run.db say where a run was recorded, not how it ran: run.db is the path of the
+ * database on the machine that made it, often not the committed copy the page is made from. */
+static bool is_bookkeeping(const char *key)
+{
+    return !strcmp(key, "run.name") || !strcmp(key, "run.db");
+}
+
 static fp_status write_protocol(FILE *out, const page *p)
 {
     const rm_model *m = p->m;
     const rm_run *first = &m->runs[0];
     fprintf(out, "## Protocol\n\nRead from the runs' stored configurations (`fedpep config` "
-                 "names every option). The same for every run:\n\n| option | value |\n| --- | --- "
-                 "|\n");
+                 "names every option; `run.name` and `run.db`, where each run was recorded, are "
+                 "left out). The same for every run:\n\n| option | value |\n| --- | --- |\n");
     for (size_t i = 0; i < first->n_kv; i++) {
         const char *key = first->kv[i].key, *v = first->kv[i].value;
+        if (is_bookkeeping(key))
+            continue;
         bool same = true;
         for (size_t r = 1; r < m->n_runs && same; r++) {
             const char *w = rm_value(&m->runs[r], key);
@@ -119,7 +128,7 @@ static fp_status write_protocol(FILE *out, const page *p)
                  "| option | values |\n| --- | --- |\n");
     for (size_t i = 0; i < first->n_kv; i++) {
         const char *key = first->kv[i].key;
-        if (!strcmp(key, "run.name") || !strcmp(key, "run.db"))
+        if (is_bookkeeping(key))
             continue;
         const char *seen[16];
         size_t n_seen = 0;

@@ -156,6 +156,9 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
     contains(page, "| `run.seed` | `42`, `43` |"); /* the seeds differ between runs */
     contains(page, "| `federation.clients` | `4` |");
     contains(page, "| `model.precision` | `fp32` |"); /* prompt-43's by default */
+    /* where the runs were recorded is no part of the protocol: the page names no run.db */
+    assert_null(strstr(page, "| `run.db` |"));
+    assert_null(strstr(page, g_db));
 
     /* FedPepTAO, one seed: best and last global, best pooled, CPU and bytes per round. */
     char *row = row_of(page, "fedpeptao", ""), want[64];
