@@ -10,16 +10,7 @@
 #include "actors/faults.h"
 #include "common/config.h"
 #include "fl/layer_score.h"
-
-/* Field by field: the bytes of a faults_round_t include padding after the three bools. */
-static void assert_faults_equal(faults_round_t a, faults_round_t b)
-{
-    assert_int_equal(a.drop, b.drop);
-    assert_int_equal(a.crash, b.crash);
-    assert_int_equal(a.slow, b.slow);
-    assert_true(a.slowdown == b.slowdown);
-    assert_true(a.delay_s == b.delay_s);
-}
+#include "tests/support/faults_check.h"
 
 static void faults_are_a_pure_function_with_the_configured_rates(void **state)
 {

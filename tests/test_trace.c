@@ -12,6 +12,7 @@
 #include "actors/faults.h"
 #include "actors/trace.h"
 #include "common/config.h"
+#include "tests/support/faults_check.h"
 
 static fault_trace_t *parse(const char *text, int clients, fp_error *err)
 {
@@ -132,15 +133,6 @@ static void a_trace_file_is_loaded_and_a_missing_one_refused(void **state)
     assert_int_equal(err.status, FP_ENOTFOUND);
 }
 
-/* Field by field: the struct has padding. */
-static void assert_same_faults(faults_round_t a, faults_round_t b)
-{
-    assert_int_equal(a.drop, b.drop);
-    assert_int_equal(a.crash, b.crash);
-    assert_int_equal(a.slow, b.slow);
-    assert_true(a.slowdown == b.slowdown && a.delay_s == b.delay_s);
-}
-
 static void traced_pairs_follow_the_trace_and_the_rest_the_random_model(void **state)
 {
     (void)state;
@@ -153,9 +145,9 @@ static void traced_pairs_follow_the_trace_and_the_rest_the_random_model(void **s
     cfg.faults.straggler_delay_s = 0.2;
     fp_error err = {0};
     fault_trace_t *t = parse("client,round,available,speed\n"
-                             "0,*,1,1\n"        /* always there, full speed */
-                             "1,0-4,0,1\n"      /* gone for rounds 0..4 */
-                             "2,*,1,0.25\n",    /* always 4x slower */
+                             "0,*,1,1\n"     /* always there, full speed */
+                             "1,0-4,0,1\n"   /* gone for rounds 0..4 */
+                             "2,*,1,0.25\n", /* always 4x slower */
                              20, &err);
     assert_non_null(t);
     int random_drops = 0;
@@ -169,7 +161,7 @@ static void traced_pairs_follow_the_trace_and_the_rest_the_random_model(void **s
             assert_true(f1.drop);
         } else {
             faults_round_t want = faults_for(&cfg, r, 1); /* unlisted round: random model */
-            assert_same_faults(f1, want);
+            assert_faults_equal(f1, want);
         }
         faults_round_t f2 = faults_for_trace(&cfg, t, r, 2);
         assert_false(f2.drop);
@@ -177,11 +169,11 @@ static void traced_pairs_follow_the_trace_and_the_rest_the_random_model(void **s
         assert_int_equal(faults_hold_ms(&f2, 100), 300); /* (1/0.25 − 1) × 100 ms */
         for (uint32_t k = 3; k < 20; k++) {
             faults_round_t a = faults_for_trace(&cfg, t, r, k), b = faults_for(&cfg, r, k);
-            assert_same_faults(a, b);
+            assert_faults_equal(a, b);
             random_drops += a.drop;
         }
         faults_round_t none = faults_for_trace(&cfg, NULL, r, 1), want = faults_for(&cfg, r, 1);
-        assert_same_faults(none, want);
+        assert_faults_equal(none, want);
     }
     assert_true(random_drops > 40 && random_drops < 130); /* the random model still applies */
     fault_trace_destroy(&t);
