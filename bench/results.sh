@@ -33,10 +33,11 @@
 #               FedPepTAO's scored layers, the rest private, scored pooled like FedPepTAO) on the
 #               9 tasks at seed 42 and on SST-2 and TREC at seeds 43 and 44      13 runs
 #   deep        the deeper model (models/deep, issue 15): the 10 strategies and the personalised
-#               FedPrompt on SST-2, MR and TREC, and FedPepTAO on SST-2 with rho = 0.25 / 0.75
-#               and all layers (on 6 blocks these differ); the report shows them beside the
+#               FedPrompt on SST-2, MR and TREC, and FedPepTAO on SST-2 with rho = 0.25 / 0.75,
+#               all layers and the Hessian rho (on 6 blocks these differ), without server
+#               momentum and without control variates; the report shows them beside the
 #               default model's rows. Skipped, with a message, if models/deep/config.json
-#               is missing (it is committed)                                       36 runs
+#               is missing (it is committed)                                       39 runs
 #   deep-seeds  the deep group's 10 strategies and the personalised FedPrompt on SST-2 and TREC
 #               at seeds 43 and 44, so the deeper model's gaps are judged against its own
 #               seeds' spread (skipped like deep)                                  44 runs
@@ -162,6 +163,9 @@ runs_of() {
         echo "deep.ablation.sst-2.rho-0.25.s42|$a federation.layer_fraction=0.25"
         echo "deep.ablation.sst-2.rho-0.75.s42|$a federation.layer_fraction=0.75"
         echo "deep.ablation.sst-2.all-layers.s42|$a federation.layer_selection=all"
+        echo "deep.ablation.sst-2.no-momentum.s42|$a server.momentum=0"
+        echo "deep.ablation.sst-2.no-control-variates.s42|$a server.control_variates=false"
+        echo "deep.ablation.sst-2.hessian.s42|$a federation.layer_selection=hessian federation.hessian_rounds=5 federation.lanczos_steps=20"
         ;;
     report) ;;
     *)
