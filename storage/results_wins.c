@@ -25,6 +25,15 @@ static size_t baselines(const rm_model *m, const char **out, size_t cap)
     return n;
 }
 
+/* The first table on this model: the models in the order they first appear. */
+static size_t first_task_of_model(const rm_model *m, const char *model)
+{
+    size_t t = 0;
+    while (t < m->n_tasks && strcmp(m->tasks[t].model, model))
+        t++;
+    return t;
+}
+
 static const char *verdict_text(rm_gap g)
 {
     switch (g.v) {
@@ -102,28 +111,36 @@ void results_write_wins(FILE *out, const rm_model *m)
         return;
     double sd_g = rm_typical_sd(m, RM_BEST_GLOBAL), sd_p = rm_typical_sd(m, RM_BEST_POOLED);
     write_rule(out, sd_g, sd_p);
-    fprintf(out, "| baseline | tasks | global: wins / losses / within noise | mean global Δ | "
-                 "pooled: wins / losses / within noise | mean pooled Δ |\n| --- | ---: | ---: | "
-                 "---: | ---: | ---: |\n");
-    for (size_t b = 0; b < nb; b++) {
-        tally g = {0}, q = {0};
-        int tasks = 0;
-        for (size_t t = 0; t < m->n_tasks; t++) {
-            const rm_setting *ref = rm_main_setting(m, (int)t, REFERENCE);
-            const rm_setting *base = rm_main_setting(m, (int)t, names[b]);
-            if (!ref || !base)
+    /* One row per baseline and model: the models can disagree (a deeper model is where layer
+     * selection has layers to choose from), and one sum over both would hide it. */
+    fprintf(out, "| baseline | model | tasks | global: wins / losses / within noise | mean global "
+                 "Δ | pooled: wins / losses / within noise | mean pooled Δ |\n| --- | --- | ---: "
+                 "| ---: | ---: | ---: | ---: |\n");
+    for (size_t b = 0; b < nb; b++)
+        for (size_t mt = 0; mt < m->n_tasks; mt++) {
+            const char *model = m->tasks[mt].model;
+            if (first_task_of_model(m, model) != mt)
                 continue;
-            tasks++;
-            tally_add(&g, rm_compare(rm_setting_stat(m, ref, RM_BEST_GLOBAL),
-                                     rm_setting_stat(m, base, RM_BEST_GLOBAL), sd_g));
-            tally_add(&q, rm_compare(rm_setting_stat(m, ref, RM_BEST_POOLED),
-                                     rm_setting_stat(m, base, RM_BEST_POOLED), sd_p));
+            tally g = {0}, q = {0};
+            int tasks = 0;
+            for (size_t t = 0; t < m->n_tasks; t++) {
+                const rm_setting *ref = rm_main_setting(m, (int)t, REFERENCE);
+                const rm_setting *base = rm_main_setting(m, (int)t, names[b]);
+                if (!ref || !base || strcmp(m->tasks[t].model, model))
+                    continue;
+                tasks++;
+                tally_add(&g, rm_compare(rm_setting_stat(m, ref, RM_BEST_GLOBAL),
+                                         rm_setting_stat(m, base, RM_BEST_GLOBAL), sd_g));
+                tally_add(&q, rm_compare(rm_setting_stat(m, ref, RM_BEST_POOLED),
+                                         rm_setting_stat(m, base, RM_BEST_POOLED), sd_p));
+            }
+            if (!tasks)
+                continue;
+            fprintf(out, "| %s | %s | %d |", names[b], model, tasks);
+            tally_print(out, &g);
+            tally_print(out, &q);
+            fprintf(out, "\n");
         }
-        fprintf(out, "| %s | %d |", names[b], tasks);
-        tally_print(out, &g);
-        tally_print(out, &q);
-        fprintf(out, "\n");
-    }
     fprintf(out, "\nTask by task (seeds: FedPepTAO's, the baseline's):\n\n| baseline | task | "
                  "seeds | global Δ | global | pooled Δ | pooled |\n| --- | --- | ---: | ---: | "
                  "--- | ---: | --- |\n");

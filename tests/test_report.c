@@ -211,9 +211,11 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
              "settings with several seeds: %.1f points global, %.1f pooled",
              100 * sd, 100 * q_sd);
     contains(page, detail);
-    row = row_of(page, "fedprompt", "1");
-    snprintf(want, sizeof want, "| %d / %d / %d | %+.1f |", !strcmp(vg, "win"), !strcmp(vg, "loss"),
-             !strcmp(vg, "within noise"), 100 * dg);
+    char model[300];
+    snprintf(model, sizeof model, "%s/model", g_fx.dir);
+    row = row_of(page, "fedprompt", model);
+    snprintf(want, sizeof want, "| 1 | %d / %d / %d | %+.1f |", !strcmp(vg, "win"),
+             !strcmp(vg, "loss"), !strcmp(vg, "within noise"), 100 * dg);
     contains(row, want);
     free(row);
     assert_null(strstr(page, "| fedpeptao | sst-2 | 1, 1 |")); /* never against itself */
@@ -264,6 +266,21 @@ static void a_task_on_two_models_gets_a_table_each_and_one_side_by_side(void **s
     snprintf(want, sizeof want, "| fedprompt | sst-2 on %s/model2 | 1, 1 | %+.1f |", g_fx.dir,
              100 * (b_tao - b_prompt));
     contains(page, want);
+    /* the summary: a row per model, each with that model's one task and its own gap */
+    double a_prompt = run_real_in(g_db2, "max(global_metric)", "a-prompt");
+    snprintf(path, sizeof path, "%s/model", g_fx.dir);
+    row = row_of(page, "fedprompt", path);
+    /* one seed each and no setting with seeds in this database: the gap is unjudged */
+    snprintf(want, sizeof want, "| 1 | 0 / 0 / 0 (+1 unjudged) | %+.1f |",
+             100 * (a_tao - a_prompt));
+    contains(row, want);
+    free(row);
+    snprintf(path, sizeof path, "%s/model2", g_fx.dir);
+    row = row_of(page, "fedprompt", path);
+    snprintf(want, sizeof want, "| 1 | 0 / 0 / 0 (+1 unjudged) | %+.1f |",
+             100 * (b_tao - b_prompt));
+    contains(row, want);
+    free(row);
 
     const char *beside = strstr(page, "\n## Models side by side\n");
     assert_non_null(beside);
