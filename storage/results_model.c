@@ -356,6 +356,22 @@ static double mean_per_round(const rm_run *r, size_t offset, bool integer, doubl
     return n ? sum / n / unit : NAN;
 }
 
+/* The mean over the rounds of a count every round has. */
+static double mean_count(const rm_run *r, rm_measure which)
+{
+    if (!r->n_rounds)
+        return NAN;
+    double sum = 0;
+    for (size_t i = 0; i < r->n_rounds; i++) {
+        const store_round *x = &r->rounds[i];
+        sum += which == RM_SAMPLED     ? x->sampled
+               : which == RM_COMPLETED ? x->completed
+               : which == RM_DROPPED   ? x->dropped
+                                       : x->late;
+    }
+    return sum / (double)r->n_rounds;
+}
+
 double rm_run_measure(const rm_run *r, rm_measure which)
 {
     bool global = which == RM_BEST_GLOBAL || which == RM_LAST_GLOBAL;
@@ -380,6 +396,11 @@ double rm_run_measure(const rm_run *r, rm_measure which)
         return mean_per_round(r, offsetof(store_round, bytes_down), true, 1000.0);
     case RM_KB_UP:
         return mean_per_round(r, offsetof(store_round, bytes_up), true, 1000.0);
+    case RM_SAMPLED:
+    case RM_COMPLETED:
+    case RM_DROPPED:
+    case RM_LATE:
+        return mean_count(r, which);
     default:
         return NAN;
     }
@@ -459,6 +480,21 @@ rm_gap rm_compare(rm_stat a, rm_stat b, double typical_sd)
     else
         g.v = g.d > 0 ? RM_HIGHER : RM_LOWER;
     return g;
+}
+
+const char *rm_format_gap(char *buf, size_t n, rm_gap g)
+{
+    static const char *const TEXT[][2] = {
+        [RM_NOISE_UNKNOWN] = {"noise unknown", "noise unknown (1 seed)"},
+        [RM_WITHIN] = {"within noise", "within noise (1 seed)"},
+        [RM_HIGHER] = {"win", "win (1 seed)"},
+        [RM_LOWER] = {"loss", "loss (1 seed)"},
+    };
+    if (g.v == RM_UNMEASURED)
+        snprintf(buf, n, "- | -");
+    else
+        snprintf(buf, n, "%+.1f | %s", 100 * g.d, TEXT[g.v][g.one_seed]);
+    return buf;
 }
 
 double rm_typical_sd(const rm_model *m, rm_measure which)

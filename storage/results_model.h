@@ -72,6 +72,10 @@ typedef enum rm_measure {
     RM_CPU_MAX_S, /* the largest client's, per round */
     RM_KB_DOWN,   /* payload kB sent to clients per round */
     RM_KB_UP,     /* payload kB received per round */
+    RM_SAMPLED,   /* clients sampled per round (every client row of the round) */
+    RM_COMPLETED, /* clients aggregated per round */
+    RM_DROPPED,   /* clients that dropped out, per round */
+    RM_LATE,      /* clients whose update came after the deadline, per round */
     RM_MEASURE_COUNT,
 } rm_measure;
 
@@ -116,6 +120,10 @@ typedef struct rm_gap {
 /* a against b. Both with several seeds: within noise when |d| <= RM_NOISE_SDS (sd_a + sd_b).
  * A side with one seed: the same against typical_sd for each side's sd (NaN: not judged). */
 rm_gap rm_compare(rm_stat a, rm_stat b, double typical_sd);
+
+/* "+1.2 | win (1 seed)": the gap in points (×100) and its verdict, two cells of a table;
+ * "- | -" when unmeasured. Returns buf. */
+const char *rm_format_gap(char *buf, size_t n, rm_gap g);
 
 /* The mean sample standard deviation of `which` over the settings without variant that have
  * several seeds; NaN when there is none. */

@@ -11,6 +11,7 @@
 
 #include "storage/results_beside.h"
 #include "storage/results_model.h"
+#include "storage/results_variants.h"
 #include "storage/results_wins.h"
 #include "storage/svg_plot.h"
 
@@ -273,6 +274,7 @@ static fp_status write_page(FILE *out, void *ctx, fp_error *err)
         write_task_table(out, p, (int)t);
     results_write_beside(out, m);
     results_write_wins(out, m);
+    results_write_variants(out, m);
     write_layers(out, p);
     return ferror(out) ? fp_fail(err, FP_EIO, "report: cannot write the page") : FP_OK;
 }

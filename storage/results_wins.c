@@ -34,22 +34,6 @@ static size_t first_task_of_model(const rm_model *m, const char *model)
     return t;
 }
 
-static const char *verdict_text(rm_gap g)
-{
-    switch (g.v) {
-    case RM_HIGHER:
-        return g.one_seed ? "win (1 seed)" : "win";
-    case RM_LOWER:
-        return g.one_seed ? "loss (1 seed)" : "loss";
-    case RM_WITHIN:
-        return g.one_seed ? "within noise (1 seed)" : "within noise";
-    case RM_NOISE_UNKNOWN:
-        return "noise unknown (1 seed)";
-    default:
-        return "-";
-    }
-}
-
 /* Per baseline and metric: wins, losses, within noise, noise unknown; the gaps' sum. */
 typedef struct tally {
     int count[5];
@@ -154,16 +138,10 @@ void results_write_wins(FILE *out, const rm_model *m)
                                   rm_setting_stat(m, base, RM_BEST_GLOBAL), sd_g);
             rm_gap q = rm_compare(rm_setting_stat(m, ref, RM_BEST_POOLED),
                                   rm_setting_stat(m, base, RM_BEST_POOLED), sd_p);
-            fprintf(out, "| %s | %s | %d, %d |", names[b], m->tasks[t].label, ref->n_runs,
-                    base->n_runs);
-            if (g.v == RM_UNMEASURED)
-                fprintf(out, " - | - |");
-            else
-                fprintf(out, " %+.1f | %s |", 100 * g.d, verdict_text(g));
-            if (q.v == RM_UNMEASURED)
-                fprintf(out, " - | - |\n");
-            else
-                fprintf(out, " %+.1f | %s |\n", 100 * q.d, verdict_text(q));
+            char gbuf[64], qbuf[64];
+            fprintf(out, "| %s | %s | %d, %d | %s | %s |\n", names[b], m->tasks[t].label,
+                    ref->n_runs, base->n_runs, rm_format_gap(gbuf, sizeof gbuf, g),
+                    rm_format_gap(qbuf, sizeof qbuf, q));
         }
     fprintf(out, "\n");
 }

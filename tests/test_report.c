@@ -21,7 +21,7 @@ static char g_db[150];
 static char g_db2[150]; /* one task on two models */
 
 static void run_in(const char *db, const char *model, const char *name, fp_strategy strategy,
-                   int seed, double momentum)
+                   int seed, double momentum, double dropout)
 {
     fedpep_config cfg;
     config_defaults(&cfg);
@@ -39,6 +39,7 @@ static void run_in(const char *db, const char *model, const char *name, fp_strat
     cfg.federation.clients_per_round = 2;
     cfg.client.max_local_steps = 4;
     cfg.server.momentum = momentum;
+    cfg.faults.dropout = dropout;
     cfg.eval.batch_size = 16;
     train_sim_options o = {.stop_after_round = -1, .stop_before_commit = -1};
     train_sim_result res;
@@ -47,9 +48,10 @@ static void run_in(const char *db, const char *model, const char *name, fp_strat
         fail_msg("simulate %s: %s", name, err.msg);
 }
 
-static void run_one(const char *name, fp_strategy strategy, int seed, double momentum)
+static void run_one(const char *name, fp_strategy strategy, int seed, double momentum,
+                    double dropout)
 {
-    run_in(g_db, "model", name, strategy, seed, momentum);
+    run_in(g_db, "model", name, strategy, seed, momentum, dropout);
 }
 
 static const char *metric_of(const char *task)
@@ -220,6 +222,27 @@ static void report_is_deterministic_and_says_what_the_database_holds(void **stat
     free(row);
     assert_null(strstr(page, "| fedpeptao | sst-2 | 1, 1 |")); /* never against itself */
 
+    /* Variants against their strategy: the dropout run against FedPepTAO at equal rounds (one
+     * seed each: judged against twice the typical spread) and its clients per round. */
+    assert_true(run_real("sum(dropped)", "tao-dropout") > 0); /* the check can tell */
+    double dv = run_real("max(global_metric)", "tao-dropout") - tao_g;
+    snprintf(detail, sizeof detail,
+             "\n| sst-2 | fedpeptao | faults.dropout=0.4 | 1, 1 | %+.1f | %s (1 seed) |", 100 * dv,
+             fabs(dv) <= 2 * sd ? "within noise"
+             : dv > 0           ? "win"
+                                : "loss");
+    const char *variant_row = strstr(page, detail);
+    if (!variant_row)
+        fail_msg("no row '%s'", detail + 1);
+    row = strndup(variant_row + 1, (size_t)(strchr(variant_row + 1, '\n') - variant_row - 1));
+    snprintf(detail, sizeof detail, "| %.1f / %.1f, %.1f / %.1f | %.1f, 0.0 | 0.0, 0.0 |",
+             run_real("avg(completed)", "tao-dropout"), run_real("avg(sampled)", "tao-dropout"),
+             run_real("avg(completed)", "tao"), run_real("avg(sampled)", "tao"),
+             run_real("avg(dropped)", "tao-dropout"));
+    contains(row, detail);
+    free(row);
+    contains(page, "| fedpeptao | server.momentum=0 | 1, 1 |"); /* the ablation too */
+
     /* The layers FedPepTAO sent: the stored selection. */
     snprintf(want, sizeof want, "| tao | sst-2 | fedpeptao | 42 | %d, %d |",
              (int)sql_real("SELECT min(layer) FROM layer_scores AS l JOIN runs AS r ON r.id = "
@@ -319,9 +342,9 @@ static int setup(void **state)
 {
     fixture_files_setup(state, &g_fx, "report", 3, 64, 32);
     snprintf(g_db, sizeof g_db, "%s/tiny.db", g_fx.dir);
-    run_one("prompt-42", FP_STRATEGY_FEDPROMPT, 42, 0.9);
-    run_one("tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
-    run_one("prompt-43", FP_STRATEGY_FEDPROMPT, 43, 0.9);
+    run_one("prompt-42", FP_STRATEGY_FEDPROMPT, 42, 0.9, 0);
+    run_one("tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9, 0);
+    run_one("prompt-43", FP_STRATEGY_FEDPROMPT, 43, 0.9, 0);
     /* prompt-43 as a binary from before [model] precision existed stored it: its setting is
      * still prompt-42's (a missing option reads as its default). */
     sqlite3 *db = NULL;
@@ -333,17 +356,18 @@ static int setup(void **state)
                      SQLITE_OK);
     assert_int_equal(sqlite3_changes(db), 1);
     sqlite3_close(db);
-    run_one("tao-no-momentum", FP_STRATEGY_FEDPEPTAO, 42, 0.0);
+    run_one("tao-no-momentum", FP_STRATEGY_FEDPEPTAO, 42, 0.0, 0);
+    run_one("tao-dropout", FP_STRATEGY_FEDPEPTAO, 42, 0.9, 0.4);
 
     /* the second model: the same files under another name, as a run names its model */
     char link[200];
     snprintf(link, sizeof link, "%s/model2", g_fx.dir);
     assert_int_equal(symlink("model", link), 0);
     snprintf(g_db2, sizeof g_db2, "%s/two.db", g_fx.dir);
-    run_in(g_db2, "model", "a-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9);
-    run_in(g_db2, "model", "a-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
-    run_in(g_db2, "model2", "b-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9);
-    run_in(g_db2, "model2", "b-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9);
+    run_in(g_db2, "model", "a-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9, 0);
+    run_in(g_db2, "model", "a-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9, 0);
+    run_in(g_db2, "model2", "b-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9, 0);
+    run_in(g_db2, "model2", "b-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9, 0);
     return 0;
 }
 
