@@ -218,6 +218,44 @@ static int task_index(rm_model *m, const rm_run *r)
     return (int)m->n_tasks++;
 }
 
+/* Whether table a goes before b: the main model's first, then by model, then by task — an
+ * order that does not depend on which runs were recorded (or rerun) first. */
+static bool task_before(const rm_model *m, const rm_task *a, const rm_task *b)
+{
+    bool a_main = !strcmp(a->model, m->main_model), b_main = !strcmp(b->model, m->main_model);
+    if (a_main != b_main)
+        return a_main;
+    int c = strcmp(a->model, b->model);
+    return c ? c < 0 : strcmp(a->task, b->task) < 0;
+}
+
+/* Sorts the tables and renumbers the settings' task indices to match. */
+static fp_status sort_tasks(rm_model *m, fp_error *err)
+{
+    size_t n = m->n_tasks;
+    int *order = malloc((n ? n : 1) * sizeof *order), *rank = malloc((n ? n : 1) * sizeof *rank);
+    rm_task *sorted = malloc((n ? n : 1) * sizeof *sorted);
+    if (!order || !rank || !sorted) {
+        free(order), free(rank), free(sorted);
+        return fp_fail(err, FP_ENOMEM, "report: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t j = i;
+        for (; j > 0 && task_before(m, &m->tasks[i], &m->tasks[order[j - 1]]); j--)
+            order[j] = order[j - 1];
+        order[j] = (int)i;
+    }
+    for (size_t k = 0; k < n; k++) {
+        sorted[k] = m->tasks[order[k]];
+        rank[order[k]] = (int)k;
+    }
+    memcpy(m->tasks, sorted, n * sizeof *sorted);
+    for (size_t s = 0; s < m->n_settings; s++)
+        m->settings[s].task = rank[m->settings[s].task];
+    free(order), free(rank), free(sorted);
+    return FP_OK;
+}
+
 /* Whether setting a goes before b: by task, the settings without a variant first, then by
  * their first run. */
 static bool goes_before(const rm_model *m, const rm_setting *a, const rm_setting *b)
@@ -264,6 +302,9 @@ static fp_status group(rm_model *m, fp_error *err)
     }
     for (size_t s = 0; s < m->n_settings; s++)
         describe_variant(m, &m->settings[s]);
+    fp_status st = sort_tasks(m, err);
+    if (st)
+        return st;
     sort_settings(m);
     for (size_t s = 0; s < m->n_settings; s++)
         for (int j = 0; j < m->settings[s].n_runs; j++)

@@ -50,7 +50,7 @@ typedef struct rm_model {
     size_t n_runs;
     rm_setting *settings; /* by task, then the settings without a variant, then first run */
     size_t n_settings;
-    rm_task *tasks; /* in the order they first appear */
+    rm_task *tasks; /* the main model's first, then by model, then by task name */
     size_t n_tasks;
     const char *main_model; /* the model most runs used (the first such on a tie), borrowed */
 } rm_model;

@@ -19,6 +19,7 @@
 static fixture_files g_fx;
 static char g_db[150];
 static char g_db2[150]; /* one task on two models */
+static char g_db3[150]; /* the same, the other model's run recorded first */
 
 static void run_in(const char *db, const char *model, const char *name, fp_strategy strategy,
                    int seed, double momentum, double dropout)
@@ -322,6 +323,16 @@ static void a_task_on_two_models_gets_a_table_each_and_one_side_by_side(void **s
     contains(beside, want);
     free(page);
 
+    /* the main model's table first, whichever run was recorded first (a rerun records anew) */
+    snprintf(md, sizeof md, "%s/three.md", g_fx.dir);
+    generate_from(g_db3, md);
+    assert_non_null(page = test_read_file(md, &n));
+    const char *main_table = strstr(page, "\n## sst-2\n"), *other = strstr(page, "\n## sst-2 on ");
+    assert_non_null(main_table);
+    assert_non_null(other);
+    assert_true(main_table < other);
+    free(page);
+
     /* one model only: no side-by-side section */
     snprintf(md, sizeof md, "%s/one.md", g_fx.dir);
     generate(md);
@@ -377,6 +388,10 @@ static int setup(void **state)
     run_in(g_db2, "model", "a-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9, 0);
     run_in(g_db2, "model2", "b-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9, 0);
     run_in(g_db2, "model2", "b-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9, 0);
+    snprintf(g_db3, sizeof g_db3, "%s/three.db", g_fx.dir);
+    run_in(g_db3, "model2", "c-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9, 0);
+    run_in(g_db3, "model", "d-prompt", FP_STRATEGY_FEDPROMPT, 42, 0.9, 0);
+    run_in(g_db3, "model", "d-tao", FP_STRATEGY_FEDPEPTAO, 42, 0.9, 0);
     return 0;
 }
 
