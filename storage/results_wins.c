@@ -25,7 +25,7 @@ static size_t baselines(const rm_model *m, const char **out, size_t cap)
     return n;
 }
 
-/* The first table on this model: the models in the order they first appear. */
+/* The first table on this model (tables are grouped by model, the main one first). */
 static size_t first_task_of_model(const rm_model *m, const char *model)
 {
     size_t t = 0;
