@@ -10,7 +10,7 @@
 #include "train/describe.h"
 
 typedef struct {
-    const char *dir;
+    const char *dir, *rebuild; /* the command that makes the folder */
     int n_layers, d_model, embed_width;
     bool sentence_head;
 } shipped_model;
@@ -20,7 +20,7 @@ static void check_shipped_model(const shipped_model *want)
     fp_error err = {0};
     train_model_t *m = train_model_open(want->dir, NULL, NULL, &err);
     if (!m) {
-        fail_msg("%s: %s (run `make model`)", want->dir, err.msg);
+        fail_msg("%s: %s (%s rebuilds it)", want->dir, err.msg, want->rebuild);
         return;
     }
     assert_int_equal(m->cfg.n_layers, want->n_layers);
@@ -61,14 +61,15 @@ static void check_shipped_model(const shipped_model *want)
 static void default_model_loads_and_predicts(void **state)
 {
     (void)state;
-    const shipped_model use_lite = {"models/default", 2, 512, 256, true};
+    const shipped_model use_lite = {"models/default", "`make model`", 2, 512, 256, true};
     check_shipped_model(&use_lite);
 }
 
 static void deep_model_loads_and_predicts(void **state)
 {
     (void)state;
-    const shipped_model deep = {"models/deep", 6, 256, 256, false};
+    const shipped_model deep = {
+        "models/deep", "`make model-deep DEEP_OUT=models/deep`", 6, 256, 256, false};
     check_shipped_model(&deep);
 }
 
